@@ -1,0 +1,85 @@
+"""The typer app: global options, the command groups, and main()."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .commands.images import images
+from .commands.info import info
+
+app = typer.Typer(
+    name="ctrtool",
+    help="One CLI over docker, ctr and crictl: every image store, namespace and path on a node.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ctrtool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[Optional[str], typer.Option(
+        "--config", "-c", metavar="PATH", envvar=None,
+        help="ctrtool config file (default: $CTRTOOL_CONFIG, ~/.config/ctrtool/config.yaml, "
+             "/etc/ctrtool/config.yaml).")] = None,
+    timeout: Annotated[Optional[float], typer.Option(
+        "--timeout", "-t", metavar="SECONDS", min=0.1,
+        help="Time allowed per backend (default 10; env CTRTOOL_TIMEOUT).")] = None,
+    docker_host: Annotated[Optional[str], typer.Option(
+        "--docker-host", "-H", metavar="URL", help="docker daemon socket (like DOCKER_HOST).")] = None,
+    docker_context: Annotated[Optional[str], typer.Option(
+        "--context", metavar="NAME", help="docker CLI context to use (like DOCKER_CONTEXT).")] = None,
+    address: Annotated[Optional[str], typer.Option(
+        "--address", "-a", metavar="PATH", help="containerd socket for ctr (like CONTAINERD_ADDRESS).")] = None,
+    runtime_endpoint: Annotated[Optional[str], typer.Option(
+        "--runtime-endpoint", "-r", metavar="URL",
+        help="CRI runtime endpoint for crictl (like CONTAINER_RUNTIME_ENDPOINT).")] = None,
+    image_endpoint: Annotated[Optional[str], typer.Option(
+        "--image-endpoint", "-i", metavar="URL",
+        help="CRI image endpoint for crictl (like IMAGE_SERVICE_ENDPOINT).")] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print ctrtool's version.")] = False,
+) -> None:
+    """ctrtool: docker, ctr and crictl side by side.
+
+    Exit status: 0 ok, 1 error, 2 usage or configuration error, 3 partial result (some backends
+    failed, the others printed), 130 interrupted.
+    """
+    from .config import Flags
+
+    ctx.obj = {"flags": Flags(config=config, timeout=timeout, docker_host=docker_host,
+                              docker_context=docker_context, containerd_address=address,
+                              runtime_endpoint=runtime_endpoint, image_endpoint=image_endpoint)}
+
+
+app.command("images")(images)
+app.command("info")(info)
+app.command("where", help="Alias of `info`.")(info)
+
+
+def _add_lab() -> None:
+    from .commands.lab import app as lab_app
+
+    app.add_typer(lab_app, name="lab")
+
+
+_add_lab()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

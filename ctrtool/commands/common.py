@@ -1,0 +1,79 @@
+"""What the commands share: option types, settings from the global options, error reporting."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from typing import Annotated, Any, Callable, Optional, Sequence
+
+import typer
+
+from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, CtrtoolError
+from ..output import FORMATS, Output
+
+BackendOpt = Annotated[Optional[list[str]], typer.Option(
+    "--backend", "-b", metavar="docker|ctr|crictl",
+    help="Backend to query; repeat for several. Default: every backend found on this machine.")]
+AllBackendsOpt = Annotated[bool, typer.Option(
+    "--all-backends", "-A", help="Query docker, ctr and crictl, and report each one that fails.")]
+NamespaceOpt = Annotated[Optional[list[str]], typer.Option(
+    "--namespace", "-n", metavar="NS",
+    help="containerd namespace for ctr (repeatable). Default: CONTAINERD_NAMESPACE, else every "
+         "namespace `ctr namespaces ls` lists.")]
+OutputOpt = Annotated[str, typer.Option(
+    "--output", "-o", metavar="|".join(FORMATS), help="Output format.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only image IDs, one per line.")]
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="'-o' / '--output'")
+    return fmt
+
+
+def settings(ctx: typer.Context):
+    """The settings built by the root callback from the global options and the config file."""
+    from ..config import load
+
+    obj = ctx.find_root().obj
+    if "settings" not in obj:
+        obj["settings"] = load(obj["flags"])
+    return obj["settings"]
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Turn expected failures into one line plus a hint on stderr and the documented exit code.
+    The traceback is shown only with CTRTOOL_DEBUG=1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CtrtoolError as exc:
+            if os.environ.get("CTRTOOL_DEBUG"):
+                traceback.print_exc()
+            Output().error(exc.message, exc.hint)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            Output().error("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+def report_failures(out: Output, failed: Sequence[Any], asked: int) -> int:
+    """Print one line (and a hint) per failed backend; return the exit code for the command.
+
+    All backends failed: 1. Some failed, others printed: 3 (partial result). None failed: 0.
+    """
+    for outcome in failed:
+        exc = outcome.error
+        if os.environ.get("CTRTOOL_DEBUG"):
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        message = exc.message if exc.message.startswith(outcome.backend) else f"{outcome.backend}: {exc.message}"
+        out.error(message, exc.hint)
+    if not failed:
+        return EXIT_OK
+    return EXIT_ERROR if len(failed) >= asked else EXIT_PARTIAL

@@ -1,0 +1,349 @@
+"""Configuration and endpoint discovery.
+
+Precedence for every setting: command-line flag > environment > config file > default.
+Config files, first found wins: ``--config PATH``, ``$CTRTOOL_CONFIG``,
+``$XDG_CONFIG_HOME/ctrtool/config.yaml`` (``~/.config/ctrtool/config.yaml``), ``/etc/ctrtool/config.yaml``.
+The tools' own configuration is honoured the way the tools do it: DOCKER_HOST, DOCKER_CONTEXT and
+the docker CLI's current context; CONTAINERD_ADDRESS and CONTAINERD_NAMESPACE; CONTAINER_RUNTIME_ENDPOINT,
+IMAGE_SERVICE_ENDPOINT and crictl's own config file (CRI_CONFIG_FILE or /etc/crictl.yaml).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError, NoEndpoint, UsageError
+
+from .adapters import BACKENDS  # noqa: E402  (the one list of backends)
+DEFAULT_TIMEOUT = 10.0
+
+DOCKER_DEFAULTS = ("unix:///var/run/docker.sock",)
+CONTAINERD_DEFAULTS = ("/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock")
+CRI_DEFAULTS = (
+    "unix:///run/containerd/containerd.sock",
+    "unix:///run/k3s/containerd/containerd.sock",
+    "unix:///run/crio/crio.sock",
+    "unix:///var/run/cri-dockerd.sock",
+)
+
+# What the config file may hold: section -> key -> type. Anything else is an error with its line.
+SCHEMA: dict[str, Any] = {
+    "timeout": (int, float),
+    "backends": list,
+    "docker": {"host": str, "context": str, "binary": str},
+    "ctr": {"address": str, "namespace": str, "binary": str},
+    "crictl": {"runtime-endpoint": str, "image-endpoint": str, "binary": str, "config": str},
+}
+
+
+@dataclass
+class Flags:
+    """Global options given on the command line (None: not given)."""
+
+    config: str | None = None
+    timeout: float | None = None
+    docker_host: str | None = None
+    docker_context: str | None = None
+    containerd_address: str | None = None
+    runtime_endpoint: str | None = None
+    image_endpoint: str | None = None
+
+
+@dataclass
+class Endpoint:
+    """Where one backend's tool should connect, and why ctrtool chose it."""
+
+    backend: str
+    address: str | None
+    source: str
+    image_address: str | None = None  # crictl only: the image service, when it differs
+    context: str | None = None  # docker only: a CLI context to pass with --context
+    tool_config: str | None = None  # crictl only: its config file, when one is used
+    looked_at: tuple[str, ...] = ()
+
+    def require(self) -> str:
+        if self.address is None:
+            raise NoEndpoint(
+                f"{self.backend}: no endpoint found (looked at {', '.join(self.looked_at) or 'nothing'})",
+                hint=_ENDPOINT_HINTS[self.backend],
+            )
+        return self.address
+
+
+_ENDPOINT_HINTS = {
+    "docker": "set DOCKER_HOST, pass --docker-host, or set docker.host in the ctrtool config file",
+    "ctr": "set CONTAINERD_ADDRESS, pass --address, or set ctr.address in the ctrtool config file",
+    "crictl": "set CONTAINER_RUNTIME_ENDPOINT, pass --runtime-endpoint, or set runtime-endpoint "
+              "in /etc/crictl.yaml",
+}
+
+
+@dataclass
+class Settings:
+    flags: Flags = field(default_factory=Flags)
+    config_path: str | None = None
+    file: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    # -- simple settings -------------------------------------------------------------------
+    @property
+    def timeout(self) -> float:
+        if self.flags.timeout is not None:
+            value, where = self.flags.timeout, "--timeout"
+        elif self.env.get("CTRTOOL_TIMEOUT"):
+            raw = self.env["CTRTOOL_TIMEOUT"]
+            try:
+                value = float(raw)
+            except ValueError:
+                raise UsageError(f"CTRTOOL_TIMEOUT={raw!r} is not a number of seconds") from None
+            where = "CTRTOOL_TIMEOUT"
+        elif "timeout" in self.file:
+            value, where = float(self.file["timeout"]), f"timeout in {self.config_path}"
+        else:
+            return DEFAULT_TIMEOUT
+        if not value > 0:
+            raise UsageError(f"{where}: the timeout must be a positive number of seconds")
+        return value
+
+    def binary(self, backend: str) -> str:
+        return self.file.get(backend, {}).get("binary") or backend
+
+    def default_backends(self) -> list[str] | None:
+        """The config file's ``backends:`` list, or None (then: every backend that is there)."""
+        return self.file.get("backends")
+
+    def ctr_namespace(self) -> tuple[str | None, str]:
+        """The containerd namespace to restrict ctr to (None: all), and where it came from."""
+        if self.env.get("CONTAINERD_NAMESPACE"):
+            return self.env["CONTAINERD_NAMESPACE"], "env CONTAINERD_NAMESPACE"
+        ns = self.file.get("ctr", {}).get("namespace")
+        if ns:
+            return ns, f"ctr.namespace in {self.config_path}"
+        return None, "all namespaces"
+
+    # -- endpoints -------------------------------------------------------------------------
+    def endpoint(self, backend: str) -> Endpoint:
+        if backend == "docker":
+            return self._docker_endpoint()
+        if backend == "ctr":
+            return self._containerd_endpoint()
+        if backend == "crictl":
+            return self._cri_endpoint()
+        raise UsageError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+
+    def _docker_endpoint(self) -> Endpoint:
+        f, env, conf = self.flags, self.env, self.file.get("docker", {})
+        if f.docker_host:
+            return Endpoint("docker", f.docker_host, "flag --docker-host")
+        if f.docker_context:
+            return _docker_context_endpoint(f.docker_context, "flag --context", env)
+        if env.get("DOCKER_HOST"):
+            return Endpoint("docker", env["DOCKER_HOST"], "env DOCKER_HOST")
+        if env.get("DOCKER_CONTEXT"):
+            return _docker_context_endpoint(env["DOCKER_CONTEXT"], "env DOCKER_CONTEXT", env)
+        if conf.get("host"):
+            return Endpoint("docker", conf["host"], f"docker.host in {self.config_path}")
+        if conf.get("context"):
+            return _docker_context_endpoint(conf["context"], f"docker.context in {self.config_path}", env)
+        current = _docker_current_context(env)
+        if current and current != "default":
+            return _docker_context_endpoint(current, "docker CLI current context", env)
+        return _first_socket("docker", DOCKER_DEFAULTS)
+
+    def _containerd_endpoint(self) -> Endpoint:
+        f, env, conf = self.flags, self.env, self.file.get("ctr", {})
+        if f.containerd_address:
+            return Endpoint("ctr", f.containerd_address, "flag --address")
+        if env.get("CONTAINERD_ADDRESS"):
+            return Endpoint("ctr", env["CONTAINERD_ADDRESS"], "env CONTAINERD_ADDRESS")
+        if conf.get("address"):
+            return Endpoint("ctr", conf["address"], f"ctr.address in {self.config_path}")
+        return _first_socket("ctr", CONTAINERD_DEFAULTS)
+
+    def _cri_endpoint(self) -> Endpoint:
+        f, env, conf = self.flags, self.env, self.file.get("crictl", {})
+        tool_path, tool_conf = self._crictl_config()
+        image = (f.image_endpoint or env.get("IMAGE_SERVICE_ENDPOINT") or conf.get("image-endpoint")
+                 or tool_conf.get("image-endpoint") or None)
+        if f.runtime_endpoint:
+            ep = Endpoint("crictl", f.runtime_endpoint, "flag --runtime-endpoint")
+        elif env.get("CONTAINER_RUNTIME_ENDPOINT"):
+            ep = Endpoint("crictl", env["CONTAINER_RUNTIME_ENDPOINT"], "env CONTAINER_RUNTIME_ENDPOINT")
+        elif conf.get("runtime-endpoint"):
+            ep = Endpoint("crictl", conf["runtime-endpoint"], f"crictl.runtime-endpoint in {self.config_path}")
+        elif tool_conf.get("runtime-endpoint"):
+            ep = Endpoint("crictl", tool_conf["runtime-endpoint"], f"runtime-endpoint in {tool_path}")
+        else:
+            ep = _first_socket("crictl", CRI_DEFAULTS)
+        ep.image_address = image or ep.address
+        ep.tool_config = tool_path if tool_path and os.path.exists(tool_path) else None
+        return ep
+
+    def _crictl_config(self) -> tuple[str | None, dict[str, Any]]:
+        path = (self.file.get("crictl", {}).get("config") or self.env.get("CRI_CONFIG_FILE")
+                or "/etc/crictl.yaml")
+        if not os.path.exists(path):
+            return path, {}
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+        data = _load_yaml(path, text)
+        if data is None:
+            return path, {}
+        if not isinstance(data, dict):
+            raise ConfigError(path, "crictl config must be a mapping of keys to values", 1)
+        return path, {k: v for k, v in data.items() if isinstance(v, str) and v}
+
+
+def load(flags: Flags | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read the config file (if any) and return settings ready for endpoint discovery."""
+    flags = flags or Flags()
+    env = dict(os.environ) if env is None else env
+    path, explicit = _config_path(flags, env)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            if explicit:
+                raise ConfigError(path, "no such file") from None
+            path = None
+        except OSError as exc:
+            raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+        else:
+            data = parse_config(path, text)
+    return Settings(flags=flags, config_path=path, file=data, env=env)
+
+
+def _config_path(flags: Flags, env: dict[str, str]) -> tuple[str | None, bool]:
+    if flags.config:
+        return flags.config, True
+    if env.get("CTRTOOL_CONFIG"):
+        return env["CTRTOOL_CONFIG"], True
+    xdg = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    for candidate in (os.path.join(xdg, "ctrtool", "config.yaml"), "/etc/ctrtool/config.yaml"):
+        if os.path.exists(candidate):
+            return candidate, False
+    return None, False
+
+
+def parse_config(path: str, text: str) -> dict[str, Any]:
+    """Validate a ctrtool config file against SCHEMA; errors name the file, line and problem."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, f"not valid YAML: {problem}", mark.line + 1 if mark else None) from None
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(path, "the top level must be a mapping (key: value)", root.start_mark.line + 1)
+    return _validate(path, root, SCHEMA, "")
+
+
+def _validate(path: str, node: Any, schema: dict[str, Any], prefix: str) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        line = key_node.start_mark.line + 1
+        name = f"{prefix}{key}"
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise ConfigError(path, f"unknown key {name!r} (known here: {known})", line)
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if not isinstance(value_node, yaml.MappingNode):
+                raise ConfigError(path, f"{name!r} must be a mapping", line)
+            out[key] = _validate(path, value_node, expected, f"{name}.")
+            continue
+        value = yaml.safe_load(yaml.serialize(value_node))
+        if value is None:
+            continue
+        if expected is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(path, f"{name!r} must be a list of backend names", line)
+            bad = [v for v in value if v not in BACKENDS]
+            if bad:
+                raise ConfigError(path, f"{name!r}: unknown backend {bad[0]!r} "
+                                        f"(choose from {', '.join(BACKENDS)})", line)
+        elif isinstance(value, bool) or not isinstance(value, expected):
+            kind = "a number" if expected == (int, float) else "a string"
+            raise ConfigError(path, f"{name!r} must be {kind}, not {value!r}", line)
+        if key == "timeout" and not value > 0:
+            raise ConfigError(path, f"{name!r} must be a positive number of seconds", line)
+        out[key] = value
+    return out
+
+
+def _load_yaml(path: str, text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, f"not valid YAML: {problem}", mark.line + 1 if mark else None) from None
+
+
+def _first_socket(backend: str, candidates: tuple[str, ...]) -> Endpoint:
+    for candidate in candidates:
+        if _is_socket(candidate):
+            return Endpoint(backend, candidate, f"default location {socket_path(candidate)} (found)",
+                            looked_at=candidates)
+    return Endpoint(backend, None, "none found", looked_at=tuple(socket_path(c) for c in candidates))
+
+
+def socket_path(address: str) -> str:
+    return address[len("unix://"):] if address.startswith("unix://") else address
+
+
+def _is_socket(address: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(socket_path(address)).st_mode)
+    except OSError:
+        return False
+
+
+def _docker_config_dir(env: dict[str, str]) -> str:
+    return env.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+
+
+def _docker_current_context(env: dict[str, str]) -> str | None:
+    try:
+        with open(os.path.join(_docker_config_dir(env), "config.json"), encoding="utf-8") as fh:
+            return json.load(fh).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _docker_context_endpoint(name: str, source: str, env: dict[str, str]) -> Endpoint:
+    """A docker CLI context: ctrtool passes ``--context NAME`` and shows the host it points at."""
+    if name == "default":
+        ep = _first_socket("docker", DOCKER_DEFAULTS)
+        ep.context, ep.source = "default", f"{source} 'default'"
+        return ep
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = os.path.join(_docker_config_dir(env), "contexts", "meta", digest, "meta.json")
+    try:
+        with open(meta, encoding="utf-8") as fh:
+            host = json.load(fh)["Endpoints"]["docker"]["Host"]
+    except FileNotFoundError:
+        raise UsageError(f"docker context {name!r} ({source}) does not exist",
+                         "list contexts with `docker context ls`") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(meta, f"docker context {name!r} is unreadable: {exc}") from None
+    return Endpoint("docker", host, f"{source} {name!r}", context=name)

@@ -1,0 +1,133 @@
+"""Typed errors. Each one renders as one line plus a hint, and carries its exit code.
+
+Exit codes (documented in README and docs/reference.md):
+  0 ok, 1 tool or runtime error, 2 usage or configuration error, 3 partial result
+  (some backends failed, the others printed), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class CtrtoolError(Exception):
+    """Base of every expected failure: printed as one line plus a hint, no traceback."""
+
+    exit_code = EXIT_ERROR
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = self.default_hint if hint is None else hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(CtrtoolError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(CtrtoolError):
+    """A configuration file that cannot be used: names the file, the line and what is wrong."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: str, problem: str, line: int | None = None, hint: str | None = None):
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"config file {where}: {problem}", hint)
+        self.path = path
+        self.line = line
+
+
+class ToolError(CtrtoolError):
+    """Something went wrong running one tool. ``tool`` is the binary, ``endpoint`` what it talked to."""
+
+    def __init__(self, tool: str, message: str, hint: str | None = None, endpoint: str | None = None,
+                 argv: list[str] | None = None):
+        self.tool = tool
+        self.endpoint = endpoint
+        self.argv = list(argv or [])
+        where = f"{tool} ({endpoint})" if endpoint else tool
+        super().__init__(f"{where}: {message}", hint)
+
+
+class ToolNotInstalled(ToolError):
+    def __init__(self, tool: str, hint: str | None = None, argv: list[str] | None = None):
+        super().__init__(tool, "not installed (not found on PATH)",
+                         hint or f"install {tool}, or put it on PATH", argv=argv)
+
+
+class Unreachable(ToolError):
+    """Daemon not listening, socket missing, or permission denied on the socket."""
+
+    def __init__(self, tool: str, endpoint: str | None, detail: str, hint: str | None = None,
+                 argv: list[str] | None = None):
+        self.detail = detail
+        super().__init__(tool, f"cannot reach the daemon: {detail}",
+                         hint or "is the daemon running, and is this the right endpoint? "
+                                 "`ctrtool info` shows which endpoint each backend uses",
+                         endpoint=endpoint, argv=argv)
+
+
+class PermissionDenied(Unreachable):
+    def __init__(self, tool: str, endpoint: str | None, detail: str, argv: list[str] | None = None):
+        super().__init__(tool, endpoint, detail,
+                         hint="run as root (or a member of the socket's group)", argv=argv)
+
+
+class ToolTimeout(ToolError):
+    def __init__(self, tool: str, seconds: float, endpoint: str | None = None, argv: list[str] | None = None):
+        self.seconds = seconds
+        super().__init__(tool, f"timed out after {seconds:g}s",
+                         "the daemon may be hung or overloaded; raise --timeout "
+                         "(or `timeout:` in the config file) if it is just slow",
+                         endpoint=endpoint, argv=argv)
+
+
+class ToolFailed(ToolError):
+    def __init__(self, tool: str, returncode: int, stderr: str, endpoint: str | None = None,
+                 argv: list[str] | None = None, hint: str | None = None):
+        self.returncode = returncode
+        self.stderr = stderr
+        detail = _one_line(stderr) or "(no stderr)"
+        super().__init__(tool, f"`{_short_argv(argv)}` failed with exit code {returncode}: {detail}",
+                         hint or "run the command above by hand to see the full output "
+                                 "(CTRTOOL_DEBUG=1 shows the traceback)",
+                         endpoint=endpoint, argv=argv)
+
+
+class OutputNotUnderstood(ToolError):
+    """A tool printed something its adapter cannot parse. The raw output is kept in ``saved_to``."""
+
+    def __init__(self, tool: str, what: str, saved_to: str | None, endpoint: str | None = None,
+                 argv: list[str] | None = None):
+        self.saved_to = saved_to
+        where = f"; raw output saved to {saved_to}" if saved_to else ""
+        super().__init__(tool, f"output of `{_short_argv(argv)}` not understood: {what}{where}",
+                         f"this {tool} version may print a format ctrtool does not know; "
+                         "please report it with the saved output",
+                         endpoint=endpoint, argv=argv)
+
+
+class NoEndpoint(CtrtoolError):
+    default_hint = ""
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    out = " | ".join(lines)
+    return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
+def _short_argv(argv: list[str] | None) -> str:
+    import shlex
+
+    if not argv:
+        return "?"
+    return shlex.join(argv)
