@@ -18,6 +18,16 @@ from typing import Callable, Mapping, Sequence
 
 from .errors import OutputNotUnderstood, ToolError, ToolFailed, ToolNotInstalled, ToolTimeout
 
+# Set by scripts/record_fixtures.py: called with every finished call's Result.
+_recorder: "Callable[[Result], None] | None" = None
+
+
+def set_recorder(fn: "Callable[[Result], None] | None") -> None:
+    """Record every finished tool call (used to re-record the test fixtures from the lab)."""
+    global _recorder
+    _recorder = fn
+
+
 # A classifier looks at a failed call (exit code, stderr) and may return a more precise error,
 # e.g. Unreachable for "connection refused". Adapters supply them: they know their tool's words.
 Classifier = Callable[[int, str], "ToolError | None"]
@@ -87,6 +97,8 @@ def run(
     seconds = time.monotonic() - started
     _trace(argv, seconds, proc.returncode)
     result = Result(argv, proc.returncode, stdout, stderr, seconds)
+    if _recorder is not None:
+        _recorder(result)
     if check and proc.returncode != 0:
         raise failure(result, endpoint=endpoint, classify=classify)
     return result
