@@ -12,7 +12,6 @@ from .commands.info import info
 
 app = typer.Typer(
     name="ctrtool",
-    help="One CLI over docker, ctr and crictl: every image store, namespace and path on a node.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -51,7 +50,7 @@ def root(
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print ctrtool's version.")] = False,
 ) -> None:
-    """ctrtool: docker, ctr and crictl side by side.
+    """One CLI over docker, ctr and crictl: every image store, namespace and path on a node.
 
     Exit status: 0 ok, 1 error, 2 usage or configuration error, 3 partial result (some backends
     failed, the others printed), 130 interrupted.

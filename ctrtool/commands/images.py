@@ -58,7 +58,9 @@ def images(
     ns = namespace or _default_namespace(conf)
     rows, failed = core.list_images(conf, names, ns)
     rows = [{k: row[k] for k in FIELDS} for row in rows]
-    if quiet:
+    if failed and len(failed) == len(names):
+        pass  # nothing to show: the errors say why
+    elif quiet:
         out.lines(dict.fromkeys(r["id"] for r in rows if r["id"]))
     elif out.structured:
         out.data(rows)

@@ -28,7 +28,9 @@ def info(
     conf = settings(ctx)
     names = core.select_backends(conf, backend, all_backends)
     infos, failed = core.backend_info(conf, names)
-    if quiet:
+    if failed and len(failed) == len(names):
+        pass  # nothing to show: the errors say why
+    elif quiet:
         out.lines(i["backend"] for i in infos)
     elif out.structured:
         out.data(infos)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Set up a fresh machine and run ctrtool's main job or its test suite. Run as root from the repo:
+#   scripts/dev.sh demo   install what is missing, start the local lab, show images and info
+#   scripts/dev.sh test   install what is missing, run the whole test suite (lab tests included)
+# Installs only what is missing: Debian packages (containerd, runc, docker.io,
+# containernetworking-plugins, busybox-static), crictl v1.37.0 (go install, into /usr/local/bin),
+# and ctrtool itself with its test dependencies in ./.venv.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+job=${1:-}
+case "$job" in
+  demo|test) shift ;;
+  *) echo "usage: scripts/dev.sh demo|test [pytest args...]" >&2; exit 2 ;;
+esac
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/dev.sh: run as root (the lab starts containerd and dockerd)" >&2
+  exit 1
+fi
+
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+
+missing=()
+for bin in containerd ctr runc dockerd; do command -v "$bin" >/dev/null || missing+=("$bin"); done
+[ -x /usr/lib/cni/bridge ] || missing+=(cni-plugins)
+[ -x /bin/busybox ] || missing+=(busybox)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages (missing: ${missing[*]})"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends containerd runc docker.io containernetworking-plugins \
+    busybox-static >/dev/null
+fi
+
+if ! command -v crictl >/dev/null; then
+  if [ -x "$HOME/go/bin/crictl" ]; then
+    install -m 0755 "$HOME/go/bin/crictl" /usr/local/bin/crictl
+  else
+    say "installing crictl v1.37.0 with go install"
+    GOBIN=/usr/local/bin go install sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0
+  fi
+fi
+
+if [ ! -x .venv/bin/ctrtool ] || [ pyproject.toml -nt .venv/.installed ]; then
+  say "installing ctrtool into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+  touch .venv/.installed
+fi
+export PATH="$repo/.venv/bin:$PATH"
+
+case "$job" in
+  demo)
+    say "starting the local lab"
+    ctrtool lab up
+    eval "$(ctrtool lab env)"
+    say "ctrtool images --all-backends"
+    ctrtool images --all-backends
+    say "ctrtool info"
+    ctrtool info
+    say "the lab keeps running; stop it with: .venv/bin/ctrtool lab down"
+    ;;
+  test)
+    say "running the test suite"
+    exec python -m pytest "$@"
+    ;;
+esac

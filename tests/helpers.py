@@ -1,0 +1,19 @@
+"""Run the real ctrtool CLI in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def ctrtool(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    # the timeout is a safety net against a hang, not a timing assertion
+    return subprocess.run([sys.executable, "-m", "ctrtool", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def ctrtool_json(*args: str, env: dict[str, str], expect: int = 0):
+    proc = ctrtool(*args, "-o", "json", env=env)
+    assert proc.returncode == expect, proc.stderr
+    return json.loads(proc.stdout), proc

@@ -1,0 +1,81 @@
+"""CLI behaviour that needs no daemon: usage errors, config errors, help, debug tracebacks."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from ctrtool.cli import app
+from helpers import ctrtool
+
+runner = CliRunner()
+CLEAN_ENV = {"XDG_CONFIG_HOME": "/nonexistent-ctrtool-test", "CTRTOOL_CONFIG": "", "NO_COLOR": "1"}
+
+
+def invoke(*args, env=None):
+    return runner.invoke(app, list(args), env={**CLEAN_ENV, **(env or {})})
+
+
+def flat(text: str) -> str:
+    """Help and usage errors come in rich boxes wrapped at 80 columns: compare words only."""
+    return " ".join(text.replace("│", " ").split())
+
+
+@pytest.mark.parametrize("args, words", [
+    (["images", "-o", "xml"], "'xml' is not one of table, wide, json, yaml"),
+    (["images", "--backend", "podman"], "unknown backend 'podman'"),
+    (["images", "--backend", "ctr", "--all-backends"], "either --backend or --all-backends"),
+    (["info", "-o", "csv"], "'csv' is not one of"),
+])
+def test_bad_input_is_a_usage_error(args, words):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert words in flat(result.output)
+
+
+def test_bad_config_file_names_path_and_line(tmp_path):
+    conf = tmp_path / "config.yaml"
+    conf.write_text("timeout: 5\nctr:\n  adress: /x.sock\n")
+    result = invoke("images", env={"CTRTOOL_CONFIG": str(conf)})
+    assert result.exit_code == 2
+    assert f"config file {conf}:3: unknown key 'ctr.adress'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_help_lists_the_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("images", "info", "where", "lab"):
+        assert command in result.output
+    assert "3 partial result" in flat(result.output)
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.startswith("ctrtool ")
+
+
+def test_expected_failure_has_no_traceback_unless_debug(tmp_path):
+    env = {**os.environ, **CLEAN_ENV, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    env.pop("CTRTOOL_DEBUG", None)
+    plain = ctrtool("images", "--backend", "docker", env=env)
+    assert plain.returncode == 1
+    lines = plain.stderr.strip().splitlines()
+    assert lines[0].startswith("ctrtool: error: docker (unix:///nonexistent/docker.sock): cannot reach the daemon")
+    assert lines[1].startswith("  hint: ")
+    assert len(lines) == 2 and plain.stdout == ""
+    debug = ctrtool("images", "--backend", "docker", env={**env, "CTRTOOL_DEBUG": "1"})
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "ctrtool: debug: run: docker" in debug.stderr
+
+
+def test_no_backend_found_is_a_clear_error(tmp_path):
+    env = {**os.environ, **CLEAN_ENV, "PATH": str(tmp_path), "HOME": str(tmp_path),
+           "CRI_CONFIG_FILE": str(tmp_path / "none.yaml")}
+    for name in ("DOCKER_HOST", "CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT"):
+        env.pop(name, None)
+    proc = ctrtool("images", env=env)
+    assert proc.returncode == 1
+    assert "no backend found" in proc.stderr

@@ -1,0 +1,241 @@
+"""`ctrtool images` and `ctrtool info` against the real lab: docker, ctr and crictl.
+
+Every path and size ctrtool prints is checked against the filesystem or an independent tool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+
+import pytest
+import yaml
+
+from helpers import ctrtool, ctrtool_json
+
+pytestmark = pytest.mark.lab
+
+DEMO = "localhost/ctrtool/demo:1.0"
+PAUSE = "localhost/ctrtool/pause:3.6"
+FIELDS = {"backend", "namespace", "ref", "id", "digest", "size", "size_kind", "store", "copies"}
+
+
+@pytest.fixture(scope="module")
+def rows(lab_env):
+    data, _ = ctrtool_json("images", "--all-backends", env=lab_env)
+    return data
+
+
+def by(rows, **match):
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def test_demo_image_is_seen_in_all_three_stores_and_marked_stored_3x(rows):
+    assert all(set(r) == FIELDS for r in rows)
+    demo = by(rows, ref=DEMO)
+    places = sorted((r["backend"], r["namespace"]) for r in demo)
+    assert places == [("crictl", "k8s.io"), ("ctr", "default"), ("ctr", "k8s.io"), ("docker", None)]
+    assert len({r["id"] for r in demo}) == 1, "docker, ctr and crictl agree on the image id"
+    assert all(r["copies"] == 3 for r in demo)
+    # the sandbox image lives only in k8s.io: one copy, seen by both ctr and crictl
+    pause = by(rows, ref=PAUSE)
+    assert sorted(r["backend"] for r in pause) == ["crictl", "ctr"]
+    assert all(r["copies"] == 1 and r["namespace"] == "k8s.io" for r in pause)
+    for r in rows:
+        assert isinstance(r["size"], int) and r["size"] > 0
+        assert r["id"].startswith("sha256:") and len(r["id"]) == 71
+
+
+def test_stores_are_the_real_layer_directories(rows, lab):
+    docker_store = by(rows, backend="docker")[0]["store"]
+    ctr_stores = {r["store"] for r in by(rows, backend="ctr")}
+    assert docker_store == str(lab.directory / "docker" / "data" / "overlay2")
+    assert len(ctr_stores) == 1
+    (snap_root,) = ctr_stores
+    assert snap_root == {r["store"] for r in by(rows, backend="crictl")}.pop()
+    # on disk: busybox unpacked once under docker's store and once per containerd namespace
+    in_docker = [d for d in os.listdir(docker_store)
+                 if os.path.isfile(os.path.join(docker_store, d, "diff", "bin", "busybox"))]
+    snapshots = os.path.join(snap_root, "snapshots")
+    in_containerd = [d for d in os.listdir(snapshots)
+                     if os.path.isfile(os.path.join(snapshots, d, "fs", "bin", "busybox"))]
+    assert len(in_docker) == 1
+    assert len(in_containerd) == 2, "one unpacked copy in `default`, one in `k8s.io`"
+    assert len(in_docker) + len(in_containerd) == by(rows, ref=DEMO)[0]["copies"]
+
+
+def test_ctr_size_is_the_bytes_of_its_blobs_on_disk(rows, lab):
+    row = by(rows, backend="ctr", namespace="default", ref=DEMO)[0]
+    blobs = os.path.join(lab.directory, "containerd", "root", "io.containerd.content.v1.content", "blobs", "sha256")
+    manifest_path = os.path.join(blobs, row["digest"].split(":")[1])
+    manifest = json.load(open(manifest_path))
+    parts = [manifest["config"]["digest"]] + [layer["digest"] for layer in manifest["layers"]]
+    on_disk = os.path.getsize(manifest_path) + sum(os.path.getsize(os.path.join(blobs, d.split(":")[1])) for d in parts)
+    assert row["size"] == on_disk
+    assert row["id"] == manifest["config"]["digest"]
+    # the CRI computes the same figure independently
+    assert by(rows, backend="crictl", ref=DEMO)[0]["size"] == on_disk
+
+
+def test_docker_size_matches_its_unpacked_layers_on_disk(rows):
+    row = by(rows, backend="docker", ref=DEMO)[0]
+    store = row["store"]
+    total = 0
+    for layer in os.listdir(store):
+        diff = os.path.join(store, layer, "diff")
+        for base, _dirs, files in os.walk(diff):
+            for name in files:
+                path = os.path.join(base, name)
+                if not os.path.islink(path):
+                    total += os.path.getsize(path)
+    assert abs(total - row["size"]) <= 0.05 * row["size"], (total, row["size"])
+
+
+def test_namespace_flag_and_env_restrict_ctr(lab_env):
+    data, _ = ctrtool_json("images", "--backend", "ctr", "-n", "default", env=lab_env)
+    assert data and {(r["backend"], r["namespace"]) for r in data} == {("ctr", "default")}
+    env = dict(lab_env, CONTAINERD_NAMESPACE="k8s.io")
+    data, _ = ctrtool_json("images", "-b", "ctr", env=env)
+    assert {r["namespace"] for r in data} == {"k8s.io"}
+    assert PAUSE in {r["ref"] for r in data}
+
+
+def test_output_modes_agree(lab_env, rows):
+    yaml_proc = ctrtool("images", "--all-backends", "-o", "yaml", env=lab_env)
+    assert yaml_proc.returncode == 0
+    assert yaml.safe_load(yaml_proc.stdout) == rows
+    quiet = ctrtool("images", "--all-backends", "-q", env=lab_env)
+    ids = quiet.stdout.split()
+    assert ids == list(dict.fromkeys(r["id"] for r in rows)), "unique ids, in table order"
+    table = ctrtool("images", "--all-backends", env=lab_env)
+    assert table.returncode == 0 and table.stderr == ""
+    assert "stored 3x" in table.stdout
+    assert by(rows, backend="docker")[0]["store"] in table.stdout
+    assert "\x1b[" not in table.stdout
+    # a table row per json row (header + rule + rows + caption lines)
+    body = [ln for ln in table.stdout.splitlines() if ln.startswith(("docker ", "ctr ", "crictl "))]
+    assert len(body) == len(rows)
+    wide = ctrtool("images", "--all-backends", "-o", "wide", env=lab_env)
+    assert by(rows, backend="ctr", ref=DEMO)[0]["digest"] in wide.stdout
+    assert rows[0]["id"] in wide.stdout
+
+
+def test_info_reports_true_directories(lab_env, lab):
+    infos, _ = ctrtool_json("info", "--all-backends", env=lab_env)
+    got = {i["backend"]: i for i in infos}
+    assert set(got) == {"docker", "ctr", "crictl"}
+    d, c, k = got["docker"], got["ctr"], got["crictl"]
+    assert d["root"] == str(lab.directory / "docker" / "data") and os.path.isdir(d["root"])
+    assert d["store"] == os.path.join(d["root"], d["storage_driver"]) and os.path.isdir(d["store"])
+    assert d["namespaces"] == ["moby"]
+    assert c["root"] == str(lab.directory / "containerd" / "root") == k["root"]
+    assert c["state"] == str(lab.directory / "containerd" / "state") == k["state"]
+    assert os.path.isdir(c["store"]) and c["store"] == k["store"]
+    assert {"default", "k8s.io"} <= set(c["namespaces"])
+    assert k["namespaces"] == ["k8s.io"]
+    assert c["endpoint"] == lab_env["CONTAINERD_ADDRESS"] and c["endpoint_source"] == "env CONTAINERD_ADDRESS"
+    assert d["endpoint"] == lab_env["DOCKER_HOST"]
+    # image counts agree with the native listings
+    ns_counts = c["namespace_image_counts"]
+    native = subprocess.run(["ctr", "-a", c["endpoint"], "-n", "default", "images", "ls", "-q"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert ns_counts["default"] == len(native)
+    assert d["image_count"] == 1
+    table = ctrtool("where", env=lab_env)
+    assert table.returncode == 0
+    assert "different directories" in table.stdout.lower() and "k8s.io" in table.stdout
+
+
+def test_dead_backend_is_one_line_and_the_others_print(lab_env):
+    env = dict(lab_env, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    proc = ctrtool("images", "--all-backends", "-o", "json", env=env)
+    assert proc.returncode == 3, proc.stderr
+    data = json.loads(proc.stdout)
+    assert {r["backend"] for r in data} == {"ctr", "crictl"}
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ctrtool: error:")]
+    assert len(errors) == 1
+    assert "docker" in errors[0] and "unix:///nonexistent/docker.sock" in errors[0]
+    assert "cannot reach the daemon" in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_every_backend_dead_is_exit_1(lab_env):
+    env = dict(lab_env, DOCKER_HOST="unix:///nonexistent/d.sock", CONTAINERD_ADDRESS="/nonexistent/c.sock",
+               CONTAINER_RUNTIME_ENDPOINT="unix:///nonexistent/c.sock", IMAGE_SERVICE_ENDPOINT="unix:///nonexistent/c.sock")
+    proc = ctrtool("--timeout", "5", "images", "--all-backends", env=env)
+    assert proc.returncode == 1
+    assert len([ln for ln in proc.stderr.splitlines() if ln.startswith("ctrtool: error:")]) == 3
+
+
+@pytest.fixture
+def hung_socket(tmp_path):
+    """A unix socket that accepts connections and never answers."""
+    path = str(tmp_path / "hung.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(64)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield path
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_hung_backend_costs_only_its_timeout(lab_env, hung_socket):
+    env = dict(lab_env, CONTAINERD_ADDRESS=hung_socket)
+    proc = ctrtool("--timeout", "2", "images", "--all-backends", "-o", "json", env=env)
+    assert proc.returncode == 3, proc.stderr
+    assert {r["backend"] for r in json.loads(proc.stdout)} == {"docker", "crictl"}
+    (err,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("ctrtool: error:")]
+    assert "ctr" in err and hung_socket in err and "timed out after 2s" in err
+
+
+def test_missing_tool_is_reported_and_others_print(lab_env, tmp_path):
+    conf = tmp_path / "config.yaml"
+    conf.write_text("crictl:\n  binary: /nonexistent/bin/crictl\n")
+    proc = ctrtool("--config", str(conf), "images", "--all-backends", "-o", "json", env=lab_env)
+    assert proc.returncode == 3
+    assert {r["backend"] for r in json.loads(proc.stdout)} == {"docker", "ctr"}
+    assert "crictl: not installed" in proc.stderr
+
+
+def test_tool_calls_do_not_grow_with_images(lab_env, lab, tmp_path):
+    """Add tags to every store and check that the number of tool invocations stays the same."""
+    def count_calls():
+        trace = tmp_path / f"trace-{len(list(tmp_path.iterdir()))}.jsonl"
+        proc = ctrtool("images", "--all-backends", "-o", "json", env=dict(lab_env, CTRTOOL_TRACE=str(trace)))
+        assert proc.returncode == 0, proc.stderr
+        return [json.loads(x)["argv"] for x in trace.read_text().splitlines()], len(json.loads(proc.stdout))
+
+    before, rows_before = count_calls()
+    docker = ["docker", "-H", lab_env["DOCKER_HOST"]]
+    ctr = ["ctr", "-a", lab_env["CONTAINERD_ADDRESS"]]
+    extra = [f"localhost/ctrtool/extra:{i}" for i in range(5)]
+    try:
+        for ref in extra:
+            subprocess.run(docker + ["tag", DEMO, ref], check=True, capture_output=True)
+            subprocess.run(ctr + ["-n", "default", "images", "tag", DEMO, ref], check=True, capture_output=True)
+        after, rows_after = count_calls()
+    finally:
+        subprocess.run(docker + ["rmi", *extra], capture_output=True)
+        subprocess.run(ctr + ["-n", "default", "images", "rm", *extra], capture_output=True)
+    assert rows_after == rows_before + 10
+    assert len(after) == len(before)
+    assert sorted(a[0] for a in after) == sorted(b[0] for b in before)
