@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -116,7 +117,7 @@ def test_output_modes_agree(lab_env, rows):
     assert by(rows, backend="docker")[0]["store"] in table.stdout
     assert "\x1b[" not in table.stdout
     # a table row per json row (header + rule + rows + caption lines)
-    body = [ln for ln in table.stdout.splitlines() if ln.startswith(("docker ", "ctr ", "crictl "))]
+    body = [ln for ln in table.stdout.splitlines() if re.match(r"(docker|ctr|crictl)\s{2,}", ln)]
     assert len(body) == len(rows)
     wide = ctrtool("images", "--all-backends", "-o", "wide", env=lab_env)
     assert by(rows, backend="ctr", ref=DEMO)[0]["digest"] in wide.stdout

@@ -1,0 +1,38 @@
+"""An isolated local lab of real daemons: a private containerd (with CRI) and dockerd.
+
+``Lab(directory).up()`` starts both daemons under one directory (default ``/var/tmp/ctrtool-lab``,
+or ``$CTRTOOL_LAB_DIR``), builds two tiny busybox images and imports them into docker and into
+containerd's ``default`` and ``k8s.io`` namespaces; ``down()`` stops exactly what ``up()`` started.
+See :mod:`ctrtool.lab.daemons` for the layout and for what the tools still create outside the
+directory.
+"""
+
+from __future__ import annotations
+
+from .common import (
+    APT_INSTALL,
+    CRICTL_INSTALL,
+    DEFAULT_DIR,
+    DEMO_IMAGE,
+    PAUSE_IMAGE,
+    LabError,
+    default_dir,
+    find_crictl,
+)
+from .daemons import Lab, pid_alive, preflight, require_binaries, require_root
+
+__all__ = [
+    "APT_INSTALL",
+    "CRICTL_INSTALL",
+    "DEFAULT_DIR",
+    "DEMO_IMAGE",
+    "PAUSE_IMAGE",
+    "Lab",
+    "LabError",
+    "default_dir",
+    "find_crictl",
+    "pid_alive",
+    "preflight",
+    "require_binaries",
+    "require_root",
+]

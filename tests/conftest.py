@@ -1,0 +1,66 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def lab_unavailable_reason() -> str | None:
+    """Why the local lab (root, containerd, dockerd, crictl, ...) cannot run here, or None."""
+    from ctrtool.lab import LabError, preflight
+
+    try:
+        preflight()
+    except LabError as exc:
+        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    return None
+
+
+def require_lab() -> None:
+    """Skip a lab test when the lab cannot run here; in CI (CI=true) fail instead."""
+    reason = lab_unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"lab test cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(f"lab unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def lab_prerequisites() -> None:
+    """Use in tests marked ``lab``: skips (or fails in CI) when root or a binary is missing."""
+    require_lab()
+
+
+# -- the shared lab for integration and CLI tests -----------------------------------------------
+
+TEST_LAB_DIR = os.environ.get("CTRTOOL_TEST_LAB_DIR", "/var/tmp/ctrtool-test-lab")
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """A running lab in its own directory. Started once per session and stopped at the end if
+    this session started it (a lab a developer left running is reused and left running)."""
+    require_lab()
+    from ctrtool.lab import Lab
+
+    the_lab = Lab(TEST_LAB_DIR)
+    was_running = all(d["running"] for d in the_lab.status()["daemons"])
+    the_lab.up()
+    yield the_lab
+    if not was_running:
+        the_lab.down()
+
+
+@pytest.fixture(scope="session")
+def lab_env(lab):
+    """The environment a user gets from `eval "$(ctrtool lab env)"`, with no config files of
+    the machine's in the way."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DOCKER_CONTEXT", "CONTAINERD_NAMESPACE", "CTRTOOL_CONFIG", "CTRTOOL_TIMEOUT")}
+    env.update(lab.env())
+    env["XDG_CONFIG_HOME"] = "/nonexistent-ctrtool-test"
+    env["NO_COLOR"] = "1"
+    return env
