@@ -41,7 +41,7 @@ def slug(argv: list[str]) -> str:
         if token in CONNECTION_FLAGS:
             skip = True
             continue
-        if token.startswith("sha256:"):
+        if token.startswith("sha256:") or "{{" in token:  # image ids, Go templates
             continue
         words.append(token)
     name = "_".join(words)

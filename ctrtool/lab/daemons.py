@@ -466,9 +466,9 @@ class Lab:
             f"root = {q(str(c / 'root'))}",
             f"state = {q(str(c / 'state'))}",
             "oom_score = 0",
-            'disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",'
-            ' "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",'
-            ' "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]',
+            # snapshotters that cannot work here still load (and fail) as on a stock node, so the
+            # recorded `ctr plugins ls -d` shows what ctrtool meets in the field
+            'disabled_plugins = ["io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]',
             "",
             "[grpc]",
             f"  address = {q(str(self.containerd_socket))}",
@@ -642,9 +642,9 @@ class Lab:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
-    def _probe(self, argv: list[str], env: dict[str, str] | None = None) -> bool:
+    def _probe(self, argv: list[str], unset_env: tuple[str, ...] = ()) -> bool:
         try:
-            return runner.run(argv, timeout=5, check=False, env=env).returncode == 0
+            return runner.run(argv, timeout=5, check=False, unset_env=unset_env).returncode == 0
         except ToolError:
             return False
 
@@ -656,15 +656,13 @@ class Lab:
         return runner.run(argv + list(args), timeout=timeout, check=check,
                           endpoint=str(self.containerd_socket))
 
-    def _docker_env(self) -> dict[str, str]:
-        # runner.run can only add variables: override the ones that could point elsewhere.
-        return {"DOCKER_HOST": f"unix://{self.docker_socket}", "DOCKER_CONTEXT": "",
-                "DOCKER_TLS_VERIFY": "", "DOCKER_CERT_PATH": ""}
+    # docker gets an explicit -H: drop what could point it elsewhere or conflict with it
+    DOCKER_UNSET = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 
     def _docker(self, binaries: dict[str, str], *args: str, timeout: float = 60,
                 check: bool = True) -> runner.Result:
         argv = [binaries["docker"], "-H", f"unix://{self.docker_socket}", *args]
-        return runner.run(argv, timeout=timeout, check=check, env=self._docker_env(),
+        return runner.run(argv, timeout=timeout, check=check, unset_env=self.DOCKER_UNSET,
                           endpoint=f"unix://{self.docker_socket}")
 
     def _crictl(self, binaries: dict[str, str], *args: str, timeout: float = 30,
@@ -702,7 +700,7 @@ class Lab:
         if pid:
             if daemon.recorded_pid() != pid:
                 daemon.pidfile.write_text(f"{pid}\n")
-            if self._probe(probe, env=self._docker_env()):
+            if self._probe(probe, unset_env=self.DOCKER_UNSET):
                 progress(f"dockerd already running (pid {pid})")
                 return
             raise LabError(f"this lab's dockerd (pid {pid}) runs but does not answer on {daemon.socket}",
@@ -728,7 +726,7 @@ class Lab:
         ]
         proc = self._spawn(argv, daemon.log)
         t0 = time.monotonic()
-        self._wait_ready(daemon, proc, lambda: self._probe(probe, env=self._docker_env()))
+        self._wait_ready(daemon, proc, lambda: self._probe(probe, unset_env=self.DOCKER_UNSET))
         if daemon.recorded_pid() != proc.pid:
             daemon.pidfile.write_text(f"{proc.pid}\n")
         progress(f"dockerd up (pid {proc.pid}, {time.monotonic() - t0:.1f}s)")
