@@ -22,6 +22,9 @@ class Column:
     wide_only: bool = False
     style: str | None = None
     no_wrap: bool = False
+    # paths and references are never cut short with "…": on a narrow terminal they fold onto
+    # the next line, so what is printed can still be copied
+    overflow: str = "fold"
 
 
 class Output:
@@ -75,7 +78,7 @@ class Output:
         table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False,
                       pad_edge=False, header_style="bold")
         for col in cols:
-            table.add_column(col.header, no_wrap=col.no_wrap, style=col.style)
+            table.add_column(col.header, no_wrap=col.no_wrap, style=col.style, overflow=col.overflow)
         for row in rows:
             cells = []
             for col in cols:
@@ -95,7 +98,7 @@ class Output:
         table = Table(box=box.SIMPLE_HEAD, show_header=False, show_edge=False, pad_edge=False)
         table.add_column("what", style="bold", no_wrap=True)
         table.add_column("field", no_wrap=True)
-        table.add_column("value")
+        table.add_column("value", overflow="fold")
         for index, (name, fields) in enumerate(blocks):
             for i, (key, value) in enumerate(fields):
                 table.add_row(Text(name if i == 0 else ""), Text(key),

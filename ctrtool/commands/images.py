@@ -21,17 +21,27 @@ def _copies(row: dict[str, Any]):
     return Text(f"stored {n}x", style="bold yellow") if n > 1 else Text("1x", style="dim")
 
 
+def _ref(ref: str | None) -> str:
+    """The CRI names each image also by its id (``sha256:<64 hex>``): shortened for people."""
+    if ref is None:
+        return "<none>"
+    if ref.startswith("sha256:") and len(ref) == 71:
+        return f"sha256:{ref[7:19]}…"
+    return ref
+
+
 COLUMNS = [
     Column("BACKEND", lambda r: r["backend"], no_wrap=True),
     Column("NAMESPACE", lambda r: r["namespace"], no_wrap=True),
-    Column("IMAGE", lambda r: r["ref"] or "<none>"),
+    Column("IMAGE", lambda r: _ref(r["ref"])),
     Column("IMAGE ID", lambda r: short_id(r["id"]), no_wrap=True),
     Column("IMAGE ID", lambda r: r["id"], wide_only=True),
     Column("DIGEST", lambda r: r["digest"], wide_only=True),
     Column("SIZE", lambda r: human_size(r["size"]), no_wrap=True),
     Column("SIZE OF", lambda r: r["size_kind"], wide_only=True),
     Column("COPIES", _copies, no_wrap=True),
-    Column("LAYERS STORED UNDER", lambda r: r["store"]),
+    Column("STORE", lambda r: f"[{r['_store_no']}]" if r["_store_no"] else None, no_wrap=True),
+    Column("LAYERS STORED UNDER", lambda r: r["store"], wide_only=True),
 ]
 
 
@@ -65,13 +75,24 @@ def images(
     elif out.structured:
         out.data(rows)
     else:
-        out.table(COLUMNS, rows, caption=caption(rows))
+        stores = list(dict.fromkeys(r["store"] for r in rows if r["store"]))
+        numbered = [dict(r, _store_no=stores.index(r["store"]) + 1 if r["store"] else None) for r in rows]
+        legend = [f"[{n}] {path}  ({_store_kind(path, rows)})" for n, path in enumerate(stores, 1)]
+        out.table(COLUMNS, numbered, caption=legend + caption(rows))
     raise typer.Exit(report_failures(out, failed, len(names)))
 
 
 def _default_namespace(conf) -> list[str] | None:
     ns, _source = conf.ctr_namespace()
     return [ns] if ns else None
+
+
+def _store_kind(path: str, rows: list[dict[str, Any]]) -> str:
+    backends = {r["backend"] for r in rows if r["store"] == path}
+    if backends == {"docker"}:
+        return "docker's graph driver directory"
+    return "containerd snapshots, unpacked separately per namespace; seen by " + " and ".join(
+        "ctr" if b == "ctr" else "crictl (k8s.io)" for b in ("ctr", "crictl") if b in backends)
 
 
 def caption(rows: list[dict[str, Any]]) -> list[str]:

@@ -53,13 +53,17 @@ def _fields(i: dict[str, Any]) -> list[tuple[str, Any]]:
     if i["content_store"]:
         fields.append(("blobs under", i["content_store"]))
     if i["backend"] == "ctr" and i["namespace_image_counts"] is not None:
-        fields.append(("namespaces", ", ".join(f"{ns} ({n} images)" for ns, n in i["namespace_image_counts"].items())))
+        fields.append(("namespaces", ", ".join(f"{ns} ({_images(n)})" for ns, n in i["namespace_image_counts"].items())))
     elif i["backend"] == "docker":
         fields.append(("containerd namespace", ", ".join(i["namespaces"]) + " (its containers; its images stay in its own store)"))
     else:
         fields.append(("namespace", ", ".join(i["namespaces"]) or "(not containerd)"))
     fields.append(("images", i["image_count"]))
     return fields
+
+
+def _images(n: int) -> str:
+    return "1 image" if n == 1 else f"{n} images"
 
 
 def caption(infos: list[dict[str, Any]]) -> list[str]:
