@@ -167,28 +167,29 @@ class Settings:
 
     def _cri_endpoint(self) -> Endpoint:
         f, env, conf = self.flags, self.env, self.file.get("crictl", {})
-        tool_path, tool_conf = self._crictl_config()
-        image = (f.image_endpoint or env.get("IMAGE_SERVICE_ENDPOINT") or conf.get("image-endpoint")
-                 or tool_conf.get("image-endpoint") or None)
-        if f.runtime_endpoint:
-            ep = Endpoint("crictl", f.runtime_endpoint, "flag --runtime-endpoint")
-        elif env.get("CONTAINER_RUNTIME_ENDPOINT"):
-            ep = Endpoint("crictl", env["CONTAINER_RUNTIME_ENDPOINT"], "env CONTAINER_RUNTIME_ENDPOINT")
-        elif conf.get("runtime-endpoint"):
-            ep = Endpoint("crictl", conf["runtime-endpoint"], f"crictl.runtime-endpoint in {self.config_path}")
-        elif tool_conf.get("runtime-endpoint"):
-            ep = Endpoint("crictl", tool_conf["runtime-endpoint"], f"runtime-endpoint in {tool_path}")
-        else:
-            ep = _first_socket("crictl", CRI_DEFAULTS)
-        ep.image_address = image or ep.address
-        ep.tool_config = tool_path if tool_path and os.path.exists(tool_path) else None
+        runtime = _first_given(
+            (f.runtime_endpoint, "flag --runtime-endpoint"),
+            (env.get("CONTAINER_RUNTIME_ENDPOINT"), "env CONTAINER_RUNTIME_ENDPOINT"),
+            (conf.get("runtime-endpoint"), f"crictl.runtime-endpoint in {self.config_path}"))
+        image = f.image_endpoint or env.get("IMAGE_SERVICE_ENDPOINT") or conf.get("image-endpoint")
+        tool_path = self._crictl_config_path()
+        tool_conf: dict[str, Any] = {}
+        if runtime is None or image is None:  # only then does crictl's own file matter (and YAML load)
+            tool_conf = self._crictl_config(tool_path)
+        if runtime is None and tool_conf.get("runtime-endpoint"):
+            runtime = (tool_conf["runtime-endpoint"], f"runtime-endpoint in {tool_path}")
+        ep = Endpoint("crictl", *runtime) if runtime else _first_socket("crictl", CRI_DEFAULTS)
+        ep.image_address = image or tool_conf.get("image-endpoint") or ep.address
+        ep.tool_config = tool_path if os.path.exists(tool_path) else None
         return ep
 
-    def _crictl_config(self) -> tuple[str | None, dict[str, Any]]:
-        path = (self.file.get("crictl", {}).get("config") or self.env.get("CRI_CONFIG_FILE")
+    def _crictl_config_path(self) -> str:
+        return (self.file.get("crictl", {}).get("config") or self.env.get("CRI_CONFIG_FILE")
                 or "/etc/crictl.yaml")
+
+    def _crictl_config(self, path: str) -> dict[str, Any]:
         if not os.path.exists(path):
-            return path, {}
+            return {}
         try:
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
@@ -196,10 +197,18 @@ class Settings:
             raise ConfigError(path, f"cannot read: {exc.strerror}") from None
         data = _load_yaml(path, text)
         if data is None:
-            return path, {}
+            return {}
         if not isinstance(data, dict):
             raise ConfigError(path, "crictl config must be a mapping of keys to values", 1)
-        return path, {k: v for k, v in data.items() if isinstance(v, str) and v}
+        return {k: v for k, v in data.items() if isinstance(v, str) and v}
+
+
+def _first_given(*candidates: tuple[str | None, str]) -> tuple[str, str] | None:
+    """The first (value, source) whose value is set."""
+    for value, source in candidates:
+        if value:
+            return value, source
+    return None
 
 
 def load(flags: Flags | None = None, env: dict[str, str] | None = None) -> Settings:

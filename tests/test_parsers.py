@@ -101,6 +101,7 @@ def test_docker_inspect_gives_one_record_per_tag_with_exact_sizes():
     items = json.loads(out("docker", "image_inspect"))
     store = docker.graph_store(info)
     assert store == f"{info['DockerRootDir']}/overlay2"
+    assert docker.overlay2_store(items) == store, "read off the layers' paths, the same directory"
     records = docker.parse_inspect(items, store)
     assert [r.id for r in records] == [i["Id"] for i in items for _ in (i["RepoTags"] or [None])]
     assert {r.id for r in records} == set(ids)
@@ -115,6 +116,11 @@ def test_docker_digest_is_taken_from_the_matching_repository():
     assert docker._digest_for("reg.io/a/b:1", ["reg.io/x/y@sha256:1", "reg.io/a/b@sha256:2"]) == "sha256:2"
     assert docker._digest_for("localhost:5000/b", ["localhost:5000/b@sha256:3"]) == "sha256:3"
     assert docker._digest_for(None, []) is None
+
+
+def test_docker_store_needs_docker_info_for_other_drivers():
+    items = [dict(i, GraphDriver={"Name": "btrfs", "Data": None}) for i in json.loads(out("docker", "image_inspect"))]
+    assert docker.overlay2_store(items) is None
 
 
 def test_docker_containerd_image_store_has_no_graph_directory():

@@ -1,7 +1,8 @@
 """docker: its own image store (graph driver directory under its data root).
 
-Calls per ``images``: ``docker info`` and ``docker image ls -q`` (in parallel), then one
-``docker image inspect`` for all image ids at once. Never one call per image.
+Calls per ``images``: ``docker image ls -q``, then one ``docker image inspect`` for all image ids at
+once (never one call per image). The store directory comes from the layers' own paths with overlay2;
+with any other graph driver ``docker info`` is asked as well.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Sequence
 
 from ..errors import PermissionDenied, ToolError, Unreachable
 from ..runner import Result, not_understood
-from .base import UNPACKED, Adapter, BackendInfo, ImageRecord, parallel, stderr_mentions
+from .base import UNPACKED, Adapter, BackendInfo, ImageRecord, stderr_mentions
 
 # docker runs its containers through containerd in this namespace unless dockerd is started with
 # --containerd-namespace; `docker info` does not report it.
@@ -67,9 +68,11 @@ class DockerAdapter(Adapter):
         return data
 
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
-        got = parallel({"info": self._info, "ids": self._image_ids})
-        store = graph_store(got["info"])
-        return parse_inspect(self._inspect(got["ids"]), store)
+        items = self._inspect(self._image_ids())
+        store = overlay2_store(items)
+        if items and store is None:
+            store = graph_store(self._info())
+        return parse_inspect(items, store)
 
     def namespaces(self) -> list[str]:
         return [DOCKER_CONTAINERD_NAMESPACE]
@@ -117,6 +120,17 @@ def graph_store(info: dict[str, Any]) -> str | None:
     if not root or not driver:
         return None
     return os.path.join(root, driver)
+
+
+def overlay2_store(items: list[dict[str, Any]]) -> str | None:
+    """overlay2 keeps each layer in <store>/<layer id>/diff: the store is read off an image's
+    UpperDir, which saves a ``docker info`` call. None for other drivers (then ask docker info)."""
+    for item in items:
+        driver = item.get("GraphDriver") or {}
+        upper = (driver.get("Data") or {}).get("UpperDir")
+        if driver.get("Name") == "overlay2" and upper and os.path.basename(upper) == "diff":
+            return os.path.dirname(os.path.dirname(upper))
+    return None
 
 
 def parse_inspect(items: list[dict[str, Any]], store: str | None) -> list[ImageRecord]:
