@@ -79,3 +79,19 @@ def test_no_backend_found_is_a_clear_error(tmp_path):
     proc = ctrtool("images", env=env)
     assert proc.returncode == 1
     assert "no backend found" in proc.stderr
+
+
+def test_lab_up_as_non_root_is_refused_and_creates_nothing(monkeypatch, tmp_path):
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    target = tmp_path / "lab"
+    result = invoke("lab", "up", "--dir", str(target))
+    assert result.exit_code == 1
+    assert "the lab needs root" in flat(result.output)
+    assert not target.exists()
+
+
+def test_lab_help_names_its_commands():
+    result = invoke("lab", "--help")
+    assert result.exit_code == 0
+    for command in ("up", "down", "status", "env"):
+        assert command in result.output
