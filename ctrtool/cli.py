@@ -77,7 +77,7 @@ _add_lab()
 
 
 def main() -> None:
-    app()
+    app(prog_name="ctrtool")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from .adapters import BACKENDS, adapter_class
@@ -23,6 +23,16 @@ class Outcome(Generic[T]):
     backend: str
     value: T | None = None
     error: CtrtoolError | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Gathered:
+    """What a multi-backend command prints: rows, the backends that failed, and warnings."""
+
+    rows: list[dict[str, Any]]
+    failed: list[Outcome]
+    warnings: list[str]
 
 
 def select_backends(settings: Settings, chosen: Sequence[str] | None, all_backends: bool) -> list[str]:
@@ -64,11 +74,12 @@ def fan_out(settings: Settings, backends: Sequence[str], op: Callable[[Adapter],
     by its deadline (the per-backend timeout), and its error is returned, not raised.
     """
     def one(name: str) -> Outcome[T]:
+        adapter = None
         try:
             adapter = adapter_class(name)(settings)
-            return Outcome(name, value=op(adapter))
+            return Outcome(name, value=op(adapter), warnings=adapter.warnings)
         except CtrtoolError as exc:
-            return Outcome(name, error=exc)
+            return Outcome(name, error=exc, warnings=adapter.warnings if adapter else [])
 
     if len(backends) == 1:
         return [one(backends[0])]
@@ -90,8 +101,12 @@ def fan_out(settings: Settings, backends: Sequence[str], op: Callable[[Adapter],
 
 # -- images ---------------------------------------------------------------------------------
 
+def _gathered(outcomes: list[Outcome], rows: list[dict[str, Any]]) -> Gathered:
+    return Gathered(rows, [o for o in outcomes if o.error], [w for o in outcomes for w in o.warnings])
+
+
 def list_images(settings: Settings, backends: Sequence[str],
-                namespaces: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], list[Outcome]]:
+                namespaces: Sequence[str] | None = None) -> Gathered:
     """Rows (dicts with the documented JSON fields) for every image copy, and the failed backends."""
     outcomes = fan_out(settings, backends, lambda a: a.images(namespaces))
     records: list[ImageRecord] = []
@@ -99,7 +114,7 @@ def list_images(settings: Settings, backends: Sequence[str],
         records.extend(outcome.value or [])
     rows = [r.to_dict() for r in records]
     annotate_copies(rows)
-    return rows, [o for o in outcomes if o.error]
+    return _gathered(outcomes, rows)
 
 
 def location(row: dict[str, Any]) -> tuple[str, str | None]:
@@ -122,11 +137,11 @@ def annotate_copies(rows: list[dict[str, Any]]) -> None:
 
 # -- info -----------------------------------------------------------------------------------
 
-def backend_info(settings: Settings, backends: Sequence[str]) -> tuple[list[dict[str, Any]], list[Outcome]]:
+def backend_info(settings: Settings, backends: Sequence[str]) -> Gathered:
     outcomes = fan_out(settings, backends, lambda a: a.info())
     infos: list[BackendInfo] = [o.value for o in outcomes if o.value is not None]
     _fill_containerd_state(infos)
-    return [i.to_dict() for i in infos], [o for o in outcomes if o.error]
+    return _gathered(outcomes, [i.to_dict() for i in infos])
 
 
 def _fill_containerd_state(infos: list[BackendInfo]) -> None:

@@ -177,3 +177,10 @@ def test_crictl_unreachable_is_classified_with_the_log_message():
     assert isinstance(err, Unreachable)
     assert err.message.count("\n") == 0
     assert "level=" not in err.message and "validate service connection" in err.message
+
+
+def test_ctr_blob_reader_says_why_a_manifest_is_unknown(tmp_path):
+    reader = ctr.BlobReader(str(tmp_path / "no-content-store"))
+    digest = ctr.parse_table(out("ctr", "namespace_default_images_ls"))[0]["DIGEST"]
+    assert reader.image_config_and_size(digest, None) == (None, None)
+    assert reader.problem == "no such file or directory"

@@ -70,6 +70,8 @@ class Adapter:
         self.endpoint = endpoint or settings.endpoint(self.name)
         self.binary = settings.binary(self.name)
         self.deadline = Deadline(settings.timeout if timeout is None else timeout)
+        # facts the user should know about a result that is still usable (printed on stderr)
+        self.warnings: list[str] = []
 
     # -- what every backend answers ----------------------------------------------------------
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:

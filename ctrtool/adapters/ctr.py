@@ -100,13 +100,19 @@ class CtrAdapter(Adapter):
         blobs = BlobReader(plugins.content_root)
         records = []
         for ns in names:
+            unknown = 0
             for row in tables[ns]:
                 digest = row["DIGEST"] if row["DIGEST"].startswith("sha256:") else None
                 config, size = blobs.image_config_and_size(digest, row.get("TYPE"))
+                unknown += config is None
                 records.append(ImageRecord(
                     backend=self.name, namespace=ns, ref=row["REF"], id=config, digest=digest,
                     size=size, size_kind=CONTENT, store=store,
                 ))
+            if unknown:
+                self.warnings.append(
+                    f"ctr: {unknown} image(s) in namespace {ns}: manifest not readable under "
+                    f"{plugins.content_root} ({blobs.problem or 'missing'}); their id and size are unknown")
         return records
 
     def info(self) -> BackendInfo:
@@ -136,6 +142,7 @@ class BlobReader:
     def __init__(self, content_root: str | None):
         self.content_root = content_root
         self._cache: dict[str, tuple[str | None, int | None]] = {}
+        self.problem: str | None = None  # why a blob could not be read, e.g. "permission denied"
 
     def path(self, digest: str) -> str | None:
         if not self.content_root or ":" not in digest:
@@ -150,7 +157,8 @@ class BlobReader:
         try:
             with open(path, "rb") as fh:
                 raw = fh.read()
-        except OSError:
+        except OSError as exc:
+            self.problem = (exc.strerror or str(exc)).lower()
             return None, None
         try:
             return json.loads(raw), len(raw)

@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 import traceback
-from typing import Annotated, Any, Callable, Optional, Sequence
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
@@ -63,11 +63,14 @@ def handle_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def report_failures(out: Output, failed: Sequence[Any], asked: int) -> int:
-    """Print one line (and a hint) per failed backend; return the exit code for the command.
+def report_failures(out: Output, got: Any, asked: int) -> int:
+    """Print the warnings, and one line (and a hint) per failed backend; return the exit code.
 
     All backends failed: 1. Some failed, others printed: 3 (partial result). None failed: 0.
     """
+    for warning in got.warnings:
+        out.warn(warning)
+    failed = got.failed
     for outcome in failed:
         exc = outcome.error
         if os.environ.get("CTRTOOL_DEBUG"):

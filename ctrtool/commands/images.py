@@ -66,8 +66,9 @@ def images(
     conf = settings(ctx)
     names = core.select_backends(conf, backend, all_backends)
     ns = namespace or _default_namespace(conf)
-    rows, failed = core.list_images(conf, names, ns)
-    rows = [{k: row[k] for k in FIELDS} for row in rows]
+    got = core.list_images(conf, names, ns)
+    failed = got.failed
+    rows = [{k: row[k] for k in FIELDS} for row in got.rows]
     if failed and len(failed) == len(names):
         pass  # nothing to show: the errors say why
     elif quiet:
@@ -79,7 +80,7 @@ def images(
         numbered = [dict(r, _store_no=stores.index(r["store"]) + 1 if r["store"] else None) for r in rows]
         legend = [f"[{n}] {path}  ({_store_kind(path, rows)})" for n, path in enumerate(stores, 1)]
         out.table(COLUMNS, numbered, caption=legend + caption(rows))
-    raise typer.Exit(report_failures(out, failed, len(names)))
+    raise typer.Exit(report_failures(out, got, len(names)))
 
 
 def _default_namespace(conf) -> list[str] | None:

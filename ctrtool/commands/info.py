@@ -27,7 +27,8 @@ def info(
     out = Output(check_format(output), quiet)
     conf = settings(ctx)
     names = core.select_backends(conf, backend, all_backends)
-    infos, failed = core.backend_info(conf, names)
+    got = core.backend_info(conf, names)
+    infos, failed = got.rows, got.failed
     if failed and len(failed) == len(names):
         pass  # nothing to show: the errors say why
     elif quiet:
@@ -36,7 +37,7 @@ def info(
         out.data(infos)
     else:
         out.sections([(i["backend"], _fields(i)) for i in infos], caption=caption(infos))
-    raise typer.Exit(report_failures(out, failed, len(names)))
+    raise typer.Exit(report_failures(out, got, len(names)))
 
 
 def _fields(i: dict[str, Any]) -> list[tuple[str, Any]]:
