@@ -240,3 +240,25 @@ def test_tool_calls_do_not_grow_with_images(lab_env, lab, tmp_path):
     assert rows_after == rows_before + 10
     assert len(after) == len(before)
     assert sorted(a[0] for a in after) == sorted(b[0] for b in before)
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_colour_only_on_a_terminal_and_never_with_no_color(lab_env, no_color):
+    import sys
+
+    import pexpect
+
+    env = dict(lab_env, TERM="xterm-256color", COLUMNS="200")
+    env.pop("NO_COLOR", None)
+    if no_color:
+        env["NO_COLOR"] = "1"
+    child = pexpect.spawn(sys.executable, ["-m", "ctrtool", "images", "--all-backends"], env=env,
+                          encoding="utf-8", timeout=60, dimensions=(50, 200))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "stored 3x" in child.before
+    # NO_COLOR (no-color.org) forbids colour; bold and the like may stay
+    params = [p for seq in re.findall(r"\x1b\[([0-9;]*)m", child.before) for p in seq.split(";")]
+    colours = [p for p in params if p.isdigit() and (30 <= int(p) <= 38 or 90 <= int(p) <= 97)]
+    assert bool(colours) is (not no_color)
