@@ -2,7 +2,8 @@
 
 Exit codes (documented in README and docs/reference.md):
   0 ok, 1 tool or runtime error, 2 usage or configuration error, 3 partial result
-  (some backends failed, the others printed), 130 interrupted.
+  (some backends failed, the others printed), 4 no equivalent (translate), 5 refused: a destructive
+  operation was not confirmed, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_NO_EQUIVALENT = 4
+EXIT_REFUSED = 5
 EXIT_INTERRUPTED = 130
 
 
