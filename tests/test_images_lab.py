@@ -81,12 +81,16 @@ def test_ctr_size_is_the_bytes_of_its_blobs_on_disk(rows, lab):
     assert by(rows, backend="crictl", ref=DEMO)[0]["size"] == on_disk
 
 
-def test_docker_size_matches_its_unpacked_layers_on_disk(rows):
+def test_docker_size_matches_its_unpacked_layers_on_disk(rows, lab_env):
     row = by(rows, backend="docker", ref=DEMO)[0]
-    store = row["store"]
+    # which overlay2 directories are this image's layers: docker itself says so
+    inspect = subprocess.run(["docker", "-H", lab_env["DOCKER_HOST"], "image", "inspect", DEMO],
+                             capture_output=True, text=True, check=True)
+    data = json.loads(inspect.stdout)[0]["GraphDriver"]["Data"]
+    diffs = [data["UpperDir"]] + [d for d in (data.get("LowerDir") or "").split(":") if d]
+    assert all(os.path.dirname(os.path.dirname(d)) == row["store"] for d in diffs)
     total = 0
-    for layer in os.listdir(store):
-        diff = os.path.join(store, layer, "diff")
+    for diff in diffs:
         for base, _dirs, files in os.walk(diff):
             for name in files:
                 path = os.path.join(base, name)
