@@ -122,6 +122,48 @@ class NoEndpoint(CtrtoolError):
     default_hint = ""
 
 
+class NotFound(CtrtoolError):
+    """A container or image is not where the user looked. ``elsewhere`` lists the places (backend,
+    namespace) where it does exist; the hint then says where and the command that reaches it."""
+
+    def __init__(self, kind: str, name: str, where: str, hint: str | None = None,
+                 elsewhere: list[tuple[str, str | None]] | None = None, there: list[str] | None = None):
+        self.kind = kind
+        self.name = name
+        self.where = where
+        self.elsewhere = list(elsewhere or [])
+        also = f"; it is in {', '.join(there)}" if there else ""
+        super().__init__(f"{kind} {name!r} not found in {where}{also}",
+                         hint if hint is not None else f"`ctrtool {'ps -a' if kind == 'container' else 'images'} "
+                                                        "--all-backends` lists what exists where")
+
+
+class Ambiguous(UsageError):
+    """A name matches more than one container, image or place: nothing was done."""
+
+    def __init__(self, message: str, candidates: list[str], hint: str | None = None):
+        self.candidates = list(candidates)
+        super().__init__(f"{message}: {'; '.join(candidates)}", hint)
+
+
+class Unsupported(UsageError):
+    """The chosen tool has no such operation (e.g. crictl cannot tag, load or save images)."""
+
+
+class InvalidState(CtrtoolError):
+    """The operation does not fit the container's state (e.g. exec in a stopped container)."""
+
+
+class PullFailed(ToolError):
+    """A pull that failed because the registry could not be reached or the image is not there."""
+
+    def __init__(self, tool: str, ref: str, detail: str, hint: str, endpoint: str | None = None,
+                 argv: list[str] | None = None):
+        self.ref = ref
+        self.detail = detail
+        super().__init__(tool, f"cannot pull {ref}: {detail}", hint, endpoint=endpoint, argv=argv)
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
     out = " | ".join(lines)

@@ -45,7 +45,7 @@ class Result:
 def run(
     argv: Sequence[str],
     *,
-    timeout: float,
+    timeout: float | None,
     endpoint: str | None = None,
     env: Mapping[str, str] | None = None,
     unset_env: Sequence[str] = (),
@@ -56,19 +56,16 @@ def run(
     """Run ``argv`` and return its output, or raise a typed :class:`ToolError`.
 
     ``env`` entries are added to the current environment, ``unset_env`` names are removed from it
-    (e.g. DOCKER_CONTEXT when an explicit ``--host`` is passed).
+    (e.g. DOCKER_CONTEXT when an explicit ``--host`` is passed). ``timeout=None`` is only for
+    calls that move data for as long as it takes (load, save): the user interrupts them.
     """
     argv = [str(a) for a in argv]
     if not argv:
         raise ValueError("empty argv")
     tool = os.path.basename(argv[0])
-    full_env = dict(os.environ)
-    for name in unset_env:
-        full_env.pop(name, None)
-    if env:
-        full_env.update(env)
+    full_env = _environment(env, unset_env)
     started = time.monotonic()
-    _debug(f"run: {_join(argv)} (timeout {timeout:g}s)")
+    _debug(f"run: {_join(argv)} ({_timeout_words(timeout)})")
     try:
         proc = subprocess.Popen(
             argv,
@@ -102,6 +99,252 @@ def run(
     if check and proc.returncode != 0:
         raise failure(result, endpoint=endpoint, classify=classify)
     return result
+
+
+def _environment(env: Mapping[str, str] | None, unset_env: Sequence[str]) -> dict[str, str]:
+    full_env = dict(os.environ)
+    for name in unset_env:
+        full_env.pop(name, None)
+    if env:
+        full_env.update(env)
+    return full_env
+
+
+def _timeout_words(timeout: float | None) -> str:
+    return "no timeout" if timeout is None else f"timeout {timeout:g}s"
+
+
+# -- streaming and interactive calls -------------------------------------------------------------
+
+# What a line of a tool's stderr is: withheld (returned to the adapter, not shown) or passed on.
+LineFilter = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A call whose output went straight to the user. ``stderr_tail`` is the end of what the tool
+    wrote on stderr (for classifying a failure); ``withheld`` the stderr lines kept back by the
+    adapter's filter (e.g. crictl's own report of the command's exit code)."""
+
+    argv: list[str]
+    returncode: int
+    stderr_tail: str
+    withheld: list[str]
+    seconds: float
+
+
+STDERR_TAIL = 16384
+
+
+def _exit_status(returncode: int) -> int:
+    """A child killed by signal N reports -N; a shell reports 128+N, and so do we."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run_passthrough(
+    argv: Sequence[str],
+    *,
+    timeout: float | None = None,
+    endpoint: str | None = None,
+    env: Mapping[str, str] | None = None,
+    unset_env: Sequence[str] = (),
+    stdin: bool = True,
+    stdout_to_stderr: bool = False,
+    withhold: LineFilter | None = None,
+) -> Streamed:
+    """Run ``argv`` with its output going straight to ours; return its exit status.
+
+    stdin is ours (``stdin=False``: /dev/null), stdout is ours (or our stderr with
+    ``stdout_to_stderr``, for progress that is not data). stderr is copied to ours line by line,
+    except the lines ``withhold`` picks; its end is kept in ``stderr_tail`` either way. The tool stays in our process group, so Ctrl-C on the
+    terminal reaches it as it would reach the native tool; meanwhile we ignore SIGINT/SIGQUIT
+    (as ``system()`` does) and pass SIGTERM/SIGHUP on to it, then report its exit status.
+    """
+    import threading
+
+    argv = [str(a) for a in argv]
+    tool = os.path.basename(argv[0])
+    full_env = _environment(env, unset_env)
+    _debug(f"run (passthrough): {_join(argv)} ({_timeout_words(timeout)})")
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=None if stdin else subprocess.DEVNULL,
+            stdout=sys.stderr.fileno() if stdout_to_stderr else None,
+            stderr=subprocess.PIPE,
+            env=full_env,
+        )
+    except FileNotFoundError:
+        raise ToolNotInstalled(tool, argv=argv) from None
+    except PermissionError as exc:
+        raise ToolError(tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions",
+                        argv=argv) from None
+    tail = bytearray()
+    withheld: list[str] = []
+
+    def emit(data: bytes) -> None:
+        tail.extend(data)
+        del tail[:-STDERR_TAIL]
+        text = data.rstrip(b"\n").decode(errors="replace")
+        if withhold is not None and withhold(text):
+            withheld.append(text)
+            return
+        out = getattr(sys.stderr, "buffer", None)
+        if out is not None:
+            out.write(data)
+            out.flush()
+
+    def pump() -> None:
+        # whole lines, so that the filter sees each line once; a last line without "\n" at EOF
+        pending = b""
+        fd = proc.stderr.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                if pending:
+                    emit(pending)
+                return
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                emit(line + b"\n")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    with _signals_passed_to(proc):
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            reader.join(timeout=5)
+            _trace(argv, time.monotonic() - started, None)
+            raise ToolTimeout(tool, timeout or 0, endpoint=endpoint, argv=argv) from None
+    reader.join(timeout=5)
+    proc.stderr.close()
+    seconds = time.monotonic() - started
+    _trace(argv, seconds, proc.returncode)
+    return Streamed(argv, _exit_status(proc.returncode), tail.decode(errors="replace"), withheld, seconds)
+
+
+class _signals_passed_to:
+    """While a passthrough child runs: ignore SIGINT/SIGQUIT (the terminal sends them to the
+    child too), forward SIGTERM/SIGHUP to it. Only the main thread may set signal handlers."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.saved: dict[int, object] = {}
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        forward = lambda signum, _frame: self.proc.send_signal(signum)  # noqa: E731
+        for sig, handler in ((signal.SIGINT, signal.SIG_IGN), (signal.SIGQUIT, signal.SIG_IGN),
+                             (signal.SIGTERM, forward), (signal.SIGHUP, forward)):
+            self.saved[sig] = signal.signal(sig, handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def terminal_size(fd: int | None = None) -> tuple[int, int]:
+    """(rows, columns) of our terminal."""
+    if fd is None:
+        fd = sys.stdin.fileno()
+    size = os.get_terminal_size(fd)
+    return size.lines, size.columns
+
+
+def run_interactive(
+    argv: Sequence[str],
+    *,
+    endpoint: str | None = None,
+    env: Mapping[str, str] | None = None,
+    unset_env: Sequence[str] = (),
+    withhold: LineFilter | None = None,
+) -> Streamed:
+    """Run ``argv`` on a new pseudo-terminal connected to ours (pexpect), for ``exec -it``.
+
+    The pty gets our terminal's size at the start and again on every SIGWINCH (so the tool, and
+    through it the container's terminal, follow a resized window); ``interact()`` copies keys and
+    output both ways in raw mode until the tool exits. The tool's own stderr (its error messages,
+    not the session: a TTY session arrives on stdout) goes to a file and is shown, minus the lines
+    ``withhold`` picks, when the terminal is back to normal. Returns the tool's exit status.
+    """
+    import tempfile
+
+    import pexpect  # imported here: start-up time matters for every other command
+
+    argv = [str(a) for a in argv]
+    tool = os.path.basename(argv[0])
+    if not _which(argv[0]):
+        raise ToolNotInstalled(tool, argv=argv)
+    full_env = _environment(env, unset_env)
+    rows, cols = terminal_size()
+    fd, errpath = tempfile.mkstemp(prefix="ctrtool-stderr-")
+    os.close(fd)
+
+    def stderr_to_file() -> None:  # runs in the child, after pexpect made the pty its stdio
+        err = os.open(errpath, os.O_WRONLY | os.O_APPEND)
+        os.dup2(err, 2)
+        os.close(err)
+
+    _debug(f"run (interactive, {rows}x{cols}): {_join(argv)}")
+    sys.stdout.flush()
+    started = time.monotonic()
+    try:
+        child = pexpect.spawn(argv[0], argv[1:], env=full_env, dimensions=(rows, cols),
+                              preexec_fn=stderr_to_file, timeout=None)
+
+        def resized(_signum, _frame) -> None:
+            try:
+                child.setwinsize(*terminal_size())
+            except OSError:
+                pass
+
+        previous = signal.signal(signal.SIGWINCH, resized)
+        try:
+            child.interact(escape_character=None)
+        finally:
+            signal.signal(signal.SIGWINCH, previous)
+        # interact() returns at EOF on the pty; wait for the exit itself (close() alone would
+        # SIGHUP a tool still finishing), then release the pty
+        child.wait()
+        child.close()
+        status = 128 + child.signalstatus if child.signalstatus else (child.exitstatus or 0)
+        with open(errpath, "rb") as fh:
+            stderr = fh.read().decode(errors="replace")
+    finally:
+        try:
+            os.unlink(errpath)
+        except OSError:
+            pass
+    withheld = []
+    shown = []
+    for line in stderr.splitlines():
+        if withhold is not None and withhold(line):
+            withheld.append(line)
+        else:
+            shown.append(line)
+    if shown:
+        sys.stderr.write("\n".join(shown) + "\n")
+        sys.stderr.flush()
+    seconds = time.monotonic() - started
+    _trace(argv, seconds, status)
+    return Streamed(argv, status, stderr[-STDERR_TAIL:], withheld, seconds)
+
+
+def _which(binary: str) -> bool:
+    import shutil
+
+    return bool(shutil.which(binary)) or (os.path.isabs(binary) and os.access(binary, os.X_OK))
 
 
 def failure(result: Result, *, endpoint: str | None = None, classify: Classifier | None = None) -> ToolError:

@@ -1,0 +1,100 @@
+"""The runner's streaming and interactive calls on real processes: output passed through untouched,
+exit status kept, stderr lines withheld on request, terminal size passed on and followed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import textwrap
+
+import pexpect
+import pytest
+
+from ctrtool import runner
+from ctrtool.errors import ToolNotInstalled, ToolTimeout
+
+PY = sys.executable
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_passthrough_keeps_stdout_stderr_and_exit_status(capfd):
+    got = runner.run_passthrough([PY, "-c", "import sys; print('to out'); print('to err', file=sys.stderr); sys.exit(7)"])
+    assert got.returncode == 7
+    captured = capfd.readouterr()
+    assert captured.out == "to out\n"
+    assert captured.err == "to err\n"
+    assert got.stderr_tail == "to err\n" and got.withheld == []
+
+
+def test_passthrough_withholds_the_lines_asked_for_and_keeps_them_in_the_tail(capfd):
+    code = "import sys; sys.stderr.write('keep 1\\nsecret 2\\nkeep 3 no newline')"
+    got = runner.run_passthrough([PY, "-c", code], withhold=lambda line: line.startswith("secret"))
+    assert capfd.readouterr().err == "keep 1\nkeep 3 no newline"
+    assert got.withheld == ["secret 2"]
+    assert "secret 2" in got.stderr_tail
+
+
+def test_passthrough_stdin_is_devnull_unless_asked(capfd):
+    code = "import sys; print(repr(sys.stdin.read()))"
+    runner.run_passthrough([PY, "-c", code], stdin=False)
+    assert capfd.readouterr().out == "''\n"
+
+
+def test_passthrough_stdout_can_go_to_stderr(capfd):
+    runner.run_passthrough([PY, "-c", "print('progress')"], stdout_to_stderr=True)
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == "progress\n"
+
+
+def test_passthrough_reports_death_by_signal_like_a_shell():
+    got = runner.run_passthrough([PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    assert got.returncode == 128 + signal.SIGKILL
+
+
+def test_passthrough_timeout_and_missing_tool_are_typed():
+    with pytest.raises(ToolTimeout):
+        runner.run_passthrough(["sleep", "30"], timeout=0.5)
+    with pytest.raises(ToolNotInstalled):
+        runner.run_passthrough(["ctrtool-no-such-tool-xyz"])
+    with pytest.raises(ToolNotInstalled):
+        runner.run_interactive(["ctrtool-no-such-tool-xyz"])
+
+
+# A program run by run_interactive: prints its terminal size on each line it reads, exits with
+# the number on a line "exit N", and writes one line on stderr that the caller withholds.
+INNER = textwrap.dedent("""
+    import os, sys
+    sys.stderr.write("inner says hi on stderr\\nSECRET exit report\\n"); sys.stderr.flush()
+    for line in sys.stdin:
+        size = os.get_terminal_size(0)
+        print(f"size={size.lines}x{size.columns} tty={sys.stdout.isatty()}", flush=True)
+        if line.startswith("exit"):
+            sys.exit(int(line.split()[1]))
+""")
+
+OUTER = textwrap.dedent("""
+    import sys
+    from ctrtool import runner
+    got = runner.run_interactive([sys.executable, "-c", sys.argv[1]], withhold=lambda l: l.startswith("SECRET"))
+    print(f"withheld={got.withheld}", flush=True)
+    sys.exit(got.returncode)
+""")
+
+
+def test_interactive_passes_the_terminal_size_and_its_changes_and_the_exit_status():
+    child = pexpect.spawn(PY, ["-c", OUTER, INNER], dimensions=(30, 90), encoding="utf-8", timeout=20,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": REPO})
+    child.sendline("size please")
+    child.expect(r"size=30x90 tty=True")
+    child.setwinsize(20, 70)  # the window is resized: SIGWINCH reaches ctrtool, which resizes its pty
+    child.sendline("again")
+    child.expect(r"size=20x70 tty=True")
+    child.sendline("exit 3")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    # the tool's stderr is shown once the session is over, minus the withheld line
+    assert "inner says hi on stderr" in child.before
+    assert "SECRET exit report" not in child.before.replace("withheld=['SECRET exit report']", "")
+    assert "withheld=['SECRET exit report']" in child.before
