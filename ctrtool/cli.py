@@ -9,6 +9,7 @@ import typer
 from . import __version__
 from .commands.images import images
 from .commands.info import info
+from .commands.translate import CONTEXT_SETTINGS as _TRANSLATE_CONTEXT, translate
 
 app = typer.Typer(
     name="ctrtool",
@@ -65,6 +66,7 @@ def root(
 app.command("images")(images)
 app.command("info")(info)
 app.command("where", help="Alias of `info`.")(info)
+app.command("translate", context_settings=_TRANSLATE_CONTEXT)(translate)
 
 
 def _add_lab() -> None:

@@ -1,0 +1,219 @@
+"""`ctrtool translate --run`: run a translation through ctrtool's adapters, so that the endpoint
+flags, the timeout and the error classification are the same as for every other command, and a
+destructive translation asks for consent like every other destructive command (ctrtool.safety).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+from ..errors import CtrtoolError, UsageError
+from .convert import normalize_ref
+from .engine import Placeholder, Translation, join
+from .errors import NoEquivalent
+
+
+class NotFound(CtrtoolError):
+    """--resolve found no container of that name. Exit 1."""
+
+
+def check_runnable(tr: Translation, ignore_unsupported: bool) -> None:
+    """Refuse, before anything runs, what --run cannot do faithfully."""
+    docker = tr.docker.typed if tr.docker else "docker"
+    if tr.argv is None:
+        raise NoEquivalent(f"{tr.tool} has no equivalent of `{docker}`: {tr.reason}",
+                           tr.notes[0] if tr.notes else "nothing was run")
+    if tr.unsupported and not ignore_unsupported:
+        dropped = ", ".join(u["arg"] for u in tr.unsupported)
+        raise NoEquivalent(f"not running an incomplete translation: {dropped} "
+                           f"{'has' if len(tr.unsupported) == 1 else 'have'} no {tr.tool} equivalent",
+                           "--ignore-unsupported runs it without them; nothing was run")
+    if tr.stream:
+        raise UsageError(f"--run does not run commands that need a terminal or a stream yet "
+                         f"(`{tr.command}` {'; '.join(dict.fromkeys(tr.stream))})",
+                         "run the printed command yourself; nothing was run")
+    if tr.tool == "nerdctl":
+        raise UsageError("--run has no nerdctl adapter: ctrtool runs docker, ctr and crictl only",
+                         "run the printed command yourself; nothing was run")
+
+
+def run(tr: Translation, settings: Any, *, yes: bool = False, dry_run: bool = False, resolve: bool = False,
+        ignore_unsupported: bool = False, quiet: bool = False) -> int:
+    from .. import safety
+    from ..adapters import adapter_class
+
+    check_runnable(tr, ignore_unsupported)
+    adapter = adapter_class(tr.tool)(settings)
+    if resolve:
+        tr = resolve_containers(tr, adapter, settings)
+    tmpdir = None
+    try:
+        argv, before = list(tr.argv), [list(b.argv) for b in tr.before]
+        if tr.files and not dry_run:
+            tmpdir = tempfile.mkdtemp(prefix="ctrtool-translate-")
+            paths = {}
+            for name, content in tr.files.items():
+                path = os.path.join(tmpdir, name)
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(content)
+                paths[name] = path
+            argv = [paths.get(t, t) if not isinstance(t, Placeholder) else t for t in argv]
+            before = [[paths.get(t, t) for t in b] for b in before]
+        shown = [adapter.argv(*b[1:]) for b in before] + [adapter.argv(*argv[1:])]
+        if tr.destructive:
+            if not safety.approve(f"{tr.destructive} ({tr.tool})", shown, yes=yes, dry_run=dry_run):
+                return 0  # dry run: printed, nothing changed
+        elif dry_run:
+            for cmd in shown:
+                sys.stdout.write(join(cmd) + "\n")
+            sys.stdout.flush()
+            return 0
+        if tr.tool == "crictl" and tr.docker is not None and tr.docker.command == "rmi":
+            guard_crictl_rmi(tr, adapter)
+        if not quiet:
+            for cmd in before:
+                sys.stderr.write(f"# {join(cmd)}\n")
+            sys.stderr.write(f"# {join(argv)}\n")
+        captured: dict[str, str] = {}
+        for step, cmd in zip(tr.before, before):
+            result = adapter.run(*cmd[1:])
+            if step.capture:
+                captured["$" + step.capture] = result.stdout.strip()
+        argv = [captured.get(t, t) if isinstance(t, Placeholder) else t for t in argv]
+        result = adapter.run(*argv[1:])
+        sys.stdout.write(result.stdout)
+        sys.stdout.flush()
+        if result.stderr:
+            sys.stderr.write(result.stderr)
+            sys.stderr.flush()
+        return 0
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# -- container names -> IDs -------------------------------------------------------------------------
+
+def resolve_containers(tr: Translation, adapter: Any, settings: Any) -> Translation:
+    """Replace docker container names by the IDs the tool wants, with one listing call.
+
+    crictl, and ctr in namespace k8s.io: one `crictl ps -a -o json` (the CRI container ID is the
+    containerd container ID in k8s.io); a name may be the CRI container name, POD/CONTAINER, or
+    a dockershim-style k8s_CONTAINER_POD_NAMESPACE_UID_ATTEMPT. ctr in another namespace: one
+    `ctr containers ls -q`, for ID prefixes (ctr itself wants full IDs).
+    """
+    if not tr.containers:
+        return tr
+    namespace = _ctr_namespace(tr)
+    if tr.tool == "crictl" or namespace == "k8s.io":
+        if tr.tool == "crictl":
+            cri = adapter
+        else:
+            from ..adapters import adapter_class
+
+            cri = adapter_class("crictl")(settings)
+        result = cri.run("ps", "--all", "--output", "json")
+        try:
+            containers = json.loads(result.stdout or "{}").get("containers") or []
+        except (ValueError, AttributeError):
+            from ..runner import not_understood
+
+            raise not_understood(result, "expected crictl's JSON container list", cri.endpoint.address) from None
+        pick = lambda name: _pick_cri(name, containers, full=tr.tool == "ctr")  # noqa: E731
+    else:
+        ids = adapter.run("-n", namespace or "default", "containers", "ls", "--quiet").stdout.split()
+        pick = lambda name: _pick_prefix(name, ids)  # noqa: E731
+    argv = list(tr.argv)
+    for i in tr.containers:
+        argv[i] = pick(argv[i])
+    tr.argv = argv
+    return tr
+
+
+def _ctr_namespace(tr: Translation) -> str | None:
+    if tr.tool != "ctr" or not tr.argv or len(tr.argv) < 3 or tr.argv[1] != "-n":
+        return None
+    return tr.argv[2]
+
+
+def _pick_prefix(name: str, ids: list[str]) -> str:
+    if name in ids:
+        return name
+    hits = [i for i in ids if i.startswith(name)]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        raise UsageError(f"container ID prefix {name!r} is ambiguous: {', '.join(h[:12] for h in hits[:5])}",
+                         "give more of the ID")
+    raise NotFound(f"no container {name!r} in this namespace", "`ctr containers ls` lists them")
+
+
+def _pick_cri(name: str, containers: list[dict[str, Any]], full: bool) -> str:
+    def cid(c: dict[str, Any]) -> str:
+        return str(c.get("id", ""))
+
+    def labels(c: dict[str, Any]) -> dict[str, str]:
+        return c.get("labels") or {}
+
+    exact = [c for c in containers if cid(c) == name]
+    prefix = [c for c in containers if cid(c).startswith(name)] if len(name) >= 3 else []
+    if exact:
+        return cid(exact[0])
+    if len(prefix) == 1:
+        return cid(prefix[0]) if full else name
+    by_name = [c for c in containers if (c.get("metadata") or {}).get("name") == name]
+    if not by_name and "/" in name:
+        pod, _, cname = name.partition("/")
+        by_name = [c for c in containers if labels(c).get("io.kubernetes.pod.name") == pod
+                   and (c.get("metadata") or {}).get("name") == cname]
+    if not by_name and name.startswith("k8s_"):
+        parts = name.split("_")
+        if len(parts) >= 4:
+            cname, pod, ns = parts[1], parts[2], parts[3]
+            by_name = [c for c in containers if (c.get("metadata") or {}).get("name") == cname
+                       and labels(c).get("io.kubernetes.pod.name") == pod
+                       and labels(c).get("io.kubernetes.pod.namespace") == ns]
+    if len(by_name) > 1:
+        running = [c for c in by_name if c.get("state") == "CONTAINER_RUNNING"]
+        if len(running) == 1:
+            by_name = running
+    if len(by_name) == 1:
+        return cid(by_name[0])
+    if by_name:
+        listed = ", ".join(f"{cid(c)[:13]} (pod {labels(c).get('io.kubernetes.pod.name', '?')})" for c in by_name[:5])
+        raise UsageError(f"container name {name!r} is ambiguous: {listed}",
+                         "give the container ID, or POD/CONTAINER")
+    if len(prefix) > 1:
+        raise UsageError(f"container ID prefix {name!r} is ambiguous", "give more of the ID")
+    raise NotFound(f"no CRI container named {name!r} (nor with that ID)",
+                   "`crictl ps -a` lists them; a name may also be POD/CONTAINER")
+
+
+# -- crictl rmi removes whole images ----------------------------------------------------------------
+
+def guard_crictl_rmi(tr: Translation, adapter: Any) -> None:
+    """crictl rmi REF removes the image with every tag; docker rmi REF removes one tag. Refuse
+    when that would take other tags with it."""
+    result = adapter.run("images", "--output", "json")
+    try:
+        images = json.loads(result.stdout or "{}").get("images") or []
+    except (ValueError, AttributeError):
+        return
+    refs = [t for t in tr.argv[2:] if not t.startswith("-")]
+    wanted = {normalize_ref(r) or r for r in refs} | set(refs)
+    for ref in refs:
+        full = normalize_ref(ref) or ref
+        for image in images:
+            tags = image.get("repoTags") or []
+            if full in tags or ref in tags:
+                others = [t for t in tags if t not in wanted]
+                if others:
+                    raise NoEquivalent(
+                        f"crictl rmi {ref} would also remove {', '.join(others)}: the CRI removes whole images, "
+                        "docker rmi removes one tag",
+                        f"remove only this tag with ctr: ctrtool translate --to ctr --run -- docker rmi {ref}")
