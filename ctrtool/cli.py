@@ -10,6 +10,9 @@ from . import __version__
 from .commands.images import images
 from .commands.info import info
 from .commands.translate import CONTEXT_SETTINGS as _TRANSLATE_CONTEXT, translate
+from .commands.ps import pods, ps
+from .commands.containers import exec_, inspect, logs, rm, start, stop
+from .commands.imageops import load, pull, rmi, save, tag
 
 app = typer.Typer(
     name="ctrtool",
@@ -67,6 +70,19 @@ app.command("images")(images)
 app.command("info")(info)
 app.command("where", help="Alias of `info`.")(info)
 app.command("translate", context_settings=_TRANSLATE_CONTEXT)(translate)
+app.command("ps")(ps)
+app.command("pods")(pods)
+app.command("inspect")(inspect)
+app.command("logs")(logs)
+app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
+app.command("start")(start)
+app.command("stop")(stop)
+app.command("rm")(rm)
+app.command("rmi")(rmi)
+app.command("tag")(tag)
+app.command("pull")(pull)
+app.command("load")(load)
+app.command("save")(save)
 
 
 def _add_lab() -> None:

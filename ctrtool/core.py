@@ -13,7 +13,7 @@ from typing import Any, Callable, Generic, Sequence, TypeVar
 from .adapters import BACKENDS, adapter_class
 from .adapters.base import Adapter, BackendInfo, ImageRecord
 from .config import Settings
-from .errors import CtrtoolError, ToolTimeout, UsageError
+from .errors import Ambiguous, CtrtoolError, NotFound, ToolTimeout, UsageError
 
 T = TypeVar("T")
 
@@ -152,3 +152,209 @@ def _fill_containerd_state(infos: list[BackendInfo]) -> None:
     if ctr and cri and ctr.state is None and cri.state and ctr.root and cri.root \
             and os.path.realpath(ctr.root) == os.path.realpath(cri.root):
         ctr.state = cri.state
+
+
+# -- containers and pods ----------------------------------------------------------------------
+
+def list_containers(settings: Settings, backends: Sequence[str],
+                    namespaces: Sequence[str] | None = None) -> Gathered:
+    """Rows for every container of every backend (any state): one listing per backend (ctr: per
+    namespace, in parallel), never a call per container."""
+    outcomes = fan_out(settings, backends, lambda a: a.containers(namespaces))
+    rows = [r.to_dict() for o in outcomes for r in (o.value or [])]
+    return _gathered(outcomes, rows)
+
+
+def list_pods(settings: Settings) -> Gathered:
+    outcomes = fan_out(settings, ["crictl"], lambda a: a.pods())
+    rows = [r.to_dict() for o in outcomes for r in (o.value or [])]
+    return _gathered(outcomes, rows)
+
+
+# -- routing: which backend and namespace an operation goes to ----------------------------------
+
+# The ctrtool command line that would reach a thing in another place: (backend, namespace) -> text.
+Rerun = Callable[[str, "str | None"], str]
+
+K8S_NAMESPACE = "k8s.io"
+
+
+def operation_adapter(settings: Settings, backend: str, namespace: str | None) -> Adapter:
+    """The adapter for an operation sent to one backend; -n must make sense for it."""
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}", f"choose from {', '.join(BACKENDS)}")
+    if namespace and backend == "docker":
+        raise UsageError("-n/--namespace is for ctr: docker keeps its containers and images in its own store",
+                         "drop -n, or use --backend ctr -n NS")
+    if namespace and backend == "crictl" and namespace != K8S_NAMESPACE:
+        raise UsageError(f"crictl works in containerd namespace {K8S_NAMESPACE} only, not {namespace!r}",
+                         f"use --backend ctr -n {namespace}")
+    return adapter_class(backend)(settings)
+
+
+def creation_adapter(settings: Settings, backend: str | None, namespace: str | None, doing: str) -> Adapter:
+    """For operations that make something new (pull, load): there is nothing to look for, so
+    the backend must be given unless only one is there."""
+    if backend is None:
+        present = select_backends(settings, None, False)
+        if len(present) != 1:
+            raise UsageError(f"say where to {doing}: --backend {'|'.join(present)}",
+                             "docker keeps its own store; ctr puts it in a containerd namespace (-n); "
+                             "crictl (the kubelet's view) in k8s.io")
+        backend = present[0]
+    return operation_adapter(settings, backend, namespace)
+
+
+def _search_backends(settings: Settings, namespace: str | None) -> list[str]:
+    """Where to look for a thing when no --backend is given: the backends found on this machine
+    (docker only when no namespace was asked for: -n means containerd)."""
+    names = select_backends(settings, None, False)
+    return [b for b in names if not (namespace and b == "docker")]
+
+
+def _search(settings: Settings, kind: str, backends: Sequence[str], namespace: str | None) -> dict[str, tuple[Adapter, list]]:
+    """One listing per backend (ctr: every namespace, or just ``namespace``), in parallel.
+    Backends that fail are left out: this only looks for where things are."""
+    adapters: dict[str, Adapter] = {}
+
+    def op(adapter: Adapter) -> list:
+        adapters[adapter.name] = adapter
+        ns = [namespace] if namespace else None
+        return adapter.containers(ns) if kind == "container" else adapter.images(ns)
+
+    found = {}
+    for outcome in fan_out(settings, backends, op):
+        if outcome.error is None and outcome.backend in adapters:
+            found[outcome.backend] = (adapters[outcome.backend], outcome.value or [])
+    return found
+
+
+def _places(kind: str, ref: str, searched: dict[str, tuple[Adapter, list]]) -> dict[tuple[str, str | None], list]:
+    """(backend, namespace) -> the matching records there, ctr's duplicates of docker and crictl dropped."""
+    from .adapters.base import match_containers, match_images
+
+    matches: dict[tuple[str, str | None], list] = {}
+    for backend, (_adapter, records) in searched.items():
+        for namespace in dict.fromkeys(r.namespace for r in records):
+            here = [r for r in records if r.namespace == namespace]
+            got = match_containers(here, ref) if kind == "container" else match_images(here, ref)[0]
+            if got:
+                matches[(backend, namespace)] = got
+    # ctr shows docker's containers in namespace moby, and the CRI's containers and images in
+    # k8s.io: when docker (or crictl) has the same thing, that is the place to name
+    ids = {key: {r.id for r in recs if r.id} for key, recs in matches.items()}
+    keep = {}
+    for (backend, namespace), recs in matches.items():
+        mine = ids[(backend, namespace)]
+        if backend == "ctr" and namespace == "moby" and mine & ids.get(("docker", None), set()):
+            continue
+        if backend == "ctr" and namespace == K8S_NAMESPACE and any(
+                mine & v for (b, _ns), v in ids.items() if b == "crictl"):
+            continue
+        keep[(backend, namespace)] = recs
+    return keep
+
+
+def _not_found(settings: Settings, kind: str, ref: str, backend: str, namespace: str | None, where: str,
+               rerun: Rerun) -> NotFound:
+    """NotFound, saying where else the thing is and the command that reaches it there."""
+    from .adapters.base import place
+
+    searched = _search(settings, kind, BACKENDS, None)
+    places = [p for p in _places(kind, ref, searched) if p != (backend, namespace)]
+    if not places:
+        return NotFound(kind, ref, where)
+    there = [place(b, ns) for b, ns in places]
+    commands = [rerun(b, ns) for b, ns in places]
+    hint = "reach it with: " + "  or  ".join(commands)
+    if kind == "image" and namespace == K8S_NAMESPACE and not any(ns == K8S_NAMESPACE for _, ns in places):
+        # containerd to containerd first: ctr export, then ctr import into k8s.io
+        b, ns = sorted(places, key=lambda p: p[0] != "ctr")[0]
+        src = f"--backend {b}" + (f" -n {ns}" if b == "ctr" else "")
+        hint = (f"it was put into {place(b, ns)}, which the kubelet cannot see: the kubelet sees only containerd "
+                f"namespace k8s.io. Import it there: ctrtool save {src} -o image.tar {ref} && "
+                f"ctrtool load --backend ctr -n k8s.io image.tar")
+    return NotFound(kind, ref, where, hint=hint, elsewhere=places, there=there)
+
+
+def locate_containers(settings: Settings, backend: str | None, namespace: str | None, refs: Sequence[str],
+                      rerun: Rerun) -> list[tuple[Adapter, Any]]:
+    """(adapter, ContainerRecord) for each ref, from one listing per backend.
+
+    With --backend: that backend (ctr: one namespace, -n or its default). Not found there: the
+    error says where else it is. Without: every backend found on this machine; a name found in
+    more than one place is ambiguous and the error lists the places with the command for each."""
+    from .adapters.base import place, resolve_container
+
+    if backend:
+        adapter = operation_adapter(settings, backend, namespace)
+        ns = adapter.operation_namespace(namespace)
+        records = adapter.containers([ns] if ns else None)
+        where = place(backend, ns or adapter.container_namespace())
+        out = []
+        for ref in refs:
+            try:
+                out.append((adapter, resolve_container(records, ref, where)))
+            except NotFound:
+                raise _not_found(settings, "container", ref, backend, ns or adapter.container_namespace(),
+                                 where, rerun) from None
+        return out
+    searched = _search(settings, "container", _search_backends(settings, namespace), namespace)
+    out = []
+    for ref in refs:
+        places = _places("container", ref, searched)
+        if not places:
+            raise NotFound("container", ref, _searched_words(searched, namespace))
+        candidates = [(key, r) for key, recs in places.items() for r in recs]
+        if len(candidates) > 1:
+            raise Ambiguous(f"{ref!r} names {len(candidates)} containers",
+                            [f"{place(*key)} {r.id[:12]} ({r.name}, {r.state}): {rerun(*key)}" for key, r in candidates],
+                            "choose one with --backend (and -n for ctr), or give the full ID")
+        (key, record), = candidates
+        out.append((searched[key[0]][0], record))
+    return out
+
+
+def locate_images(settings: Settings, backend: str | None, namespace: str | None, refs: Sequence[str],
+                  rerun: Rerun) -> list[tuple[Adapter, Any]]:
+    """(adapter, ImageTarget) for each ref; the same rules as :func:`locate_containers`."""
+    from .adapters.base import place
+
+    if backend:
+        adapter = operation_adapter(settings, backend, namespace)
+        ns = adapter.operation_namespace(namespace)
+        records = adapter.images([ns] if ns else None)
+        actual = ns or adapter.container_namespace()
+        where = place(backend, actual)
+        out = []
+        for ref in refs:
+            try:
+                out.append((adapter, adapter.image_target(ref, records, where)))
+            except NotFound:
+                raise _not_found(settings, "image", ref, backend, actual, where, rerun) from None
+        return out
+    searched = _search(settings, "image", _search_backends(settings, namespace), namespace)
+    out = []
+    for ref in refs:
+        places = _places("image", ref, searched)
+        if not places:
+            raise NotFound("image", ref, _searched_words(searched, namespace))
+        if len(places) > 1:
+            raise Ambiguous(f"{ref!r} is in {len(places)} places",
+                            [f"{place(*key)}: {rerun(*key)}" for key in places],
+                            "choose one with --backend (and -n for ctr)")
+        (b, ns), = places
+        adapter, records = searched[b]
+        here = [r for r in records if r.namespace == ns]
+        out.append((adapter, adapter.image_target(ref, here, place(b, ns))))
+    return out
+
+
+def _searched_words(searched: dict[str, tuple[Adapter, list]], namespace: str | None) -> str:
+    names = list(searched) or ["any backend (none answered)"]
+    return " or ".join(names) + (f" (namespace {namespace})" if namespace else "")
+
+
+def locate_pod(settings: Settings, ref: str) -> tuple[Adapter, Any]:
+    adapter = operation_adapter(settings, "crictl", None)
+    return adapter, adapter.find_pod(ref)

@@ -151,8 +151,13 @@ def run_passthrough(
     stdin: bool = True,
     stdout_to_stderr: bool = False,
     withhold: LineFilter | None = None,
+    stdin_gate: Callable[[], bool] | None = None,
 ) -> Streamed:
     """Run ``argv`` with its output going straight to ours; return its exit status.
+
+    ``stdin_gate``: the tool reads a pipe fed from our stdin (or from nothing, with
+    ``stdin=False``), and the end of that input is passed on only once ``stdin_gate()`` says the
+    tool is ready for it (polled while the tool runs). For tools that lose an early EOF (ctr).
 
     stdin is ours (``stdin=False``: /dev/null), stdout is ours (or our stderr with
     ``stdout_to_stderr``, for progress that is not data). stderr is copied to ours line by line,
@@ -172,7 +177,7 @@ def run_passthrough(
     try:
         proc = subprocess.Popen(
             argv,
-            stdin=None if stdin else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin_gate else None if stdin else subprocess.DEVNULL,
             stdout=sys.stderr.fileno() if stdout_to_stderr else None,
             stderr=subprocess.PIPE,
             env=full_env,
@@ -213,6 +218,8 @@ def run_passthrough(
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
+    if stdin_gate is not None:
+        threading.Thread(target=_feed, args=(proc, stdin, stdin_gate), daemon=True).start()
     with _signals_passed_to(proc):
         try:
             proc.wait(timeout=timeout)
@@ -227,6 +234,35 @@ def run_passthrough(
     seconds = time.monotonic() - started
     _trace(argv, seconds, proc.returncode)
     return Streamed(argv, _exit_status(proc.returncode), tail.decode(errors="replace"), withheld, seconds)
+
+
+def _feed(proc: subprocess.Popen, from_stdin: bool, gate: Callable[[], bool]) -> None:
+    """Copy our stdin (if asked) into the tool's, then close it once ``gate()`` allows."""
+    pipe = proc.stdin
+    try:
+        if from_stdin:
+            while True:
+                chunk = os.read(0, 65536)
+                if not chunk:
+                    break
+                pipe.write(chunk)
+                pipe.flush()
+        delay = 0.02
+        while proc.poll() is None:
+            try:
+                if gate():
+                    break
+            except Exception:  # noqa: BLE001  (a failed check must not keep the input open for ever)
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except (BrokenPipeError, OSError):
+            pass
 
 
 class _signals_passed_to:

@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
 """Re-record the unit-test fixtures from the real tools in the local lab.
 
-    ctrtool lab up && python3 scripts/record_fixtures.py [--lab-dir DIR]
+    ctrtool lab up && python3 scripts/record_fixtures.py [--lab-dir DIR] [--only containers]
 
 Every tool call that the adapters make for `images` and `info` is saved as
 tests/fixtures/<tool>/<slug>.json ({argv, returncode, stdout, stderr}), plus the failures each tool
 prints for a socket that does not exist, and the ctr manifests and configs (content blobs) that
-the image listing reads from disk. Nothing in tests/fixtures is written by hand.
+the image listing reads from disk. For `ps` and `pods` the script first makes a few workloads with
+the native tools (a running and a created docker container, a ctr container with a task and one
+without, a CRI pod with a running and a created container), records the listings, and removes
+them. ``--only containers`` records just those listings, leaving the other fixtures as they are.
+Nothing in tests/fixtures is written by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -48,9 +54,69 @@ def slug(argv: list[str]) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "call"
 
 
+def write(results: list[runner.Result], prefix: str) -> list[Path]:
+    written = []
+    for result in results:
+        tool = os.path.basename(result.argv[0])
+        path = FIXTURES / tool / f"{prefix}{slug(result.argv)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"argv": result.argv, "returncode": result.returncode,
+                                    "stdout": result.stdout, "stderr": result.stderr}, indent=1) + "\n")
+        written.append(path)
+    return written
+
+
+# PID 1 of the recorded containers: waits, and exits at once on SIGTERM
+SCRIPT = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
+
+
+@contextlib.contextmanager
+def workloads(lab, env: dict[str, str]):
+    """Containers in every state each tool has, made with the native tools, removed afterwards."""
+    from ctrtool.lab import DEMO_IMAGE, find_crictl
+
+    crictl = find_crictl() or "crictl"
+    tmp = Path(tempfile.mkdtemp(prefix="ctrtool-record-"))
+
+    def tool(*argv: str, check: bool = True) -> str:
+        return runner.run(list(argv), timeout=60, env=env, check=check).stdout.strip()
+
+    runc_root = str(lab.directory / "containerd" / "runc")
+    pod_config = tmp / "pod.json"
+    pod_config.write_text(json.dumps({"metadata": {"name": "record-pod", "namespace": "default", "uid": "record-uid",
+                                                   "attempt": 0}, "log_directory": str(tmp / "logs"), "linux": {}}))
+    pod = None
+    try:
+        tool("docker", "run", "-d", "--network", "none", "--name", "record-running", DEMO_IMAGE, "sh", "-c", SCRIPT)
+        tool("docker", "create", "--network", "none", "--name", "record-created", DEMO_IMAGE, "true")
+        for name in ("record-task", "record-no-task"):
+            tool("ctr", "-n", "default", "run", "-d", "--null-io", "--runc-root", runc_root, DEMO_IMAGE, name,
+                 "sh", "-c", SCRIPT)
+        tool("ctr", "-n", "default", "tasks", "delete", "--force", "record-no-task")
+        pod = tool(crictl, "runp", str(pod_config))
+        for name, start in (("record-box", True), ("record-new", False)):
+            config = tmp / f"{name}.json"
+            config.write_text(json.dumps({"metadata": {"name": name}, "image": {"image": DEMO_IMAGE},
+                                          "command": ["sh", "-c", SCRIPT], "log_path": f"{name}.log", "linux": {}}))
+            cid = tool(crictl, "create", pod, str(config), str(pod_config))
+            if start:
+                tool(crictl, "start", cid)
+        yield
+    finally:
+        tool("docker", "rm", "--force", "record-running", "record-created", check=False)
+        for name in ("record-task", "record-no-task"):
+            tool("ctr", "-n", "default", "tasks", "delete", "--force", name, check=False)
+            tool("ctr", "-n", "default", "containers", "rm", name, check=False)
+        if pod:
+            tool(crictl, "rmp", "--force", pod, check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lab-dir", default=None)
+    parser.add_argument("--only", choices=["containers"], default=None,
+                        help="record only the container and pod listings")
     args = parser.parse_args()
     from ctrtool.lab import Lab
 
@@ -62,11 +128,29 @@ def main() -> int:
     runner.set_recorder(calls.append)
 
     settings = load(Flags(), env=env)
+    container_calls: list[runner.Result] = []
+    runner.set_recorder(None)
+    with workloads(lab, env):
+        runner.set_recorder(container_calls.append)
+        for backend in BACKENDS:
+            adapter_class(backend)(settings).containers()
+        adapter_class("crictl")(settings).pods()
+        runner.set_recorder(None)
+    # the listings only: the namespace list and versions belong to the images/info recording
+    container_calls = [c for c in container_calls
+                       if re.search(r"(containers|tasks)_ls|^ps_|^pods_", slug(c.argv))]
+    runner.set_recorder(calls.append)
+    if args.only == "containers":
+        for path in write(container_calls, ""):
+            print(path.relative_to(FIXTURES.parent.parent))
+        return 0
+
     for backend in BACKENDS:
         shutil.rmtree(FIXTURES / backend, ignore_errors=True)
         adapter = adapter_class(backend)(settings)
         adapter.images()
         adapter.info()
+    calls.extend(container_calls)
     # what each tool prints when its socket does not exist
     dead = load(Flags(docker_host="unix:///nonexistent/docker.sock", containerd_address="/nonexistent/containerd.sock",
                       runtime_endpoint="unix:///nonexistent/cri.sock", timeout=30), env=env)
@@ -79,14 +163,7 @@ def main() -> int:
             pass
     runner.set_recorder(None)
 
-    written = []
-    for result, prefix in [(c, "") for c in calls] + [(c, "unreachable_") for c in dead_calls]:
-        tool = os.path.basename(result.argv[0])
-        path = FIXTURES / tool / f"{prefix}{slug(result.argv)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"argv": result.argv, "returncode": result.returncode,
-                                    "stdout": result.stdout, "stderr": result.stderr}, indent=1) + "\n")
-        written.append(path)
+    written = write(calls, "") + write(dead_calls, "unreachable_")
 
     # the ctr manifests and configs that the image listing reads from the content store
     plugins = adapter_class("ctr")(settings).plugins()

@@ -8,12 +8,13 @@ formats anything for people.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
 from ..config import Endpoint, Settings
-from ..errors import ToolError, ToolTimeout
-from ..runner import Deadline, Result, run
+from ..errors import Ambiguous, InvalidState, NotFound, PullFailed, ToolError, ToolTimeout, Unsupported
+from ..runner import Deadline, LineFilter, Result, Streamed, run, run_interactive, run_passthrough
 
 # size_kind values: what an image's ``size`` counts
 UNPACKED = "unpacked"  # the image's unpacked layers (docker's own figure)
@@ -56,6 +57,190 @@ class BackendInfo:
         return asdict(self)
 
 
+# the one vocabulary of container states (``state`` in `ps`); each tool's own word is in ``status``
+RUNNING = "running"
+CREATED = "created"
+EXITED = "exited"
+PAUSED = "paused"
+UNKNOWN = "unknown"
+STATES = (RUNNING, CREATED, EXITED, PAUSED, UNKNOWN)
+
+
+@dataclass
+class ContainerRecord:
+    backend: str
+    namespace: str | None  # containerd namespace; None for docker
+    id: str
+    name: str  # docker: the name; ctr: the id (ctr containers have no other name); crictl: metadata name
+    image: str | None
+    state: str  # one of STATES
+    status: str | None  # the tool's own words for the state ("Up 2 minutes", "RUNNING", "CONTAINER_EXITED")
+    pod: str | None  # crictl: the pod's name; None elsewhere
+    pod_id: str | None  # crictl: the pod sandbox id
+    created: str | None  # RFC 3339, UTC; None where the tool's listing does not say (ctr)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PodRecord:
+    backend: str
+    namespace: str | None  # containerd namespace (k8s.io); None for a non-containerd CRI runtime
+    id: str
+    name: str
+    pod_namespace: str | None  # the pod's Kubernetes namespace
+    uid: str | None
+    state: str  # "ready" or "notready"
+    status: str | None  # the CRI's word: SANDBOX_READY, SANDBOX_NOTREADY
+    created: str | None
+    attempt: int | None
+    containers: int  # containers of this pod, any state
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ImageTarget:
+    """An image found in one place, for an operation on it."""
+
+    backend: str
+    namespace: str | None
+    ref: str  # the name the tool will be given: the user's, or the stored name it matched
+    id: str | None
+    tags: list[str] = field(default_factory=list)  # every name of the same image in this place
+
+
+@dataclass
+class Plan:
+    """What a change will run, before it runs: the exact argv lists (shown by --dry-run and by
+    the confirmation prompt) and the code that runs exactly those. ``execute()`` returns what the
+    operation yields (an exit status, refs loaded, ...)."""
+
+    what: str  # plain words: "remove container web (docker)"
+    commands: list[list[str]]
+    execute: Callable[[], Any] = field(repr=False)
+    destructive: bool = False
+    note: str | None = None  # said before running (e.g. how a stop escalates)
+
+
+def place(backend: str, namespace: str | None) -> str:
+    """Where something is, in words: "docker", "ctr namespace default", "crictl (k8s.io)"."""
+    if backend == "ctr":
+        return f"ctr namespace {namespace}"
+    if backend == "crictl" and namespace:
+        return f"crictl ({namespace})"
+    return backend
+
+
+def match_containers(records: Sequence[ContainerRecord], ref: str) -> list[ContainerRecord]:
+    """The containers ``ref`` names, best kind of match first: the exact id, else the exact name,
+    else a unique id prefix (as the tools accept). More than one result means ambiguous."""
+    for test in (lambda r: r.id == ref, lambda r: r.name == ref,
+                 lambda r: len(ref) >= 3 and r.id.startswith(ref)):
+        found = [r for r in records if test(r)]
+        if found:
+            return found
+    return []
+
+
+def resolve_container(records: Sequence[ContainerRecord], ref: str, where: str) -> ContainerRecord:
+    """The one container ``ref`` names among ``records`` (one listing of one place)."""
+    found = match_containers(records, ref)
+    if not found:
+        raise NotFound("container", ref, where)
+    if len(found) > 1:
+        raise Ambiguous(f"{ref!r} matches {len(found)} containers in {where}",
+                        [describe_container(r) for r in found], "give the container's ID")
+    return found[0]
+
+
+def describe_container(r: ContainerRecord) -> str:
+    pod = f", pod {r.pod}" if r.pod else ""
+    return f"{r.id[:12]} ({r.name}{pod}, {r.state})"
+
+
+def image_names(ref: str) -> list[str]:
+    """The names a short reference stands for, as docker and the CRI normalise it:
+    ``busybox`` -> ``busybox:latest``, ``docker.io/library/busybox:latest``."""
+    names = [ref]
+    last = ref.rsplit("/", 1)[-1]
+    if "@" in ref or ref.startswith("sha256:"):
+        return names
+    tagged = ref if ":" in last else f"{ref}:latest"
+    names.append(tagged)
+    first = tagged.split("/", 1)[0]
+    has_domain = "/" in tagged and ("." in first or ":" in first or first == "localhost")
+    if not has_domain:
+        full = f"docker.io/{tagged}" if "/" in tagged else f"docker.io/library/{tagged}"
+        names.append(full)
+    return list(dict.fromkeys(names))
+
+
+def canonical_ref(ref: str) -> str:
+    """The full form of an image name: ``busybox`` -> ``docker.io/library/busybox:latest``."""
+    return image_names(ref)[-1]
+
+
+def match_images(records: Sequence[ImageRecord], ref: str) -> tuple[list[ImageRecord], bool]:
+    """The image records ``ref`` names, and whether it named them by name (else by id): the same
+    name (both normalised), else the exact id or manifest digest, else an id prefix."""
+    want = canonical_ref(ref)
+    found = [r for r in records if r.ref and (r.ref == ref or canonical_ref(r.ref) == want)]
+    if found:
+        return found, True
+    bare = ref[7:] if ref.startswith("sha256:") else ref
+    hexish = re.fullmatch(r"[0-9a-f]{3,64}", bare) is not None
+    for test in (lambda r: r.id == f"sha256:{bare}" or r.digest == f"sha256:{bare}",
+                 lambda r: hexish and bool(r.id) and r.id[7:].startswith(bare)):
+        found = [r for r in records if test(r)]
+        if found:
+            return found, False
+    return [], False
+
+
+def all_lines(_line: str) -> bool:
+    """A stderr filter that keeps everything back: for a pull, whose failure ctrtool reports in
+    one line of its own (the tool's progress, on stdout, still shows)."""
+    return True
+
+
+def pull_failure(adapter: "Adapter", ref: str, got: Streamed) -> ToolError:
+    """The error for a failed pull: registry unreachable, image not in the registry, or the
+    tool's own failure. It names the tool and the reference."""
+    text = got.stderr_tail
+    detail = _pull_detail(text)
+    tool = adapter.binary
+    if stderr_mentions(text, "connection refused", "no such host", "i/o timeout", "network is unreachable",
+                       "no route to host", "tls handshake timeout", "server misbehaving", "dial tcp"):
+        return PullFailed(tool, ref, f"registry unreachable: {detail}",
+                          "check the registry's name and port, the network, DNS and any proxy (for docker "
+                          "and the CRI, the daemon's own proxy settings count, not this shell's)",
+                          endpoint=adapter.endpoint.address, argv=got.argv)
+    if stderr_mentions(text, "not found", "manifest unknown", "does not exist"):
+        return PullFailed(tool, ref, f"not found in the registry: {detail}",
+                          "check the repository and the tag", endpoint=adapter.endpoint.address, argv=got.argv)
+    err = adapter.classify(got.returncode, text)
+    if err is not None:
+        return err
+    from ..errors import ToolFailed
+
+    return ToolFailed(tool, got.returncode, text, endpoint=adapter.endpoint.address, argv=got.argv)
+
+
+def _pull_detail(stderr: str) -> str:
+    """The most telling line of a failed pull, without the tools' log decorations."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        m = re.search(r'msg="(.*?)"(?: |$)', line)
+        text = m[1].replace('\\"', '"') if m else line
+        text = re.sub(r"^(Error response from daemon: |ctr: |E\d{4} [\d:.]+\s+\d+ \S+\] )", "", text)
+        if text:
+            return text
+    return "(no message)"
+
+
 class Adapter:
     """Base of the docker, ctr and crictl adapters.
 
@@ -84,6 +269,111 @@ class Adapter:
         """The containerd namespaces this backend works in ([] when that does not apply)."""
         return []
 
+    # -- containers and pods ---------------------------------------------------------------
+    def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:
+        """Every container (any state), with a constant number of tool calls."""
+        raise NotImplementedError
+
+    def pods(self) -> list[PodRecord]:
+        raise Unsupported(f"{self.name} has no pods: pods are the CRI's (kubelet's) view",
+                          "use `ctrtool pods` (crictl)")
+
+    def operation_namespace(self, namespace: str | None) -> str | None:
+        """The one namespace a routed operation works in (ctr: -n, else its default)."""
+        return None
+
+    def container_namespace(self) -> str | None:
+        """The namespace this backend's containers and images are in, when it is fixed (crictl)."""
+        return None
+
+    def image_target(self, ref: str, records: Sequence[ImageRecord], where: str) -> ImageTarget:
+        found, by_name = match_images(records, ref)
+        if not found:
+            raise NotFound("image", ref, where)
+        ids = list(dict.fromkeys(r.id or r.digest or r.ref for r in found))
+        if len(ids) > 1:
+            raise Ambiguous(f"{ref!r} matches {len(ids)} images in {where}",
+                            [f"{r.ref or '<none>'} ({(r.id or '?')[:19]})" for r in found], "give the full name")
+        first = found[0]
+        key = first.id or first.digest
+        tags = [r.ref for r in records if r.ref and key and (r.id or r.digest) == key]
+        if by_name:
+            name = first.ref
+        else:
+            name = self.name_for_id(first, tags)
+        return ImageTarget(self.name, first.namespace, name, first.id, tags)
+
+    def name_for_id(self, record: ImageRecord, tags: list[str]) -> str:
+        """What to hand the tool for an image the user named by id: the id itself (docker and
+        the CRI take ids)."""
+        return record.id or record.ref or ""
+
+    def inspect_container(self, c: ContainerRecord) -> Any:
+        raise NotImplementedError
+
+    def inspect_image(self, image: ImageTarget) -> Any:
+        raise NotImplementedError
+
+    def inspect_pod(self, pod: PodRecord) -> Any:
+        raise Unsupported(f"{self.name} has no pods", "use `ctrtool inspect --backend crictl --type pod`")
+
+    def find_pod(self, ref: str) -> PodRecord:
+        raise Unsupported(f"{self.name} has no pods", "pods are the CRI's: use --backend crictl")
+
+    # -- streaming and interactive -------------------------------------------------------------
+    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
+             since: str | None = None) -> int:
+        raise Unsupported(f"{self.name} cannot show logs")
+
+    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
+             tty: bool = False) -> int:
+        raise NotImplementedError
+
+    # -- changes: each returns a Plan (the exact commands) before anything runs ------------------
+    def plan_start(self, c: ContainerRecord) -> Plan:
+        raise NotImplementedError
+
+    def plan_stop(self, c: ContainerRecord, seconds: int) -> Plan:
+        raise NotImplementedError
+
+    def plan_rm(self, c: ContainerRecord, force: bool = False) -> Plan:
+        raise NotImplementedError
+
+    def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
+        raise NotImplementedError
+
+    def plan_tag(self, image: ImageTarget, target: str) -> Plan:
+        raise NotImplementedError
+
+    def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
+        raise NotImplementedError
+
+    def plan_load(self, path: str, namespace: str | None = None) -> Plan:
+        raise NotImplementedError
+
+    def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
+        raise NotImplementedError
+
+    # -- shared checks ---------------------------------------------------------------------------
+    def fresh_deadline(self) -> None:
+        """A Plan runs after the user said yes, which may have taken a while: its calls get the
+        whole per-backend timeout again."""
+        self.deadline = Deadline(self.settings.timeout)
+
+    @staticmethod
+    def require_running(c: ContainerRecord, doing: str) -> None:
+        if c.state != RUNNING:
+            raise InvalidState(f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) "
+                               f"is {c.state}, not running",
+                               f"start it first: ctrtool start --backend {c.backend}"
+                               + (f" -n {c.namespace}" if c.backend == "ctr" else "") + f" {c.name}")
+
+    @staticmethod
+    def refuse_running(c: ContainerRecord, doing: str) -> None:
+        if c.state in (RUNNING, PAUSED):
+            raise InvalidState(f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) "
+                               f"is {c.state}", "stop it first, or add --force to kill it")
+
     # -- running the tool ------------------------------------------------------------------
     def connection_args(self) -> list[str]:
         """The flags that point the tool at :attr:`endpoint`."""
@@ -110,6 +400,35 @@ class Adapter:
         except ToolTimeout as exc:
             # report the backend's whole budget, which is what the user configured
             raise ToolTimeout(exc.tool, self.deadline.seconds, endpoint=exc.endpoint, argv=exc.argv) from None
+
+    def run_argv(self, argv: Sequence[str], check: bool = True, bounded: bool = True) -> Result:
+        """Run a full argv made by this adapter (a step of a Plan). ``bounded=False``: no deadline,
+        for calls that move data for as long as it takes (load, save)."""
+        timeout = None
+        if bounded:
+            timeout = self.deadline.remaining()
+            if timeout <= 0:
+                raise ToolTimeout(self.binary, self.deadline.seconds, endpoint=self.endpoint.address,
+                                  argv=list(argv))
+        return run(argv, timeout=timeout, endpoint=self.endpoint.address, unset_env=self.unset_env(),
+                   check=check, classify=self.classify)
+
+    def stream(self, argv: Sequence[str], stdin: bool = False, stdout_to_stderr: bool = False,
+               withhold: LineFilter | None = None, stdin_gate: Callable[[], bool] | None = None) -> Streamed:
+        """Run a full argv with its output going straight to the user (logs, exec, pull).
+        Not bounded by the backend's timeout: it runs until the tool ends or the user stops it."""
+        return run_passthrough(argv, endpoint=self.endpoint.address, unset_env=self.unset_env(),
+                               stdin=stdin, stdout_to_stderr=stdout_to_stderr, withhold=withhold,
+                               stdin_gate=stdin_gate)
+
+    def interactive(self, argv: Sequence[str], withhold: LineFilter | None = None) -> Streamed:
+        return run_interactive(argv, endpoint=self.endpoint.address, unset_env=self.unset_env(),
+                               withhold=withhold)
+
+    def failed(self, result: Result) -> ToolError:
+        from ..runner import failure
+
+        return failure(result, endpoint=self.endpoint.address, classify=self.classify)
 
 
 def parallel(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:

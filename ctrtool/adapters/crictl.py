@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from typing import Any, Sequence
 
-from ..errors import PermissionDenied, ToolError, Unreachable
-from ..runner import Result, not_understood
-from .base import CONTENT, REPORTED, Adapter, BackendInfo, ImageRecord, parallel, stderr_mentions
+from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
+from ..runner import Result, Streamed, not_understood
+from .base import (CONTENT, CREATED, EXITED, REPORTED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
+                   ImageRecord, ImageTarget, Plan, PodRecord, all_lines, parallel, pull_failure, stderr_mentions)
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
 
@@ -69,6 +71,144 @@ class CrictlAdapter(Adapter):
     def namespaces(self) -> list[str]:
         ns = cri_namespace(self.version())
         return [ns] if ns else []
+
+    # -- containers and pods ----------------------------------------------------------------------
+    def _listing(self, namespaces: Sequence[str] | None = None) -> tuple[str | None, Any, Any]:
+        got = parallel({"ps": lambda: self.run("ps", "--all", "--output", "json"),
+                        "pods": lambda: self.run("pods", "--output", "json"), "version": self.version})
+        return cri_namespace(got["version"]), got["ps"], got["pods"]
+
+    def container_namespace(self) -> str | None:
+        return CRI_CONTAINERD_NAMESPACE  # on containerd; the listing's records say it for sure
+
+    def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:
+        namespace, ps, pods = self._listing()
+        if namespaces and namespace not in namespaces:
+            return []
+        try:
+            return parse_ps(_json(ps, self.endpoint.address), _json(pods, self.endpoint.address), namespace)
+        except ValueError as exc:
+            raise not_understood(ps, str(exc), self.endpoint.address) from None
+
+    def pods(self) -> list[PodRecord]:
+        namespace, ps, pods = self._listing()
+        try:
+            return parse_pods(_json(pods, self.endpoint.address), _json(ps, self.endpoint.address), namespace)
+        except ValueError as exc:
+            raise not_understood(pods, str(exc), self.endpoint.address) from None
+
+    def find_pod(self, ref: str) -> PodRecord:
+        pods = self.pods()
+        for test in (lambda p: p.id == ref, lambda p: p.name == ref,
+                     lambda p: len(ref) >= 3 and p.id.startswith(ref)):
+            found = [p for p in pods if test(p)]
+            if len(found) > 1:
+                raise Ambiguous(f"{ref!r} matches {len(found)} pods",
+                                [f"{p.id[:12]} ({p.name}, namespace {p.pod_namespace}, {p.state})" for p in found],
+                                "give the pod's ID")
+            if found:
+                return found[0]
+        raise NotFound("pod", ref, "crictl", hint="`ctrtool pods` lists the pods")
+
+    def _inspect(self, what: str, ident: str) -> Any:
+        # crictl takes no flags after its arguments
+        return _json(self.run(what, "--output", "json", ident), self.endpoint.address)
+
+    def inspect_container(self, c: ContainerRecord) -> Any:
+        return self._inspect("inspect", c.id)
+
+    def inspect_image(self, image: ImageTarget) -> Any:
+        return self._inspect("inspecti", image.id or image.ref)
+
+    def inspect_pod(self, pod: PodRecord) -> Any:
+        return self._inspect("inspectp", pod.id)
+
+    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
+             since: str | None = None) -> int:
+        args = ["logs"]
+        if follow:
+            args.append("--follow")
+        if tail is not None:
+            args += ["--tail", str(tail)]
+        if since:
+            args += ["--since", since]
+        return self.stream(self.argv(*args, c.id)).returncode
+
+    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
+             tty: bool = False) -> int:
+        """crictl exits 1 whatever the command's exit status, and reports the status in a log
+        line ("command terminated with exit code N"): that line is kept back and N returned."""
+        self.require_running(c, "exec")
+        flags = (["--interactive"] if interactive else []) + (["--tty"] if tty else [])
+        argv = self.argv("exec", *flags, c.id, *command)
+        got = self.interactive(argv, withhold=is_exit_report) if tty else \
+            self.stream(argv, stdin=interactive, withhold=is_exit_report)
+        return exec_status(got)
+
+    # -- changes ---------------------------------------------------------------------------------
+    def _plan(self, what: str, commands: list[list[str]], destructive: bool = False) -> Plan:
+        def execute() -> None:
+            self.fresh_deadline()
+            for argv in commands:
+                self.run_argv(argv)
+        return Plan(what, commands, execute, destructive)
+
+    def plan_start(self, c: ContainerRecord) -> Plan:
+        what = f"start container {c.name} (crictl, pod {c.pod})"
+        if c.state == RUNNING:
+            return Plan(what, [], lambda: None, note="already running")
+        if c.state != CREATED:
+            raise InvalidState(f"cannot start container {c.name} ({c.id[:12]}): it is {c.state}, and the "
+                               "CRI starts a container only once",
+                               "the kubelet replaces an exited container with a new one; with crictl, "
+                               "`crictl create` a new container in the pod")
+        return self._plan(what, [self.argv("start", c.id)])
+
+    def plan_stop(self, c: ContainerRecord, seconds: int) -> Plan:
+        what = f"stop container {c.name} (crictl, pod {c.pod}): its stop signal, then SIGKILL after {seconds}s"
+        if c.state != RUNNING:
+            return Plan(what, [], lambda: None, note=f"not running ({c.state})")
+        # crictl's own default is 0: SIGKILL at once
+        return self._plan(what, [self.argv("stop", "--timeout", str(seconds), c.id)], destructive=True)
+
+    def plan_rm(self, c: ContainerRecord, force: bool = False) -> Plan:
+        if not force:
+            self.refuse_running(c, "remove it")
+        flags = ["--force"] if force else []
+        return self._plan(f"remove container {c.name} ({c.id[:12]}, crictl, pod {c.pod})",
+                          [self.argv("rm", *flags, c.id)], destructive=True)
+
+    def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
+        names = ", ".join(t for t in image.tags if not t.startswith("sha256:")) or image.ref
+        return self._plan(f"remove image {image.ref} from the CRI ({image.namespace or 'its store'}): "
+                          f"the CRI removes the whole image, every name of it ({names})",
+                          [self.argv("rmi", image.ref)], destructive=True)
+
+    def plan_tag(self, image: ImageTarget, target: str) -> Plan:
+        raise Unsupported("crictl cannot tag images: the CRI has no tag call",
+                          "the CRI sees containerd namespace k8s.io: "
+                          f"ctrtool tag --backend ctr -n k8s.io {image.ref} {target}")
+
+    def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
+        argv = self.argv("pull", ref)
+
+        def execute() -> str:
+            got = self.stream(argv, stdout_to_stderr=True, withhold=all_lines)
+            if got.returncode != 0:
+                raise pull_failure(self, ref, got)
+            return ref
+        return Plan(f"pull {ref} through the CRI", [argv], execute)
+
+    def plan_load(self, path: str, namespace: str | None = None) -> Plan:
+        raise Unsupported("crictl cannot load images: the CRI has no import call",
+                          "import it into containerd namespace k8s.io, the one the kubelet sees: "
+                          f"ctrtool load --backend ctr -n k8s.io {path}  (runs: ctr -n k8s.io images import {path})")
+
+    def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
+        refs = " ".join(i.ref for i in images)
+        raise Unsupported("crictl cannot save images: the CRI has no export call",
+                          f"export them from containerd namespace k8s.io: ctrtool save --backend ctr -n k8s.io "
+                          f"-o {path} {refs}  (runs: ctr -n k8s.io images export {path} {refs})")
 
     def info(self) -> BackendInfo:
         got = parallel({"info": lambda: self._json("info"), "version": self.version,
@@ -140,6 +280,86 @@ def parse_images(data: Any, namespace: str | None, store: str | None) -> list[Im
                 size=size, size_kind=CONTENT if namespace else REPORTED, store=store,
             ))
     return records
+
+
+# the CRI's container states -> the one vocabulary
+CONTAINER_STATES = {"CONTAINER_RUNNING": RUNNING, "CONTAINER_CREATED": CREATED, "CONTAINER_EXITED": EXITED,
+                    "CONTAINER_UNKNOWN": UNKNOWN}
+POD_STATES = {"SANDBOX_READY": "ready", "SANDBOX_NOTREADY": "notready"}
+
+
+def cri_time(nanoseconds: Any) -> str | None:
+    """The CRI's createdAt (nanoseconds since the epoch, as a string) -> RFC 3339, UTC."""
+    from datetime import datetime, timezone
+
+    try:
+        seconds = int(nanoseconds) / 1e9
+    except (TypeError, ValueError):
+        return None
+    if seconds <= 0:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_ps(ps: Any, pods: Any, namespace: str | None) -> list[ContainerRecord]:
+    """``crictl ps -a -o json`` with the pod names from ``crictl pods -o json``."""
+    if not isinstance(ps, dict) or not isinstance(ps.get("containers", []), list):
+        raise ValueError("expected an object with a 'containers' list")
+    pod_names = {p.get("id"): (p.get("metadata") or {}).get("name") for p in _pod_items(pods)}
+    records = []
+    for item in ps.get("containers") or []:
+        meta = item.get("metadata") or {}
+        image = (item.get("image") or {}).get("image") or item.get("imageRef") or None
+        state = item.get("state")
+        records.append(ContainerRecord(
+            backend="crictl", namespace=namespace, id=item["id"], name=meta.get("name") or item["id"],
+            image=image, state=CONTAINER_STATES.get(state, UNKNOWN), status=state,
+            pod=pod_names.get(item.get("podSandboxId")), pod_id=item.get("podSandboxId"),
+            created=cri_time(item.get("createdAt")),
+        ))
+    return records
+
+
+def _pod_items(pods: Any) -> list[dict[str, Any]]:
+    if not isinstance(pods, dict) or not isinstance(pods.get("items", []), list):
+        raise ValueError("expected an object with an 'items' list of pods")
+    return pods.get("items") or []
+
+
+def parse_pods(pods: Any, ps: Any, namespace: str | None) -> list[PodRecord]:
+    """``crictl pods -o json``, with each pod's number of containers from ``crictl ps -a -o json``."""
+    counts: dict[str, int] = {}
+    for item in (ps or {}).get("containers") or []:
+        counts[item.get("podSandboxId")] = counts.get(item.get("podSandboxId"), 0) + 1
+    records = []
+    for item in _pod_items(pods):
+        meta = item.get("metadata") or {}
+        state = item.get("state")
+        attempt = meta.get("attempt")
+        records.append(PodRecord(
+            backend="crictl", namespace=namespace, id=item["id"], name=meta.get("name") or item["id"],
+            pod_namespace=meta.get("namespace"), uid=meta.get("uid"),
+            state=POD_STATES.get(state, "unknown"), status=state, created=cri_time(item.get("createdAt")),
+            attempt=int(attempt) if isinstance(attempt, (int, str)) and str(attempt).isdigit() else None,
+            containers=counts.get(item["id"], 0),
+        ))
+    return records
+
+
+EXIT_REPORT = re.compile(r"execing command in container \S+: command terminated with exit code (\d+)")
+
+
+def is_exit_report(line: str) -> bool:
+    return EXIT_REPORT.search(line) is not None
+
+
+def exec_status(got: Streamed) -> int:
+    """The command's own exit status: crictl's report of it when there is one."""
+    for line in got.withheld:
+        m = EXIT_REPORT.search(line)
+        if m:
+            return int(m[1])
+    return got.returncode
 
 
 def _json(result: Result, endpoint: str | None) -> Any:

@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
+import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
-from ..errors import PermissionDenied, ToolError, Unreachable
+from ..errors import Ambiguous, InvalidState, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import not_understood
-from .base import CONTENT, Adapter, BackendInfo, ImageRecord, parallel, stderr_mentions
+from .base import (CONTENT, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
+                   ImageRecord, ImageTarget, Plan, all_lines, canonical_ref, parallel, pull_failure, stderr_mentions)
 
 DEFAULT_SNAPSHOTTER = "overlayfs"  # ctr's default on Linux; CONTAINERD_SNAPSHOTTER overrides it
 
@@ -114,6 +117,211 @@ class CtrAdapter(Adapter):
                     f"ctr: {unknown} image(s) in namespace {ns}: manifest not readable under "
                     f"{plugins.content_root} ({blobs.problem or 'missing'}); their id and size are unknown")
         return records
+
+    # -- containers ----------------------------------------------------------------------------
+    def operation_namespace(self, namespace: str | None) -> str | None:
+        """ctr works in one namespace: -n, else CONTAINERD_NAMESPACE or ctr.namespace, else
+        ctr's own default, ``default``."""
+        return namespace or self.settings.ctr_namespace()[0] or "default"
+
+    def _table(self, namespace: str, what: str, required: Sequence[str]) -> list[dict[str, str]]:
+        result = self.run(*self.ns_argv(namespace, what, "ls"))
+        try:
+            return parse_table(result.stdout, required=required)
+        except ValueError as exc:
+            raise not_understood(result, str(exc), self.endpoint.address) from None
+
+    def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:
+        names = list(namespaces) if namespaces else self.namespaces()
+        calls = {}
+        for ns in names:
+            calls[("containers", ns)] = lambda ns=ns: self._table(ns, "containers", ("CONTAINER",))
+            calls[("tasks", ns)] = lambda ns=ns: self._table(ns, "tasks", ("TASK", "STATUS"))
+        got = parallel(calls)
+        records = []
+        for ns in names:
+            records += parse_containers(got[("containers", ns)], got[("tasks", ns)], ns)
+        return records
+
+    def _task_status(self, c: ContainerRecord) -> str | None:
+        for row in self._table(c.namespace or "default", "tasks", ("TASK", "STATUS")):
+            if row["TASK"] == c.id:
+                return row["STATUS"]
+        return None
+
+    def inspect_container(self, c: ContainerRecord) -> Any:
+        result = self.run(*self.ns_argv(c.namespace, "containers", "info", c.id))
+        return _load_json(result, self.endpoint.address)
+
+    def inspect_image(self, image: ImageTarget) -> Any:
+        """ctr has no image inspect: the listing's row, and the manifest and config from
+        containerd's content store (``ctr content get``)."""
+        ns = image.namespace or "default"
+        rows = [r for r in self._table(ns, "images", ("REF", "DIGEST")) if r["REF"] == image.ref]
+        if not rows:
+            from ..errors import NotFound
+
+            raise NotFound("image", image.ref, f"ctr namespace {ns}")
+        row = rows[0]
+
+        def blob(digest: str) -> Any:
+            return _load_json(self.run(*self.ns_argv(ns, "content", "get", digest)), self.endpoint.address)
+
+        manifest = blob(row["DIGEST"])
+        index = None
+        if isinstance(manifest, dict) and "manifests" in manifest:
+            index = manifest
+            chosen = _pick_platform(manifest.get("manifests") or [])
+            manifest = blob(chosen["digest"]) if chosen else None
+        config_digest = ((manifest or {}).get("config") or {}).get("digest")
+        return {
+            "name": row["REF"], "type": row.get("TYPE"), "digest": row["DIGEST"], "size": row.get("SIZE"),
+            "platforms": row.get("PLATFORMS"), "labels": row.get("LABELS"),
+            "index": index, "manifest": manifest, "config": blob(config_digest) if config_digest else None,
+        }
+
+    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
+             since: str | None = None) -> int:
+        raise Unsupported("ctr keeps no container logs: a task's output goes wherever `ctr run` or "
+                          "`ctr tasks start` sent it (a FIFO, a --log-uri, or /dev/null)",
+                          "docker and crictl keep logs; with ctr, start the task with "
+                          "--log-uri file:///PATH and read that file")
+
+    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
+             tty: bool = False) -> int:
+        self.require_running(c, "exec")
+        # ctr needs an id for every process it adds to a task: one that cannot collide
+        exec_id = f"ctrtool-exec-{os.getpid()}-{secrets.token_hex(4)}"
+        argv = self.argv(*self.ns_argv(c.namespace, "tasks", "exec", "--exec-id", exec_id,
+                                       *(["--tty"] if tty else []), c.id, *command))
+        if tty:
+            return self.interactive(argv).returncode
+        # ctr hands its stdin to the process, and passes its end on (CloseIO) only if the process
+        # was registered by then: an early EOF (/dev/null, a short pipe) is lost and the process
+        # waits for input for ever (containerd issue 4489). So the input's end is held back until
+        # `ctr tasks ps` shows this exec.
+        ps = self.argv(*self.ns_argv(c.namespace, "tasks", "ps", c.id))
+
+        def started() -> bool:
+            from ..runner import run
+
+            got = run(ps, timeout=5, endpoint=self.endpoint.address, check=False)
+            return got.returncode != 0 or f"ExecID:{exec_id}," in got.stdout
+
+        return self.stream(argv, stdin=interactive, stdin_gate=started).returncode
+
+    # -- changes ---------------------------------------------------------------------------------
+    def _plan(self, what: str, commands: list[list[str]], destructive: bool = False) -> Plan:
+        def execute() -> None:
+            self.fresh_deadline()
+            for argv in commands:
+                self.run_argv(argv)
+        return Plan(what, commands, execute, destructive)
+
+    def _c(self, c: ContainerRecord, *args: str) -> list[str]:
+        return self.argv(*self.ns_argv(c.namespace or "default", *args))
+
+    def plan_start(self, c: ContainerRecord) -> Plan:
+        """A ctr container runs as a task: ``tasks start -d --null-io`` makes and starts a new one
+        (output to /dev/null: ctr keeps no logs). A stopped task is deleted first."""
+        what = f"start container {c.id} (ctr namespace {c.namespace})"
+        if c.state == RUNNING:
+            return Plan(what, [], lambda: None, note="already running")
+        if c.state == PAUSED:
+            raise InvalidState(f"cannot start container {c.id}: its task is paused",
+                               f"resume it: ctr -n {c.namespace} tasks resume {c.id}")
+        commands = [self._c(c, "tasks", "delete", c.id)] if c.status is not None else []
+        commands.append(self._c(c, "tasks", "start", "--detach", "--null-io", c.id))
+        return self._plan(what, commands)
+
+    def plan_stop(self, c: ContainerRecord, seconds: int) -> Plan:
+        """Like ``docker stop``: the image's stop signal (ctr's default, else SIGTERM), then up to
+        ``seconds`` for the task to stop, then SIGKILL. The stopped task is kept (``ps -a`` shows
+        the container exited; ``start`` starts it again; ``rm`` deletes both)."""
+        what = (f"stop container {c.id} (ctr namespace {c.namespace}): its stop signal, "
+                f"then SIGKILL if it still runs after {seconds}s")
+        if c.state not in (RUNNING, PAUSED):
+            return Plan(what, [], lambda: None, note=f"not running ({c.state})")
+        term = self._c(c, "tasks", "kill", c.id)
+        kill = self._c(c, "tasks", "kill", "--signal", "SIGKILL", c.id)
+
+        def execute() -> None:
+            self.fresh_deadline()
+            self.run_argv(term)
+            if self._wait_stopped(c, seconds):
+                return
+            self.fresh_deadline()
+            self.run_argv(kill)
+            if not self._wait_stopped(c, self.settings.timeout):
+                raise InvalidState(f"container {c.id} (ctr namespace {c.namespace}) still runs after SIGKILL",
+                                   f"see `ctr -n {c.namespace} tasks ls`")
+        return Plan(what, [term, kill], execute, destructive=True,
+                    note=f"the second command runs only if the task still runs after {seconds}s")
+
+    def _wait_stopped(self, c: ContainerRecord, seconds: float) -> bool:
+        end = time.monotonic() + seconds
+        delay = 0.05
+        while True:
+            self.fresh_deadline()
+            if self._task_status(c) in (None, "STOPPED"):
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(min(delay, max(0.0, end - time.monotonic())))
+            delay = min(delay * 2, 0.5)
+
+    def plan_rm(self, c: ContainerRecord, force: bool = False) -> Plan:
+        """``containers rm`` (which also removes its snapshot), after deleting its task: a stopped
+        one plainly, a running one only with --force (``tasks delete --force`` kills it)."""
+        if not force:
+            self.refuse_running(c, "remove it")
+        commands = []
+        if c.status is not None:
+            force_task = ["--force"] if c.state in (RUNNING, PAUSED, UNKNOWN) else []
+            commands.append(self._c(c, "tasks", "delete", *force_task, c.id))
+        commands.append(self._c(c, "containers", "rm", c.id))
+        return self._plan(f"remove container {c.id} (ctr namespace {c.namespace})", commands, destructive=True)
+
+    def name_for_id(self, record: ImageRecord, tags: list[str]) -> str:
+        # ctr knows images by name only
+        if len(tags) > 1:
+            raise Ambiguous(f"{record.id} has {len(tags)} names in ctr namespace {record.namespace}", tags,
+                            "give the name: ctr works on names")
+        return record.ref or ""
+
+    def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
+        return self._plan(f"remove image {image.ref} from ctr namespace {image.namespace}",
+                          [self.argv(*self.ns_argv(image.namespace, "images", "rm", image.ref))], destructive=True)
+
+    def plan_tag(self, image: ImageTarget, target: str) -> Plan:
+        return self._plan(f"tag {image.ref} as {target} (ctr namespace {image.namespace})",
+                          [self.argv(*self.ns_argv(image.namespace, "images", "tag", image.ref, target))])
+
+    def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
+        ns = self.operation_namespace(namespace)
+        full = canonical_ref(ref)  # ctr does not complete "busybox" to docker.io/library/busybox:latest
+        argv = self.argv(*self.ns_argv(ns, "images", "pull", full))
+
+        def execute() -> str:
+            got = self.stream(argv, stdout_to_stderr=True, withhold=all_lines)
+            if got.returncode != 0:
+                raise pull_failure(self, full, got)
+            return full
+        return Plan(f"pull {full} into ctr namespace {ns}", [argv], execute)
+
+    def plan_load(self, path: str, namespace: str | None = None) -> Plan:
+        ns = self.operation_namespace(namespace)
+        argv = self.argv(*self.ns_argv(ns, "images", "import", path))
+
+        def execute() -> list[str]:
+            return parse_imported(self.run_argv(argv, bounded=False).stdout)
+        return Plan(f"import {path} into ctr namespace {ns}", [argv], execute)
+
+    def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
+        ns = self.operation_namespace(namespace)
+        argv = self.argv(*self.ns_argv(ns, "images", "export", path, *(i.ref for i in images)))
+        return Plan(f"export {', '.join(i.ref for i in images)} from ctr namespace {ns} to {path}", [argv],
+                    lambda: self.run_argv(argv, bounded=False) and None, destructive=os.path.exists(path))
 
     def info(self) -> BackendInfo:
         got = parallel({"version": lambda: self.run("version").stdout, "ns": self.namespaces,
@@ -238,6 +446,41 @@ def parse_table(stdout: str, required: Sequence[str] = ()) -> list[dict[str, str
             row[name] = line[starts[i]:end].strip()
         rows.append(row)
     return rows
+
+
+# ctr's task statuses -> the one vocabulary
+TASK_STATES = {"RUNNING": RUNNING, "CREATED": CREATED, "STOPPED": EXITED, "PAUSED": PAUSED, "PAUSING": PAUSED}
+
+
+def parse_containers(containers: list[dict[str, str]], tasks: list[dict[str, str]],
+                     namespace: str) -> list[ContainerRecord]:
+    """Rows of ``ctr containers ls`` joined with ``ctr tasks ls`` (same namespace). A container
+    without a task has never been started (or its task was deleted): ``created``."""
+    status = {t["TASK"]: t.get("STATUS") or None for t in tasks}
+    records = []
+    for row in containers:
+        cid = row["CONTAINER"]
+        task = status.get(cid)
+        image = row.get("IMAGE")
+        records.append(ContainerRecord(
+            backend="ctr", namespace=namespace, id=cid, name=cid,
+            image=None if image in (None, "", "-") else image,
+            state=TASK_STATES.get(task, UNKNOWN) if task else CREATED, status=task,
+            pod=None, pod_id=None, created=None,
+        ))
+    return records
+
+
+def parse_imported(stdout: str) -> list[str]:
+    """``ctr images import``: "unpacking REF (sha256:...)...done" per image."""
+    return [m[1] for m in re.finditer(r"^unpacking (\S+) \(sha256:[0-9a-f]+\)", stdout, re.M)]
+
+
+def _load_json(result, endpoint: str | None) -> Any:
+    try:
+        return json.loads(result.stdout)
+    except ValueError as exc:
+        raise not_understood(result, f"invalid JSON ({exc})", endpoint) from None
 
 
 def parse_plugins(stdout: str) -> Plugins:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any, Sequence
 
 from ..errors import PermissionDenied, ToolError, Unreachable
 from ..runner import Result, not_understood
-from .base import UNPACKED, Adapter, BackendInfo, ImageRecord, stderr_mentions
+from .base import (CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED, Adapter, BackendInfo, ContainerRecord,
+                   ImageRecord, ImageTarget, Plan, all_lines, pull_failure, stderr_mentions)
 
 # docker runs its containers through containerd in this namespace unless dockerd is started with
 # --containerd-namespace; `docker info` does not report it.
@@ -76,6 +78,98 @@ class DockerAdapter(Adapter):
 
     def namespaces(self) -> list[str]:
         return [DOCKER_CONTAINERD_NAMESPACE]
+
+    # -- containers ----------------------------------------------------------------------------
+    def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:
+        # --size=false: a template that prints every field would otherwise make docker compute
+        # each container's disk usage
+        result = self.run("ps", "--all", "--no-trunc", "--size=false", "--format", "{{json .}}")
+        try:
+            return parse_ps(result.stdout)
+        except ValueError as exc:
+            raise not_understood(result, str(exc), self.endpoint.address) from None
+
+    def inspect_container(self, c: ContainerRecord) -> Any:
+        return _json(self.run("container", "inspect", c.id), self.endpoint.address)[0]
+
+    def inspect_image(self, image: ImageTarget) -> Any:
+        return _json(self.run("image", "inspect", image.ref), self.endpoint.address)[0]
+
+    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
+             since: str | None = None) -> int:
+        args = ["logs"]
+        if follow:
+            args.append("--follow")
+        if tail is not None:
+            args += ["--tail", str(tail)]
+        if since:
+            args += ["--since", since]
+        return self.stream(self.argv(*args, c.id)).returncode
+
+    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
+             tty: bool = False) -> int:
+        self.require_running(c, "exec")
+        flags = (["--interactive"] if interactive else []) + (["--tty"] if tty else [])
+        argv = self.argv("exec", *flags, c.id, *command)
+        if tty:
+            return self.interactive(argv).returncode
+        return self.stream(argv, stdin=interactive).returncode
+
+    # -- changes ---------------------------------------------------------------------------------
+    def _plan(self, what: str, commands: list[list[str]], destructive: bool = False) -> Plan:
+        def execute() -> None:
+            self.fresh_deadline()
+            for argv in commands:
+                self.run_argv(argv)
+        return Plan(what, commands, execute, destructive)
+
+    def plan_start(self, c: ContainerRecord) -> Plan:
+        if c.state == RUNNING:
+            return Plan(f"start container {c.name} (docker)", [], lambda: None, note="already running")
+        return self._plan(f"start container {c.name} (docker)", [self.argv("start", c.name)])
+
+    def plan_stop(self, c: ContainerRecord, seconds: int) -> Plan:
+        what = f"stop container {c.name} (docker): its stop signal, then SIGKILL after {seconds}s"
+        if c.state not in (RUNNING, PAUSED):
+            return Plan(what, [], lambda: None, note=f"not running ({c.state})")
+        return self._plan(what, [self.argv("stop", "-t", str(seconds), c.name)], destructive=True)
+
+    def plan_rm(self, c: ContainerRecord, force: bool = False) -> Plan:
+        if not force:
+            self.refuse_running(c, "remove it")
+        flags = ["--force"] if force else []
+        return self._plan(f"remove container {c.name} (docker)", [self.argv("rm", *flags, c.name)],
+                          destructive=True)
+
+    def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
+        flags = ["--force"] if force else []
+        return self._plan(f"remove image {image.ref} from docker's store", [self.argv("image", "rm", *flags, image.ref)],
+                          destructive=True)
+
+    def plan_tag(self, image: ImageTarget, target: str) -> Plan:
+        return self._plan(f"tag {image.ref} as {target} (docker)", [self.argv("tag", image.ref, target)])
+
+    def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
+        argv = self.argv("pull", ref)
+
+        def execute() -> str:
+            got = self.stream(argv, stdout_to_stderr=True, withhold=all_lines)
+            if got.returncode != 0:
+                raise pull_failure(self, ref, got)
+            return ref
+        return Plan(f"pull {ref} into docker's store", [argv], execute)
+
+    def plan_load(self, path: str, namespace: str | None = None) -> Plan:
+        argv = self.argv("load", "--input", path)
+
+        def execute() -> list[str]:
+            return parse_loaded(self.run_argv(argv, bounded=False).stdout)
+        return Plan(f"load {path} into docker's store", [argv], execute)
+
+    def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
+        argv = self.argv("save", "--output", path, *(i.ref for i in images))
+        return Plan(f"save {', '.join(i.ref for i in images)} from docker to {path}", [argv],
+                    lambda: self.run_argv(argv, bounded=False) and None, destructive=os.path.exists(path))
 
     def info(self) -> BackendInfo:
         data = self._info()
@@ -165,6 +259,52 @@ def _digest_for(tag: str | None, repo_digests: list[str]) -> str | None:
             return digest
         fallback = fallback or digest
     return fallback
+
+
+# docker's container states -> the one vocabulary ("restarting": between two runs, so unknown)
+STATES = {"running": RUNNING, "created": CREATED, "exited": EXITED, "dead": EXITED, "removing": EXITED,
+          "paused": PAUSED}
+
+
+def parse_ps(stdout: str) -> list[ContainerRecord]:
+    """``docker ps -a --no-trunc --format '{{json .}}'``: one JSON object per line."""
+    records = []
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"a line is not JSON ({exc})") from None
+        if not isinstance(item, dict) or "ID" not in item:
+            raise ValueError("expected one JSON object with an ID per line")
+        state = str(item.get("State") or "").lower()
+        records.append(ContainerRecord(
+            backend="docker", namespace=None, id=item["ID"],
+            name=str(item.get("Names") or "").split(",")[0] or item["ID"],
+            image=item.get("Image") or None,
+            state=STATES.get(state, UNKNOWN), status=item.get("Status") or state or None,
+            pod=None, pod_id=None, created=docker_time(item.get("CreatedAt")),
+        ))
+    return records
+
+
+def docker_time(text: str | None) -> str | None:
+    """"2024-01-02 03:04:05 +0000 UTC" (Go's time.String) -> "2024-01-02T03:04:05Z"."""
+    from datetime import datetime, timezone
+
+    if not text:
+        return None
+    m = re.match(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.\d+)? ([+-]\d{4})", text)
+    if not m:
+        return None
+    moment = datetime.strptime(f"{m[1]} {m[2]} {m[3]}", "%Y-%m-%d %H:%M:%S %z")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_loaded(stdout: str) -> list[str]:
+    """``docker load``: "Loaded image: REF" or "Loaded image ID: sha256:..." per image."""
+    return [m[1].strip() for m in re.finditer(r"^Loaded image(?: ID)?: (.+)$", stdout, re.M)]
 
 
 def _json(result: Result, endpoint: str | None) -> Any:

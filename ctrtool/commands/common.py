@@ -80,3 +80,49 @@ def report_failures(out: Output, got: Any, asked: int) -> int:
     if not failed:
         return EXIT_OK
     return EXIT_ERROR if len(failed) >= asked else EXIT_PARTIAL
+
+
+# -- routed operations (one backend, one namespace) ---------------------------------------------
+
+OneBackendOpt = Annotated[Optional[str], typer.Option(
+    "--backend", "-b", metavar="docker|ctr|crictl",
+    help="The tool to use. Default: wherever the container or image is (an error if it is in "
+         "several places).")]
+OneNamespaceOpt = Annotated[Optional[str], typer.Option(
+    "--namespace", "-n", metavar="NS",
+    help="containerd namespace for ctr. Default: CONTAINERD_NAMESPACE, then ctr.namespace in the "
+         "config file, then `default` (ctr's own default).")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="Print the exact command(s), shell-quoted, and change nothing.")]
+
+
+def rerun(command: str, *args: str) -> Callable[[str, Optional[str]], str]:
+    """The ctrtool command line that does the same in another place (for hints)."""
+    import shlex
+
+    def line(backend: str, namespace: Optional[str]) -> str:
+        ns = ["-n", namespace] if backend == "ctr" and namespace else []
+        return shlex.join(["ctrtool", command, "--backend", backend, *ns, *args])
+
+    return line
+
+
+def carry_out(out: Output, plans: list, *, yes: bool, dry_run: bool) -> list:
+    """Run the plans' commands, once consent is given (see ctrtool.safety): destructive plans ask
+    on a terminal and are refused without one unless --yes; --dry-run prints every command and
+    runs none. Returns what each plan that ran yielded."""
+    from ..safety import approve
+
+    for plan in plans:
+        if not plan.commands and plan.note:
+            out.note(f"{plan.what}: {plan.note}; nothing to do")
+    todo = [p for p in plans if p.commands]
+    if not todo:
+        return []
+    commands = [argv for p in todo for argv in p.commands]
+    what = "; ".join(p.what for p in todo)
+    destructive = any(p.destructive for p in todo)
+    if not approve(what, commands, yes=yes or not destructive, dry_run=dry_run):
+        return []
+    return [plan.execute() for plan in todo]
