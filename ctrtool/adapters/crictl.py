@@ -2,7 +2,10 @@
 containerd namespace ``k8s.io`` and shares that namespace's images and snapshots with ``ctr -n k8s.io``.
 
 Calls per ``images``: ``crictl images -o json``, ``crictl version`` and ``crictl imagefsinfo -o json``,
-all in parallel. Never one call per image.
+all in parallel. Never one call per image. Calls per ``ps`` (and ``pods``): ``crictl ps -a -o json``,
+``crictl pods -o json`` and ``crictl version``, in parallel; names are resolved to the IDs crictl
+needs from that one listing. The CRI has no tag, import or export: those operations are refused
+with the ctr command for namespace k8s.io instead.
 """
 
 from __future__ import annotations

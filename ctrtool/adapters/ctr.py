@@ -8,6 +8,10 @@ Calls per ``images``: ``ctr namespaces ls -q`` and ``ctr plugins ls -d`` (in par
 ``ctr -n NS images ls`` per namespace, all namespaces in parallel. The image id (config digest) and
 the exact size in bytes are read from the manifest blobs in containerd's content store on disk
 (``ctr images ls`` only prints a rounded size), one small file per distinct manifest.
+
+Calls per ``ps``: ``ctr namespaces ls -q``, then ``containers ls`` and ``tasks ls`` for every
+namespace, all in parallel. A ctr container runs as a task: start, stop and rm work on the task
+(``tasks start/kill/delete``) and then, for rm, the container. ctr has no logs and no image inspect.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Calls per ``images``: ``docker image ls -q``, then one ``docker image inspect`` for all image ids at
 once (never one call per image). The store directory comes from the layers' own paths with overlay2;
 with any other graph driver ``docker info`` is asked as well.
+
+Calls per ``ps``: one ``docker ps --all --no-trunc --size=false --format '{{json .}}'``. Operations
+take the container's name (docker resolves it) after ctrtool has found it in that listing.
 """
 
 from __future__ import annotations
