@@ -212,9 +212,18 @@ def _search_backends(settings: Settings, namespace: str | None) -> list[str]:
     return [b for b in names if not (namespace and b == "docker")]
 
 
-def _search(settings: Settings, kind: str, backends: Sequence[str], namespace: str | None) -> dict[str, tuple[Adapter, list]]:
+class Searched(dict):
+    """backend -> (adapter, records) for the backends that answered a search; ``unanswered``:
+    backend -> the error of those that did not."""
+
+    def __init__(self):
+        super().__init__()
+        self.unanswered: dict[str, CtrtoolError] = {}
+
+
+def _search(settings: Settings, kind: str, backends: Sequence[str], namespace: str | None) -> Searched:
     """One listing per backend (ctr: every namespace, or just ``namespace``), in parallel.
-    Backends that fail are left out: this only looks for where things are."""
+    Backends that fail are left out (and kept in ``unanswered``): this only looks for where things are."""
     adapters: dict[str, Adapter] = {}
 
     def op(adapter: Adapter) -> list:
@@ -222,14 +231,16 @@ def _search(settings: Settings, kind: str, backends: Sequence[str], namespace: s
         ns = [namespace] if namespace else None
         return adapter.containers(ns) if kind == "container" else adapter.images(ns)
 
-    found = {}
+    found = Searched()
     for outcome in fan_out(settings, backends, op):
         if outcome.error is None and outcome.backend in adapters:
             found[outcome.backend] = (adapters[outcome.backend], outcome.value or [])
+        elif outcome.error is not None:
+            found.unanswered[outcome.backend] = outcome.error
     return found
 
 
-def _places(kind: str, ref: str, searched: dict[str, tuple[Adapter, list]]) -> dict[tuple[str, str | None], list]:
+def _places(kind: str, ref: str, searched: Searched) -> dict[tuple[str, str | None], list]:
     """(backend, namespace) -> the matching records there, ctr's duplicates of docker and crictl dropped."""
     from .adapters.base import match_containers, match_images
 
@@ -304,7 +315,7 @@ def locate_containers(settings: Settings, backend: str | None, namespace: str | 
     for ref in refs:
         places = _places("container", ref, searched)
         if not places:
-            raise NotFound("container", ref, _searched_words(searched, namespace))
+            raise _nowhere("container", ref, searched, namespace)
         candidates = [(key, r) for key, recs in places.items() for r in recs]
         if len(candidates) > 1:
             raise Ambiguous(f"{ref!r} names {len(candidates)} containers",
@@ -338,7 +349,7 @@ def locate_images(settings: Settings, backend: str | None, namespace: str | None
     for ref in refs:
         places = _places("image", ref, searched)
         if not places:
-            raise NotFound("image", ref, _searched_words(searched, namespace))
+            raise _nowhere("image", ref, searched, namespace)
         if len(places) > 1:
             raise Ambiguous(f"{ref!r} is in {len(places)} places",
                             [f"{place(*key)}: {rerun(*key)}" for key in places],
@@ -350,9 +361,15 @@ def locate_images(settings: Settings, backend: str | None, namespace: str | None
     return out
 
 
-def _searched_words(searched: dict[str, tuple[Adapter, list]], namespace: str | None) -> str:
+def _nowhere(kind: str, ref: str, searched: Searched, namespace: str | None) -> NotFound:
+    """Not found in any backend that answered; the ones that did not answer are named."""
     names = list(searched) or ["any backend (none answered)"]
-    return " or ".join(names) + (f" (namespace {namespace})" if namespace else "")
+    where = " or ".join(names) + (f" (namespace {namespace})" if namespace else "")
+    unasked = searched.unanswered
+    if not unasked:
+        return NotFound(kind, ref, where)
+    return NotFound(kind, ref, where, hint="not asked, so it may be there: " + "; ".join(
+        e.message if e.message.startswith(b) else f"{b}: {e.message}" for b, e in unasked.items()))
 
 
 def locate_pod(settings: Settings, ref: str) -> tuple[Adapter, Any]:

@@ -261,6 +261,25 @@ def test_exec_finds_the_container_without_backend(w, lab_env):
     assert proc.returncode == 0 and "NAME=ctrtool-lab" in proc.stdout
 
 
+@pytest.mark.parametrize("key, tool", [("docker_id", "docker"), ("box", "crictl")])
+def test_without_backend_docker_and_crictl_go_before_ctrs_view_of_the_same_container(w, lab_env, tmp_path, key, tool):
+    """docker's containers are also in ctr namespace moby, the CRI's in k8s.io: by ID they are found
+    twice, and the tool that made them is the one used."""
+    trace = tmp_path / "trace.jsonl"
+    proc = ctrtool("exec", w[key], "--", "true", env=dict(lab_env, CTRTOOL_TRACE=str(trace)))
+    assert proc.returncode == 0, proc.stderr
+    last = json.loads(trace.read_text().splitlines()[-1])["argv"]
+    assert os.path.basename(last[0]) == tool and "exec" in last
+
+
+def test_without_backend_a_backend_that_does_not_answer_is_named(w, lab_env):
+    proc = ctrtool("exec", "no-such-container", "--", "true",
+                   env=dict(lab_env, DOCKER_HOST="unix:///nonexistent/d.sock"))
+    assert proc.returncode == 1
+    assert "'no-such-container' not found in ctr or crictl" in proc.stderr
+    assert "not asked, so it may be there: docker (unix:///nonexistent/d.sock): cannot reach" in proc.stderr
+
+
 def test_exec_needs_a_running_container(w, lab_env):
     proc = ctrtool("exec", "ctl-created", "--", "true", env=lab_env)
     assert proc.returncode == 1

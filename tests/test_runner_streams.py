@@ -98,3 +98,23 @@ def test_interactive_passes_the_terminal_size_and_its_changes_and_the_exit_statu
     assert "inner says hi on stderr" in child.before
     assert "SECRET exit report" not in child.before.replace("withheld=['SECRET exit report']", "")
     assert "withheld=['SECRET exit report']" in child.before
+
+
+def test_ctrl_c_reaches_the_tool_and_ctrtool_reports_its_status():
+    """Ctrl-C on the terminal goes to the whole foreground group: the tool gets SIGINT as it would
+    when run by hand; ctrtool waits for it and reports its status instead of dying first."""
+    script = textwrap.dedent("""
+        import sys
+        from ctrtool import runner
+        got = runner.run_passthrough(["sh", "-c", "echo ready; exec sleep 60"])
+        print(f"status={got.returncode}", flush=True)
+    """)
+    child = pexpect.spawn(PY, ["-c", script], encoding="utf-8", timeout=30, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": REPO})
+    child.expect("ready")
+    child.sendintr()
+    child.expect(r"status=(\d+)")
+    assert child.match.group(1) == "130", "killed by SIGINT: 128 + 2, as a shell reports it"
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
