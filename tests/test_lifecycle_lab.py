@@ -170,3 +170,24 @@ def test_several_containers_one_question_and_all_or_nothing(native, lab_env):
     done = ctrtool("rm", "-f", "--yes", "ctl-many-1", "ctl-many-2", env=lab_env)
     assert done.returncode == 0 and done.stdout == "ctl-many-1\nctl-many-2\n"
     assert native.docker_state("ctl-many-1") is None and "ctl-many-2" not in native.ctr_containers("default")
+
+
+def test_rm_without_force_removes_stopped_and_never_started_containers(native, lab_env):
+    native.docker_create("ctl-rm-created")
+    native.ctr_run("default", "ctl-rm-stopped")
+    native.ctr("default", "tasks", "kill", "--signal", "SIGKILL", "ctl-rm-stopped")
+    native.wait(lambda: native.ctr_task("default", "ctl-rm-stopped") == "STOPPED")
+    native.ctr_without_task("default", "ctl-rm-no-task")
+    pod = native.pod("ctl-rm-pod")
+    cid = native.cri_container(pod, "ctl-rm-pod", "ctl-rm-new", start=False)
+
+    dry = ctrtool("rm", "-b", "ctr", "--dry-run", "ctl-rm-stopped", "ctl-rm-no-task", env=lab_env)
+    assert dry.stdout == (ctr_argv(lab_env, "tasks", "delete", "ctl-rm-stopped") + "\n"
+                          + ctr_argv(lab_env, "containers", "rm", "ctl-rm-stopped") + "\n"
+                          + ctr_argv(lab_env, "containers", "rm", "ctl-rm-no-task") + "\n")
+    for args in (["ctl-rm-created"], ["-b", "ctr", "ctl-rm-stopped", "ctl-rm-no-task"], ["ctl-rm-new"]):
+        proc = ctrtool("rm", "--yes", *args, env=lab_env)
+        assert proc.returncode == 0, proc.stderr
+    assert native.docker_state("ctl-rm-created") is None
+    assert not {"ctl-rm-stopped", "ctl-rm-no-task"} & set(native.ctr_containers("default"))
+    assert native.cri_state(cid) is None
