@@ -290,12 +290,16 @@ class _signals_passed_to:
         return False
 
 
-def terminal_size(fd: int | None = None) -> tuple[int, int]:
-    """(rows, columns) of our terminal."""
-    if fd is None:
-        fd = sys.stdin.fileno()
-    size = os.get_terminal_size(fd)
-    return size.lines, size.columns
+def terminal_size() -> tuple[int, int]:
+    """(rows, columns) of our terminal: stdin's, else stdout's, else 24x80."""
+    for fd in (0, 1):
+        try:
+            size = os.get_terminal_size(fd)
+        except OSError:
+            continue
+        if size.lines and size.columns:
+            return size.lines, size.columns
+    return 24, 80
 
 
 def run_interactive(

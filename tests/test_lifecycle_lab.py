@@ -82,6 +82,7 @@ def test_ctr_stop_start_rm_with_consent(native, lab_env):
     dry = ctrtool("stop", "-b", "ctr", "--dry-run", name, env=lab_env)
     assert dry.stdout == (ctr_argv(lab_env, "tasks", "kill", name) + "\n"
                           + ctr_argv(lab_env, "tasks", "kill", "--signal", "SIGKILL", name) + "\n")
+    assert "the second command runs only if the task still runs after 10s" in dry.stderr
     assert native.ctr_task("default", name) == "RUNNING"
 
     assert ctrtool("stop", "-b", "ctr", "--yes", name, env=lab_env).returncode == 0

@@ -123,6 +123,10 @@ def carry_out(out: Output, plans: list, *, yes: bool, dry_run: bool) -> list:
     commands = [argv for p in todo for argv in p.commands]
     what = "; ".join(p.what for p in todo)
     destructive = any(p.destructive for p in todo)
+    if dry_run:
+        for plan in todo:
+            if plan.note:
+                out.note(f"{plan.what}: {plan.note}")
     if not approve(what, commands, yes=yes or not destructive, dry_run=dry_run):
         return []
     return [plan.execute() for plan in todo]
