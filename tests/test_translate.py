@@ -542,11 +542,10 @@ def test_translate_options_stop_at_the_docker_command():
 @pytest.mark.parametrize("args, code, words", [
     (["--run", "docker", "load", "-i", "x"], 4, "crictl has no equivalent of `docker load`"),
     (["--run", "docker", "ps", "-s"], 4, "not running an incomplete translation: -s"),
-    (["--run", "docker", "logs", "-f", "a"], 2, "--run does not run commands that need a terminal"),
-    (["--run", "docker", "exec", "-it", "a", "sh"], 2, "need a terminal or a stream"),
-    (["--run", "docker", "attach", "a"], 2, "need a terminal or a stream"),
-    (["--run", "docker", "stats"], 2, "need a terminal or a stream"),
-    (["--run", "--to", "ctr", "docker", "load"], 2, "reads the image archive from stdin"),
+    (["--run", "docker", "exec", "-it", "a", "sh"], 2, "needs a terminal (-t) and stdin is not one"),
+    (["--run", "--to", "ctr", "docker", "run", "-t", "busybox"], 2, "needs a terminal (-t)"),
+    (["--run", "docker", "attach", "a"], 2, "--run does not attach to running containers"),
+    (["--run", "--to", "ctr", "docker", "exec", "-i", "a", "cat"], 2, "ctr loses an early end of input"),
     (["--run", "--to", "nerdctl", "docker", "ps"], 2, "no nerdctl adapter"),
 ])
 def test_run_refuses_what_it_cannot_do_faithfully_before_running_anything(args, code, words):
@@ -645,3 +644,58 @@ def test_translate_all_gives_one_translation_per_target():
     assert [x.tool for x in translate_all(["ps"], ids=FIXED)] == list(TARGETS)
     for tool in TARGETS:
         assert table(tool).tool == tool
+
+
+# -- --resolve: docker container names -> CRI IDs (on `crictl ps -a -o json` recorded from the lab) -
+
+def _recorded_containers():
+    import pathlib
+
+    path = pathlib.Path(__file__).parent / "fixtures" / "translate" / "crictl_ps_--all_--output_json.json"
+    return json.loads(path.read_text())["containers"]
+
+
+def test_resolve_by_name_pod_and_dockershim_name_and_prefix():
+    from ctrtool.translate.run import _pick_cri
+
+    containers = _recorded_containers()
+    by = {(c["labels"]["io.kubernetes.pod.name"], c["metadata"]["name"]): c["id"] for c in containers}
+    sidecar = by[("web-5d8f", "sidecar")]
+    assert _pick_cri("sidecar", containers, full=False) == sidecar
+    assert _pick_cri("web-5d8f/app", containers, full=False) == by[("web-5d8f", "app")]
+    assert _pick_cri("k8s_app_api-77c_default_0123_0", containers, full=False) == by[("api-77c", "app")]
+    # crictl takes a unique ID prefix as it is; ctr wants the full ID
+    assert _pick_cri(sidecar[:8], containers, full=False) == sidecar[:8]
+    assert _pick_cri(sidecar[:8], containers, full=True) == sidecar
+    assert _pick_cri(sidecar, containers, full=True) == sidecar
+
+
+def test_resolve_refuses_ambiguous_and_unknown_names():
+    from ctrtool.errors import Ambiguous, NotFound
+    from ctrtool.translate.run import _pick_cri
+
+    containers = _recorded_containers()
+    with pytest.raises(Ambiguous) as info:
+        _pick_cri("app", containers, full=False)  # two running containers named app, in two pods
+    assert info.value.exit_code == 2 and "ambiguous" in info.value.message and "web-5d8f" in info.value.message and "api-77c" in info.value.message
+    with pytest.raises(NotFound) as info:
+        _pick_cri("nope", containers, full=False)
+    assert info.value.exit_code == 1
+
+
+def test_resolve_rewrites_only_container_arguments():
+    from ctrtool.translate import run as run_mod
+
+    containers = _recorded_containers()
+    sidecar = next(c["id"] for c in containers if c["metadata"]["name"] == "sidecar")
+
+    class FakeCrictl:  # answers with the recorded output
+        def run(self, *args, **kwargs):
+            from ctrtool.runner import Result
+
+            assert args == ("ps", "--all", "--output", "json")
+            return Result(["crictl", *args], 0, json.dumps({"containers": containers}), "", 0.0)
+
+    tr = t("exec sidecar echo sidecar")
+    tr = run_mod.resolve_containers(tr, FakeCrictl(), None)
+    assert tr.argv == ["crictl", "exec", sidecar, "echo", "sidecar"]

@@ -4,7 +4,7 @@ tests/test_translate_docs.py fails when the file and the data disagree)."""
 from __future__ import annotations
 
 from .grammar import CommandSpec, FlagSpec
-from .tables import TARGETS, ConfigOp, Entry, Rule, grammar, table
+from .tables import STREAMS, TARGETS, ConfigOp, Entry, Rule, grammar, table
 
 NS = "k8s.io"
 
@@ -62,7 +62,7 @@ def describe(rule: Rule | None, flag: FlagSpec | None = None) -> str:
     if rule.conflicts:
         parts.append("; ".join(f"with {k} → ✗ {v}" for k, v in rule.conflicts.items()))
     if rule.stream:
-        parts.append(f"(--run: refused, {rule.stream})")
+        parts.append(f"(it {STREAMS[rule.stream]})")
     if rule.note:
         parts.append(f"— {rule.note}")
     if rule.absent is not None:
@@ -107,7 +107,7 @@ def _command(tool: str, entry: Entry, prefix: list[str], spec: CommandSpec) -> s
     if entry.destructive:
         extra.append(f"destructive: {entry.destructive}")
     if entry.stream:
-        extra.append(f"--run: refused, {entry.stream}")
+        extra.append(f"it {STREAMS[entry.stream]}")
     if entry.args.get("max") is not None:
         extra.append(f"at most {entry.args['max']} argument(s): {entry.args['max_reason']}")
     if entry.args.get("min") is not None:

@@ -12,14 +12,10 @@ import sys
 import tempfile
 from typing import Any
 
-from ..errors import CtrtoolError, UsageError
+from ..errors import Ambiguous, NotFound, UsageError
 from .convert import normalize_ref
 from .engine import Placeholder, Translation, join
 from .errors import NoEquivalent
-
-
-class NotFound(CtrtoolError):
-    """--resolve found no container of that name. Exit 1."""
 
 
 def check_runnable(tr: Translation, ignore_unsupported: bool) -> None:
@@ -33,17 +29,34 @@ def check_runnable(tr: Translation, ignore_unsupported: bool) -> None:
         raise NoEquivalent(f"not running an incomplete translation: {dropped} "
                            f"{'has' if len(tr.unsupported) == 1 else 'have'} no {tr.tool} equivalent",
                            "--ignore-unsupported runs it without them; nothing was run")
-    if tr.stream:
-        raise UsageError(f"--run does not run commands that need a terminal or a stream yet "
-                         f"(`{tr.command}` {'; '.join(dict.fromkeys(tr.stream))})",
-                         "run the printed command yourself; nothing was run")
     if tr.tool == "nerdctl":
         raise UsageError("--run has no nerdctl adapter: ctrtool runs docker, ctr and crictl only",
                          "run the printed command yourself; nothing was run")
+    streams = set(tr.stream)
+    if "attach" in streams:
+        raise UsageError(f"--run does not attach to running containers (`{tr.command}`)",
+                         "run the printed command yourself; nothing was run")
+    if "tty" in streams and not _terminal():
+        raise UsageError(f"`{tr.command}` needs a terminal (-t) and stdin is not one",
+                         "run it from a terminal, or without -t; nothing was run")
+    if "stdin" in streams and "tty" not in streams and tr.tool == "ctr" and tr.docker is not None \
+            and tr.docker.command in ("exec", "run", "start"):
+        # ctr passes the end of its input on only if the process was registered by then
+        # (containerd issue 4489): `ctrtool exec -i` waits for that, a plain ctr call cannot
+        raise UsageError(f"--run does not pass stdin to `{tr.command}`: ctr loses an early end of input",
+                         "`ctrtool exec -b ctr -i ...` handles it; or drop -i; nothing was run")
+
+
+def _terminal() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def run(tr: Translation, settings: Any, *, yes: bool = False, dry_run: bool = False, resolve: bool = False,
         ignore_unsupported: bool = False, quiet: bool = False) -> int:
+    """Run ``tr``; return the exit status (the tool's own for a streamed command)."""
     from .. import safety
     from ..adapters import adapter_class
 
@@ -79,12 +92,15 @@ def run(tr: Translation, settings: Any, *, yes: bool = False, dry_run: bool = Fa
             for cmd in before:
                 sys.stderr.write(f"# {join(cmd)}\n")
             sys.stderr.write(f"# {join(argv)}\n")
+            sys.stderr.flush()
         captured: dict[str, str] = {}
         for step, cmd in zip(tr.before, before):
             result = adapter.run(*cmd[1:])
             if step.capture:
                 captured["$" + step.capture] = result.stdout.strip()
         argv = [captured.get(t, t) if isinstance(t, Placeholder) else t for t in argv]
+        if tr.stream:
+            return _streamed(tr, adapter, argv)
         result = adapter.run(*argv[1:])
         sys.stdout.write(result.stdout)
         sys.stdout.flush()
@@ -95,6 +111,31 @@ def run(tr: Translation, settings: Any, *, yes: bool = False, dry_run: bool = Fa
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _streamed(tr: Translation, adapter: Any, argv: list[str]) -> int:
+    """A command whose output (or terminal) goes straight to the user, through the adapter's own
+    passthrough and pty runners: no timeout, Ctrl-C reaches the tool, its exit status is ours."""
+    full = adapter.argv(*argv[1:])
+    exec_report = tr.tool == "crictl" and tr.docker is not None and tr.docker.command == "exec"
+    withhold = None
+    if exec_report:
+        from ..adapters.crictl import is_exit_report
+
+        withhold = is_exit_report
+    if "tty" in tr.stream:
+        got = adapter.interactive(full, withhold=withhold)
+    else:
+        got = adapter.stream(full, stdin="stdin" in tr.stream, withhold=withhold)
+    if exec_report:
+        from ..adapters.crictl import exec_status
+
+        return exec_status(got)
+    if got.returncode != 0:
+        error = adapter.classify(got.returncode, got.stderr_tail)
+        if error is not None:
+            raise error
+    return got.returncode
 
 
 # -- container names -> IDs -------------------------------------------------------------------------
@@ -148,9 +189,8 @@ def _pick_prefix(name: str, ids: list[str]) -> str:
     if len(hits) == 1:
         return hits[0]
     if hits:
-        raise UsageError(f"container ID prefix {name!r} is ambiguous: {', '.join(h[:12] for h in hits[:5])}",
-                         "give more of the ID")
-    raise NotFound(f"no container {name!r} in this namespace", "`ctr containers ls` lists them")
+        raise Ambiguous(f"container ID prefix {name!r} is ambiguous", [h[:12] for h in hits[:5]], "give more of the ID")
+    raise NotFound("container", name, "this containerd namespace", "`ctr -n NAMESPACE containers ls` lists them")
 
 
 def _pick_cri(name: str, containers: list[dict[str, Any]], full: bool) -> str:
@@ -185,13 +225,14 @@ def _pick_cri(name: str, containers: list[dict[str, Any]], full: bool) -> str:
     if len(by_name) == 1:
         return cid(by_name[0])
     if by_name:
-        listed = ", ".join(f"{cid(c)[:13]} (pod {labels(c).get('io.kubernetes.pod.name', '?')})" for c in by_name[:5])
-        raise UsageError(f"container name {name!r} is ambiguous: {listed}",
-                         "give the container ID, or POD/CONTAINER")
+        raise Ambiguous(f"container name {name!r} is ambiguous",
+                        [f"{cid(c)[:13]} (pod {labels(c).get('io.kubernetes.pod.name', '?')})" for c in by_name[:5]],
+                        "give the container ID, or POD/CONTAINER")
     if len(prefix) > 1:
-        raise UsageError(f"container ID prefix {name!r} is ambiguous", "give more of the ID")
-    raise NotFound(f"no CRI container named {name!r} (nor with that ID)",
-                   "`crictl ps -a` lists them; a name may also be POD/CONTAINER")
+        raise Ambiguous(f"container ID prefix {name!r} is ambiguous", [cid(c)[:13] for c in prefix[:5]],
+                        "give more of the ID")
+    raise NotFound("container", name, "the CRI's containers (crictl ps -a)",
+                   "a name may be the CRI container name, POD/CONTAINER or an ID prefix")
 
 
 # -- crictl rmi removes whole images ----------------------------------------------------------------

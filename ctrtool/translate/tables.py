@@ -26,6 +26,14 @@ CONVERTERS = ("bytes", "swap_bytes", "cpus_quota", "cap_prefixed", "cap_bare", "
 CONFIG_OPS = ("set", "append", "merge", "set_list")
 IMAGE_MODES = ("all", "first", "ctr-filter")
 GENERATORS = ("name", "exec-id")
+# what a translation needs besides arguments, for --run (and the docs)
+STREAMS = {
+    "tty": "allocates a terminal",
+    "stdin": "reads its standard input",
+    "output": "streams its output until it ends or is interrupted",
+    "attached": "stays attached to the container until it exits",
+    "attach": "attaches to a running container",
+}
 _RULE_KEYS = {"emit", "unsupported", "note", "values", "keys", "otherwise", "ignore_case", "absent", "slot",
               "convert", "stream", "config", "once", "repeat", "separators", "conflicts"}
 _ACTIONS = ("emit", "unsupported", "values", "keys", "slot", "config")
@@ -151,6 +159,8 @@ class _Checker:
             if key in raw:
                 if not isinstance(raw[key], str) or (key != "separators" and not raw[key].strip()):
                     raise self.fail(f"{where}.{key}", "must be a non-empty string")
+                if key == "stream" and raw[key] not in STREAMS:
+                    raise self.fail(f"{where}.stream", f"must be one of {', '.join(STREAMS)}")
                 setattr(rule, key, raw[key])
         for key in ("ignore_case", "repeat"):
             if key in raw:
@@ -245,6 +255,8 @@ class _Checker:
             if key in raw:
                 if not isinstance(raw[key], str) or not raw[key].strip():
                     raise self.fail(f"{where}.{key}", "must be a non-empty string")
+                if key == "stream" and raw[key] not in STREAMS:
+                    raise self.fail(f"{where}.stream", f"must be one of {', '.join(STREAMS)}")
                 setattr(entry, key, raw[key])
         slots = raw.get("slots") or {}
         if not isinstance(slots, dict):

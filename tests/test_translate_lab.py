@@ -1,0 +1,304 @@
+"""`ctrtool translate --run` against the lab's real docker, containerd, ctr and crictl: the same
+docker command line is given to docker itself and, translated, to crictl or ctr, and the results
+are compared. Everything made here is named tr-* / localhost/ctrtool/scratch-tr:* and removed at
+the end; the lab's own images (demo:1.0, pause:3.6) are never changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+from helpers import ctrtool
+
+pytestmark = pytest.mark.lab
+
+DEMO = "localhost/ctrtool/demo:1.0"
+SCRATCH = "localhost/ctrtool/scratch-tr"
+WEB = "tr-web"
+
+
+def tool(env, *argv, check=True, input=None):
+    proc = subprocess.run(list(argv), env=env, capture_output=True, text=True, timeout=120, input=input)
+    if check:
+        assert proc.returncode == 0, f"{' '.join(argv)}: {proc.stderr}"
+    return proc
+
+
+def translated(env, *args, expect=0):
+    proc = ctrtool("translate", "--run", *args, env=env)
+    assert proc.returncode == expect, f"translate --run {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def crictl_json(env, *args):
+    return json.loads(tool(env, "crictl", *args, "-o", "json").stdout)
+
+
+def cri_image(env, ref):
+    images = crictl_json(env, "images")["images"]
+    return next((i for i in images if ref in (i.get("repoTags") or [])), None)
+
+
+def docker_id(env, ref):
+    proc = tool(env, "docker", "image", "inspect", "--format", "{{.Id}}", ref, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _remove_cri_pods(env, name):
+    """Remove this lab's pods of that name and their log directories (under /var/log/pods, which
+    every lab on the machine shares: only the directories these pods name are deleted)."""
+    for pod in tool(env, "crictl", "pods", "--name", f"^{name}$", "-q", check=False).stdout.split():
+        got = tool(env, "crictl", "inspectp", "-o", "json", pod, check=False)
+        try:
+            logs = json.loads(got.stdout)["info"]["config"].get("log_directory")
+        except (ValueError, KeyError, TypeError):
+            logs = None
+        tool(env, "crictl", "rmp", "-f", pod, check=False)
+        if logs and logs.startswith(f"/var/log/pods/default_{name}_"):
+            shutil.rmtree(logs, ignore_errors=True)
+
+
+# -- images: list, inspect, load, tag, rmi, save --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scratch(lab_env, tmp_path_factory):
+    """An image of our own (docker commit of the demo image with a label: a new image ID, so that
+    removing it can never touch the demo image), saved by docker to a tar."""
+    env = lab_env
+    tmp = tmp_path_factory.mktemp("translate")
+    tool(env, "docker", "rm", "-f", "tr-commit", check=False)
+    tool(env, "docker", "create", "--name", "tr-commit", "--network", "none", DEMO, "true")
+    tool(env, "docker", "commit", "--change", "LABEL ctrtool.test=translate", "tr-commit", f"{SCRATCH}:1")
+    tool(env, "docker", "rm", "tr-commit")
+    image_id = docker_id(env, f"{SCRATCH}:1")
+    assert image_id and image_id != docker_id(env, DEMO)
+    archive = tmp / "scratch.tar"
+    tool(env, "docker", "save", "-o", str(archive), f"{SCRATCH}:1")
+    yield {"id": image_id, "tar": archive, "tmp": tmp}
+    for tag in ("1", "2", "3"):
+        tool(env, "docker", "rmi", f"{SCRATCH}:{tag}", check=False)
+        tool(env, "ctr", "-n", "k8s.io", "images", "rm", f"{SCRATCH}:{tag}", check=False)
+    tool(env, "ctr", "-n", "k8s.io", "images", "rm", image_id, check=False)
+    assert docker_id(env, DEMO) and cri_image(env, DEMO), "the lab's demo image is untouched"
+
+
+def test_images_translated_to_crictl_list_what_crictl_lists(lab_env):
+    got = translated(lab_env, "-q", "--", "docker", "images", "--no-trunc", "-q")
+    assert got.stdout.split() == tool(lab_env, "crictl", "images", "--no-trunc", "--quiet").stdout.split()
+    # the demo image has the same ID in docker's store and in the CRI's
+    assert tool(lab_env, "docker", "images", "--no-trunc", "-q", DEMO).stdout.strip() in got.stdout.split()
+
+
+def test_image_inspect_translated_to_crictl_gives_dockers_image_id(lab_env):
+    got = translated(lab_env, "-q", "--", "docker", "image", "inspect", "--format", "json", DEMO)
+    assert json.loads(got.stdout)["status"]["id"] == docker_id(lab_env, DEMO)
+    got = translated(lab_env, "-q", "--", "docker", "inspect", "--type", "image", DEMO)
+    assert json.loads(got.stdout)["status"]["id"] == docker_id(lab_env, DEMO)
+
+
+def test_images_repository_filter_translated_to_ctr(lab_env):
+    got = translated(lab_env, "-q", "--to", "ctr", "--", "docker", "images", "localhost/ctrtool/demo")
+    refs = [line.split()[0] for line in got.stdout.splitlines()[1:]]
+    assert refs == [DEMO]
+    got = translated(lab_env, "-q", "--to", "ctr", "--", "docker", "images", "localhost/ctrtool/demo:9.9")
+    assert got.stdout.splitlines()[1:] == [], "no such tag, like docker"
+    assert tool(lab_env, "docker", "images", "-q", "localhost/ctrtool/demo:9.9").stdout == ""
+
+
+def test_load_translated_to_ctr_imports_into_the_namespace_the_cri_sees(lab_env, scratch):
+    assert cri_image(lab_env, f"{SCRATCH}:1") is None
+    translated(lab_env, "-q", "--to", "ctr", "--", "docker", "load", "-i", str(scratch["tar"]))
+    image = cri_image(lab_env, f"{SCRATCH}:1")
+    assert image is not None and image["id"] == scratch["id"], "crictl sees the image docker saved, same ID"
+    # crictl has none: exit 4, and it names ctr
+    got = ctrtool("translate", "--run", "--", "docker", "load", "-i", str(scratch["tar"]), env=lab_env)
+    assert got.returncode == 4 and "ctr -n k8s.io images import" in got.stderr
+
+
+def test_load_from_stdin_translated_to_ctr(lab_env, scratch):
+    tool(lab_env, "ctr", "-n", "k8s.io", "images", "rm", f"{SCRATCH}:1", check=False)
+    with open(scratch["tar"], "rb") as fh:
+        proc = subprocess.run([__import__("sys").executable, "-m", "ctrtool", "translate", "--run", "-q", "--to",
+                               "ctr", "--", "docker", "load"], env=lab_env, stdin=fh, capture_output=True,
+                              timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert cri_image(lab_env, f"{SCRATCH}:1")["id"] == scratch["id"]
+
+
+def test_tag_then_rmi_of_one_tag_like_docker(lab_env, scratch):
+    env = lab_env
+    tool(env, "docker", "tag", f"{SCRATCH}:1", f"{SCRATCH}:2")
+    translated(env, "-q", "--to", "ctr", "--", "docker", "tag", f"{SCRATCH}:1", f"{SCRATCH}:2")
+    image = cri_image(env, f"{SCRATCH}:2")
+    assert image["id"] == scratch["id"] == docker_id(env, f"{SCRATCH}:2")
+    assert {f"{SCRATCH}:1", f"{SCRATCH}:2"} <= set(image["repoTags"])
+    # tagging again moves the tag, as docker does (ctr needs --force for that)
+    translated(env, "-q", "--to", "ctr", "--", "docker", "tag", f"{SCRATCH}:1", f"{SCRATCH}:2")
+
+    # crictl rmi would remove the whole image with both tags: --run refuses, nothing changes
+    got = ctrtool("translate", "--run", "--yes", "--", "docker", "rmi", f"{SCRATCH}:2", env=env)
+    assert got.returncode == 4 and f"would also remove {SCRATCH}:1" in got.stderr
+    assert cri_image(env, f"{SCRATCH}:2") is not None
+
+    # ctr removes just the tag, as docker does
+    tool(env, "docker", "rmi", f"{SCRATCH}:2")
+    translated(env, "-q", "--yes", "--to", "ctr", "--", "docker", "rmi", f"{SCRATCH}:2")
+    docker_tags = json.loads(tool(env, "docker", "image", "inspect", scratch["id"]).stdout)[0]["RepoTags"]
+    cri_tags = [t for t in cri_image(env, f"{SCRATCH}:1")["repoTags"]]
+    assert docker_tags == cri_tags == [f"{SCRATCH}:1"]
+
+
+def test_save_translated_to_ctr_writes_what_docker_load_reads(lab_env, scratch):
+    env, out = lab_env, scratch["tmp"] / "from-ctr.tar"
+    translated(env, "-q", "--to", "ctr", "--", "docker", "save", "-o", str(out), f"{SCRATCH}:1")
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    with tarfile.open(scratch["tar"]) as tar:
+        docker_manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest[0]["RepoTags"] == docker_manifest[0]["RepoTags"] == [f"{SCRATCH}:1"]
+    assert manifest[0]["Config"].split("/")[-1].split(".")[0] == scratch["id"].split(":")[1]
+    # docker loads what ctr wrote, under the same ID
+    tool(env, "docker", "rmi", f"{SCRATCH}:1")
+    tool(env, "docker", "load", "-i", str(out))
+    assert docker_id(env, f"{SCRATCH}:1") == scratch["id"]
+
+
+def test_rmi_of_the_last_tag_translated_to_crictl_removes_the_image(lab_env, scratch):
+    env = lab_env
+    got = ctrtool("translate", "--run", "--", "docker", "rmi", f"{SCRATCH}:1", env=env)
+    assert got.returncode == 5, "destructive: refused without --yes and without a terminal"
+    assert cri_image(env, f"{SCRATCH}:1") is not None
+    translated(env, "-q", "--yes", "--", "docker", "rmi", f"{SCRATCH}:1")
+    tool(env, "docker", "rmi", f"{SCRATCH}:1")
+    assert cri_image(env, f"{SCRATCH}:1") is None and docker_id(env, f"{SCRATCH}:1") is None
+
+
+# -- version, info ----------------------------------------------------------------------------------
+
+def test_version_translated_to_crictl_names_the_containerd_docker_uses(lab_env):
+    got = translated(lab_env, "-q", "--", "docker", "version")
+    fields = dict(line.split(":", 1) for line in got.stdout.splitlines() if ":" in line)
+    docker = json.loads(tool(lab_env, "docker", "version", "--format", "{{json .}}").stdout)
+    containerd = next(c for c in docker["Server"]["Components"] if c["Name"] == "containerd")
+    assert fields["RuntimeName"].strip() == "containerd"
+    assert fields["RuntimeVersion"].strip() == containerd["Version"]
+
+
+def test_info_translated_to_crictl_runs_the_same_runtime_as_docker(lab_env):
+    got = translated(lab_env, "-q", "--", "docker", "info")
+    cri = json.loads(got.stdout)
+    docker = json.loads(tool(lab_env, "docker", "info", "--format", "{{json .}}").stdout)
+    assert cri["config"]["containerd"]["defaultRuntimeName"] == docker["DefaultRuntime"] == "runc"
+    assert ctrtool("translate", "--run", "--to", "ctr", "--", "docker", "info", env=lab_env).returncode == 4
+
+
+# -- a container: run, ps, inspect, exec, logs, top, pause, stop, rm --------------------------------
+
+RUN = ["-d", "--name", WEB, "--pull", "never", "-e", "TR=1", "-w", "/tmp", "-l", "ctrtool.test=translate",
+       DEMO, "sh", "-c", "echo hello from $TR; exec sleep 300"]
+
+
+@pytest.fixture(scope="module")
+def web(lab_env):
+    """The same `docker run` given to docker (plus --network none: the lab's dockerd has no bridge)
+    and, translated, to crictl: a CRI pod and container made from generated config files."""
+    env = lab_env
+    tool(env, "docker", "rm", "-f", WEB, check=False)
+    _remove_cri_pods(env, WEB)
+    tool(env, "docker", "run", "--network", "none", *RUN)
+    got = translated(env, "-q", "--", "docker", "run", *RUN)
+    cri_id = got.stdout.strip()
+    assert len(cri_id) == 64
+    yield {"cri": cri_id}
+    tool(env, "docker", "rm", "-f", WEB, check=False)
+    _remove_cri_pods(env, WEB)
+
+
+def test_ps_translated_to_crictl_shows_the_container_as_docker_does(lab_env, web):
+    got = translated(lab_env, "-q", "--", "docker", "ps", "--filter", f"name={WEB}", "--format", "json")
+    (cri,) = json.loads(got.stdout)["containers"]
+    docker = json.loads(tool(lab_env, "docker", "ps", "--filter", f"name={WEB}", "--format", "{{json .}}").stdout)
+    assert cri["metadata"]["name"] == docker["Names"] == WEB
+    assert cri["image"]["image"] == docker["Image"] == DEMO
+    assert cri["state"] == "CONTAINER_RUNNING" and docker["State"] == "running"
+    # docker adds the image's labels to the container's; the CRI keeps the ones given
+    assert cri["labels"] == {"ctrtool.test": "translate"}
+    assert "ctrtool.test=translate" in docker["Labels"].split(",")
+    quiet = translated(lab_env, "-q", "--", "docker", "container", "ls", "-q", "--no-trunc", "--filter", f"name={WEB}")
+    assert quiet.stdout.split() == [web["cri"]]
+
+
+def test_inspect_with_resolve_finds_the_container_by_its_docker_name(lab_env, web):
+    got = translated(lab_env, "-q", "--resolve", "--", "docker", "inspect", WEB)
+    cri = json.loads(got.stdout)
+    docker = json.loads(tool(lab_env, "docker", "inspect", WEB).stdout)[0]
+    assert cri["status"]["id"] == web["cri"]
+    spec = cri["info"]["runtimeSpec"]["process"]
+    assert spec["cwd"] == docker["Config"]["WorkingDir"] == "/tmp"
+    assert "TR=1" in spec["env"] and "TR=1" in docker["Config"]["Env"]
+    assert spec["args"] == docker["Config"]["Cmd"] == ["sh", "-c", "echo hello from $TR; exec sleep 300"]
+    # without --resolve crictl gets the docker name, which is not a CRI ID
+    assert ctrtool("translate", "--run", "--", "docker", "inspect", WEB, env=lab_env).returncode != 0
+
+
+def test_exec_and_logs_give_what_docker_gives(lab_env, web):
+    cmd = ["sh", "-c", "echo $TR; pwd; id -u"]
+    docker = tool(lab_env, "docker", "exec", WEB, *cmd).stdout
+    assert docker == "1\n/tmp\n0\n"
+    assert translated(lab_env, "-q", "--resolve", "--", "docker", "exec", WEB, *cmd).stdout == docker
+    assert translated(lab_env, "-q", "--resolve", "--to", "ctr", "--", "docker", "exec", WEB, *cmd).stdout == docker
+    assert translated(lab_env, "-q", "--resolve", "--", "docker", "logs", WEB).stdout == \
+        tool(lab_env, "docker", "logs", WEB).stdout == "hello from 1\n"
+
+
+def test_exec_exit_status_is_the_commands(lab_env, web):
+    assert tool(lab_env, "docker", "exec", WEB, "sh", "-c", "exit 3", check=False).returncode == 3
+    got = ctrtool("translate", "--run", "-q", "--resolve", "--", "docker", "exec", "-i", WEB, "sh", "-c", "exit 3",
+                  env=lab_env)
+    assert got.returncode == 3, got.stderr
+
+
+def test_top_translated_to_ctr_lists_the_containers_processes(lab_env, web):
+    got = translated(lab_env, "-q", "--resolve", "--to", "ctr", "--", "docker", "top", WEB)
+    pids = [line.split()[0] for line in got.stdout.splitlines()[1:] if line.strip()]
+    docker = tool(lab_env, "docker", "top", WEB).stdout.splitlines()[1:]
+    assert len(pids) == len(docker) == 1  # sleep, in both
+
+
+def test_pause_and_unpause_translated_to_ctr(lab_env, web):
+    env = lab_env
+
+    def ctr_status():
+        for line in tool(env, "ctr", "-n", "k8s.io", "tasks", "ls").stdout.splitlines()[1:]:
+            task, _pid, status = line.split()
+            if task == web["cri"]:
+                return status
+        return None
+
+    tool(env, "docker", "pause", WEB)
+    translated(env, "-q", "--yes", "--resolve", "--to", "ctr", "--", "docker", "pause", WEB)
+    assert ctr_status() == "PAUSED"
+    assert json.loads(tool(env, "docker", "inspect", WEB).stdout)[0]["State"]["Status"] == "paused"
+    tool(env, "docker", "unpause", WEB)
+    translated(env, "-q", "--resolve", "--to", "ctr", "--", "docker", "unpause", WEB)
+    assert ctr_status() == "RUNNING"
+    assert json.loads(tool(env, "docker", "inspect", WEB).stdout)[0]["State"]["Status"] == "running"
+
+
+def test_stop_then_rm_like_docker(lab_env, web):
+    env = lab_env
+    tool(env, "docker", "stop", "-t", "1", WEB)
+    translated(env, "-q", "--yes", "--resolve", "--", "docker", "stop", "-t", "1", WEB)
+    (cri,) = [c for c in crictl_json(env, "ps", "-a")["containers"] if c["id"] == web["cri"]]
+    assert cri["state"] == "CONTAINER_EXITED"
+    assert json.loads(tool(env, "docker", "inspect", WEB).stdout)[0]["State"]["Status"] == "exited"
+    tool(env, "docker", "rm", WEB)
+    translated(env, "-q", "--yes", "--resolve", "--", "docker", "rm", WEB)
+    assert not [c for c in crictl_json(env, "ps", "-a")["containers"] if c["id"] == web["cri"]]
+    assert tool(env, "docker", "ps", "-aq", "--filter", f"name={WEB}").stdout == ""
