@@ -240,8 +240,10 @@ def _search(settings: Settings, kind: str, backends: Sequence[str], namespace: s
     return found
 
 
-def _places(kind: str, ref: str, searched: Searched) -> dict[tuple[str, str | None], list]:
-    """(backend, namespace) -> the matching records there, ctr's duplicates of docker and crictl dropped."""
+def _places(kind: str, ref: str, searched: Searched, prefer_ctr: bool = False) -> dict[tuple[str, str | None], list]:
+    """(backend, namespace) -> the matching records there. ctr's views of docker's and the CRI's
+    things are dropped for docker and crictl, or, with ``prefer_ctr`` (the user works with ctr),
+    the other way round."""
     from .adapters.base import match_containers, match_images
 
     matches: dict[tuple[str, str | None], list] = {}
@@ -254,12 +256,17 @@ def _places(kind: str, ref: str, searched: Searched) -> dict[tuple[str, str | No
     # ctr shows docker's containers in namespace moby, and the CRI's containers and images in
     # k8s.io: when docker (or crictl) has the same thing, that is the place to name
     ids = {key: {r.id for r in recs if r.id} for key, recs in matches.items()}
+    moby = ids.get(("ctr", "moby"), set())
+    k8s = ids.get(("ctr", K8S_NAMESPACE), set())
     keep = {}
     for (backend, namespace), recs in matches.items():
         mine = ids[(backend, namespace)]
-        if backend == "ctr" and namespace == "moby" and mine & ids.get(("docker", None), set()):
+        if prefer_ctr:
+            if (backend == "docker" and mine & moby) or (backend == "crictl" and mine & k8s):
+                continue
+        elif backend == "ctr" and namespace == "moby" and mine & ids.get(("docker", None), set()):
             continue
-        if backend == "ctr" and namespace == K8S_NAMESPACE and any(
+        elif backend == "ctr" and namespace == K8S_NAMESPACE and any(
                 mine & v for (b, _ns), v in ids.items() if b == "crictl"):
             continue
         keep[(backend, namespace)] = recs
@@ -272,7 +279,7 @@ def _not_found(settings: Settings, kind: str, ref: str, backend: str, namespace:
     from .adapters.base import place
 
     searched = _search(settings, kind, BACKENDS, None)
-    places = [p for p in _places(kind, ref, searched) if p != (backend, namespace)]
+    places = [p for p in _places(kind, ref, searched, prefer_ctr=backend == "ctr") if p != (backend, namespace)]
     if not places:
         return NotFound(kind, ref, where)
     there = [place(b, ns) for b, ns in places]

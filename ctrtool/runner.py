@@ -174,19 +174,6 @@ def run_passthrough(
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     started = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE if stdin_gate else None if stdin else subprocess.DEVNULL,
-            stdout=sys.stderr.fileno() if stdout_to_stderr else None,
-            stderr=subprocess.PIPE,
-            env=full_env,
-        )
-    except FileNotFoundError:
-        raise ToolNotInstalled(tool, argv=argv) from None
-    except PermissionError as exc:
-        raise ToolError(tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions",
-                        argv=argv) from None
     tail = bytearray()
     withheld: list[str] = []
 
@@ -202,7 +189,7 @@ def run_passthrough(
             out.write(data)
             out.flush()
 
-    def pump() -> None:
+    def pump(proc: subprocess.Popen) -> None:
         # whole lines, so that the filter sees each line once; a last line without "\n" at EOF
         pending = b""
         fd = proc.stderr.fileno()
@@ -216,11 +203,27 @@ def run_passthrough(
             for line in lines:
                 emit(line + b"\n")
 
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    if stdin_gate is not None:
-        threading.Thread(target=_feed, args=(proc, stdin, stdin_gate), daemon=True).start()
-    with _signals_passed_to(proc):
+    # the signal handlers are in place before the tool starts: a Ctrl-C at any moment goes to the
+    # tool, never kills ctrtool first
+    with _SignalsPassedOn() as signals:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if stdin_gate else None if stdin else subprocess.DEVNULL,
+                stdout=sys.stderr.fileno() if stdout_to_stderr else None,
+                stderr=subprocess.PIPE,
+                env=full_env,
+            )
+        except FileNotFoundError:
+            raise ToolNotInstalled(tool, argv=argv) from None
+        except PermissionError as exc:
+            raise ToolError(tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions",
+                            argv=argv) from None
+        signals.proc = proc
+        reader = threading.Thread(target=pump, args=(proc,), daemon=True)
+        reader.start()
+        if stdin_gate is not None:
+            threading.Thread(target=_feed, args=(proc, stdin, stdin_gate), daemon=True).start()
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -265,26 +268,34 @@ def _feed(proc: subprocess.Popen, from_stdin: bool, gate: Callable[[], bool]) ->
             pass
 
 
-class _signals_passed_to:
-    """While a passthrough child runs: ignore SIGINT/SIGQUIT (the terminal sends them to the
-    child too), forward SIGTERM/SIGHUP to it. Only the main thread may set signal handlers."""
+class _SignalsPassedOn:
+    """While a passthrough tool runs: SIGINT/SIGQUIT do nothing to us (the terminal sends them to
+    the tool too, which decides), SIGTERM/SIGHUP are passed on to the tool. The handlers are
+    Python functions, not SIG_IGN: exec() resets those to the default, so the tool gets the usual
+    behaviour (an ignored signal would stay ignored in it). Only the main thread may set them."""
 
-    def __init__(self, proc: subprocess.Popen):
-        self.proc = proc
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
         self.saved: dict[int, object] = {}
 
-    def __enter__(self):
+    def _forward(self, signum, _frame) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    @staticmethod
+    def _nothing(_signum, _frame) -> None:
+        pass
+
+    def __enter__(self) -> "_SignalsPassedOn":
         import threading
 
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        forward = lambda signum, _frame: self.proc.send_signal(signum)  # noqa: E731
-        for sig, handler in ((signal.SIGINT, signal.SIG_IGN), (signal.SIGQUIT, signal.SIG_IGN),
-                             (signal.SIGTERM, forward), (signal.SIGHUP, forward)):
-            self.saved[sig] = signal.signal(sig, handler)
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in ((signal.SIGINT, self._nothing), (signal.SIGQUIT, self._nothing),
+                                 (signal.SIGTERM, self._forward), (signal.SIGHUP, self._forward)):
+                self.saved[sig] = signal.signal(sig, handler)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> bool:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
         return False

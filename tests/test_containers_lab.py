@@ -187,6 +187,16 @@ def test_inspect_image_in_each_store(lab_env, backend, namespace):
         assert details["status"]["id"] == got["id"]
 
 
+def test_ctr_operations_follow_containerd_namespace(lab_env):
+    env = dict(lab_env, CONTAINERD_NAMESPACE="k8s.io")
+    (got,), _ = ctrtool_json("inspect", "-b", "ctr", "localhost/ctrtool/pause:3.6", env=env)
+    assert (got["namespace"], got["type"]) == ("k8s.io", "image")
+    missing = ctrtool("inspect", "-b", "ctr", "localhost/ctrtool/pause:3.6", env=lab_env)
+    assert missing.returncode == 1 and "not found in ctr namespace default" in missing.stderr
+    assert "it is in ctr namespace k8s.io" in missing.stderr, "the user works with ctr: ctr's place is named"
+    assert "ctrtool inspect --backend ctr -n k8s.io --type image localhost/ctrtool/pause:3.6" in missing.stderr
+
+
 def test_inspect_pod_and_yaml(w, lab_env):
     proc = ctrtool("inspect", "--type", "pod", "ctl-pod2", "-o", "yaml", env=lab_env)
     assert proc.returncode == 0, proc.stderr

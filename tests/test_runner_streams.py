@@ -118,3 +118,33 @@ def test_ctrl_c_reaches_the_tool_and_ctrtool_reports_its_status():
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_a_ctrl_c_right_as_the_tool_starts_does_not_kill_ctrtool_first():
+    """The handlers are in place before the tool is started (a Ctrl-C the moment it starts used
+    to raise KeyboardInterrupt in ctrtool while the tool ran on)."""
+    import subprocess
+
+    script = textwrap.dedent("""
+        import os, signal, subprocess
+        from ctrtool import runner
+        real = subprocess.Popen
+        class Popen(real):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, the moment the tool has started
+        subprocess.Popen = Popen
+        got = runner.run_passthrough(["sh", "-c", "sleep 0.2; exit 4"])
+        print(f"status={got.returncode}")
+    """)
+    proc = subprocess.run([PY, "-c", script], capture_output=True, text=True, timeout=30, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": REPO})
+    assert proc.stdout == "status=4\n", proc.stderr
+
+
+def test_the_tool_gets_the_usual_signal_dispositions(capfd):
+    """ctrtool keeps Ctrl-C to itself with a handler, not by ignoring it: an ignored signal would
+    stay ignored in the tool."""
+    runner.run_passthrough(["sh", "-c", "grep SigIgn /proc/self/status"])
+    ignored = int(capfd.readouterr().out.split()[1], 16)
+    assert not ignored & (1 << (signal.SIGINT - 1)) and not ignored & (1 << (signal.SIGQUIT - 1))
