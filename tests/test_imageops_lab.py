@@ -162,7 +162,7 @@ def test_load_save_round_trip(native, scratch, lab_env, tmp_path, backend):
     lab_untouched(native)
 
 
-def test_an_image_imported_into_default_is_not_the_kubelets_and_the_error_says_so(native, scratch, lab_env):
+def test_an_image_imported_into_default_is_not_the_kubelets_and_the_error_says_so(native, scratch, lab_env, tmp_path):
     native.ctr("default", "images", "import", scratch.path)
     proc = ctrtool("rmi", "-b", "crictl", scratch.ref, env=lab_env)
     assert proc.returncode == 1
@@ -175,6 +175,13 @@ def test_an_image_imported_into_default_is_not_the_kubelets_and_the_error_says_s
     same = ctrtool("inspect", "-b", "ctr", "-n", "k8s.io", scratch.ref, env=lab_env)
     assert same.returncode == 1 and "kubelet cannot see" in same.stderr
     assert scratch.ref in ctr_images(native, "default"), "nothing was removed"
+    # doing what the hint says makes it the kubelet's
+    archive = str(tmp_path / "image.tar")
+    for step in hint.split("Import it there: ", 1)[1].split(" && "):
+        argv = shlex.split(step.replace("image.tar", archive))
+        assert argv[0] == "ctrtool"
+        assert ctrtool(*argv[1:], env=lab_env).returncode == 0, step
+    assert scratch.ref in cri_tags(native)
 
 
 # -- pull -------------------------------------------------------------------------------------------
