@@ -192,7 +192,7 @@ CASES = [
     ("image prune -a --filter until=24h", "crictl", "crictl rmi --prune", ["--filter until=24h"]),
     ("image prune -a", "ctr", None, []),
     # -- system df
-    ("system df", "crictl", "crictl imagefsinfo", []),
+    ("system df", "crictl", "crictl imagefsinfo --output table", []),
     ("system df --format json -v", "crictl", "crictl imagefsinfo --output json", ["-v"]),
     ("system df -v", "ctr", "ctr -n k8s.io snapshots usage", []),
     # -- nerdctl keeps docker's language
@@ -699,3 +699,12 @@ def test_resolve_rewrites_only_container_arguments():
     tr = t("exec sidecar echo sidecar")
     tr = run_mod.resolve_containers(tr, FakeCrictl(), None)
     assert tr.argv == ["crictl", "exec", sidecar, "echo", "sidecar"]
+
+
+def test_names_and_ids_are_containers_or_images_as_the_target_reads_them():
+    assert t("inspect web").containers == [2] and t("inspect web").images == []
+    tr = t("inspect --type image busybox")
+    assert tr.containers == [] and tr.images == [2]
+    assert t("rmi a b", "ctr").images == [5, 6]
+    assert t("exec web ls").containers == [2], "the command is not a container name"
+    assert t("run --name /web busybox").files.keys() == {"web-pod.json", "web-container.json"}

@@ -198,6 +198,12 @@ def test_info_translated_to_crictl_runs_the_same_runtime_as_docker(lab_env):
     assert ctrtool("translate", "--run", "--to", "ctr", "--", "docker", "info", env=lab_env).returncode == 4
 
 
+def test_system_df_translated_to_crictl_reports_the_snapshotter_filesystem(lab_env, lab):
+    got = translated(lab_env, "-q", "--", "docker", "system", "df")
+    mounts = [line.split(":", 1)[1].strip() for line in got.stdout.splitlines() if line.startswith("Mountpoint")]
+    assert mounts == [str(lab.directory / "containerd" / "root" / "io.containerd.snapshotter.v1.overlayfs")]
+
+
 # -- a container: run, ps, inspect, exec, logs, top, pause, stop, rm --------------------------------
 
 RUN = ["-d", "--name", WEB, "--pull", "never", "-e", "TR=1", "-w", "/tmp", "-l", "ctrtool.test=translate",

@@ -206,8 +206,10 @@ e.g. ctr's `-n {namespace}`) and one entry per docker command under `commands`:
   output of a `before` step). Without placeholders: `{flags} {args}` at the end;
 * `flags: {--docker-flag: RULE}`, `default: {unsupported: REASON}` for the flags not listed (every
   docker flag needs one or the other); `args` (`max`, `min` with reasons; `images: all|first|
-  ctr-filter`), `slots`, `implicit` (flags added unless some docker flags are given), `before`,
-  `config` (base CRI documents), `destructive` (consent before --run), `stream` (--run refuses);
+  ctr-filter`; `kind: container|image`, what docker's NAME|ID is here), `slots`, `implicit`
+  (flags added unless some docker flags are given), `before`, `config` (base CRI documents),
+  `destructive` (consent before --run), `stream` (tty, stdin, output, attached, attach: how
+  --run connects it);
 * `dispatch: {flag, values, absent, otherwise}` with `variants`: a docker flag that picks the
   target command (`inspect --type image` → `crictl inspecti`).
 
@@ -215,7 +217,7 @@ A RULE is a list of tokens to emit (`[--tail, "{value}"]`), `same` (docker's own
 or a mapping: `emit`, `unsupported: REASON`, `values: {VALUE: RULE}` / `keys: {KEY: RULE}` (for
 `KEY=VALUE` flags such as --filter) with `otherwise`, `absent: RULE` (what to emit when the flag is
 not given), `slot`, `convert` (bytes, cpus_quota, cap_prefixed, ...), `config` (a CRI config
-field), `note`, `stream`, `conflicts`, `once`. A table is validated when loaded: an error names the
+field), `note`, `stream`, `conflicts`, `once`, `repeat`, `separators`, `ignore_case`. A table is validated when loaded: an error names the
 file and the entry (`translation table .../crictl.yaml: commands.ps.flags.--all: ...`).
 """
 

@@ -18,7 +18,7 @@ from .grammar import DockerCall
 from .tables import ConfigOp, Entry, Rule, Table
 
 DEFAULT_NAMESPACE = "k8s.io"
-_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_DOCKER_NAME = re.compile(r"^/?([a-zA-Z0-9][a-zA-Z0-9_.-]+)$")
 
 
 class Placeholder(str):
@@ -192,6 +192,8 @@ def translate_call(call: DockerCall, table: Table, namespace: str = DEFAULT_NAME
 
     args = list(call.args)
     kinds = list(call.kinds)
+    if entry.args.get("kind"):  # docker's NAME|ID is a container or an image, as this variant reads it
+        kinds = [entry.args["kind"] if k == "object" else k for k in kinds]
     # argument count limits of the target
     low, high = entry.args.get("min"), entry.args.get("max")
     if low is not None and len(args) < low:
@@ -407,11 +409,14 @@ def _config_files(st: _State, entry: Entry, args: list[str]) -> tuple[dict[str, 
     table and the flags' config operations."""
     conf = entry.config or {}
     name = st.slots.get("name")
-    if name is not None and not _DOCKER_NAME.match(name):
-        from .errors import DockerUsageError
+    if name is not None:
+        m = _DOCKER_NAME.match(name)
+        if not m:
+            from .errors import DockerUsageError
 
-        raise DockerUsageError(f"invalid container name {name!r}: docker allows [a-zA-Z0-9][a-zA-Z0-9_.-] only",
-                               "choose another --name")
+            raise DockerUsageError(f"invalid container name {name!r}: docker allows [a-zA-Z0-9][a-zA-Z0-9_.-] "
+                                   "only, two characters or more", "choose another --name")
+        name = m.group(1)
     if name is None:
         name = st.ids.name()
         st.note(f"no --name: ctrtool named the container and its pod {name}.")

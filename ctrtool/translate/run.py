@@ -245,7 +245,7 @@ def guard_crictl_rmi(tr: Translation, adapter: Any) -> None:
         images = json.loads(result.stdout or "{}").get("images") or []
     except (ValueError, AttributeError):
         return
-    refs = [t for t in tr.argv[2:] if not t.startswith("-")]
+    refs = [tr.argv[i] for i in tr.images]
     wanted = {normalize_ref(r) or r for r in refs} | set(refs)
     for ref in refs:
         full = normalize_ref(ref) or ref

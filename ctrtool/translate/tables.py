@@ -308,8 +308,10 @@ class _Checker:
         if entry.config is not None and "{file:" not in " ".join(entry.argv):
             raise self.fail(f"{where}.argv", "an entry with config must use its {file:...} placeholders")
         args = raw.get("args") or {}
-        if not isinstance(args, dict) or set(args) - {"max", "max_reason", "min", "min_reason", "images"}:
-            raise self.fail(f"{where}.args", "takes max, max_reason, min, min_reason and images")
+        if not isinstance(args, dict) or set(args) - {"max", "max_reason", "min", "min_reason", "images", "kind"}:
+            raise self.fail(f"{where}.args", "takes max, max_reason, min, min_reason, images and kind")
+        if "kind" in args and args["kind"] not in ("container", "image"):
+            raise self.fail(f"{where}.args.kind", "must be container or image (what docker's NAME|ID is here)")
         for bound in ("max", "min"):
             if bound in args:
                 if not isinstance(args[bound], int) or args[bound] < 0:
