@@ -263,6 +263,25 @@ def test_exec_and_logs_give_what_docker_gives(lab_env, web):
         tool(lab_env, "docker", "logs", WEB).stdout == "hello from 1\n"
 
 
+def test_exec_it_runs_on_a_terminal_of_the_windows_size(lab_env, web):
+    import pathlib
+    import sys
+
+    import pexpect
+
+    for to in ("crictl", "ctr"):
+        child = pexpect.spawn(sys.executable, ["-m", "ctrtool", "translate", "--run", "-q", "--resolve", "--to", to,
+                                               "--", "docker", "exec", "-it", WEB, "sh"],
+                              env=lab_env, encoding="utf-8", timeout=60, dimensions=(30, 90),
+                              cwd=str(pathlib.Path(__file__).resolve().parent.parent))
+        child.expect("# ")
+        child.sendline("stty size; exit 4")
+        child.expect("30 90")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 4, f"{to}: the shell's exit status"
+
+
 def test_exec_exit_status_is_the_commands(lab_env, web):
     assert tool(lab_env, "docker", "exec", WEB, "sh", "-c", "exit 3", check=False).returncode == 3
     got = ctrtool("translate", "--run", "-q", "--resolve", "--", "docker", "exec", "-i", WEB, "sh", "-c", "exit 3",
@@ -308,3 +327,41 @@ def test_stop_then_rm_like_docker(lab_env, web):
     translated(env, "-q", "--yes", "--resolve", "--", "docker", "rm", WEB)
     assert not [c for c in crictl_json(env, "ps", "-a")["containers"] if c["id"] == web["cri"]]
     assert tool(env, "docker", "ps", "-aq", "--filter", f"name={WEB}").stdout == ""
+
+
+# -- stop and kill: how the container ends -----------------------------------------------------------
+
+TRAP = ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 1 & wait $!; done"]
+
+
+def _wait_ready(read_logs):
+    import time
+
+    for _ in range(100):  # the shell has set its trap once it says so (a bound, not a timing check)
+        if "ready" in read_logs():
+            return
+        time.sleep(0.1)
+    raise AssertionError("the container never said ready")
+
+
+@pytest.mark.parametrize("verb, code", [("stop", 0), ("kill", 137)])
+def test_stop_and_kill_end_the_container_as_docker_does(lab_env, verb, code):
+    """docker stop sends SIGTERM and waits (the shell traps it: exit 0); docker kill sends SIGKILL
+    (137). crictl stop's own default timeout is 0, a SIGKILL at once: the translation of docker stop
+    gives it docker's 10 s, that of docker kill --timeout 0."""
+    env, name = lab_env, f"tr-{verb}"
+    tool(env, "docker", "rm", "-f", name, check=False)
+    _remove_cri_pods(env, name)
+    try:
+        tool(env, "docker", "run", "-d", "--network", "none", "--name", name, DEMO, *TRAP)
+        cri = translated(env, "-q", "--", "docker", "run", "-d", "--pull", "never", "--name", name, DEMO,
+                         *TRAP).stdout.strip()
+        _wait_ready(lambda: tool(env, "docker", "logs", name).stdout)
+        _wait_ready(lambda: tool(env, "crictl", "logs", cri).stdout)
+        tool(env, "docker", verb, name)
+        translated(env, "-q", "--yes", "--resolve", "--", "docker", verb, name)
+        assert json.loads(tool(env, "docker", "inspect", name).stdout)[0]["State"]["ExitCode"] == code
+        assert json.loads(tool(env, "crictl", "inspect", cri).stdout)["status"]["exitCode"] == code
+    finally:
+        tool(env, "docker", "rm", "-f", name, check=False)
+        _remove_cri_pods(env, name)
