@@ -708,3 +708,13 @@ def test_names_and_ids_are_containers_or_images_as_the_target_reads_them():
     assert t("rmi a b", "ctr").images == [5, 6]
     assert t("exec web ls").containers == [2], "the command is not a container name"
     assert t("run --name /web busybox").files.keys() == {"web-pod.json", "web-container.json"}
+
+
+def test_a_value_that_looks_like_a_table_placeholder_stays_as_it_is():
+    """Found by hypothesis: templates are filled in one pass, the user's text is never re-read."""
+    assert t("logs --since '{key}' web").argv == ["crictl", "logs", "--since", "{key}", "web"]
+    assert t("logs --since '{value}' web").argv == ["crictl", "logs", "--since", "{value}", "web"]
+    assert t("ps -f 'label={key}={value}'").argv == ["crictl", "ps", "--label", "{key}={value}"]
+    tr = t("run --name box -e 'A={name}' busybox echo '{uid}'")
+    assert json.loads(tr.files["box-container.json"])["envs"] == [{"key": "A", "value": "{name}"}]
+    assert json.loads(tr.files["box-container.json"])["args"] == ["echo", "{uid}"]

@@ -24,6 +24,7 @@ TRICKY = st.sampled_from([
     "a b", "it's", '"quoted"', "a;b", "$(reboot)", "`id`", "x\ny", "\t", "-", "--", "-rf", "--all", "-it",
     "*", "~", "#comment", "a#b", "$HOME", "\\", "'", '"', "!!", "&&", "|", ">out", "<in", "\x00", "é", "\u2028",
     "", " ", "=", "a=b", "name=x", "--filter=x",
+    "{key}", "{value}", "{name}", "{uid}", "{image}", "{namespace}", "{flags}", "{args}", "$POD_ID", "NAMESPACE",
 ])
 ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 ARG = st.one_of(TRICKY, ANY_TEXT, st.from_regex(r"[a-z0-9][a-z0-9._-]{1,10}", fullmatch=True))

@@ -26,6 +26,15 @@ class Placeholder(str):
     so that the shell expands it, while ``shlex.split`` still gives back the same token."""
 
 
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """Put values into a table's template in one pass: a value that itself contains `{key}` stays
+    as it is (it is the user's, not the table's)."""
+    return _FIELD.sub(lambda m: values[m.group(1)] if m.group(1) in values else m.group(0), template)
+
+
 def quote(token: str) -> str:
     if isinstance(token, Placeholder):
         return f'"{token}"'
@@ -151,7 +160,7 @@ def translate_call(call: DockerCall, table: Table, namespace: str = DEFAULT_NAME
     else:
         consumed = None
         entry_notes = list(entry.notes)
-    prefix = [t.replace("{namespace}", namespace) for t in table.prefix]
+    prefix = [fill(t, {"namespace": namespace}) for t in table.prefix]
     tr = Translation(table.tool, None, docker=call)
     for use in call.global_flags:
         tr.unsupported.append({"arg": use.shown, "reason": "ctrtool's own options choose the endpoint "
@@ -320,7 +329,7 @@ def _apply(st: _State, rule: Rule, flag: str, value: str, shown: str, given: dic
         st.drop(shown, str(exc))
         return
     if rule.emit is not None:
-        st.flags_out.extend(t.replace("{value}", str(converted)).replace("{key}", key or "") for t in rule.emit)
+        st.flags_out.extend(fill(t, {"value": str(converted), "key": key or ""}) for t in rule.emit)
     if rule.slot:
         st.slots[rule.slot] = str(converted)
     for op in rule.config or []:
@@ -437,16 +446,14 @@ def _config_files(st: _State, entry: Entry, args: list[str]) -> tuple[dict[str, 
             _get(target, op.path, []).append(value)
         elif op.op == "merge":
             _get(target, op.path, {}).update(value)
-    names = {k: v.replace("{name}", name) for k, v in conf["files"].items()}
+    names = {k: fill(v, {"name": name}) for k, v in conf["files"].items()}
     files = {names[k]: json.dumps(docs[k], indent=2) + "\n" for k in ("pod", "container")}
     return files, names
 
 
 def _fill(obj: Any, values: dict[str, str]) -> Any:
     if isinstance(obj, str):
-        for k, v in values.items():
-            obj = obj.replace("{" + k + "}", v)
-        return obj
+        return fill(obj, values)
     if isinstance(obj, dict):
         return {k: _fill(v, values) for k, v in obj.items()}
     if isinstance(obj, list):
