@@ -144,8 +144,6 @@ def _notes(entry: Entry) -> list[str]:
     notes = list(entry.notes)
     for name, variant in entry.variants.items():
         notes += [f"({name}) {n}" for n in variant.notes]
-        if variant.none:
-            pass
     return notes
 
 

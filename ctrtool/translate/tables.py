@@ -227,8 +227,7 @@ class _Checker:
         return ops
 
     # -- entries -------------------------------------------------------------------------------
-    def entry(self, raw: Any, where: str, spec: CommandSpec, consumed: str | None = None,
-              top: bool = True) -> Entry:
+    def entry(self, raw: Any, where: str, spec: CommandSpec, consumed: str | None = None) -> Entry:
         if not isinstance(raw, dict):
             raise self.fail(where, "must be a mapping")
         unknown = set(raw) - _ENTRY_KEYS
@@ -363,7 +362,7 @@ class _Checker:
         entry.dispatch = {"flag": flag, "values": {str(k): v for k, v in values.items()},
                           "absent": d["absent"], "otherwise": d.get("otherwise")}
         for name, body in variants.items():
-            entry.variants[str(name)] = self.entry(body, f"{where}.variants.{name}", spec, consumed=flag, top=False)
+            entry.variants[str(name)] = self.entry(body, f"{where}.variants.{name}", spec, consumed=flag)
         return entry
 
     def config_doc(self, raw: Any, where: str) -> dict[str, Any]:
@@ -401,7 +400,7 @@ def load_table(path: str, grammar: Grammar) -> Table:
 
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = yaml.load(fh, Loader=_loader(yaml))
     except OSError as exc:
         raise TableError(path, None, f"cannot read it: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -437,6 +436,11 @@ def check_table(data: Any, path: str, grammar: Grammar) -> Table:
     return Table(tool, path, str(data.get("source") or ""), str(data.get("about") or ""), prefix, entries)
 
 
+def _loader(yaml):
+    """libyaml's safe loader when PyYAML has it (several times faster), else the pure one."""
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def data_path(name: str) -> str:
     return os.path.join(DATA_DIR, name)
 
@@ -448,7 +452,7 @@ def grammar() -> Grammar:
     path = data_path("docker.yaml")
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = yaml.load(fh, Loader=_loader(yaml))
     except OSError as exc:
         raise TableError(path, None, f"cannot read it: {exc.strerror}") from None
     except yaml.YAMLError as exc:
