@@ -101,17 +101,6 @@ def test_nerdctl_flags_are_in_its_command_reference():
             missing.append(f"{where}: `nerdctl {' '.join(words)}` has no {flag} in the reference")
     assert not missing, "\n".join(missing)
 
-
-@pytest.mark.skipif(shutil.which("nerdctl") is None, reason="nerdctl is not installed (its reference is checked above)")
-def test_nerdctl_flags_exist_in_its_help():  # pragma: no cover - nerdctl is not on the dev machines
-    missing = []
-    for where, words, flag in target_flags(table("nerdctl")):
-        proc = subprocess.run(["nerdctl", *words, "--help"], capture_output=True, text=True, timeout=30)
-        if flag not in _FLAG.findall(proc.stdout):
-            missing.append(f"{where}: `nerdctl {' '.join(words)}` has no {flag}")
-    assert not missing, "\n".join(missing)
-
-
 # -- docker's side: docker.yaml against the docker CLI's help ------------------------------------
 
 _DOCKER_FLAG = re.compile(r"^\s{2}(?:-(\w), )?\s*--([a-z0-9-]+)(?: ([a-z0-9-]+))?\s{2,}", re.M)
