@@ -11,7 +11,7 @@ from .commands.images import images
 from .commands.info import info
 from .commands.translate import CONTEXT_SETTINGS as _TRANSLATE_CONTEXT, translate
 from .commands.ps import pods, ps
-from .commands.containers import exec_, inspect, logs, rm, start, stop
+from .commands.containers import exec_, inspect, kill, logs, rm, start, stop
 from .commands.imageops import load, pull, rmi, save, tag
 
 app = typer.Typer(
@@ -78,6 +78,7 @@ app.command("logs")(logs)
 app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
 app.command("start")(start)
 app.command("stop")(stop)
+app.command("kill")(kill)
 app.command("rm")(rm)
 app.command("rmi")(rmi)
 app.command("tag")(tag)

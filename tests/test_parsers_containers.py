@@ -195,3 +195,23 @@ def test_ago():
     assert ago("2024-01-01T10:59:00Z", now) == "1 hour ago"
     assert ago("2023-12-29T12:00:00Z", now) == "3 days ago"
     assert ago(None, now) is None
+
+
+# -- kill -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given, name", [("KILL", "SIGKILL"), ("sigkill", "SIGKILL"), ("9", "SIGKILL"),
+                                         ("usr1", "SIGUSR1"), (" SIGTERM ", "SIGTERM"), ("IOT", "SIGABRT"),
+                                         ("40", "40")])
+def test_signals_are_named_as_every_tool_takes_them(given, name):
+    from ctrtool.commands.containers import signal_name
+
+    assert signal_name(given) == name
+
+
+@pytest.mark.parametrize("given", ["NOPE", "0", "65", "SIG", ""])
+def test_an_unknown_signal_is_a_usage_error(given):
+    from ctrtool.commands.containers import signal_name
+    from ctrtool.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown signal"):
+        signal_name(given)

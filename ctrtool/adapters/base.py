@@ -336,6 +336,11 @@ class Adapter:
     def plan_stop(self, c: ContainerRecord, seconds: int) -> Plan:
         raise NotImplementedError
 
+    def plan_kill(self, c: ContainerRecord, signal: str) -> Plan:
+        """Send ``signal`` (a normalised name, ``SIGKILL``, ``SIGUSR1``, or a number) to the
+        container's main process."""
+        raise NotImplementedError
+
     def plan_rm(self, c: ContainerRecord, force: bool = False) -> Plan:
         raise NotImplementedError
 

@@ -174,6 +174,20 @@ class CrictlAdapter(Adapter):
         # crictl's own default is 0: SIGKILL at once
         return self._plan(what, [self.argv("stop", "--timeout", str(seconds), c.id)], destructive=True)
 
+    def plan_kill(self, c: ContainerRecord, signal: str) -> Plan:
+        """The CRI has no kill call: StopContainer with timeout 0 is SIGKILL at once
+        (``crictl stop --timeout 0``), and no other signal can be sent through it."""
+        if signal != "SIGKILL":
+            raise Unsupported(f"crictl cannot send {signal}: the CRI has no kill call, it only stops containers "
+                              "(the stop signal, then SIGKILL after a timeout)",
+                              f"drop --signal for SIGKILL (crictl stop --timeout 0), or use `ctrtool stop`; to send "
+                              f"{signal} to the task behind the CRI's back, in containerd namespace k8s.io: "
+                              f"ctrtool kill --backend ctr -n k8s.io --signal {signal} {c.id}")
+        what = f"send SIGKILL to container {c.name} (crictl, pod {c.pod})"
+        if c.state != RUNNING:
+            return Plan(what, [], lambda: None, note=f"not running ({c.state})")
+        return self._plan(what, [self.argv("stop", "--timeout", "0", c.id)], destructive=True)
+
     def plan_rm(self, c: ContainerRecord, force: bool = False) -> Plan:
         if not force:
             self.refuse_running(c, "remove it")

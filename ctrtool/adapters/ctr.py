@@ -262,6 +262,24 @@ class CtrAdapter(Adapter):
         return Plan(what, [term, kill], execute, destructive=True,
                     note=f"the second command runs only if the task still runs after {seconds}s")
 
+    def plan_kill(self, c: ContainerRecord, signal: str) -> Plan:
+        """``tasks kill --signal SIG``: the signal goes to the task's main process. After SIGKILL
+        ctrtool waits (up to the backend's timeout) until ctr reports the task stopped, as docker
+        kill does; the stopped task is kept (``ps -a`` shows the container exited)."""
+        what = f"send {signal} to container {c.id} (ctr namespace {c.namespace})"
+        if c.state not in (RUNNING, PAUSED):
+            return Plan(what, [], lambda: None, note=f"not running ({c.state})")
+        argv = self._c(c, "tasks", "kill", "--signal", signal, c.id)
+
+        def execute() -> None:
+            self.fresh_deadline()
+            self.run_argv(argv)
+            if signal == "SIGKILL" and not self._wait_stopped(c, self.settings.timeout):
+                raise InvalidState(f"container {c.id} (ctr namespace {c.namespace}) still runs after SIGKILL",
+                                   f"see `ctr -n {c.namespace} tasks ls`; a paused task gets the signal "
+                                   f"when resumed: ctr -n {c.namespace} tasks resume {c.id}")
+        return Plan(what, [argv], execute, destructive=True)
+
     def _wait_stopped(self, c: ContainerRecord, seconds: float) -> bool:
         end = time.monotonic() + seconds
         delay = 0.05

@@ -137,6 +137,12 @@ class DockerAdapter(Adapter):
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
         return self._plan(what, [self.argv("stop", "-t", str(seconds), c.name)], destructive=True)
 
+    def plan_kill(self, c: ContainerRecord, signal: str) -> Plan:
+        what = f"send {signal} to container {c.name} (docker)"
+        if c.state not in (RUNNING, PAUSED):
+            return Plan(what, [], lambda: None, note=f"not running ({c.state})")
+        return self._plan(what, [self.argv("kill", "--signal", signal, c.name)], destructive=True)
+
     def plan_rm(self, c: ContainerRecord, force: bool = False) -> Plan:
         if not force:
             self.refuse_running(c, "remove it")

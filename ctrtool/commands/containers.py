@@ -1,8 +1,8 @@
-"""Routed container operations: inspect, logs, exec, start, stop, rm.
+"""Routed container operations: inspect, logs, exec, start, stop, kill, rm.
 
 Each finds the container (or image, pod) with one listing of the chosen backend, or of every
 backend when none is given, then hands the adapter's plan or stream to the user. Changes go through
-ctrtool.safety: stop and rm ask first (refused without a terminal unless --yes).
+ctrtool.safety: stop, kill and rm ask first (refused without a terminal unless --yes).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def exec_(
     raise typer.Exit(adapter.exec(c, command, interactive=interactive, tty=tty))
 
 
-# -- start, stop, rm ----------------------------------------------------------------------------
+# -- start, stop, kill, rm ----------------------------------------------------------------------------
 
 def _change(ctx: typer.Context, verb: str, containers: list[str], backend: str | None, namespace: str | None,
             make_plan, yes: bool, dry_run: bool, extra: tuple[str, ...] = ()) -> None:
@@ -180,6 +180,43 @@ def stop(ctx: typer.Context, containers: ContainersArg, backend: OneBackendOpt =
     crictl stop; ctr: `tasks kill`, wait, `tasks kill --signal SIGKILL`). Asks first."""
     _change(ctx, "stop", containers, backend, namespace, lambda a, c: a.plan_stop(c, time), yes, dry_run,
             ("--time", str(time)))
+
+
+def signal_name(text: str) -> str:
+    """A signal as the user gave it (``KILL``, ``sigusr1``, ``SIGTERM``, ``9``) in the form every
+    tool takes: ``SIGKILL``, ``SIGUSR1``, ``SIGTERM``, ``SIGKILL``. Linux's signals; a number
+    without a name (a real-time signal) stays a number."""
+    import signal
+
+    word = text.strip().upper()
+    if word.isdigit():
+        number = int(word)
+        if not 1 <= number <= 64:
+            raise UsageError(f"unknown signal {text!r}: signal numbers go from 1 to 64")
+        try:
+            return signal.Signals(number).name
+        except ValueError:
+            return str(number)
+    name = word if word.startswith("SIG") else f"SIG{word}"
+    member = signal.Signals.__members__.get(name)
+    if member is None:
+        raise UsageError(f"unknown signal {text!r}", "give a name (SIGTERM, TERM, USR1) or a number (15); "
+                                                     "`kill -l` lists them")
+    return member.name  # an alias (SIGIOT) as its own name (SIGABRT)
+
+
+@handle_errors
+def kill(ctx: typer.Context, containers: ContainersArg, backend: OneBackendOpt = None,
+         namespace: OneNamespaceOpt = None,
+         sig: Annotated[str, typer.Option("--signal", "-s", metavar="SIGNAL",
+                                          help="The signal to send: a name (SIGHUP, HUP) or a number.")] = "SIGKILL",
+         yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
+    """Send a signal to running containers, SIGKILL unless told (docker kill; ctr: `tasks kill`, the
+    stopped task is kept; crictl: `stop --timeout 0`, SIGKILL only: the CRI has no kill). Asks
+    first."""
+    name = signal_name(sig)
+    _change(ctx, "kill", containers, backend, namespace, lambda a, c: a.plan_kill(c, name), yes, dry_run,
+            ("--signal", name) if name != "SIGKILL" else ())
 
 
 @handle_errors
