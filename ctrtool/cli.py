@@ -12,7 +12,7 @@ from .commands.info import info
 from .commands.translate import CONTEXT_SETTINGS as _TRANSLATE_CONTEXT, translate
 from .commands.ps import pods, ps
 from .commands.containers import exec_, inspect, kill, logs, rm, start, stop
-from .commands.imageops import load, pull, rmi, save, tag
+from .commands.imageops import load, prune, pull, rmi, save, tag
 
 app = typer.Typer(
     name="ctrtool",
@@ -81,6 +81,7 @@ app.command("stop")(stop)
 app.command("kill")(kill)
 app.command("rm")(rm)
 app.command("rmi")(rmi)
+app.command("prune")(prune)
 app.command("tag")(tag)
 app.command("pull")(pull)
 app.command("load")(load)

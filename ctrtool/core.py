@@ -193,13 +193,13 @@ def operation_adapter(settings: Settings, backend: str, namespace: str | None) -
 
 
 def creation_adapter(settings: Settings, backend: str | None, namespace: str | None, doing: str) -> Adapter:
-    """For operations that make something new (pull, load): there is nothing to look for, so
-    the backend must be given unless only one is there."""
+    """For operations that make something new (pull, load) or work on a whole store (prune):
+    there is nothing to look for, so the backend must be given unless only one is there."""
     if backend is None:
         present = select_backends(settings, None, False)
         if len(present) != 1:
             raise UsageError(f"say where to {doing}: --backend {'|'.join(present)}",
-                             "docker keeps its own store; ctr puts it in a containerd namespace (-n); "
+                             "docker has its own store; ctr works in one containerd namespace (-n); "
                              "crictl (the kubelet's view) in k8s.io")
         backend = present[0]
     return operation_adapter(settings, backend, namespace)

@@ -31,6 +31,8 @@ def flat(text: str) -> str:
     (["inspect", "--type", "volume", "x"], "'volume' is not one of container, image, pod"),
     (["load", "-b", "docker", "/nonexistent/image.tar"], "/nonexistent/image.tar: no such file"),
     (["kill", "-s", "NOPE", "web"], "unknown signal 'NOPE'"),
+    (["prune", "-b", "docker", "-n", "default"], "-n/--namespace is for ctr"),
+    (["prune", "-b", "crictl", "-n", "default"], "crictl works in containerd namespace k8s.io only"),
 ])
 def test_usage_errors_exit_2_before_any_tool_runs(args, words):
     result = invoke(*args)
@@ -40,13 +42,13 @@ def test_usage_errors_exit_2_before_any_tool_runs(args, words):
 
 def test_help_lists_the_new_commands():
     result = invoke("--help")
-    for command in ("ps", "pods", "inspect", "logs", "exec", "start", "stop", "kill", "rm", "rmi", "tag", "pull",
-                    "load", "save"):
+    for command in ("ps", "pods", "inspect", "logs", "exec", "start", "stop", "kill", "rm", "rmi", "prune", "tag",
+                    "pull", "load", "save"):
         assert f" {command} " in flat(result.output)
 
 
 def test_destructive_commands_offer_yes_and_dry_run():
-    for command in ("stop", "kill", "rm", "rmi", "save"):
+    for command in ("stop", "kill", "rm", "rmi", "prune", "save"):
         text = flat(invoke(command, "--help").output)
         assert "--yes" in text and "--dry-run" in text
     for command in ("start", "tag", "pull", "load"):

@@ -1,18 +1,32 @@
-"""kill against the real lab, with consent: nothing is signalled without it."""
+"""kill and prune against the real lab, with consent: nothing is signalled or removed without it.
+
+The lab's own images (localhost/ctrtool/demo:1.0, localhost/ctrtool/pause:3.6) are never pruned
+for real: docker's real prune runs only when the dangling images are this test's own scratch
+images, and crictl's `rmi --prune` (which would remove both lab images) is only ever refused or
+dry-run.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import sys
 
+import pexpect
 import pytest
 
 from helpers import ctrtool
+from registry import scratch_image
 from workloads import Native
 
 pytestmark = pytest.mark.lab
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = "localhost/ctrtool/demo:1.0"
+DEMO_ID = "sha256:10da968d4b97b257d0a6d346712cd6d3bc4cb63b2b5032eabab3e008e4fb5e7a"
+PAUSE = "localhost/ctrtool/pause:3.6"
 # PID 1 says so on stdout when it gets SIGUSR1 (a shell as PID 1 ignores signals it does not trap)
 USR1_SCRIPT = "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 3600 & wait $!; done"
 
@@ -37,6 +51,14 @@ def crictl_line(env, *args) -> re.Pattern:
     prefix = shlex.join(["crictl", "--config", env["CRI_CONFIG_FILE"], "--runtime-endpoint", ep,
                          "--image-endpoint", ep])
     return re.compile(re.escape(prefix) + r" --timeout \d+s " + re.escape(shlex.join(args)) + "\n")
+
+
+def lab_images_untouched(native) -> None:
+    docker = native.docker("image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout
+    assert f"{DEMO} {DEMO_ID}" in docker.splitlines()
+    assert DEMO in native.ctr("default", "images", "ls", "--quiet").stdout.split()
+    cri = json.loads(native.crictl("images", "-o", "json").stdout)["images"]
+    assert {DEMO, PAUSE} <= {t for i in cri for t in i.get("repoTags") or []}
 
 
 # -- kill -------------------------------------------------------------------------------------------
@@ -127,3 +149,100 @@ def test_kill_without_backend_is_all_or_nothing(native, lab_env):
     done = ctrtool("kill", "--yes", "ctl-kill-many", "ctl-kill-box2", env=lab_env)
     assert (done.returncode, done.stdout) == (0, "ctl-kill-many\nctl-kill-box2\n"), done.stderr
     assert native.docker_state("ctl-kill-many") == "exited" and native.cri_state(cid) == "CONTAINER_EXITED"
+
+
+# -- prune --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def dangling(native, tmp_path):
+    """A dangling docker image of this test's own: a scratch image whose name a second scratch
+    image took over. Both are removed afterwards."""
+    ref = "localhost/ctrtool/prune-scratch:1"
+    old, new = scratch_image(ref), scratch_image(ref)
+    for n, image in enumerate((old, new)):
+        path = tmp_path / f"{n}.tar"
+        path.write_bytes(image.archive)
+        native.docker("load", "--input", str(path))
+    yield old
+    native.docker("image", "rm", "--force", ref, new.id, check=False)
+    native.docker("image", "rm", "--force", old.id, check=False)
+
+
+def dangling_ids(native) -> list[str]:
+    return native.docker("image", "ls", "--filter", "dangling=true", "--quiet", "--no-trunc").stdout.split()
+
+
+def test_docker_prune_says_what_it_removes_and_asks(native, dangling, lab_env):
+    if dangling_ids(native) != [dangling.id]:
+        pytest.fail(f"dangling images other than this test's own in the lab's docker: {dangling_ids(native)}; "
+                    "not pruning for real")
+    short = dangling.id[:19]
+    refused = ctrtool("prune", "-b", "docker", env=lab_env)
+    assert refused.returncode == 5 and refused.stdout == ""
+    assert (f"refusing to remove 1 dangling image from docker's store (untagged {short}) "
+            "without confirmation") in refused.stderr
+    dry = ctrtool("prune", "-b", "docker", "--dry-run", env=lab_env)
+    assert (dry.returncode, dry.stdout) == (0, docker_argv(lab_env, "image", "prune", "--force") + "\n")
+    assert f"untagged {short}" in dry.stderr
+    everything = ctrtool("prune", "-b", "docker", "--all", "--dry-run", env=lab_env)
+    assert everything.stdout == docker_argv(lab_env, "image", "prune", "--force", "--all") + "\n"
+    assert DEMO in everything.stderr and "localhost/ctrtool/prune-scratch:1" in everything.stderr
+    assert dangling_ids(native) == [dangling.id]
+
+    # on a terminal: the question names the images; the default is no
+    child = pexpect.spawn(sys.executable, ["-m", "ctrtool", "prune", "-b", "docker"], env={**lab_env, "PYTHONPATH": REPO},
+                          cwd=REPO, encoding="utf-8", timeout=60, dimensions=(40, 250))
+    child.expect(re.escape(f"remove 1 dangling image from docker's store (untagged {short})?"))
+    child.expect(re.escape(docker_argv(lab_env, "image", "prune", "--force")))
+    child.expect(re.escape("Proceed? [y/N]"))
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 5 and dangling_ids(native) == [dangling.id]
+
+    # a dangling image a container uses is kept, by docker and in what ctrtool says
+    native.docker("create", "--name", "ctl-prune-user", "--network", "none", dangling.id, "true")
+    native.made.append(("docker", "ctl-prune-user"))
+    used = ctrtool("prune", "-b", "docker", "--dry-run", env=lab_env)
+    assert used.stdout == "" and "every one is used by a container; nothing to do" in used.stderr
+    native.docker("rm", "ctl-prune-user")
+
+    done = ctrtool("prune", "-b", "docker", "--yes", env=lab_env)
+    assert (done.returncode, done.stdout) == (0, f"{dangling.id}\n"), done.stderr
+    assert dangling_ids(native) == []
+    assert native.docker("image", "inspect", dangling.id, check=False).returncode != 0
+    assert native.docker("image", "inspect", "localhost/ctrtool/prune-scratch:1", check=False).returncode == 0
+    lab_images_untouched(native)
+
+
+def test_crictl_prune_has_only_the_all_kind_and_warns_about_the_sandbox_image(native, lab_env):
+    dangling_only = ctrtool("prune", "-b", "crictl", "--yes", env=lab_env)
+    assert dangling_only.returncode == 2
+    assert "crictl cannot remove only the dangling (untagged) images" in dangling_only.stderr
+    assert "add --all" in dangling_only.stderr
+
+    refused = ctrtool("prune", "-b", "crictl", "--all", env=lab_env)
+    assert refused.returncode == 5 and refused.stdout == ""
+    error = refused.stderr.splitlines()[0]
+    # the lab's images: no container uses them now, and containerd 1.6 pins nothing
+    assert "remove 2 images no container uses" in error and DEMO in error and PAUSE in error
+    assert f"the sandbox (pause) image {PAUSE} among them (new pods need it)" in error
+    dry = ctrtool("prune", "-b", "crictl", "-a", "--dry-run", env=lab_env)
+    assert crictl_line(lab_env, "rmi", "--prune").fullmatch(dry.stdout), dry.stdout
+
+    # an image a container uses is not in the list
+    pod = native.pod("ctl-prune-pod")
+    native.cri_container(pod, "ctl-prune-pod", "ctl-prune-box", start=False)
+    in_use = ctrtool("prune", "-b", "crictl", "-a", "--dry-run", env=lab_env)
+    assert "remove 1 image no container uses" in in_use.stderr and DEMO not in in_use.stderr
+    lab_images_untouched(native)
+
+
+def test_ctr_has_no_prune_and_prune_needs_a_backend(lab_env):
+    proc = ctrtool("prune", "-b", "ctr", "--all", "--yes", env=lab_env)
+    assert proc.returncode == 2 and proc.stdout == ""
+    error, hint = proc.stderr.splitlines()
+    assert error.startswith("ctrtool: error: ctr has no prune")
+    assert "ctrtool rmi --backend ctr -n default REF" in hint and "ctrtool prune --backend crictl --all" in hint
+    where = ctrtool("prune", "--dry-run", env=lab_env)
+    assert where.returncode == 2 and "say where to prune: --backend docker|ctr|crictl" in where.stderr

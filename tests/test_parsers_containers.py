@@ -197,7 +197,7 @@ def test_ago():
     assert ago(None, now) is None
 
 
-# -- kill -------------------------------------------------------------------------------------
+# -- kill and prune -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("given, name", [("KILL", "SIGKILL"), ("sigkill", "SIGKILL"), ("9", "SIGKILL"),
                                          ("usr1", "SIGUSR1"), (" SIGTERM ", "SIGTERM"), ("IOT", "SIGABRT"),
@@ -215,3 +215,62 @@ def test_an_unknown_signal_is_a_usage_error(given):
 
     with pytest.raises(UsageError, match="unknown signal"):
         signal_name(given)
+
+
+# recorded: docker 20.10 `image prune --force` after a tag moved to another image
+DOCKER_PRUNED = """Deleted Images:
+untagged: localhost/x@sha256:1111111111111111111111111111111111111111111111111111111111111111
+deleted: sha256:b8d8f85320236910a82dec87d5f2211e23d461f303b2c544ffd04190bd971a7d
+deleted: sha256:2222222222222222222222222222222222222222222222222222222222222222
+
+Total reclaimed space: 212B
+"""
+
+
+def test_docker_prune_output_gives_the_deleted_ids():
+    assert docker.parse_pruned(DOCKER_PRUNED) == {
+        "sha256:b8d8f85320236910a82dec87d5f2211e23d461f303b2c544ffd04190bd971a7d",
+        "sha256:2222222222222222222222222222222222222222222222222222222222222222"}
+    assert docker.parse_pruned("Total reclaimed space: 0B\n") == set()
+
+
+def _cri_image(ident, tags=(), digests=(), pinned=False):
+    return {"id": ident, "repoTags": list(tags), "repoDigests": list(digests), "size": "1", "pinned": pinned}
+
+
+def test_crictl_prune_candidates_are_the_unpinned_images_no_container_uses():
+    images = {"images": [
+        _cri_image("sha256:a", ["localhost/used-by-ref:1"]),
+        _cri_image("sha256:b", ["docker.io/library/busybox:latest"]),
+        _cri_image("sha256:c", ["localhost/pinned:1"], pinned=True),
+        _cri_image("sha256:d", [], ["localhost/untagged@sha256:dd"]),
+        _cri_image("sha256:e", ["localhost/free:1", "localhost/free:2"]),
+    ]}
+    ps = {"containers": [
+        {"id": "1", "imageRef": "sha256:a", "image": {"image": "localhost/used-by-ref:1"}},
+        {"id": "2", "imageRef": "", "image": {"image": "busybox"}},  # by a short name
+    ]}
+    assert crictl.prune_candidates(images, ps) == [
+        ("sha256:d", [], ["localhost/untagged@sha256:dd"]),
+        ("sha256:e", ["localhost/free:1", "localhost/free:2"], []),
+    ]
+    assert crictl.prune_candidates({"images": []}, {"containers": []}) == []
+    with pytest.raises(ValueError, match="images"):
+        crictl.prune_candidates({}, {"containers": []})
+
+
+def test_crictl_sandbox_image_and_deleted_names():
+    info = json.dumps({"config": {"sandboxImage": "registry.k8s.io/pause:3.6"}})
+    assert crictl.sandbox_image(info) == "registry.k8s.io/pause:3.6"
+    assert crictl.sandbox_image(json.dumps({"config": {"sandboxImage": "pause"}})) == \
+        "docker.io/library/pause:latest"
+    assert crictl.sandbox_image("not json") is None and crictl.sandbox_image("{}") is None
+    assert crictl.parse_deleted("Deleted: localhost/a:1\nDeleted: localhost/a:2\n") == ["localhost/a:1", "localhost/a:2"]
+
+
+def test_named_images_lists_named_ones_first_and_stops_at_the_limit():
+    from ctrtool.adapters.base import named_images
+
+    images = [("sha256:" + "f" * 64, []), ("sha256:1", ["b:1", "b:2"]), ("sha256:2", ["a:1"])]
+    assert named_images(images) == "a:1; b:1, b:2; untagged sha256:ffffffffffff"
+    assert named_images(images, limit=2) == "a:1; b:1, b:2; and 1 more"

@@ -125,6 +125,17 @@ class Plan:
     note: str | None = None  # said before running (e.g. how a stop escalates)
 
 
+def named_images(images: Sequence[tuple[str, Sequence[str]]], limit: int = 10) -> str:
+    """(id, names) pairs in words for a plan's ``what``: "localhost/app:1, localhost/app:latest;
+    untagged sha256:4f1c2a3b9d0e" (images apart by "; "), named ones first, the first ``limit``
+    of them and how many more."""
+    ordered = sorted(images, key=lambda pair: (not pair[1], sorted(pair[1]), pair[0]))
+    words = [", ".join(names) if names else f"untagged {image_id[:19]}" for image_id, names in ordered[:limit]]
+    if len(ordered) > limit:
+        words.append(f"and {len(ordered) - limit} more")
+    return "; ".join(words)
+
+
 def place(backend: str, namespace: str | None) -> str:
     """Where something is, in words: "docker", "ctr namespace default", "crictl (k8s.io)"."""
     if backend == "ctr":
@@ -357,6 +368,12 @@ class Adapter:
         raise NotImplementedError
 
     def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
+        raise NotImplementedError
+
+    def plan_prune(self, unused: bool, namespace: str | None = None) -> Plan:
+        """Remove the images nothing needs: the dangling (untagged) ones, or with ``unused`` every
+        image no container uses. The plan's ``what`` names the images the tool would remove as far
+        as it can tell beforehand; ``execute()`` returns the IDs of the images removed."""
         raise NotImplementedError
 
     # -- shared checks ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from typing import Any, Sequence
 from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import Result, Streamed, not_understood
 from .base import (CONTENT, CREATED, EXITED, REPORTED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
-                   ImageRecord, ImageTarget, Plan, PodRecord, all_lines, parallel, pull_failure, stderr_mentions)
+                   ImageRecord, ImageTarget, Plan, PodRecord, all_lines, canonical_ref, parallel, pull_failure,
+                   stderr_mentions)
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
 
@@ -227,6 +228,47 @@ class CrictlAdapter(Adapter):
                           f"export them from containerd namespace k8s.io: ctrtool save --backend ctr -n k8s.io "
                           f"-o {path} {refs}  (runs: ctr -n k8s.io images export {path} {refs})")
 
+    def plan_prune(self, unused: bool, namespace: str | None = None) -> Plan:
+        """``crictl rmi --prune``: every image no container (in any state) uses, except pinned ones.
+        The CRI has no dangling-only mode, so that needs ``unused`` (--all). crictl counts containers
+        only, not pod sandboxes: the sandbox (pause) image goes too unless the runtime pins it."""
+        from .base import named_images
+
+        if not unused:
+            raise Unsupported("crictl cannot remove only the dangling (untagged) images: `crictl rmi --prune` "
+                              "removes every image no container uses",
+                              "add --all to remove every unused image; or remove untagged ones one by one: "
+                              "ctrtool rmi --backend crictl ID  (`ctrtool images -b crictl` lists them)")
+        got = parallel({"images": lambda: self.run("images", "--output", "json"),
+                        "ps": lambda: self.run("ps", "--all", "--output", "json"),
+                        "info": lambda: self.run("info", "--output", "json", check=False)})
+        listed = {key: _json(got[key], self.endpoint.address) for key in ("images", "ps")}
+        try:
+            doomed = prune_candidates(listed["images"], listed["ps"])
+        except ValueError as exc:
+            raise not_understood(got["images" if "images" in str(exc) else "ps"], str(exc),
+                                 self.endpoint.address) from None
+        argv = self.argv("rmi", "--prune")
+        where = f"through the CRI in {self.container_namespace()}"
+        if not doomed:
+            return Plan(f"remove the images no container uses {where}", [], lambda: None,
+                        note="every image is used by a container or pinned" if listed["images"]["images"]
+                        else "there are no images")
+        # only to warn about the sandbox image: without `crictl info` the list is still right
+        sandbox = sandbox_image(got["info"].stdout) if got["info"].returncode == 0 else None
+        what = (f"remove {len(doomed)} image{'s' if len(doomed) > 1 else ''} no container uses {where} "
+                f"({named_images([(i, names) for i, names, _digests in doomed])})")
+        if sandbox and any(sandbox in {canonical_ref(n) for n in names} for _i, names, _d in doomed):
+            what += f", the sandbox (pause) image {sandbox} among them (new pods need it)"
+
+        def execute() -> list[str]:
+            self.fresh_deadline()
+            removed = set(parse_deleted(self.run_argv(argv).stdout))
+            return [i for i, names, digests in doomed if removed & {i, *names, *digests}]
+        return Plan(what, [argv], execute, destructive=True,
+                    note="what crictl removes is decided again when it runs, with the images and containers "
+                         "there are then")
+
     def info(self) -> BackendInfo:
         got = parallel({"info": lambda: self._json("info"), "version": self.version,
                         "fs": self.imagefs, "ids": lambda: self.run("images", "--quiet").stdout})
@@ -256,6 +298,48 @@ class CrictlAdapter(Adapter):
 
 
 # -- parsers (pure functions, tested on recorded output) ---------------------------------------
+
+def prune_candidates(images: Any, ps: Any) -> list[tuple[str, list[str], list[str]]]:
+    """What ``crictl rmi --prune`` removes, from ``crictl images -o json`` and ``crictl ps -a -o json``:
+    (id, tags, repo digests) of every image that is not pinned and that no container uses (by its
+    imageRef, or by the image it names)."""
+    if not isinstance(images, dict) or not isinstance(images.get("images"), list):
+        raise ValueError("expected an object with an 'images' list")
+    if not isinstance(ps, dict) or not isinstance(ps.get("containers", []), list):
+        raise ValueError("expected an object with a 'containers' list")
+    ids: dict[str, str] = {}  # any name of an image (tags in their full form) -> its id
+    for image in images["images"]:
+        for name in [image.get("id"), *(image.get("repoDigests") or [])]:
+            if name:
+                ids[name] = image.get("id")
+        for tag in image.get("repoTags") or []:
+            ids[canonical_ref(tag)] = image.get("id")
+    used = set()
+    for item in ps.get("containers") or []:
+        for name in (item.get("imageRef"), (item.get("image") or {}).get("image")):
+            if name:
+                found = ids.get(name) or ids.get(canonical_ref(name))
+                if found:
+                    used.add(found)
+    return [(image["id"], list(image.get("repoTags") or []), list(image.get("repoDigests") or []))
+            for image in images["images"] if image.get("id") not in used and not image.get("pinned")]
+
+
+def sandbox_image(info_json: str) -> str | None:
+    """The pod sandbox (pause) image in its full form, from ``crictl info -o json`` (containerd:
+    config.sandboxImage); None when it does not say."""
+    try:
+        config = json.loads(info_json).get("config")
+        image = config.get("sandboxImage")
+    except (ValueError, AttributeError):
+        return None
+    return canonical_ref(image) if isinstance(image, str) and image else None
+
+
+def parse_deleted(stdout: str) -> list[str]:
+    """``crictl rmi``: "Deleted: NAME" per name of each image removed (tags, else repo digests)."""
+    return [m[1].strip() for m in re.finditer(r"^Deleted: (.+)$", stdout, re.M)]
+
 
 def cri_namespace(version: dict[str, str]) -> str | None:
     return CRI_CONTAINERD_NAMESPACE if version.get("RuntimeName") == "containerd" else None

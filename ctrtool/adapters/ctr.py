@@ -345,6 +345,14 @@ class CtrAdapter(Adapter):
         return Plan(f"export {', '.join(i.ref for i in images)} from ctr namespace {ns} to {path}", [argv],
                     lambda: self.run_argv(argv, bounded=False) and None, destructive=os.path.exists(path))
 
+    def plan_prune(self, unused: bool, namespace: str | None = None) -> Plan:
+        ns = self.operation_namespace(namespace)
+        raise Unsupported("ctr has no prune: containerd removes content no image refers to, but never "
+                          "an image itself",
+                          f"remove the ones you no longer need by name: ctrtool rmi --backend ctr -n {ns} REF "
+                          "(`ctrtool images -b ctr` lists them); for namespace k8s.io, "
+                          "`ctrtool prune --backend crictl --all` removes every image no CRI container uses")
+
     def info(self) -> BackendInfo:
         got = parallel({"version": lambda: self.run("version").stdout, "ns": self.namespaces,
                         "plugins": self.plugins})

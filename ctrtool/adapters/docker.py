@@ -180,6 +180,53 @@ class DockerAdapter(Adapter):
         return Plan(f"save {', '.join(i.ref for i in images)} from docker to {path}", [argv],
                     lambda: self.run_argv(argv, bounded=False) and None, destructive=os.path.exists(path))
 
+    def _used_image_ids(self) -> set[str]:
+        """The image IDs of all containers, in any state (what `docker image prune` keeps): one
+        ``ps`` and one ``container inspect`` for all of them."""
+        ids = [c.id for c in self.containers()]
+        if not ids:
+            return set()
+        # a container removed between the two calls is simply not there
+        result = self.run("container", "inspect", "--format", "{{.Image}}", *ids, check=False)
+        if result.returncode != 0 and not stderr_mentions(result.stderr, "no such container"):
+            raise self.failed(result)
+        return set(parse_image_ids(result.stdout))
+
+    def plan_prune(self, unused: bool, namespace: str | None = None) -> Plan:
+        """``docker image prune --force`` (dangling images) or with ``--all`` (every image no
+        container uses). What it would remove is read first: the images docker lists (dangling:
+        ``image ls --filter dangling=true``) that no container, running or not, uses."""
+        from .base import named_images, parallel
+
+        calls = {"images": self.images, "used": self._used_image_ids}
+        if not unused:
+            calls["dangling"] = lambda: parse_image_ids(
+                self.run("image", "ls", "--filter", "dangling=true", "--quiet", "--no-trunc").stdout)
+        got = parallel(calls)
+        names: dict[str, list[str]] = {}
+        for r in got["images"]:
+            if r.id:
+                names.setdefault(r.id, []).extend([r.ref] if r.ref else [])
+        keep = got["used"]
+        wanted = set(got["dangling"]) if not unused else set(names)
+        doomed = [(i, refs) for i, refs in names.items() if i in wanted and i not in keep]
+        kind = "unused" if unused else "dangling"
+        argv = self.argv("image", "prune", "--force", *(["--all"] if unused else []))
+        if not doomed:
+            return Plan(f"remove {kind} images from docker's store", [], lambda: None,
+                        note="every one is used by a container" if wanted else f"there are no {kind} images")
+        what = (f"remove {len(doomed)} {kind} image{'s' if len(doomed) > 1 else ''} from docker's store "
+                f"({named_images(doomed)})")
+        candidates = [i for i, _ in doomed]
+
+        def execute() -> list[str]:
+            self.fresh_deadline()
+            removed = parse_pruned(self.run_argv(argv).stdout)
+            return [i for i in candidates if i in removed]  # "deleted:" lines name layers too
+        return Plan(what, [argv], execute, destructive=True,
+                    note="what docker removes is decided again when it runs, with the images and containers "
+                         "there are then")
+
     def info(self) -> BackendInfo:
         data = self._info()
         return BackendInfo(
@@ -309,6 +356,11 @@ def docker_time(text: str | None) -> str | None:
         return None
     moment = datetime.strptime(f"{m[1]} {m[2]} {m[3]}", "%Y-%m-%d %H:%M:%S %z")
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_pruned(stdout: str) -> set[str]:
+    """``docker image prune``: the IDs on its "deleted: sha256:..." lines (images and layers)."""
+    return {m[1] for m in re.finditer(r"^deleted: (sha256:[0-9a-f]{64})\s*$", stdout, re.M)}
 
 
 def parse_loaded(stdout: str) -> list[str]:

@@ -1,13 +1,13 @@
-"""Routed image operations: rmi, tag, pull, load, save.
+"""Routed image operations: rmi, prune, tag, pull, load, save.
 
-The adapters plan each change (the exact commands); rmi (and save over an existing file) asks
-first, every one of them takes --dry-run.
+The adapters plan each change (the exact commands); rmi, prune (and save over an existing file)
+ask first, every one of them takes --dry-run.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -17,6 +17,9 @@ from .common import (DryRunOpt, OneBackendOpt, OneNamespaceOpt, YesOpt, carry_ou
                      settings)
 
 ImagesArg = Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Names, IDs or unique ID prefixes.")]
+StoreBackendOpt = Annotated[Optional[str], typer.Option(
+    "--backend", "-b", metavar="docker|ctr|crictl",
+    help="The tool whose images to prune. Default: the one backend found (an error if there are several).")]
 
 
 @handle_errors
@@ -34,6 +37,22 @@ def rmi(ctx: typer.Context, images: ImagesArg, backend: OneBackendOpt = None, na
     plans = [adapter.plan_rmi(image, force) for adapter, image in found]
     if carry_out(out, plans, yes=yes, dry_run=dry_run):
         out.lines(images)
+
+
+@handle_errors
+def prune(ctx: typer.Context, backend: StoreBackendOpt = None, namespace: OneNamespaceOpt = None,
+          everything: Annotated[bool, typer.Option(
+              "--all", "-a", help="Every image no container uses, not only the dangling (untagged) ones.")] = False,
+          yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
+    """Remove images: the dangling (untagged) ones no container uses, or with --all every image no
+    container uses (docker image prune; crictl rmi --prune, which has only the --all kind; ctr has
+    no prune). Says which images first, then asks. Prints the IDs of the images removed."""
+    from .. import core
+
+    out = Output()
+    adapter = core.creation_adapter(settings(ctx), backend, namespace, "prune")
+    for removed in carry_out(out, [adapter.plan_prune(everything, namespace)], yes=yes, dry_run=dry_run):
+        out.lines(removed)
 
 
 @handle_errors
