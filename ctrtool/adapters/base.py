@@ -336,6 +336,12 @@ class Adapter:
              since: str | None = None) -> int:
         raise Unsupported(f"{self.name} cannot show logs")
 
+    @staticmethod
+    def _logs_flags(follow: bool, tail: int | None, since: str | None) -> list[str]:
+        """`logs` flags as docker and crictl both spell them."""
+        return ((["--follow"] if follow else []) + (["--tail", str(tail)] if tail is not None else [])
+                + (["--since", since] if since else []))
+
     def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
              tty: bool = False) -> int:
         raise NotImplementedError
@@ -363,6 +369,16 @@ class Adapter:
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         raise NotImplementedError
+
+    def _pull_plan(self, argv: list[str], ref: str, what: str) -> Plan:
+        """A pull: the tool's progress goes to stderr, its own error lines are kept back and
+        replaced by one line of ctrtool's (:func:`pull_failure`); returns the reference pulled."""
+        def execute() -> str:
+            got = self.stream(argv, stdout_to_stderr=True, withhold=all_lines)
+            if got.returncode != 0:
+                raise pull_failure(self, ref, got)
+            return ref
+        return Plan(what, [argv], execute)
 
     def plan_load(self, path: str, namespace: str | None = None) -> Plan:
         raise NotImplementedError

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import Result, Streamed, not_understood
 from .base import (CONTENT, CREATED, EXITED, REPORTED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
-                   ImageRecord, ImageTarget, Plan, PodRecord, all_lines, canonical_ref, parallel, pull_failure,
+                   ImageRecord, ImageTarget, Plan, PodRecord, canonical_ref, parallel,
                    stderr_mentions)
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
@@ -129,14 +129,7 @@ class CrictlAdapter(Adapter):
 
     def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
              since: str | None = None) -> int:
-        args = ["logs"]
-        if follow:
-            args.append("--follow")
-        if tail is not None:
-            args += ["--tail", str(tail)]
-        if since:
-            args += ["--since", since]
-        return self.stream(self.argv(*args, c.id)).returncode
+        return self.stream(self.argv("logs", *self._logs_flags(follow, tail, since), c.id)).returncode
 
     def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
              tty: bool = False) -> int:
@@ -208,14 +201,7 @@ class CrictlAdapter(Adapter):
                           f"ctrtool tag --backend ctr -n k8s.io {image.ref} {target}")
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
-        argv = self.argv("pull", ref)
-
-        def execute() -> str:
-            got = self.stream(argv, stdout_to_stderr=True, withhold=all_lines)
-            if got.returncode != 0:
-                raise pull_failure(self, ref, got)
-            return ref
-        return Plan(f"pull {ref} through the CRI", [argv], execute)
+        return self._pull_plan(self.argv("pull", ref), ref, f"pull {ref} through the CRI")
 
     def plan_load(self, path: str, namespace: str | None = None) -> Plan:
         raise Unsupported("crictl cannot load images: the CRI has no import call",

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from ..errors import Ambiguous, InvalidState, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import not_understood
 from .base import (CONTENT, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
-                   ImageRecord, ImageTarget, Plan, all_lines, canonical_ref, parallel, pull_failure, stderr_mentions)
+                   ImageRecord, ImageTarget, Plan, canonical_ref, parallel, stderr_mentions)
 
 DEFAULT_SNAPSHOTTER = "overlayfs"  # ctr's default on Linux; CONTAINERD_SNAPSHOTTER overrides it
 
@@ -322,14 +322,8 @@ class CtrAdapter(Adapter):
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         ns = self.operation_namespace(namespace)
         full = canonical_ref(ref)  # ctr does not complete "busybox" to docker.io/library/busybox:latest
-        argv = self.argv(*self.ns_argv(ns, "images", "pull", full))
-
-        def execute() -> str:
-            got = self.stream(argv, stdout_to_stderr=True, withhold=all_lines)
-            if got.returncode != 0:
-                raise pull_failure(self, full, got)
-            return full
-        return Plan(f"pull {full} into ctr namespace {ns}", [argv], execute)
+        return self._pull_plan(self.argv(*self.ns_argv(ns, "images", "pull", full)), full,
+                               f"pull {full} into ctr namespace {ns}")
 
     def plan_load(self, path: str, namespace: str | None = None) -> Plan:
         ns = self.operation_namespace(namespace)

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from ..errors import PermissionDenied, ToolError, Unreachable
 from ..runner import Result, not_understood
 from .base import (CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED, Adapter, BackendInfo, ContainerRecord,
-                   ImageRecord, ImageTarget, Plan, all_lines, pull_failure, stderr_mentions)
+                   ImageRecord, ImageTarget, Plan, stderr_mentions)
 
 # docker runs its containers through containerd in this namespace unless dockerd is started with
 # --containerd-namespace; `docker info` does not report it.
@@ -100,14 +100,7 @@ class DockerAdapter(Adapter):
 
     def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
              since: str | None = None) -> int:
-        args = ["logs"]
-        if follow:
-            args.append("--follow")
-        if tail is not None:
-            args += ["--tail", str(tail)]
-        if since:
-            args += ["--since", since]
-        return self.stream(self.argv(*args, c.id)).returncode
+        return self.stream(self.argv("logs", *self._logs_flags(follow, tail, since), c.id)).returncode
 
     def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
              tty: bool = False) -> int:
@@ -159,14 +152,7 @@ class DockerAdapter(Adapter):
         return self._plan(f"tag {image.ref} as {target} (docker)", [self.argv("tag", image.ref, target)])
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
-        argv = self.argv("pull", ref)
-
-        def execute() -> str:
-            got = self.stream(argv, stdout_to_stderr=True, withhold=all_lines)
-            if got.returncode != 0:
-                raise pull_failure(self, ref, got)
-            return ref
-        return Plan(f"pull {ref} into docker's store", [argv], execute)
+        return self._pull_plan(self.argv("pull", ref), ref, f"pull {ref} into docker's store")
 
     def plan_load(self, path: str, namespace: str | None = None) -> Plan:
         argv = self.argv("load", "--input", path)
