@@ -135,6 +135,73 @@ def annotate_copies(rows: list[dict[str, Any]]) -> None:
         row["copies"] = len(places[row["id"]]) if row.get("id") else 1
 
 
+# -- layers ---------------------------------------------------------------------------------
+
+@dataclass
+class Layers(Gathered):
+    """`layers`: one row per layer (with its copies), the bytes stored more than once, and the
+    backends where the image is not (not an error: it is simply not there)."""
+
+    duplicated: int = 0
+    absent: list[str] = field(default_factory=list)
+
+
+def image_layers(settings: Settings, backends: Sequence[str], ref: str,
+                 namespaces: Sequence[str] | None = None) -> Layers:
+    """Every layer of image ``ref`` and every place on disk that holds it, over the backends.
+
+    A copy reached by two backends (crictl and ``ctr -n k8s.io``: the same snapshot directory) is
+    one copy; each distinct unpacked directory is walked once to size it. ``duplicated``: for each
+    layer, its unpacked copies' bytes minus one copy (blobs are shared and do not count)."""
+    from .adapters.base import UNPACKED_COPY, tree_size
+
+    outcomes = fan_out(settings, backends, lambda a: a.layers(ref, namespaces))
+    absent = [o.backend for o in outcomes if isinstance(o.error, NotFound)]
+    answered = [o for o in outcomes if o.error is None]
+    failed = [o for o in outcomes if o.error is not None and not isinstance(o.error, NotFound)]
+    if not answered and not failed:
+        where = ", ".join(backends)
+        raise NotFound("image", ref, where, hint="`ctrtool images` lists the images of every backend")
+    layers: dict[str, dict[str, Any]] = {}
+    for outcome in answered:
+        for rec in outcome.value or []:
+            row = layers.setdefault(rec.chain_id, {"index": rec.index, "diff_id": rec.diff_id,
+                                                   "chain_id": rec.chain_id, "blob": rec.blob, "copies": {}})
+            row["blob"] = row["blob"] or rec.blob
+            for copy in rec.copies:
+                key = (copy.kind, os.path.realpath(copy.path))
+                have = row["copies"].get(key)
+                if have is None:
+                    row["copies"][key] = copy
+                    continue
+                have.seen_by += [b for b in copy.seen_by if b not in have.seen_by]
+                have.namespaces += [n for n in copy.namespaces if n not in have.namespaces]
+    # size each distinct unpacked directory once, in parallel
+    todo = list(dict.fromkeys(key[1] for row in layers.values() for key in row["copies"] if key[0] == UNPACKED_COPY))
+    sizes: dict[str, int] = {}
+    if todo:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+            sizes = dict(zip(todo, pool.map(tree_size, todo)))
+    rows = []
+    duplicated = 0
+    for row in layers.values():
+        copies = list(row.pop("copies").items())
+        for (kind, real), copy in copies:
+            if kind == UNPACKED_COPY:
+                copy.size = sizes[real]
+        unpacked = [c.size for (kind, _), c in copies if kind == UNPACKED_COPY and c.size is not None]
+        row["size"] = max(unpacked) if unpacked else None
+        row["stored"] = len(unpacked)
+        row["duplicated"] = sum(unpacked) - max(unpacked) if unpacked else 0
+        duplicated += row["duplicated"]
+        row["copies"] = [c.to_dict() for _, c in copies]
+        rows.append(row)
+    rows.sort(key=lambda r: r["index"])
+    return Layers(rows, failed, [w for o in outcomes for w in o.warnings], duplicated, absent)
+
+
 # -- info -----------------------------------------------------------------------------------
 
 def backend_info(settings: Settings, backends: Sequence[str]) -> Gathered:

@@ -118,6 +118,19 @@ class OutputNotUnderstood(ToolError):
                          endpoint=endpoint, argv=argv)
 
 
+class LayoutNotUnderstood(CtrtoolError):
+    """A daemon's files on disk are not what ctrtool expects (a missing map file, an unreadable or
+    inconsistent database, a directory that should exist and does not): where a layer is stored
+    is then unknown, and ctrtool says so rather than guess."""
+
+    def __init__(self, what: str, path: str | None, hint: str | None = None):
+        self.path = path
+        where = f" ({path})" if path else ""
+        super().__init__(f"where the layers are stored is unknown: {what}{where}",
+                         hint or "the daemon may be changing its files right now (try again), or use a "
+                                 "version ctrtool knows (docker overlay2; containerd 1.6 overlayfs or native)")
+
+
 class NoEndpoint(CtrtoolError):
     default_hint = ""
 

@@ -101,6 +101,77 @@ class PodRecord:
         return asdict(self)
 
 
+# kinds of a layer's copy (``kind`` in `layers`)
+UNPACKED_COPY = "unpacked"  # the layer's files: a graph driver directory or a snapshot directory
+BLOB_COPY = "blob"  # the compressed layer in containerd's content store (shared by all namespaces)
+
+
+@dataclass
+class LayerCopy:
+    """One place on disk that holds one layer of an image."""
+
+    backend: str  # the backend that found it (crictl's k8s.io copy is ctr's k8s.io copy: see seen_by)
+    namespace: str | None  # containerd namespace of an unpacked snapshot; None for docker and for blobs
+    kind: str  # UNPACKED_COPY or BLOB_COPY
+    path: str  # absolute: docker <data-root>/overlay2/<id>/diff, snapshots/<id>/fs, blobs/sha256/<hex>
+    size: int | None = None  # bytes: the files under the directory (one walk), or the blob file's size
+    namespaces: list[str] = field(default_factory=list)  # namespaces that reference it (a blob: several)
+    seen_by: list[str] = field(default_factory=list)  # every backend that reaches this same copy
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LayerRecord:
+    """One layer of an image, as one backend sees it, with the copies this backend found."""
+
+    index: int  # 0 = the base layer
+    diff_id: str  # digest of the uncompressed layer tar (the image config's rootfs.diff_ids)
+    chain_id: str  # identity of the layer stacked on its parents: docker's layerdb and containerd's
+    # snapshot key
+    blob: str | None  # digest of the compressed layer in containerd's content store, where known
+    copies: list[LayerCopy] = field(default_factory=list)
+
+
+def chain_ids(diff_ids: Sequence[str]) -> list[str]:
+    """chain[0] = diff[0]; chain[i] = sha256 of "chain[i-1] diff[i]" (the OCI image spec)."""
+    import hashlib
+
+    out: list[str] = []
+    for diff in diff_ids:
+        out.append(diff if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff}".encode()).hexdigest())
+    return out
+
+
+def tree_size(path: str) -> int:
+    """Bytes of the files under ``path``, in one walk: apparent sizes of regular files and symlinks
+    (like ``du --apparent-size -b`` without the directories' own blocks), a hard-linked file once."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+                continue
+            if st.st_nlink > 1:
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
 @dataclass
 class ImageTarget:
     """An image found in one place, for an operation on it."""
@@ -279,6 +350,12 @@ class Adapter:
     def namespaces(self) -> list[str]:
         """The containerd namespaces this backend works in ([] when that does not apply)."""
         return []
+
+    def layers(self, ref: str, namespaces: Sequence[str] | None = None) -> list[LayerRecord]:
+        """Each layer of image ``ref`` and every copy of it this backend finds on disk (sizes of
+        unpacked copies left None: core counts each distinct directory once). NotFound when the
+        image is not here. Tool calls do not depend on the number of images."""
+        raise Unsupported(f"{self.name} cannot show layers")
 
     # -- containers and pods ---------------------------------------------------------------
     def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:

@@ -19,8 +19,8 @@ from typing import Any, Sequence
 from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import Result, Streamed, not_understood
 from .base import (CONTENT, CREATED, EXITED, REPORTED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
-                   ImageRecord, ImageTarget, Plan, PodRecord, canonical_ref, parallel,
-                   stderr_mentions)
+                   ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, PodRecord, UNPACKED_COPY,
+                   canonical_ref, chain_ids, parallel, stderr_mentions)
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
 
@@ -71,6 +71,42 @@ class CrictlAdapter(Adapter):
             return parse_images(_json(result, self.endpoint.address), namespace, got["fs"])
         except ValueError as exc:
             raise not_understood(result, str(exc), self.endpoint.address) from None
+
+    def layers(self, ref: str, namespaces: Sequence[str] | None = None) -> list[LayerRecord]:
+        """``images -o json`` ‖ ``version`` ‖ ``imagefsinfo`` (the image, the namespace, the
+        snapshotter's root), then one ``inspecti`` of that image (its diff ids). The CRI's unpacked
+        layers are containerd's snapshots in its namespace: the snapshotter's metadata.db maps them
+        to directories (the same copies ``ctr -n k8s.io`` sees). crictl does not say where the
+        compressed blobs are: those come from ctr."""
+        from .base import match_images
+        from .ctr import snapshot_dirs
+
+        records = self.images(namespaces)
+        found = match_images(records, ref)[0]
+        namespace = found[0].namespace if found else None
+        if not found:
+            raise NotFound("image", ref, "crictl" + (f" ({records[0].namespace})" if records else ""))
+        image = found[0]
+        data = self._inspect("inspecti", image.id or image.ref or ref)
+        info = (data or {}).get("info") or {}
+        diff_ids = (((info.get("imageSpec") or {}).get("rootfs")) or {}).get("diff_ids")
+        if not isinstance(diff_ids, list):
+            from ..errors import OutputNotUnderstood
+
+            raise OutputNotUnderstood(self.binary, "`inspecti` gave no info.imageSpec.rootfs.diff_ids", None,
+                                      endpoint=self.endpoint.address)
+        root = image.store
+        if not root or namespace is None:
+            raise Unsupported("crictl's runtime is not containerd with a snapshotter ctrtool knows")
+        # the snapshotter's root is <containerd root>/io.containerd.snapshotter.v1.<name>
+        dirs = snapshot_dirs(root, os.path.basename(root).rsplit(".", 1)[-1])
+        out = []
+        for index, (diff, chain) in enumerate(zip(diff_ids, chain_ids(diff_ids))):
+            path = dirs.get((namespace, chain))
+            copies = [LayerCopy(self.name, namespace, UNPACKED_COPY, path, namespaces=[namespace],
+                                seen_by=[self.name])] if path else []
+            out.append(LayerRecord(index, diff, chain, None, copies))
+        return out
 
     def namespaces(self) -> list[str]:
         ns = cri_namespace(self.version())

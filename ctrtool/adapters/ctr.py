@@ -26,8 +26,9 @@ from typing import Any, Sequence
 
 from ..errors import Ambiguous, InvalidState, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import not_understood
-from .base import (CONTENT, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
-                   ImageRecord, ImageTarget, Plan, canonical_ref, parallel, stderr_mentions)
+from .base import (BLOB_COPY, CONTENT, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED_COPY, Adapter,
+                   BackendInfo, ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan,
+                   canonical_ref, chain_ids, parallel, stderr_mentions)
 
 DEFAULT_SNAPSHOTTER = "overlayfs"  # ctr's default on Linux; CONTAINERD_SNAPSHOTTER overrides it
 
@@ -121,6 +122,84 @@ class CtrAdapter(Adapter):
                     f"ctr: {unknown} image(s) in namespace {ns}: manifest not readable under "
                     f"{plugins.content_root} ({blobs.problem or 'missing'}); their id and size are unknown")
         return records
+
+    # -- layers ----------------------------------------------------------------------------------
+    def snapshot_keys(self, namespace: str) -> set[str]:
+        """The committed snapshots' keys (chain ids of unpacked layers) in one namespace."""
+        result = self.run(*self.ns_argv(namespace, "snapshots", "--snapshotter", self.snapshotter, "ls"))
+        try:
+            rows = parse_table(result.stdout, required=("KEY", "KIND")) if result.stdout.strip() else []
+        except ValueError as exc:
+            raise not_understood(result, str(exc), self.endpoint.address) from None
+        return {r["KEY"] for r in rows if r["KIND"].lower() == "committed"}
+
+    def layers(self, ref: str, namespaces: Sequence[str] | None = None) -> list[LayerRecord]:
+        """``namespaces ls`` ‖ ``plugins ls``, then ``images ls`` and ``snapshots ls`` for every
+        namespace, all in parallel. The image's manifest and config (content store on disk) give
+        its compressed blobs and diff ids; the snapshotter's metadata.db maps each namespace's
+        snapshot (key = chain id) to its directory."""
+        from ..errors import NotFound
+        from .base import match_images
+
+        names, plugins = self._resolve_namespaces(namespaces)
+        calls: dict[Any, Any] = {}
+        for ns in names:
+            calls[("images", ns)] = lambda ns=ns: self.image_table(ns)
+            calls[("snapshots", ns)] = lambda ns=ns: self.snapshot_keys(ns)
+        got = parallel(calls)
+        blobs = BlobReader(plugins.content_root)
+        records = []
+        for ns in names:
+            for row in got[("images", ns)]:
+                digest = row["DIGEST"] if row["DIGEST"].startswith("sha256:") else None
+                config, _size = blobs.image_config_and_size(digest, row.get("TYPE"))
+                records.append(ImageRecord(self.name, ns, row["REF"], config, digest, None, CONTENT, None))
+        found = [r for ns in names for r in match_images([x for x in records if x.namespace == ns], ref)[0]]
+        if not found:
+            raise NotFound("image", ref, "ctr (namespaces " + ", ".join(names) + ")" if len(names) != 1
+                           else f"ctr namespace {names[0]}")
+        if len({r.id for r in found}) > 1:
+            raise Ambiguous(f"{ref!r} names different images in different namespaces",
+                            [f"{r.ref} in {r.namespace} ({(r.id or '?')[:19]})" for r in found],
+                            "pick one with -n")
+        manifest = blobs.manifest(found[0].digest)
+        config = blobs.document(found[0].id) if found[0].id else None
+        diff_ids = ((config or {}).get("rootfs") or {}).get("diff_ids")
+        if manifest is None or not isinstance(diff_ids, list):
+            from ..errors import LayoutNotUnderstood
+
+            raise LayoutNotUnderstood(f"the manifest or config of {ref} is not readable in containerd's content "
+                                      f"store ({blobs.problem or 'missing or not JSON'})", plugins.content_root)
+        layer_blobs = [layer.get("digest") for layer in manifest.get("layers") or []]
+        # which namespaces reference each blob: those with an image whose manifest lists it
+        referenced: dict[str, list[str]] = {}
+        for r in records:
+            for layer in (blobs.manifest(r.digest) or {}).get("layers") or []:
+                spaces = referenced.setdefault(layer.get("digest"), [])
+                if r.namespace not in spaces:
+                    spaces.append(r.namespace)
+        root = plugins.snapshotter_roots.get(self.snapshotter)
+        dirs = snapshot_dirs(root, self.snapshotter) if root else {}
+        out = []
+        for index, (diff, chain) in enumerate(zip(diff_ids, chain_ids(diff_ids))):
+            blob = layer_blobs[index] if index < len(layer_blobs) else None
+            copies = []
+            for ns in names:
+                if chain not in got[("snapshots", ns)]:
+                    continue
+                path = dirs.get((ns, chain))
+                if path is None:
+                    from ..errors import LayoutNotUnderstood
+
+                    raise LayoutNotUnderstood(f"snapshot {chain} of namespace {ns} is not in the snapshotter's "
+                                              "metadata.db", os.path.join(root or "?", "metadata.db"))
+                copies.append(LayerCopy(self.name, ns, UNPACKED_COPY, path, namespaces=[ns], seen_by=[self.name]))
+            blob_path = blobs.path(blob) if blob else None
+            if blob_path and os.path.isfile(blob_path):
+                copies.append(LayerCopy(self.name, None, BLOB_COPY, blob_path, size=os.path.getsize(blob_path),
+                                        namespaces=referenced.get(blob, []), seen_by=[self.name]))
+            out.append(LayerRecord(index, diff, chain, blob, copies))
+        return out
 
     # -- containers ----------------------------------------------------------------------------
     def operation_namespace(self, namespace: str | None) -> str | None:
@@ -397,6 +476,24 @@ class BlobReader:
         except ValueError:
             return None, len(raw)
 
+    def manifest(self, digest: str | None) -> dict | None:
+        """The image manifest an image's target digest resolves to (an index: the default
+        platform's), each distinct digest read once."""
+        if digest is None:
+            return None
+        cache = self.__dict__.setdefault("_manifests", {})
+        if digest not in cache:
+            doc, _size = self._load(digest)
+            if isinstance(doc, dict) and "manifests" in doc:
+                chosen = _pick_platform(doc.get("manifests") or [])
+                doc = self._load(chosen["digest"])[0] if chosen else None
+            cache[digest] = doc if isinstance(doc, dict) else None
+        return cache[digest]
+
+    def document(self, digest: str) -> dict | None:
+        doc, _size = self._load(digest)
+        return doc if isinstance(doc, dict) else None
+
     def image_config_and_size(self, digest: str | None, media_type: str | None) -> tuple[str | None, int | None]:
         """(config digest, content size) of an image target, as containerd computes it for the
         default platform: the index (if any) + manifest + config + layers."""
@@ -427,6 +524,37 @@ class BlobReader:
         except (TypeError, ValueError):
             return config.get("digest"), None
         return config.get("digest"), total
+
+
+def snapshot_dirs(root: str, snapshotter: str) -> dict[tuple[str, str], str]:
+    """(namespace, snapshot key) -> the directory holding a committed snapshot's files, from the
+    snapshotter's own metadata.db (read-only); each directory is checked to exist."""
+    from ..errors import LayoutNotUnderstood
+    from .boltdb import BoltError, read_snapshots
+
+    db = os.path.join(root, "metadata.db")
+    sub = {"overlayfs": "fs", "native": ""}.get(snapshotter)
+    if sub is None:
+        raise Unsupported(f"ctrtool maps snapshots to directories for the overlayfs and native snapshotters, "
+                          f"not {snapshotter}")
+    try:
+        entries = read_snapshots(db)
+    except OSError as exc:
+        raise LayoutNotUnderstood(f"cannot read the snapshotter's metadata.db: {(exc.strerror or str(exc)).lower()}",
+                                  db) from None
+    except BoltError as exc:
+        raise LayoutNotUnderstood(f"the snapshotter's metadata.db is not readable consistently: {exc}", db) from None
+    dirs = {}
+    for e in entries:
+        if e.kind != "committed":
+            continue
+        path = os.path.join(root, "snapshots", str(e.id), sub) if sub else os.path.join(root, "snapshots", str(e.id))
+        path = path.rstrip("/")
+        if not os.path.isdir(path):
+            raise LayoutNotUnderstood(f"snapshot {e.key} of namespace {e.namespace} should be in {path}, "
+                                      "which is not a directory", db)
+        dirs[(e.namespace, e.key)] = path
+    return dirs
 
 
 def _pick_platform(manifests: list[dict]) -> dict | None:

@@ -17,8 +17,9 @@ from typing import Any, Sequence
 
 from ..errors import PermissionDenied, ToolError, Unreachable
 from ..runner import Result, not_understood
-from .base import (CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED, Adapter, BackendInfo, ContainerRecord,
-                   ImageRecord, ImageTarget, Plan, stderr_mentions)
+from .base import (CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED, UNPACKED_COPY, Adapter, BackendInfo,
+                   ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, chain_ids,
+                   stderr_mentions)
 
 # docker runs its containers through containerd in this namespace unless dockerd is started with
 # --containerd-namespace; `docker info` does not report it.
@@ -81,6 +82,31 @@ class DockerAdapter(Adapter):
 
     def namespaces(self) -> list[str]:
         return [DOCKER_CONTAINERD_NAMESPACE]
+
+    def layers(self, ref: str, namespaces: Sequence[str] | None = None) -> list[LayerRecord]:
+        """One ``docker image inspect REF`` (diff ids, the overlay2 directory); then docker's own
+        map on disk, ``<data-root>/image/overlay2/layerdb/sha256/<chain id>/cache-id``, names each
+        layer's directory ``<data-root>/overlay2/<cache-id>/diff``."""
+        result = self.run("image", "inspect", ref, check=False)
+        if result.returncode != 0:
+            if stderr_mentions(result.stderr, "no such image"):
+                from ..errors import NotFound
+
+                raise NotFound("image", ref, "docker")
+            raise self.failed(result)
+        data = _json(result, self.endpoint.address)
+        if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+            raise not_understood(result, "expected a JSON list with one image", self.endpoint.address)
+        item = data[0]
+        store = overlay2_store([item])
+        if store is None:
+            from ..errors import Unsupported
+
+            driver = (item.get("GraphDriver") or {}).get("Name")
+            raise Unsupported(f"docker's graph driver is {driver}: ctrtool maps layers to directories "
+                              "for overlay2 only")
+        diff_ids = (item.get("RootFS") or {}).get("Layers") or []
+        return docker_layers(os.path.dirname(store), store, diff_ids)
 
     # -- containers ----------------------------------------------------------------------------
     def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:
@@ -256,6 +282,29 @@ def graph_store(info: dict[str, Any]) -> str | None:
     if not root or not driver:
         return None
     return os.path.join(root, driver)
+
+
+def docker_layers(root: str, store: str, diff_ids: Sequence[str]) -> list[LayerRecord]:
+    """Each layer's overlay2 directory, from docker's layer database on disk."""
+    from ..errors import LayoutNotUnderstood
+
+    records = []
+    for index, (diff, chain) in enumerate(zip(diff_ids, chain_ids(diff_ids))):
+        algo, _, hexpart = chain.partition(":")
+        meta = os.path.join(root, "image", "overlay2", "layerdb", algo, hexpart)
+        try:
+            with open(os.path.join(meta, "cache-id"), encoding="ascii") as fh:
+                cache_id = fh.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LayoutNotUnderstood(f"docker's layer database has no readable cache-id for layer {chain} "
+                                      f"({(getattr(exc, 'strerror', None) or str(exc)).lower()})", meta) from None
+        path = os.path.join(store, cache_id, "diff")
+        if not re.fullmatch(r"[0-9a-f]{16,128}", cache_id) or not os.path.isdir(path):
+            raise LayoutNotUnderstood(f"layer {chain}: docker's layer database names {cache_id!r}, "
+                                      "which is not a directory in its overlay2 store", path)
+        records.append(LayerRecord(index, diff, chain, None, [LayerCopy(
+            backend="docker", namespace=None, kind=UNPACKED_COPY, path=path, seen_by=["docker"])]))
+    return records
 
 
 def overlay2_store(items: list[dict[str, Any]]) -> str | None:

@@ -1,0 +1,187 @@
+"""A small read-only reader of bbolt files (the format containerd's snapshotters keep their
+metadata in), and what ctrtool reads from one: which directory holds each snapshot.
+
+ctr 1.6 has no command that maps a committed snapshot's key to its directory
+(``<snapshotter root>/snapshots/<id>``): ``ctr snapshots mounts`` works only on active snapshots and
+views. The overlayfs (and native) snapshotter keeps that map in its own ``metadata.db``:
+bucket ``v1`` -> bucket ``snapshots`` -> one bucket per snapshot, named
+``<namespace>/<n>/<key>`` (containerd's metadata layer's name for it), holding ``id`` (a uvarint: the
+directory's number), ``kind`` (one byte), ``parent`` and, for committed snapshots, ``size`` and
+``inodes`` (containerd 1.6, snapshots/storage/bolt.go).
+
+The file is opened read-only and never locked or written: containerd may be writing it at the same
+time. bbolt never overwrites pages a reader of the newest committed meta page can reach, so one
+consistent snapshot is read from the valid meta page with the highest transaction id; anything
+inconsistent (bad checksum, a page out of range, an unknown page type) is retried once and then
+raised as :class:`BoltError`, never guessed around.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+MAGIC = 0xED0CDAED
+BRANCH, LEAF, META = 0x01, 0x02, 0x04
+BUCKET_LEAF_FLAG = 0x01
+PAGE_HEADER = 16  # id u64, flags u16, count u16, overflow u32
+ELEMENT = 16  # branch: pos u32, ksize u32, pgid u64; leaf: flags u32, pos u32, ksize u32, vsize u32
+
+# containerd's snapshot kinds (snapshots.Kind)
+KINDS = {1: "view", 2: "active", 3: "committed"}
+
+
+class BoltError(Exception):
+    """The file is not a bbolt file ctrtool can read consistently."""
+
+
+def _fnv1a64(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+class _Bolt:
+    def __init__(self, data: bytes):
+        self.data = data
+        self.page_size, self.root = self._meta()
+
+    def _meta(self) -> tuple[int, int]:
+        best = None
+        # the page size is not known before a meta page is read: try the first one's, then 4096
+        sizes = []
+        if len(self.data) >= PAGE_HEADER + 12:
+            sizes.append(struct.unpack_from("<I", self.data, PAGE_HEADER + 8)[0])
+        sizes.append(4096)
+        for page_size in dict.fromkeys(sizes):
+            for n in (0, 1):
+                off = n * page_size
+                if page_size <= 0 or off + PAGE_HEADER + 64 > len(self.data):
+                    continue
+                flags = struct.unpack_from("<H", self.data, off + 8)[0]
+                meta = off + PAGE_HEADER
+                magic, _version, psize, _flags, root, _seq, _freelist, _pgid, txid, checksum = \
+                    struct.unpack_from("<IIIIQQQQQQ", self.data, meta)
+                if flags != META or magic != MAGIC or psize != page_size:
+                    continue
+                if _fnv1a64(self.data[meta:meta + 56]) != checksum:
+                    continue
+                if best is None or txid > best[0]:
+                    best = (txid, psize, root)
+            if best:
+                break
+        if best is None:
+            raise BoltError("no valid meta page (bad magic or checksum)")
+        return best[1], best[2]
+
+    def _page(self, pgid: int) -> tuple[bytes, int]:
+        off = pgid * self.page_size
+        if pgid < 2 or off + PAGE_HEADER > len(self.data):
+            raise BoltError(f"page {pgid} out of range")
+        overflow = struct.unpack_from("<I", self.data, off + 12)[0]
+        end = off + (overflow + 1) * self.page_size
+        if end > len(self.data):
+            raise BoltError(f"page {pgid} (+{overflow} overflow) out of range")
+        return self.data, off
+
+    def items(self, root: int, inline: bytes | None = None) -> list[tuple[bytes, bytes, bool]]:
+        """(key, value, is_bucket) of a bucket: its root page, or its inline page."""
+        out: list[tuple[bytes, bytes, bool]] = []
+        if inline is not None:
+            self._walk(inline, 0, out, depth=0)
+        else:
+            data, off = self._page(root)
+            self._walk(data, off, out, depth=0)
+        return out
+
+    def _walk(self, data: bytes, off: int, out: list, depth: int) -> None:
+        if depth > 64:
+            raise BoltError("tree too deep (a page cycle?)")
+        if off + PAGE_HEADER > len(data):
+            raise BoltError("page header out of range")
+        flags, count = struct.unpack_from("<HH", data, off + 8)
+        if flags & BRANCH:
+            for i in range(count):
+                e = off + PAGE_HEADER + i * ELEMENT
+                _pos, _ksize, pgid = struct.unpack_from("<IIQ", data, e)
+                pdata, poff = self._page(pgid)
+                self._walk(pdata, poff, out, depth + 1)
+        elif flags & LEAF:
+            for i in range(count):
+                e = off + PAGE_HEADER + i * ELEMENT
+                eflags, pos, ksize, vsize = struct.unpack_from("<IIII", data, e)
+                start = e + pos
+                if start + ksize + vsize > len(data):
+                    raise BoltError("leaf element out of range")
+                out.append((data[start:start + ksize], data[start + ksize:start + ksize + vsize],
+                            bool(eflags & BUCKET_LEAF_FLAG)))
+        else:
+            raise BoltError(f"unexpected page type {flags:#x}")
+
+    def bucket(self, value: bytes) -> list[tuple[bytes, bytes, bool]]:
+        if len(value) < 16:
+            raise BoltError("bucket value too short")
+        root = struct.unpack_from("<Q", value, 0)[0]
+        return self.items(0, inline=value[16:]) if root == 0 else self.items(root)
+
+    def path(self, *names: bytes) -> list[tuple[bytes, bytes, bool]]:
+        items = self.items(self.root)
+        for name in names:
+            found = [v for k, v, is_bucket in items if k == name and is_bucket]
+            if not found:
+                raise BoltError(f"bucket {name.decode(errors='replace')!r} missing")
+            items = self.bucket(found[0])
+        return items
+
+
+def _uvarint(raw: bytes) -> int:
+    value = shift = 0
+    for b in raw:
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value
+        shift += 7
+    raise BoltError("truncated varint")
+
+
+@dataclass(frozen=True)
+class SnapshotEntry:
+    namespace: str
+    key: str  # the snapshot's key in its namespace (a chain id for an image layer)
+    id: int  # the directory: <snapshotter root>/snapshots/<id>
+    kind: str  # committed, active, view
+    size: int | None  # the snapshotter's own figure for committed snapshots (often 0 in 1.6)
+
+
+def read_snapshots(path: str) -> list[SnapshotEntry]:
+    """Every snapshot in a snapshotter's ``metadata.db``. Retries once on an inconsistent read
+    (the file may change under us), then raises :class:`BoltError`."""
+    for attempt in (1, 2):
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+            return _entries(_Bolt(data))
+        except BoltError:
+            if attempt == 2:
+                raise
+    return []  # not reached
+
+
+def _entries(db: _Bolt) -> list[SnapshotEntry]:
+    out = []
+    for name, value, is_bucket in db.path(b"v1", b"snapshots"):
+        if not is_bucket:
+            continue
+        fields = {k: v for k, v, b in db.bucket(value) if not b}
+        text = name.decode("utf-8", errors="replace")
+        namespace, sep1, rest = text.partition("/")
+        _n, sep2, key = rest.partition("/")
+        if not (sep1 and sep2) or b"id" not in fields:
+            raise BoltError(f"snapshot entry {text!r} not understood")
+        kind = fields.get(b"kind", b"\x00")
+        size = _uvarint(fields[b"size"]) if b"size" in fields else None
+        out.append(SnapshotEntry(namespace, key, _uvarint(fields[b"id"]), KINDS.get(kind[0] if kind else 0,
+                                                                                     "unknown"), size))
+    return out
