@@ -202,6 +202,94 @@ def image_layers(settings: Settings, backends: Sequence[str], ref: str,
     return Layers(rows, failed, [w for o in outcomes for w in o.warnings], duplicated, absent)
 
 
+# -- df -------------------------------------------------------------------------------------
+
+@dataclass
+class DiskUsage(Gathered):
+    """`df`: one row per store (``rows``), the bytes unpacked more than once across stores
+    (``duplicated``, which is also what could be saved), and the blob bytes shared by namespaces."""
+
+    duplicated: int = 0
+    could_save: int = 0
+
+
+def store_name(kind: str, backend: str, namespace: str | None) -> str:
+    from .adapters.base import BLOB_COPY
+
+    if kind == BLOB_COPY:
+        return "containerd content store"
+    if backend == "docker":
+        return "docker"
+    return f"containerd namespace {namespace}"
+
+
+def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence[str] | None = None) -> DiskUsage:
+    """Per store (docker's overlay2 store, each containerd namespace's snapshots, the content
+    store) the bytes it holds for images, and how much of it another store holds too.
+
+    The backends list everything at once (tool calls per backend and namespace, never per image);
+    a directory reached by two backends (crictl and ``ctr -n k8s.io``) counts once, and each
+    distinct unpacked directory is walked once. A layer (chain id) unpacked in k stores counts
+    (k-1) x its size as duplicated (the smallest copies beyond the largest); ``could_save`` is that
+    total. A store's ``duplicated``: its bytes of layers that another store also unpacks."""
+    from .adapters.base import BLOB_COPY, UNPACKED_COPY, tree_size
+
+    outcomes = fan_out(settings, backends, lambda a: a.disk_usage(namespaces))
+    items: dict[tuple[str, str], Any] = {}
+    for outcome in outcomes:
+        for item in outcome.value or []:
+            key = (item.kind, os.path.realpath(item.path))
+            have = items.get(key)
+            if have is None:
+                items[key] = item
+                continue
+            have.seen_by += [b for b in item.seen_by if b not in have.seen_by]
+            have.namespaces += [n for n in item.namespaces if n not in have.namespaces]
+    todo = [real for kind, real in items if kind == UNPACKED_COPY]
+    if todo:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+            sizes = dict(zip(todo, pool.map(tree_size, todo)))
+        for (kind, real), item in items.items():
+            if kind == UNPACKED_COPY:
+                item.size = sizes[real]
+    # copies of each layer across stores
+    by_layer: dict[str, list[Any]] = {}
+    for (kind, _real), item in items.items():
+        if kind == UNPACKED_COPY:
+            by_layer.setdefault(item.key, []).append(item)
+    could_save = sum(sum(c.size for c in copies) - max(c.size for c in copies)
+                     for copies in by_layer.values())
+    stores: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for (kind, _real), item in items.items():
+        sid = (kind, os.path.realpath(item.store), item.namespace if kind == UNPACKED_COPY else None)
+        row = stores.get(sid)
+        if row is None:
+            row = stores[sid] = {
+                "store": store_name(kind, item.backend, item.namespace), "kind": kind,
+                "backend": item.backend, "namespace": item.namespace if kind == UNPACKED_COPY else None,
+                "path": item.store, "seen_by": [], "namespaces": [], "items": 0, "bytes": 0,
+                "duplicated": 0, "entries": []}
+        row["seen_by"] += [b for b in item.seen_by if b not in row["seen_by"]]
+        spaces = item.namespaces if kind == BLOB_COPY else ([item.namespace] if item.namespace else [])
+        row["namespaces"] += [n for n in spaces if n not in row["namespaces"]]
+        row["items"] += 1
+        row["bytes"] += item.size or 0
+        if kind == UNPACKED_COPY and len(by_layer[item.key]) > 1:
+            row["duplicated"] += item.size or 0
+        row["entries"].append({"key": item.key, "path": item.path, "size": item.size,
+                               "copies": len(by_layer[item.key]) if kind == UNPACKED_COPY else 1,
+                               "namespaces": list(item.namespaces)})
+    order = {UNPACKED_COPY: 0, BLOB_COPY: 1}
+    rows = sorted(stores.values(), key=lambda r: (order.get(r["kind"], 2), r["backend"] != "docker",
+                                                  r["namespace"] or ""))
+    for row in rows:
+        row["entries"].sort(key=lambda e: e["path"])
+    return DiskUsage(rows, [o for o in outcomes if o.error], [w for o in outcomes for w in o.warnings],
+                     could_save, could_save)
+
+
 # -- info -----------------------------------------------------------------------------------
 
 def backend_info(settings: Settings, backends: Sequence[str]) -> Gathered:

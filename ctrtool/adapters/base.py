@@ -134,6 +134,22 @@ class LayerRecord:
     copies: list[LayerCopy] = field(default_factory=list)
 
 
+@dataclass
+class StoredItem:
+    """One thing a store holds on disk, for `df`: an unpacked layer directory (key = its chain id)
+    or a blob in containerd's content store (key = its digest)."""
+
+    backend: str  # the backend that found it
+    namespace: str | None  # containerd namespace of a snapshot; None for docker and for blobs
+    kind: str  # UNPACKED_COPY or BLOB_COPY
+    key: str  # chain id of an unpacked layer; digest of a blob
+    path: str  # absolute: the layer's directory, or the blob's file
+    store: str  # the store's own directory: docker's overlay2 dir, the snapshotter root, the content root
+    size: int | None = None  # blobs: the file's size; unpacked: left None (core walks each directory once)
+    namespaces: list[str] = field(default_factory=list)  # blobs: the namespaces whose images refer to it
+    seen_by: list[str] = field(default_factory=list)
+
+
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     """chain[0] = diff[0]; chain[i] = sha256 of "chain[i-1] diff[i]" (the OCI image spec)."""
     import hashlib
@@ -356,6 +372,12 @@ class Adapter:
         unpacked copies left None: core counts each distinct directory once). NotFound when the
         image is not here. Tool calls do not depend on the number of images."""
         raise Unsupported(f"{self.name} cannot show layers")
+
+    def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
+        """Everything this backend's stores hold on disk for images: each unpacked layer directory
+        once (sizes left None for core to walk), and containerd's blobs that images refer to. A
+        fixed number of tool calls per backend (ctr: per namespace), however many images."""
+        raise Unsupported(f"{self.name} cannot show disk usage")
 
     # -- containers and pods ---------------------------------------------------------------
     def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:

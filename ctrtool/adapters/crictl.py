@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import Result, Streamed, not_understood
 from .base import (CONTENT, CREATED, EXITED, REPORTED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
-                   ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, PodRecord, UNPACKED_COPY,
+                   ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, PodRecord, StoredItem, UNPACKED_COPY,
                    canonical_ref, chain_ids, parallel, stderr_mentions)
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
@@ -107,6 +107,22 @@ class CrictlAdapter(Adapter):
                                 seen_by=[self.name])] if path else []
             out.append(LayerRecord(index, diff, chain, None, copies))
         return out
+
+    def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
+        """``version`` ‖ ``imagefsinfo`` (the namespace, the snapshotter's root); the CRI's
+        unpacked layers are the committed snapshots of its namespace in the snapshotter's
+        metadata.db (the same directories ``ctr -n k8s.io`` reaches). Blobs come from ctr."""
+        from .ctr import snapshot_dirs
+
+        got = parallel({"version": self.version, "fs": self.imagefs})
+        namespace, root = cri_namespace(got["version"]), got["fs"]
+        if namespaces and namespace not in namespaces:
+            return []
+        if not root or namespace is None:
+            raise Unsupported("crictl's runtime is not containerd with a snapshotter ctrtool knows")
+        dirs = snapshot_dirs(root, os.path.basename(root).rsplit(".", 1)[-1])
+        return [StoredItem(self.name, ns, UNPACKED_COPY, key, path, root, seen_by=[self.name])
+                for (ns, key), path in sorted(dirs.items()) if ns == namespace]
 
     def namespaces(self) -> list[str]:
         ns = cri_namespace(self.version())

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from ..errors import Ambiguous, InvalidState, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import not_understood
 from .base import (BLOB_COPY, CONTENT, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED_COPY, Adapter,
-                   BackendInfo, ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan,
+                   BackendInfo, ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, StoredItem,
                    canonical_ref, chain_ids, parallel, stderr_mentions)
 
 DEFAULT_SNAPSHOTTER = "overlayfs"  # ctr's default on Linux; CONTAINERD_SNAPSHOTTER overrides it
@@ -199,6 +199,47 @@ class CtrAdapter(Adapter):
                 copies.append(LayerCopy(self.name, None, BLOB_COPY, blob_path, size=os.path.getsize(blob_path),
                                         namespaces=referenced.get(blob, []), seen_by=[self.name]))
             out.append(LayerRecord(index, diff, chain, blob, copies))
+        return out
+
+    def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
+        """``namespaces ls`` ‖ ``plugins ls``, then ``images ls`` and ``snapshots ls`` for every
+        namespace, all in parallel; the snapshotter's metadata.db read once for every directory.
+        Each namespace's committed snapshots are its unpacked layers; the blobs are those the
+        images refer to (index, manifest, config, layers), each listed once with the namespaces
+        that refer to it."""
+        from ..errors import LayoutNotUnderstood
+
+        names, plugins = self._resolve_namespaces(namespaces)
+        calls: dict[Any, Any] = {}
+        for ns in names:
+            calls[("images", ns)] = lambda ns=ns: self.image_table(ns)
+            calls[("snapshots", ns)] = lambda ns=ns: self.snapshot_keys(ns)
+        got = parallel(calls)
+        root = plugins.snapshotter_roots.get(self.snapshotter)
+        out: list[StoredItem] = []
+        if root and any(got[("snapshots", ns)] for ns in names):
+            dirs = snapshot_dirs(root, self.snapshotter)
+            for ns in names:
+                for key in sorted(got[("snapshots", ns)]):
+                    path = dirs.get((ns, key))
+                    if path is None:
+                        raise LayoutNotUnderstood(f"snapshot {key} of namespace {ns} is not in the snapshotter's "
+                                                  "metadata.db", os.path.join(root, "metadata.db"))
+                    out.append(StoredItem(self.name, ns, UNPACKED_COPY, key, path, root, seen_by=[self.name]))
+        blobs = BlobReader(plugins.content_root)
+        referenced: dict[str, list[str]] = {}
+        for ns in names:
+            for row in got[("images", ns)]:
+                digest = row["DIGEST"] if row["DIGEST"].startswith("sha256:") else None
+                for d in blobs.referenced(digest):
+                    spaces = referenced.setdefault(d, [])
+                    if ns not in spaces:
+                        spaces.append(ns)
+        for digest, spaces in referenced.items():
+            path = blobs.path(digest)
+            if path and os.path.isfile(path):
+                out.append(StoredItem(self.name, None, BLOB_COPY, digest, path, plugins.content_root or "",
+                                      size=os.path.getsize(path), namespaces=spaces, seen_by=[self.name]))
         return out
 
     # -- containers ----------------------------------------------------------------------------
@@ -488,6 +529,27 @@ class BlobReader:
                 chosen = _pick_platform(doc.get("manifests") or [])
                 doc = self._load(chosen["digest"])[0] if chosen else None
             cache[digest] = doc if isinstance(doc, dict) else None
+        return cache[digest]
+
+    def referenced(self, digest: str | None) -> list[str]:
+        """The blobs an image target refers to for the default platform: itself, the chosen
+        manifest (when it is an index), the config and the layers. Each digest read once."""
+        if digest is None:
+            return []
+        cache = self.__dict__.setdefault("_referenced", {})
+        if digest not in cache:
+            out = [digest]
+            doc, _size = self._load(digest)
+            if isinstance(doc, dict) and "manifests" in doc:
+                chosen = _pick_platform(doc.get("manifests") or [])
+                doc = self._load(chosen["digest"])[0] if chosen else None
+                if chosen:
+                    out.append(chosen["digest"])
+            if isinstance(doc, dict):
+                config = (doc.get("config") or {}).get("digest")
+                out += [config] if config else []
+                out += [layer.get("digest") for layer in doc.get("layers") or [] if layer.get("digest")]
+            cache[digest] = out
         return cache[digest]
 
     def document(self, digest: str) -> dict | None:

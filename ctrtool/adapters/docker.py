@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from ..errors import PermissionDenied, ToolError, Unreachable
 from ..runner import Result, not_understood
 from .base import (CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED, UNPACKED_COPY, Adapter, BackendInfo,
-                   ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, chain_ids,
+                   ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, StoredItem, chain_ids,
                    stderr_mentions)
 
 # docker runs its containers through containerd in this namespace unless dockerd is started with
@@ -107,6 +107,29 @@ class DockerAdapter(Adapter):
                               "for overlay2 only")
         diff_ids = (item.get("RootFS") or {}).get("Layers") or []
         return docker_layers(os.path.dirname(store), store, diff_ids)
+
+    def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
+        """``image ls -q`` then one ``image inspect`` of every image; each distinct layer (chain
+        id) is mapped to its overlay2 directory through docker's layer database, once."""
+        items = self._inspect(self._image_ids())
+        if not items:
+            return []
+        store = overlay2_store(items)
+        if store is None:
+            from ..errors import Unsupported
+
+            driver = (items[0].get("GraphDriver") or {}).get("Name")
+            raise Unsupported(f"docker's graph driver is {driver}: ctrtool maps layers to directories "
+                              "for overlay2 only")
+        out: dict[str, StoredItem] = {}
+        for item in items:
+            diff_ids = (item.get("RootFS") or {}).get("Layers") or []
+            for chain in chain_ids(diff_ids):
+                if chain not in out:
+                    out[chain] = StoredItem("docker", None, UNPACKED_COPY, chain,
+                                            layer_dir(os.path.dirname(store), store, chain), store,
+                                            seen_by=["docker"])
+        return list(out.values())
 
     # -- containers ----------------------------------------------------------------------------
     def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:
@@ -286,25 +309,32 @@ def graph_store(info: dict[str, Any]) -> str | None:
 
 def docker_layers(root: str, store: str, diff_ids: Sequence[str]) -> list[LayerRecord]:
     """Each layer's overlay2 directory, from docker's layer database on disk."""
-    from ..errors import LayoutNotUnderstood
-
     records = []
     for index, (diff, chain) in enumerate(zip(diff_ids, chain_ids(diff_ids))):
-        algo, _, hexpart = chain.partition(":")
-        meta = os.path.join(root, "image", "overlay2", "layerdb", algo, hexpart)
-        try:
-            with open(os.path.join(meta, "cache-id"), encoding="ascii") as fh:
-                cache_id = fh.read().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise LayoutNotUnderstood(f"docker's layer database has no readable cache-id for layer {chain} "
-                                      f"({(getattr(exc, 'strerror', None) or str(exc)).lower()})", meta) from None
-        path = os.path.join(store, cache_id, "diff")
-        if not re.fullmatch(r"[0-9a-f]{16,128}", cache_id) or not os.path.isdir(path):
-            raise LayoutNotUnderstood(f"layer {chain}: docker's layer database names {cache_id!r}, "
-                                      "which is not a directory in its overlay2 store", path)
+        path = layer_dir(root, store, chain)
         records.append(LayerRecord(index, diff, chain, None, [LayerCopy(
             backend="docker", namespace=None, kind=UNPACKED_COPY, path=path, seen_by=["docker"])]))
     return records
+
+
+def layer_dir(root: str, store: str, chain: str) -> str:
+    """The overlay2 directory of the layer with chain id ``chain``, from docker's layer database:
+    ``<root>/image/overlay2/layerdb/sha256/<chain>/cache-id`` names ``<store>/<cache-id>/diff``."""
+    from ..errors import LayoutNotUnderstood
+
+    algo, _, hexpart = chain.partition(":")
+    meta = os.path.join(root, "image", "overlay2", "layerdb", algo, hexpart)
+    try:
+        with open(os.path.join(meta, "cache-id"), encoding="ascii") as fh:
+            cache_id = fh.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LayoutNotUnderstood(f"docker's layer database has no readable cache-id for layer {chain} "
+                                  f"({(getattr(exc, 'strerror', None) or str(exc)).lower()})", meta) from None
+    path = os.path.join(store, cache_id, "diff")
+    if not re.fullmatch(r"[0-9a-f]{16,128}", cache_id) or not os.path.isdir(path):
+        raise LayoutNotUnderstood(f"layer {chain}: docker's layer database names {cache_id!r}, "
+                                  "which is not a directory in its overlay2 store", path)
+    return path
 
 
 def overlay2_store(items: list[dict[str, Any]]) -> str | None:
