@@ -11,6 +11,7 @@ from .commands.images import images
 from .commands.info import info
 from .commands.layers import layers
 from .commands.df import df
+from .commands.explain import explain
 from .commands.translate import CONTEXT_SETTINGS as _TRANSLATE_CONTEXT, translate
 from .commands.ps import pods, ps
 from .commands.containers import exec_, inspect, kill, logs, rm, start, stop
@@ -72,6 +73,7 @@ def root(
 app.command("images")(images)
 app.command("layers")(layers)
 app.command("df")(df)
+app.command("explain")(explain)
 app.command("info")(info)
 app.command("where", help="Alias of `info`.")(info)
 app.command("translate", context_settings=_TRANSLATE_CONTEXT)(translate)

@@ -1,0 +1,148 @@
+"""`ctrtool explain IMAGE`: where an image is stored and what it costs, in plain words.
+
+Only formats the facts of `core.image_layers` (the same as `ctrtool layers`): no tool knowledge here.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import typer
+
+from ..output import Output, human_size
+from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors,
+                     report_failures, settings)
+from .layers import ImageArg
+
+# the documented JSON fields (docs/reference.md), in order
+FIELDS = ("image", "stored", "duplicated", "places", "blobs", "advice", "sentences")
+PLACE_FIELDS = ("store", "backend", "namespace", "seen_by", "paths", "bytes")
+BLOB_FIELDS = ("paths", "bytes", "namespaces")
+
+K8S = "k8s.io"
+
+
+def places(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The image's unpacked copies by store: docker, then each containerd namespace."""
+    found: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        for c in row["copies"]:
+            if c["kind"] != "unpacked":
+                continue
+            key = ("docker", None) if c["backend"] == "docker" else ("containerd", c["namespace"])
+            place = found.setdefault(key, {
+                "store": "docker" if key[0] == "docker" else f"containerd namespace {c['namespace']}",
+                "backend": c["backend"], "namespace": c["namespace"], "seen_by": [], "paths": [], "bytes": 0})
+            place["seen_by"] += [b for b in c["seen_by"] if b not in place["seen_by"]]
+            place["paths"].append(c["path"])
+            place["bytes"] += c["size"] or 0
+    return sorted(found.values(), key=lambda p: (p["backend"] != "docker", p["namespace"] or ""))
+
+
+def blobs(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"paths": [], "bytes": 0, "namespaces": []}
+    for row in rows:
+        for c in row["copies"]:
+            if c["kind"] == "blob" and c["path"] not in out["paths"]:
+                out["paths"].append(c["path"])
+                out["bytes"] += c["size"] or 0
+                out["namespaces"] += [n for n in c["namespaces"] if n not in out["namespaces"]]
+    return out
+
+
+def _dirs(paths: list[str]) -> str:
+    return ", ".join(paths)
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool) -> list[str]:
+    """What to do about it, as ctrtool command lines. ``containerd_asked``: ctr or crictl was
+    queried, so an image not in k8s.io is known not to be there."""
+    spaces = [p["namespace"] for p in where if p["backend"] != "docker"]
+    in_docker = any(p["backend"] == "docker" for p in where)
+    out = []
+    if len(where) > 1:
+        keep = K8S if K8S in spaces else ("docker" if in_docker else spaces[0])
+        drop = [p for p in where if (p["namespace"] or "docker") != keep]
+        commands = [shlex.join(["ctrtool", "rmi", "--backend", "docker", image]) if p["backend"] == "docker"
+                    else shlex.join(["ctrtool", "rmi", "--backend", "ctr", "-n", p["namespace"], image])
+                    for p in drop]
+        why = ("the one in k8s.io: the kubelet, through crictl, sees only that namespace" if keep == K8S
+               else f"the one in {keep}")
+        out.append(f"keep one copy ({why}) and remove the others: " + "; ".join(commands)
+                   + ". A layer's directory is freed only when no other image in that store uses it.")
+    if containerd_asked and where and K8S not in spaces:
+        src = ["--backend", "docker"] if in_docker else ["--backend", "ctr", "-n", spaces[0]]
+        out.append("the kubelet cannot see this image: it sees only containerd namespace k8s.io; import it there: "
+                   + shlex.join(["ctrtool", "save", *src, "-o", "image.tar", image]) + " && "
+                   + shlex.join(["ctrtool", "load", "--backend", "ctr", "-n", K8S, "image.tar"]))
+    if not out:
+        out.append("nothing: the image is stored once")
+    return out
+
+
+def sentences(image: str, stored: int, duplicated: int, where: list[dict[str, Any]],
+              shared: dict[str, Any], todo: list[str]) -> list[str]:
+    lines = [f"{image} is stored {_times(stored)}" + (
+        f", {human_size(duplicated)} ({duplicated} bytes) duplicated:" if duplicated else ", nothing duplicated:")]
+    for p in where:
+        size = f"{human_size(p['bytes'])} ({p['bytes']} bytes)"
+        if p["backend"] == "docker":
+            lines.append(f"docker keeps its own unpacked copy, {size}, under {_dirs(p['paths'])}")
+        else:
+            who = " (also what crictl and the kubelet see)" if "crictl" in p["seen_by"] else ""
+            lines.append(f"containerd namespace {p['namespace']}{who} unpacks its own snapshot, {size}, "
+                         f"under {_dirs(p['paths'])}")
+    if shared["paths"]:
+        lines.append(f"the compressed blobs, {human_size(shared['bytes'])} ({shared['bytes']} bytes), are stored "
+                     f"once in containerd's content store and shared by namespaces "
+                     f"{', '.join(shared['namespaces']) or '(none)'}: {_dirs(shared['paths'])}")
+    lines += [f"what to do: {t}" for t in todo]
+    return lines
+
+
+@handle_errors
+def explain(
+    ctx: typer.Context,
+    image: ImageArg,
+    backend: BackendOpt = None,
+    all_backends: AllBackendsOpt = False,
+    namespace: NamespaceOpt = None,
+    output: OutputOpt = "table",
+) -> None:
+    """Where IMAGE is stored and what it costs, in plain words, with the paths and what to do.
+
+    The facts of `ctrtool layers`: how many times the image is unpacked (docker's store, each
+    containerd namespace), the bytes duplicated, the blobs containerd shares between namespaces.
+    Exit status 1: the image is in no backend; 3: some backends failed, the rest printed.
+    """
+    from .. import core
+    from .images import _default_namespace
+
+    out = Output(check_format(output))
+    conf = settings(ctx)
+    names = core.select_backends(conf, backend, all_backends)
+    got = core.image_layers(conf, names, image, namespace or _default_namespace(conf))
+    # the sentences are built from the same facts `layers` prints
+    where = places(got.rows)
+    shared = blobs(got.rows)
+    ns = namespace or _default_namespace(conf)
+    todo = advice(image, where, any(b in ("ctr", "crictl") for b in names) and (not ns or K8S in ns))
+    words = sentences(image, len(where), got.duplicated, where, shared, todo)
+    if not got.rows and got.failed:
+        pass
+    elif out.structured:
+        out.data({"image": image, "stored": len(where), "duplicated": got.duplicated,
+                  "places": [{k: p[k] for k in PLACE_FIELDS} for p in where],
+                  "blobs": {k: shared[k] for k in BLOB_FIELDS}, "advice": todo, "sentences": words})
+    else:
+        text = words[0] + "\n" + "".join(f"  - {w};\n" for w in words[1:len(where) + 1 + bool(shared["paths"])])
+        text += "".join(f"{w}\n" for w in words[len(where) + 1 + bool(shared["paths"]):])
+        if got.absent:
+            text += f"not in: {', '.join(got.absent)}\n"
+        out.lines([text.rstrip("\n")])
+    raise typer.Exit(report_failures(out, got, len(names)))

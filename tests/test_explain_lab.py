@@ -1,0 +1,87 @@
+"""`ctrtool explain IMAGE` against the real lab: the sentences carry the numbers and paths of
+`layers`, the paths exist, and the sizes agree with du."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from helpers import ctrtool, ctrtool_json
+from test_layers_lab import close, file_bytes
+
+pytestmark = pytest.mark.lab
+
+DEMO = "localhost/ctrtool/demo:1.0"
+FIELDS = ["image", "stored", "duplicated", "places", "blobs", "advice", "sentences"]
+PLACE_FIELDS = ["store", "backend", "namespace", "seen_by", "paths", "bytes"]
+
+
+@pytest.fixture(scope="module")
+def told(lab_env):
+    data, _ = ctrtool_json("explain", "--all-backends", DEMO, env=lab_env)
+    return data
+
+
+@pytest.fixture(scope="module")
+def layers(lab_env):
+    data, _ = ctrtool_json("layers", "--all-backends", DEMO, env=lab_env)
+    return data
+
+
+def test_facts_are_those_of_layers_and_true_on_disk(told, layers):
+    assert list(told) == FIELDS
+    assert told["stored"] == 3
+    assert told["duplicated"] == sum(layer["duplicated"] for layer in layers)
+    assert [p["store"] for p in told["places"]] == ["docker", "containerd namespace default",
+                                                    "containerd namespace k8s.io"]
+    unpacked = {c["path"] for layer in layers for c in layer["copies"] if c["kind"] == "unpacked"}
+    assert {path for p in told["places"] for path in p["paths"]} == unpacked
+    for p in told["places"]:
+        assert list(p) == PLACE_FIELDS
+        assert all(os.path.isdir(path) for path in p["paths"])
+        assert p["bytes"] == sum(file_bytes(path) for path in p["paths"])
+        du = subprocess.run(["du", "-scb", *p["paths"]], capture_output=True, text=True, check=True)
+        assert close(p["bytes"], int(du.stdout.splitlines()[-1].split()[0])), p
+    assert told["places"][2]["seen_by"] == ["ctr", "crictl"]
+    blobs = told["blobs"]
+    assert len(blobs["paths"]) == len(layers)
+    assert all(os.path.isfile(path) for path in blobs["paths"])
+    assert blobs["bytes"] == sum(os.path.getsize(path) for path in blobs["paths"])
+    assert {"default", "k8s.io"} <= set(blobs["namespaces"])
+
+
+def test_sentences_carry_the_numbers_and_paths(told, lab_env):
+    first, *rest = told["sentences"]
+    assert first.startswith(f"{DEMO} is stored 3 times") and f"({told['duplicated']} bytes) duplicated" in first
+    for place, line in zip(told["places"], rest):
+        assert f"({place['bytes']} bytes)" in line
+        assert all(path in line for path in place["paths"])
+    assert rest[0].startswith("docker keeps its own unpacked copy")
+    assert rest[1].startswith("containerd namespace default unpacks its own snapshot")
+    assert "crictl" in rest[2]
+    blob_line = rest[3]
+    assert "shared by namespaces" in blob_line and f"({told['blobs']['bytes']} bytes)" in blob_line
+    assert all(path in blob_line for path in told["blobs"]["paths"])
+    (todo,) = told["advice"]
+    assert f"ctrtool rmi --backend docker {DEMO}" in todo and f"ctrtool rmi --backend ctr -n default {DEMO}" in todo
+    assert "k8s.io" in todo
+    text = ctrtool("explain", "-A", DEMO, env=dict(lab_env, COLUMNS="400"))
+    assert text.returncode == 0, text.stderr
+    for sentence in told["sentences"]:
+        assert sentence in text.stdout
+
+
+def test_one_store_and_the_kubelet_hint(lab_env):
+    once, _ = ctrtool_json("explain", "-b", "docker", DEMO, env=lab_env)
+    assert once["stored"] == 1 and once["duplicated"] == 0
+    assert once["sentences"][0] == f"{DEMO} is stored once, nothing duplicated:"
+    two, _ = ctrtool_json("explain", "-b", "docker", "-b", "ctr", "-n", "default", DEMO, env=lab_env)
+    assert two["stored"] == 2
+    assert not any("kubelet cannot see" in a for a in two["advice"])  # k8s.io was not asked
+
+
+def test_not_found(lab_env):
+    proc = ctrtool("explain", "-A", "localhost/ctrtool/nonexistent:9", env=lab_env)
+    assert proc.returncode == 1 and "not found" in proc.stderr and proc.stdout == ""
