@@ -12,6 +12,7 @@ from .commands.info import info
 from .commands.layers import layers
 from .commands.df import df
 from .commands.explain import explain
+from .commands.copy import copy
 from .commands.translate import CONTEXT_SETTINGS as _TRANSLATE_CONTEXT, translate
 from .commands.ps import pods, ps
 from .commands.containers import exec_, inspect, kill, logs, rm, start, stop
@@ -92,6 +93,7 @@ app.command("tag")(tag)
 app.command("pull")(pull)
 app.command("load")(load)
 app.command("save")(save)
+app.command("copy")(copy)
 
 
 def _add_lab() -> None:

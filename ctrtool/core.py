@@ -202,6 +202,22 @@ def image_layers(settings: Settings, backends: Sequence[str], ref: str,
     return Layers(rows, failed, [w for o in outcomes for w in o.warnings], duplicated, absent)
 
 
+def image_homes(settings: Settings, backends: Sequence[str], ref: str,
+                namespaces: Sequence[str] | None = None) -> set[tuple[str, str | None]]:
+    """The stores that hold image ``ref`` itself (by name, else by id), as ("docker", None) or
+    ("containerd", namespace): one listing per backend. (`layers` also finds a layer where only
+    another image that shares it is.)"""
+    from .adapters.base import match_images
+
+    homes = set()
+    for outcome in fan_out(settings, backends, lambda a: a.images(namespaces)):
+        records = outcome.value or []
+        for ns in dict.fromkeys(r.namespace for r in records):
+            if match_images([r for r in records if r.namespace == ns], ref)[0]:
+                homes.add(("docker", None) if outcome.backend == "docker" else ("containerd", ns))
+    return homes
+
+
 # -- df -------------------------------------------------------------------------------------
 
 @dataclass
@@ -537,3 +553,42 @@ def _nowhere(kind: str, ref: str, searched: Searched, namespace: str | None) -> 
 def locate_pod(settings: Settings, ref: str) -> tuple[Adapter, Any]:
     adapter = operation_adapter(settings, "crictl", None)
     return adapter, adapter.find_pod(ref)
+
+
+# -- copy between stores --------------------------------------------------------------------------
+
+def copy_plan(settings: Settings, ref: str, source: tuple[str, str | None], target: tuple[str, str | None],
+              rerun: Rerun):
+    """The plan that streams image ``ref`` from one store to another, and the place it goes to.
+
+    ``source`` and ``target`` are (backend, namespace). crictl has no export or import: the data
+    moves through ``ctr -n k8s.io`` (the namespace the CRI works in, on the same containerd), and
+    crictl is what checks the result (``crictl images``). The copy replaces a reference the target
+    already has: only then is it destructive (asks first)."""
+    from .adapters.base import place, plan_copy
+
+    (src_backend, src_ns), (dst_backend, dst_ns) = source, target
+    (found_adapter, image), = locate_images(settings, src_backend, src_ns, [ref], rerun)
+    via_ctr = operation_adapter(settings, "ctr", K8S_NAMESPACE) if "crictl" in (src_backend, dst_backend) else None
+    mover = via_ctr if src_backend == "crictl" else found_adapter
+    if dst_backend == "crictl":
+        target_adapter, target_ns = via_ctr, K8S_NAMESPACE
+        verify, verify_ns = operation_adapter(settings, "crictl", dst_ns), K8S_NAMESPACE
+    else:
+        target_adapter = operation_adapter(settings, dst_backend, dst_ns)
+        target_ns = target_adapter.operation_namespace(dst_ns)
+        verify, verify_ns = target_adapter, target_ns
+    src_place = place(src_backend, image.namespace)
+    dst_place = place(dst_backend, verify_ns)
+    same = (src_backend == "docker") == (dst_backend == "docker") and (
+        src_backend == "docker" or (image.namespace or K8S_NAMESPACE) == (verify_ns or K8S_NAMESPACE))
+    if same:
+        raise UsageError(f"{ref} would be copied onto itself: {src_place} and {dst_place} are the same store",
+                         "choose another --to (docker, ctr:NS, crictl)")
+    records = verify.images([verify_ns] if verify_ns else None)
+    from .adapters.base import match_images
+
+    exists = bool(match_images(records, image.ref)[0])
+    plan = plan_copy(mover, image, target_adapter, target_ns, verify, verify_ns, exists,
+                     f"copy {image.ref} from {src_place} to {dst_place}")
+    return plan, dst_place

@@ -239,6 +239,146 @@ def run_passthrough(
     return Streamed(argv, _exit_status(proc.returncode), tail.decode(errors="replace"), withheld, seconds)
 
 
+@dataclass(frozen=True)
+class Piped:
+    """Two calls joined by a pipe that ctrtool copied: each side's exit status and stderr (the
+    source's stdout is the data, not kept), and the bytes that went through."""
+
+    source: Result
+    target: Result
+    bytes: int
+    seconds: float
+    source_stopped: bool = False  # ctrtool killed the source because the target had ended
+
+    def failed_side(self) -> Result | None:
+        """The call whose failure to report: the source's own failure first (the target then only
+        saw a cut stream), else the target's; None when both succeeded."""
+        if self.source.returncode != 0 and not self.source_stopped:
+            return self.source
+        if self.target.returncode != 0:
+            return self.target
+        return None
+
+
+PIPE_CHUNK = 1 << 20
+
+
+def run_pipe(
+    source: Sequence[str],
+    target: Sequence[str],
+    *,
+    source_unset_env: Sequence[str] = (),
+    target_unset_env: Sequence[str] = (),
+    progress: bool | None = None,
+    label: str = "copying",
+) -> Piped:
+    """Run ``source | target`` without a shell and without a temporary file: ctrtool reads the
+    source's stdout and writes it to the target's stdin, counting the bytes (a rich progress bar on
+    stderr when ``progress``, default: when stderr is a terminal). No timeout: it moves data for as
+    long as it takes; Ctrl-C (or any error here) kills both. The exit statuses are returned, not
+    raised: the caller names the failing side (see :func:`failure`)."""
+    import threading
+
+    source, target = [str(a) for a in source], [str(a) for a in target]
+    if progress is None:
+        progress = _stderr_is_terminal()
+    _debug(f"run (pipe): {_join(source)} | {_join(target)}")
+    started = time.monotonic()
+    procs: list[subprocess.Popen] = []
+    try:
+        for argv, stdin, unset in ((source, subprocess.DEVNULL, source_unset_env),
+                                   (target, subprocess.PIPE, target_unset_env)):
+            try:
+                procs.append(subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              env=_environment(None, unset), start_new_session=True))
+            except FileNotFoundError:
+                raise ToolNotInstalled(os.path.basename(argv[0]), argv=argv) from None
+            except PermissionError as exc:
+                raise ToolError(os.path.basename(argv[0]), f"cannot execute {argv[0]}: {exc.strerror}",
+                                "check the file's permissions", argv=argv) from None
+        src, dst = procs
+        outputs: dict[str, bytes] = {}
+
+        def drain(name: str, stream) -> None:
+            outputs[name] = stream.read()
+
+        readers = [threading.Thread(target=drain, args=(name, stream), daemon=True)
+                   for name, stream in (("src_err", src.stderr), ("dst_out", dst.stdout), ("dst_err", dst.stderr))]
+        for t in readers:
+            t.start()
+        moved = 0
+        broken = False
+        bar = _ProgressBar(label) if progress else None
+        try:
+            fd = src.stdout.fileno()
+            while True:
+                chunk = os.read(fd, PIPE_CHUNK)
+                if not chunk:
+                    break
+                try:
+                    dst.stdin.write(chunk)
+                except (BrokenPipeError, OSError):
+                    broken = True  # the target stopped reading: its exit status says why
+                    break
+                moved += len(chunk)
+                if bar:
+                    bar.update(moved)
+        finally:
+            if bar:
+                bar.close(moved)
+            for pipe in (dst.stdin, src.stdout):
+                try:
+                    pipe.close()
+                except (BrokenPipeError, OSError):
+                    pass
+        stopped = broken and src.poll() is None
+        if stopped:
+            _kill_group(src)  # nobody reads its output any more
+        src.wait()
+        dst.wait()
+        for t in readers:
+            t.join()
+    except BaseException:
+        for proc in procs:
+            _kill_group(proc)
+        raise
+    seconds = time.monotonic() - started
+    text = {k: v.decode(errors="replace") for k, v in outputs.items()}
+    results = (Result(source, _exit_status(src.returncode), "", text.get("src_err", ""), seconds),
+               Result(target, _exit_status(dst.returncode), text.get("dst_out", ""), text.get("dst_err", ""), seconds))
+    for r in results:
+        _trace(r.argv, seconds, r.returncode)
+    return Piped(results[0], results[1], moved, seconds, stopped)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _ProgressBar:
+    """Bytes copied so far, on stderr (the total is unknown: a tar stream)."""
+
+    def __init__(self, label: str):
+        from rich.console import Console
+        from rich.progress import DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, \
+            TransferSpeedColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn(label), DownloadColumn(), TransferSpeedColumn(),
+                                 TimeElapsedColumn(), console=Console(file=sys.stderr), transient=False)
+        self.task = self.progress.add_task(label, total=None)
+        self.progress.start()
+
+    def update(self, moved: int) -> None:
+        self.progress.update(self.task, completed=moved)
+
+    def close(self, moved: int) -> None:
+        self.progress.update(self.task, completed=moved)
+        self.progress.stop()
+
+
 def _feed(proc: subprocess.Popen, from_stdin: bool, gate: Callable[[], bool]) -> None:
     """Copy our stdin (if asked) into the tool's, then close it once ``gate()`` allows."""
     pipe = proc.stdin

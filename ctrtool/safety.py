@@ -28,15 +28,17 @@ def interactive() -> bool:
 
 
 def approve(what: str, commands: Sequence[Sequence[str]], *, yes: bool = False, dry_run: bool = False,
-            ask: Callable[[str], bool] | None = None) -> bool:
+            ask: Callable[[str], bool] | None = None, piped: bool = False) -> bool:
     """Return True when ``commands`` may run. With ``dry_run`` print them and return False.
 
     ``what`` says in plain words what will happen, e.g. "remove container web (docker)".
     ``ask`` is the prompt function (default: a y/N question on the terminal).
+    ``piped``: the commands are one pipeline (``first | second``) and are shown as one line.
     """
+    lines = [" | ".join(shlex.join(argv) for argv in commands)] if piped else [shlex.join(argv) for argv in commands]
     if dry_run:
-        for argv in commands:
-            sys.stdout.write(shlex.join(argv) + "\n")
+        for line in lines:
+            sys.stdout.write(line + "\n")
         sys.stdout.flush()
         return False
     if yes:
@@ -44,7 +46,7 @@ def approve(what: str, commands: Sequence[Sequence[str]], *, yes: bool = False, 
     if not interactive():
         raise ConsentRefused(f"refusing to {what} without confirmation: not on a terminal",
                              "add --yes to confirm, or --dry-run to see the command(s)")
-    question = f"{what}?\n" + "".join(f"  {shlex.join(argv)}\n" for argv in commands) + "Proceed? [y/N] "
+    question = f"{what}?\n" + "".join(f"  {line}\n" for line in lines) + "Proceed? [y/N] "
     answer = (ask or _ask)(question)
     if not answer:
         raise ConsentRefused(f"did not {what}: not confirmed", "nothing was changed")

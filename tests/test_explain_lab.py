@@ -15,7 +15,7 @@ pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
 FIELDS = ["image", "stored", "duplicated", "places", "blobs", "advice", "sentences"]
-PLACE_FIELDS = ["store", "backend", "namespace", "seen_by", "paths", "bytes"]
+PLACE_FIELDS = ["store", "backend", "namespace", "seen_by", "has_image", "paths", "bytes"]
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def test_facts_are_those_of_layers_and_true_on_disk(told, layers):
         du = subprocess.run(["du", "-scb", *p["paths"]], capture_output=True, text=True, check=True)
         assert close(p["bytes"], int(du.stdout.splitlines()[-1].split()[0])), p
     assert told["places"][2]["seen_by"] == ["ctr", "crictl"]
+    assert all(p["has_image"] for p in told["places"])
     blobs = told["blobs"]
     assert len(blobs["paths"]) == len(layers)
     assert all(os.path.isfile(path) for path in blobs["paths"])
@@ -80,6 +81,14 @@ def test_one_store_and_the_kubelet_hint(lab_env):
     two, _ = ctrtool_json("explain", "-b", "docker", "-b", "ctr", "-n", "default", DEMO, env=lab_env)
     assert two["stored"] == 2
     assert not any("kubelet cannot see" in a for a in two["advice"])  # k8s.io was not asked
+    both, _ = ctrtool_json("explain", "-b", "docker", "-b", "ctr", "-n", "default", "-n", "k8s.io",
+                           "localhost/ctrtool/pause:3.6", env=lab_env)
+    # pause is in k8s.io only; namespace default unpacks its base layer for the demo image
+    assert both["stored"] == 1 and both["advice"] == ["nothing: the image is stored once"]
+    (other,) = [p for p in both["places"] if not p["has_image"]]
+    assert other["namespace"] == "default" and all(os.path.isdir(path) for path in other["paths"])
+    assert "also unpacked for other images" in both["sentences"][0]
+    assert any(s.startswith("containerd namespace default does not have the image") for s in both["sentences"])
 
 
 def test_not_found(lab_env):

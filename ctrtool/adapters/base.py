@@ -210,6 +210,7 @@ class Plan:
     execute: Callable[[], Any] = field(repr=False)
     destructive: bool = False
     note: str | None = None  # said before running (e.g. how a stop escalates)
+    piped: bool = False  # the commands run as one pipeline: first | second (shown so)
 
 
 def named_images(images: Sequence[tuple[str, Sequence[str]]], limit: int = 10) -> str:
@@ -511,6 +512,19 @@ class Adapter:
             raise InvalidState(f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) "
                                f"is {c.state}", "stop it first, or add --force to kill it")
 
+    # -- copying images between stores ---------------------------------------------------------
+    def export_argv(self, ref: str, namespace: str | None) -> list[str]:
+        """The call that writes image ``ref`` as a tar archive on stdout."""
+        raise Unsupported(f"{self.name} cannot export images")
+
+    def import_argv(self, namespace: str | None) -> list[str]:
+        """The call that reads a tar archive of images on stdin."""
+        raise Unsupported(f"{self.name} cannot import images")
+
+    def parse_import(self, stdout: str) -> list[str]:
+        """The references an import (``import_argv``) says it loaded."""
+        return []
+
     # -- running the tool ------------------------------------------------------------------
     def connection_args(self) -> list[str]:
         """The flags that point the tool at :attr:`endpoint`."""
@@ -566,6 +580,41 @@ class Adapter:
         from ..runner import failure
 
         return failure(result, endpoint=self.endpoint.address, classify=self.classify)
+
+
+def plan_copy(source: Adapter, image: ImageTarget, target: Adapter, target_ns: str | None,
+              verify: Adapter, verify_ns: str | None, exists: bool, what: str) -> Plan:
+    """``source export | target import``, streamed through ctrtool (no temporary file), then a
+    listing by ``verify`` (the tool that must see the image: crictl for the CRI) that it is there.
+    ``exists``: the target already has this reference, which the copy replaces (destructive).
+    ``execute()`` returns the matching records in the target, or raises a typed error that names
+    the failing side."""
+    from ..runner import failure, run_pipe
+
+    src_argv = source.export_argv(image.ref, image.namespace)
+    dst_argv = target.import_argv(target_ns)
+
+    def execute() -> list[ImageRecord]:
+        piped = run_pipe(src_argv, dst_argv, source_unset_env=source.unset_env(),
+                         target_unset_env=target.unset_env(), label=f"copying {image.ref}")
+        bad = piped.failed_side()
+        if bad is not None:
+            side = source if bad is piped.source else target
+            raise failure(bad, endpoint=side.endpoint.address, classify=side.classify)
+        records = verify.images([verify_ns] if verify_ns else None)
+        found = match_images(records, image.ref)[0]
+        if image.id and not found:
+            found = [r for r in records if r.id == image.id]
+        if not found:
+            loaded = ", ".join(target.parse_import(piped.target.stdout)) or "nothing it named"
+            raise ToolError(verify.binary, f"after the copy, {place(verify.name, verify_ns)} does not list "
+                            f"{image.ref} (the import reported: {loaded})",
+                            "list what is there with: ctrtool images --backend " + verify.name,
+                            argv=dst_argv)
+        return found
+    return Plan(what, [src_argv, dst_argv], execute, destructive=exists, piped=True,
+                note=f"{image.ref} is already in {place(verify.name, verify_ns)}: the copy replaces it"
+                if exists else None)
 
 
 def parallel(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:

@@ -459,6 +459,15 @@ class CtrAdapter(Adapter):
         return Plan(f"export {', '.join(i.ref for i in images)} from ctr namespace {ns} to {path}", [argv],
                     lambda: self.run_argv(argv, bounded=False) and None, destructive=os.path.exists(path))
 
+    def export_argv(self, ref: str, namespace: str | None) -> list[str]:
+        return self.argv(*self.ns_argv(self.operation_namespace(namespace), "images", "export", "-", ref))
+
+    def import_argv(self, namespace: str | None) -> list[str]:
+        return self.argv(*self.ns_argv(self.operation_namespace(namespace), "images", "import", "-"))
+
+    def parse_import(self, stdout: str) -> list[str]:
+        return parse_imported(stdout)
+
     def plan_prune(self, unused: bool, namespace: str | None = None) -> Plan:
         ns = self.operation_namespace(namespace)
         raise Unsupported("ctr has no prune: containerd removes content no image refers to, but never "

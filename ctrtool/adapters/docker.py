@@ -215,6 +215,15 @@ class DockerAdapter(Adapter):
         return Plan(f"save {', '.join(i.ref for i in images)} from docker to {path}", [argv],
                     lambda: self.run_argv(argv, bounded=False) and None, destructive=os.path.exists(path))
 
+    def export_argv(self, ref: str, namespace: str | None) -> list[str]:
+        return self.argv("save", ref)
+
+    def import_argv(self, namespace: str | None) -> list[str]:
+        return self.argv("load")
+
+    def parse_import(self, stdout: str) -> list[str]:
+        return parse_loaded(stdout)
+
     def _used_image_ids(self) -> set[str]:
         """The image IDs of all containers, in any state (what `docker image prune` keeps): one
         ``ps`` and one ``container inspect`` for all of them."""

@@ -127,6 +127,7 @@ def carry_out(out: Output, plans: list, *, yes: bool, dry_run: bool) -> list:
         for plan in todo:
             if plan.note:
                 out.note(f"{plan.what}: {plan.note}")
-    if not approve(what, commands, yes=yes or not destructive, dry_run=dry_run):
+    if not approve(what, commands, yes=yes or not destructive, dry_run=dry_run,
+                   piped=any(p.piped for p in todo)):
         return []
     return [plan.execute() for plan in todo]

@@ -17,14 +17,15 @@ from .layers import ImageArg
 
 # the documented JSON fields (docs/reference.md), in order
 FIELDS = ("image", "stored", "duplicated", "places", "blobs", "advice", "sentences")
-PLACE_FIELDS = ("store", "backend", "namespace", "seen_by", "paths", "bytes")
+PLACE_FIELDS = ("store", "backend", "namespace", "seen_by", "has_image", "paths", "bytes")
 BLOB_FIELDS = ("paths", "bytes", "namespaces")
 
 K8S = "k8s.io"
 
 
-def places(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The image's unpacked copies by store: docker, then each containerd namespace."""
+def places(rows: list[dict[str, Any]], homes: set) -> list[dict[str, Any]]:
+    """The image's unpacked copies by store: docker, then each containerd namespace. ``has_image``:
+    the image itself is there (else only another image that shares its layers)."""
     found: dict[Any, dict[str, Any]] = {}
     for row in rows:
         for c in row["copies"]:
@@ -33,7 +34,8 @@ def places(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             key = ("docker", None) if c["backend"] == "docker" else ("containerd", c["namespace"])
             place = found.setdefault(key, {
                 "store": "docker" if key[0] == "docker" else f"containerd namespace {c['namespace']}",
-                "backend": c["backend"], "namespace": c["namespace"], "seen_by": [], "paths": [], "bytes": 0})
+                "backend": c["backend"], "namespace": c["namespace"], "seen_by": [], "has_image": key in homes,
+                "paths": [], "bytes": 0})
             place["seen_by"] += [b for b in c["seen_by"] if b not in place["seen_by"]]
             place["paths"].append(c["path"])
             place["bytes"] += c["size"] or 0
@@ -62,6 +64,7 @@ def _times(n: int) -> str:
 def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool) -> list[str]:
     """What to do about it, as ctrtool command lines. ``containerd_asked``: ctr or crictl was
     queried, so an image not in k8s.io is known not to be there."""
+    where = [p for p in where if p["has_image"]]
     spaces = [p["namespace"] for p in where if p["backend"] != "docker"]
     in_docker = any(p["backend"] == "docker" for p in where)
     out = []
@@ -76,10 +79,9 @@ def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool) -> l
         out.append(f"keep one copy ({why}) and remove the others: " + "; ".join(commands)
                    + ". A layer's directory is freed only when no other image in that store uses it.")
     if containerd_asked and where and K8S not in spaces:
-        src = ["--backend", "docker"] if in_docker else ["--backend", "ctr", "-n", spaces[0]]
-        out.append("the kubelet cannot see this image: it sees only containerd namespace k8s.io; import it there: "
-                   + shlex.join(["ctrtool", "save", *src, "-o", "image.tar", image]) + " && "
-                   + shlex.join(["ctrtool", "load", "--backend", "ctr", "-n", K8S, "image.tar"]))
+        src = "docker" if in_docker else f"ctr:{spaces[0]}"
+        out.append("the kubelet cannot see this image: it sees only containerd namespace k8s.io; copy it there: "
+                   + shlex.join(["ctrtool", "copy", image, "--from", src, "--to", "crictl"]))
     if not out:
         out.append("nothing: the image is stored once")
     return out
@@ -87,8 +89,14 @@ def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool) -> l
 
 def sentences(image: str, stored: int, duplicated: int, where: list[dict[str, Any]],
               shared: dict[str, Any], todo: list[str]) -> list[str]:
-    lines = [f"{image} is stored {_times(stored)}" + (
-        f", {human_size(duplicated)} ({duplicated} bytes) duplicated:" if duplicated else ", nothing duplicated:")]
+    others = [p for p in where if not p["has_image"]]
+    where = [p for p in where if p["has_image"]]
+    dup = f"{human_size(duplicated)} ({duplicated} bytes) duplicated"
+    if not duplicated:
+        dup = "nothing duplicated"
+    elif others:
+        dup += " (its layers are also unpacked for other images)"
+    lines = [f"{image} is stored {_times(stored)}, {dup}:"]
     for p in where:
         size = f"{human_size(p['bytes'])} ({p['bytes']} bytes)"
         if p["backend"] == "docker":
@@ -97,6 +105,10 @@ def sentences(image: str, stored: int, duplicated: int, where: list[dict[str, An
             who = " (also what crictl and the kubelet see)" if "crictl" in p["seen_by"] else ""
             lines.append(f"containerd namespace {p['namespace']}{who} unpacks its own snapshot, {size}, "
                          f"under {_dirs(p['paths'])}")
+    for p in others:
+        size = f"{human_size(p['bytes'])} ({p['bytes']} bytes)"
+        lines.append(f"{p['store']} does not have the image, but other images there unpack some of its layers "
+                     f"too, {size}, under {_dirs(p['paths'])}")
     if shared["paths"]:
         lines.append(f"the compressed blobs, {human_size(shared['bytes'])} ({shared['bytes']} bytes), are stored "
                      f"once in containerd's content store and shared by namespaces "
@@ -127,21 +139,23 @@ def explain(
     conf = settings(ctx)
     names = core.select_backends(conf, backend, all_backends)
     got = core.image_layers(conf, names, image, namespace or _default_namespace(conf))
-    # the sentences are built from the same facts `layers` prints
-    where = places(got.rows)
+    # the sentences are built from the same facts `layers` prints, and where the image itself is
+    where = places(got.rows, core.image_homes(conf, names, image, namespace or _default_namespace(conf)))
     shared = blobs(got.rows)
     ns = namespace or _default_namespace(conf)
     todo = advice(image, where, any(b in ("ctr", "crictl") for b in names) and (not ns or K8S in ns))
-    words = sentences(image, len(where), got.duplicated, where, shared, todo)
+    stored = sum(p["has_image"] for p in where)
+    words = sentences(image, stored, got.duplicated, where, shared, todo)
     if not got.rows and got.failed:
         pass
     elif out.structured:
-        out.data({"image": image, "stored": len(where), "duplicated": got.duplicated,
+        out.data({"image": image, "stored": stored, "duplicated": got.duplicated,
                   "places": [{k: p[k] for k in PLACE_FIELDS} for p in where],
                   "blobs": {k: shared[k] for k in BLOB_FIELDS}, "advice": todo, "sentences": words})
     else:
-        text = words[0] + "\n" + "".join(f"  - {w};\n" for w in words[1:len(where) + 1 + bool(shared["paths"])])
-        text += "".join(f"{w}\n" for w in words[len(where) + 1 + bool(shared["paths"]):])
+        facts = [w for w in words[1:] if not w.startswith("what to do: ")]
+        text = words[0] + "\n" + "".join(f"  - {w};\n" for w in facts)
+        text += "".join(f"{w}\n" for w in words[1 + len(facts):])
         if got.absent:
             text += f"not in: {', '.join(got.absent)}\n"
         out.lines([text.rstrip("\n")])
