@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from helpers import ctrtool, ctrtool_json
-from test_layers_lab import close, du_bytes, file_bytes
+from test_layers_lab import close, file_bytes
 
 pytestmark = pytest.mark.lab
 
