@@ -64,3 +64,13 @@ def lab_env(lab):
     env["XDG_CONFIG_HOME"] = "/nonexistent-ctrtool-test"
     env["NO_COLOR"] = "1"
     return env
+
+
+@pytest.fixture
+def native(lab, lab_env):
+    """The native tools on the lab (tests/workloads.py), cleaning up what a test made with them."""
+    from workloads import Native
+
+    tools = Native(lab, lab_env)
+    yield tools
+    tools.cleanup()

@@ -14,19 +14,11 @@ import pytest
 
 from helpers import ctrtool
 from registry import Registry, scratch_image
-from workloads import Native
 
 pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
 DEMO_ID = "sha256:10da968d4b97b257d0a6d346712cd6d3bc4cb63b2b5032eabab3e008e4fb5e7a"
-
-
-@pytest.fixture
-def native(lab, lab_env):
-    tools = Native(lab, lab_env)
-    yield tools
-    tools.cleanup()
 
 
 @pytest.fixture

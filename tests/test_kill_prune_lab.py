@@ -19,7 +19,7 @@ import pytest
 
 from helpers import ctrtool
 from registry import scratch_image
-from workloads import Native
+from workloads import crictl_line, ctr_argv, docker_argv
 
 pytestmark = pytest.mark.lab
 
@@ -29,28 +29,6 @@ DEMO_ID = "sha256:10da968d4b97b257d0a6d346712cd6d3bc4cb63b2b5032eabab3e008e4fb5e
 PAUSE = "localhost/ctrtool/pause:3.6"
 # PID 1 says so on stdout when it gets SIGUSR1 (a shell as PID 1 ignores signals it does not trap)
 USR1_SCRIPT = "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 3600 & wait $!; done"
-
-
-@pytest.fixture
-def native(lab, lab_env):
-    tools = Native(lab, lab_env)
-    yield tools
-    tools.cleanup()
-
-
-def docker_argv(env, *args):
-    return shlex.join(["docker", "--host", env["DOCKER_HOST"], *args])
-
-
-def ctr_argv(env, *args):
-    return shlex.join(["ctr", "--address", env["CONTAINERD_ADDRESS"], "--namespace", "default", *args])
-
-
-def crictl_line(env, *args) -> re.Pattern:
-    ep = env["CONTAINER_RUNTIME_ENDPOINT"]
-    prefix = shlex.join(["crictl", "--config", env["CRI_CONFIG_FILE"], "--runtime-endpoint", ep,
-                         "--image-endpoint", ep])
-    return re.compile(re.escape(prefix) + r" --timeout \d+s " + re.escape(shlex.join(args)) + "\n")
 
 
 def lab_images_untouched(native) -> None:

@@ -8,40 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
 
 import pexpect
 import pytest
 
 from helpers import ctrtool
-from workloads import Native
+from workloads import crictl_line, ctr_argv, docker_argv
 
 pytestmark = pytest.mark.lab
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def native(lab, lab_env):
-    tools = Native(lab, lab_env)
-    yield tools
-    tools.cleanup()
-
-
-def docker_argv(env, *args):
-    return shlex.join(["docker", "--host", env["DOCKER_HOST"], *args])
-
-
-def ctr_argv(env, *args):
-    return shlex.join(["ctr", "--address", env["CONTAINERD_ADDRESS"], "--namespace", "default", *args])
-
-
-def crictl_line(env, *args) -> re.Pattern:
-    ep = env["CONTAINER_RUNTIME_ENDPOINT"]
-    prefix = shlex.join(["crictl", "--config", env["CRI_CONFIG_FILE"], "--runtime-endpoint", ep,
-                         "--image-endpoint", ep])
-    return re.compile(re.escape(prefix) + r" --timeout \d+s " + re.escape(shlex.join(args)) + "\n")
 
 
 def test_docker_stop_start_rm_with_consent(native, lab_env):

@@ -66,6 +66,7 @@ def test_passthrough_timeout_and_missing_tool_are_typed():
 INNER = textwrap.dedent("""
     import os, sys
     sys.stderr.write("inner says hi on stderr\\nSECRET exit report\\n"); sys.stderr.flush()
+    print("inner ready", flush=True)
     for line in sys.stdin:
         size = os.get_terminal_size(0)
         print(f"size={size.lines}x{size.columns} tty={sys.stdout.isatty()}", flush=True)
@@ -85,6 +86,9 @@ OUTER = textwrap.dedent("""
 def test_interactive_passes_the_terminal_size_and_its_changes_and_the_exit_status():
     child = pexpect.spawn(PY, ["-c", OUTER, INNER], dimensions=(30, 90), encoding="utf-8", timeout=20,
                           cwd=REPO, env={**os.environ, "PYTHONPATH": REPO})
+    # type only once the session runs: pexpect's interact() puts the terminal in raw mode with
+    # TCSAFLUSH, which drops what was typed before (a lost line here made this test flaky)
+    child.expect("inner ready")
     child.sendline("size please")
     child.expect(r"size=30x90 tty=True")
     child.setwinsize(20, 70)  # the window is resized: SIGWINCH reaches ctrtool, which resizes its pty

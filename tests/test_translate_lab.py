@@ -7,7 +7,6 @@ the end; the lab's own images (demo:1.0, pause:3.6) are never changed.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tarfile

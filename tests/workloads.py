@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import secrets
+import shlex
 import subprocess
 import time
 
@@ -129,3 +131,21 @@ class Native:
         import shutil
 
         shutil.rmtree(self.configs, ignore_errors=True)
+
+
+# -- shared by the lifecycle and kill/prune tests --------------------------------------------------
+
+def docker_argv(env, *args):
+    """The exact docker command line ctrtool prints for ``args`` (as --dry-run shows it)."""
+    return shlex.join(["docker", "--host", env["DOCKER_HOST"], *args])
+
+
+def ctr_argv(env, *args):
+    return shlex.join(["ctr", "--address", env["CONTAINERD_ADDRESS"], "--namespace", "default", *args])
+
+
+def crictl_line(env, *args) -> re.Pattern:
+    ep = env["CONTAINER_RUNTIME_ENDPOINT"]
+    prefix = shlex.join(["crictl", "--config", env["CRI_CONFIG_FILE"], "--runtime-endpoint", ep,
+                         "--image-endpoint", ep])
+    return re.compile(re.escape(prefix) + r" --timeout \d+s " + re.escape(shlex.join(args)) + "\n")
