@@ -85,7 +85,7 @@ class Output:
                 value = col.value(row)
                 cells.append(value if isinstance(value, Text) else Text("-" if value is None else str(value)))
             table.add_row(*cells)
-        self.out.print(table)
+        self._print_table(table)
         for line in caption:
             self.out.print(Text(line), soft_wrap=True)
 
@@ -104,9 +104,20 @@ class Output:
                 table.add_row(Text(name if i == 0 else ""), Text(key),
                               Text("-" if value in (None, "", []) else str(value)),
                               end_section=(i == len(fields) - 1 and index < len(blocks) - 1))
-        self.out.print(table)
+        self._print_table(table)
         for line in caption:
             self.out.print(Text(line), soft_wrap=True)
+
+    def _print_table(self, table) -> None:
+        """On a terminal rich prints as usual; into a pipe or a file, lines lose the padding rich
+        puts after the last column, so that grep, diff and editors see no trailing blanks."""
+        if self.out.is_terminal:
+            self.out.print(table)
+            return
+        with self.out.capture() as captured:
+            self.out.print(table)
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        sys.stdout.flush()
 
     # -- messages (stderr) -----------------------------------------------------------------
     def error(self, message: str, hint: str | None = None) -> None:

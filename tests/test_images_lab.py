@@ -266,3 +266,11 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(lab_env, no_color):
     params = [p for seq in re.findall(r"\x1b\[([0-9;]*)m", child.before) for p in seq.split(";")]
     colours = [p for p in params if p.isdigit() and (30 <= int(p) <= 38 or 90 <= int(p) <= 97)]
     assert bool(colours) is (not no_color)
+
+
+def test_tables_into_a_pipe_have_no_trailing_blanks(lab_env):
+    for args in (["images", "--all-backends"], ["info", "--all-backends"]):
+        proc = ctrtool(*args, env=lab_env)
+        assert proc.returncode == 0
+        lines = proc.stdout.splitlines()
+        assert lines and all(line == line.rstrip() for line in lines), args
