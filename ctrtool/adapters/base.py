@@ -470,6 +470,14 @@ class Adapter:
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         raise NotImplementedError
 
+    def _plan(self, what: str, commands: list[list[str]], destructive: bool = False) -> Plan:
+        """A plan that runs ``commands`` one after another, each through the runner."""
+        def execute() -> None:
+            self.fresh_deadline()
+            for argv in commands:
+                self.run_argv(argv)
+        return Plan(what, commands, execute, destructive)
+
     def _pull_plan(self, argv: list[str], ref: str, what: str) -> Plan:
         """A pull: the tool's progress goes to stderr, its own error lines are kept back and
         replaced by one line of ctrtool's (:func:`pull_failure`); returns the reference pulled."""

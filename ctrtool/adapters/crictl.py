@@ -195,13 +195,6 @@ class CrictlAdapter(Adapter):
         return exec_status(got)
 
     # -- changes ---------------------------------------------------------------------------------
-    def _plan(self, what: str, commands: list[list[str]], destructive: bool = False) -> Plan:
-        def execute() -> None:
-            self.fresh_deadline()
-            for argv in commands:
-                self.run_argv(argv)
-        return Plan(what, commands, execute, destructive)
-
     def plan_start(self, c: ContainerRecord) -> Plan:
         what = f"start container {c.name} (crictl, pod {c.pod})"
         if c.state == RUNNING:

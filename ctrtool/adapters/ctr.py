@@ -95,6 +95,16 @@ class CtrAdapter(Adapter):
     def image_names(self, namespace: str) -> list[str]:
         return parse_lines(self.run(*self.ns_argv(namespace, "images", "ls", "--quiet")).stdout)
 
+    def _images_and_snapshots(self, namespaces: Sequence[str] | None) -> tuple[list[str], Plugins, dict]:
+        """Namespaces, plugins, and per namespace its image table and snapshot keys, all listed in
+        parallel: got[("images", ns)], got[("snapshots", ns)]."""
+        names, plugins = self._resolve_namespaces(namespaces)
+        calls: dict[Any, Any] = {}
+        for ns in names:
+            calls[("images", ns)] = lambda ns=ns: self.image_table(ns)
+            calls[("snapshots", ns)] = lambda ns=ns: self.snapshot_keys(ns)
+        return names, plugins, parallel(calls)
+
     def _resolve_namespaces(self, namespaces: Sequence[str] | None) -> tuple[list[str], Plugins]:
         if namespaces:
             return list(namespaces), self.plugins()
@@ -141,12 +151,7 @@ class CtrAdapter(Adapter):
         from ..errors import NotFound
         from .base import match_images
 
-        names, plugins = self._resolve_namespaces(namespaces)
-        calls: dict[Any, Any] = {}
-        for ns in names:
-            calls[("images", ns)] = lambda ns=ns: self.image_table(ns)
-            calls[("snapshots", ns)] = lambda ns=ns: self.snapshot_keys(ns)
-        got = parallel(calls)
+        names, plugins, got = self._images_and_snapshots(namespaces)
         blobs = BlobReader(plugins.content_root)
         records = []
         for ns in names:
@@ -209,12 +214,7 @@ class CtrAdapter(Adapter):
         that refer to it."""
         from ..errors import LayoutNotUnderstood
 
-        names, plugins = self._resolve_namespaces(namespaces)
-        calls: dict[Any, Any] = {}
-        for ns in names:
-            calls[("images", ns)] = lambda ns=ns: self.image_table(ns)
-            calls[("snapshots", ns)] = lambda ns=ns: self.snapshot_keys(ns)
-        got = parallel(calls)
+        names, plugins, got = self._images_and_snapshots(namespaces)
         root = plugins.snapshotter_roots.get(self.snapshotter)
         out: list[StoredItem] = []
         if root and any(got[("snapshots", ns)] for ns in names):
@@ -335,13 +335,6 @@ class CtrAdapter(Adapter):
         return self.stream(argv, stdin=interactive, stdin_gate=started).returncode
 
     # -- changes ---------------------------------------------------------------------------------
-    def _plan(self, what: str, commands: list[list[str]], destructive: bool = False) -> Plan:
-        def execute() -> None:
-            self.fresh_deadline()
-            for argv in commands:
-                self.run_argv(argv)
-        return Plan(what, commands, execute, destructive)
-
     def _c(self, c: ContainerRecord, *args: str) -> list[str]:
         return self.argv(*self.ns_argv(c.namespace or "default", *args))
 

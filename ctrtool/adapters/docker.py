@@ -161,13 +161,6 @@ class DockerAdapter(Adapter):
         return self.stream(argv, stdin=interactive).returncode
 
     # -- changes ---------------------------------------------------------------------------------
-    def _plan(self, what: str, commands: list[list[str]], destructive: bool = False) -> Plan:
-        def execute() -> None:
-            self.fresh_deadline()
-            for argv in commands:
-                self.run_argv(argv)
-        return Plan(what, commands, execute, destructive)
-
     def plan_start(self, c: ContainerRecord) -> Plan:
         if c.state == RUNNING:
             return Plan(f"start container {c.name} (docker)", [], lambda: None, note="already running")
