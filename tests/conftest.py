@@ -36,17 +36,28 @@ def lab_prerequisites() -> None:
 
 # -- the shared lab for integration and CLI tests -----------------------------------------------
 
+# Every lab test runs once per lab profile (ctrtool/lab/profiles.py): one parametrisation, here.
+# CTRTOOL_TEST_PROFILES narrows it for a developer (e.g. "debian"); CI runs them all.
+ALL_PROFILES = ("debian", "modern", "modern-overlay2")
+TEST_PROFILES = tuple(p for p in os.environ.get("CTRTOOL_TEST_PROFILES", ",".join(ALL_PROFILES)).split(",") if p)
 TEST_LAB_DIR = os.environ.get("CTRTOOL_TEST_LAB_DIR", "/var/tmp/ctrtool-test-lab")
 
 
-@pytest.fixture(scope="session")
-def lab():
-    """A running lab in its own directory. Started once per session and stopped at the end if
-    this session started it (a lab a developer left running is reused and left running)."""
+def test_lab_dir(profile: str) -> str:
+    """The test lab's directory for a profile: CTRTOOL_TEST_LAB_DIR for debian, with -PROFILE after it
+    for the others (so that labs of several profiles can run side by side)."""
+    return TEST_LAB_DIR if profile == "debian" else f"{TEST_LAB_DIR}-{profile}"
+
+
+@pytest.fixture(scope="session", params=TEST_PROFILES)
+def lab(request):
+    """A running lab of one profile in its own directory. Started once per session and profile and
+    stopped when pytest moves on to the next profile, if this session started it (a lab a developer
+    left running is reused and left running)."""
     require_lab()
     from ctrtool.lab import Lab
 
-    the_lab = Lab(TEST_LAB_DIR)
+    the_lab = Lab(test_lab_dir(request.param), request.param)
     was_running = all(d["running"] for d in the_lab.status()["daemons"])
     the_lab.up()
     yield the_lab

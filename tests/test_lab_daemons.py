@@ -28,15 +28,16 @@ from ctrtool.lab import (
     pid_alive,
 )
 from ctrtool.lab.daemons import _cmdline
+from conftest import TEST_PROFILES
 
 pytestmark = pytest.mark.lab
 
 
-@pytest.fixture(scope="module")
-def lab(lab_prerequisites):
+@pytest.fixture(scope="module", params=TEST_PROFILES)
+def lab(lab_prerequisites, request):
     directory = pathlib.Path(f"/var/tmp/ctrtool-lab-test-{secrets.token_hex(3)}")
     assert not directory.exists()
-    the_lab = Lab(directory)
+    the_lab = Lab(directory, request.param)
     try:
         yield the_lab
     finally:

@@ -14,13 +14,20 @@ app = typer.Typer(help="A local lab: containerd with CRI, dockerd and a demo ima
                   no_args_is_help=True)
 
 DirOpt = Annotated[Optional[str], typer.Option(
-    "--dir", "-d", metavar="PATH", help="Lab directory (default: $CTRTOOL_LAB_DIR or /var/tmp/ctrtool-lab).")]
+    "--dir", "-d", metavar="PATH",
+    help="Lab directory (default: $CTRTOOL_LAB_DIR, else /var/tmp/ctrtool-lab, or /var/tmp/ctrtool-lab-PROFILE "
+         "for a profile other than debian).")]
+ProfileOpt = Annotated[Optional[str], typer.Option(
+    "--profile", "-p", metavar="NAME",
+    help="What the lab runs: debian (Debian 12's containerd 1.6 and dockerd 20.10, docker on overlay2), modern "
+         "(containerd 2.4.2 and dockerd 29 on containerd's image store, built once with Go), modern-overlay2 "
+         "(the same, docker on overlay2). Default: the profile the lab directory was made with, else debian.")]
 
 
-def _lab(directory: Optional[str]):
+def _lab(directory: Optional[str], profile: Optional[str] = None):
     from ..lab import Lab
 
-    return Lab(directory)
+    return Lab(directory, profile)
 
 
 def _progress(out: Output):
@@ -29,35 +36,36 @@ def _progress(out: Output):
 
 @app.command("up")
 @handle_errors
-def up(directory: DirOpt = None, output: OutputOpt = "table") -> None:
+def up(directory: DirOpt = None, profile: ProfileOpt = None, output: OutputOpt = "table") -> None:
     """Start the lab (idempotent): containerd with CRI, dockerd, a CNI config, and the demo image
-    imported into docker, containerd `default` and `k8s.io`. Needs root."""
+    imported into docker, containerd `default` and `k8s.io`. Needs root. Labs of different profiles
+    run side by side, each in its own directory."""
     out = Output(check_format(output))
-    lab = _lab(directory)
+    lab = _lab(directory, profile)
     status = lab.up(progress=_progress(out))
     _show_status(out, status)
     if not out.structured:
-        out.note(f"point the tools at it: eval \"$(ctrtool lab env{_dir_arg(directory)})\"")
+        out.note(f"point the tools at it: eval \"$(ctrtool lab env{_dir_arg(lab.directory)})\"")
 
 
 @app.command("down")
 @handle_errors
-def down(directory: DirOpt = None,
+def down(directory: DirOpt = None, profile: ProfileOpt = None,
          purge: Annotated[bool, typer.Option("--purge", help="Also delete the lab directory.")] = False,
          output: OutputOpt = "table") -> None:
     """Stop what `lab up` started (by pid), remove the lab's workloads and mounts; --purge deletes the directory."""
     out = Output(check_format(output))
-    result = _lab(directory).down(purge=purge, progress=_progress(out))
+    result = _lab(directory, profile).down(purge=purge, progress=_progress(out))
     if out.structured:
         out.data(result)
 
 
 @app.command("status")
 @handle_errors
-def status(directory: DirOpt = None, output: OutputOpt = "table") -> None:
+def status(directory: DirOpt = None, profile: ProfileOpt = None, output: OutputOpt = "table") -> None:
     """Show whether the lab's daemons run, with their pids, sockets and logs. Exit 1 when not running."""
     out = Output(check_format(output))
-    result = _lab(directory).status()
+    result = _lab(directory, profile).status()
     _show_status(out, result)
     if not all(d.get("running") for d in result.get("daemons", [])):
         raise typer.Exit(1)
@@ -65,10 +73,10 @@ def status(directory: DirOpt = None, output: OutputOpt = "table") -> None:
 
 @app.command("env")
 @handle_errors
-def env(directory: DirOpt = None) -> None:
+def env(directory: DirOpt = None, profile: ProfileOpt = None) -> None:
     """Print shell exports that point docker, ctr, crictl and ctrtool at the lab:
     eval "$(ctrtool lab env)"."""
-    values = _lab(directory).env()
+    values = _lab(directory, profile).env()
     out = Output()
     out.lines(f"export {k}={shlex.quote(v)}" for k, v in values.items())
     out.lines(["unset DOCKER_CONTEXT"])
@@ -86,8 +94,8 @@ def _show_status(out: Output, status: dict) -> None:
         Column("PID", lambda d: d.get("pid"), no_wrap=True),
         Column("SOCKET", lambda d: d.get("socket")),
         Column("LOG", lambda d: d.get("log")),
-    ], status.get("daemons", []), title=f"lab {status.get('directory')}")
+    ], status.get("daemons", []), title=f"lab {status.get('directory')} ({status.get('profile_summary')})")
 
 
-def _dir_arg(directory: Optional[str]) -> str:
-    return f" --dir {shlex.quote(directory)}" if directory else ""
+def _dir_arg(directory: object) -> str:
+    return f" --dir {shlex.quote(str(directory))}"

@@ -39,9 +39,10 @@ class LabError(CtrtoolError):
     default_hint = "`ctrtool lab status` shows the lab's daemons, sockets and logs"
 
 
-def default_dir() -> pathlib.Path:
-    """The lab directory: ``$CTRTOOL_LAB_DIR`` if set, else :data:`DEFAULT_DIR`."""
-    return pathlib.Path(os.environ.get(DIR_ENV) or DEFAULT_DIR)
+def default_dir(fallback: str | None = None) -> pathlib.Path:
+    """The lab directory: ``$CTRTOOL_LAB_DIR`` if set, else ``fallback`` (a profile's own default
+    directory), else :data:`DEFAULT_DIR`."""
+    return pathlib.Path(os.environ.get(DIR_ENV) or fallback or DEFAULT_DIR)
 
 
 def _go_bin_dirs() -> list[pathlib.Path]:

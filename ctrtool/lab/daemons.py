@@ -56,6 +56,7 @@ from typing import Callable, Iterable, Iterator
 from .. import runner
 from ..errors import ToolError
 from . import image as image_mod
+from . import profiles as profiles_mod
 from .common import (
     CNI_BIN_DIR,
     CNI_PLUGINS,
@@ -95,10 +96,15 @@ def require_root() -> None:
                        "run it as root, e.g. `sudo ctrtool lab up`")
 
 
-def require_binaries() -> dict[str, str]:
-    """Every binary the lab runs, as name -> path; a clear LabError for the first one missing."""
+def require_binaries(profile: "profiles_mod.Profile | None" = None) -> dict[str, str]:
+    """Every binary the lab runs, as name -> path; a clear LabError for the first one missing.
+    A profile's own builds (modern containerd, dockerd) are taken from the build cache and are not
+    required here: :meth:`Lab.up` builds them when missing."""
     found: dict[str, str] = {}
+    built = {c for b in profile.builds for c in b.commands} if profile else set()
     for name in REQUIRED_BINARIES:
+        if name in built:
+            continue
         path = find_binary(name)
         if not path:
             raise missing_binary_error(name)
@@ -111,10 +117,15 @@ def require_binaries() -> dict[str, str]:
     return found
 
 
-def preflight() -> dict[str, str]:
-    """Root and every binary; raises :class:`LabError` naming what is missing and how to install it."""
+def preflight(profile: "profiles_mod.Profile | None" = None) -> dict[str, str]:
+    """Root and every binary; raises :class:`LabError` naming what is missing and how to install it.
+    For a profile with builds, Go must be there unless the builds are cached."""
     require_root()
-    return require_binaries()
+    found = require_binaries(profile)
+    if profile and profile.builds and profiles_mod.built_binaries(profile) is None and not profiles_mod.find_go():
+        raise LabError(f"lab profile {profile.name} builds containerd and dockerd with Go, and go is not installed",
+                       "install Go (https://go.dev/dl/), or use `--profile debian`")
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,8 +250,16 @@ class _Daemon:
 class Lab:
     """One lab directory and the daemons it holds. Every method is safe to call repeatedly."""
 
-    def __init__(self, directory: pathlib.Path | str | None = None):
-        self.directory = pathlib.Path(os.path.abspath(directory if directory is not None else default_dir()))
+    def __init__(self, directory: pathlib.Path | str | None = None, profile: str | None = None):
+        """``profile``: what to run (see :mod:`ctrtool.lab.profiles`). None: the profile recorded in
+        the directory by an earlier ``up``, else ``debian``. ``directory`` None: $CTRTOOL_LAB_DIR,
+        else the profile's default directory."""
+        chosen = profiles_mod.get(profile) if profile else None
+        if directory is None:
+            directory = default_dir(chosen.default_dir if chosen else None)
+        self.directory = pathlib.Path(os.path.abspath(directory))
+        self.recorded_profile = self._read_profile()
+        self.profile = chosen or profiles_mod.get(self.recorded_profile or profiles_mod.DEFAULT_PROFILE)
         d = self.directory
         self.containerd_dir = d / "containerd"
         self.containerd_socket = self.containerd_dir / "containerd.sock"
@@ -270,13 +289,42 @@ class Lab:
                                self.docker_pidfile, self.docker_socket, self.docker_log)
 
     def __repr__(self) -> str:
-        return f"Lab({str(self.directory)!r})"
+        return f"Lab({str(self.directory)!r}, profile={self.profile.name!r})"
+
+    @property
+    def profile_file(self) -> pathlib.Path:
+        return self.directory / "profile"
+
+    def _read_profile(self) -> str | None:
+        try:
+            name = (self.directory / "profile").read_text().strip()
+        except OSError:
+            return None
+        return name if name in profiles_mod.PROFILES else None
+
+    @property
+    def shim_socket_dir(self) -> pathlib.Path:
+        """Where containerd 2.x puts its shims' sockets (at most 42 characters, or the sockets'
+        paths are too long): DIR/s when short enough, else a directory under /run named after DIR."""
+        inside = self.directory / "s"
+        if len(str(inside)) <= 42:
+            return inside
+        return pathlib.Path("/run") / f"ctrtool-lab-{self._hash[:10]}"
+
+    def tool_path(self) -> list[str]:
+        """Directories to put first on PATH so that ctr (and containerd's shim) are the profile's."""
+        built = profiles_mod.built_binaries(self.profile) or {}
+        return [os.path.dirname(built["ctr"])] if "ctr" in built else []
 
     # ---- public API -------------------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
         """Environment that points docker, ctr and crictl at this lab (ordered)."""
-        return {
+        env = {"CTRTOOL_LAB_DIR": str(self.directory)}
+        path = self.tool_path()
+        if path:
+            env["PATH"] = os.pathsep.join([*path, os.environ.get("PATH", os.defpath)])
+        return env | {
             "DOCKER_HOST": f"unix://{self.docker_socket}",
             "CONTAINERD_ADDRESS": str(self.containerd_socket),
             "CONTAINER_RUNTIME_ENDPOINT": f"unix://{self.containerd_socket}",
@@ -300,6 +348,8 @@ class Lab:
             })
         return {
             "directory": str(self.directory),
+            "profile": self.profile.name,
+            "profile_summary": self.profile.summary,
             "exists": self.directory.is_dir(),
             "daemons": daemons,
             "images": self._image_status(),
@@ -311,10 +361,18 @@ class Lab:
 
     def up(self, progress: Progress = _noop) -> dict:
         """Start (or reuse) containerd and dockerd, build and import the images; returns status()."""
-        binaries = preflight()
+        binaries = preflight(self.profile)
+        if self.recorded_profile and self.recorded_profile != self.profile.name:
+            raise LabError(f"{self.directory} holds a lab of profile {self.recorded_profile}, not "
+                           f"{self.profile.name}",
+                           f"use another directory (--dir), or `ctrtool lab down --purge --dir {self.directory}` first")
+        binaries |= profiles_mod.ensure_built(self.profile, progress)
         self._check_path_lengths()
         self._claim_directory()
         with self._lock():
+            if self.recorded_profile is None:
+                self._write_if_changed(self.profile_file, self.profile.name + "\n")
+                self.recorded_profile = self.profile.name
             return self._up(binaries, progress)
 
     @property
@@ -371,6 +429,8 @@ class Lab:
                     self.cni_dir / "ipam", self.containerd_dir / "runc"):
             sub.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o711)
+        if self.profile.containerd_major >= 2:
+            self.shim_socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
         changed = {
             self.containerd: self._write_if_changed(self.containerd_config, self._containerd_config_text()),
@@ -437,6 +497,13 @@ class Lab:
             progress(f"removing {self.directory}")
             shutil.rmtree(self.directory)
             result["purged"] = True
+            outside = self.shim_socket_dir
+            if not outside.is_relative_to(self.directory) and outside.is_dir():
+                try:
+                    outside.rmdir()  # empty once every shim is gone
+                    result["removed"].append(str(outside))
+                except OSError as exc:
+                    warnings.append(f"{outside} left in place: {exc.strerror}")
         if purge:
             if self._delete_bridge(warnings):
                 result["removed"].append(f"bridge {self.bridge}")
@@ -457,6 +524,8 @@ class Lab:
         return True
 
     def _containerd_config_text(self) -> str:
+        if self.profile.containerd_major >= 2:
+            return self._containerd2_config_text()
         c = self.containerd_dir
         q = json.dumps  # TOML basic strings accept JSON string escapes
         cri = '[plugins."io.containerd.grpc.v1.cri"'
@@ -502,10 +571,70 @@ class Lab:
             "",
         ])
 
+    def _containerd2_config_text(self) -> str:
+        """containerd 2.x (config version 3): the CRI plugin is split into images (snapshotter,
+        pinned sandbox image) and runtime (CNI, runtimes); no conf.d imports, no NRI socket, and the
+        shims' sockets in a private directory, so nothing lands in /etc, /run/containerd or /var/run/nri."""
+        c = self.containerd_dir
+        q = json.dumps
+        images = "[plugins.'io.containerd.cri.v1.images'"
+        rt = "[plugins.'io.containerd.cri.v1.runtime'"
+        return "\n".join([
+            "# written by ctrtool lab: an isolated containerd 2.x with the CRI plugin",
+            "version = 3",
+            f"root = {q(str(c / 'root'))}",
+            f"state = {q(str(c / 'state'))}",
+            "oom_score = 0",
+            "imports = []",
+            'disabled_plugins = ["io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", '
+            '"io.containerd.nri.v1.nri"]',
+            "",
+            "[grpc]",
+            f"  address = {q(str(self.containerd_socket))}",
+            "",
+            "[debug]",
+            '  level = "info"',
+            "",
+            "[plugins]",
+            "  [plugins.'io.containerd.internal.v1.opt']",
+            f"    path = {q(str(c / 'opt'))}",
+            "  [plugins.'io.containerd.shim.v1.manager']",
+            f"    socket_dir = {q(str(self.shim_socket_dir))}",
+            f"  {images}]",
+            '    snapshotter = "overlayfs"',
+            f"  {images}.pinned_images]",
+            f"    sandbox = {q(PAUSE_IMAGE)}",
+            f"  {rt}]",
+            "    restrict_oom_score_adj = true",
+            "    netns_mounts_under_state_dir = true",
+            "    enable_selinux = false",
+            f"  {rt}.cni]",
+            f"    bin_dirs = [{q(CNI_BIN_DIR)}]",
+            f"    conf_dir = {q(str(self.cni_dir))}",
+            "    max_conf_num = 1",
+            f"  {rt}.containerd]",
+            '    default_runtime_name = "runc"',
+            f"  {rt}.containerd.runtimes.runc]",
+            '    runtime_type = "io.containerd.runc.v2"',
+            f"  {rt}.containerd.runtimes.runc.options]",
+            f"    Root = {q(str(c / 'runc'))}",
+            "    SystemdCgroup = false",
+            "  [plugins.'io.containerd.grpc.v1.cri']",
+            "    disable_tcp_service = true",
+            '    stream_server_address = "127.0.0.1"',
+            '    stream_server_port = "0"',
+            "",
+        ])
+
     def _daemon_json(self) -> str:
-        # "deprecated-key-path" exists only as a daemon.json key in dockerd 20.10 (the CLI flag was
-        # never exposed); without it dockerd writes its identity key to /etc/docker/key.json.
-        return json.dumps({"deprecated-key-path": str(self.docker_key)}, indent=2) + "\n"
+        if self.profile.name == profiles_mod.DEFAULT_PROFILE:
+            # "deprecated-key-path" exists only as a daemon.json key in dockerd 20.10 (the CLI flag was
+            # never exposed); without it dockerd writes its identity key to /etc/docker/key.json.
+            return json.dumps({"deprecated-key-path": str(self.docker_key)}, indent=2) + "\n"
+        # dockerd 29 gives containers a time namespace, which Debian's runc 1.1 does not know; on
+        # the overlay2 profile it keeps its own graph driver instead of containerd's image store
+        features = {"time-namespaces": False, "containerd-snapshotter": self.profile.docker_store == "containerd"}
+        return json.dumps({"features": features}, indent=2) + "\n"
 
     def _crictl_yaml(self) -> str:
         endpoint = f"unix://{self.containerd_socket}"
@@ -606,12 +735,14 @@ class Lab:
             self._remove_stale(path)
 
     def _spawn(self, argv: list[str], log: pathlib.Path) -> subprocess.Popen:
+        # containerd looks its shim up on PATH first: the profile's own build goes first
+        env = dict(os.environ, PATH=os.pathsep.join([*self.tool_path(), os.environ.get("PATH", os.defpath)]))
         with open(log, "ab") as fh:
             fh.write(f"\n==== ctrtool lab: {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: "
                      f"{' '.join(argv)}\n".encode())
             fh.flush()
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True, cwd="/")
+                                    start_new_session=True, close_fds=True, cwd="/", env=env)
         _STARTED[proc.pid] = proc
         return proc
 
@@ -724,6 +855,8 @@ class Lab:
             "--bridge=none",
             "--group", "root",
         ]
+        if self.profile.builds and self.profile.docker_store == "overlay2":
+            argv += ["--storage-driver", "overlay2"]
         proc = self._spawn(argv, daemon.log)
         t0 = time.monotonic()
         self._wait_ready(daemon, proc, lambda: self._probe(probe, unset_env=self.DOCKER_UNSET))
