@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from .adapters import BACKENDS, adapter_class
-from .adapters.base import Adapter, BackendInfo, ImageRecord
+from .adapters.base import Adapter, BackendInfo, ImageRecord, canonical_ref
 from .config import Settings
 from .errors import Ambiguous, CtrtoolError, NotFound, ToolTimeout, UsageError
+from .model import daemon_id
 
 T = TypeVar("T")
 
@@ -30,7 +31,7 @@ class Outcome(Generic[T]):
 class Gathered:
     """What a multi-backend command prints: rows, the backends that failed, and warnings."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Any]
     failed: list[Outcome]
     warnings: list[str]
 
@@ -107,32 +108,151 @@ def _gathered(outcomes: list[Outcome], rows: list[dict[str, Any]]) -> Gathered:
 
 def list_images(settings: Settings, backends: Sequence[str],
                 namespaces: Sequence[str] | None = None) -> Gathered:
-    """Rows (dicts with the documented JSON fields) for every image copy, and the failed backends."""
+    """Every image copy (typed :class:`ImageRecord` rows, ``copies`` set) and the failed backends."""
     outcomes = fan_out(settings, backends, lambda a: a.images(namespaces))
-    records: list[ImageRecord] = []
-    for outcome in outcomes:
-        records.extend(outcome.value or [])
-    rows = [r.to_dict() for r in records]
-    annotate_copies(rows)
-    return _gathered(outcomes, rows)
+    records: list[ImageRecord] = [r for o in outcomes for r in (o.value or [])]
+    warnings = [w for o in outcomes for w in o.warnings]
+    complete_stores(settings, records, warnings)
+    annotate_copies(records)
+    return Gathered(records, [o for o in outcomes if o.error], warnings)
 
 
-def location(row: dict[str, Any]) -> tuple[str, str | None]:
-    """Where a copy of an image's layers is stored. crictl and ``ctr -n k8s.io`` on the same
-    containerd share one location: the same snapshotter root and namespace."""
-    store = os.path.realpath(row["store"]) if row.get("store") else f"{row['backend']}:?"
-    return store, row.get("namespace")
+def image_groups(records: Sequence[ImageRecord]) -> list[list[ImageRecord]]:
+    """The records that are one image, whichever id each tool printed: linked by the config digest
+    (docker on overlay2, the CRI, ctr), by the manifest or index digest (Docker 29 on containerd's
+    image store, ctr), and, for a record with neither, by its reference alone."""
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(records):
+        keys = [("id", r.id)] if r.id else []
+        keys += [("digest", r.digest)] if r.digest else []
+        if not keys and r.ref:
+            keys = [("ref", canonical_ref(r.ref))]
+        for key in keys:
+            j = first.setdefault(key, i)
+            parent[find(i)] = find(j)
+    groups: dict[int, list[ImageRecord]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(find(i), []).append(r)
+    return list(groups.values())
 
 
-def annotate_copies(rows: list[dict[str, Any]]) -> None:
-    """Set ``copies``: in how many distinct stores (snapshotter root + namespace, or docker's
-    graph driver directory) the same image id is stored, among the backends that were queried."""
-    places: dict[str, set] = {}
-    for row in rows:
-        if row.get("id"):
-            places.setdefault(row["id"], set()).add(location(row))
-    for row in rows:
-        row["copies"] = len(places[row["id"]]) if row.get("id") else 1
+def complete_stores(settings: Settings, records: Sequence[ImageRecord], warnings: list[str]) -> None:
+    """Fill in what one tool does not say from what another said about the same store or image:
+
+    * a store's directory (docker on containerd's image store reports only containerd's address)
+      from another backend's view of the same containerd, else from that containerd itself, read
+      through the backend that reads a whole containerd (one call);
+    * an image's config digest (its ``id``; Docker 29 prints the manifest digest) from another
+      record of the same image, else from the manifest in the content store on disk."""
+    roots: dict[tuple[str, str, str | None], str] = {}
+    for r in records:
+        for store in (r.store, r.content):
+            if store and store.path:
+                roots.setdefault((store.kind.value, store.daemon, store.driver), store.path)
+    missing = {store.daemon: store for r in records for store in (r.store, r.content)
+               if store and not store.path and store.daemon != "?"
+               and (store.kind.value, store.daemon, store.driver) not in roots}
+    configs: dict[str, str] = {}
+    for daemon in missing:
+        reader = containerd_reader(settings, daemon)
+        if reader is None:
+            continue
+        try:
+            layout = reader.layout()
+        except CtrtoolError as exc:
+            warnings.append(f"the containerd at {daemon}: its directories are unknown ({exc.message})")
+            continue
+        for driver, root in layout.snapshotter_roots.items():
+            roots.setdefault(("snapshots", daemon, driver), root)
+        if layout.content_root:
+            roots.setdefault(("content", daemon, None), layout.content_root)
+            configs.update(reader.config_digests(layout.content_root,
+                                                 [r.digest for r in records if r.digest and not r.id]))
+    for r in records:
+        for attr in ("store", "content"):
+            store = getattr(r, attr)
+            if store and not store.path:
+                setattr(r, attr, store.with_path(roots.get((store.kind.value, store.daemon, store.driver))))
+    unresolved: dict[str, list[str]] = {}
+    for r in records:
+        if r.id is None and r.digest and r.content and r.content.path and r.digest not in configs:
+            unresolved.setdefault(r.content.path, []).append(r.digest)
+    reader_class = containerd_reader_class(settings)
+    for content_root, digests in unresolved.items():
+        if reader_class is not None:
+            configs.update(reader_class.config_digests(content_root, digests))
+    for group in image_groups(records):
+        ids = {r.id for r in group if r.id}
+        found = ids.pop() if len(ids) == 1 else None
+        for r in group:
+            if r.id is None:
+                r.id = found or configs.get(r.digest or "")
+
+
+def containerd_reader_class(settings: Settings) -> Any:
+    """The adapter class that reads a whole containerd (the backend whose descriptor sees every
+    namespace: ctr), or None when its tool is not installed."""
+    from .adapters import all_descriptors
+    from .adapters.descriptor import NamespaceRule
+
+    for d in all_descriptors():
+        if d.namespace_rule is NamespaceRule.ALL and _installed(settings.binary(d.name)):
+            return adapter_class(d.name)
+    return None
+
+
+def containerd_reader(settings: Settings, address: str) -> Any:
+    """That adapter, pointed at the containerd at ``address`` (as docker reported it)."""
+    from .config import Endpoint
+
+    cls = containerd_reader_class(settings)
+    return cls(settings, Endpoint(cls.name, address, "reported by docker info")) if cls else None
+
+
+def annotate_copies(records: Sequence[ImageRecord]) -> None:
+    """Set ``copies``: in how many distinct unpacked stores (docker's graph driver directory, each
+    containerd namespace's snapshots) the same image is, among the backends that were queried.
+    Two backends that see one store (crictl and ``ctr -n k8s.io``; docker on containerd's image
+    store and ``ctr -n moby``) count it once. Blobs in a shared content store are not copies."""
+    for group in image_groups(records):
+        stores = {r.store.key if r.store else (r.backend, r.namespace) for r in group}
+        for r in group:
+            r.copies = len(stores)
+
+
+def through_views(settings: Settings, op: Callable[[Adapter, Sequence[str] | None], Any],
+                  namespaces: Sequence[str] | None) -> Callable[[Adapter], Any]:
+    """``op`` for :func:`fan_out`, for a backend whose images may live in another's store: docker
+    on containerd's image store says so (:class:`ViewOf`); its layers are then read through the
+    backend that reads a whole containerd, in that one namespace, and marked as seen by docker."""
+    from .model import ViewOf
+
+    def run(adapter: Adapter) -> Any:
+        try:
+            return op(adapter, namespaces)
+        except ViewOf as view:
+            if namespaces and view.store.namespace not in namespaces:
+                return []
+            reader = containerd_reader(settings, view.address)
+            if reader is None:
+                from .errors import Unsupported
+
+                raise Unsupported(f"{view} and no tool that reads containerd (ctr) is installed") from None
+            found = op(reader, [view.store.namespace])
+            adapter.warnings.extend(reader.warnings)
+            for item in found:
+                for copy in getattr(item, "copies", [item]):
+                    copy.backend, copy.seen_by = view.backend, [view.backend]
+            return found
+    return run
 
 
 # -- layers ---------------------------------------------------------------------------------
@@ -155,7 +275,7 @@ def image_layers(settings: Settings, backends: Sequence[str], ref: str,
     layer, its unpacked copies' bytes minus one copy (blobs are shared and do not count)."""
     from .adapters.base import UNPACKED_COPY, tree_size
 
-    outcomes = fan_out(settings, backends, lambda a: a.layers(ref, namespaces))
+    outcomes = fan_out(settings, backends, through_views(settings, lambda a, ns: a.layers(ref, ns), namespaces))
     absent = [o.backend for o in outcomes if isinstance(o.error, NotFound)]
     answered = [o for o in outcomes if o.error is None]
     failed = [o for o in outcomes if o.error is not None and not isinstance(o.error, NotFound)]
@@ -214,7 +334,7 @@ def image_homes(settings: Settings, backends: Sequence[str], ref: str,
         records = outcome.value or []
         for ns in dict.fromkeys(r.namespace for r in records):
             if match_images([r for r in records if r.namespace == ns], ref)[0]:
-                homes.add(("docker", None) if outcome.backend == "docker" else ("containerd", ns))
+                homes.add(("containerd", ns) if ns else ("graph", None))
     return homes
 
 
@@ -230,12 +350,14 @@ class DiskUsage(Gathered):
 
 
 def store_name(kind: str, backend: str, namespace: str | None) -> str:
-    from .adapters.base import BLOB_COPY
+    from .adapters.base import BLOB_COPY, CONTAINER_COPY
 
     if kind == BLOB_COPY:
         return "containerd content store"
-    if backend == "docker":
-        return "docker"
+    if kind == CONTAINER_COPY:
+        return f"containers in namespace {namespace}"
+    if namespace is None:
+        return backend  # docker's own graph driver store
     return f"containerd namespace {namespace}"
 
 
@@ -248,9 +370,9 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
     distinct unpacked directory is walked once. A layer (chain id) unpacked in k stores counts
     (k-1) x its size as duplicated (the smallest copies beyond the largest); ``could_save`` is that
     total. A store's ``duplicated``: its bytes of layers that another store also unpacks."""
-    from .adapters.base import BLOB_COPY, UNPACKED_COPY, tree_size
+    from .adapters.base import BLOB_COPY, CONTAINER_COPY, UNPACKED_COPY, tree_size
 
-    outcomes = fan_out(settings, backends, lambda a: a.disk_usage(namespaces))
+    outcomes = fan_out(settings, backends, through_views(settings, lambda a, ns: a.disk_usage(ns), namespaces))
     items: dict[tuple[str, str], Any] = {}
     for outcome in outcomes:
         for item in outcome.value or []:
@@ -261,14 +383,14 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
                 continue
             have.seen_by += [b for b in item.seen_by if b not in have.seen_by]
             have.namespaces += [n for n in item.namespaces if n not in have.namespaces]
-    todo = [real for kind, real in items if kind == UNPACKED_COPY]
+    todo = [real for kind, real in items if kind in (UNPACKED_COPY, CONTAINER_COPY)]
     if todo:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
             sizes = dict(zip(todo, pool.map(tree_size, todo)))
         for (kind, real), item in items.items():
-            if kind == UNPACKED_COPY:
+            if kind in (UNPACKED_COPY, CONTAINER_COPY):
                 item.size = sizes[real]
     # copies of each layer across stores
     by_layer: dict[str, list[Any]] = {}
@@ -279,12 +401,12 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
                      for copies in by_layer.values())
     stores: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     for (kind, _real), item in items.items():
-        sid = (kind, os.path.realpath(item.store), item.namespace if kind == UNPACKED_COPY else None)
+        sid = (kind, os.path.realpath(item.store), item.namespace if kind != BLOB_COPY else None)
         row = stores.get(sid)
         if row is None:
             row = stores[sid] = {
                 "store": store_name(kind, item.backend, item.namespace), "kind": kind,
-                "backend": item.backend, "namespace": item.namespace if kind == UNPACKED_COPY else None,
+                "backend": item.backend, "namespace": item.namespace if kind != BLOB_COPY else None,
                 "path": item.store, "seen_by": [], "namespaces": [], "items": 0, "bytes": 0,
                 "duplicated": 0, "entries": []}
         row["seen_by"] += [b for b in item.seen_by if b not in row["seen_by"]]
@@ -297,8 +419,8 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
         row["entries"].append({"key": item.key, "path": item.path, "size": item.size,
                                "copies": len(by_layer[item.key]) if kind == UNPACKED_COPY else 1,
                                "namespaces": list(item.namespaces)})
-    order = {UNPACKED_COPY: 0, BLOB_COPY: 1}
-    rows = sorted(stores.values(), key=lambda r: (order.get(r["kind"], 2), r["backend"] != "docker",
+    order = {UNPACKED_COPY: 0, BLOB_COPY: 1, CONTAINER_COPY: 2}
+    rows = sorted(stores.values(), key=lambda r: (order.get(r["kind"], 3), r["namespace"] is not None,
                                                   r["namespace"] or ""))
     for row in rows:
         row["entries"].sort(key=lambda e: e["path"])
@@ -311,18 +433,39 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
 def backend_info(settings: Settings, backends: Sequence[str]) -> Gathered:
     outcomes = fan_out(settings, backends, lambda a: a.info())
     infos: list[BackendInfo] = [o.value for o in outcomes if o.value is not None]
-    _fill_containerd_state(infos)
-    return _gathered(outcomes, [i.to_dict() for i in infos])
+    warnings = [w for o in outcomes for w in o.warnings]
+    complete_infos(settings, infos, warnings)
+    return Gathered(infos, [o for o in outcomes if o.error], warnings)
 
 
-def _fill_containerd_state(infos: list[BackendInfo]) -> None:
-    """ctr cannot see containerd's state directory, crictl can: when both talk to the same
-    containerd (same root), ctr's state is the one crictl reports."""
-    by_backend = {i.backend: i for i in infos}
-    ctr, cri = by_backend.get("ctr"), by_backend.get("crictl")
-    if ctr and cri and ctr.state is None and cri.state and ctr.root and cri.root \
-            and os.path.realpath(ctr.root) == os.path.realpath(cri.root):
-        ctr.state = cri.state
+def complete_infos(settings: Settings, infos: list[BackendInfo], warnings: list[str]) -> None:
+    """Fill in what one tool does not report from another that works with the same containerd
+    (the same socket, or the same root): the state directory (ctr does not see it, crictl does),
+    and, for docker on containerd's image store, the directories of the containerd it uses (docker
+    reports only the socket); when no backend queried reads that containerd, it is asked directly."""
+    on_containerd = [i for i in infos if i.image_store == "containerd" and i.containerd]
+    for info in on_containerd:
+        peers = [o for o in on_containerd if o is not info and (
+            daemon_id(o.containerd) == daemon_id(info.containerd)
+            or (o.root and info.root and os.path.realpath(o.root) == os.path.realpath(info.root)))]
+        for peer in peers:
+            if info.root and peer.root and os.path.realpath(info.root) == os.path.realpath(peer.root):
+                info.state = info.state or peer.state  # containerd's own: ctr does not see it, crictl does
+            if info.root is None or info.store is None:
+                info.store = info.store or peer.store
+                info.content_store = info.content_store or peer.content_store
+        if info.store is None or info.content_store is None:
+            reader = containerd_reader(settings, info.containerd or "")
+            if reader is None:
+                continue
+            try:
+                layout = reader.layout()
+            except CtrtoolError as exc:
+                warnings.append(f"{info.backend}: the directories of its containerd at {info.containerd} are "
+                                f"unknown ({exc.message})")
+                continue
+            info.store = info.store or layout.snapshotter_roots.get(info.storage_driver or "")
+            info.content_store = info.content_store or layout.content_root
 
 
 # -- containers and pods ----------------------------------------------------------------------
@@ -347,19 +490,29 @@ def list_pods(settings: Settings) -> Gathered:
 # The ctrtool command line that would reach a thing in another place: (backend, namespace) -> text.
 Rerun = Callable[[str, "str | None"], str]
 
-K8S_NAMESPACE = "k8s.io"
+def cri_namespace() -> str:
+    """The containerd namespace the kubelet sees: the one the CRI backend is fixed to (k8s.io)."""
+    from .adapters import all_descriptors
+    from .adapters.descriptor import NamespaceRule
+
+    return next(d.namespace for d in all_descriptors() if d.namespace_rule is NamespaceRule.FIXED and d.namespace)
 
 
 def operation_adapter(settings: Settings, backend: str, namespace: str | None) -> Adapter:
     """The adapter for an operation sent to one backend; -n must make sense for it."""
+    from .adapters import get_descriptor
+    from .adapters.descriptor import NamespaceRule
+
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}", f"choose from {', '.join(BACKENDS)}")
-    if namespace and backend == "docker":
-        raise UsageError("-n/--namespace is for ctr: docker keeps its containers and images in its own store",
-                         "drop -n, or use --backend ctr -n NS")
-    if namespace and backend == "crictl" and namespace != K8S_NAMESPACE:
-        raise UsageError(f"crictl works in containerd namespace {K8S_NAMESPACE} only, not {namespace!r}",
-                         f"use --backend ctr -n {namespace}")
+    d = get_descriptor(backend)
+    choosers = [x for x in BACKENDS if get_descriptor(x).selects_namespace]
+    if namespace and d.namespace_rule is NamespaceRule.NONE:
+        raise UsageError(f"-n/--namespace is for {' and '.join(choosers)}: {backend} chooses its own store and "
+                         "namespace", f"drop -n, or use --backend {choosers[0]} -n NS")
+    if namespace and d.namespace_rule is NamespaceRule.FIXED and namespace != d.namespace:
+        raise UsageError(f"{backend} works in containerd namespace {d.namespace} only, not {namespace!r}",
+                         f"use --backend {choosers[0]} -n {namespace}")
     return adapter_class(backend)(settings)
 
 
@@ -379,8 +532,11 @@ def creation_adapter(settings: Settings, backend: str | None, namespace: str | N
 def _search_backends(settings: Settings, namespace: str | None) -> list[str]:
     """Where to look for a thing when no --backend is given: the backends found on this machine
     (docker only when no namespace was asked for: -n means containerd)."""
+    from .adapters import get_descriptor
+    from .adapters.descriptor import NamespaceRule
+
     names = select_backends(settings, None, False)
-    return [b for b in names if not (namespace and b == "docker")]
+    return [b for b in names if not (namespace and get_descriptor(b).namespace_rule is NamespaceRule.NONE)]
 
 
 class Searched(dict):
@@ -424,24 +580,25 @@ def _places(kind: str, ref: str, searched: Searched, prefer_ctr: bool = False) -
             got = match_containers(here, ref) if kind == "container" else match_images(here, ref)[0]
             if got:
                 matches[(backend, namespace)] = got
-    # ctr shows docker's containers in namespace moby, and the CRI's containers and images in
-    # k8s.io: when docker (or crictl) has the same thing, that is the place to name
-    ids = {key: {r.id for r in recs if r.id} for key, recs in matches.items()}
-    moby = ids.get(("ctr", "moby"), set())
-    k8s = ids.get(("ctr", K8S_NAMESPACE), set())
-    keep = {}
-    for (backend, namespace), recs in matches.items():
-        mine = ids[(backend, namespace)]
-        if prefer_ctr:
-            if (backend == "docker" and mine & moby) or (backend == "crictl" and mine & k8s):
-                continue
-        elif backend == "ctr" and namespace == "moby" and mine & ids.get(("docker", None), set()):
-            continue
-        elif backend == "ctr" and namespace == K8S_NAMESPACE and any(
-                mine & v for (b, _ns), v in ids.items() if b == "crictl"):
-            continue
-        keep[(backend, namespace)] = recs
-    return keep
+    # a backend that sees every namespace (ctr) also shows what belongs to a backend that owns a
+    # namespace (docker's moby, the CRI's k8s.io): the same thing seen twice. Name the owner's place,
+    # or, with ``prefer_ctr`` (the user works with ctr), the other way round.
+    from .adapters import get_descriptor
+    from .adapters.descriptor import NamespaceRule
+
+    idents = {key: {x for r in recs for x in (r.id, getattr(r, "digest", None)) if x} for key, recs in matches.items()}
+    owners: dict[str, tuple[str, str | None]] = {}
+    for backend, namespace in matches:
+        d = get_descriptor(backend)
+        if d.owns_namespace and (namespace or d.namespace):
+            owners[namespace or d.namespace or ""] = (backend, namespace)
+    dropped: set[tuple[str, str | None]] = set()
+    for key in matches:
+        backend, namespace = key
+        owner = owners.get(namespace or "")
+        if get_descriptor(backend).namespace_rule is NamespaceRule.ALL and owner and idents[key] & idents[owner]:
+            dropped.add(owner if prefer_ctr else key)
+    return {key: recs for key, recs in matches.items() if key not in dropped}
 
 
 def _not_found(settings: Settings, kind: str, ref: str, backend: str, namespace: str | None, where: str,
@@ -449,20 +606,25 @@ def _not_found(settings: Settings, kind: str, ref: str, backend: str, namespace:
     """NotFound, saying where else the thing is and the command that reaches it there."""
     from .adapters.base import place
 
+    from .adapters import get_descriptor
+    from .adapters.descriptor import NamespaceRule
+
     searched = _search(settings, kind, BACKENDS, None)
-    places = [p for p in _places(kind, ref, searched, prefer_ctr=backend == "ctr") if p != (backend, namespace)]
+    sees_all = get_descriptor(backend).namespace_rule is NamespaceRule.ALL
+    places = [p for p in _places(kind, ref, searched, prefer_ctr=sees_all) if p != (backend, namespace)]
     if not places:
         return NotFound(kind, ref, where)
     there = [place(b, ns) for b, ns in places]
     commands = [rerun(b, ns) for b, ns in places]
     hint = "reach it with: " + "  or  ".join(commands)
-    if kind == "image" and namespace == K8S_NAMESPACE and not any(ns == K8S_NAMESPACE for _, ns in places):
-        # containerd to containerd first: ctr export, then ctr import into k8s.io
-        b, ns = sorted(places, key=lambda p: p[0] != "ctr")[0]
-        src = f"--backend {b}" + (f" -n {ns}" if b == "ctr" else "")
+    k8s = cri_namespace()
+    if kind == "image" and namespace == k8s and not any(ns == k8s for _, ns in places):
+        # the kubelet's namespace: copy it there from where it is, through the tool that owns it
+        b, ns = sorted(places, key=lambda p: get_descriptor(p[0]).namespace_rule is not NamespaceRule.ALL)[0]
+        src = b if not get_descriptor(b).selects_namespace else f"{b}:{ns}"
         hint = (f"it was put into {place(b, ns)}, which the kubelet cannot see: the kubelet sees only containerd "
-                f"namespace k8s.io. Import it there: ctrtool save {src} -o image.tar {ref} && "
-                f"ctrtool load --backend ctr -n k8s.io image.tar")
+                f"namespace {k8s}. Copy it there: ctrtool copy {ref} --from {src} --to "
+                + next(x for x in BACKENDS if get_descriptor(x).namespace_rule is NamespaceRule.FIXED))
     return NotFound(kind, ref, where, hint=hint, elsewhere=places, there=there)
 
 
@@ -567,22 +729,27 @@ def copy_plan(settings: Settings, ref: str, source: tuple[str, str | None], targ
     already has: only then is it destructive (asks first)."""
     from .adapters.base import place, plan_copy
 
+    from .adapters import get_descriptor
+
     (src_backend, src_ns), (dst_backend, dst_ns) = source, target
     (found_adapter, image), = locate_images(settings, src_backend, src_ns, [ref], rerun)
-    via_ctr = operation_adapter(settings, "ctr", K8S_NAMESPACE) if "crictl" in (src_backend, dst_backend) else None
-    mover = via_ctr if src_backend == "crictl" else found_adapter
-    if dst_backend == "crictl":
-        target_adapter, target_ns = via_ctr, K8S_NAMESPACE
-        verify, verify_ns = operation_adapter(settings, "crictl", dst_ns), K8S_NAMESPACE
+    src_d, dst_d = get_descriptor(src_backend), get_descriptor(dst_backend)
+    # a backend without archives of its own (crictl) moves images through another (ctr) in its namespace
+    mover = (operation_adapter(settings, src_d.moves_via, src_d.namespace) if src_d.moves_via else found_adapter)
+    if dst_d.moves_via:
+        target_adapter, target_ns = operation_adapter(settings, dst_d.moves_via, dst_d.namespace), dst_d.namespace
+        verify, verify_ns = operation_adapter(settings, dst_backend, dst_ns), dst_d.namespace
     else:
         target_adapter = operation_adapter(settings, dst_backend, dst_ns)
         target_ns = target_adapter.operation_namespace(dst_ns)
         verify, verify_ns = target_adapter, target_ns
     src_place = place(src_backend, image.namespace)
     dst_place = place(dst_backend, verify_ns)
-    same = (src_backend == "docker") == (dst_backend == "docker") and (
-        src_backend == "docker" or (image.namespace or K8S_NAMESPACE) == (verify_ns or K8S_NAMESPACE))
-    if same:
+    # the same store: the same containerd namespace (docker on containerd's image store is its
+    # namespace), or the same backend's own graph driver store
+    src_store = image.namespace or f"{src_backend}:graph"
+    dst_store = target_adapter.image_namespace(target_ns) or f"{dst_backend}:graph"
+    if src_store == dst_store:
         raise UsageError(f"{ref} would be copied onto itself: {src_place} and {dst_place} are the same store",
                          "choose another --to (docker, ctr:NS, crictl)")
     records = verify.images([verify_ns] if verify_ns else None)

@@ -53,7 +53,11 @@ class Output:
         return self.fmt in ("json", "yaml") and not self.quiet
 
     def data(self, obj: Any) -> None:
-        """Print ``obj`` (lists/dicts of plain values) as JSON or YAML."""
+        """Print ``obj`` as JSON or YAML: plain values, or typed records (dataclasses, enums,
+        stores), serialised here once (:func:`ctrtool.model.plain`)."""
+        from .model import plain
+
+        obj = plain(obj)
         if self.fmt == "yaml":
             import yaml
 

@@ -14,6 +14,7 @@ import pytest
 from ctrtool.adapters import crictl, ctr, docker
 from ctrtool.adapters.base import CONTENT, UNPACKED
 from ctrtool.errors import PermissionDenied, Unreachable
+from ctrtool.model import StoreKind, containerd_snapshots
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -99,9 +100,11 @@ def test_docker_inspect_gives_one_record_per_tag_with_exact_sizes():
     ids = docker.parse_image_ids(out("docker", "image_ls_--quiet_--no-trunc"))
     info = json.loads(out("docker", "info_--format"))
     items = json.loads(out("docker", "image_inspect"))
-    store = docker.graph_store(info)
-    assert store == f"{info['DockerRootDir']}/overlay2"
-    assert docker.overlay2_store(items) == store, "read off the layers' paths, the same directory"
+    where = docker.docker_store(info)
+    store = where.store
+    assert not where.on_containerd and store.kind is StoreKind.GRAPH
+    assert store.path == f"{info['DockerRootDir']}/overlay2"
+    assert docker.overlay2_store(items) == store.path, "read off the layers' paths, the same directory"
     records = docker.parse_inspect(items, store)
     assert [r.id for r in records] == [i["Id"] for i in items for _ in (i["RepoTags"] or [None])]
     assert {r.id for r in records} == set(ids)
@@ -126,7 +129,8 @@ def test_docker_store_needs_docker_info_for_other_drivers():
 def test_docker_containerd_image_store_has_no_graph_directory():
     info = json.loads(out("docker", "info_--format"))
     info = dict(info, Driver="overlayfs", DriverStatus=[["driver-type", "io.containerd.snapshotter.v1"]])
-    assert docker.graph_store(info) is None
+    where = docker.docker_store(info)
+    assert where.on_containerd and where.store.kind is StoreKind.SNAPSHOTS and where.store.path is None
 
 
 def test_docker_unreachable_is_classified():
@@ -149,12 +153,12 @@ def test_crictl_images_one_record_per_tag():
     assert version["RuntimeName"] == "containerd" and version["RuntimeApiVersion"] == "v1"
     ns = crictl.cri_namespace(version)
     assert ns == "k8s.io"
-    records = crictl.parse_images(data, ns, fs)
+    records = crictl.parse_images(data, ns, containerd_snapshots("unix:///x.sock", ns, fs, "overlayfs"))
     quiet_ids = set(out("crictl", "images_--quiet").split())
     assert {r.id for r in records} == quiet_ids
     assert len(records) == sum(len(i["repoTags"]) or 1 for i in data["images"])
     for r in records:
-        assert r.size_kind == CONTENT and r.size > 0 and r.store == fs and r.namespace == "k8s.io"
+        assert r.size_kind == CONTENT and r.size > 0 and r.store.path == fs and r.namespace == "k8s.io"
     assert fs.endswith("io.containerd.snapshotter.v1.overlayfs")
 
 

@@ -1,7 +1,8 @@
-"""Adapters: one module per tool. ``ADAPTERS`` maps a backend name to its class.
+"""Adapters: one module per tool, each declaring its backend in a ``DESCRIPTOR`` beside its adapter.
 
-Adding a backend (nerdctl, podman) = one module here with its parsers and recorded fixtures, plus
-one line in ``_MODULES``; the commands find it through :func:`adapter_class`.
+Adding a backend (nerdctl, podman) = one adapter module here (its descriptor, parsers and adapter
+class), its name in ``_MODULES``, and its recorded fixtures; core, config and the commands find it
+through :func:`get_descriptor` and :func:`adapter_class`.
 """
 
 from __future__ import annotations
@@ -11,17 +12,36 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .base import Adapter
+    from .descriptor import Descriptor
 
-# backend name -> (module, class); imported on first use to keep start-up fast
-_MODULES = {
-    "docker": ("docker", "DockerAdapter"),
-    "ctr": ("ctr", "CtrAdapter"),
-    "crictl": ("crictl", "CrictlAdapter"),
-}
+# backend name -> adapter module; imported on first use to keep start-up fast
+_MODULES = {"docker": "docker", "ctr": "ctr", "crictl": "crictl"}
 
 BACKENDS = tuple(_MODULES)
 
 
+def get_descriptor(backend: str) -> "Descriptor":
+    """The backend's descriptor (KeyError for an unknown name)."""
+    return importlib.import_module(f"{__name__}.{_MODULES[backend]}").DESCRIPTOR
+
+
+def all_descriptors() -> list["Descriptor"]:
+    return [get_descriptor(name) for name in BACKENDS]
+
+
 def adapter_class(backend: str) -> type["Adapter"]:
-    module, cls = _MODULES[backend]
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    d = get_descriptor(backend)
+    return getattr(importlib.import_module(f"{__name__}.{d.module}"), d.cls)
+
+
+def owner_of(namespace: str | None, docker_namespace: str | None = None) -> str | None:
+    """The backend that owns a copy in containerd namespace ``namespace`` (crictl for the CRI's,
+    docker for the one its daemon uses, as reported: ``docker_namespace``), or None: then it is
+    ctr's, which sees every namespace and owns none."""
+    for d in all_descriptors():
+        if not d.owns_namespace:
+            continue
+        own = docker_namespace if (d.namespace_rule.value == "none" and docker_namespace) else d.namespace
+        if namespace and namespace == own:
+            return d.name
+    return None

@@ -13,28 +13,40 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
 from ..config import Endpoint, Settings
+from ..model import Store
 from ..errors import Ambiguous, InvalidState, NotFound, PullFailed, ToolError, ToolTimeout, Unsupported
 from ..runner import Deadline, LineFilter, Result, Streamed, run, run_interactive, run_passthrough
 
 # size_kind values: what an image's ``size`` counts
-UNPACKED = "unpacked"  # the image's unpacked layers (docker's own figure)
+UNPACKED = "unpacked"  # the image's unpacked layers (docker's own figure on its graph driver)
 CONTENT = "content"  # the image's blobs in containerd's content store: manifest, config, compressed layers
+CONTENT_AND_UNPACKED = "content+unpacked"  # docker on containerd's image store: its blobs plus its snapshots
 REPORTED = "reported"  # whatever a non-containerd CRI runtime (CRI-O) reports
 
 
 @dataclass
 class ImageRecord:
     backend: str
-    namespace: str | None
+    namespace: str | None  # the containerd namespace holding this copy; None for docker's graph driver
     ref: str | None  # None for an untagged image
-    id: str | None  # the image id: the digest of the image config ("sha256:...")
-    digest: str | None  # the manifest (or index) digest, where known
+    id: str | None  # the image id: the digest of the image config ("sha256:..."), where known
+    digest: str | None  # the manifest (or index) digest, where known (Docker 29 prints it as its image ID)
     size: int | None  # bytes
     size_kind: str
-    store: str | None  # absolute path of the directory holding this copy's layers
+    store: Store | None  # where this copy's layers are unpacked (its path: the JSON field ``store``)
+    content: Store | None = None  # containerd's content store holding its blobs (None: docker's graph driver)
+    copies: int = 1  # set by core: in how many distinct unpacked stores the same image is
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The documented JSON fields (docs/reference.md), in order."""
+        return {
+            "backend": self.backend, "namespace": self.namespace, "ref": self.ref, "id": self.id,
+            "digest": self.digest, "size": self.size, "size_kind": self.size_kind,
+            "store": self.store.path if self.store else None,
+            "store_kind": self.store.kind.value if self.store else None,
+            "content_store": self.content.path if self.content else None,
+            "copies": self.copies,
+        }
 
 
 @dataclass
@@ -52,6 +64,11 @@ class BackendInfo:
     image_count: int | None = None
     namespace_image_counts: dict[str, int] | None = None
     runtime: str | None = None  # crictl: the CRI runtime behind the endpoint, e.g. "containerd 1.6.20"
+    # where its images are: "graph" (docker's graph driver directory) or "containerd" (a containerd's
+    # content store and snapshots: ctr, crictl, and docker on containerd's image store)
+    image_store: str | None = None
+    containerd: str | None = None  # the containerd socket it works with (docker: as `docker info` reports it)
+    sandbox_image: str | None = None  # crictl: the CRI's pod sandbox (pause) image
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +121,13 @@ class PodRecord:
 # kinds of a layer's copy (``kind`` in `layers`)
 UNPACKED_COPY = "unpacked"  # the layer's files: a graph driver directory or a snapshot directory
 BLOB_COPY = "blob"  # the compressed layer in containerd's content store (shared by all namespaces)
+CONTAINER_COPY = "container"  # a container's own layer: its writable snapshot, or docker's "<id>-init"
+
+
+def is_image_layer(key: str) -> bool:
+    """A snapshot holds an image layer when its key is the layer's chain id (how containerd's
+    unpacker names them); containers' snapshots are named after the container ("<id>", "<id>-init")."""
+    return bool(re.fullmatch(r"sha256:[0-9a-f]{64}", key))
 
 
 @dataclass
@@ -397,6 +421,11 @@ class Adapter:
         """The namespace this backend's containers and images are in, when it is fixed (crictl)."""
         return None
 
+    def image_namespace(self, namespace: str | None) -> str | None:
+        """The containerd namespace an image operation here works in, or None when the images are in
+        a store of the backend's own (docker's graph driver)."""
+        return self.operation_namespace(namespace) or self.container_namespace()
+
     def image_target(self, ref: str, records: Sequence[ImageRecord], where: str) -> ImageTarget:
         found, by_name = match_images(records, ref)
         if not found:
@@ -548,17 +577,34 @@ class Adapter:
     def argv(self, *args: str) -> list[str]:
         return [self.binary, *self.connection_args(), *args]
 
+    # stderr lines this tool prints on every call that say nothing about the call (ctr 2.x on a
+    # cgroup v1 host: a deprecation warning): held back unless CTRTOOL_DEBUG is set
+    noise: ClassVar[tuple[str, ...]] = ()
+
+    def is_noise(self, line: str) -> bool:
+        return bool(self.noise) and not self.settings.env.get("CTRTOOL_DEBUG") and any(
+            re.search(pattern, line) for pattern in self.noise)
+
+    def _quiet(self, result: Result, check: bool) -> Result:
+        if self.noise and result.stderr:
+            result.stderr = "".join(line for line in result.stderr.splitlines(keepends=True)
+                                    if not self.is_noise(line))
+        if check and result.returncode != 0:
+            raise self.failed(result)
+        return result
+
     def run(self, *args: str, check: bool = True, input: str | None = None) -> Result:
         remaining = self.deadline.remaining()
         if remaining <= 0:
             raise ToolTimeout(self.binary, self.deadline.seconds, endpoint=self.endpoint.address,
                               argv=self.argv(*args))
         try:
-            return run(self.argv(*args), timeout=remaining, endpoint=self.endpoint.address,
-                       unset_env=self.unset_env(), check=check, input=input, classify=self.classify)
+            result = run(self.argv(*args), timeout=remaining, endpoint=self.endpoint.address,
+                         unset_env=self.unset_env(), check=False, input=input, classify=self.classify)
         except ToolTimeout as exc:
             # report the backend's whole budget, which is what the user configured
             raise ToolTimeout(exc.tool, self.deadline.seconds, endpoint=exc.endpoint, argv=exc.argv) from None
+        return self._quiet(result, check)
 
     def run_argv(self, argv: Sequence[str], check: bool = True, bounded: bool = True) -> Result:
         """Run a full argv made by this adapter (a step of a Plan). ``bounded=False``: no deadline,
@@ -569,20 +615,25 @@ class Adapter:
             if timeout <= 0:
                 raise ToolTimeout(self.binary, self.deadline.seconds, endpoint=self.endpoint.address,
                                   argv=list(argv))
-        return run(argv, timeout=timeout, endpoint=self.endpoint.address, unset_env=self.unset_env(),
-                   check=check, classify=self.classify)
+        return self._quiet(run(argv, timeout=timeout, endpoint=self.endpoint.address, unset_env=self.unset_env(),
+                               check=False, classify=self.classify), check)
 
     def stream(self, argv: Sequence[str], stdin: bool = False, stdout_to_stderr: bool = False,
                withhold: LineFilter | None = None, stdin_gate: Callable[[], bool] | None = None) -> Streamed:
         """Run a full argv with its output going straight to the user (logs, exec, pull).
         Not bounded by the backend's timeout: it runs until the tool ends or the user stops it."""
         return run_passthrough(argv, endpoint=self.endpoint.address, unset_env=self.unset_env(),
-                               stdin=stdin, stdout_to_stderr=stdout_to_stderr, withhold=withhold,
+                               stdin=stdin, stdout_to_stderr=stdout_to_stderr, withhold=self._withhold(withhold),
                                stdin_gate=stdin_gate)
+
+    def _withhold(self, withhold: LineFilter | None) -> LineFilter | None:
+        if not self.noise:
+            return withhold
+        return lambda line: self.is_noise(line) or bool(withhold and withhold(line))
 
     def interactive(self, argv: Sequence[str], withhold: LineFilter | None = None) -> Streamed:
         return run_interactive(argv, endpoint=self.endpoint.address, unset_env=self.unset_env(),
-                               withhold=withhold)
+                               withhold=self._withhold(withhold))
 
     def failed(self, result: Result) -> ToolError:
         from ..runner import failure

@@ -17,12 +17,27 @@ import re
 from typing import Any, Sequence
 
 from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
+from .. import model
 from ..runner import Result, Streamed, not_understood
-from .base import (CONTENT, CREATED, EXITED, REPORTED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
+from .descriptor import Descriptor, NamespaceRule
+from .base import (CONTAINER_COPY, CONTENT, CREATED, EXITED, REPORTED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
                    ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, PodRecord, StoredItem, UNPACKED_COPY,
-                   canonical_ref, chain_ids, parallel, stderr_mentions)
+                   canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions)
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
+
+DESCRIPTOR = Descriptor(
+    name="crictl", module="crictl", cls="CrictlAdapter", tool="crictl",
+    role="the kubelet's view, through the CRI",
+    namespace_rule=NamespaceRule.FIXED, namespace=CRI_CONTAINERD_NAMESPACE, owns_namespace=True,
+    env=("CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "CRI_CONFIG_FILE"),
+    config_keys={"runtime-endpoint": str, "image-endpoint": str, "binary": str, "config": str},
+    default_sockets=("unix:///run/containerd/containerd.sock", "unix:///run/k3s/containerd/containerd.sock",
+                     "unix:///run/crio/crio.sock", "unix:///var/run/cri-dockerd.sock"),
+    endpoint_hint="set CONTAINER_RUNTIME_ENDPOINT, pass --runtime-endpoint, or set runtime-endpoint "
+                  "in /etc/crictl.yaml",
+    archives=False, moves_via="ctr",
+)
 
 
 class CrictlAdapter(Adapter):
@@ -67,8 +82,18 @@ class CrictlAdapter(Adapter):
         if namespaces and namespace not in namespaces:
             return []
         result = got["images"]
+        fs = got["fs"]
+        address = self.endpoint.image_address or self.endpoint.address
+        store = content = None
+        if namespace:  # containerd: the snapshotter's root is <root>/io.containerd.snapshotter.v1.<name>
+            snapshotter = _snapshotter_of(fs)
+            store = model.containerd_snapshots(address, namespace, fs, snapshotter)
+            content = model.containerd_content(address, os.path.join(os.path.dirname(fs), "io.containerd.content.v1.content")
+                                               if fs else None)
+        elif fs:
+            store = model.Store(model.StoreKind.SNAPSHOTS, model.daemon_id(address), fs)
         try:
-            return parse_images(_json(result, self.endpoint.address), namespace, got["fs"])
+            return parse_images(_json(result, self.endpoint.address), namespace, store, content)
         except ValueError as exc:
             raise not_understood(result, str(exc), self.endpoint.address) from None
 
@@ -95,7 +120,7 @@ class CrictlAdapter(Adapter):
 
             raise OutputNotUnderstood(self.binary, "`inspecti` gave no info.imageSpec.rootfs.diff_ids", None,
                                       endpoint=self.endpoint.address)
-        root = image.store
+        root = image.store.path if image.store else None
         if not root or namespace is None:
             raise Unsupported("crictl's runtime is not containerd with a snapshotter ctrtool knows")
         # the snapshotter's root is <containerd root>/io.containerd.snapshotter.v1.<name>
@@ -120,8 +145,10 @@ class CrictlAdapter(Adapter):
             return []
         if not root or namespace is None:
             raise Unsupported("crictl's runtime is not containerd with a snapshotter ctrtool knows")
-        dirs = snapshot_dirs(root, os.path.basename(root).rsplit(".", 1)[-1])
-        return [StoredItem(self.name, ns, UNPACKED_COPY, key, path, root, seen_by=[self.name])
+        kinds: dict[tuple[str, str], str] = {}
+        dirs = snapshot_dirs(root, os.path.basename(root).rsplit(".", 1)[-1], kinds)
+        return [StoredItem(self.name, ns, UNPACKED_COPY if kinds[(ns, key)] == "committed" and is_image_layer(key)
+                           else CONTAINER_COPY, key, path, root, seen_by=[self.name])
                 for (ns, key), path in sorted(dirs.items()) if ns == namespace]
 
     def namespaces(self) -> list[str]:
@@ -286,7 +313,7 @@ class CrictlAdapter(Adapter):
                         note="every image is used by a container or pinned" if listed["images"]["images"]
                         else "there are no images")
         # only to warn about the sandbox image: without `crictl info` the list is still right
-        sandbox = sandbox_image(got["info"].stdout) if got["info"].returncode == 0 else None
+        sandbox = sandbox_image(got["info"].stdout if got["info"].returncode == 0 else "{}", listed["images"])
         what = (f"remove {len(doomed)} image{'s' if len(doomed) > 1 else ''} no container uses {where} "
                 f"({named_images([(i, names) for i, names, _digests in doomed])})")
         if sandbox and any(sandbox in {canonical_ref(n) for n in names} for _i, names, _d in doomed):
@@ -301,9 +328,9 @@ class CrictlAdapter(Adapter):
                          "there are then")
 
     def info(self) -> BackendInfo:
-        got = parallel({"info": lambda: self._json("info"), "version": self.version,
-                        "fs": self.imagefs, "ids": lambda: self.run("images", "--quiet").stdout})
-        version, info = got["version"], got["info"]
+        got = parallel({"info": lambda: self.run("info", "--output", "json"), "version": self.version,
+                        "fs": self.imagefs, "images": lambda: self._json("images")})
+        version, info = got["version"], _json(got["info"], self.endpoint.address)
         config = info.get("config") if isinstance(info, dict) else None
         config = config if isinstance(config, dict) else {}
         root = config.get("containerdRootDir")
@@ -318,13 +345,15 @@ class CrictlAdapter(Adapter):
             root=root,
             # the CRI plugin's state dir is <containerd state>/io.containerd.grpc.v1.cri
             state=os.path.dirname(state) if state and state.endswith("io.containerd.grpc.v1.cri") else state,
-            storage_driver=(config.get("containerd") or {}).get("snapshotter") if isinstance(
-                config.get("containerd"), dict) else None,
+            storage_driver=containerd_snapshotter(info, got["fs"]) if namespace else None,
             store=got["fs"],
             content_store=os.path.join(root, "io.containerd.content.v1.content") if root else None,
             namespaces=[namespace] if namespace else [],
-            image_count=len(set(got["ids"].split())),
+            image_count=len({i.get("id") for i in (got["images"] or {}).get("images") or [] if isinstance(i, dict)}),
             runtime=runtime or None,
+            image_store="containerd" if namespace else None,
+            containerd=self.endpoint.address if namespace else None,
+            sandbox_image=sandbox_image(got["info"].stdout, got["images"]) if namespace else None,
         )
 
 
@@ -356,15 +385,31 @@ def prune_candidates(images: Any, ps: Any) -> list[tuple[str, list[str], list[st
             for image in images["images"] if image.get("id") not in used and not image.get("pinned")]
 
 
-def sandbox_image(info_json: str) -> str | None:
-    """The pod sandbox (pause) image in its full form, from ``crictl info -o json`` (containerd:
-    config.sandboxImage); None when it does not say."""
+def sandbox_image(info_json: str, images: Any = None) -> str | None:
+    """The pod sandbox (pause) image in its full form. containerd 1.6 and 1.7 say it in ``crictl
+    info -o json`` (config.sandboxImage); 2.x moved it to the CRI images plugin's pinned images
+    (``pinned_images.sandbox``), which ``crictl info`` no longer shows: then it is the image the CRI
+    lists as pinned in ``crictl images -o json`` (``images``). None when neither says."""
     try:
         config = json.loads(info_json).get("config")
-        image = config.get("sandboxImage")
+        image = config.get("sandboxImage") if isinstance(config, dict) else None
     except (ValueError, AttributeError):
-        return None
-    return canonical_ref(image) if isinstance(image, str) and image else None
+        image = None
+    if isinstance(image, str) and image:
+        return canonical_ref(image)
+    pinned = [tag for i in ((images or {}).get("images") or []) if isinstance(i, dict) and i.get("pinned")
+              for tag in (i.get("repoTags") or [])]
+    return canonical_ref(pinned[0]) if len(pinned) == 1 else None
+
+
+def containerd_snapshotter(info: Any, imagefs_root: str | None) -> str | None:
+    """The CRI's snapshotter: config.containerd.snapshotter (containerd 1.6, 1.7), else the name
+    of the image filesystem's directory, io.containerd.snapshotter.v1.<name> (2.x, where the
+    snapshotter moved to the CRI images plugin and left ``crictl info``)."""
+    config = info.get("config") if isinstance(info, dict) else None
+    section = config.get("containerd") if isinstance(config, dict) else None
+    named = section.get("snapshotter") if isinstance(section, dict) else None
+    return named if isinstance(named, str) and named else _snapshotter_of(imagefs_root)
 
 
 def parse_deleted(stdout: str) -> list[str]:
@@ -394,7 +439,15 @@ def parse_imagefs_mountpoint(data: Any) -> str | None:
         return None
 
 
-def parse_images(data: Any, namespace: str | None, store: str | None) -> list[ImageRecord]:
+def _snapshotter_of(root: str | None) -> str | None:
+    """The snapshotter's name from its root directory (io.containerd.snapshotter.v1.<name>)."""
+    base = os.path.basename(root.rstrip("/")) if root else ""
+    prefix = "io.containerd.snapshotter.v1."
+    return base[len(prefix):] if base.startswith(prefix) else None
+
+
+def parse_images(data: Any, namespace: str | None, store: model.Store | None,
+                 content: model.Store | None = None) -> list[ImageRecord]:
     """One record per tag (or one untagged record) from ``crictl images -o json``."""
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError("expected an object with an 'images' list")
@@ -409,7 +462,7 @@ def parse_images(data: Any, namespace: str | None, store: str | None) -> list[Im
         for tag in image.get("repoTags") or [None]:
             records.append(ImageRecord(
                 backend="crictl", namespace=namespace, ref=tag, id=image.get("id"), digest=digest,
-                size=size, size_kind=CONTENT if namespace else REPORTED, store=store,
+                size=size, size_kind=CONTENT if namespace else REPORTED, store=store, content=content,
             ))
     return records
 

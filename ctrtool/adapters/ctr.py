@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import Ambiguous, InvalidState, PermissionDenied, ToolError, Unreachable, Unsupported
+from .. import model
 from ..runner import not_understood
-from .base import (BLOB_COPY, CONTENT, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED_COPY, Adapter,
+from .descriptor import Descriptor, NamespaceRule
+from .base import (BLOB_COPY, CONTAINER_COPY, CONTENT, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED_COPY, Adapter,
                    BackendInfo, ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, StoredItem,
-                   canonical_ref, chain_ids, parallel, stderr_mentions)
+                   canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions)
 
 DEFAULT_SNAPSHOTTER = "overlayfs"  # ctr's default on Linux; CONTAINERD_SNAPSHOTTER overrides it
 
@@ -52,8 +54,23 @@ class Plugins:
         return os.path.dirname(self.content_root) if self.content_root else None
 
 
+DESCRIPTOR = Descriptor(
+    name="ctr", module="ctr", cls="CtrAdapter", tool="ctr",
+    role="containerd's own client: every namespace of one containerd, its content store and snapshots",
+    namespace_rule=NamespaceRule.ALL, namespace="default", owns_namespace=False, selects_namespace=True,
+    env=("CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE"),
+    config_keys={"address": str, "namespace": str, "binary": str},
+    # containerd's own, k3s and RKE2 (both at /run/k3s/containerd), and the containerd that dockerd
+    # starts for itself when none is given
+    default_sockets=("/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock",
+                     "/run/docker/containerd/containerd.sock"),
+    endpoint_hint="set CONTAINERD_ADDRESS, pass --address, or set ctr.address in the ctrtool config file",
+)
+
+
 class CtrAdapter(Adapter):
     name = "ctr"
+    noise = (r'level=warning msg="DEPRECATION: The support for cgroup v1 is deprecated',)
 
     def connection_args(self) -> list[str]:
         return ["--address", _strip_unix(self.endpoint.require())]
@@ -85,6 +102,22 @@ class CtrAdapter(Adapter):
             raise not_understood(result, "no content plugin with a root directory", self.endpoint.address)
         return plugins
 
+    def layout(self) -> Plugins:
+        """containerd's directories: its content store and each snapshotter's root (one call)."""
+        return self.plugins()
+
+    @staticmethod
+    def config_digests(content_root: str, digests: Sequence[str]) -> dict[str, str]:
+        """manifest or index digest -> the image config's digest, read from the content store on
+        disk (for this machine's platform), each distinct digest once."""
+        blobs = BlobReader(content_root)
+        out = {}
+        for digest in dict.fromkeys(digests):
+            config, _size = blobs.image_config_and_size(digest, None)
+            if config:
+                out[digest] = config
+        return out
+
     def image_table(self, namespace: str) -> list[dict[str, str]]:
         result = self.run(*self.ns_argv(namespace, "images", "ls"))
         try:
@@ -114,10 +147,12 @@ class CtrAdapter(Adapter):
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
         names, plugins = self._resolve_namespaces(namespaces)
         tables = parallel({ns: (lambda ns=ns: self.image_table(ns)) for ns in names})
-        store = plugins.snapshotter_roots.get(self.snapshotter)
+        root = plugins.snapshotter_roots.get(self.snapshotter)
+        content = model.containerd_content(self.endpoint.address, plugins.content_root)
         blobs = BlobReader(plugins.content_root)
         records = []
         for ns in names:
+            store = model.containerd_snapshots(self.endpoint.address, ns, root, self.snapshotter)
             unknown = 0
             for row in tables[ns]:
                 digest = row["DIGEST"] if row["DIGEST"].startswith("sha256:") else None
@@ -125,7 +160,7 @@ class CtrAdapter(Adapter):
                 unknown += config is None
                 records.append(ImageRecord(
                     backend=self.name, namespace=ns, ref=row["REF"], id=config, digest=digest,
-                    size=size, size_kind=CONTENT, store=store,
+                    size=size, size_kind=CONTENT, store=store, content=content,
                 ))
             if unknown:
                 self.warnings.append(
@@ -134,14 +169,15 @@ class CtrAdapter(Adapter):
         return records
 
     # -- layers ----------------------------------------------------------------------------------
-    def snapshot_keys(self, namespace: str) -> set[str]:
-        """The committed snapshots' keys (chain ids of unpacked layers) in one namespace."""
+    def snapshot_keys(self, namespace: str) -> dict[str, str]:
+        """key -> kind ("committed", "active") of the snapshots in one namespace: committed ones
+        keyed by a chain id are image layers; the others belong to containers."""
         result = self.run(*self.ns_argv(namespace, "snapshots", "--snapshotter", self.snapshotter, "ls"))
         try:
             rows = parse_table(result.stdout, required=("KEY", "KIND")) if result.stdout.strip() else []
         except ValueError as exc:
             raise not_understood(result, str(exc), self.endpoint.address) from None
-        return {r["KEY"] for r in rows if r["KIND"].lower() == "committed"}
+        return {r["KEY"]: r["KIND"].lower() for r in rows if r["KIND"].lower() in ("committed", "active")}
 
     def layers(self, ref: str, namespaces: Sequence[str] | None = None) -> list[LayerRecord]:
         """``namespaces ls`` ‖ ``plugins ls``, then ``images ls`` and ``snapshots ls`` for every
@@ -158,7 +194,7 @@ class CtrAdapter(Adapter):
             for row in got[("images", ns)]:
                 digest = row["DIGEST"] if row["DIGEST"].startswith("sha256:") else None
                 config, _size = blobs.image_config_and_size(digest, row.get("TYPE"))
-                records.append(ImageRecord(self.name, ns, row["REF"], config, digest, None, CONTENT, None))
+                records.append(ImageRecord(self.name, ns, row["REF"], config, digest, None, CONTENT, None, None))
         found = [r for ns in names for r in match_images([x for x in records if x.namespace == ns], ref)[0]]
         if not found:
             raise NotFound("image", ref, "ctr (namespaces " + ", ".join(names) + ")" if len(names) != 1
@@ -190,7 +226,7 @@ class CtrAdapter(Adapter):
             blob = layer_blobs[index] if index < len(layer_blobs) else None
             copies = []
             for ns in names:
-                if chain not in got[("snapshots", ns)]:
+                if got[("snapshots", ns)].get(chain) != "committed":
                     continue
                 path = dirs.get((ns, chain))
                 if path is None:
@@ -220,12 +256,13 @@ class CtrAdapter(Adapter):
         if root and any(got[("snapshots", ns)] for ns in names):
             dirs = snapshot_dirs(root, self.snapshotter)
             for ns in names:
-                for key in sorted(got[("snapshots", ns)]):
+                for key, kind in sorted(got[("snapshots", ns)].items()):
                     path = dirs.get((ns, key))
                     if path is None:
                         raise LayoutNotUnderstood(f"snapshot {key} of namespace {ns} is not in the snapshotter's "
                                                   "metadata.db", os.path.join(root, "metadata.db"))
-                    out.append(StoredItem(self.name, ns, UNPACKED_COPY, key, path, root, seen_by=[self.name]))
+                    layer = UNPACKED_COPY if kind == "committed" and is_image_layer(key) else CONTAINER_COPY
+                    out.append(StoredItem(self.name, ns, layer, key, path, root, seen_by=[self.name]))
         blobs = BlobReader(plugins.content_root)
         referenced: dict[str, list[str]] = {}
         for ns in names:
@@ -487,6 +524,8 @@ class CtrAdapter(Adapter):
             namespaces=names,
             image_count=sum(counts.values()),
             namespace_image_counts=counts,
+            image_store="containerd",
+            containerd=self.endpoint.address,
         )
 
 
@@ -590,9 +629,11 @@ class BlobReader:
         return config.get("digest"), total
 
 
-def snapshot_dirs(root: str, snapshotter: str) -> dict[tuple[str, str], str]:
-    """(namespace, snapshot key) -> the directory holding a committed snapshot's files, from the
-    snapshotter's own metadata.db (read-only); each directory is checked to exist."""
+def snapshot_dirs(root: str, snapshotter: str,
+                  kinds: dict[tuple[str, str], str] | None = None) -> dict[tuple[str, str], str]:
+    """(namespace, snapshot key) -> the directory holding a committed or active snapshot's files,
+    from the snapshotter's own metadata.db (read-only); each committed one is checked to exist (an
+    active one may be going away). ``kinds``, when given, gets each snapshot's kind."""
     from ..errors import LayoutNotUnderstood
     from .boltdb import BoltError, read_snapshots
 
@@ -610,14 +651,18 @@ def snapshot_dirs(root: str, snapshotter: str) -> dict[tuple[str, str], str]:
         raise LayoutNotUnderstood(f"the snapshotter's metadata.db is not readable consistently: {exc}", db) from None
     dirs = {}
     for e in entries:
-        if e.kind != "committed":
+        if e.kind not in ("committed", "active"):
             continue
         path = os.path.join(root, "snapshots", str(e.id), sub) if sub else os.path.join(root, "snapshots", str(e.id))
         path = path.rstrip("/")
         if not os.path.isdir(path):
+            if e.kind != "committed":
+                continue
             raise LayoutNotUnderstood(f"snapshot {e.key} of namespace {e.namespace} should be in {path}, "
                                       "which is not a directory", db)
         dirs[(e.namespace, e.key)] = path
+        if kinds is not None:
+            kinds[(e.namespace, e.key)] = e.kind
     return dirs
 
 

@@ -13,17 +13,64 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from typing import Any, Sequence
 
+from .. import model
+from ..model import Store, ViewOf
 from ..errors import PermissionDenied, ToolError, Unreachable
 from ..runner import Result, not_understood
-from .base import (CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED, UNPACKED_COPY, Adapter, BackendInfo,
+from .descriptor import Descriptor, NamespaceRule
+from .base import (CONTENT_AND_UNPACKED, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED, UNPACKED_COPY, Adapter,
+                   BackendInfo,
                    ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, StoredItem, chain_ids,
                    stderr_mentions)
 
-# docker runs its containers through containerd in this namespace unless dockerd is started with
-# --containerd-namespace; `docker info` does not report it.
+# docker runs its containers (and, on containerd's image store, keeps its images) in this containerd
+# namespace unless dockerd is started with --containerd-namespace; `docker info` reports it since API
+# 1.46 (Containerd.Namespaces.Containers), older daemons do not.
 DOCKER_CONTAINERD_NAMESPACE = "moby"
+
+DESCRIPTOR = Descriptor(
+    name="docker", module="docker", cls="DockerAdapter", tool="docker",
+    role="docker's images: its own graph driver store, or a namespace of containerd's image store",
+    namespace_rule=NamespaceRule.NONE, namespace=DOCKER_CONTAINERD_NAMESPACE, owns_namespace=True,
+    env=("DOCKER_HOST", "DOCKER_CONTEXT"),
+    config_keys={"host": str, "context": str, "binary": str},
+    default_sockets=("unix:///var/run/docker.sock",),
+    endpoint_hint="set DOCKER_HOST, pass --docker-host, or set docker.host in the ctrtool config file",
+)
+
+
+@dataclass(frozen=True)
+class DockerStore:
+    """Where this dockerd keeps its images, from `docker info`."""
+
+    store: Store  # graph driver directory, or its namespace's snapshots in containerd
+    content: Store | None  # containerd's content store (containerd image store only)
+    namespace: str | None  # the containerd namespace of its images (containerd image store only)
+    containerd: str | None  # containerd's address as docker reports it
+
+    @property
+    def on_containerd(self) -> bool:
+        return self.content is not None
+
+
+def docker_store(info: dict[str, Any]) -> DockerStore:
+    """docker's image store from `docker info`: overlay2 (or another graph driver) under its data
+    root, or containerd's image store (driver-type io.containerd.snapshotter.v1): then its images
+    are namespace Containerd.Namespaces.Containers of the containerd at Containerd.Address."""
+    root, driver = info.get("DockerRootDir"), info.get("Driver")
+    containerd = info.get("Containerd") if isinstance(info.get("Containerd"), dict) else {}
+    address = containerd.get("Address") or None
+    on_containerd = any(isinstance(pair, list) and len(pair) == 2 and pair[0] == "driver-type"
+                        and "snapshotter" in str(pair[1]) for pair in info.get("DriverStatus") or [])
+    if not on_containerd:
+        path = os.path.join(root, driver) if root and driver else None
+        return DockerStore(model.graph_store(root, path, driver), None, None, address)
+    namespace = (containerd.get("Namespaces") or {}).get("Containers") or DOCKER_CONTAINERD_NAMESPACE
+    return DockerStore(model.containerd_snapshots(address, namespace, None, driver), model.containerd_content(address, None),
+                       namespace, address)
 
 
 class DockerAdapter(Adapter):
@@ -75,13 +122,33 @@ class DockerAdapter(Adapter):
 
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
         items = self._inspect(self._image_ids())
-        store = overlay2_store(items)
-        if items and store is None:
-            store = graph_store(self._info())
-        return parse_inspect(items, store)
+        path = overlay2_store(items)
+        if path is not None:  # overlay2 says where its layers are: no `docker info` needed
+            return parse_inspect(items, model.graph_store(os.path.dirname(path), path, "overlay2"))
+        if not items:
+            return []
+        where = docker_store(self._info())
+        if namespaces and where.namespace not in namespaces:
+            return []
+        return parse_inspect(items, where.store, where.content)
+
+    def store(self) -> DockerStore:
+        return docker_store(self._info())
+
+    def image_namespace(self, namespace: str | None) -> str | None:
+        """On containerd's image store, docker's images are a containerd namespace (one `docker info`)."""
+        return self.store().namespace
 
     def namespaces(self) -> list[str]:
         return [DOCKER_CONTAINERD_NAMESPACE]
+
+    def _view_of_containerd(self, items: list[dict[str, Any]]) -> None:
+        """On containerd's image store, docker's layers are its namespace's snapshots: say so (core
+        reads them through the backend that reads a whole containerd)."""
+        if items and overlay2_store(items) is None:
+            where = docker_store(self._info())
+            if where.on_containerd and where.containerd:
+                raise ViewOf(self.name, where.store, where.containerd)
 
     def layers(self, ref: str, namespaces: Sequence[str] | None = None) -> list[LayerRecord]:
         """One ``docker image inspect REF`` (diff ids, the overlay2 directory); then docker's own
@@ -99,6 +166,7 @@ class DockerAdapter(Adapter):
             raise not_understood(result, "expected a JSON list with one image", self.endpoint.address)
         item = data[0]
         store = overlay2_store([item])
+        self._view_of_containerd([item])
         if store is None:
             from ..errors import Unsupported
 
@@ -115,6 +183,7 @@ class DockerAdapter(Adapter):
         if not items:
             return []
         store = overlay2_store(items)
+        self._view_of_containerd(items)
         if store is None:
             from ..errors import Unsupported
 
@@ -266,6 +335,7 @@ class DockerAdapter(Adapter):
 
     def info(self) -> BackendInfo:
         data = self._info()
+        where = docker_store(data)
         return BackendInfo(
             backend=self.name,
             version=data.get("ServerVersion"),
@@ -274,10 +344,13 @@ class DockerAdapter(Adapter):
             root=data.get("DockerRootDir"),
             state=None,  # dockerd's --exec-root is not reported by `docker info`
             storage_driver=data.get("Driver"),
-            store=graph_store(data),
-            content_store=None,
-            namespaces=self.namespaces(),
+            store=where.store.path,  # on containerd's image store: core fills it in from containerd
+            content_store=where.content.path if where.content else None,
+            namespaces=[where.namespace or (data.get("Containerd") or {}).get("Namespaces", {}).get("Containers")
+                        or DOCKER_CONTAINERD_NAMESPACE],
             image_count=data.get("Images"),
+            image_store="containerd" if where.on_containerd else "graph",
+            containerd=where.containerd,
         )
 
 
@@ -291,22 +364,6 @@ def parse_image_ids(stdout: str) -> list[str]:
         if line:
             seen.setdefault(line, None)
     return list(seen)
-
-
-def graph_store(info: dict[str, Any]) -> str | None:
-    """The directory holding docker's image layers: <DockerRootDir>/<graph driver>.
-
-    With docker's containerd image store (driver-type io.containerd.snapshotter.v1) the layers live
-    in containerd, not under the data root: then this returns None rather than a wrong path.
-    """
-    root, driver = info.get("DockerRootDir"), info.get("Driver")
-    for pair in info.get("DriverStatus") or []:
-        if isinstance(pair, list) and len(pair) == 2 and pair[0] == "driver-type" \
-                and "snapshotter" in str(pair[1]):
-            return None
-    if not root or not driver:
-        return None
-    return os.path.join(root, driver)
 
 
 def docker_layers(root: str, store: str, diff_ids: Sequence[str]) -> list[LayerRecord]:
@@ -350,24 +407,33 @@ def overlay2_store(items: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def parse_inspect(items: list[dict[str, Any]], store: str | None) -> list[ImageRecord]:
-    """One record per tag (or one untagged record) from ``docker image inspect`` output."""
+def parse_inspect(items: list[dict[str, Any]], store: Store | None, content: Store | None = None) -> list[ImageRecord]:
+    """One record per tag (or one untagged record) from ``docker image inspect`` output.
+
+    On its graph driver, docker's image ID is the config digest. On containerd's image store
+    (``content`` given) it is the digest of the image's manifest or index (``Descriptor``): that
+    goes in ``digest``, and the config digest is left for core to find in containerd's content store."""
     records: list[ImageRecord] = []
     for item in items:
-        image_id = item.get("Id")
         size = item.get("Size")
         digests = item.get("RepoDigests") or []
         tags = item.get("RepoTags") or [None]
+        target = (item.get("Descriptor") or {}).get("digest") if isinstance(item.get("Descriptor"), dict) else None
         for tag in tags:
+            if content is None:
+                image_id, digest = item.get("Id"), _digest_for(tag, digests)
+            else:
+                image_id, digest = None, target or item.get("Id")
             records.append(ImageRecord(
                 backend="docker",
-                namespace=None,
+                namespace=store.namespace if store else None,
                 ref=tag,
                 id=image_id,
-                digest=_digest_for(tag, digests),
+                digest=digest,
                 size=size if isinstance(size, int) else None,
-                size_kind=UNPACKED,
+                size_kind=UNPACKED if content is None else CONTENT_AND_UNPACKED,
                 store=store,
+                content=content,
             ))
     return records
 

@@ -23,7 +23,7 @@ COLUMNS = [
     Column("ITEMS", lambda r: r["items"], no_wrap=True),
     Column("SIZE", lambda r: human_size(r["bytes"]), no_wrap=True),
     Column("BYTES", lambda r: r["bytes"], wide_only=True, no_wrap=True),
-    Column("DUPLICATED", lambda r: human_size(r["duplicated"]) if r["kind"] == "unpacked" else "shared",
+    Column("DUPLICATED", lambda r: {"unpacked": human_size(r["duplicated"]), "blob": "shared"}.get(r["kind"], "-"),
            no_wrap=True),
     Column("PATH", lambda r: r["path"]),
 ]

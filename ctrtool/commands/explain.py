@@ -31,15 +31,15 @@ def places(rows: list[dict[str, Any]], homes: set) -> list[dict[str, Any]]:
         for c in row["copies"]:
             if c["kind"] != "unpacked":
                 continue
-            key = ("docker", None) if c["backend"] == "docker" else ("containerd", c["namespace"])
+            key = ("containerd", c["namespace"]) if c["namespace"] else ("graph", None)
             place = found.setdefault(key, {
-                "store": "docker" if key[0] == "docker" else f"containerd namespace {c['namespace']}",
+                "store": f"{c['backend']}'s own store" if key[0] == "graph" else f"containerd namespace {c['namespace']}",
                 "backend": c["backend"], "namespace": c["namespace"], "seen_by": [], "has_image": key in homes,
                 "paths": [], "bytes": 0})
             place["seen_by"] += [b for b in c["seen_by"] if b not in place["seen_by"]]
             place["paths"].append(c["path"])
             place["bytes"] += c["size"] or 0
-    return sorted(found.values(), key=lambda p: (p["backend"] != "docker", p["namespace"] or ""))
+    return sorted(found.values(), key=lambda p: (p["namespace"] is not None, p["namespace"] or ""))
 
 
 def blobs(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -61,27 +61,59 @@ def _times(n: int) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
-def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool) -> list[str]:
-    """What to do about it, as ctrtool command lines. ``containerd_asked``: ctr or crictl was
-    queried, so an image not in k8s.io is known not to be there."""
+def _owner(p: dict[str, Any], docker_namespace: str | None) -> str:
+    """The backend a copy belongs to, so that advice acts through it and never behind its back:
+    docker for its namespace (or its own store), crictl for the CRI's, ctr for any other namespace."""
+    from ..adapters import owner_of
+
+    if p["namespace"] is None:
+        return p["backend"]
+    return owner_of(p["namespace"], docker_namespace) or "ctr"
+
+
+def _rmi(image: str, p: dict[str, Any], docker_namespace: str | None) -> str:
+    from ..adapters import get_descriptor
+
+    owner = get_descriptor(_owner(p, docker_namespace))
+    return shlex.join(["ctrtool", "rmi", *owner.place_flags(p["namespace"]).split(), image])
+
+
+def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool,
+           docker_namespace: str | None = None) -> list[str]:
+    """What to do about it, as ctrtool command lines through the tool that owns each copy.
+    ``containerd_asked``: ctr or crictl was queried, so an image not in k8s.io is known not to be
+    there. ``docker_namespace``: the containerd namespace docker keeps its images in, when it is on
+    containerd's image store. One recommendation: keep the kubelet's copy when there is one; when
+    there is none, copy the image there first (never "keep X" and "copy X" together)."""
+    from ..adapters import get_descriptor
+    from ..adapters.descriptor import NamespaceRule
+
+    cri = next((d for d in (get_descriptor(b) for b in ("crictl",)) if d.namespace_rule is NamespaceRule.FIXED), None)
+    k8s = cri.namespace if cri else K8S
     where = [p for p in where if p["has_image"]]
-    spaces = [p["namespace"] for p in where if p["backend"] != "docker"]
-    in_docker = any(p["backend"] == "docker" for p in where)
+    spaces = [p["namespace"] for p in where if p["namespace"]]
     out = []
-    if len(where) > 1:
-        keep = K8S if K8S in spaces else ("docker" if in_docker else spaces[0])
-        drop = [p for p in where if (p["namespace"] or "docker") != keep]
-        commands = [shlex.join(["ctrtool", "rmi", "--backend", "docker", image]) if p["backend"] == "docker"
-                    else shlex.join(["ctrtool", "rmi", "--backend", "ctr", "-n", p["namespace"], image])
-                    for p in drop]
-        why = ("the one in k8s.io: the kubelet, through crictl, sees only that namespace" if keep == K8S
-               else f"the one in {keep}")
-        out.append(f"keep one copy ({why}) and remove the others: " + "; ".join(commands)
+    if where and k8s in spaces:
+        drop = [p for p in where if p["namespace"] != k8s]
+        if drop:
+            out.append(f"keep one copy (the one in {k8s}: the kubelet, through crictl, sees only that namespace) and "
+                       "remove the others: " + "; ".join(_rmi(image, p, docker_namespace) for p in drop)
+                       + ". A layer's directory is freed only when no other image in that store uses it.")
+    elif where and containerd_asked:
+        first = where[0]
+        owner = _owner(first, docker_namespace)
+        src = owner if owner != "ctr" else f"ctr:{first['namespace']}"
+        line = ("the kubelet cannot see this image: it sees only containerd namespace k8s.io; copy it there: "
+                + shlex.join(["ctrtool", "copy", image, "--from", src, "--to", "crictl"]))
+        if len(where) > 1:
+            line += ("; then, if only the kubelet needs it, the other copies can go: "
+                     + "; ".join(_rmi(image, p, docker_namespace) for p in where))
+        out.append(line)
+    elif len(where) > 1:
+        keep, drop = where[0], where[1:]
+        out.append(f"keep one copy (the one in {keep['store']}) and remove the others: "
+                   + "; ".join(_rmi(image, p, docker_namespace) for p in drop)
                    + ". A layer's directory is freed only when no other image in that store uses it.")
-    if containerd_asked and where and K8S not in spaces:
-        src = "docker" if in_docker else f"ctr:{spaces[0]}"
-        out.append("the kubelet cannot see this image: it sees only containerd namespace k8s.io; copy it there: "
-                   + shlex.join(["ctrtool", "copy", image, "--from", src, "--to", "crictl"]))
     if not out:
         out.append("nothing: the image is stored once")
     return out
@@ -99,10 +131,14 @@ def sentences(image: str, stored: int, duplicated: int, where: list[dict[str, An
     lines = [f"{image} is stored {_times(stored)}, {dup}:"]
     for p in where:
         size = f"{human_size(p['bytes'])} ({p['bytes']} bytes)"
-        if p["backend"] == "docker":
-            lines.append(f"docker keeps its own unpacked copy, {size}, under {_dirs(p['paths'])}")
+        if p["namespace"] is None:
+            lines.append(f"{p['backend']} keeps its own unpacked copy, {size}, under {_dirs(p['paths'])}")
         else:
-            who = " (also what crictl and the kubelet see)" if "crictl" in p["seen_by"] else ""
+            who = ""
+            if "crictl" in p["seen_by"]:
+                who = " (also what crictl and the kubelet see)"
+            elif "docker" in p["seen_by"]:
+                who = " (docker's images: docker is on containerd's image store)"
             lines.append(f"containerd namespace {p['namespace']}{who} unpacks its own snapshot, {size}, "
                          f"under {_dirs(p['paths'])}")
     for p in others:
@@ -143,7 +179,8 @@ def explain(
     where = places(got.rows, core.image_homes(conf, names, image, namespace or _default_namespace(conf)))
     shared = blobs(got.rows)
     ns = namespace or _default_namespace(conf)
-    todo = advice(image, where, any(b in ("ctr", "crictl") for b in names) and (not ns or K8S in ns))
+    docker_ns = next((p["namespace"] for p in where if "docker" in p["seen_by"] and p["namespace"]), None)
+    todo = advice(image, where, any(b in ("ctr", "crictl") for b in names) and (not ns or K8S in ns), docker_ns)
     stored = sum(p["has_image"] for p in where)
     words = sentences(image, stored, got.duplicated, where, shared, todo)
     if not got.rows and got.failed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Sequence
 
 import typer
 
@@ -10,14 +10,15 @@ from ..output import Column, Output, human_size, short_id
 from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, QuietOpt, check_format,
                      handle_errors, report_failures, settings)
 
-# the documented JSON fields of one row, in order (docs/reference.md)
-FIELDS = ("backend", "namespace", "ref", "id", "digest", "size", "size_kind", "store", "copies")
+if TYPE_CHECKING:
+    from ..adapters.base import ImageRecord
+    from ..model import Store
 
 
-def _copies(row: dict[str, Any]):
+def _copies(row: "ImageRecord"):
     from rich.text import Text
 
-    n = row["copies"]
+    n = row.copies
     return Text(f"stored {n}x", style="bold yellow") if n > 1 else Text("1x", style="dim")
 
 
@@ -30,19 +31,23 @@ def _ref(ref: str | None) -> str:
     return ref
 
 
-COLUMNS = [
-    Column("BACKEND", lambda r: r["backend"], no_wrap=True),
-    Column("NAMESPACE", lambda r: r["namespace"], no_wrap=True),
-    Column("IMAGE", lambda r: _ref(r["ref"])),
-    Column("IMAGE ID", lambda r: short_id(r["id"]), no_wrap=True),
-    Column("IMAGE ID", lambda r: r["id"], wide_only=True),
-    Column("DIGEST", lambda r: r["digest"], wide_only=True),
-    Column("SIZE", lambda r: human_size(r["size"]), no_wrap=True),
-    Column("SIZE OF", lambda r: r["size_kind"], wide_only=True),
-    Column("COPIES", _copies, no_wrap=True),
-    Column("STORE", lambda r: f"[{r['_store_no']}]" if r["_store_no"] else None, no_wrap=True),
-    Column("LAYERS STORED UNDER", lambda r: r["store"], wide_only=True),
-]
+def columns(legend: dict[tuple, int]) -> list[Column]:
+    def store_no(r: "ImageRecord") -> str | None:
+        return f"[{legend[r.store.key]}]" if r.store and r.store.key in legend else None
+
+    return [
+        Column("BACKEND", lambda r: r.backend, no_wrap=True),
+        Column("NAMESPACE", lambda r: r.namespace, no_wrap=True),
+        Column("IMAGE", lambda r: _ref(r.ref)),
+        Column("IMAGE ID", lambda r: short_id(r.id or r.digest), no_wrap=True),
+        Column("IMAGE ID", lambda r: r.id, wide_only=True),
+        Column("DIGEST", lambda r: r.digest, wide_only=True),
+        Column("SIZE", lambda r: human_size(r.size), no_wrap=True),
+        Column("SIZE OF", lambda r: r.size_kind, wide_only=True),
+        Column("COPIES", _copies, no_wrap=True),
+        Column("STORE", store_no, no_wrap=True),
+        Column("LAYERS STORED UNDER", lambda r: r.store.path if r.store else None, wide_only=True),
+    ]
 
 
 @handle_errors
@@ -56,9 +61,10 @@ def images(
 ) -> None:
     """List images in docker's store, in each containerd namespace (ctr) and in the CRI (crictl).
 
-    One row per backend, namespace and image tag. COPIES counts the distinct places (docker's
-    graph driver directory, each containerd namespace's snapshots) that hold the same image id:
-    those copies do not share layers. Exit status 3: some backends failed, the rest printed.
+    One row per backend, namespace and image tag. COPIES counts the distinct places where the
+    same image is unpacked (docker's graph driver directory, each containerd namespace's
+    snapshots): those copies do not share layers. Blobs in containerd's content store are stored
+    once and shared by its namespaces. Exit status 3: some backends failed, the rest printed.
     """
     from .. import core
 
@@ -68,18 +74,19 @@ def images(
     ns = namespace or _default_namespace(conf)
     got = core.list_images(conf, names, ns)
     failed = got.failed
-    rows = [{k: row[k] for k in FIELDS} for row in got.rows]
+    rows: list[ImageRecord] = got.rows
     if failed and len(failed) == len(names):
         pass  # nothing to show: the errors say why
     elif quiet:
-        out.lines(dict.fromkeys(r["id"] for r in rows if r["id"]))
+        out.lines(dict.fromkeys(r.id or r.digest for r in rows if r.id or r.digest))
     elif out.structured:
         out.data(rows)
     else:
-        stores = list(dict.fromkeys(r["store"] for r in rows if r["store"]))
-        numbered = [dict(r, _store_no=stores.index(r["store"]) + 1 if r["store"] else None) for r in rows]
-        legend = [f"[{n}] {path}  ({_store_kind(path, rows)})" for n, path in enumerate(stores, 1)]
-        out.table(COLUMNS, numbered, caption=legend + caption(rows))
+        stores = list(dict.fromkeys(r.store for r in rows if r.store))
+        legend = {store.key: n for n, store in enumerate(stores, 1)}
+        lines = [f"[{legend[s.key]}] {s.path or '(directory not reported)'}  ({_store_words(s, rows)})"
+                 for s in stores]
+        out.table(columns(legend), rows, caption=lines + caption(rows))
     raise typer.Exit(report_failures(out, got, len(names)))
 
 
@@ -88,33 +95,47 @@ def _default_namespace(conf) -> list[str] | None:
     return [ns] if ns else None
 
 
-def _store_kind(path: str, rows: list[dict[str, Any]]) -> str:
-    backends = {r["backend"] for r in rows if r["store"] == path}
-    if backends == {"docker"}:
-        return "docker's graph driver directory"
-    return "containerd snapshots, unpacked separately per namespace; seen by " + " and ".join(
-        "ctr" if b == "ctr" else "crictl (k8s.io)" for b in ("ctr", "crictl") if b in backends)
+def _store_words(store: "Store", rows: Sequence["ImageRecord"]) -> str:
+    seen_by = list(dict.fromkeys(r.backend for r in rows if r.store and r.store.key == store.key))
+    return f"{store.words()}, seen by {' and '.join(seen_by)}"
 
 
-def caption(rows: list[dict[str, Any]]) -> list[str]:
-    """Plain words under the table: which images are stored more than once, and where."""
+def caption(rows: Sequence["ImageRecord"]) -> list[str]:
+    """Plain words under the table: which images are unpacked more than once and where, which
+    stores share one content store, and which views are the same copy."""
+    from ..core import image_groups
+
     if not rows:
         return ["no images found"]
     lines = []
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["copies"] > 1:
-            by_id.setdefault(row["id"], []).append(row)
-    for image_id, group in by_id.items():
-        refs = sorted({r["ref"] for r in group if r["ref"] and not r["ref"].startswith("sha256:")})
-        places = []
-        for r in group:
-            place = "docker's own store" if r["backend"] == "docker" else f"containerd namespace {r['namespace']}"
-            if place not in places:
-                places.append(place)
-        lines.append(f"{', '.join(refs) or short_id(image_id)} ({short_id(image_id)}) is stored "
-                     f"{group[0]['copies']} times: {'; '.join(places)}. These copies do not share layers.")
-    if any(r["backend"] == "crictl" for r in rows) and any(r["backend"] == "ctr" and r["namespace"] == "k8s.io"
-                                                           for r in rows):
-        lines.append("crictl and `ctr -n k8s.io` show the same copy: the kubelet sees only namespace k8s.io.")
+    for group in image_groups(rows):
+        if group[0].copies <= 1:
+            continue
+        refs = sorted({r.ref for r in group if r.ref and not r.ref.startswith("sha256:")})
+        image_id = next((r.id or r.digest for r in group if r.id or r.digest), None)
+        places = list(dict.fromkeys(r.store.words() for r in group if r.store))
+        shared = {r.content.key for r in group if r.content}
+        blobs = (" Their blobs are stored once, in containerd's content store, shared by "
+                 + ", ".join(sorted({r.namespace for r in group if r.content and r.namespace})) + "."
+                 if len(shared) == 1 and len([r for r in group if r.content]) > 1 else "")
+        lines.append(f"{', '.join(refs) or short_id(image_id)} ({short_id(image_id)}) is unpacked "
+                     f"{group[0].copies} times: {'; '.join(places)}. These copies do not share layers.{blobs}")
+    views: dict[tuple, list[str]] = {}
+    for r in rows:
+        if r.store:
+            seen = views.setdefault(r.store.key, [])
+            if r.backend not in seen:
+                seen.append(r.backend)
+    for key, seen in views.items():
+        if len(seen) > 1:
+            store = next(r.store for r in rows if r.store and r.store.key == key)
+            lines.append(f"{' and '.join(seen)} show the same copy: {store.words()}.")
+    from ..adapters import get_descriptor
+    from ..adapters.descriptor import NamespaceRule
+
+    for backend in dict.fromkeys(r.backend for r in rows):
+        d = get_descriptor(backend)
+        if d.namespace_rule is NamespaceRule.FIXED:
+            lines.append(f"{d.name} ({d.role}) works in containerd namespace {d.namespace} only: images in any "
+                         "other namespace are invisible to the kubelet.")
     return lines

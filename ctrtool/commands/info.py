@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..output import Output
+if TYPE_CHECKING:
+    from ..adapters.base import BackendInfo
+
 from .common import (AllBackendsOpt, BackendOpt, OutputOpt, QuietOpt, check_format, handle_errors,
                      report_failures, settings)
 
@@ -32,34 +35,40 @@ def info(
     if failed and len(failed) == len(names):
         pass  # nothing to show: the errors say why
     elif quiet:
-        out.lines(i["backend"] for i in infos)
+        out.lines(i.backend for i in infos)
     elif out.structured:
         out.data(infos)
     else:
-        out.sections([(i["backend"], _fields(i)) for i in infos], caption=caption(infos))
+        out.sections([(i.backend, _fields(i)) for i in infos], caption=caption(infos))
     raise typer.Exit(report_failures(out, got, len(names)))
 
 
-def _fields(i: dict[str, Any]) -> list[tuple[str, Any]]:
-    driver_label = "graph driver" if i["backend"] == "docker" else "snapshotter"
+def _fields(i: "BackendInfo") -> list[tuple[str, Any]]:
+    graph = i.image_store == "graph"
     fields = [
-        ("version", i["version"] if i["backend"] != "crictl" else f"CRI {i['version']} ({i['runtime']})"),
-        ("endpoint", i["endpoint"]),
-        ("endpoint from", i["endpoint_source"]),
-        ("root", i["root"]),
-        ("state", i["state"] if i["state"] else "(not reported by this tool)"),
-        (driver_label, i["storage_driver"]),
-        ("layers under", i["store"]),
+        ("version", i.version if not i.runtime else f"CRI {i.version} ({i.runtime})"),
+        ("endpoint", i.endpoint),
+        ("endpoint from", i.endpoint_source),
+        ("root", i.root),
+        ("state", i.state if i.state else "(not reported by this tool)"),
+        ("graph driver" if graph else "snapshotter", i.storage_driver),
+        ("layers under", i.store),
     ]
-    if i["content_store"]:
-        fields.append(("blobs under", i["content_store"]))
-    if i["backend"] == "ctr" and i["namespace_image_counts"] is not None:
-        fields.append(("namespaces", ", ".join(f"{ns} ({_images(n)})" for ns, n in i["namespace_image_counts"].items())))
-    elif i["backend"] == "docker":
-        fields.append(("containerd namespace", ", ".join(i["namespaces"]) + " (its containers; its images stay in its own store)"))
+    if i.content_store:
+        fields.append(("blobs under", i.content_store))
+    if i.namespace_image_counts is not None:
+        fields.append(("namespaces", ", ".join(f"{ns} ({_images(n)})" for ns, n in i.namespace_image_counts.items())))
+    elif graph:
+        fields.append(("containerd namespace", ", ".join(i.namespaces) + " (its containers only: its images are "
+                       "in its own graph driver store)"))
+    elif i.image_store == "containerd" and i.containerd and i.runtime is None:
+        fields.append(("images in", f"containerd namespace {', '.join(i.namespaces)} of the containerd at "
+                       f"{i.containerd} (containerd's image store: its containers too)"))
     else:
-        fields.append(("namespace", ", ".join(i["namespaces"]) or "(not containerd)"))
-    fields.append(("images", i["image_count"]))
+        fields.append(("namespace", ", ".join(i.namespaces) or "(not containerd)"))
+    if i.sandbox_image:
+        fields.append(("sandbox image", i.sandbox_image))
+    fields.append(("images", i.image_count))
     return fields
 
 
@@ -67,17 +76,38 @@ def _images(n: int) -> str:
     return "1 image" if n == 1 else f"{n} images"
 
 
-def caption(infos: list[dict[str, Any]]) -> list[str]:
+def caption(infos: list["BackendInfo"]) -> list[str]:
+    """Plain words from what was measured: which backends share one containerd (and so one content
+    store), which keep their own store, and which namespace the kubelet sees."""
+    from ..adapters import get_descriptor
+    from ..adapters.descriptor import NamespaceRule
+    from ..model import daemon_id
+
     lines = []
-    by = {i["backend"]: i for i in infos}
-    docker, ctr, cri = by.get("docker"), by.get("ctr"), by.get("crictl")
-    if docker and docker["store"] and (ctr or cri):
-        other = (ctr or cri)["store"]
-        if other and os.path.realpath(other) != os.path.realpath(docker["store"]):
-            lines.append(f"docker keeps its images in {docker['store']}; containerd keeps its own under "
-                         f"{other}. Different directories: an image loaded with docker is invisible "
-                         "to ctr and crictl, and its layers are stored again when imported there.")
-    if cri and "k8s.io" in cri["namespaces"]:
-        lines.append("crictl (and so the kubelet) works in containerd namespace k8s.io only: "
-                     "images imported with ctr into another namespace are invisible to it.")
+    groups: dict[str, list["BackendInfo"]] = {}
+    for i in infos:
+        if i.image_store == "containerd" and i.containerd:
+            groups.setdefault(daemon_id(i.containerd), []).append(i)
+    for i in infos:
+        if i.image_store != "graph" or not i.store:
+            continue
+        others = [o for o in infos if o.image_store == "containerd" and o.store]
+        if others and os.path.realpath(others[0].store or "") != os.path.realpath(i.store):
+            lines.append(f"{i.backend} keeps its images in {i.store}, its own graph driver store; containerd keeps "
+                         f"its own under {others[0].store}. Different directories: an image loaded with {i.backend} "
+                         "is invisible to ctr and crictl, and its layers and blobs are stored again when imported there.")
+    for address, members in groups.items():
+        if len(members) < 2:
+            continue
+        names = [m.backend for m in members]
+        spaces = sorted({ns for m in members for ns in (m.namespace_image_counts or {}) or m.namespaces})
+        content = next((m.content_store for m in members if m.content_store), None)
+        lines.append(f"{', '.join(names[:-1])} and {names[-1]} work with one containerd ({address}): one content "
+                     f"store{f' ({content})' if content else ''}, so a blob is stored once and shared by its "
+                     f"namespaces ({', '.join(spaces)}); each namespace still unpacks its own snapshots.")
+    for i in infos:
+        d = get_descriptor(i.backend)
+        if d.namespace_rule is NamespaceRule.FIXED and d.namespace in i.namespaces:
+            lines.append(f"{d.name} ({d.role}) works in containerd namespace {d.namespace} only: images "
+                         "imported with ctr into another namespace are invisible to it.")
     return lines

@@ -21,8 +21,8 @@ ImageArg = Annotated[str, typer.Argument(metavar="IMAGE", help="Image name, ID, 
 def _where(copy: dict[str, Any]) -> str:
     if copy["kind"] == "blob":
         return "content store: " + (", ".join(copy["namespaces"]) or "no image refers to it")
-    if copy["backend"] == "docker":
-        return "docker"
+    if not copy["namespace"]:
+        return f"{copy['backend']}'s own store"
     return f"namespace {copy['namespace']}"
 
 
