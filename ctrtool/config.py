@@ -22,23 +22,14 @@ from .errors import ConfigError, NoEndpoint, UsageError
 from .adapters import BACKENDS  # noqa: E402  (the one list of backends)
 DEFAULT_TIMEOUT = 10.0
 
-DOCKER_DEFAULTS = ("unix:///var/run/docker.sock",)
-CONTAINERD_DEFAULTS = ("/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock")
-CRI_DEFAULTS = (
-    "unix:///run/containerd/containerd.sock",
-    "unix:///run/k3s/containerd/containerd.sock",
-    "unix:///run/crio/crio.sock",
-    "unix:///var/run/cri-dockerd.sock",
-)
 
-# What the config file may hold: section -> key -> type. Anything else is an error with its line.
-SCHEMA: dict[str, Any] = {
-    "timeout": (int, float),
-    "backends": list,
-    "docker": {"host": str, "context": str, "binary": str},
-    "ctr": {"address": str, "namespace": str, "binary": str},
-    "crictl": {"runtime-endpoint": str, "image-endpoint": str, "binary": str, "config": str},
-}
+
+def schema() -> dict[str, Any]:
+    """What the config file may hold: section -> key -> type, a section per backend (its
+    descriptor's ``config_keys``). Anything else is an error with its line."""
+    from .adapters import all_descriptors
+
+    return {"timeout": (int, float), "backends": list, **{d.name: dict(d.config_keys) for d in all_descriptors()}}
 
 
 @dataclass
@@ -70,17 +61,15 @@ class Endpoint:
         if self.address is None:
             raise NoEndpoint(
                 f"{self.backend}: no endpoint found (looked at {', '.join(self.looked_at) or 'nothing'})",
-                hint=_ENDPOINT_HINTS[self.backend],
+                hint=_descriptor(self.backend).endpoint_hint,
             )
         return self.address
 
 
-_ENDPOINT_HINTS = {
-    "docker": "set DOCKER_HOST, pass --docker-host, or set docker.host in the ctrtool config file",
-    "ctr": "set CONTAINERD_ADDRESS, pass --address, or set ctr.address in the ctrtool config file",
-    "crictl": "set CONTAINER_RUNTIME_ENDPOINT, pass --runtime-endpoint, or set runtime-endpoint "
-              "in /etc/crictl.yaml",
-}
+def _descriptor(backend: str) -> Any:
+    from .adapters import get_descriptor
+
+    return get_descriptor(backend)
 
 
 @dataclass
@@ -121,56 +110,57 @@ class Settings:
         """The containerd namespace to restrict ctr to (None: all), and where it came from."""
         if self.env.get("CONTAINERD_NAMESPACE"):
             return self.env["CONTAINERD_NAMESPACE"], "env CONTAINERD_NAMESPACE"
-        ns = self.file.get("ctr", {}).get("namespace")
+        ns = next((self.file.get(b, {}).get("namespace") for b in BACKENDS if self.file.get(b, {}).get("namespace")),
+                  None)
         if ns:
             return ns, f"ctr.namespace in {self.config_path}"
         return None, "all namespaces"
 
     # -- endpoints -------------------------------------------------------------------------
     def endpoint(self, backend: str) -> Endpoint:
-        if backend == "docker":
-            return self._docker_endpoint()
-        if backend == "ctr":
-            return self._containerd_endpoint()
-        if backend == "crictl":
-            return self._cri_endpoint()
-        raise UsageError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        """Where ``backend``'s tool connects, found the way that kind of tool finds it (the
+        descriptor's ``discovery``): docker's CLI (host, contexts), containerd's clients, or crictl."""
+        if backend not in BACKENDS:
+            raise UsageError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        d = _descriptor(backend)
+        return {"docker-cli": self._docker_endpoint, "containerd": self._containerd_endpoint,
+                "cri": self._cri_endpoint}[d.discovery](d)
 
-    def _docker_endpoint(self) -> Endpoint:
-        f, env, conf = self.flags, self.env, self.file.get("docker", {})
+    def _docker_endpoint(self, d: Any) -> Endpoint:
+        f, env, conf = self.flags, self.env, self.file.get(d.name, {})
         if f.docker_host:
-            return Endpoint("docker", f.docker_host, "flag --docker-host")
+            return Endpoint(d.name, f.docker_host, "flag --docker-host")
         if f.docker_context:
-            return _docker_context_endpoint(f.docker_context, "flag --context", env)
+            return _docker_context_endpoint(d, f.docker_context, "flag --context", env)
         if env.get("DOCKER_HOST"):
-            return Endpoint("docker", env["DOCKER_HOST"], "env DOCKER_HOST")
+            return Endpoint(d.name, env["DOCKER_HOST"], "env DOCKER_HOST")
         if env.get("DOCKER_CONTEXT"):
-            return _docker_context_endpoint(env["DOCKER_CONTEXT"], "env DOCKER_CONTEXT", env)
+            return _docker_context_endpoint(d, env["DOCKER_CONTEXT"], "env DOCKER_CONTEXT", env)
         if conf.get("host"):
-            return Endpoint("docker", conf["host"], f"docker.host in {self.config_path}")
+            return Endpoint(d.name, conf["host"], f"{d.name}.host in {self.config_path}")
         if conf.get("context"):
-            return _docker_context_endpoint(conf["context"], f"docker.context in {self.config_path}", env)
+            return _docker_context_endpoint(d, conf["context"], f"{d.name}.context in {self.config_path}", env)
         current = _docker_current_context(env)
         if current and current != "default":
-            return _docker_context_endpoint(current, "docker CLI current context", env)
-        return _first_socket("docker", DOCKER_DEFAULTS)
+            return _docker_context_endpoint(d, current, "docker CLI current context", env)
+        return _first_socket(d.name, d.default_sockets)
 
-    def _containerd_endpoint(self) -> Endpoint:
-        f, env, conf = self.flags, self.env, self.file.get("ctr", {})
+    def _containerd_endpoint(self, d: Any) -> Endpoint:
+        f, env, conf = self.flags, self.env, self.file.get(d.name, {})
         if f.containerd_address:
-            return Endpoint("ctr", f.containerd_address, "flag --address")
+            return Endpoint(d.name, f.containerd_address, "flag --address")
         if env.get("CONTAINERD_ADDRESS"):
-            return Endpoint("ctr", env["CONTAINERD_ADDRESS"], "env CONTAINERD_ADDRESS")
+            return Endpoint(d.name, env["CONTAINERD_ADDRESS"], "env CONTAINERD_ADDRESS")
         if conf.get("address"):
-            return Endpoint("ctr", conf["address"], f"ctr.address in {self.config_path}")
-        return _first_socket("ctr", CONTAINERD_DEFAULTS)
+            return Endpoint(d.name, conf["address"], f"{d.name}.address in {self.config_path}")
+        return _first_socket(d.name, d.default_sockets)
 
-    def _cri_endpoint(self) -> Endpoint:
-        f, env, conf = self.flags, self.env, self.file.get("crictl", {})
+    def _cri_endpoint(self, d: Any) -> Endpoint:
+        f, env, conf = self.flags, self.env, self.file.get(d.name, {})
         runtime = _first_given(
             (f.runtime_endpoint, "flag --runtime-endpoint"),
             (env.get("CONTAINER_RUNTIME_ENDPOINT"), "env CONTAINER_RUNTIME_ENDPOINT"),
-            (conf.get("runtime-endpoint"), f"crictl.runtime-endpoint in {self.config_path}"))
+            (conf.get("runtime-endpoint"), f"{d.name}.runtime-endpoint in {self.config_path}"))
         image = f.image_endpoint or env.get("IMAGE_SERVICE_ENDPOINT") or conf.get("image-endpoint")
         tool_path = self._crictl_config_path()
         tool_conf: dict[str, Any] = {}
@@ -178,13 +168,14 @@ class Settings:
             tool_conf = self._crictl_config(tool_path)
         if runtime is None and tool_conf.get("runtime-endpoint"):
             runtime = (tool_conf["runtime-endpoint"], f"runtime-endpoint in {tool_path}")
-        ep = Endpoint("crictl", *runtime) if runtime else _first_socket("crictl", CRI_DEFAULTS)
+        ep = Endpoint(d.name, *runtime) if runtime else _first_socket(d.name, d.default_sockets)
         ep.image_address = image or tool_conf.get("image-endpoint") or ep.address
         ep.tool_config = tool_path if os.path.exists(tool_path) else None
         return ep
 
     def _crictl_config_path(self) -> str:
-        return (self.file.get("crictl", {}).get("config") or self.env.get("CRI_CONFIG_FILE")
+        return (next((self.file[b]["config"] for b in BACKENDS if self.file.get(b, {}).get("config")), None)
+                or self.env.get("CRI_CONFIG_FILE")
                 or "/etc/crictl.yaml")
 
     def _crictl_config(self, path: str) -> dict[str, Any]:
@@ -245,7 +236,7 @@ def _config_path(flags: Flags, env: dict[str, str]) -> tuple[str | None, bool]:
 
 
 def parse_config(path: str, text: str) -> dict[str, Any]:
-    """Validate a ctrtool config file against SCHEMA; errors name the file, line and problem."""
+    """Validate a ctrtool config file against :func:`schema`; errors name the file, line and problem."""
     import yaml
 
     try:
@@ -258,7 +249,7 @@ def parse_config(path: str, text: str) -> dict[str, Any]:
         return {}
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(path, "the top level must be a mapping (key: value)", root.start_mark.line + 1)
-    return _validate(path, root, SCHEMA, "")
+    return _validate(path, root, schema(), "")
 
 
 def _validate(path: str, node: Any, schema: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -339,10 +330,10 @@ def _docker_current_context(env: dict[str, str]) -> str | None:
         return None
 
 
-def _docker_context_endpoint(name: str, source: str, env: dict[str, str]) -> Endpoint:
+def _docker_context_endpoint(d: Any, name: str, source: str, env: dict[str, str]) -> Endpoint:
     """A docker CLI context: ctrtool passes ``--context NAME`` and shows the host it points at."""
     if name == "default":
-        ep = _first_socket("docker", DOCKER_DEFAULTS)
+        ep = _first_socket(d.name, d.default_sockets)
         ep.context, ep.source = "default", f"{source} 'default'"
         return ep
     digest = hashlib.sha256(name.encode()).hexdigest()
@@ -355,4 +346,4 @@ def _docker_context_endpoint(name: str, source: str, env: dict[str, str]) -> End
                          "list contexts with `docker context ls`") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(meta, f"docker context {name!r} is unreadable: {exc}") from None
-    return Endpoint("docker", host, f"{source} {name!r}", context=name)
+    return Endpoint(d.name, host, f"{source} {name!r}", context=name)

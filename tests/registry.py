@@ -122,3 +122,24 @@ class Registry:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def trusted_by_the_cri(lab, registry: "Registry"):
+    """The node set up the way an operator lets containerd 2.x's CRI pull from a plain-HTTP registry:
+    a hosts.toml for it in the CRI's registry config_path (the lab's containerd/certs.d). containerd
+    1.x uses plain HTTP for a registry on localhost by itself. Removed on exit."""
+    import contextlib
+    import shutil
+
+    @contextlib.contextmanager
+    def trusted():
+        host = f"localhost:{registry.port}"
+        directory = lab.registry_hosts_dir / host
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "hosts.toml").write_text(
+            f'server = "http://{host}"\n\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n')
+        try:
+            yield
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    return trusted()

@@ -78,11 +78,20 @@ def test_containerd_precedence_flag_env_file_default(tmp_path, sock):
     assert "ctr.address in" in s.endpoint("ctr").source
 
 
+def defaults(monkeypatch, backend, sockets):
+    """The backend's default sockets (its descriptor's), replaced for a test."""
+    import dataclasses
+    import importlib
+
+    module = importlib.import_module(f"ctrtool.adapters.{backend}")
+    monkeypatch.setattr(module, "DESCRIPTOR", dataclasses.replace(module.DESCRIPTOR, default_sockets=sockets))
+
+
 def test_default_socket_is_searched_and_reported(tmp_path, sock, monkeypatch):
-    monkeypatch.setattr("ctrtool.config.CONTAINERD_DEFAULTS", (str(tmp_path / "missing.sock"), sock))
+    defaults(monkeypatch, "ctr", (str(tmp_path / "missing.sock"), sock))
     ep = settings(tmp_path).endpoint("ctr")
     assert ep.address == sock and "found" in ep.source
-    monkeypatch.setattr("ctrtool.config.CONTAINERD_DEFAULTS", (str(tmp_path / "missing.sock"),))
+    defaults(monkeypatch, "ctr", (str(tmp_path / "missing.sock"),))
     ep = settings(tmp_path).endpoint("ctr")
     assert ep.address is None
     with pytest.raises(Exception, match="no endpoint found.*missing.sock"):
@@ -92,7 +101,7 @@ def test_default_socket_is_searched_and_reported(tmp_path, sock, monkeypatch):
 def test_a_plain_file_is_not_taken_for_a_socket(tmp_path, monkeypatch):
     plain = tmp_path / "not-a-socket"
     plain.write_text("")
-    monkeypatch.setattr("ctrtool.config.DOCKER_DEFAULTS", (f"unix://{plain}",))
+    defaults(monkeypatch, "docker", (f"unix://{plain}",))
     assert settings(tmp_path).endpoint("docker").address is None
 
 
@@ -148,3 +157,15 @@ def test_ctr_namespace_from_env_or_config(tmp_path):
     assert settings(tmp_path, config_text="ctr:\n  namespace: k8s.io\n").ctr_namespace()[0] == "k8s.io"
     s = settings(tmp_path, env={"CONTAINERD_NAMESPACE": "default"}, config_text="ctr:\n  namespace: k8s.io\n")
     assert s.ctr_namespace() == ("default", "env CONTAINERD_NAMESPACE")
+
+
+def test_the_usual_sockets_are_looked_at_in_order():
+    """containerd's own, then k3s's and RKE2's (both /run/k3s/containerd), then the containerd that
+    dockerd starts for itself: found with no flags (tests/test_discovery_lab.py starts one)."""
+    from ctrtool.adapters import get_descriptor
+
+    assert get_descriptor("ctr").default_sockets == (
+        "/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock",
+        "/run/docker/containerd/containerd.sock")
+    assert get_descriptor("crictl").default_sockets[:2] == (
+        "unix:///run/containerd/containerd.sock", "unix:///run/k3s/containerd/containerd.sock")

@@ -13,7 +13,7 @@ import shlex
 import pytest
 
 from helpers import ctrtool
-from registry import Registry, scratch_image
+from registry import Registry, scratch_image, trusted_by_the_cri
 
 pytestmark = pytest.mark.lab
 
@@ -190,8 +190,8 @@ def test_pull_from_an_unreachable_registry_names_the_tool_and_the_ref(lab_env, b
 
 
 @pytest.mark.parametrize("backend", ["docker", "ctr", "crictl"])
-def test_pull_from_a_local_registry(native, scratch, lab_env, backend):
-    with Registry() as registry:
+def test_pull_from_a_local_registry(lab, native, scratch, lab_env, backend):
+    with Registry() as registry, trusted_by_the_cri(lab, registry):
         ref = registry.add("ctrtool/scratch", "pulled", scratch)
         dry = ctrtool("pull", "-b", backend, "--dry-run", ref, env=lab_env)
         assert dry.returncode == 0 and dry.stdout.rstrip().endswith(f"pull {ref}")

@@ -274,3 +274,14 @@ def test_named_images_lists_named_ones_first_and_stops_at_the_limit():
     images = [("sha256:" + "f" * 64, []), ("sha256:1", ["b:1", "b:2"]), ("sha256:2", ["a:1"])]
     assert named_images(images) == "a:1; b:1, b:2; untagged sha256:ffffffffffff"
     assert named_images(images, limit=2) == "a:1; b:1, b:2; and 1 more"
+
+
+def test_ctr_tasks_ps_lists_an_exec_in_the_words_of_ctr_1_and_2():
+    """Lines of `ctr tasks ps` as ctr 1.6 and 2.4 print them (seen in the lab): the exec gate of
+    `ctrtool exec -i` waited for ever on 2.x, which no longer prints ExecID:."""
+    from ctrtool.adapters.ctr import exec_listed
+
+    v1 = "PID      INFO\n25250    -\n25320    &ProcessDetails{ExecID:e1,}\n"
+    v2 = 'PID      INFO\n25250    -\n25320    exec_id:"e1"\n'
+    for text in (v1, v2):
+        assert exec_listed(text, "e1") and not exec_listed(text, "e")

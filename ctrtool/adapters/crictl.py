@@ -27,7 +27,7 @@ from .base import (CONTAINER_COPY, CONTENT, CREATED, EXITED, REPORTED, RUNNING, 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
 
 DESCRIPTOR = Descriptor(
-    name="crictl", module="crictl", cls="CrictlAdapter", tool="crictl",
+    name="crictl", module="crictl", discovery="cri", cls="CrictlAdapter", tool="crictl",
     role="the kubelet's view, through the CRI",
     namespace_rule=NamespaceRule.FIXED, namespace=CRI_CONTAINERD_NAMESPACE, owns_namespace=True,
     env=("CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "CRI_CONFIG_FILE"),

@@ -55,7 +55,7 @@ class Plugins:
 
 
 DESCRIPTOR = Descriptor(
-    name="ctr", module="ctr", cls="CtrAdapter", tool="ctr",
+    name="ctr", module="ctr", discovery="containerd", cls="CtrAdapter", tool="ctr",
     role="containerd's own client: every namespace of one containerd, its content store and snapshots",
     namespace_rule=NamespaceRule.ALL, namespace="default", owns_namespace=False, selects_namespace=True,
     env=("CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE"),
@@ -367,7 +367,7 @@ class CtrAdapter(Adapter):
             from ..runner import run
 
             got = run(ps, timeout=5, endpoint=self.endpoint.address, check=False)
-            return got.returncode != 0 or f"ExecID:{exec_id}," in got.stdout
+            return got.returncode != 0 or exec_listed(got.stdout, exec_id)
 
         return self.stream(argv, stdin=interactive, stdin_gate=started).returncode
 
@@ -472,7 +472,10 @@ class CtrAdapter(Adapter):
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         ns = self.operation_namespace(namespace)
         full = canonical_ref(ref)  # ctr does not complete "busybox" to docker.io/library/busybox:latest
-        return self._pull_plan(self.argv(*self.ns_argv(ns, "images", "pull", full)), full,
+        # ctr 1.x speaks plain HTTP to a registry on this machine by itself, 2.x only when told:
+        # ctrtool tells it for loopback registries only, so that both behave as 1.x (and docker) do
+        plain = ["--plain-http"] if loopback_registry(full) else []
+        return self._pull_plan(self.argv(*self.ns_argv(ns, "images", "pull", *plain, full)), full,
                                f"pull {full} into ctr namespace {ns}")
 
     def plan_load(self, path: str, namespace: str | None = None) -> Plan:
@@ -730,6 +733,20 @@ def parse_containers(containers: list[dict[str, str]], tasks: list[dict[str, str
             pod=None, pod_id=None, created=None,
         ))
     return records
+
+
+def loopback_registry(ref: str) -> bool:
+    """Whether ``ref`` names a registry on this machine: localhost, 127.x or [::1], any port."""
+    host = ref.split("/", 1)[0] if "/" in ref else ""
+    host = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.endswith("]") is False and ":" in host else host
+    host = host.strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def exec_listed(stdout: str, exec_id: str) -> bool:
+    """Whether ``ctr tasks ps`` lists the exec process ``exec_id``: its INFO column reads
+    ``&ProcessDetails{ExecID:ID,}`` in ctr 1.x and ``exec_id:"ID"`` in ctr 2.x."""
+    return f"ExecID:{exec_id}," in stdout or f'exec_id:"{exec_id}"' in stdout
 
 
 def parse_imported(stdout: str) -> list[str]:

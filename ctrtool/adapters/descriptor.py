@@ -32,8 +32,11 @@ class Descriptor:
     # a copy in ``namespace`` of its containerd is this backend's own: advice and operations on it go
     # through this backend, never behind its back through ctr (docker's moby, the CRI's k8s.io)
     owns_namespace: bool = False
-    # endpoint discovery: environment variables in order of precedence, the config file's keys of
-    # its section, and the sockets looked at when nothing says where (in order)
+    # endpoint discovery: the tools' convention it follows ("docker-cli": DOCKER_HOST and contexts;
+    # "containerd": CONTAINERD_ADDRESS; "cri": CONTAINER_RUNTIME_ENDPOINT and crictl.yaml), the
+    # environment variables it reads, the config file's keys of its section, and the sockets looked
+    # at when nothing says where (in order)
+    discovery: str = "containerd"
     env: tuple[str, ...] = ()
     config_keys: dict[str, Any] = field(default_factory=dict)
     default_sockets: tuple[str, ...] = ()

@@ -32,7 +32,7 @@ from .base import (CONTENT_AND_UNPACKED, CREATED, EXITED, PAUSED, RUNNING, UNKNO
 DOCKER_CONTAINERD_NAMESPACE = "moby"
 
 DESCRIPTOR = Descriptor(
-    name="docker", module="docker", cls="DockerAdapter", tool="docker",
+    name="docker", module="docker", discovery="docker-cli", cls="DockerAdapter", tool="docker",
     role="docker's images: its own graph driver store, or a namespace of containerd's image store",
     namespace_rule=NamespaceRule.NONE, namespace=DOCKER_CONTAINERD_NAMESPACE, owns_namespace=True,
     env=("DOCKER_HOST", "DOCKER_CONTEXT"),

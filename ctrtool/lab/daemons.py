@@ -86,6 +86,14 @@ def _noop(_: str) -> None:
     pass
 
 
+def _json_list(text: str) -> list | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, list) else None
+
+
 # --------------------------------------------------------------------------------------------
 # prerequisites
 
@@ -301,6 +309,11 @@ class Lab:
         except OSError:
             return None
         return name if name in profiles_mod.PROFILES else None
+
+    @property
+    def registry_hosts_dir(self) -> pathlib.Path:
+        """containerd 2.x's CRI registry hosts directory (config_path): DIR/containerd/certs.d."""
+        return self.containerd_dir / "certs.d"
 
     @property
     def shim_socket_dir(self) -> pathlib.Path:
@@ -604,6 +617,8 @@ class Lab:
             '    snapshotter = "overlayfs"',
             f"  {images}.pinned_images]",
             f"    sandbox = {q(PAUSE_IMAGE)}",
+            f"  {images}.registry]",
+            f"    config_path = {q(str(self.registry_hosts_dir))}",
             f"  {rt}]",
             "    restrict_oom_score_adj = true",
             "    netns_mounts_under_state_dir = true",
@@ -634,7 +649,9 @@ class Lab:
         # dockerd 29 gives containers a time namespace, which Debian's runc 1.1 does not know; on
         # the overlay2 profile it keeps its own graph driver instead of containerd's image store
         features = {"time-namespaces": False, "containerd-snapshotter": self.profile.docker_store == "containerd"}
-        return json.dumps({"features": features}, indent=2) + "\n"
+        # dockerd 20.10 speaks plain HTTP to registries on loopback by itself; 29 on containerd's image
+        # store needs to be told (a registry on this machine is what tests pull from)
+        return json.dumps({"features": features, "insecure-registries": ["127.0.0.0/8"]}, indent=2) + "\n"
 
     def _crictl_yaml(self) -> str:
         endpoint = f"unix://{self.containerd_socket}"
@@ -902,8 +919,13 @@ class Lab:
 
         # docker: the image ID is the config digest, so it can be compared directly
         demo = built[DEMO_IMAGE]
-        res = self._docker(binaries, "image", "inspect", "--format", "{{.Id}}", DEMO_IMAGE, check=False)
-        if res.returncode == 0 and res.stdout.strip() == demo.image_id:
+        res = self._docker(binaries, "image", "inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}", DEMO_IMAGE,
+                           check=False)
+        # on its graph driver docker's image ID is the config digest; on containerd's image store it is
+        # the manifest's, so the layers (diff ids) are what is compared there
+        loaded_id, _, layers = res.stdout.strip().partition(" ")
+        if res.returncode == 0 and (loaded_id == demo.image_id or (
+                self.profile.docker_store == "containerd" and _json_list(layers) == demo.diff_ids)):
             progress(f"docker: {DEMO_IMAGE} already loaded")
         else:
             progress(f"docker: loading {DEMO_IMAGE}")
