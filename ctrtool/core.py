@@ -556,7 +556,11 @@ def _search(settings: Settings, kind: str, backends: Sequence[str], namespace: s
     def op(adapter: Adapter) -> list:
         adapters[adapter.name] = adapter
         ns = [namespace] if namespace else None
-        return adapter.containers(ns) if kind == "container" else adapter.images(ns)
+        if kind == "container":
+            return adapter.containers(ns)
+        records = adapter.images(ns)
+        complete_stores(settings, records, adapter.warnings)
+        return records
 
     found = Searched()
     for outcome in fan_out(settings, backends, op):
@@ -675,6 +679,7 @@ def locate_images(settings: Settings, backend: str | None, namespace: str | None
         adapter = operation_adapter(settings, backend, namespace)
         ns = adapter.operation_namespace(namespace)
         records = adapter.images([ns] if ns else None)
+        complete_stores(settings, records, adapter.warnings)
         actual = ns or adapter.container_namespace()
         where = place(backend, actual)
         out = []

@@ -85,3 +85,10 @@ def native(lab, lab_env):
     tools = Native(lab, lab_env)
     yield tools
     tools.cleanup()
+
+
+@pytest.fixture(scope="session")
+def docker_place(lab):
+    """How df and explain name docker's copy of an image on this lab's stack: its own graph driver
+    store ("docker"), or, with docker on containerd's image store, the namespace it keeps images in."""
+    return "docker" if lab.profile.docker_store == "overlay2" else "containerd namespace moby"

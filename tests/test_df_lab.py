@@ -42,10 +42,10 @@ def by_store(usage):
     return {s["store"]: s for s in usage["stores"]}
 
 
-def test_stores_and_fields(usage):
+def test_stores_and_fields(usage, lab, docker_place):
     assert list(usage) == FIELDS
     stores = by_store(usage)
-    assert {"docker", "containerd namespace default", "containerd namespace k8s.io",
+    assert {docker_place, "containerd namespace default", "containerd namespace k8s.io",
             "containerd content store"} <= set(stores)
     for s in usage["stores"]:
         assert list(s) == STORE_FIELDS
@@ -54,7 +54,12 @@ def test_stores_and_fields(usage):
         assert s["items"] == len(s["entries"])
         assert s["bytes"] == sum(e["size"] for e in s["entries"])
     assert stores["containerd namespace k8s.io"]["seen_by"] == ["ctr", "crictl"]
-    assert stores["docker"]["path"].endswith("/overlay2")
+    if lab.profile.docker_store == "overlay2":
+        assert stores["docker"]["path"].endswith("/overlay2")
+    else:  # docker's images are namespace moby's snapshots, which ctr sees too
+        assert stores[docker_place]["path"].endswith("/io.containerd.snapshotter.v1.overlayfs")
+        assert stores[docker_place]["seen_by"] == ["docker", "ctr"]
+        assert "moby" in stores["containerd content store"]["namespaces"]
 
 
 def test_every_path_and_size_agrees_with_du(usage):
@@ -76,10 +81,10 @@ def test_every_path_and_size_agrees_with_du(usage):
         assert close(s["bytes"], total), (s["store"], s["bytes"], total)
 
 
-def test_the_demo_image_is_unpacked_three_times_and_its_blobs_shared(usage, demo_layers):
+def test_the_demo_image_is_unpacked_three_times_and_its_blobs_shared(usage, demo_layers, docker_place):
     stores = by_store(usage)
     for layer in demo_layers:
-        for name in ("docker", "containerd namespace default", "containerd namespace k8s.io"):
+        for name in (docker_place, "containerd namespace default", "containerd namespace k8s.io"):
             (entry,) = [e for e in stores[name]["entries"] if e["key"] == layer["chain_id"]]
             assert entry["copies"] == 3
             (copy,) = [c for c in layer["copies"] if c["kind"] == "unpacked" and c["path"] == entry["path"]]

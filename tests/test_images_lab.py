@@ -21,7 +21,8 @@ pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
 PAUSE = "localhost/ctrtool/pause:3.6"
-FIELDS = {"backend", "namespace", "ref", "id", "digest", "size", "size_kind", "store", "copies"}
+FIELDS = ["backend", "namespace", "ref", "id", "digest", "size", "size_kind", "store", "store_kind", "content_store",
+          "copies"]
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,16 @@ def by(rows, **match):
     return [r for r in rows if all(r[k] == v for k, v in match.items())]
 
 
-def test_demo_image_is_seen_in_all_three_stores_and_marked_stored_3x(rows):
-    assert all(set(r) == FIELDS for r in rows)
+def test_demo_image_is_seen_in_all_three_stores_and_marked_stored_3x(rows, lab):
+    assert all(list(r) == FIELDS for r in rows)
     demo = by(rows, ref=DEMO)
-    places = sorted((r["backend"], r["namespace"]) for r in demo)
-    assert places == [("crictl", "k8s.io"), ("ctr", "default"), ("ctr", "k8s.io"), ("docker", None)]
+    places = sorted((r["backend"], r["namespace"] or "") for r in demo)
+    if lab.profile.docker_store == "overlay2":
+        assert places == [("crictl", "k8s.io"), ("ctr", "default"), ("ctr", "k8s.io"), ("docker", "")]
+    else:  # docker's images are namespace moby's, which ctr sees as well: the same copy
+        assert places == [("crictl", "k8s.io"), ("ctr", "default"), ("ctr", "k8s.io"), ("ctr", "moby"),
+                          ("docker", "moby")]
+        assert by(rows, backend="docker", ref=DEMO)[0]["store"] == by(rows, backend="ctr", namespace="moby")[0]["store"]
     assert len({r["id"] for r in demo}) == 1, "docker, ctr and crictl agree on the image id"
     assert all(r["copies"] == 3 for r in demo)
     # the sandbox image lives only in k8s.io: one copy, seen by both ctr and crictl
@@ -53,19 +59,28 @@ def test_demo_image_is_seen_in_all_three_stores_and_marked_stored_3x(rows):
 def test_stores_are_the_real_layer_directories(rows, lab):
     docker_store = by(rows, backend="docker")[0]["store"]
     ctr_stores = {r["store"] for r in by(rows, backend="ctr")}
-    assert docker_store == str(lab.directory / "docker" / "data" / "overlay2")
     assert len(ctr_stores) == 1
     (snap_root,) = ctr_stores
     assert snap_root == {r["store"] for r in by(rows, backend="crictl")}.pop()
-    # on disk: busybox unpacked once under docker's store and once per containerd namespace
-    in_docker = [d for d in os.listdir(docker_store)
-                 if os.path.isfile(os.path.join(docker_store, d, "diff", "bin", "busybox"))]
     snapshots = os.path.join(snap_root, "snapshots")
     in_containerd = [d for d in os.listdir(snapshots)
                      if os.path.isfile(os.path.join(snapshots, d, "fs", "bin", "busybox"))]
-    assert len(in_docker) == 1
-    assert len(in_containerd) == 2, "one unpacked copy in `default`, one in `k8s.io`"
-    assert len(in_docker) + len(in_containerd) == by(rows, ref=DEMO)[0]["copies"]
+    if lab.profile.docker_store == "overlay2":
+        # on disk: busybox unpacked once under docker's store and once per containerd namespace
+        assert docker_store == str(lab.directory / "docker" / "data" / "overlay2")
+        in_docker = [d for d in os.listdir(docker_store)
+                     if os.path.isfile(os.path.join(docker_store, d, "diff", "bin", "busybox"))]
+        assert len(in_docker) == 1
+        assert len(in_containerd) == 2, "one unpacked copy in `default`, one in `k8s.io`"
+        assert len(in_docker) + len(in_containerd) == by(rows, ref=DEMO)[0]["copies"]
+    else:
+        # on containerd's image store docker keeps no layers of its own: its copy is namespace
+        # moby's snapshot, one of three under containerd's snapshotter
+        assert docker_store == snap_root
+        data = lab.directory / "docker" / "data"
+        assert not any(f == "busybox" for _b, _d, files in os.walk(data) for f in files)
+        assert len(in_containerd) == 3, "one unpacked copy in `moby`, `default` and `k8s.io` each"
+        assert len(in_containerd) == by(rows, ref=DEMO)[0]["copies"]
 
 
 def test_ctr_size_is_the_bytes_of_its_blobs_on_disk(rows, lab):
@@ -81,8 +96,16 @@ def test_ctr_size_is_the_bytes_of_its_blobs_on_disk(rows, lab):
     assert by(rows, backend="crictl", ref=DEMO)[0]["size"] == on_disk
 
 
-def test_docker_size_matches_its_unpacked_layers_on_disk(rows, lab_env):
+def test_docker_size_matches_its_unpacked_layers_on_disk(rows, lab_env, lab):
     row = by(rows, backend="docker", ref=DEMO)[0]
+    if lab.profile.docker_store == "containerd":
+        # Docker 29 counts the image's blobs and its unpacked snapshots: both are on disk
+        assert row["size_kind"] == "content+unpacked"
+        blobs = by(rows, backend="ctr", namespace="moby", ref=DEMO)[0]["size"]
+        layers, _ = ctrtool_json("layers", "-b", "docker", DEMO, env=lab_env)
+        unpacked = sum(c["size"] for layer in layers for c in layer["copies"] if c["kind"] == "unpacked")
+        assert abs(blobs + unpacked - row["size"]) <= 0.05 * row["size"], (blobs, unpacked, row["size"])
+        return
     # which overlay2 directories are this image's layers: docker itself says so
     inspect = subprocess.run(["docker", "-H", lab_env["DOCKER_HOST"], "image", "inspect", DEMO],
                              capture_output=True, text=True, check=True)
@@ -134,7 +157,14 @@ def test_info_reports_true_directories(lab_env, lab):
     assert set(got) == {"docker", "ctr", "crictl"}
     d, c, k = got["docker"], got["ctr"], got["crictl"]
     assert d["root"] == str(lab.directory / "docker" / "data") and os.path.isdir(d["root"])
-    assert d["store"] == os.path.join(d["root"], d["storage_driver"]) and os.path.isdir(d["store"])
+    if lab.profile.docker_store == "overlay2":
+        assert d["image_store"] == "graph" and d["content_store"] is None
+        assert d["store"] == os.path.join(d["root"], d["storage_driver"]) and os.path.isdir(d["store"])
+    else:  # docker reports only containerd's socket: the directories are containerd's
+        assert d["image_store"] == "containerd" and d["containerd"] == lab_env["CONTAINERD_ADDRESS"]
+        assert d["store"] == c["store"] and d["content_store"] == c["content_store"]
+        assert d["state"] is None, "dockerd's own state directory is not containerd's"
+    assert k["sandbox_image"] == PAUSE and k["storage_driver"] == c["storage_driver"] == "overlayfs"
     assert d["namespaces"] == ["moby"]
     assert c["root"] == str(lab.directory / "containerd" / "root") == k["root"]
     assert c["state"] == str(lab.directory / "containerd" / "state") == k["state"]
@@ -151,7 +181,11 @@ def test_info_reports_true_directories(lab_env, lab):
     assert d["image_count"] == 1
     table = ctrtool("where", env=lab_env)
     assert table.returncode == 0
-    assert "different directories" in table.stdout.lower() and "k8s.io" in table.stdout
+    if lab.profile.docker_store == "overlay2":
+        assert "different directories" in table.stdout.lower() and "k8s.io" in table.stdout
+    else:
+        assert "docker, ctr and crictl work with one containerd" in table.stdout
+        assert "stored once and shared by its namespaces (default, k8s.io, moby)" in table.stdout
 
 
 def test_dead_backend_is_one_line_and_the_others_print(lab_env):
@@ -241,7 +275,8 @@ def test_tool_calls_do_not_grow_with_images(lab_env, lab, tmp_path):
     finally:
         subprocess.run(docker + ["rmi", *extra], capture_output=True)
         subprocess.run(ctr + ["-n", "default", "images", "rm", *extra], capture_output=True)
-    assert rows_after == rows_before + 10
+    # 5 tags in docker and 5 in ctr default; on containerd's image store ctr sees docker's in moby too
+    assert rows_after == rows_before + 10 + (5 if lab.profile.docker_store == "containerd" else 0)
     assert len(after) == len(before)
     assert sorted(a[0] for a in after) == sorted(b[0] for b in before)
 

@@ -587,8 +587,10 @@ class Adapter:
 
     def _quiet(self, result: Result, check: bool) -> Result:
         if self.noise and result.stderr:
-            result.stderr = "".join(line for line in result.stderr.splitlines(keepends=True)
-                                    if not self.is_noise(line))
+            from dataclasses import replace
+
+            result = replace(result, stderr="".join(line for line in result.stderr.splitlines(keepends=True)
+                                                    if not self.is_noise(line)))
         if check and result.returncode != 0:
             raise self.failed(result)
         return result

@@ -79,7 +79,8 @@ class CtrAdapter(Adapter):
         return ["--namespace", namespace, *args]
 
     def classify(self, returncode: int, stderr: str) -> ToolError | None:
-        if stderr_mentions(stderr, "failed to dial", "connection error", "transport: error while dialing"):
+        if stderr_mentions(stderr, "failed to dial", "connection error", "transport: error while dialing",
+                           "cannot access socket"):  # the last: ctr 2.x, when the socket is not there
             detail = _first_line(stderr)
             if stderr_mentions(stderr, "permission denied"):
                 return PermissionDenied(self.binary, self.endpoint.address, detail)
