@@ -42,6 +42,13 @@ DESCRIPTOR = Descriptor(
 
 class CrictlAdapter(Adapter):
     name = "crictl"
+    # crictl 1.37 with no config file says so on every call
+    noise = (r'level=warning msg="Config \\".*\\" does not exist, trying next',)
+
+    def unset_env(self) -> Sequence[str]:
+        # a CRI_CONFIG_FILE naming a file that does not exist makes crictl 1.37 fail every call
+        # ("load config file: stat ..."): ctrtool has found the endpoints itself, so leave it out
+        return () if self.endpoint.tool_config else ("CRI_CONFIG_FILE",)
 
     def connection_args(self) -> list[str]:
         ep = self.endpoint

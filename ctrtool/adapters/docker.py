@@ -128,8 +128,6 @@ class DockerAdapter(Adapter):
         if not items:
             return []
         where = docker_store(self._info())
-        if namespaces and where.namespace not in namespaces:
-            return []
         return parse_inspect(items, where.store, where.content)
 
     def store(self) -> DockerStore:
