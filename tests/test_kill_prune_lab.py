@@ -32,8 +32,7 @@ USR1_SCRIPT = "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 3600 & w
 
 
 def lab_images_untouched(native) -> None:
-    docker = native.docker("image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout
-    assert f"{DEMO} {DEMO_ID}" in docker.splitlines()
+    assert native.docker_image_ids()[DEMO] == DEMO_ID
     assert DEMO in native.ctr("default", "images", "ls", "--quiet").stdout.split()
     cri = json.loads(native.crictl("images", "-o", "json").stdout)["images"]
     assert {DEMO, PAUSE} <= {t for i in cri for t in i.get("repoTags") or []}

@@ -134,8 +134,13 @@ def test_status_reports_live_daemons(lab, first_up):
 
 def test_env_points_at_existing_sockets(lab, first_up):
     env = lab.env()
-    assert list(env) == ["DOCKER_HOST", "CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT",
+    path = ["PATH"] if lab.profile.builds else []  # the profile's own ctr first
+    assert list(env) == ["CTRTOOL_LAB_DIR", *path, "DOCKER_HOST", "CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT",
                          "IMAGE_SERVICE_ENDPOINT", "CRI_CONFIG_FILE"]
+    assert env["CTRTOOL_LAB_DIR"] == str(lab.directory)
+    if path:
+        ctr = pathlib.Path(env["PATH"].split(os.pathsep)[0]) / "ctr"
+        assert "2.4.2" in runner.run([str(ctr), "--version"], timeout=30).stdout
     assert env["DOCKER_HOST"] == f"unix://{lab.docker_socket}"
     for key in ("DOCKER_HOST", "CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT"):
         assert env[key].startswith("unix://")

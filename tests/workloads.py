@@ -43,6 +43,18 @@ class Native:
     def crictl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self._run([self.crictl_bin, *args], check)
 
+    def docker_image_ids(self) -> dict[str, str]:
+        """reference -> image id as the config digest (what ctr and crictl call an image's id), from
+        docker's own listing. Docker 29 on containerd's image store lists the manifest's digest as the
+        ID instead: the config digest is then read from that manifest with `ctr -n moby content get`."""
+        out = self.docker("image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout
+        ids = dict(line.split() for line in out.splitlines())
+        status = json.loads(self.docker("info", "--format", "{{json .DriverStatus}}").stdout) or []
+        if any(pair[0] == "driver-type" and "snapshotter" in pair[1] for pair in status):
+            for ref, digest in ids.items():
+                ids[ref] = json.loads(self.ctr("moby", "content", "get", digest).stdout)["config"]["digest"]
+        return ids
+
     # -- making things ------------------------------------------------------------------------
     def docker_run(self, name: str, script: str = SCRIPT) -> str:
         self.made.append(("docker", name))

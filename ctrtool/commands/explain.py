@@ -20,7 +20,18 @@ FIELDS = ("image", "stored", "duplicated", "places", "blobs", "advice", "sentenc
 PLACE_FIELDS = ("store", "backend", "namespace", "seen_by", "has_image", "paths", "bytes")
 BLOB_FIELDS = ("paths", "bytes", "namespaces")
 
-K8S = "k8s.io"
+def _rule(backend: str):
+    from ..adapters import get_descriptor
+
+    return get_descriptor(backend).namespace_rule
+
+
+def _cri_backend() -> str:
+    """The backend that is the kubelet's view (fixed to one namespace: crictl)."""
+    from ..adapters import BACKENDS
+    from ..adapters.descriptor import NamespaceRule
+
+    return next(b for b in BACKENDS if _rule(b) is NamespaceRule.FIXED)
 
 
 def places(rows: list[dict[str, Any]], homes: set) -> list[dict[str, Any]]:
@@ -86,10 +97,9 @@ def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool,
     containerd's image store. One recommendation: keep the kubelet's copy when there is one; when
     there is none, copy the image there first (never "keep X" and "copy X" together)."""
     from ..adapters import get_descriptor
-    from ..adapters.descriptor import NamespaceRule
 
-    cri = next((d for d in (get_descriptor(b) for b in ("crictl",)) if d.namespace_rule is NamespaceRule.FIXED), None)
-    k8s = cri.namespace if cri else K8S
+    cri = get_descriptor(_cri_backend())
+    k8s = cri.namespace
     where = [p for p in where if p["has_image"]]
     spaces = [p["namespace"] for p in where if p["namespace"]]
     out = []
@@ -101,10 +111,10 @@ def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool,
                        + ". A layer's directory is freed only when no other image in that store uses it.")
     elif where and containerd_asked:
         first = where[0]
-        owner = _owner(first, docker_namespace)
-        src = owner if owner != "ctr" else f"ctr:{first['namespace']}"
-        line = ("the kubelet cannot see this image: it sees only containerd namespace k8s.io; copy it there: "
-                + shlex.join(["ctrtool", "copy", image, "--from", src, "--to", "crictl"]))
+        owner = get_descriptor(_owner(first, docker_namespace))
+        src = f"{owner.name}:{first['namespace']}" if owner.selects_namespace else owner.name
+        line = (f"the kubelet cannot see this image: it sees only containerd namespace {k8s}; copy it there: "
+                + shlex.join(["ctrtool", "copy", image, "--from", src, "--to", cri.name]))
         if len(where) > 1:
             line += ("; then, if only the kubelet needs it, the other copies can go: "
                      + "; ".join(_rmi(image, p, docker_namespace) for p in where))
@@ -135,10 +145,15 @@ def sentences(image: str, stored: int, duplicated: int, where: list[dict[str, An
             lines.append(f"{p['backend']} keeps its own unpacked copy, {size}, under {_dirs(p['paths'])}")
         else:
             who = ""
-            if "crictl" in p["seen_by"]:
-                who = " (also what crictl and the kubelet see)"
-            elif "docker" in p["seen_by"]:
-                who = " (docker's images: docker is on containerd's image store)"
+            from ..adapters.descriptor import NamespaceRule
+
+            rules = {b: _rule(b) for b in p["seen_by"]}
+            cri = [b for b, r in rules.items() if r is NamespaceRule.FIXED]
+            own = [b for b, r in rules.items() if r is NamespaceRule.NONE]
+            if cri:
+                who = f" (also what {cri[0]} and the kubelet see)"
+            elif own:
+                who = f" ({own[0]}'s images: {own[0]} is on containerd's image store)"
             lines.append(f"containerd namespace {p['namespace']}{who} unpacks its own snapshot, {size}, "
                          f"under {_dirs(p['paths'])}")
     for p in others:
@@ -179,8 +194,14 @@ def explain(
     where = places(got.rows, core.image_homes(conf, names, image, namespace or _default_namespace(conf)))
     shared = blobs(got.rows)
     ns = namespace or _default_namespace(conf)
-    docker_ns = next((p["namespace"] for p in where if "docker" in p["seen_by"] and p["namespace"]), None)
-    todo = advice(image, where, any(b in ("ctr", "crictl") for b in names) and (not ns or K8S in ns), docker_ns)
+    from ..adapters.descriptor import NamespaceRule
+
+    # the namespace docker keeps its images in, when it is on containerd's image store
+    docker_ns = next((p["namespace"] for p in where if p["namespace"]
+                      and any(_rule(b) is NamespaceRule.NONE for b in p["seen_by"])), None)
+    k8s = core.cri_namespace()
+    containerd_asked = any(_rule(b) is not NamespaceRule.NONE for b in names) and (not ns or k8s in ns)
+    todo = advice(image, where, containerd_asked, docker_ns)
     stored = sum(p["has_image"] for p in where)
     words = sentences(image, stored, got.duplicated, where, shared, todo)
     if not got.rows and got.failed:

@@ -109,11 +109,17 @@ def caption(rows: list[dict[str, Any]], all_: bool, total: int) -> list[str]:
     if not rows:
         lines.append("no containers" if all_ or not total else
                      f"no running containers ({total} in other states: -a shows them)")
-    spaces = {r["namespace"] for r in rows if r["backend"] == "ctr"}
-    if "moby" in spaces:
-        lines.append("ctr namespace moby holds docker's containers (docker runs them through containerd).")
-    if "k8s.io" in spaces:
-        lines.append("ctr namespace k8s.io holds the CRI's containers, pod sandboxes included.")
+    from ..adapters import get_descriptor, owner_of
+    from ..adapters.descriptor import NamespaceRule
+
+    # a backend that sees every namespace (ctr) also shows the containers of the backends that own one
+    spaces = {r["namespace"] for r in rows if get_descriptor(r["backend"]).namespace_rule is NamespaceRule.ALL}
+    for ns in sorted(s for s in spaces if s):
+        owner = owner_of(ns)
+        if owner and get_descriptor(owner).namespace_rule is NamespaceRule.NONE:
+            lines.append(f"ctr namespace {ns} holds {owner}'s containers ({owner} runs them through containerd).")
+        elif owner:
+            lines.append(f"ctr namespace {ns} holds the CRI's containers ({owner}'s), pod sandboxes included.")
     return lines
 
 
