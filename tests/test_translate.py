@@ -132,7 +132,10 @@ CASES = [
     # -- kill
     ("kill web db", "crictl", "crictl stop --timeout 0 web db", []),
     ("kill -s KILL web", "crictl", "crictl stop --timeout 0 web", []),
-    ("kill -s hup web", "crictl", "crictl stop --timeout 0 web", ["-s hup"]),
+    ("kill -s sigkill web", "crictl", "crictl stop --timeout 0 web", []),
+    ("kill -s 9 web", "crictl", "crictl stop --timeout 0 web", []),
+    ("kill -s hup web", "crictl", None, []),  # never SIGKILL for another signal: no equivalent
+    ("kill -s TERM web", "crictl", None, []),
     ("kill web", "ctr", "ctr -n k8s.io tasks kill --signal SIGKILL web", []),
     ("kill -s HUP web db", "ctr", "ctr -n k8s.io tasks kill --signal HUP web", ["db"]),
     # -- pull
@@ -189,7 +192,7 @@ CASES = [
     # -- image prune
     ("image prune", "crictl", None, []),
     ("image prune -a -f", "crictl", "crictl rmi --prune", []),
-    ("image prune -a --filter until=24h", "crictl", "crictl rmi --prune", ["--filter until=24h"]),
+    ("image prune -a --filter until=24h", "crictl", None, []),  # without the filter it would remove more
     ("image prune -a", "ctr", None, []),
     # -- system df
     ("system df", "crictl", "crictl imagefsinfo --output table", []),
@@ -227,6 +230,22 @@ def test_every_command_of_the_coverage_list_is_translated():
                         shlex.split(c[0])[0]) for c in CASES if c[1] == tool}
         assert (kubernetes_mapping | crictl_lacks) - tested_here == set(), tool
     assert tested
+
+
+def test_kill_with_another_signal_has_no_crictl_equivalent_and_points_to_ctr():
+    """Found in use: `docker kill -s HUP x` became `crictl stop --timeout 0 x`, which kills."""
+    tr = t("kill -s HUP x")
+    assert tr.argv is None
+    assert "SIGKILL" in tr.reason
+    assert "ctr -n k8s.io tasks kill --signal HUP <CRI container ID>" in tr.notes[0]
+    ctr = t("kill -s HUP x", "ctr")
+    assert ctr.argv == ["ctr", "-n", "k8s.io", "tasks", "kill", "--signal", "HUP", "x"]
+    result = invoke("docker", "kill", "-s", "HUP", "x")
+    assert result.exit_code == 4
+    assert result.stdout.startswith("# crictl: no equivalent: ")
+    assert "ctr -n k8s.io tasks kill --signal HUP" in result.stdout
+    result = invoke("--run", "docker", "kill", "-s", "HUP", "x")
+    assert result.exit_code == 4 and "ctr -n k8s.io tasks kill --signal HUP" in " ".join(result.output.split())
 
 
 def test_crictl_lacks_what_ctr_has_and_says_so():

@@ -39,6 +39,8 @@ def describe(rule: Rule | None, flag: FlagSpec | None = None) -> str:
         parts.append("same")
     if rule.unsupported is not None:
         parts.append(f"✗ {rule.unsupported}")
+    if rule.none is not None:
+        parts.append(f"✗✗ no equivalent at all: {rule.none.replace('{value}', 'VALUE')}")
     if rule.values is not None:
         sub = [f"{k or '(empty)'} → {describe(v)}" for k, v in rule.values.items()]
         if rule.otherwise is not None:
@@ -63,8 +65,10 @@ def describe(rule: Rule | None, flag: FlagSpec | None = None) -> str:
         parts.append("; ".join(f"with {k} → ✗ {v}" for k, v in rule.conflicts.items()))
     if rule.stream:
         parts.append(f"(it {STREAMS[rule.stream]})")
+    if rule.strict:
+        parts.append("(a value it cannot convert: no equivalent at all)")
     if rule.note:
-        parts.append(f"— {rule.note}")
+        parts.append(f"— {rule.note.replace('{value}', 'VALUE')}")
     if rule.absent is not None:
         parts.append(f"<br>without it: {describe(rule.absent)}")
     return " ".join(parts) if parts else "—"
@@ -178,7 +182,9 @@ HEADER = """\
 `ctrtool translate` answers "what is `docker X` here?" flag by flag (see
 [reference.md](reference.md#ctrtool-translate)). These tables are its data, rendered: for every
 docker command and flag, what crictl, ctr and nerdctl do with it. ✗ marks what has no equivalent,
-with the reason; "nothing (the target's default)" means the target already behaves so.
+with the reason: the flag is left out, and the rest still does what docker does or less; ✗✗ marks
+a flag (or value) that leaves no equivalent at all, since leaving it out would do more than docker
+(exit 4). "nothing (the target's default)" means the target already behaves so.
 ctr and nerdctl are shown in namespace `k8s.io` (`--namespace` changes it).
 
 Sources: {sources}.
@@ -212,9 +218,12 @@ e.g. ctr's `-n {namespace}`) and one entry per docker command under `commands`:
   target command (`inspect --type image` → `crictl inspecti`).
 
 A RULE is a list of tokens to emit (`[--tail, "{value}"]`), `same` (docker's own flag and value),
-or a mapping: `emit`, `unsupported: REASON`, `values: {VALUE: RULE}` / `keys: {KEY: RULE}` (for
+or a mapping: `emit`, `unsupported: REASON` (the flag is left out: only where that does less than
+docker), `none: REASON` (no equivalent with this flag or value: leaving it out would do more),
+`values: {VALUE: RULE}` / `keys: {KEY: RULE}` (for
 `KEY=VALUE` flags such as --filter) with `otherwise`, `absent: RULE` (what to emit when the flag is
-not given), `slot`, `convert` (bytes, cpus_quota, cap_prefixed, ...), `config` (a CRI config
+not given), `slot`, `convert` (bytes, cpus_quota, cap_prefixed, ...; `strict`: a value it cannot convert
+means no equivalent, not a left-out flag), `config` (a CRI config
 field), `note`, `stream`, `conflicts`, `once`, `repeat`, `separators`, `ignore_case`. A table is validated when loaded: an error names the
 file and the entry (`translation table .../crictl.yaml: commands.ps.flags.--all: ...`).
 """

@@ -24,6 +24,12 @@ def check_runnable(tr: Translation, ignore_unsupported: bool) -> None:
     if tr.argv is None:
         raise NoEquivalent(f"{tr.tool} has no equivalent of `{docker}`: {tr.reason}",
                            tr.notes[0] if tr.notes else "nothing was run")
+    from .effects import translation_stronger
+
+    stronger = translation_stronger(tr)
+    if stronger:
+        raise NoEquivalent(f"not running a translation that does more than docker would: {stronger}",
+                           "nothing was run")
     if tr.unsupported and not ignore_unsupported:
         dropped = ", ".join(u["arg"] for u in tr.unsupported)
         raise NoEquivalent(f"not running an incomplete translation: {dropped} "
