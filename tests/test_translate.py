@@ -198,6 +198,17 @@ CASES = [
     ("system df", "crictl", "crictl imagefsinfo --output table", []),
     ("system df --format json -v", "crictl", "crictl imagefsinfo --output json", ["-v"]),
     ("system df -v", "ctr", "ctr -n k8s.io snapshots usage", []),
+    # -- cp, restart, system prune: no crictl or ctr equivalent, a pointer instead (nerdctl has them)
+    ("cp web:/etc/hosts .", "crictl", None, []),
+    ("container cp -a web:/etc/hosts .", "ctr", None, []),
+    ("cp -L -a web:/etc/hosts .", "nerdctl", "nerdctl --namespace k8s.io cp --follow-link web:/etc/hosts .", ["-a"]),
+    ("restart -t 5 web", "crictl", None, []),
+    ("container restart web", "ctr", None, []),
+    ("restart -t 5 -s HUP web", "nerdctl", "nerdctl --namespace k8s.io restart --time 5 web", ["-s HUP"]),
+    ("system prune -a -f", "crictl", None, []),
+    ("system prune", "ctr", None, []),
+    ("system prune -a -f", "nerdctl", "nerdctl --namespace k8s.io system prune --all --force", []),
+    ("system prune --volumes", "nerdctl", None, []),  # nerdctl's also removes named volumes
     # -- nerdctl keeps docker's language
     ("stop -t 3 a", "nerdctl", "nerdctl --namespace k8s.io stop --time 3 a", []),
     ("ps -a -f ancestor=x -f status=exited", "nerdctl", "nerdctl --namespace k8s.io ps --all --filter status=exited",
@@ -248,6 +259,32 @@ def test_kill_with_another_signal_has_no_crictl_equivalent_and_points_to_ctr():
     assert result.exit_code == 4 and "ctr -n k8s.io tasks kill --signal HUP" in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("docker, tool, pointers", [
+    ("cp web:/etc/hosts .", "crictl", ["crictl exec CONTAINER-ID tar", "kubectl cp", "/proc/PID/root"]),
+    ("cp web:/etc/hosts .", "ctr", ["/proc/PID/root", "ctr -n k8s.io snapshots mounts /mnt/x CONTAINER-ID"]),
+    ("restart web", "crictl", ["crictl stop --timeout 10 CONTAINER-ID", "crictl create POD-ID", "crictl start NEW-ID"]),
+    ("restart web", "ctr", ["ctr -n k8s.io tasks kill CONTAINER-ID", "ctr -n k8s.io tasks rm CONTAINER-ID",
+                            "ctr -n k8s.io tasks start --detach CONTAINER-ID"]),
+    ("system prune -a", "crictl", ["crictl rm $(crictl ps -a --state exited -q)", "crictl rmi --prune",
+                                   "networks", "build cache"]),
+    ("system prune", "crictl", ["crictl rm $(crictl ps -a --state exited -q)",
+                                "crictl rmi $(crictl images --filter dangling=true -q)", "Not `crictl rmi --prune`"]),
+    ("system prune", "ctr", ["ctr -n k8s.io containers rm", "ctr -n k8s.io images rm"]),
+])
+def test_cp_restart_and_system_prune_point_to_what_to_do_instead(docker, tool, pointers):
+    """They were "not covered" (exit 2) with no word on what to do."""
+    tr = t(docker, tool)
+    assert tr.argv is None and tr.reason
+    text = " ".join(tr.notes)
+    for pointer in pointers:
+        assert pointer in text, pointer
+    result = invoke("-o", "json", "--to", tool, "--", "docker", *shlex.split(docker))
+    assert result.exit_code == 4
+    data = json.loads(result.stdout)
+    assert set(data) == {"tool", "argv", "command", "reason", "unsupported", "notes", "files", "before"}
+    assert data["argv"] is None and data["notes"] == tr.notes
+
+
 def test_crictl_lacks_what_ctr_has_and_says_so():
     for docker in ("load -i x.tar", "save -o x.tar busybox", "tag a b", "pause a", "unpause a", "top a"):
         crictl, ctr = t(docker, "crictl"), t(docker, "ctr")
@@ -266,7 +303,7 @@ def test_docker_load_explains_why_the_namespace_matters():
 # -- untranslatable flags are reported, never silently dropped --------------------------------------
 
 _SAMPLE = {"bool": None, "int": "5", "decimal": "1.5", "bytes": "64m", "swapbytes": "128m", "string": "xy", "list": "xy"}
-_ARGS = {"container": "web", "image": "busybox", "object": "web", "command": "sh"}
+_ARGS = {"container": "web", "image": "busybox", "object": "web", "command": "sh", "path": "web:/etc/hosts"}
 # docker flags that turn docker into what the target does anyway (checked one by one)
 _SAME_BY_DEFAULT = {
     ("crictl", "attach", "--sig-proxy"),  # =false: crictl attach forwards no signals (a note says so)

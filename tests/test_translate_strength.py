@@ -127,7 +127,8 @@ def test_the_walk_reaches_every_entry_and_variant():
 @pytest.mark.parametrize("docker, tool", [
     ("kill -s HUP x", "crictl"), ("kill -s term x", "crictl"),
     ("image prune -a --filter until=24h", "crictl"), ("image prune -a --filter until=24h", "nerdctl"),
-    ("stop -t -1 x", "crictl"), ("stop -t -1 x", "nerdctl"),
+    ("stop -t -1 x", "crictl"), ("stop -t -1 x", "nerdctl"), ("restart -t -1 x", "nerdctl"),
+    ("system prune --volumes", "nerdctl"), ("system prune --filter until=1h", "nerdctl"),
 ])
 def test_what_would_do_more_has_no_equivalent(docker, tool):
     tr = translate(docker.split(), tool, ids=FIXED)
