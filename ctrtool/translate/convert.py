@@ -15,6 +15,15 @@ class Unsupported(Exception):
     """This value cannot be translated; ``str(exc)`` says why."""
 
 
+class Noted(str):
+    """A converted value that comes with notes for the user (what differs in the target)."""
+
+    def __new__(cls, value: str, notes: list[str]):
+        obj = super().__new__(cls, value)
+        obj.notes = list(notes)
+        return obj
+
+
 # -- docker image references (distribution/reference) -----------------------------------------
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
@@ -307,8 +316,20 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def _cri_template(kind: str) -> Callable[[str, int], Any]:
+    def convert_template(value: str, nargs: int) -> Noted:
+        from .templates import to_cri
+
+        template, notes = to_cri(value, kind, nargs)
+        return Noted(template, notes)
+
+    return convert_template
+
+
 # converters that need to know how many docker arguments there are
-_WITH_COUNT: dict[str, Callable[[str, int], Any]] = {}
+_WITH_COUNT: dict[str, Callable[[str, int], Any]] = {
+    "cri_container_template": _cri_template("container"), "cri_image_template": _cri_template("image"),
+}
 
 
 def convert(name: str, value: str, nargs: int = 1) -> Any:

@@ -251,6 +251,41 @@ def _summary(entry: Entry) -> str:
     return "; ".join(parts)
 
 
+TEMPLATES = """\
+## docker inspect --format
+
+crictl runs a Go template too (`crictl inspect -o go-template --template T`, `crictl inspecti`),
+over its own JSON: `status` (the CRI's container or image status) and `info` (containerd's verbose
+info: the PID, the sandbox, the CRI config, the OCI spec; for an image its OCI config). `ctrtool
+translate` rewrites docker's field paths in the template as below and keeps the rest (text,
+`if`/`else`/`range`/`with`, `index`, `printf`, `json`, `eq`, ...). A field marked ✗ makes the
+whole `--format` not translated, with the reason (crictl then prints all of the JSON); so do
+docker's own functions crictl lacks (`join`, `split`, `truncate`, `pad`, `table`) and template
+variables. With several containers crictl runs the template once on the list of them: ctrtool
+wraps it in `range`, one line per object as docker prints. The values are the CRI's: states
+`CONTAINER_RUNNING`..., names without docker's leading `/`, a missing field is an error (docker
+prints `<no value>`). ctr has no templates: `ctr containers info` prints containerd's record
+(ID, Labels, Image, Runtime, Snapshotter, CreatedAt, Spec) as JSON; the PID and status are in
+`ctr tasks ls`. The data: `ctrtool/translate/data/templates.yaml`; each CRI path is checked
+against `crictl inspect`/`inspecti` output recorded in the lab.
+"""
+
+
+def _templates() -> list[str]:
+    from .templates import elements, fields
+
+    lines = TEMPLATES.splitlines()
+    for kind, command in (("container", "crictl inspect"), ("image", "crictl inspecti")):
+        lines += ["", f"{kind.capitalize()}s (`{command}`):", "", "| docker | crictl |", "|---|---|"]
+        for name, m in fields(kind).items():
+            cell = f"✗ {m.none}" if m.none else f"`{m.path}`" + (f" — {m.note}" if m.note else "")
+            lines.append(f"| `.{name}` | {_cell(cell)} |")
+            for sub, sm in elements(kind).get(name, {}).items():
+                cell = f"✗ {sm.none}" if sm.none else f"`{sm.path}`" + (f" — {sm.note}" if sm.note else "")
+                lines.append(f"| `range .{name}`: `.{sub}` | {_cell(cell)} |")
+    return lines + [""]
+
+
 def render_markdown() -> str:
     g = grammar()
     sources = ["docker: " + g.source] + [f"{tool}: {table(tool).source}" for tool in TARGETS]
@@ -265,5 +300,6 @@ def render_markdown() -> str:
     lines += ["", "## Commands", ""]
     for name, spec in g.commands.items():
         lines += _section(name, spec)
+    lines += _templates()
     lines += FORMAT.splitlines()
     return "\n".join(lines).rstrip("\n") + "\n"

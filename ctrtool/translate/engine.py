@@ -348,6 +348,8 @@ def _apply(st: _State, rule: Rule, flag: str, value: str, shown: str, given: dic
         else:
             st.drop(shown, str(exc))
         return
+    for text in getattr(converted, "notes", None) or []:
+        st.note(text)
     if rule.emit is not None:
         st.flags_out.extend(fill(t, {"value": str(converted), "key": key or ""}) for t in rule.emit)
     if rule.slot:

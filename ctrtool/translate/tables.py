@@ -22,7 +22,7 @@ TARGETS = ("crictl", "ctr", "nerdctl")
 
 CONVERTERS = ("bytes", "swap_bytes", "cpus_quota", "cap_prefixed", "cap_bare", "env_explicit", "nonempty",
               "int", "grace", "gid", "key_value", "cri_env", "cri_mount", "cri_port", "cri_device", "cri_user",
-              "ctr_device", "ctr_volume", "ctr_mount")
+              "ctr_device", "ctr_volume", "ctr_mount", "cri_container_template", "cri_image_template")
 CONFIG_OPS = ("set", "append", "merge", "set_list")
 IMAGE_MODES = ("all", "first", "ctr-filter")
 GENERATORS = ("name", "exec-id")
