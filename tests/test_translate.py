@@ -621,9 +621,10 @@ def test_run_dry_run_prints_the_exact_commands(tmp_path):
 
 def test_run_of_a_destructive_command_without_a_terminal_is_refused(tmp_path):
     env = {**CLEAN_ENV, "CONTAINERD_ADDRESS": f"{tmp_path}/containerd.sock"}
-    result = runner.invoke(app, ["translate", "--run", "--to", "ctr", "docker", "rm", "a"], env=env)
+    # (an image: a container name is looked up first, so that the question names its ID)
+    result = runner.invoke(app, ["translate", "--run", "--to", "ctr", "docker", "rmi", "busybox"], env=env)
     assert result.exit_code == 5
-    assert "refusing to remove containers (ctr) without confirmation" in result.output
+    assert "refusing to remove images (ctr) without confirmation" in result.output
 
 
 # -- the tables: validated when loaded, errors name the file and the entry ------------------------
@@ -702,59 +703,139 @@ def test_translate_all_gives_one_translation_per_target():
         assert table(tool).tool == tool
 
 
-# -- --resolve: docker container names -> CRI IDs (on `crictl ps -a -o json` recorded from the lab) -
+# -- --run resolves docker container names into CRI IDs, through the crictl adapter's listings -------
+# (`crictl ps -a -o json` and `crictl pods -o json` recorded together from the lab: pods h2-web-5d8f
+# with containers app (running) and sidecar (created), h2-api-77c with app (running))
 
-def _recorded_containers():
+def _fixture(name):
     import pathlib
 
-    path = pathlib.Path(__file__).parent / "fixtures" / "translate" / "crictl_ps_--all_--output_json.json"
-    return json.loads(path.read_text())["containers"]
+    return json.loads((pathlib.Path(__file__).parent / "fixtures" / "translate" / name).read_text())
+
+
+class FakeCrictl:
+    """The crictl adapter's public listing methods, answering with the recorded output parsed by the
+    adapter's own parsers; counts the calls."""
+
+    name = "crictl"
+
+    def __init__(self):
+        self.calls = []
+
+    def containers(self, namespaces=None):
+        from ctrtool.adapters.crictl import parse_ps
+
+        self.calls.append("containers")
+        return parse_ps(_fixture("crictl_ps_--all_--output_json.json"), _fixture("crictl_pods_--output_json.json"), "k8s.io")
+
+    def pods(self):
+        from ctrtool.adapters.crictl import parse_pods
+
+        self.calls.append("pods")
+        return parse_pods(_fixture("crictl_pods_--output_json.json"), _fixture("crictl_ps_--all_--output_json.json"), "k8s.io")
+
+    def run(self, *args, **kwargs):
+        raise AssertionError(f"translate parsed crictl {' '.join(args)} itself instead of asking the adapter")
+
+
+def _ids():
+    records = FakeCrictl().containers()
+    return {(r.pod, r.name): r.id for r in records}
 
 
 def test_resolve_by_name_pod_and_dockershim_name_and_prefix():
-    from ctrtool.translate.run import _pick_cri
+    from ctrtool.translate.run import pick_cri
 
-    containers = _recorded_containers()
-    by = {(c["labels"]["io.kubernetes.pod.name"], c["metadata"]["name"]): c["id"] for c in containers}
-    sidecar = by[("web-5d8f", "sidecar")]
-    assert _pick_cri("sidecar", containers, full=False) == sidecar
-    assert _pick_cri("web-5d8f/app", containers, full=False) == by[("web-5d8f", "app")]
-    assert _pick_cri("k8s_app_api-77c_default_0123_0", containers, full=False) == by[("api-77c", "app")]
+    records, ids = FakeCrictl().containers(), _ids()
+    namespaces = lambda: {p.id: p.pod_namespace for p in FakeCrictl().pods()}  # noqa: E731
+    sidecar = ids[("h2-web-5d8f", "sidecar")]
+    assert pick_cri("sidecar", records, full=False) == sidecar
+    assert pick_cri("h2-web-5d8f/app", records, full=False) == ids[("h2-web-5d8f", "app")]
+    assert pick_cri("k8s_app_h2-api-77c_default_0000-api_0", records, full=False,
+                    pod_namespaces=namespaces) == ids[("h2-api-77c", "app")]
     # crictl takes a unique ID prefix as it is; ctr wants the full ID
-    assert _pick_cri(sidecar[:8], containers, full=False) == sidecar[:8]
-    assert _pick_cri(sidecar[:8], containers, full=True) == sidecar
-    assert _pick_cri(sidecar, containers, full=True) == sidecar
+    assert pick_cri(sidecar[:8], records, full=False) == sidecar[:8]
+    assert pick_cri(sidecar[:8], records, full=True) == sidecar
+    assert pick_cri(sidecar, records, full=True) == sidecar
 
 
 def test_resolve_refuses_ambiguous_and_unknown_names():
     from ctrtool.errors import Ambiguous, NotFound
-    from ctrtool.translate.run import _pick_cri
+    from ctrtool.translate.run import pick_cri
 
-    containers = _recorded_containers()
+    records = FakeCrictl().containers()
     with pytest.raises(Ambiguous) as info:
-        _pick_cri("app", containers, full=False)  # two running containers named app, in two pods
-    assert info.value.exit_code == 2 and "ambiguous" in info.value.message and "web-5d8f" in info.value.message and "api-77c" in info.value.message
+        pick_cri("app", records, full=False)  # two running containers named app, in two pods
+    assert info.value.exit_code == 2 and "ambiguous" in info.value.message
+    assert "h2-web-5d8f" in " ".join(info.value.candidates) and "h2-api-77c" in " ".join(info.value.candidates)
     with pytest.raises(NotFound) as info:
-        _pick_cri("nope", containers, full=False)
+        pick_cri("nope", records, full=False)
     assert info.value.exit_code == 1
 
 
-def test_resolve_rewrites_only_container_arguments():
+def test_resolve_rewrites_only_container_arguments_through_the_adapter():
+    """translate/run.py asks the adapter's containers() (issue 8: it parsed crictl's JSON itself);
+    the pods are listed only for a dockershim-style name."""
     from ctrtool.translate import run as run_mod
 
-    containers = _recorded_containers()
-    sidecar = next(c["id"] for c in containers if c["metadata"]["name"] == "sidecar")
-
-    class FakeCrictl:  # answers with the recorded output
-        def run(self, *args, **kwargs):
-            from ctrtool.runner import Result
-
-            assert args == ("ps", "--all", "--output", "json")
-            return Result(["crictl", *args], 0, json.dumps({"containers": containers}), "", 0.0)
-
+    sidecar = _ids()[("h2-web-5d8f", "sidecar")]
+    fake = FakeCrictl()
     tr = t("exec sidecar echo sidecar")
-    tr = run_mod.resolve_containers(tr, FakeCrictl(), None)
+    tr, changed = run_mod.resolve_containers(tr, fake, None)
     assert tr.argv == ["crictl", "exec", sidecar, "echo", "sidecar"]
+    assert changed == [("sidecar", sidecar)] and fake.calls == ["containers"]
+    fake = FakeCrictl()
+    tr, _ = run_mod.resolve_containers(t("logs k8s_app_h2-api-77c_default_0000-api_0"), fake, None)
+    assert tr.argv == ["crictl", "logs", _ids()[("h2-api-77c", "app")]] and fake.calls == ["containers", "pods"]
+
+
+def test_run_resolves_names_without_being_asked_and_says_so(monkeypatch, capsys):
+    """Found in use: `translate --run -- docker logs NAME` without --resolve gave crictl's truncated NotFound."""
+    from ctrtool.translate import run as run_mod
+
+    fake = FakeCrictl()
+    ran = []
+
+    class Streamed:
+        returncode = 0
+        stderr_tail = ""
+
+    def stream(argv, stdin=False, withhold=None):
+        ran.append(argv)
+        return Streamed()
+
+    fake.argv = lambda *args: ["crictl", *args]
+    fake.stream = stream
+    fake.classify = lambda code, err: None
+    monkeypatch.setattr("ctrtool.adapters.adapter_class", lambda name: (lambda settings: fake))
+    tr = t("logs -f sidecar")
+    assert run_mod.run(tr, None) == 0
+    sidecar = _ids()[("h2-web-5d8f", "sidecar")]
+    assert ran == [["crictl", "logs", "--follow", sidecar]]
+    assert f"# resolved container sidecar -> {sidecar}" in capsys.readouterr().err
+
+
+def test_crictl_rmi_guard_asks_the_adapter_for_the_images():
+    from ctrtool.adapters.base import ImageRecord
+    from ctrtool.translate.errors import NoEquivalent
+    from ctrtool.translate.run import guard_crictl_rmi
+
+    def record(ref, image_id):
+        return ImageRecord("crictl", "k8s.io", ref, image_id, None, 1, "content", None)
+
+    class Images:
+        def images(self, namespaces=None):
+            return [record("localhost/a:1", "sha256:aa"), record("localhost/a:2", "sha256:aa"),
+                    record("localhost/b:1", "sha256:bb")]
+
+        def run(self, *args, **kwargs):
+            raise AssertionError("translate parsed crictl output itself")
+
+    with pytest.raises(NoEquivalent) as info:
+        guard_crictl_rmi(t("rmi localhost/a:1"), Images())
+    assert "would also remove localhost/a:2" in info.value.message
+    guard_crictl_rmi(t("rmi localhost/b:1"), Images())  # its only tag: crictl rmi is docker rmi
+    guard_crictl_rmi(t("rmi localhost/a:1 localhost/a:2"), Images())  # both named
 
 
 def test_names_and_ids_are_containers_or_images_as_the_target_reads_them():
