@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import io
+import os
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -34,6 +38,15 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _check_timeout(value: Optional[float]) -> Optional[float]:
+    from .config import check_timeout
+
+    problem = None if value is None else check_timeout(value)
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -42,8 +55,8 @@ def root(
         help="ctrtool config file (default: $CTRTOOL_CONFIG, ~/.config/ctrtool/config.yaml, "
              "/etc/ctrtool/config.yaml).")] = None,
     timeout: Annotated[Optional[float], typer.Option(
-        "--timeout", "-t", metavar="SECONDS", min=0.1,
-        help="Time allowed per backend (default 10; env CTRTOOL_TIMEOUT).")] = None,
+        "--timeout", "-t", metavar="SECONDS", callback=_check_timeout,
+        help="Time allowed per backend, 0.1 to 86400 (default 10; env CTRTOOL_TIMEOUT).")] = None,
     docker_host: Annotated[Optional[str], typer.Option(
         "--docker-host", "-H", metavar="URL", help="docker daemon socket (like DOCKER_HOST).")] = None,
     docker_context: Annotated[Optional[str], typer.Option(
@@ -62,10 +75,21 @@ def root(
     """One CLI over docker, ctr and crictl: every image store, namespace and path on a node.
 
     Exit status: 0 ok, 1 error, 2 usage or configuration error, 3 partial result (some backends
-    failed, the others printed), 130 interrupted.
+    failed, the others printed, or a change refused because a backend did not answer), 4 no
+    equivalent (translate), 5 a change not confirmed, 130/143/129 ended by SIGINT/SIGTERM/SIGHUP,
+    141 the reader of stdout went away.
     """
     from .config import Flags
+    from .errors import CtrtoolError
+    from .runner import check_trace
 
+    try:
+        check_trace()
+    except CtrtoolError as exc:
+        from .output import Output
+
+        Output().error(exc.message, exc.hint)
+        raise typer.Exit(exc.exit_code) from None
     ctx.obj = {"flags": Flags(config=config, timeout=timeout, docker_host=docker_host,
                               docker_context=docker_context, containerd_address=address,
                               runtime_endpoint=runtime_endpoint, image_endpoint=image_endpoint)}
@@ -106,7 +130,154 @@ _add_lab()
 
 
 def main() -> None:
-    app(prog_name="ctrtool")
+    """The `ctrtool` command: the app, with the process-wide rules around it.
+
+    * stdin, stdout and stderr always exist (a closed one is replaced, so that no file or tool
+      takes its place); text that the locale cannot encode is escaped, never a traceback;
+    * stdout that cannot be written is one line and exit 1; a reader that went away (EPIPE) is
+      silent, exit 141;
+    * SIGINT, SIGTERM and SIGHUP end every tool ctrtool started (each one's process group) and
+      wait for them; ctrtool then exits 130, 143 or 129. At any exit no tool is left running.
+    """
+    import signal
+
+    from . import runner
+    from .errors import OutputFailed, Terminated
+
+    _stdio()
+    _sane_environment()
+    handlers = {}
+
+    def on_signal(signum, _frame) -> None:
+        runner.end_children(wait=None)  # at once: a thread may be waiting for one of them
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        handlers[sig] = signal.signal(sig, on_signal)
+    code: int | str | None = 0
+    try:
+        try:
+            returned = app(prog_name="ctrtool", standalone_mode=False)
+            code = returned if isinstance(returned, int) else 0  # typer.Exit(n): n; a command's return: 0
+        except SystemExit as exc:
+            code = exc.code
+        except typer.TyperException as exc:  # click's usage errors: one line and a hint, like ours
+            code = _report_usage(exc)
+        except typer.Abort:
+            _report_line("aborted")
+            code = 1
+        except OutputFailed as exc:  # from typer itself (help, usage), outside handle_errors
+            code = _report_output(exc)
+        except KeyboardInterrupt as exc:
+            code = 128 + getattr(exc, "signum", signal.SIGINT)
+        try:
+            sys.stdout.flush()
+        except OutputFailed as exc:
+            code = _report_output(exc) if code in (0, None) else code
+    finally:
+        for sig in handlers:  # no signal may interrupt the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        runner.end_children()
+    sys.exit(code)
+
+
+def _report_line(message: str, hint: str | None = None) -> None:
+    """An error in the project's format, without rich (which may be what failed)."""
+    sys.stderr.write(f"ctrtool: error: {message}\n" + (f"  hint: {hint}\n" if hint else ""))
+    sys.stderr.flush()
+
+
+def _report_output(exc) -> int:
+    if not exc.silent:
+        _report_line(exc.message)
+    return exc.exit_code
+
+
+def _report_usage(exc) -> int:
+    """A usage error found while parsing (unknown option, bad value, missing argument): one line,
+    and where the help is."""
+    if exc.__class__.__name__ == "NoArgsIsHelpError":  # the help is printed already, as typer does
+        return getattr(exc, "exit_code", 2)
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "ctrtool"
+    message = " ".join(exc.format_message().split())  # click wraps nothing, but a value may hold newlines
+    _report_line(message, f"`{command} --help` shows the usage")
+    return getattr(exc, "exit_code", 2)
+
+
+class _Fd(io.FileIO):
+    """fd 1 or 2 under ctrtool's text streams: a write that fails is a typed error (stdout) or
+    is dropped (stderr: there is nowhere left to say anything)."""
+
+    def __init__(self, fd: int, is_stdout: bool):
+        super().__init__(fd, "w", closefd=False)
+        self.is_stdout = is_stdout
+        self.gone = False
+
+    def write(self, data) -> int:  # type: ignore[override]
+        if self.gone:
+            return len(data)
+        try:
+            return super().write(data)
+        except OSError as exc:
+            if not self.is_stdout:
+                self.gone = True
+                return len(data)
+            from .errors import OutputFailed, OutputGone
+
+            self.gone = True  # said once; what is left in the buffers is dropped
+            if exc.errno == errno.EPIPE:
+                raise OutputGone(exc.errno, exc.strerror) from None
+            raise OutputFailed(exc.errno, exc.strerror) from None
+
+
+def _escape_unencodable(exc: UnicodeError):
+    """Error handler for ctrtool's output: bytes that came in undecodable (argv, a tool's output)
+    go out as they came; other characters the locale cannot encode (LANG=C) are escaped."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = exc.object[exc.start:exc.end]
+    out = b""
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out += bytes([code - 0xDC00])
+        else:
+            out += {"\u2026": b"...", "\u2500": b"-"}.get(ch) or ch.encode("ascii", "backslashreplace")
+    return out, exc.end
+
+
+def _sane_environment() -> None:
+    """COLUMNS that is not a width ("abc", "-5", "0") is dropped, as if unset: rich (ours and
+    typer's help) would otherwise print nothing at all, or fail."""
+    from .output import columns_from_env
+
+    if "COLUMNS" in os.environ and columns_from_env() is None:
+        del os.environ["COLUMNS"]
+
+
+def _stdio() -> None:
+    """Make fds 0, 1, 2 exist and put ctrtool's text streams on 1 and 2."""
+    import codecs
+
+    for fd, flags in ((0, os.O_RDONLY), (1, os.O_RDONLY), (2, os.O_WRONLY)):
+        # a closed stdout becomes a read-only /dev/null: writing to it fails with EBADF, as on a
+        # closed descriptor, and nothing ctrtool opens later can take fd 1
+        try:
+            os.fstat(fd)
+        except OSError:
+            new = os.open(os.devnull, flags)
+            if new != fd:
+                os.dup2(new, fd)
+                os.close(new)
+    codecs.register_error("ctrtool", _escape_unencodable)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        old = getattr(sys, name)
+        encoding = getattr(old, "encoding", None) or "utf-8"
+        raw = _Fd(fd, is_stdout=fd == 1)
+        stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding=encoding, errors="ctrtool",
+                                  line_buffering=raw.isatty(), write_through=fd == 2)
+        setattr(sys, name, stream)
 
 
 if __name__ == "__main__":

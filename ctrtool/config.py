@@ -21,6 +21,22 @@ from .errors import ConfigError, NoEndpoint, UsageError
 
 from .adapters import BACKENDS  # noqa: E402  (the one list of backends)
 DEFAULT_TIMEOUT = 10.0
+# a timeout outside these bounds is a mistake (and past a few years it overflows the clocks)
+MIN_TIMEOUT = 0.1
+MAX_TIMEOUT = 86400.0  # a day
+
+
+def check_timeout(value: Any) -> str | None:
+    """What is wrong with a timeout in seconds, or None: a finite number from MIN_TIMEOUT (0.1)
+    to MAX_TIMEOUT (one day)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return "the timeout must be a positive number of seconds"
+    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
+        return (f"the timeout must be a positive number of seconds from {MIN_TIMEOUT:g} to "
+                f"{MAX_TIMEOUT:g} (a day), not {value:g}")
+    return None
 
 
 
@@ -82,6 +98,8 @@ class Settings:
     # -- simple settings -------------------------------------------------------------------
     @property
     def timeout(self) -> float:
+        """Seconds per backend: --timeout, CTRTOOL_TIMEOUT, the config file's ``timeout``, else
+        10; each one checked the same way (:func:`check_timeout`)."""
         if self.flags.timeout is not None:
             value, where = self.flags.timeout, "--timeout"
         elif self.env.get("CTRTOOL_TIMEOUT"):
@@ -89,15 +107,17 @@ class Settings:
             try:
                 value = float(raw)
             except ValueError:
-                raise UsageError(f"CTRTOOL_TIMEOUT={raw!r} is not a number of seconds") from None
-            where = "CTRTOOL_TIMEOUT"
+                raise UsageError(f"CTRTOOL_TIMEOUT={raw!r} is not a number of seconds",
+                                 f"give seconds between {MIN_TIMEOUT:g} and {MAX_TIMEOUT:g}, e.g. 10") from None
+            where = f"CTRTOOL_TIMEOUT={raw!r}"
         elif "timeout" in self.file:
             value, where = float(self.file["timeout"]), f"timeout in {self.config_path}"
         else:
             return DEFAULT_TIMEOUT
-        if not value > 0:
-            raise UsageError(f"{where}: the timeout must be a positive number of seconds")
-        return value
+        problem = check_timeout(value)
+        if problem:
+            raise UsageError(f"{where}: {problem}", f"give seconds between {MIN_TIMEOUT:g} and {MAX_TIMEOUT:g}, e.g. 10")
+        return float(value)
 
     def binary(self, backend: str) -> str:
         return self.file.get(backend, {}).get("binary") or backend
@@ -181,11 +201,7 @@ class Settings:
     def _crictl_config(self, path: str) -> dict[str, Any]:
         if not os.path.exists(path):
             return {}
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+        text = _read_text(path)
         data = _load_yaml(path, text)
         if data is None:
             return {}
@@ -210,17 +226,35 @@ def load(flags: Flags | None = None, env: dict[str, str] | None = None) -> Setti
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except FileNotFoundError:
-            if explicit:
+            text = _read_text(path)
+        except ConfigError:
+            if not explicit and not os.path.exists(path):
+                path = None  # gone since it was found
+            elif explicit and not os.path.lexists(path):
                 raise ConfigError(path, "no such file") from None
-            path = None
-        except OSError as exc:
-            raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+            else:
+                raise
         else:
             data = parse_config(path, text)
-    return Settings(flags=flags, config_path=path, file=data, env=env)
+    settings = Settings(flags=flags, config_path=path, file=data, env=env)
+    settings.timeout  # noqa: B018  (checked now: a bad value is a usage error before anything runs)
+    return settings
+
+
+def _read_text(path: str) -> str:
+    """A config file's text: UTF-8 (YAML's own encoding); anything else is a ConfigError that
+    names the file, the line and the byte."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(path, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}", line,
+                          "save the file as UTF-8 (plain ASCII is fine)") from None
 
 
 def _config_path(flags: Flags, env: dict[str, str]) -> tuple[str | None, bool]:
@@ -282,8 +316,8 @@ def _validate(path: str, node: Any, schema: dict[str, Any], prefix: str) -> dict
         elif isinstance(value, bool) or not isinstance(value, expected):
             kind = "a number" if expected == (int, float) else "a string"
             raise ConfigError(path, f"{name!r} must be {kind}, not {value!r}", line)
-        if key == "timeout" and not value > 0:
-            raise ConfigError(path, f"{name!r} must be a positive number of seconds", line)
+        if key == "timeout" and check_timeout(value):
+            raise ConfigError(path, f"{name!r}: {check_timeout(value)}", line)
         out[key] = value
     return out
 

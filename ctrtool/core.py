@@ -631,13 +631,29 @@ def _not_found(settings: Settings, kind: str, ref: str, backend: str, namespace:
     return NotFound(kind, ref, where, hint=hint, elsewhere=places, there=there)
 
 
+def _require_complete(kind: str, refs: Sequence[str], searched: Searched, rerun: Rerun) -> None:
+    """A change found by name needs every backend's answer: a backend that did not answer may
+    hold the same name, and the one place that answered would then be the wrong one."""
+    if not searched.unanswered:
+        return
+    from .errors import IncompleteLookup
+
+    answered = [b for b in searched]
+    hint = ("nothing was changed; say where with --backend (and -n for ctr)"
+            + (f", e.g. {rerun(answered[0], None)}" if len(answered) == 1 and answered[0] != "ctr" else "")
+            + ", or try again when every backend answers")
+    raise IncompleteLookup(kind, ", ".join(refs), searched.unanswered, hint)
+
+
 def locate_containers(settings: Settings, backend: str | None, namespace: str | None, refs: Sequence[str],
-                      rerun: Rerun) -> list[tuple[Adapter, Any]]:
+                      rerun: Rerun, complete: bool = False) -> list[tuple[Adapter, Any]]:
     """(adapter, ContainerRecord) for each ref, from one listing per backend.
 
     With --backend: that backend (ctr: one namespace, -n or its default). Not found there: the
     error says where else it is. Without: every backend found on this machine; a name found in
-    more than one place is ambiguous and the error lists the places with the command for each."""
+    more than one place is ambiguous and the error lists the places with the command for each.
+    ``complete`` (a change): every backend must answer the lookup, else IncompleteLookup (exit
+    3) names the ones that did not."""
     from .adapters.base import place, resolve_container
 
     if backend:
@@ -654,6 +670,8 @@ def locate_containers(settings: Settings, backend: str | None, namespace: str | 
                                  where, rerun) from None
         return out
     searched = _search(settings, "container", _search_backends(settings, namespace), namespace)
+    if complete:
+        _require_complete("container", refs, searched, rerun)
     out = []
     for ref in refs:
         places = _places("container", ref, searched)
@@ -670,7 +688,7 @@ def locate_containers(settings: Settings, backend: str | None, namespace: str | 
 
 
 def locate_images(settings: Settings, backend: str | None, namespace: str | None, refs: Sequence[str],
-                  rerun: Rerun) -> list[tuple[Adapter, Any]]:
+                  rerun: Rerun, complete: bool = False) -> list[tuple[Adapter, Any]]:
     """(adapter, ImageTarget) for each ref; the same rules as :func:`locate_containers`."""
     from .adapters.base import place
 
@@ -689,6 +707,8 @@ def locate_images(settings: Settings, backend: str | None, namespace: str | None
                 raise _not_found(settings, "image", ref, backend, actual, where, rerun) from None
         return out
     searched = _search(settings, "image", _search_backends(settings, namespace), namespace)
+    if complete:
+        _require_complete("image", refs, searched, rerun)
     out = []
     for ref in refs:
         places = _places("image", ref, searched)
@@ -763,3 +783,22 @@ def copy_plan(settings: Settings, ref: str, source: tuple[str, str | None], targ
     plan = plan_copy(mover, image, target_adapter, target_ns, verify, verify_ns, exists,
                      f"copy {image.ref} from {src_place} to {dst_place}")
     return plan, dst_place
+
+
+# -- what a change would replace ------------------------------------------------------------------
+
+def existing_images(adapter: Adapter, namespace: str | None, refs: Sequence[str]) -> dict[str, ImageRecord]:
+    """The images that ``refs`` name now in one place (``adapter``, ctr: ``namespace``), by name
+    only (never an id prefix): a tag or a load onto one of these names moves it. One listing."""
+    from .adapters.base import match_images
+
+    if not refs:
+        return {}
+    ns = adapter.operation_namespace(namespace)
+    records = [r for r in adapter.images([ns] if ns else None) if not ns or r.namespace == ns]
+    found = {}
+    for ref in refs:
+        matches, by_name = match_images(records, ref)
+        if matches and by_name:
+            found[ref] = matches[0]
+    return found

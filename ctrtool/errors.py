@@ -189,3 +189,48 @@ def _short_argv(argv: list[str] | None) -> str:
     if not argv:
         return "?"
     return shlex.join(argv)
+
+
+class IncompleteLookup(CtrtoolError):
+    """A change was asked for by name, and some backend did not answer the lookup: the name may be
+    there too, so acting on the one place that answered could pick the wrong thing. Nothing was
+    done (exit 3, as for a partial result)."""
+
+    exit_code = EXIT_PARTIAL
+
+    def __init__(self, kind: str, name: str, silent: dict[str, "CtrtoolError"], hint: str | None = None):
+        self.kind = kind
+        self.name = name
+        self.silent = dict(silent)
+        why = "; ".join(e.message if e.message.startswith(b) else f"{b}: {e.message}" for b, e in silent.items())
+        super().__init__(f"cannot tell where {kind} {name!r} is: {', '.join(silent)} did not answer ({why})",
+                         hint if hint is not None else
+                         "nothing was changed; say where with --backend (and -n for ctr), or try again "
+                         "when every backend answers")
+
+
+class OutputFailed(CtrtoolError):
+    """ctrtool's own stdout cannot be written (a full disk, a closed descriptor): exit 1, one line."""
+
+    silent = False
+
+    def __init__(self, errno_: int | None, strerror: str | None):
+        self.errno = errno_
+        super().__init__(f"cannot write to stdout: {strerror or 'write error'}",
+                         "the output was cut short; check where stdout goes (a full disk, a closed descriptor)")
+
+
+class OutputGone(OutputFailed):
+    """Whoever read our stdout went away (EPIPE: `ctrtool images | head -1`): nothing to say, and
+    nobody to say it to. Exit 141, as a tool killed by SIGPIPE."""
+
+    exit_code = 141
+    silent = True
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP arrived: every child tool was ended; exit 128 + the signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

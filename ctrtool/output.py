@@ -146,13 +146,34 @@ class Output:
         self.err.print(text, soft_wrap=True, highlight=False)
 
 
+MAX_COLUMNS = 10000
+
+
+def columns_from_env() -> int | None:
+    """COLUMNS as a width to use, or None when it is unset or not a sane width ("abc", "-5", "0",
+    a million): then it is ignored, as Python's shutil.get_terminal_size and rich ignore it. It
+    is a hint shared by every program on the terminal, not a ctrtool setting worth failing for."""
+    raw = (os.environ.get("COLUMNS") or "").strip()
+    if not raw.isdigit() or not raw.isascii():
+        return None
+    value = int(raw)
+    return value if 1 <= value <= MAX_COLUMNS else None
+
+
 def _console(stream):
     from rich.console import Console
 
     kwargs: dict[str, Any] = {"file": stream, "highlight": False}
+    width = columns_from_env()
     if not stream.isatty():
         # a pipe or a file: never wrap rows at a guessed width
-        kwargs["width"] = int(os.environ.get("COLUMNS") or 0) or 1000
+        kwargs["width"] = width or 1000
+    elif width is None and "COLUMNS" in os.environ:
+        # rich would take a bad COLUMNS as it is: the terminal's own width instead
+        try:
+            kwargs["width"] = os.get_terminal_size(stream.fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            kwargs["width"] = 80
     return Console(**kwargs)
 
 

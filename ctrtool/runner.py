@@ -12,11 +12,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from .errors import OutputNotUnderstood, ToolError, ToolFailed, ToolNotInstalled, ToolTimeout
+from .errors import OutputNotUnderstood, Terminated, ToolError, ToolFailed, ToolNotInstalled, ToolTimeout
 
 # Set by scripts/record_fixtures.py: called with every finished call's Result.
 _recorder: "Callable[[Result], None] | None" = None
@@ -40,6 +41,70 @@ class Result:
     stdout: str
     stderr: str
     seconds: float
+
+
+# -- every child tool, so that a signal ends them all ------------------------------------------------
+
+# Tools started by ctrtool that may still run: Popen -> whether it leads its own process group
+# (run, run_pipe: start_new_session) or shares ours (run_passthrough). On SIGINT, SIGTERM, SIGHUP
+# (cli.main) and at exit, :func:`end_children` ends them all and waits for them; once it has run,
+# no new tool is started (a backend's thread would otherwise go on to its next call).
+_children: dict[subprocess.Popen, bool] = {}
+_children_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def _started(proc: subprocess.Popen, own_group: bool = True) -> None:
+    with _children_lock:
+        _children[proc] = own_group
+    if _stopping.is_set():  # a signal came while it was starting
+        _end(proc, own_group)
+        raise Terminated(signal.SIGTERM)
+
+
+def _finished(proc: subprocess.Popen) -> None:
+    with _children_lock:
+        _children.pop(proc, None)
+
+
+def _refuse_if_stopping() -> None:
+    if _stopping.is_set():
+        raise Terminated(signal.SIGTERM)
+
+
+def _end(proc: subprocess.Popen, own_group: bool) -> None:
+    try:
+        if own_group:
+            os.killpg(proc.pid, signal.SIGKILL)  # the tool and whatever it started
+        elif proc.poll() is None:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def end_children(wait: float | None = 5.0) -> int:
+    """Kill every tool ctrtool started (each one's whole process group) and, unless ``wait`` is
+    None, wait up to ``wait`` seconds for each to be gone. From then on no tool is started.
+    Safe in a signal handler (``wait=None``). Returns how many were running."""
+    _stopping.set()
+    with _children_lock:
+        procs = list(_children.items())
+    for proc, own_group in procs:
+        _end(proc, own_group)
+    if wait is not None:
+        for proc, _own in procs:
+            try:
+                proc.wait(timeout=wait)
+            except (subprocess.TimeoutExpired, OSError):
+                pass
+            _finished(proc)
+    return len(procs)
+
+
+def children() -> list[int]:
+    """The pids of the tools running now (for tests and debugging)."""
+    with _children_lock:
+        return [p.pid for p in _children if p.poll() is None]
 
 
 def run(
@@ -66,6 +131,7 @@ def run(
     full_env = _environment(env, unset_env)
     started = time.monotonic()
     _debug(f"run: {_join(argv)} ({_timeout_words(timeout)})")
+    _refuse_if_stopping()
     try:
         proc = subprocess.Popen(
             argv,
@@ -83,6 +149,7 @@ def run(
         raise ToolError(tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions",
                         argv=argv) from None
     try:
+        _started(proc)
         stdout, stderr = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
@@ -91,6 +158,8 @@ def run(
     except BaseException:
         _kill_group(proc)
         raise
+    finally:
+        _finished(proc)
     seconds = time.monotonic() - started
     _trace(argv, seconds, proc.returncode)
     result = Result(argv, proc.returncode, stdout, stderr, seconds)
@@ -112,6 +181,114 @@ def _environment(env: Mapping[str, str] | None, unset_env: Sequence[str]) -> dic
 
 def _timeout_words(timeout: float | None) -> str:
     return "no timeout" if timeout is None else f"timeout {timeout:g}s"
+
+
+# -- data written to a file, atomically --------------------------------------------------------------
+
+def run_to_file(
+    argv: Sequence[str],
+    path: str,
+    *,
+    endpoint: str | None = None,
+    unset_env: Sequence[str] = (),
+    classify: Classifier | None = None,
+) -> Result:
+    """Run ``argv``, whose stdout is data (an image archive), into ``path``; no timeout.
+
+    ``path`` "-": the tool writes straight to our stdout. Otherwise the tool writes a temporary
+    file in the same directory, which is flushed to disk (fsync) and only then renamed onto
+    ``path``: an existing file is never truncated before the new one is complete (a full disk, a
+    failing tool, Ctrl-C, SIGTERM leave it as it was), and the temporary file is removed on any
+    failure. A new file gets the mode a plain create would (0666 less the umask); a replaced
+    file keeps its mode (and, as root, its owner).
+    """
+    import tempfile
+
+    from .errors import CtrtoolError
+
+    argv = [str(a) for a in argv]
+    if path == "-":
+        sys.stdout.flush()
+        return _run_into(argv, 1, endpoint=endpoint, unset_env=unset_env, classify=classify)
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".ctrtool-part", dir=directory)
+    except OSError as exc:
+        raise CtrtoolError(f"cannot write {path}: {exc.strerror}",
+                           "check the directory exists and is writable") from None
+    try:
+        try:
+            old = os.stat(path)
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+        else:
+            os.fchmod(fd, old.st_mode & 0o7777)
+            if os.geteuid() == 0:
+                try:
+                    os.fchown(fd, old.st_uid, old.st_gid)
+                except OSError:
+                    pass
+        result = _run_into(argv, fd, endpoint=endpoint, unset_env=unset_env, classify=classify)
+        try:
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise CtrtoolError(f"cannot write {path}: {exc.strerror}",
+                               f"nothing was changed at {path}; check the free space and the directory") from None
+        try:  # the rename itself is on disk too
+            dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dirfd)
+            finally:
+                os.close(dirfd)
+        except OSError:
+            pass
+        return result
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _run_into(argv: list[str], out_fd: int, *, endpoint: str | None, unset_env: Sequence[str],
+              classify: Classifier | None) -> Result:
+    """Run ``argv`` with its stdout on ``out_fd``, its stderr kept; a failure is a typed error."""
+    tool = os.path.basename(argv[0])
+    _debug(f"run (into a file): {_join(argv)} (no timeout)")
+    _refuse_if_stopping()
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_fd, stderr=subprocess.PIPE,
+                                env=_environment(None, unset_env), start_new_session=True)
+    except FileNotFoundError:
+        raise ToolNotInstalled(tool, argv=argv) from None
+    except PermissionError as exc:
+        raise ToolError(tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions",
+                        argv=argv) from None
+    try:
+        _started(proc)
+        _out, err = proc.communicate()
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        _finished(proc)
+    seconds = time.monotonic() - started
+    _trace(argv, seconds, proc.returncode)
+    result = Result(argv, _exit_status(proc.returncode), "", err.decode(errors="replace"), seconds)
+    if _recorder is not None:
+        _recorder(result)
+    if result.returncode != 0:
+        raise failure(result, endpoint=endpoint, classify=classify)
+    return result
 
 
 # -- streaming and interactive calls -------------------------------------------------------------
@@ -165,8 +342,6 @@ def run_passthrough(
     terminal reaches it as it would reach the native tool; meanwhile we ignore SIGINT/SIGQUIT
     (as ``system()`` does) and pass SIGTERM/SIGHUP on to it, then report its exit status.
     """
-    import threading
-
     argv = [str(a) for a in argv]
     tool = os.path.basename(argv[0])
     full_env = _environment(env, unset_env)
@@ -205,6 +380,7 @@ def run_passthrough(
 
     # the signal handlers are in place before the tool starts: a Ctrl-C at any moment goes to the
     # tool, never kills ctrtool first
+    _refuse_if_stopping()
     with _SignalsPassedOn() as signals:
         try:
             proc = subprocess.Popen(
@@ -220,18 +396,27 @@ def run_passthrough(
             raise ToolError(tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions",
                             argv=argv) from None
         signals.proc = proc
-        reader = threading.Thread(target=pump, args=(proc,), daemon=True)
-        reader.start()
-        if stdin_gate is not None:
-            threading.Thread(target=_feed, args=(proc, stdin, stdin_gate), daemon=True).start()
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            _started(proc, own_group=False)
+            reader = threading.Thread(target=pump, args=(proc,), daemon=True)
+            reader.start()
+            if stdin_gate is not None:
+                threading.Thread(target=_feed, args=(proc, stdin, stdin_gate), daemon=True).start()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                reader.join(timeout=5)
+                _trace(argv, time.monotonic() - started, None)
+                raise ToolTimeout(tool, timeout or 0, endpoint=endpoint, argv=argv) from None
+        except BaseException:
+            if proc.poll() is None:
+                proc.kill()
             proc.wait()
-            reader.join(timeout=5)
-            _trace(argv, time.monotonic() - started, None)
-            raise ToolTimeout(tool, timeout or 0, endpoint=endpoint, argv=argv) from None
+            raise
+        finally:
+            _finished(proc)
     reader.join(timeout=5)
     proc.stderr.close()
     seconds = time.monotonic() - started
@@ -277,20 +462,20 @@ def run_pipe(
     stderr when ``progress``, default: when stderr is a terminal). No timeout: it moves data for as
     long as it takes; Ctrl-C (or any error here) kills both. The exit statuses are returned, not
     raised: the caller names the failing side (see :func:`failure`)."""
-    import threading
-
     source, target = [str(a) for a in source], [str(a) for a in target]
     if progress is None:
         progress = _stderr_is_terminal()
     _debug(f"run (pipe): {_join(source)} | {_join(target)}")
     started = time.monotonic()
     procs: list[subprocess.Popen] = []
+    _refuse_if_stopping()
     try:
         for argv, stdin, unset in ((source, subprocess.DEVNULL, source_unset_env),
                                    (target, subprocess.PIPE, target_unset_env)):
             try:
                 procs.append(subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                               env=_environment(None, unset), start_new_session=True))
+                _started(procs[-1])
             except FileNotFoundError:
                 raise ToolNotInstalled(os.path.basename(argv[0]), argv=argv) from None
             except PermissionError as exc:
@@ -342,6 +527,9 @@ def run_pipe(
         for proc in procs:
             _kill_group(proc)
         raise
+    finally:
+        for proc in procs:
+            _finished(proc)
     seconds = time.monotonic() - started
     text = {k: v.decode(errors="replace") for k, v in outputs.items()}
     results = (Result(source, _exit_status(src.returncode), "", text.get("src_err", ""), seconds),
@@ -410,7 +598,8 @@ def _feed(proc: subprocess.Popen, from_stdin: bool, gate: Callable[[], bool]) ->
 
 class _SignalsPassedOn:
     """While a passthrough tool runs: SIGINT/SIGQUIT do nothing to us (the terminal sends them to
-    the tool too, which decides), SIGTERM/SIGHUP are passed on to the tool. The handlers are
+    the tool too, which decides; when they come from elsewhere they are passed on), SIGTERM/SIGHUP
+    are passed on to the tool. The handlers are
     Python functions, not SIG_IGN: exec() resets those to the default, so the tool gets the usual
     behaviour (an ignored signal would stay ignored in it). Only the main thread may set them."""
 
@@ -422,15 +611,15 @@ class _SignalsPassedOn:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signum)
 
-    @staticmethod
-    def _nothing(_signum, _frame) -> None:
-        pass
+    def _interrupted(self, signum, frame) -> None:
+        # Ctrl-C on our terminal reaches the tool too (it is in our process group); a SIGINT sent
+        # to ctrtool alone (kill -INT, a supervisor) is passed on, so that the tool ends either way
+        if not _terminal_signals_our_group():
+            self._forward(signum, frame)
 
     def __enter__(self) -> "_SignalsPassedOn":
-        import threading
-
         if threading.current_thread() is threading.main_thread():
-            for sig, handler in ((signal.SIGINT, self._nothing), (signal.SIGQUIT, self._nothing),
+            for sig, handler in ((signal.SIGINT, self._interrupted), (signal.SIGQUIT, self._interrupted),
                                  (signal.SIGTERM, self._forward), (signal.SIGHUP, self._forward)):
                 self.saved[sig] = signal.signal(sig, handler)
         return self
@@ -439,6 +628,18 @@ class _SignalsPassedOn:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
         return False
+
+
+def _terminal_signals_our_group() -> bool:
+    """Whether our process group is the foreground of a controlling terminal (then the terminal's
+    Ctrl-C and Ctrl-\\ reach every process in it)."""
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def terminal_size() -> tuple[int, int]:
@@ -503,6 +704,9 @@ def run_interactive(
         previous = signal.signal(signal.SIGWINCH, resized)
         try:
             child.interact(escape_character=None)
+        except BaseException:  # SIGTERM, SIGHUP: the session ends with us
+            child.terminate(force=True)
+            raise
         finally:
             signal.signal(signal.SIGWINCH, previous)
         # interact() returns at EOF on the pty; wait for the exit itself (close() alone would
@@ -607,14 +811,41 @@ def _debug(message: str) -> None:
         print(f"ctrtool: debug: {message}", file=sys.stderr)
 
 
+def check_trace() -> None:
+    """CTRTOOL_TRACE must name a file ctrtool can append to (it is created if missing): checked
+    once at start-up (cli.main), so that a bad path is a usage error, not a failure halfway."""
+    from .errors import UsageError
+
+    path = os.environ.get("CTRTOOL_TRACE")
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"CTRTOOL_TRACE={path!r}: cannot append to it: {why}",
+                         "name a file in a directory that exists (it is created if missing), or unset it") from None
+    os.close(fd)
+
+
+_trace_broken = threading.Event()
+
+
 def _trace(argv: list[str], seconds: float, returncode: int | None) -> None:
     path = os.environ.get("CTRTOOL_TRACE")
     if not path:
         return
     line = json.dumps({"argv": argv, "seconds": round(seconds, 4), "returncode": returncode})
     # O_APPEND writes of one short line are atomic enough across our threads and processes
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+    except (OSError, ValueError) as exc:
+        # a trace is for diagnosis: losing it must not stop a change halfway; say so once
+        if not _trace_broken.is_set():
+            _trace_broken.set()
+            print(f"ctrtool: warning: CTRTOOL_TRACE={path!r}: cannot write: {getattr(exc, 'strerror', exc)}; "
+                  "tool calls are no longer traced", file=sys.stderr)

@@ -7,6 +7,7 @@ the end; the lab's own images (demo:1.0, pause:3.6) are never changed.
 from __future__ import annotations
 
 import json
+import pathlib
 import shutil
 import subprocess
 import tarfile
@@ -248,8 +249,42 @@ def test_inspect_with_resolve_finds_the_container_by_its_docker_name(lab_env, we
     assert spec["cwd"] == docker["Config"]["WorkingDir"] == "/tmp"
     assert "TR=1" in spec["env"] and "TR=1" in docker["Config"]["Env"]
     assert spec["args"] == docker["Config"]["Cmd"] == ["sh", "-c", "echo hello from $TR; exec sleep 300"]
-    # without --resolve crictl gets the docker name, which is not a CRI ID
-    assert ctrtool("translate", "--run", "--", "docker", "inspect", WEB, env=lab_env).returncode != 0
+    # without --resolve too: --run always looks the name up, and says so
+    got = ctrtool("translate", "--run", "--", "docker", "inspect", WEB, env=lab_env)
+    assert got.returncode == 0 and json.loads(got.stdout)["status"]["id"] == web["cri"]
+    assert f"# resolved container {WEB} -> {web['cri']}" in got.stderr
+
+
+@pytest.mark.parametrize("template", [
+    "{{.State.Running}}", "{{.State.Status}}", "{{.State.ExitCode}}", "{{.Config.Image}}", "{{.Image}}",
+    '{{index .Config.Labels "ctrtool.test"}}', "{{.Config.WorkingDir}}", "{{if .State.Running}}up{{end}}",
+])
+def test_inspect_format_translated_to_crictl_gives_what_docker_gives(lab_env, web, template):
+    """Found in use: --format templates were not translated; now docker's fields become the CRI's."""
+    docker = tool(lab_env, "docker", "inspect", "--format", template, WEB).stdout.strip()
+    got = translated(lab_env, "-q", "--", "docker", "inspect", "--format", template, WEB).stdout.strip()
+    if template == "{{.State.Status}}":
+        assert (docker, got) == ("running", "CONTAINER_RUNNING")  # the CRI's words, as the note says
+    else:
+        assert got == docker and got
+
+
+def test_inspect_format_pid_and_name(lab_env, web):
+    got = translated(lab_env, "-q", "--", "docker", "inspect", "-f", "{{.State.Pid}} {{.Name}}", WEB).stdout.split()
+    assert int(got[0]) > 0 and got[1] == WEB
+    assert pathlib.Path(f"/proc/{got[0]}/root/tmp").is_dir(), "the PID is the container's on this host"
+    assert tool(lab_env, "docker", "inspect", "-f", "{{.Name}}", WEB).stdout.strip() == "/" + WEB
+    # two containers (the same one twice): one line each, as docker prints
+    two = translated(lab_env, "-q", "--", "docker", "inspect", "-f", "{{.State.Pid}}", WEB, WEB).stdout.split()
+    assert two == [got[0], got[0]]
+
+
+def test_logs_without_resolve_finds_the_container(lab_env, web):
+    """Found in use: `translate --run -- docker logs NAME` failed with crictl's truncated NotFound."""
+    got = ctrtool("translate", "--run", "--", "docker", "logs", WEB, env=lab_env)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == tool(lab_env, "docker", "logs", WEB).stdout == "hello from 1\n"
+    assert f"# resolved container {WEB} -> {web['cri']}" in got.stderr
 
 
 def test_exec_and_logs_give_what_docker_gives(lab_env, web):
@@ -361,6 +396,42 @@ def test_stop_and_kill_end_the_container_as_docker_does(lab_env, verb, code):
         translated(env, "-q", "--yes", "--resolve", "--", "docker", verb, name)
         assert json.loads(tool(env, "docker", "inspect", name).stdout)[0]["State"]["ExitCode"] == code
         assert json.loads(tool(env, "crictl", "inspect", cri).stdout)["status"]["exitCode"] == code
+    finally:
+        tool(env, "docker", "rm", "-f", name, check=False)
+        _remove_cri_pods(env, name)
+
+
+HUP_TRAP = ["sh", "-c", "trap 'echo got HUP' HUP; echo ready; while :; do sleep 1 & wait $!; done"]
+
+
+def test_kill_with_a_signal_is_sent_by_ctr_and_refused_by_crictl(lab_env):
+    """Found in use: `docker kill -s HUP` became `crictl stop --timeout 0`, a SIGKILL. Now crictl has no
+    equivalent (exit 4, nothing run, the ctr command named) and ctr sends the signal, as docker does:
+    the container traps it and keeps running."""
+    env, name = lab_env, "tr-hup"
+    tool(env, "docker", "rm", "-f", name, check=False)
+    _remove_cri_pods(env, name)
+    try:
+        tool(env, "docker", "run", "-d", "--network", "none", "--name", name, DEMO, *HUP_TRAP)
+        cri = translated(env, "-q", "--", "docker", "run", "-d", "--pull", "never", "--name", name, DEMO,
+                         *HUP_TRAP).stdout.strip()
+        _wait_ready(lambda: tool(env, "docker", "logs", name).stdout)
+        _wait_ready(lambda: tool(env, "crictl", "logs", cri).stdout)
+        refused = ctrtool("translate", "--run", "--yes", "--", "docker", "kill", "-s", "HUP", name, env=env)
+        assert refused.returncode == 4
+        assert "ctr -n k8s.io tasks kill --signal HUP" in " ".join(refused.stderr.split())
+        assert json.loads(tool(env, "crictl", "inspect", cri).stdout)["status"]["state"] == "CONTAINER_RUNNING"
+        tool(env, "docker", "kill", "-s", "HUP", name)
+        translated(env, "-q", "--yes", "--to", "ctr", "--", "docker", "kill", "-s", "HUP", name)
+        import time
+
+        for _ in range(50):  # the trap has run once it says so (a bound, not a timing check)
+            if "got HUP" in tool(env, "crictl", "logs", cri).stdout and "got HUP" in tool(env, "docker", "logs", name).stdout:
+                break
+            time.sleep(0.1)
+        assert "got HUP" in tool(env, "crictl", "logs", cri).stdout
+        assert json.loads(tool(env, "crictl", "inspect", cri).stdout)["status"]["state"] == "CONTAINER_RUNNING"
+        assert json.loads(tool(env, "docker", "inspect", name).stdout)[0]["State"]["Running"] is True
     finally:
         tool(env, "docker", "rm", "-f", name, check=False)
         _remove_cri_pods(env, name)

@@ -493,7 +493,9 @@ class Adapter:
     def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
         raise NotImplementedError
 
-    def plan_tag(self, image: ImageTarget, target: str) -> Plan:
+    def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
+        """Give ``image`` the name ``target``. ``replaces``: the image ``target`` names now, which
+        loses the name (destructive: asks first)."""
         raise NotImplementedError
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
@@ -517,10 +519,14 @@ class Adapter:
             return ref
         return Plan(what, [argv], execute)
 
-    def plan_load(self, path: str, namespace: str | None = None) -> Plan:
+    def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
+        """Load the archive at ``path``. ``replaces``: references it holds that name other images
+        here now, which the load moves (destructive: asks first)."""
         raise NotImplementedError
 
     def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
+        """Write ``images`` as one archive to ``path`` ("-": stdout), atomically
+        (:func:`ctrtool.runner.run_to_file`); replacing an existing file is destructive."""
         raise NotImplementedError
 
     def plan_prune(self, unused: bool, namespace: str | None = None) -> Plan:
@@ -662,6 +668,8 @@ def plan_copy(source: Adapter, image: ImageTarget, target: Adapter, target_ns: s
         if bad is not None:
             side = source if bad is piped.source else target
             raise failure(bad, endpoint=side.endpoint.address, classify=side.classify)
+        # the check is a call of its own: the copy may have taken longer than the whole timeout
+        verify.fresh_deadline()
         records = verify.images([verify_ns] if verify_ns else None)
         found = match_images(records, image.ref)[0]
         if image.id and not found:

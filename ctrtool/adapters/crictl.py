@@ -274,7 +274,7 @@ class CrictlAdapter(Adapter):
                           f"the CRI removes the whole image, every name of it ({names})",
                           [self.argv("rmi", image.ref)], destructive=True)
 
-    def plan_tag(self, image: ImageTarget, target: str) -> Plan:
+    def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
         raise Unsupported("crictl cannot tag images: the CRI has no tag call",
                           "the CRI sees containerd namespace k8s.io: "
                           f"ctrtool tag --backend ctr -n k8s.io {image.ref} {target}")
@@ -282,7 +282,7 @@ class CrictlAdapter(Adapter):
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         return self._pull_plan(self.argv("pull", ref), ref, f"pull {ref} through the CRI")
 
-    def plan_load(self, path: str, namespace: str | None = None) -> Plan:
+    def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
         raise Unsupported("crictl cannot load images: the CRI has no import call",
                           "import it into containerd namespace k8s.io, the one the kubelet sees: "
                           f"ctrtool load --backend ctr -n k8s.io {path}  (runs: ctr -n k8s.io images import {path})")

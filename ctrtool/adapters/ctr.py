@@ -466,9 +466,14 @@ class CtrAdapter(Adapter):
         return self._plan(f"remove image {image.ref} from ctr namespace {image.namespace}",
                           [self.argv(*self.ns_argv(image.namespace, "images", "rm", image.ref))], destructive=True)
 
-    def plan_tag(self, image: ImageTarget, target: str) -> Plan:
-        return self._plan(f"tag {image.ref} as {target} (ctr namespace {image.namespace})",
-                          [self.argv(*self.ns_argv(image.namespace, "images", "tag", image.ref, target))])
+    def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
+        # ctr images tag refuses an existing name unless --force; the user has agreed to move it
+        force = ["--force"] if replaces is not None else []
+        moved = (f", moving {target} away from image {(replaces.id or '?')[:19]} (which keeps its other names, "
+                 f"or is left unnamed)") if replaces is not None else ""
+        return self._plan(f"tag {image.ref} as {target} (ctr namespace {image.namespace}){moved}",
+                          [self.argv(*self.ns_argv(image.namespace, "images", "tag", *force, image.ref, target))],
+                          destructive=replaces is not None)
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         ns = self.operation_namespace(namespace)
@@ -479,19 +484,30 @@ class CtrAdapter(Adapter):
         return self._pull_plan(self.argv(*self.ns_argv(ns, "images", "pull", *plain, full)), full,
                                f"pull {full} into ctr namespace {ns}")
 
-    def plan_load(self, path: str, namespace: str | None = None) -> Plan:
+    def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
         ns = self.operation_namespace(namespace)
         argv = self.argv(*self.ns_argv(ns, "images", "import", path))
 
         def execute() -> list[str]:
             return parse_imported(self.run_argv(argv, bounded=False).stdout)
-        return Plan(f"import {path} into ctr namespace {ns}", [argv], execute)
+        moved = f", replacing {', '.join(replaces)} (now other images)" if replaces else ""
+        return Plan(f"import {path} into ctr namespace {ns}{moved}", [argv], execute, destructive=bool(replaces))
 
     def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
+        from ..runner import run_to_file
+
         ns = self.operation_namespace(namespace)
-        argv = self.argv(*self.ns_argv(ns, "images", "export", path, *(i.ref for i in images)))
-        return Plan(f"export {', '.join(i.ref for i in images)} from ctr namespace {ns} to {path}", [argv],
-                    lambda: self.run_argv(argv, bounded=False) and None, destructive=os.path.exists(path))
+        # "-": to stdout, which ctrtool points at FILE's temporary file (or leaves as its own for -o -)
+        argv = self.argv(*self.ns_argv(ns, "images", "export", "-", *(i.ref for i in images)))
+        to_file = path != "-"
+        return Plan(f"export {', '.join(i.ref for i in images)} from ctr namespace {ns} to "
+                    f"{path if to_file else 'stdout'}" + (f", replacing {path}" if to_file and os.path.exists(path)
+                                                         else ""), [argv],
+                    lambda: run_to_file(argv, path, endpoint=self.endpoint.address, unset_env=self.unset_env(),
+                                        classify=self.classify) and None,
+                    destructive=to_file and os.path.exists(path),
+                    note=f"the archive is written to a temporary file next to {path} and renamed onto it "
+                         "once complete" if to_file else None)
 
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
         return self.argv(*self.ns_argv(self.operation_namespace(namespace), "images", "export", "-", ref))

@@ -257,23 +257,36 @@ class DockerAdapter(Adapter):
         return self._plan(f"remove image {image.ref} from docker's store", [self.argv("image", "rm", *flags, image.ref)],
                           destructive=True)
 
-    def plan_tag(self, image: ImageTarget, target: str) -> Plan:
-        return self._plan(f"tag {image.ref} as {target} (docker)", [self.argv("tag", image.ref, target)])
+    def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
+        moved = (f", moving {target} away from image {(replaces.id or '?')[:19]} (which keeps its other names, "
+                 f"or is left untagged)") if replaces is not None else ""
+        return self._plan(f"tag {image.ref} as {target} (docker){moved}", [self.argv("tag", image.ref, target)],
+                          destructive=replaces is not None)
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         return self._pull_plan(self.argv("pull", ref), ref, f"pull {ref} into docker's store")
 
-    def plan_load(self, path: str, namespace: str | None = None) -> Plan:
+    def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
         argv = self.argv("load", "--input", path)
 
         def execute() -> list[str]:
             return parse_loaded(self.run_argv(argv, bounded=False).stdout)
-        return Plan(f"load {path} into docker's store", [argv], execute)
+        moved = f", replacing {', '.join(replaces)} (now other images)" if replaces else ""
+        return Plan(f"load {path} into docker's store{moved}", [argv], execute, destructive=bool(replaces))
 
     def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
-        argv = self.argv("save", "--output", path, *(i.ref for i in images))
-        return Plan(f"save {', '.join(i.ref for i in images)} from docker to {path}", [argv],
-                    lambda: self.run_argv(argv, bounded=False) and None, destructive=os.path.exists(path))
+        from ..runner import run_to_file
+
+        # to stdout, which ctrtool points at FILE's temporary file (or leaves as its own stdout for "-")
+        argv = self.argv("save", *(i.ref for i in images))
+        to_file = path != "-"
+        return Plan(f"save {', '.join(i.ref for i in images)} from docker to {path if to_file else 'stdout'}"
+                    + (f", replacing {path}" if to_file and os.path.exists(path) else ""), [argv],
+                    lambda: run_to_file(argv, path, endpoint=self.endpoint.address, unset_env=self.unset_env(),
+                                        classify=self.classify) and None,
+                    destructive=to_file and os.path.exists(path),
+                    note=f"the archive is written to a temporary file next to {path} and renamed onto it "
+                         "once complete" if to_file else None)
 
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
         return self.argv("save", ref)

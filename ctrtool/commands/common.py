@@ -19,12 +19,62 @@ BackendOpt = Annotated[Optional[list[str]], typer.Option(
 AllBackendsOpt = Annotated[bool, typer.Option(
     "--all-backends", "-A", help="Query docker, ctr and crictl, and report each one that fails.")]
 NamespaceOpt = Annotated[Optional[list[str]], typer.Option(
-    "--namespace", "-n", metavar="NS",
+    "--namespace", "-n", metavar="NS", callback=lambda v: _namespaces_option(v),
     help="containerd namespace for ctr (repeatable). Default: CONTAINERD_NAMESPACE, else every "
          "namespace `ctr namespaces ls` lists.")]
 OutputOpt = Annotated[str, typer.Option(
     "--output", "-o", metavar="|".join(FORMATS), help="Output format.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only image IDs, one per line.")]
+
+
+def check_names(kind: str, names: "list[str] | tuple[str, ...]") -> None:
+    """Names of containers and images as the user gave them: never empty, never starting with
+    "-" (no tool names anything so, and a tool would take it for an option), no control
+    characters (a newline would also cut a tool's table output)."""
+    from ..errors import UsageError
+
+    for name in names:
+        if not name or not name.strip():
+            raise UsageError(f"an empty {kind} name", f"give the {kind}'s name or ID")
+        if name.startswith("-"):
+            raise UsageError(f"{name!r} is not a valid {kind} name: names never start with '-'",
+                             "options go before the names; docker, ctr and crictl names start with a letter "
+                             "or digit")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+            raise UsageError(f"{name!r} is not a valid {kind} name: it holds control characters",
+                             "docker, ctr and crictl names are printable text")
+
+
+NAMESPACE_RE = r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*"
+
+
+def check_namespace(namespace: "str | None", option: str = "-n/--namespace") -> "str | None":
+    """A containerd namespace as containerd accepts one (letters, digits, and '.', '_', '-'
+    between them; at most 76 characters), else a usage error; None stays None."""
+    import re
+
+    from ..errors import UsageError
+
+    if namespace is None:
+        return None
+    if not re.fullmatch(NAMESPACE_RE, namespace) or len(namespace) > 76:
+        raise UsageError(f"{option} {namespace!r} is not a containerd namespace",
+                         "namespaces are letters and digits, with '.', '_' or '-' between them "
+                         "(default, k8s.io, moby); `ctrtool info` lists them")
+    return namespace
+
+
+def _namespace_option(value: Optional[str]) -> Optional[str]:
+    from ..errors import UsageError
+
+    try:
+        return check_namespace(value)
+    except UsageError as exc:
+        raise typer.BadParameter(f"{exc.message.split(' ', 1)[1]}; {exc.hint}") from None
+
+
+def _namespaces_option(values: Optional[list[str]]) -> Optional[list[str]]:
+    return [_namespace_option(v) for v in values] if values else values  # type: ignore[misc]
 
 
 def check_format(fmt: str) -> str:
@@ -54,11 +104,19 @@ def handle_errors(fn: Callable) -> Callable:
         except CtrtoolError as exc:
             if os.environ.get("CTRTOOL_DEBUG"):
                 traceback.print_exc()
-            Output().error(exc.message, exc.hint)
+            if not getattr(exc, "silent", False):
+                Output().error(exc.message, exc.hint)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            Output().error("interrupted")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt as exc:
+            import signal
+
+            from ..runner import end_children
+
+            end_children()  # every tool ended and waited for before we say so
+            signum = getattr(exc, "signum", signal.SIGINT)
+            Output().error("interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}",
+                           "every tool ctrtool had started was stopped")
+            raise typer.Exit(EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum) from None
 
     return wrapper
 
@@ -66,7 +124,8 @@ def handle_errors(fn: Callable) -> Callable:
 def report_failures(out: Output, got: Any, asked: int) -> int:
     """Print the warnings, and one line (and a hint) per failed backend; return the exit code.
 
-    All backends failed: 1. Some failed, others printed: 3 (partial result). None failed: 0.
+    All backends failed: their common exit code (2 when each one's configuration is wrong), else
+    1. Some failed, others printed: 3 (partial result). None failed: 0.
     """
     for warning in got.warnings:
         out.warn(warning)
@@ -79,7 +138,11 @@ def report_failures(out: Output, got: Any, asked: int) -> int:
         out.error(message, exc.hint)
     if not failed:
         return EXIT_OK
-    return EXIT_ERROR if len(failed) >= asked else EXIT_PARTIAL
+    if len(failed) < asked:
+        return EXIT_PARTIAL
+    # every backend failed: for one reason (a configuration error is exit 2), else 1
+    codes = {outcome.error.exit_code for outcome in failed}
+    return codes.pop() if len(codes) == 1 else EXIT_ERROR
 
 
 # -- routed operations (one backend, one namespace) ---------------------------------------------
@@ -89,7 +152,7 @@ OneBackendOpt = Annotated[Optional[str], typer.Option(
     help="The tool to use. Default: wherever the container or image is (an error if it is in "
          "several places).")]
 OneNamespaceOpt = Annotated[Optional[str], typer.Option(
-    "--namespace", "-n", metavar="NS",
+    "--namespace", "-n", metavar="NS", callback=lambda v: _namespace_option(v),
     help="containerd namespace for ctr. Default: CONTAINERD_NAMESPACE, then ctr.namespace in the "
          "config file, then `default` (ctr's own default).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]

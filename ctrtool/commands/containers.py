@@ -14,8 +14,8 @@ import typer
 
 from ..errors import CtrtoolError, NotFound, UsageError
 from ..output import Output
-from .common import (DryRunOpt, OneBackendOpt, OneNamespaceOpt, YesOpt, carry_out, check_format, handle_errors,
-                     rerun, settings)
+from .common import (DryRunOpt, OneBackendOpt, OneNamespaceOpt, YesOpt, carry_out, check_format, check_names,
+                     handle_errors, rerun, settings)
 
 INSPECT_FIELDS = ("backend", "namespace", "type", "id", "name", "details")
 TYPES = ("container", "image", "pod")
@@ -46,6 +46,7 @@ def inspect(
         output = "json"  # a table of nested records helps nobody: JSON
     if kind is not None and kind not in TYPES:
         raise typer.BadParameter(f"{kind!r} is not one of {', '.join(TYPES)}", param_hint="'--type'")
+    check_names(kind or "container or image", [name])
     out = Output(output)
     conf = settings(ctx)
     if kind == "pod":
@@ -93,6 +94,29 @@ def _inspected(kind: str, backend: str, namespace: str | None, ident: str | None
 
 # -- logs and exec ------------------------------------------------------------------------------
 
+# what docker and crictl both take for --since: a Go duration (42m, 1h30m, 1.5h) or an RFC 3339 time
+_DURATION = r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+"
+_RFC3339 = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})"
+
+
+def check_since(text: str) -> str:
+    """`logs --since`: a duration (42m, 1h30m) or an RFC 3339 timestamp (2024-01-02T13:23:37Z),
+    the forms both docker and crictl take; anything else is a usage error before a tool runs."""
+    import re
+    from datetime import datetime
+
+    if re.fullmatch(_DURATION, text):
+        return text
+    if re.fullmatch(_RFC3339, text, flags=re.IGNORECASE):
+        try:
+            datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+            return text
+        except ValueError:
+            pass
+    raise UsageError(f"--since {text!r}: expected a duration (42m, 1h30m) or an RFC 3339 time "
+                     "(2024-01-02T13:23:37Z)")
+
+
 @handle_errors
 def logs(
     ctx: typer.Context,
@@ -109,6 +133,9 @@ def logs(
     on stdout, its stderr on stderr. The exit status is the tool's."""
     from .. import core
 
+    check_names("container", [container])
+    if since is not None:
+        check_since(since)
     (adapter, c), = core.locate_containers(settings(ctx), backend, namespace, [container],
                                             rerun("logs", container))
     raise typer.Exit(adapter.logs(c, follow=follow, tail=tail, since=since))
@@ -139,11 +166,13 @@ def exec_(
         command = command[1:]
     if not command:
         raise UsageError("no command given", "ctrtool exec [OPTIONS] CONTAINER -- COMMAND [ARG...]")
+    check_names("container", [container])
     if tty and not sys.stdin.isatty():
         raise UsageError("-t needs a terminal, and stdin is not a TTY", "drop -t (keep -i to pass stdin on)")
     (adapter, c), = core.locate_containers(settings(ctx), backend, namespace, [container],
                                             rerun("exec", *(["-i"] if interactive else []),
-                                                  *(["-t"] if tty else []), container, "--", *command))
+                                                  *(["-t"] if tty else []), container, "--", *command),
+                                            complete=True)  # a command run in the wrong container is a change
     raise typer.Exit(adapter.exec(c, command, interactive=interactive, tty=tty))
 
 
@@ -153,9 +182,10 @@ def _change(ctx: typer.Context, verb: str, containers: list[str], backend: str |
             make_plan, yes: bool, dry_run: bool, extra: tuple[str, ...] = ()) -> None:
     from .. import core
 
+    check_names("container", containers)
     out = Output()
     found = core.locate_containers(settings(ctx), backend, namespace, containers,
-                                   rerun(verb, *extra, *containers))
+                                   rerun(verb, *extra, *containers), complete=True)
     plans = [make_plan(adapter, c) for adapter, c in found]
     done = carry_out(out, plans, yes=yes, dry_run=dry_run)
     if done:

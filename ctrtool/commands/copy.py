@@ -8,7 +8,7 @@ import typer
 
 from ..errors import UsageError
 from ..output import Output
-from .common import DryRunOpt, YesOpt, carry_out, handle_errors, settings
+from .common import DryRunOpt, YesOpt, carry_out, check_names, check_namespace, handle_errors, settings
 
 STORES = "docker|ctr[:NS]|crictl"
 
@@ -22,7 +22,7 @@ def parse_store(text: str, option: str) -> tuple[str, Optional[str]]:
     if backend not in ("docker", "ctr", "crictl") or (namespace and backend != "ctr") or (_ and not namespace):
         raise UsageError(f"{option} {text!r}: expected {STORES}",
                          "docker's store; ctr:NS for a containerd namespace; crictl for the kubelet's (k8s.io)")
-    return backend, namespace or None
+    return backend, check_namespace(namespace or None, f"{option} ctr:NS:")
 
 
 @handle_errors
@@ -40,6 +40,7 @@ def copy(ctx: typer.Context,
     from .. import core
 
     out = Output()
+    check_names("image", [image])
     src, dst = parse_store(source, "--from"), parse_store(target, "--to")
 
     def elsewhere(backend: str, namespace: Optional[str]) -> str:

@@ -1,7 +1,7 @@
 """Routed image operations: rmi, prune, tag, pull, load, save.
 
-The adapters plan each change (the exact commands); rmi, prune (and save over an existing file)
-ask first, every one of them takes --dry-run.
+The adapters plan each change (the exact commands); rmi, prune, a tag or load that moves an
+existing name, and save over an existing file ask first; every one of them takes --dry-run.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import typer
 
 from ..errors import UsageError
 from ..output import Output
-from .common import (DryRunOpt, OneBackendOpt, OneNamespaceOpt, YesOpt, carry_out, handle_errors, rerun,
-                     settings)
+from .common import (DryRunOpt, OneBackendOpt, OneNamespaceOpt, YesOpt, carry_out, check_names, handle_errors,
+                     rerun, settings)
 
 ImagesArg = Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Names, IDs or unique ID prefixes.")]
 StoreBackendOpt = Annotated[Optional[str], typer.Option(
@@ -31,9 +31,10 @@ def rmi(ctx: typer.Context, images: ImagesArg, backend: OneBackendOpt = None, na
     with every name it has). Asks first."""
     from .. import core
 
+    check_names("image", images)
     out = Output()
     found = core.locate_images(settings(ctx), backend, namespace, images,
-                               rerun("rmi", *(["--force"] if force else []), *images))
+                               rerun("rmi", *(["--force"] if force else []), *images), complete=True)
     plans = [adapter.plan_rmi(image, force) for adapter, image in found]
     if carry_out(out, plans, yes=yes, dry_run=dry_run):
         out.lines(images)
@@ -59,15 +60,22 @@ def prune(ctx: typer.Context, backend: StoreBackendOpt = None, namespace: OneNam
 def tag(ctx: typer.Context,
         source: Annotated[str, typer.Argument(metavar="SOURCE", help="An existing image.")],
         target: Annotated[str, typer.Argument(metavar="TARGET", help="The new name.")],
-        backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None, dry_run: DryRunOpt = False) -> None:
+        backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None, yes: YesOpt = False,
+        dry_run: DryRunOpt = False) -> None:
     """Give an image another name (docker tag; ctr images tag). crictl cannot: the CRI has no tag
-    call (tag in ctr namespace k8s.io instead)."""
+    call (tag in ctr namespace k8s.io instead). A TARGET that already names another image is
+    moved away from it: that asks first."""
     from .. import core
 
+    check_names("image", [source, target])
     out = Output()
     (adapter, image), = core.locate_images(settings(ctx), backend, namespace, [source],
-                                           rerun("tag", source, target))
-    carry_out(out, [adapter.plan_tag(image, target)], yes=True, dry_run=dry_run)
+                                           rerun("tag", source, target), complete=True)
+    now = core.existing_images(adapter, image.namespace, [target]).get(target)
+    if now is not None and image.id and now.id == image.id:
+        out.note(f"{target} already names {image.ref} ({image.id[:19]}); nothing to do")
+        return
+    carry_out(out, [adapter.plan_tag(image, target, now)], yes=yes, dry_run=dry_run)
 
 
 @handle_errors
@@ -77,6 +85,7 @@ def pull(ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="IMAGE",
     progress goes to stderr; the reference pulled is printed on stdout."""
     from .. import core
 
+    check_names("image", [ref])
     out = Output()
     adapter = core.creation_adapter(settings(ctx), backend, namespace, "pull")
     done = carry_out(out, [adapter.plan_pull(ref, namespace)], yes=True, dry_run=dry_run)
@@ -86,31 +95,84 @@ def pull(ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="IMAGE",
 @handle_errors
 def load(ctx: typer.Context,
          path: Annotated[str, typer.Argument(metavar="FILE", help="An image archive (docker save, ctr export, OCI).")],
-         backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None, dry_run: DryRunOpt = False) -> None:
+         backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None, yes: YesOpt = False,
+         dry_run: DryRunOpt = False) -> None:
     """Load images from a tar archive (docker load; ctr images import). crictl cannot: import into
-    ctr namespace k8s.io, the one the kubelet sees. Prints the images loaded."""
+    ctr namespace k8s.io, the one the kubelet sees. Prints the images loaded. Names in the archive
+    that already name other images here are moved to the loaded ones: that asks first."""
     from .. import core
 
     out = Output()
-    if not os.path.isfile(path):
-        raise UsageError(f"{path}: no such file")
+    if not path or not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file" if path else "an empty FILE name")
     adapter = core.creation_adapter(settings(ctx), backend, namespace, "load")
-    done = carry_out(out, [adapter.plan_load(path, namespace)], yes=True, dry_run=dry_run)
+    inside = archive_images(path)
+    if inside is None:
+        replaces = ["whatever names the archive holds (it could not be read)"]
+    else:
+        now = core.existing_images(adapter, namespace, list(inside))
+        replaces = [ref for ref, record in now.items() if not (inside[ref] and record.id == inside[ref])]
+    done = carry_out(out, [adapter.plan_load(path, namespace, replaces)], yes=yes, dry_run=dry_run)
     for refs in done:
         out.lines(refs)
 
 
+def archive_images(path: str) -> "dict[str, str | None] | None":
+    """The image names an archive holds, each with its image id when the archive says it: a
+    `docker save` archive's manifest.json (RepoTags, Config) and an OCI layout's index.json
+    (io.containerd.image.name and full-reference org.opencontainers.image.ref.name annotations,
+    the config from the manifest blob). None when the file is not a tar archive ctrtool can read
+    (gzip, bzip2 and xz are); then nothing is known about what it replaces."""
+    import json
+    import tarfile
+
+    names: dict[str, str | None] = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            members = {m.name.removeprefix("./"): m for m in tar}
+
+            def read(name: str):
+                member = members.get(name)
+                if member is None or not member.isfile() or member.size > 16 << 20:
+                    return None
+                fh = tar.extractfile(member)
+                return json.loads(fh.read()) if fh else None
+
+            for entry in read("manifest.json") or []:
+                config = str(entry.get("Config") or "")
+                hexid = config.rsplit("/", 1)[-1].removesuffix(".json")
+                for ref in entry.get("RepoTags") or []:
+                    names[ref] = f"sha256:{hexid}" if len(hexid) == 64 else None
+            for desc in (read("index.json") or {}).get("manifests") or []:
+                notes = desc.get("annotations") or {}
+                refs = [notes.get("io.containerd.image.name"), notes.get("org.opencontainers.image.ref.name")]
+                digest = str(desc.get("digest") or "")
+                manifest = read(f"blobs/sha256/{digest[7:]}") if digest.startswith("sha256:") else None
+                config_id = ((manifest or {}).get("config") or {}).get("digest")
+                for ref in refs:
+                    if ref and ("/" in ref or ":" in ref) and ref not in names:
+                        names[ref] = config_id
+    except (tarfile.TarError, OSError, ValueError, AttributeError, EOFError):
+        return None
+    return names
+
+
 @handle_errors
 def save(ctx: typer.Context, images: ImagesArg,
-         path: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="The tar archive to write.")],
+         path: Annotated[str, typer.Option("--output", "-o", metavar="FILE",
+                                           help="The tar archive to write (- : stdout).")],
          backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None,
          yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
     """Save images to a tar archive (docker save; ctr images export). crictl cannot: export from
-    ctr namespace k8s.io. Overwriting an existing file asks first."""
+    ctr namespace k8s.io. The file is written whole or not at all (a temporary file next to it,
+    renamed when complete); overwriting an existing file asks first. `-o -` writes to stdout."""
     from .. import core
 
+    check_names("image", images)
+    check_output_path(path)
     out = Output()
-    found = core.locate_images(settings(ctx), backend, namespace, images, rerun("save", "-o", path, *images))
+    found = core.locate_images(settings(ctx), backend, namespace, images, rerun("save", "-o", path, *images),
+                               complete=True)
     places = {(a.name, i.namespace) for a, i in found}
     if len(places) > 1:
         raise UsageError("the images are in different places; save them one place at a time",
@@ -118,4 +180,22 @@ def save(ctx: typer.Context, images: ImagesArg,
     adapter = found[0][0]
     plan = adapter.plan_save([i for _a, i in found], path, found[0][1].namespace)
     if carry_out(out, [plan], yes=yes, dry_run=dry_run):
-        out.note(f"saved {', '.join(images)} to {path}")
+        out.note(f"saved {', '.join(images)} to {path if path != '-' else 'stdout'}")
+
+
+def check_output_path(path: str) -> None:
+    """`save -o`: "-" (stdout, not a terminal), or a file in a directory that exists."""
+    import sys
+
+    if path == "-":
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write an image archive to a terminal",
+                             "redirect stdout (-o - > FILE, or into a pipe), or give -o FILE")
+        return
+    if not path:
+        raise UsageError("-o/--output: an empty file name", "give the archive's path, or - for stdout")
+    if os.path.isdir(path):
+        raise UsageError(f"-o/--output {path!r} is a directory", "give the archive's file name")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"-o/--output {path!r}: no such directory {directory!r}", "create it first")

@@ -39,7 +39,7 @@ def translate(
     run: Annotated[bool, typer.Option(
         "--run", help="Run the translation (crictl or ctr) through ctrtool's adapters.")] = False,
     resolve: Annotated[bool, typer.Option(
-        "--resolve", help="With --run: turn container names into the IDs the tool wants (one listing call).")] = False,
+        "--resolve", help="With --run: kept for scripts; --run always turns container names into the IDs the tool wants (one listing, said on stderr).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="With --run: do not ask before a destructive command.")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="With --run: print the exact command(s) that would run, run nothing.")] = False,

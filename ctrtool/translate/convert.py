@@ -15,6 +15,15 @@ class Unsupported(Exception):
     """This value cannot be translated; ``str(exc)`` says why."""
 
 
+class Noted(str):
+    """A converted value that comes with notes for the user (what differs in the target)."""
+
+    def __new__(cls, value: str, notes: list[str]):
+        obj = super().__new__(cls, value)
+        obj.notes = list(notes)
+        return obj
+
+
 # -- docker image references (distribution/reference) -----------------------------------------
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
@@ -144,6 +153,14 @@ def _nonempty(value: str) -> str:
 
 def _int(value: str) -> int:
     return int(value, 0)
+
+
+def _grace(value: str) -> int:
+    seconds = int(value, 10)
+    if seconds < 0:
+        raise Unsupported("a negative timeout makes docker wait for ever; the target has no such wait (the CRI "
+                          "takes it as no grace period: SIGKILL at once)")
+    return seconds
 
 
 def _gid(value: str) -> int:
@@ -292,15 +309,33 @@ def _cri_user(value: str) -> dict[str, Any]:
 
 CONVERTERS: dict[str, Callable[[str], Any]] = {
     "bytes": _bytes, "swap_bytes": _swap_bytes, "cpus_quota": _cpus_quota, "cap_prefixed": _cap_prefixed,
-    "cap_bare": _cap_bare, "env_explicit": _env_explicit, "nonempty": _nonempty, "int": _int, "gid": _gid,
+    "cap_bare": _cap_bare, "env_explicit": _env_explicit, "nonempty": _nonempty, "int": _int, "grace": _grace, "gid": _gid,
     "key_value": _key_value, "cri_env": _cri_env, "cri_mount": _cri_mount, "cri_port": _cri_port,
     "cri_device": _cri_device, "cri_user": _cri_user, "ctr_device": _ctr_device, "ctr_volume": _ctr_volume,
     "ctr_mount": _ctr_mount,
 }
 
 
-def convert(name: str, value: str) -> Any:
+def _cri_template(kind: str) -> Callable[[str, int], Any]:
+    def convert_template(value: str, nargs: int) -> Noted:
+        from .templates import to_cri
+
+        template, notes = to_cri(value, kind, nargs)
+        return Noted(template, notes)
+
+    return convert_template
+
+
+# converters that need to know how many docker arguments there are
+_WITH_COUNT: dict[str, Callable[[str, int], Any]] = {
+    "cri_container_template": _cri_template("container"), "cri_image_template": _cri_template("image"),
+}
+
+
+def convert(name: str, value: str, nargs: int = 1) -> Any:
     try:
+        if name in _WITH_COUNT:
+            return _WITH_COUNT[name](value, nargs)
         return CONVERTERS[name](value)
     except Unsupported:
         raise

@@ -39,6 +39,8 @@ def describe(rule: Rule | None, flag: FlagSpec | None = None) -> str:
         parts.append("same")
     if rule.unsupported is not None:
         parts.append(f"✗ {rule.unsupported}")
+    if rule.none is not None:
+        parts.append(f"✗✗ no equivalent at all: {rule.none.replace('{value}', 'VALUE')}")
     if rule.values is not None:
         sub = [f"{k or '(empty)'} → {describe(v)}" for k, v in rule.values.items()]
         if rule.otherwise is not None:
@@ -63,8 +65,10 @@ def describe(rule: Rule | None, flag: FlagSpec | None = None) -> str:
         parts.append("; ".join(f"with {k} → ✗ {v}" for k, v in rule.conflicts.items()))
     if rule.stream:
         parts.append(f"(it {STREAMS[rule.stream]})")
+    if rule.strict:
+        parts.append("(a value it cannot convert: no equivalent at all)")
     if rule.note:
-        parts.append(f"— {rule.note}")
+        parts.append(f"— {rule.note.replace('{value}', 'VALUE')}")
     if rule.absent is not None:
         parts.append(f"<br>without it: {describe(rule.absent)}")
     return " ".join(parts) if parts else "—"
@@ -178,7 +182,9 @@ HEADER = """\
 `ctrtool translate` answers "what is `docker X` here?" flag by flag (see
 [reference.md](reference.md#ctrtool-translate)). These tables are its data, rendered: for every
 docker command and flag, what crictl, ctr and nerdctl do with it. ✗ marks what has no equivalent,
-with the reason; "nothing (the target's default)" means the target already behaves so.
+with the reason: the flag is left out, and the rest still does what docker does or less; ✗✗ marks
+a flag (or value) that leaves no equivalent at all, since leaving it out would do more than docker
+(exit 4). "nothing (the target's default)" means the target already behaves so.
 ctr and nerdctl are shown in namespace `k8s.io` (`--namespace` changes it).
 
 Sources: {sources}.
@@ -212,9 +218,12 @@ e.g. ctr's `-n {namespace}`) and one entry per docker command under `commands`:
   target command (`inspect --type image` → `crictl inspecti`).
 
 A RULE is a list of tokens to emit (`[--tail, "{value}"]`), `same` (docker's own flag and value),
-or a mapping: `emit`, `unsupported: REASON`, `values: {VALUE: RULE}` / `keys: {KEY: RULE}` (for
+or a mapping: `emit`, `unsupported: REASON` (the flag is left out: only where that does less than
+docker), `none: REASON` (no equivalent with this flag or value: leaving it out would do more),
+`values: {VALUE: RULE}` / `keys: {KEY: RULE}` (for
 `KEY=VALUE` flags such as --filter) with `otherwise`, `absent: RULE` (what to emit when the flag is
-not given), `slot`, `convert` (bytes, cpus_quota, cap_prefixed, ...), `config` (a CRI config
+not given), `slot`, `convert` (bytes, cpus_quota, cap_prefixed, ...; `strict`: a value it cannot convert
+means no equivalent, not a left-out flag), `config` (a CRI config
 field), `note`, `stream`, `conflicts`, `once`, `repeat`, `separators`, `ignore_case`. A table is validated when loaded: an error names the
 file and the entry (`translation table .../crictl.yaml: commands.ps.flags.--all: ...`).
 """
@@ -242,6 +251,41 @@ def _summary(entry: Entry) -> str:
     return "; ".join(parts)
 
 
+TEMPLATES = """\
+## docker inspect --format
+
+crictl runs a Go template too (`crictl inspect -o go-template --template T`, `crictl inspecti`),
+over its own JSON: `status` (the CRI's container or image status) and `info` (containerd's verbose
+info: the PID, the sandbox, the CRI config, the OCI spec; for an image its OCI config). `ctrtool
+translate` rewrites docker's field paths in the template as below and keeps the rest (text,
+`if`/`else`/`range`/`with`, `index`, `printf`, `json`, `eq`, ...). A field marked ✗ makes the
+whole `--format` not translated, with the reason (crictl then prints all of the JSON); so do
+docker's own functions crictl lacks (`join`, `split`, `truncate`, `pad`, `table`) and template
+variables. With several containers crictl runs the template once on the list of them: ctrtool
+wraps it in `range`, one line per object as docker prints. The values are the CRI's: states
+`CONTAINER_RUNNING`..., names without docker's leading `/`, a missing field is an error (docker
+prints `<no value>`). ctr has no templates: `ctr containers info` prints containerd's record
+(ID, Labels, Image, Runtime, Snapshotter, CreatedAt, Spec) as JSON; the PID and status are in
+`ctr tasks ls`. The data: `ctrtool/translate/data/templates.yaml`; each CRI path is checked
+against `crictl inspect`/`inspecti` output recorded in the lab.
+"""
+
+
+def _templates() -> list[str]:
+    from .templates import elements, fields
+
+    lines = TEMPLATES.splitlines()
+    for kind, command in (("container", "crictl inspect"), ("image", "crictl inspecti")):
+        lines += ["", f"{kind.capitalize()}s (`{command}`):", "", "| docker | crictl |", "|---|---|"]
+        for name, m in fields(kind).items():
+            cell = f"✗ {m.none}" if m.none else f"`{m.path}`" + (f" — {m.note}" if m.note else "")
+            lines.append(f"| `.{name}` | {_cell(cell)} |")
+            for sub, sm in elements(kind).get(name, {}).items():
+                cell = f"✗ {sm.none}" if sm.none else f"`{sm.path}`" + (f" — {sm.note}" if sm.note else "")
+                lines.append(f"| `range .{name}`: `.{sub}` | {_cell(cell)} |")
+    return lines + [""]
+
+
 def render_markdown() -> str:
     g = grammar()
     sources = ["docker: " + g.source] + [f"{tool}: {table(tool).source}" for tool in TARGETS]
@@ -256,5 +300,6 @@ def render_markdown() -> str:
     lines += ["", "## Commands", ""]
     for name, spec in g.commands.items():
         lines += _section(name, spec)
+    lines += _templates()
     lines += FORMAT.splitlines()
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -115,6 +115,7 @@ class _State:
         self.slots: dict[str, str] = {}
         self.config_ops: list[tuple[ConfigOp, Any]] = []
         self.keys_seen: dict[str, set[str]] = {}
+        self.refused: list[str] = []  # why there is no equivalent with the flags given
 
     def note(self, text: str | None) -> None:
         if text and text not in self.notes:
@@ -122,6 +123,10 @@ class _State:
 
     def drop(self, shown: str, reason: str) -> None:
         self.unsupported.append({"arg": shown, "reason": reason})
+
+    def refuse(self, reason: str) -> None:
+        if reason not in self.refused:
+            self.refused.append(reason)
 
 
 def effective(call: DockerCall) -> dict[str, str]:
@@ -198,6 +203,12 @@ def translate_call(call: DockerCall, table: Table, namespace: str = DEFAULT_NAME
         for op in implicit.config or []:
             st.config_ops.append((op, op.value))
         st.note(implicit.note)
+    if st.refused:
+        # a flag the target cannot honour, and leaving it out would do more than docker
+        tr.reason = "; ".join(st.refused)
+        tr.unsupported = tr.unsupported + st.unsupported
+        tr.notes = st.notes + [n.replace("NAMESPACE", namespace) for n in entry_notes]
+        return tr
 
     args = list(call.args)
     kinds = list(call.kinds)
@@ -299,6 +310,11 @@ def _apply(st: _State, rule: Rule, flag: str, value: str, shown: str, given: dic
     if rule.unsupported is not None:
         st.drop(shown, rule.unsupported)
         return
+    if rule.none is not None:
+        st.refuse(fill(rule.none, {"value": value}))
+        if rule.note:
+            st.note(fill(rule.note, {"value": value}))
+        return
     if rule.values is not None:
         probe = value.lower() if rule.ignore_case else value
         table = {(k.lower() if rule.ignore_case else k): r for k, r in rule.values.items()}
@@ -324,10 +340,16 @@ def _apply(st: _State, rule: Rule, flag: str, value: str, shown: str, given: dic
         _apply(st, sub, flag, v, shown, given, k, value)
         return
     try:
-        converted: Any = convert(rule.convert, value) if rule.convert else value
+        converted: Any = convert(rule.convert, value, len(st.call.args)) if rule.convert else value
     except Unsupported as exc:
-        st.drop(shown, str(exc))
+        if rule.strict:
+            st.refuse(f"{shown}: {exc}")
+            st.note(rule.note)
+        else:
+            st.drop(shown, str(exc))
         return
+    for text in getattr(converted, "notes", None) or []:
+        st.note(text)
     if rule.emit is not None:
         st.flags_out.extend(fill(t, {"value": str(converted), "key": key or ""}) for t in rule.emit)
     if rule.slot:

@@ -14,7 +14,7 @@ from typing import Any
 from .errors import DockerUsageError, NotCovered, TableError
 
 FLAG_TYPES = ("bool", "string", "int", "decimal", "bytes", "swapbytes", "list")
-ARG_KINDS = ("container", "image", "object", "command", "ps-option")
+ARG_KINDS = ("container", "image", "object", "command", "ps-option", "path")
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
 # docker's units.RAMInBytes

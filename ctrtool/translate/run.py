@@ -1,11 +1,12 @@
 """`ctrtool translate --run`: run a translation through ctrtool's adapters, so that the endpoint
 flags, the timeout and the error classification are the same as for every other command, and a
 destructive translation asks for consent like every other destructive command (ctrtool.safety).
+Container names are looked up and images listed with the adapters' own listings
+(``containers()``, ``pods()``, ``images()``): nothing here parses a tool's output.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -24,6 +25,12 @@ def check_runnable(tr: Translation, ignore_unsupported: bool) -> None:
     if tr.argv is None:
         raise NoEquivalent(f"{tr.tool} has no equivalent of `{docker}`: {tr.reason}",
                            tr.notes[0] if tr.notes else "nothing was run")
+    from .effects import translation_stronger
+
+    stronger = translation_stronger(tr)
+    if stronger:
+        raise NoEquivalent(f"not running a translation that does more than docker would: {stronger}",
+                           "nothing was run")
     if tr.unsupported and not ignore_unsupported:
         dropped = ", ".join(u["arg"] for u in tr.unsupported)
         raise NoEquivalent(f"not running an incomplete translation: {dropped} "
@@ -62,8 +69,13 @@ def run(tr: Translation, settings: Any, *, yes: bool = False, dry_run: bool = Fa
 
     check_runnable(tr, ignore_unsupported)
     adapter = adapter_class(tr.tool)(settings)
-    if resolve:
-        tr = resolve_containers(tr, adapter, settings)
+    # docker users give names; crictl and ctr want IDs: always looked up when running (--resolve
+    # is kept for scripts that pass it), and said on stderr
+    tr, changed = resolve_containers(tr, adapter, settings)
+    if changed and not quiet:
+        for name, cid in changed:
+            sys.stderr.write(f"# resolved container {name} -> {cid}\n")
+        sys.stderr.flush()
     tmpdir = None
     try:
         argv, before = list(tr.argv), [list(b.argv) for b in tr.before]
@@ -138,18 +150,24 @@ def _streamed(tr: Translation, adapter: Any, argv: list[str]) -> int:
     return got.returncode
 
 
-# -- container names -> IDs -------------------------------------------------------------------------
+# -- container names -> IDs ------------------------------------------------------------------------
+#
+# Through the adapters' own listings (Adapter.containers(), .pods(), .images()): the same calls,
+# endpoints, timeout and parsing as `ctrtool ps`, `pods` and `images`; nothing here reads a tool's
+# output. On top of them, what docker users type: CRI container names, POD/NAME, dockershim-style
+# k8s_NAME_POD_NAMESPACE_UID_ATTEMPT names, ID prefixes.
 
-def resolve_containers(tr: Translation, adapter: Any, settings: Any) -> Translation:
-    """Replace docker container names by the IDs the tool wants, with one listing call.
+def resolve_containers(tr: Translation, adapter: Any, settings: Any) -> tuple[Translation, list[tuple[str, str]]]:
+    """Replace docker container names by the IDs the tool wants; returns the translation and the
+    (name, ID) pairs that changed.
 
-    crictl, and ctr in namespace k8s.io: one `crictl ps -a -o json` (the CRI container ID is the
-    containerd container ID in k8s.io); a name may be the CRI container name, POD/CONTAINER, or
-    a dockershim-style k8s_CONTAINER_POD_NAMESPACE_UID_ATTEMPT. ctr in another namespace: one
-    `ctr containers ls -q`, for ID prefixes (ctr itself wants full IDs).
+    crictl, and ctr in namespace k8s.io (the CRI container ID is the containerd container ID
+    there): the crictl adapter's container listing (and its pod listing, only for a dockershim-
+    style name, for the pod's namespace). ctr in another namespace: the ctr adapter's listing of
+    that namespace, for ID prefixes (ctr itself wants full IDs).
     """
     if not tr.containers:
-        return tr
+        return tr, []
     namespace = _ctr_namespace(tr)
     if tr.tool == "crictl" or namespace == "k8s.io":
         if tr.tool == "crictl":
@@ -158,22 +176,30 @@ def resolve_containers(tr: Translation, adapter: Any, settings: Any) -> Translat
             from ..adapters import adapter_class
 
             cri = adapter_class("crictl")(settings)
-        result = cri.run("ps", "--all", "--output", "json")
-        try:
-            containers = json.loads(result.stdout or "{}").get("containers") or []
-        except (ValueError, AttributeError):
-            from ..runner import not_understood
+        records = cri.containers()
+        pods: dict[str, Any] = {}
 
-            raise not_understood(result, "expected crictl's JSON container list", cri.endpoint.address) from None
-        pick = lambda name: _pick_cri(name, containers, full=tr.tool == "ctr")  # noqa: E731
+        def pod_namespaces() -> dict[str, Any]:
+            if not pods:
+                pods.update({p.id: p.pod_namespace for p in cri.pods()})
+            return pods
+
+        def pick(name: str) -> str:
+            return pick_cri(name, records, full=tr.tool == "ctr", pod_namespaces=pod_namespaces)
     else:
-        ids = adapter.run("-n", namespace or "default", "containers", "ls", "--quiet").stdout.split()
-        pick = lambda name: _pick_prefix(name, ids)  # noqa: E731
+        ids = [r.id for r in adapter.containers([namespace or "default"])]
+
+        def pick(name: str) -> str:
+            return _pick_prefix(name, ids)
     argv = list(tr.argv)
+    changed = []
     for i in tr.containers:
-        argv[i] = pick(argv[i])
+        new = pick(argv[i])
+        if new != argv[i]:
+            changed.append((argv[i], new))
+        argv[i] = new
     tr.argv = argv
-    return tr
+    return tr, changed
 
 
 def _ctr_namespace(tr: Translation) -> str | None:
@@ -193,43 +219,40 @@ def _pick_prefix(name: str, ids: list[str]) -> str:
     raise NotFound("container", name, "this containerd namespace", "`ctr -n NAMESPACE containers ls` lists them")
 
 
-def _pick_cri(name: str, containers: list[dict[str, Any]], full: bool) -> str:
-    def cid(c: dict[str, Any]) -> str:
-        return str(c.get("id", ""))
-
-    def labels(c: dict[str, Any]) -> dict[str, str]:
-        return c.get("labels") or {}
-
-    exact = [c for c in containers if cid(c) == name]
-    prefix = [c for c in containers if cid(c).startswith(name)] if len(name) >= 3 else []
+def pick_cri(name: str, records: list[Any], full: bool, pod_namespaces: Any = dict) -> str:
+    """The CRI container ``name`` stands for, among the crictl adapter's ContainerRecords: an exact
+    ID, a unique ID prefix (kept as it is for crictl, which takes prefixes; the full ID for ctr),
+    the CRI container name, POD/NAME, or k8s_NAME_POD_NAMESPACE_UID_ATTEMPT (``pod_namespaces()``:
+    pod sandbox ID -> the pod's Kubernetes namespace, asked only for such a name). Several with
+    the name: the one running, else Ambiguous."""
+    exact = [r for r in records if r.id == name]
     if exact:
-        return cid(exact[0])
+        return exact[0].id
+    prefix = [r for r in records if r.id.startswith(name)] if len(name) >= 3 else []
     if len(prefix) == 1:
-        return cid(prefix[0]) if full else name
-    by_name = [c for c in containers if (c.get("metadata") or {}).get("name") == name]
+        return prefix[0].id if full else name
+    by_name = [r for r in records if r.name == name]
     if not by_name and "/" in name:
         pod, _, cname = name.partition("/")
-        by_name = [c for c in containers if labels(c).get("io.kubernetes.pod.name") == pod
-                   and (c.get("metadata") or {}).get("name") == cname]
+        by_name = [r for r in records if r.pod == pod and r.name == cname]
     if not by_name and name.startswith("k8s_"):
         parts = name.split("_")
         if len(parts) >= 4:
             cname, pod, ns = parts[1], parts[2], parts[3]
-            by_name = [c for c in containers if (c.get("metadata") or {}).get("name") == cname
-                       and labels(c).get("io.kubernetes.pod.name") == pod
-                       and labels(c).get("io.kubernetes.pod.namespace") == ns]
+            namespaces = pod_namespaces()
+            by_name = [r for r in records if r.name == cname and r.pod == pod and namespaces.get(r.pod_id) == ns]
     if len(by_name) > 1:
-        running = [c for c in by_name if c.get("state") == "CONTAINER_RUNNING"]
+        running = [r for r in by_name if r.state == "running"]
         if len(running) == 1:
             by_name = running
     if len(by_name) == 1:
-        return cid(by_name[0])
+        return by_name[0].id
     if by_name:
         raise Ambiguous(f"container name {name!r} is ambiguous",
-                        [f"{cid(c)[:13]} (pod {labels(c).get('io.kubernetes.pod.name', '?')})" for c in by_name[:5]],
+                        [f"{r.id[:13]} (pod {r.pod or '?'}, {r.state})" for r in by_name[:5]],
                         "give the container ID, or POD/CONTAINER")
     if len(prefix) > 1:
-        raise Ambiguous(f"container ID prefix {name!r} is ambiguous", [cid(c)[:13] for c in prefix[:5]],
+        raise Ambiguous(f"container ID prefix {name!r} is ambiguous", [r.id[:13] for r in prefix[:5]],
                         "give more of the ID")
     raise NotFound("container", name, "the CRI's containers (crictl ps -a)",
                    "a name may be the CRI container name, POD/CONTAINER or an ID prefix")
@@ -239,22 +262,17 @@ def _pick_cri(name: str, containers: list[dict[str, Any]], full: bool) -> str:
 
 def guard_crictl_rmi(tr: Translation, adapter: Any) -> None:
     """crictl rmi REF removes the image with every tag; docker rmi REF removes one tag. Refuse
-    when that would take other tags with it."""
-    result = adapter.run("images", "--output", "json")
-    try:
-        images = json.loads(result.stdout or "{}").get("images") or []
-    except (ValueError, AttributeError):
-        return
+    when that would take other tags with it (the crictl adapter's image listing: one record per
+    tag, with the image ID)."""
+    records = adapter.images()
     refs = [tr.argv[i] for i in tr.images]
     wanted = {normalize_ref(r) or r for r in refs} | set(refs)
     for ref in refs:
         full = normalize_ref(ref) or ref
-        for image in images:
-            tags = image.get("repoTags") or []
-            if full in tags or ref in tags:
-                others = [t for t in tags if t not in wanted]
-                if others:
-                    raise NoEquivalent(
-                        f"crictl rmi {ref} would also remove {', '.join(others)}: the CRI removes whole images, "
-                        "docker rmi removes one tag",
-                        f"remove only this tag with ctr: ctrtool translate --to ctr --run -- docker rmi {ref}")
+        ids = {r.id for r in records if r.ref in (full, ref)}
+        others = sorted({r.ref for r in records if r.id in ids and r.ref and r.ref not in wanted})
+        if others:
+            raise NoEquivalent(
+                f"crictl rmi {ref} would also remove {', '.join(others)}: the CRI removes whole images, "
+                "docker rmi removes one tag",
+                f"remove only this tag with ctr: ctrtool translate --to ctr --run -- docker rmi {ref}")

@@ -21,8 +21,8 @@ DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 TARGETS = ("crictl", "ctr", "nerdctl")
 
 CONVERTERS = ("bytes", "swap_bytes", "cpus_quota", "cap_prefixed", "cap_bare", "env_explicit", "nonempty",
-              "int", "gid", "key_value", "cri_env", "cri_mount", "cri_port", "cri_device", "cri_user",
-              "ctr_device", "ctr_volume", "ctr_mount")
+              "int", "grace", "gid", "key_value", "cri_env", "cri_mount", "cri_port", "cri_device", "cri_user",
+              "ctr_device", "ctr_volume", "ctr_mount", "cri_container_template", "cri_image_template")
 CONFIG_OPS = ("set", "append", "merge", "set_list")
 IMAGE_MODES = ("all", "first", "ctr-filter")
 GENERATORS = ("name", "exec-id")
@@ -34,9 +34,12 @@ STREAMS = {
     "attached": "stays attached to the container until it exits",
     "attach": "attaches to a running container",
 }
-_RULE_KEYS = {"emit", "unsupported", "note", "values", "keys", "otherwise", "ignore_case", "absent", "slot",
-              "convert", "stream", "config", "once", "repeat", "separators", "conflicts"}
-_ACTIONS = ("emit", "unsupported", "values", "keys", "slot", "config")
+_RULE_KEYS = {"emit", "unsupported", "none", "note", "values", "keys", "otherwise", "ignore_case", "absent", "slot",
+              "convert", "stream", "config", "once", "repeat", "separators", "conflicts", "strict"}
+# unsupported: the flag is left out and the rest runs (only for what leaving it out makes weaker);
+# none: with this flag (value) the target has no equivalent at all, since leaving it out would do
+# more than docker (a SIGKILL for SIGHUP, a prune without its filter)
+_ACTIONS = ("emit", "unsupported", "none", "values", "keys", "slot", "config")
 _ENTRY_KEYS = {"none", "notes", "argv", "flags", "default", "args", "slots", "destructive", "stream",
                "dispatch", "variants", "before", "config", "implicit"}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -56,6 +59,7 @@ class ConfigOp:
 class Rule:
     emit: list[str] | None = None
     unsupported: str | None = None
+    none: str | None = None  # no equivalent with this flag ({value}: the docker value)
     note: str | None = None
     values: dict[str, "Rule"] | None = None
     keys: dict[str, "Rule"] | None = None
@@ -70,6 +74,7 @@ class Rule:
     repeat: bool = False
     separators: str = "="
     conflicts: dict[str, str] | None = None
+    strict: bool = False  # a value the converter cannot take: no equivalent (not a dropped flag)
     same: bool = False
 
 
@@ -155,18 +160,20 @@ class _Checker:
         rule = Rule()
         if "emit" in raw:
             rule.emit = self.tokens(raw["emit"], f"{where}.emit", allowed={"value", "key"})
-        for key in ("unsupported", "note", "slot", "stream", "once", "separators"):
+        for key in ("unsupported", "none", "note", "slot", "stream", "once", "separators"):
             if key in raw:
                 if not isinstance(raw[key], str) or (key != "separators" and not raw[key].strip()):
                     raise self.fail(f"{where}.{key}", "must be a non-empty string")
                 if key == "stream" and raw[key] not in STREAMS:
                     raise self.fail(f"{where}.stream", f"must be one of {', '.join(STREAMS)}")
                 setattr(rule, key, raw[key])
-        for key in ("ignore_case", "repeat"):
+        for key in ("ignore_case", "repeat", "strict"):
             if key in raw:
                 if not isinstance(raw[key], bool):
                     raise self.fail(f"{where}.{key}", "must be true or false")
                 setattr(rule, key, raw[key])
+        if rule.strict and "convert" not in raw:
+            raise self.fail(f"{where}.strict", "only goes with convert")
         if "convert" in raw:
             if raw["convert"] not in CONVERTERS:
                 raise self.fail(f"{where}.convert", f"unknown converter {raw['convert']!r} (known: {', '.join(CONVERTERS)})")
