@@ -113,3 +113,34 @@ def test_progress_bar_on_a_terminal(lab_env, tools):
     assert "is now in ctr namespace default" in child.before
     listed = subprocess.run(ctr + ["-n", "default", "images", "ls", "-q"], capture_output=True, text=True, check=True)
     assert SCRATCH in listed.stdout.split()
+
+
+def content_store_bytes(lab) -> tuple[int, set[str]]:
+    """The bytes and the digests of every blob in the lab containerd's content store, on disk."""
+    blobs = lab.directory / "containerd" / "root" / "io.containerd.content.v1.content" / "blobs" / "sha256"
+    files = list(blobs.iterdir())
+    return sum(f.stat().st_size for f in files), {f.name for f in files}
+
+
+def test_copy_between_namespaces_of_one_containerd_writes_no_second_blob(lab, lab_env, tools):
+    """docker on containerd's image store keeps its blobs in the one content store that the CRI uses:
+    a copy into k8s.io adds only the CRI's reference and its own snapshots. On overlay2 docker's
+    layers are not in containerd at all: there the copy brings the blobs (a new image, tagged here
+    with a label of its own, so that no blob is already there)."""
+    from registry import scratch_image
+
+    docker, ctr, crictl = tools
+    image = scratch_image(SCRATCH)
+    subprocess.run(docker + ["load"], input=image.archive, check=True, capture_output=True)
+    before, digests_before = content_store_bytes(lab)
+    proc = ctrtool("copy", SCRATCH, "--from", "docker", "--to", "crictl", env=lab_env)
+    assert proc.returncode == 0, proc.stderr
+    assert SCRATCH in crictl_refs(crictl)
+    after, digests_after = content_store_bytes(lab)
+    try:
+        if lab.profile.docker_store == "containerd":
+            assert (after, digests_after) == (before, digests_before), "not a byte more in the content store"
+        else:
+            assert after - before >= len(image.layer) // 2 and digests_after > digests_before
+    finally:
+        subprocess.run(crictl + ["rmi", image.id], capture_output=True)

@@ -285,3 +285,17 @@ def test_ctr_tasks_ps_lists_an_exec_in_the_words_of_ctr_1_and_2():
     v2 = 'PID      INFO\n25250    -\n25320    exec_id:"e1"\n'
     for text in (v1, v2):
         assert exec_listed(text, "e1") and not exec_listed(text, "e")
+
+
+def test_ctr_import_output_of_ctr_1_and_2():
+    """What `ctr images import` prints, as seen in the lab: ctr 1.6 (and 2.x with --local) says
+    "unpacking REF (digest)...done"; ctr 2.4 through the transfer service "REF <tab>saved" lines,
+    then the media type and digest, then a progress line."""
+    from ctrtool.adapters.ctr import parse_imported
+
+    digest = "sha256:9bde50491125ce46f2cab26b4a97fb0c13729867942920f6874af4ca6acc7102"
+    v1 = f"unpacking localhost/ctrtool/demo:1.0 ({digest})...done\n"
+    v2 = (f"localhost/ctrtool/demo:1.0              \tsaved\t\n"
+          f"application/vnd.docker.distribution.manifest.v2+json {digest}\n"
+          "Importing\telapsed: 0.1 s\ttotal:   0.0 B\t(0.0 B/s)\t\n")
+    assert parse_imported(v1) == parse_imported(v2) == ["localhost/ctrtool/demo:1.0"]

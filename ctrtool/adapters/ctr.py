@@ -767,8 +767,12 @@ def exec_listed(stdout: str, exec_id: str) -> bool:
 
 
 def parse_imported(stdout: str) -> list[str]:
-    """``ctr images import``: "unpacking REF (sha256:...)...done" per image."""
-    return [m[1] for m in re.finditer(r"^unpacking (\S+) \(sha256:[0-9a-f]+\)", stdout, re.M)]
+    """The references ``ctr images import`` loaded: "unpacking REF (sha256:...)...done" per image
+    (ctr 1.x, and 2.x with --local), or "REF <tab>saved" per image (ctr 2.x, through containerd's
+    transfer service)."""
+    old = [m[1] for m in re.finditer(r"^unpacking (\S+) \(sha256:[0-9a-f]+\)", stdout, re.M)]
+    new = [m[1] for m in re.finditer(r"^(\S+)\s+saved\s*$", stdout, re.M)]
+    return list(dict.fromkeys(old + new))
 
 
 def _load_json(result, endpoint: str | None) -> Any:

@@ -44,7 +44,7 @@ def places(rows: list[dict[str, Any]], homes: set) -> list[dict[str, Any]]:
                 continue
             key = ("containerd", c["namespace"]) if c["namespace"] else ("graph", None)
             place = found.setdefault(key, {
-                "store": f"{c['backend']}'s own store" if key[0] == "graph" else f"containerd namespace {c['namespace']}",
+                "store": c["backend"] if key[0] == "graph" else f"containerd namespace {c['namespace']}",
                 "backend": c["backend"], "namespace": c["namespace"], "seen_by": [], "has_image": key in homes,
                 "paths": [], "bytes": 0})
             place["seen_by"] += [b for b in c["seen_by"] if b not in place["seen_by"]]
