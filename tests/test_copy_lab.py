@@ -138,9 +138,11 @@ def test_copy_between_namespaces_of_one_containerd_writes_no_second_blob(lab, la
     assert SCRATCH in crictl_refs(crictl)
     after, digests_after = content_store_bytes(lab)
     try:
+        new = digests_after - digests_before
         if lab.profile.docker_store == "containerd":
-            assert (after, digests_after) == (before, digests_before), "not a byte more in the content store"
+            # no blob written (containerd's garbage collector may remove unrelated ones meanwhile)
+            assert not new and after <= before, "not a blob more in the content store"
         else:
-            assert after - before >= len(image.layer) // 2 and digests_after > digests_before
+            assert new and after - before >= len(image.layer) // 2
     finally:
         subprocess.run(crictl + ["rmi", image.id], capture_output=True)

@@ -299,3 +299,11 @@ def test_ctr_import_output_of_ctr_1_and_2():
           f"application/vnd.docker.distribution.manifest.v2+json {digest}\n"
           "Importing\telapsed: 0.1 s\ttotal:   0.0 B\t(0.0 B/s)\t\n")
     assert parse_imported(v1) == parse_imported(v2) == ["localhost/ctrtool/demo:1.0"]
+
+
+def test_ctr_client_version_of_1_and_2():
+    """`ctr --version` as Debian's 1.6 and the 2.4.2 build print it (seen in the lab)."""
+    from ctrtool.adapters.ctr import parse_client_major
+
+    assert parse_client_major("ctr github.com/containerd/containerd 1.6.20~ds1\n") == 1
+    assert parse_client_major("ctr github.com/containerd/containerd/v2 2.4.2+unknown\n") == 2

@@ -498,7 +498,8 @@ class CtrAdapter(Adapter):
 
         ns = self.operation_namespace(namespace)
         # "-": to stdout, which ctrtool points at FILE's temporary file (or leaves as its own for -o -)
-        argv = self.argv(*self.ns_argv(ns, "images", "export", "-", *(i.ref for i in images)))
+        argv = self.argv(*self.ns_argv(ns, "images", "export", *self._export_to_stdout(), "-",
+                                       *(i.ref for i in images)))
         to_file = path != "-"
         return Plan(f"export {', '.join(i.ref for i in images)} from ctr namespace {ns} to "
                     f"{path if to_file else 'stdout'}" + (f", replacing {path}" if to_file and os.path.exists(path)
@@ -509,8 +510,26 @@ class CtrAdapter(Adapter):
                     note=f"the archive is written to a temporary file next to {path} and renamed onto it "
                          "once complete" if to_file else None)
 
+    def client_major(self) -> int:
+        """The ctr client's major version, from ``ctr --version`` (no daemon involved; once)."""
+        if "_major" not in self.__dict__:
+            from ..runner import run
+
+            got = run([self.binary, "--version"], timeout=10, check=False)
+            self.__dict__["_major"] = parse_client_major(got.stdout)
+        return self.__dict__["_major"]
+
+    def _export_to_stdout(self) -> list[str]:
+        """``images export`` flags for an archive on stdout. ctr 2.x exports through containerd's
+        transfer service by default, and to a pipe that stream comes out corrupted now and then (a
+        different checksum on each run, "short read" or "unrecognized image format" on import; seen
+        with 2.4.2, never with a file or with --local): export in the client (--local) instead. ctr 1.x
+        has no --local and no transfer service."""
+        return ["--local"] if self.client_major() >= 2 else []
+
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
-        return self.argv(*self.ns_argv(self.operation_namespace(namespace), "images", "export", "-", ref))
+        return self.argv(*self.ns_argv(self.operation_namespace(namespace), "images", "export",
+                                       *self._export_to_stdout(), "-", ref))
 
     def import_argv(self, namespace: str | None) -> list[str]:
         return self.argv(*self.ns_argv(self.operation_namespace(namespace), "images", "import", "-"))
@@ -750,6 +769,13 @@ def parse_containers(containers: list[dict[str, str]], tasks: list[dict[str, str
             pod=None, pod_id=None, created=None,
         ))
     return records
+
+
+def parse_client_major(version: str) -> int:
+    """``ctr --version``: "ctr github.com/containerd/containerd 1.6.20~ds1" or "ctr
+    github.com/containerd/containerd/v2 2.4.2+unknown" -> 1 or 2 (1 when it cannot tell)."""
+    m = re.search(r"\s[v]?(\d+)\.\d+", version)
+    return int(m[1]) if m else 1
 
 
 def loopback_registry(ref: str) -> bool:
