@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import json
 import secrets
+import subprocess
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

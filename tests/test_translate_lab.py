@@ -46,8 +46,17 @@ def cri_image(env, ref):
 
 
 def docker_id(env, ref):
-    proc = tool(env, "docker", "image", "inspect", "--format", "{{.Id}}", ref, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    """docker's image as the CRI names it: the config digest. docker on its graph driver says so itself
+    (.Id); Docker 29 on containerd's image store gives its manifest's digest instead (.Descriptor), whose
+    config digest `ctr -n moby content get` reads."""
+    proc = tool(env, "docker", "image", "inspect", ref, check=False)
+    if proc.returncode != 0:
+        return None
+    item = json.loads(proc.stdout)[0]
+    if not item.get("Descriptor"):
+        return item["Id"]
+    manifest = json.loads(tool(env, "ctr", "-n", "moby", "content", "get", item["Descriptor"]["digest"]).stdout)
+    return manifest["config"]["digest"]
 
 
 def _remove_cri_pods(env, name):
@@ -91,8 +100,9 @@ def scratch(lab_env, tmp_path_factory):
 def test_images_translated_to_crictl_list_what_crictl_lists(lab_env):
     got = translated(lab_env, "-q", "--", "docker", "images", "--no-trunc", "-q")
     assert got.stdout.split() == tool(lab_env, "crictl", "images", "--no-trunc", "--quiet").stdout.split()
-    # the demo image has the same ID in docker's store and in the CRI's
-    assert tool(lab_env, "docker", "images", "--no-trunc", "-q", DEMO).stdout.strip() in got.stdout.split()
+    # the demo image has the same ID in docker's store and in the CRI's (the config digest; Docker 29
+    # on containerd's image store lists its manifest's digest instead)
+    assert docker_id(lab_env, DEMO) in got.stdout.split()
 
 
 def test_image_inspect_translated_to_crictl_gives_dockers_image_id(lab_env):
