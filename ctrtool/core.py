@@ -131,7 +131,7 @@ def image_groups(records: Sequence[ImageRecord]) -> list[list[ImageRecord]]:
 
     first: dict[tuple[str, str], int] = {}
     for i, r in enumerate(records):
-        keys = [("id", r.id)] if r.id else []
+        keys: list[tuple[str, str]] = [("id", r.id)] if r.id else []
         keys += [("digest", r.digest)] if r.digest else []
         if not keys and r.ref:
             keys = [("ref", canonical_ref(r.ref))]
@@ -245,7 +245,7 @@ def through_views(settings: Settings, op: Callable[[Adapter, Sequence[str] | Non
                 from .errors import Unsupported
 
                 raise Unsupported(f"{view} and no tool that reads containerd (ctr) is installed") from None
-            found = op(reader, [view.store.namespace])
+            found = op(reader, [view.store.namespace] if view.store.namespace else None)
             adapter.warnings.extend(reader.warnings)
             for item in found:
                 for copy in getattr(item, "copies", [item]):
@@ -328,7 +328,7 @@ def image_homes(settings: Settings, backends: Sequence[str], ref: str,
     another image that shares it is.)"""
     from .adapters.base import match_images
 
-    homes = set()
+    homes: set[tuple[str, str | None]] = set()
     for outcome in fan_out(settings, backends, lambda a: a.images(namespaces)):
         records = outcome.value or []
         for ns in dict.fromkeys(r.namespace for r in records):

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 FORMATS = ("table", "wide", "json", "yaml")
 
@@ -18,13 +18,13 @@ FORMATS = ("table", "wide", "json", "yaml")
 @dataclass(frozen=True)
 class Column:
     header: str
-    value: Callable[[dict[str, Any]], Any]
+    value: Callable[[Any], Any]  # a row (a record or a dict) -> what the cell shows
     wide_only: bool = False
     style: str | None = None
     no_wrap: bool = False
     # paths and references are never cut short with "…": on a narrow terminal they fold onto
     # the next line, so what is printed can still be copied
-    overflow: str = "fold"
+    overflow: Literal["fold", "crop", "ellipsis", "ignore"] = "fold"
 
 
 class Output:
@@ -71,7 +71,7 @@ class Output:
             sys.stdout.write(f"{item}\n")
         sys.stdout.flush()
 
-    def table(self, columns: Sequence[Column], rows: Sequence[dict[str, Any]], *,
+    def table(self, columns: Sequence[Column], rows: Sequence[Any], *,
               title: str | None = None, caption: Sequence[str] = ()) -> None:
         from rich import box
         from rich.table import Table

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..config import Endpoint, Settings
 from ..model import Store
@@ -441,7 +441,7 @@ class Adapter:
             name = first.ref
         else:
             name = self.name_for_id(first, tags)
-        return ImageTarget(self.name, first.namespace, name, first.id, tags)
+        return ImageTarget(self.name, first.namespace, name or "", first.id, tags)
 
     def name_for_id(self, record: ImageRecord, tags: list[str]) -> str:
         """What to hand the tool for an image the user named by id: the id itself (docker and
@@ -686,7 +686,7 @@ def plan_copy(source: Adapter, image: ImageTarget, target: Adapter, target_ns: s
                 if exists else None)
 
 
-def parallel(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+def parallel(calls: Mapping[Any, Callable[[], Any]]) -> dict[Any, Any]:
     """Run independent calls in threads; return their results by key, or raise the first error.
 
     Every call is itself bounded by its adapter's deadline, so this never waits longer than that.

@@ -531,7 +531,7 @@ def parse_pods(pods: Any, ps: Any, namespace: str | None) -> list[PodRecord]:
         records.append(PodRecord(
             backend="crictl", namespace=namespace, id=item["id"], name=meta.get("name") or item["id"],
             pod_namespace=meta.get("namespace"), uid=meta.get("uid"),
-            state=POD_STATES.get(state, "unknown"), status=state, created=cri_time(item.get("createdAt")),
+            state=POD_STATES.get(state or "", "unknown"), status=state, created=cri_time(item.get("createdAt")),
             attempt=int(attempt) if isinstance(attempt, (int, str)) and str(attempt).isdigit() else None,
             containers=counts.get(item["id"], 0),
         ))

@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -75,8 +76,8 @@ class CtrAdapter(Adapter):
     def connection_args(self) -> list[str]:
         return ["--address", _strip_unix(self.endpoint.require())]
 
-    def ns_argv(self, namespace: str, *args: str) -> list[str]:
-        return ["--namespace", namespace, *args]
+    def ns_argv(self, namespace: str | None, *args: str) -> list[str]:
+        return ["--namespace", namespace or "default", *args]
 
     def classify(self, returncode: int, stderr: str) -> ToolError | None:
         if stderr_mentions(stderr, "failed to dial", "connection error", "transport: error while dialing",
@@ -135,8 +136,8 @@ class CtrAdapter(Adapter):
         names, plugins = self._resolve_namespaces(namespaces)
         calls: dict[Any, Any] = {}
         for ns in names:
-            calls[("images", ns)] = lambda ns=ns: self.image_table(ns)
-            calls[("snapshots", ns)] = lambda ns=ns: self.snapshot_keys(ns)
+            calls[("images", ns)] = partial(self.image_table, ns)
+            calls[("snapshots", ns)] = partial(self.snapshot_keys, ns)
         return names, plugins, parallel(calls)
 
     def _resolve_namespaces(self, namespaces: Sequence[str] | None) -> tuple[list[str], Plugins]:
@@ -147,7 +148,7 @@ class CtrAdapter(Adapter):
 
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
         names, plugins = self._resolve_namespaces(namespaces)
-        tables = parallel({ns: (lambda ns=ns: self.image_table(ns)) for ns in names})
+        tables = parallel({ns: partial(self.image_table, ns) for ns in names})
         root = plugins.snapshotter_roots.get(self.snapshotter)
         content = model.containerd_content(self.endpoint.address, plugins.content_root)
         blobs = BlobReader(plugins.content_root)
@@ -205,8 +206,8 @@ class CtrAdapter(Adapter):
                             [f"{r.ref} in {r.namespace} ({(r.id or '?')[:19]})" for r in found],
                             "pick one with -n")
         manifest = blobs.manifest(found[0].digest)
-        config = blobs.document(found[0].id) if found[0].id else None
-        diff_ids = ((config or {}).get("rootfs") or {}).get("diff_ids")
+        config_doc = blobs.document(found[0].id) if found[0].id else None
+        diff_ids = ((config_doc or {}).get("rootfs") or {}).get("diff_ids")
         if manifest is None or not isinstance(diff_ids, list):
             from ..errors import LayoutNotUnderstood
 
@@ -218,7 +219,7 @@ class CtrAdapter(Adapter):
         for r in records:
             for layer in (blobs.manifest(r.digest) or {}).get("layers") or []:
                 spaces = referenced.setdefault(layer.get("digest"), [])
-                if r.namespace not in spaces:
+                if r.namespace and r.namespace not in spaces:
                     spaces.append(r.namespace)
         root = plugins.snapshotter_roots.get(self.snapshotter)
         dirs = snapshot_dirs(root, self.snapshotter) if root else {}
@@ -239,7 +240,7 @@ class CtrAdapter(Adapter):
             blob_path = blobs.path(blob) if blob else None
             if blob_path and os.path.isfile(blob_path):
                 copies.append(LayerCopy(self.name, None, BLOB_COPY, blob_path, size=os.path.getsize(blob_path),
-                                        namespaces=referenced.get(blob, []), seen_by=[self.name]))
+                                        namespaces=referenced.get(blob or "", []), seen_by=[self.name]))
             out.append(LayerRecord(index, diff, chain, blob, copies))
         return out
 
@@ -295,10 +296,10 @@ class CtrAdapter(Adapter):
 
     def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:
         names = list(namespaces) if namespaces else self.namespaces()
-        calls = {}
+        calls: dict[tuple[str, str], Any] = {}
         for ns in names:
-            calls[("containers", ns)] = lambda ns=ns: self._table(ns, "containers", ("CONTAINER",))
-            calls[("tasks", ns)] = lambda ns=ns: self._table(ns, "tasks", ("TASK", "STATUS"))
+            calls[("containers", ns)] = partial(self._table, ns, "containers", ("CONTAINER",))
+            calls[("tasks", ns)] = partial(self._table, ns, "tasks", ("TASK", "STATUS"))
         got = parallel(calls)
         records = []
         for ns in names:
@@ -549,7 +550,8 @@ class CtrAdapter(Adapter):
         got = parallel({"version": lambda: self.run("version").stdout, "ns": self.namespaces,
                         "plugins": self.plugins})
         names, plugins = got["ns"], got["plugins"]
-        counts = parallel({ns: (lambda ns=ns: len(self.image_names(ns))) for ns in names})
+        listed = parallel({ns: partial(self.image_names, ns) for ns in names})
+        counts = {ns: len(refs) for ns, refs in listed.items()}
         return BackendInfo(
             backend=self.name,
             version=parse_version(got["version"]).get("server"),

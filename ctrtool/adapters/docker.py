@@ -14,7 +14,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import model
 from ..model import Store, ViewOf
@@ -61,7 +61,7 @@ def docker_store(info: dict[str, Any]) -> DockerStore:
     root, or containerd's image store (driver-type io.containerd.snapshotter.v1): then its images
     are namespace Containerd.Namespaces.Containers of the containerd at Containerd.Address."""
     root, driver = info.get("DockerRootDir"), info.get("Driver")
-    containerd = info.get("Containerd") if isinstance(info.get("Containerd"), dict) else {}
+    containerd: dict[str, Any] = info["Containerd"] if isinstance(info.get("Containerd"), dict) else {}
     address = containerd.get("Address") or None
     on_containerd = any(isinstance(pair, list) and len(pair) == 2 and pair[0] == "driver-type"
                         and "snapshotter" in str(pair[1]) for pair in info.get("DriverStatus") or [])
@@ -315,7 +315,7 @@ class DockerAdapter(Adapter):
         ``image ls --filter dangling=true``) that no container, running or not, uses."""
         from .base import named_images, parallel
 
-        calls = {"images": self.images, "used": self._used_image_ids}
+        calls: dict[str, Callable[[], Any]] = {"images": self.images, "used": self._used_image_ids}
         if not unused:
             calls["dangling"] = lambda: parse_image_ids(
                 self.run("image", "ls", "--filter", "dangling=true", "--quiet", "--no-trunc").stdout)

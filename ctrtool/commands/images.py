@@ -78,7 +78,7 @@ def images(
     if failed and len(failed) == len(names):
         pass  # nothing to show: the errors say why
     elif quiet:
-        out.lines(dict.fromkeys(r.id or r.digest for r in rows if r.id or r.digest))
+        out.lines(dict.fromkeys(r.id or r.digest or "" for r in rows if r.id or r.digest))
     elif out.structured:
         out.data(rows)
     else:

@@ -45,7 +45,7 @@ def info(
 
 def _fields(i: "BackendInfo") -> list[tuple[str, Any]]:
     graph = i.image_store == "graph"
-    fields = [
+    fields: list[tuple[str, Any]] = [
         ("version", i.version if not i.runtime else f"CRI {i.version} ({i.runtime})"),
         ("endpoint", i.endpoint),
         ("endpoint from", i.endpoint_source),

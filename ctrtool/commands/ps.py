@@ -42,7 +42,7 @@ def ago(stamp: str | None, now: datetime | None = None) -> str | None:
 
 def _name(row: dict[str, Any]) -> str:
     # ctr containers are named by their id: shortened like the id column
-    return short_id(row["name"]) if row["name"] == row["id"] and len(row["name"]) == 64 else row["name"]
+    return str(short_id(row["name"]) if row["name"] == row["id"] and len(row["name"]) == 64 else row["name"])
 
 
 def _state(row: dict[str, Any]):

@@ -16,6 +16,8 @@ run and every machine that has the same busybox binary.
 
 from __future__ import annotations
 
+from typing import cast
+
 import hashlib
 import io
 import json
@@ -115,9 +117,9 @@ def _layer_tar(entries: list[tuple[str, str, object]]) -> bytes:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for path, kind, payload in sorted(entries, key=lambda e: e[0]):
             if kind == "dir":
-                tar.addfile(_entry(path, tarfile.DIRTYPE, int(payload)))  # type: ignore[arg-type]
+                tar.addfile(_entry(path, tarfile.DIRTYPE, cast(int, payload)))
             elif kind == "file":
-                mode, data = payload  # type: ignore[misc]
+                mode, data = cast("tuple[int, bytes]", payload)
                 tar.addfile(_entry(path, tarfile.REGTYPE, mode, len(data)), io.BytesIO(data))
             elif kind == "symlink":
                 tar.addfile(_entry(path, tarfile.SYMTYPE, 0o777, linkname=str(payload)))
@@ -191,9 +193,9 @@ def docker_archive(ref: str, config: dict, layers: list[bytes]) -> tuple[bytes, 
     layer_names = [d.split(":", 1)[1] + "/layer.tar" for d in diff_ids]
     manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": layer_names}]
     members: list[tuple[str, bytes | None]] = [(config_name, config_bytes)]
-    for name, data in zip(layer_names, layers):
+    for name, layer in zip(layer_names, layers):
         members.append((name.split("/", 1)[0], None))  # the layer's directory
-        members.append((name, data))
+        members.append((name, layer))
     members.append(("manifest.json", _canonical_json(manifest)))
 
     buf = io.BytesIO()

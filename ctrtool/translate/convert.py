@@ -18,6 +18,8 @@ class Unsupported(Exception):
 class Noted(str):
     """A converted value that comes with notes for the user (what differs in the target)."""
 
+    notes: list[str]
+
     def __new__(cls, value: str, notes: list[str]):
         obj = super().__new__(cls, value)
         obj.notes = list(notes)

@@ -182,6 +182,7 @@ def translate_call(call: DockerCall, table: Table, namespace: str = DEFAULT_NAME
 
     st = _State(call, entry, table, ids)
     last = {use.flag: i for i, use in enumerate(call.flags)}
+    assert call.spec is not None  # a call that reached the engine was parsed against its command's spec
     for i, use in enumerate(call.flags):
         spec = call.spec.by_long[use.flag]
         if use.flag not in given:
@@ -191,6 +192,7 @@ def translate_call(call: DockerCall, table: Table, namespace: str = DEFAULT_NAME
         if use.flag == consumed and use.flag not in entry.flags:
             continue
         rule = entry.flags.get(use.flag) or entry.default
+        assert rule is not None  # tables.py refuses a table with a flag that has no rule and no default
         _apply(st, rule, use.flag, use.value, use.shown, given)
     for flag, rule in entry.flags.items():
         if rule.absent is not None and flag not in given:
@@ -301,6 +303,7 @@ def _apply(st: _State, rule: Rule, flag: str, value: str, shown: str, given: dic
                 st.drop(shown, reason)
                 return
     if rule.same:
+        assert st.call.spec is not None
         spec = st.call.spec.by_long[flag]
         if spec.type == "bool":
             st.flags_out.append(flag)

@@ -78,7 +78,7 @@ def run(tr: Translation, settings: Any, *, yes: bool = False, dry_run: bool = Fa
         sys.stderr.flush()
     tmpdir = None
     try:
-        argv, before = list(tr.argv), [list(b.argv) for b in tr.before]
+        argv, before = list(tr.argv or []), [list(b.argv or []) for b in tr.before]
         if tr.files and not dry_run:
             tmpdir = tempfile.mkdtemp(prefix="ctrtool-translate-")
             paths = {}
@@ -191,7 +191,7 @@ def resolve_containers(tr: Translation, adapter: Any, settings: Any) -> tuple[Tr
 
         def pick(name: str) -> str:
             return _pick_prefix(name, ids)
-    argv = list(tr.argv)
+    argv = list(tr.argv or [])
     changed = []
     for i in tr.containers:
         new = pick(argv[i])
@@ -265,7 +265,7 @@ def guard_crictl_rmi(tr: Translation, adapter: Any) -> None:
     when that would take other tags with it (the crictl adapter's image listing: one record per
     tag, with the image ID)."""
     records = adapter.images()
-    refs = [tr.argv[i] for i in tr.images]
+    refs = [(tr.argv or [])[i] for i in tr.images]
     wanted = {normalize_ref(r) or r for r in refs} | set(refs)
     for ref in refs:
         full = normalize_ref(ref) or ref
