@@ -4,7 +4,8 @@
 #   scripts/dev.sh test   install what is missing, run the whole test suite (lab tests included)
 # Installs only what is missing: Debian packages (containerd, runc, docker.io,
 # containernetworking-plugins, busybox-static; tmux for the tests), crictl v1.37.0 (go install, into /usr/local/bin),
-# and ctrtool itself with its test dependencies in ./.venv.
+# and ctrtool itself with its test dependencies in ./.venv. The lab's modern profiles (containerd 2.4.2,
+# dockerd 29) are built with go install by the first `lab up` that needs them, into ~/.cache/ctrtool/bin.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -67,7 +68,11 @@ case "$job" in
     say "the lab keeps running; stop it with: .venv/bin/ctrtool lab down"
     ;;
   test)
-    say "running the test suite"
+    say "lint, format and types: ruff check, ruff format --check, mypy (pyproject.toml)"
+    ruff check ctrtool tests scripts benchmarks
+    ruff format --check ctrtool tests scripts benchmarks
+    mypy
+    say "running the test suite (unit tests, then the lab's on every profile: ${CTRTOOL_TEST_PROFILES:-debian,modern,modern-overlay2})"
     exec python -m pytest "$@"
     ;;
 esac
