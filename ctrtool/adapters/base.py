@@ -286,24 +286,17 @@ def describe_container(r: ContainerRecord) -> str:
 
 def image_names(ref: str) -> list[str]:
     """The names a short reference stands for, as docker and the CRI normalise it:
-    ``busybox`` -> ``busybox:latest``, ``docker.io/library/busybox:latest``."""
-    names = [ref]
-    last = ref.rsplit("/", 1)[-1]
-    if "@" in ref or ref.startswith("sha256:"):
-        return names
-    tagged = ref if ":" in last else f"{ref}:latest"
-    names.append(tagged)
-    first = tagged.split("/", 1)[0]
-    has_domain = "/" in tagged and ("." in first or ":" in first or first == "localhost")
-    if not has_domain:
-        full = f"docker.io/{tagged}" if "/" in tagged else f"docker.io/library/{tagged}"
-        names.append(full)
-    return list(dict.fromkeys(names))
+    ``busybox`` -> ``busybox:latest``, ``docker.io/library/busybox:latest`` (ctrtool/refs.py)."""
+    from ..refs import names_for
+
+    return names_for(ref)
 
 
 def canonical_ref(ref: str) -> str:
     """The full form of an image name: ``busybox`` -> ``docker.io/library/busybox:latest``."""
-    return image_names(ref)[-1]
+    from ..refs import canonical
+
+    return canonical(ref)
 
 
 def match_images(records: Sequence[ImageRecord], ref: str) -> tuple[list[ImageRecord], bool]:

@@ -26,62 +26,9 @@ class Noted(str):
         return obj
 
 
-# -- docker image references (distribution/reference) -----------------------------------------
+# -- docker image references: ctrtool/refs.py ---------------------------------------------------
 
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_REFERENCE = re.compile(rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-                        rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
-_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
-DEFAULT_DOMAIN = "docker.io"
-
-
-def looks_like_id(ref: str) -> bool:
-    return bool(_ID.match(ref))
-
-
-def split_domain(name: str) -> tuple[str, str]:
-    """docker's rule: the first component is a registry if it has a dot or a port, or is localhost
-    (or has upper case); else the image is on Docker Hub."""
-    first, slash, rest = name.partition("/")
-    if not slash or (("." not in first and ":" not in first and first != "localhost") and first.lower() == first):
-        domain, remainder = DEFAULT_DOMAIN, name
-    else:
-        domain, remainder = first, rest
-    if domain == "index.docker.io":
-        domain = DEFAULT_DOMAIN
-    if domain == DEFAULT_DOMAIN and "/" not in remainder:
-        remainder = "library/" + remainder
-    return domain, remainder
-
-
-def normalize_ref(ref: str) -> str | None:
-    """busybox -> docker.io/library/busybox:latest, as docker reads it. None when ``ref`` is not a
-    docker image reference (an image ID, a typo, anything with spaces or quotes)."""
-    if looks_like_id(ref):
-        return None
-    # the tag is after the last ':' that follows the last '/'
-    name, digest = (ref.split("@", 1) + [""])[:2] if "@" in ref else (ref, "")
-    tag = ""
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        name, tag = name[:colon], name[colon + 1:]
-    domain, remainder = split_domain(name)
-    full = f"{domain}/{remainder}"
-    if tag:
-        full += f":{tag}"
-    if digest:
-        full += f"@{digest}"
-    elif not tag:
-        full += ":latest"
-    m = _REFERENCE.match(full)
-    if not m or len(m.group("path")) > 255:
-        return None
-    return full
+from ..refs import DEFAULT_DOMAIN, looks_like_id, normalize_ref, split_domain  # noqa: E402,F401
 
 
 def normalize_repo(ref: str) -> tuple[str, str | None] | None:
