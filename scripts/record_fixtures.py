@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Re-record the unit-test fixtures from the real tools in the local lab.
 
-    ctrtool lab up && python3 scripts/record_fixtures.py [--lab-dir DIR] [--only containers]
+    ctrtool lab up && python3 scripts/record_fixtures.py [--lab-dir DIR] [--only containers] [--out DIR]
+
+``--out tests/fixtures/profiles/modern`` (with a lab of that profile: ``--lab-dir``) records another
+stack's fixtures beside the default ones (the debian profile's, in tests/fixtures). tests/replay.py
+serves them back to the adapters, so that core is tested on them without daemons.
 
 Every tool call that the adapters make for `images` and `info` is saved as
 tests/fixtures/<tool>/<slug>.json ({argv, returncode, stdout, stderr}), plus the failures each tool
@@ -117,9 +121,13 @@ def main() -> int:
     parser.add_argument("--lab-dir", default=None)
     parser.add_argument("--only", choices=["containers"], default=None,
                         help="record only the container and pod listings")
+    parser.add_argument("--out", default=None, help="fixture directory (default: tests/fixtures)")
     args = parser.parse_args()
     from ctrtool.lab import Lab
 
+    global FIXTURES
+    if args.out:
+        FIXTURES = Path(args.out).resolve()
     lab = Lab(args.lab_dir)
     env = dict(os.environ)
     env.pop("DOCKER_CONTEXT", None)
@@ -142,7 +150,7 @@ def main() -> int:
     runner.set_recorder(calls.append)
     if args.only == "containers":
         for path in write(container_calls, ""):
-            print(path.relative_to(FIXTURES.parent.parent))
+            print(path)
         return 0
 
     for backend in BACKENDS:
@@ -181,9 +189,10 @@ def main() -> int:
             if config.startswith("sha256:"):
                 shutil.copyfile(Path(plugins.content_root) / "blobs" / "sha256" / config[7:], blob_dir / config[7:])
     (FIXTURES / "recorded-from.json").write_text(json.dumps({
-        "lab_dir": str(lab.directory), "content_root": plugins.content_root}, indent=1) + "\n")
+        "lab_dir": str(lab.directory), "content_root": plugins.content_root, "profile": lab.profile.name,
+        "env": {k: v for k, v in lab.env().items() if k != "PATH"}}, indent=1) + "\n")
     for path in written:
-        print(path.relative_to(FIXTURES.parent.parent))
+        print(path)
     return 0
 
 
