@@ -143,6 +143,6 @@ def test_copy_between_namespaces_of_one_containerd_writes_no_second_blob(lab, la
             # no blob written (containerd's garbage collector may remove unrelated ones meanwhile)
             assert not new and after <= before, "not a blob more in the content store"
         else:
-            assert new and after - before >= len(image.layer) // 2
+            assert new and after > before  # the image's manifest, config and (compressed) layer
     finally:
         subprocess.run(crictl + ["rmi", image.id], capture_output=True)
