@@ -25,8 +25,11 @@ ProfileOpt = Annotated[Optional[str], typer.Option(
 
 
 def _lab(directory: Optional[str], profile: Optional[str] = None):
+    from ..errors import UsageError
     from ..lab import Lab
 
+    if directory is not None and not directory.strip():
+        raise UsageError("--dir is empty", "give the lab's directory, or leave --dir out for the default")
     return Lab(directory, profile)
 
 
@@ -52,10 +55,23 @@ def up(directory: DirOpt = None, profile: ProfileOpt = None, output: OutputOpt =
 @handle_errors
 def down(directory: DirOpt = None, profile: ProfileOpt = None,
          purge: Annotated[bool, typer.Option("--purge", help="Also delete the lab directory.")] = False,
+         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")] = False,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done; do nothing.")] = False,
          output: OutputOpt = "table") -> None:
-    """Stop what `lab up` started (by pid), remove the lab's workloads and mounts; --purge deletes the directory."""
+    """Stop what `lab up` started (by pid), remove the lab's workloads and mounts; --purge deletes the
+    directory. Only a directory `lab up` made (its .ctrtool-lab marker) is touched. Asks first (on a
+    terminal; --yes without one), as every change does; --dry-run shows what it would do."""
+    from ..safety import approve
+
     out = Output(check_format(output))
-    result = _lab(directory, profile).down(purge=purge, progress=_progress(out))
+    lab = _lab(directory, profile)
+    actions = lab.down_actions(purge)
+    what = f"stop the lab in {lab.directory}" + (" and delete it" if purge else "")
+    if not actions:
+        out.note(f"{what}: nothing runs or is mounted there" + ("" if not purge else ", and it is gone"))
+    elif not approve(what, actions, yes=yes, dry_run=dry_run):
+        return
+    result = lab.down(purge=purge, progress=_progress(out))
     if out.structured:
         out.data(result)
 

@@ -39,6 +39,12 @@ class LabError(CtrtoolError):
     default_hint = "`ctrtool lab status` shows the lab's daemons, sockets and logs"
 
 
+class NotALab(LabError):
+    """A directory given as a lab's is not one (bad input: exit 2, nothing touched)."""
+
+    exit_code = 2
+
+
 def default_dir(fallback: str | None = None) -> pathlib.Path:
     """The lab directory: ``$CTRTOOL_LAB_DIR`` if set, else ``fallback`` (a profile's own default
     directory), else :data:`DEFAULT_DIR`."""

@@ -63,6 +63,7 @@ from .common import (
     DEMO_IMAGE,
     PAUSE_IMAGE,
     LabError,
+    NotALab,
     default_dir,
     find_binary,
     find_crictl,
@@ -409,10 +410,39 @@ class Lab:
         and so is the lab's CNI bridge.
         """
         require_root()
+        self.require_lab_directory()
         if not self.directory.is_dir():
             return self._down(purge, progress)
         with self._lock():
             return self._down(purge, progress)
+
+    def require_lab_directory(self) -> None:
+        """Refuse to act on a directory that `lab up` did not make (no DIR/.ctrtool-lab marker): `down`
+        unmounts everything under DIR and `--purge` deletes it, which on `/`, a home directory or any
+        directory with a mount in it would destroy what is not the lab's. A directory that does not
+        exist is fine (nothing to do there, only leftovers of a lab that is gone)."""
+        if self.directory.exists() and not self.marker.exists():
+            raise NotALab(f"{self.directory} is not a lab directory (it has no {self.marker.name} marker, which "
+                           "`ctrtool lab up` writes): not stopping, unmounting or deleting anything there",
+                           "give the lab's own directory with --dir (`ctrtool lab status` shows it)")
+
+    def down_actions(self, purge: bool) -> list[list[str]]:
+        """What `down` will do, as the commands a person would type for it (for consent and --dry-run):
+        stop each running daemon and leftover shim by pid, unmount what is mounted under DIR, and with
+        ``purge`` delete DIR and the lab's bridge."""
+        self.require_lab_directory()
+        actions: list[list[str]] = []
+        for daemon in (self.dockerd, self.containerd):
+            pid = daemon.running_pid()
+            if pid:
+                actions.append(["kill", "-TERM", str(pid)])
+        actions += [["kill", "-KILL", str(pid)] for pid in self._lab_shims()]
+        actions += [["umount", point] for point in self._mounts_under()]
+        if purge and self.directory.exists():
+            actions.append(["rm", "-rf", str(self.directory)])
+            if pathlib.Path(f"/sys/class/net/{self.bridge}").exists():
+                actions.append(["ip", "link", "delete", self.bridge, "type", "bridge"])
+        return actions
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
