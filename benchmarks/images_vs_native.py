@@ -103,17 +103,19 @@ class Tools:
     crictl: str
 
     @classmethod
-    def find(cls) -> Tools:
-        found = {"docker": shutil.which("docker"), "ctr": shutil.which("ctr"), "crictl": find_crictl()}
+    def find(cls, env: dict[str, str] | None = None) -> Tools:
+        path = (env or os.environ).get("PATH")  # a modern lab puts its own ctr first
+        found = {"docker": shutil.which("docker", path=path), "ctr": shutil.which("ctr", path=path),
+                 "crictl": find_crictl()}
         missing = [name for name, path in found.items() if not path]
         if missing:
             raise BenchError(f"not found on PATH: {', '.join(missing)}")
         return cls(**found)
 
 
-def lab_env(directory: str) -> dict[str, str]:
+def lab_env(directory: str, profile: str | None = None) -> dict[str, str]:
     """Start the lab if it is not running; the environment that points every tool at it."""
-    lab = Lab(directory)
+    lab = Lab(directory, profile)
     lab.up(progress=log)
     env = {name: value for name, value in os.environ.items() if name not in DROPPED_ENV}
     env.update(lab.env())
@@ -364,6 +366,8 @@ def print_report(results: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lab-dir", default=DEFAULT_LAB_DIR, help="the lab to use (default %(default)s)")
+    parser.add_argument("--profile", default=None,
+                        help="lab profile: debian, modern, modern-overlay2 (default: the lab's own, else debian)")
     parser.add_argument("--runs", type=int, default=15, help="measured runs of each command (default %(default)s)")
     parser.add_argument("--tags", type=int, default=300,
                         help="extra tags per store in the tagged scenario (default %(default)s)")
@@ -380,8 +384,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     ctrtool = shlex.split(args.ctrtool)
-    tools = Tools.find()
-    env = lab_env(args.lab_dir)
+    env = lab_env(args.lab_dir, args.profile)
+    tools = Tools.find(env)
     results: dict[str, Any] = {"machine": machine_info(tools, env), "lab_dir": args.lab_dir,
                                "ctrtool_command": ctrtool, "runs": args.runs, "warmup": WARMUP}
     log("start-up of Python, typer and ctrtool")
