@@ -323,7 +323,7 @@ def image_layers(settings: Settings, backends: Sequence[str], ref: str,
 
 def image_homes(settings: Settings, backends: Sequence[str], ref: str,
                 namespaces: Sequence[str] | None = None) -> set[tuple[str, str | None]]:
-    """The stores that hold image ``ref`` itself (by name, else by id), as ("docker", None) or
+    """The stores that hold image ``ref`` itself (by name, else by id), as ("graph", None) or
     ("containerd", namespace): one listing per backend. (`layers` also finds a layer where only
     another image that shares it is.)"""
     from .adapters.base import match_images
@@ -479,7 +479,9 @@ def list_containers(settings: Settings, backends: Sequence[str],
 
 
 def list_pods(settings: Settings) -> Gathered:
-    outcomes = fan_out(settings, ["crictl"], lambda a: a.pods())
+    from .adapters import pods_backend
+
+    outcomes = fan_out(settings, [pods_backend()], lambda a: a.pods())
     rows = [r.to_dict() for o in outcomes for r in (o.value or [])]
     return _gathered(outcomes, rows)
 
@@ -737,7 +739,9 @@ def _nowhere(kind: str, ref: str, searched: Searched, namespace: str | None) -> 
 
 
 def locate_pod(settings: Settings, ref: str) -> tuple[Adapter, Any]:
-    adapter = operation_adapter(settings, "crictl", None)
+    from .adapters import pods_backend
+
+    adapter = operation_adapter(settings, pods_backend(), None)
     return adapter, adapter.find_pod(ref)
 
 

@@ -34,6 +34,16 @@ def adapter_class(backend: str) -> type["Adapter"]:
     return getattr(importlib.import_module(f"{__name__}.{d.module}"), d.cls)
 
 
+def pods_backend() -> str:
+    """The backend that lists pods (the CRI's: crictl)."""
+    return next(d.name for d in all_descriptors() if d.has_pods)
+
+
+def all_namespaces_backend() -> str:
+    """The backend that sees every namespace of a containerd (ctr)."""
+    return next(d.name for d in all_descriptors() if d.namespace_rule.value == "all")
+
+
 def owner_of(namespace: str | None, docker_namespace: str | None = None) -> str | None:
     """The backend that owns a copy in containerd namespace ``namespace`` (crictl for the CRI's,
     docker for the one its daemon uses, as reported: ``docker_namespace``), or None: then it is

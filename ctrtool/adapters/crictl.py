@@ -36,7 +36,7 @@ DESCRIPTOR = Descriptor(
                      "unix:///run/crio/crio.sock", "unix:///var/run/cri-dockerd.sock"),
     endpoint_hint="set CONTAINER_RUNTIME_ENDPOINT, pass --runtime-endpoint, or set runtime-endpoint "
                   "in /etc/crictl.yaml",
-    archives=False, moves_via="ctr",
+    archives=False, moves_via="ctr", has_pods=True,
 )
 
 

@@ -47,6 +47,8 @@ class Descriptor:
     moves_via: str | None = None
     # how a ctrtool command line names a place in this backend ("-n NS" added for ALL)
     selects_namespace: bool = False
+    # it lists pod sandboxes (the CRI's view)
+    has_pods: bool = False
 
     def place_flags(self, namespace: str | None) -> str:
         """``--backend NAME [-n NS]``: what reaches a place in this backend on a command line."""

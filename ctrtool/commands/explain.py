@@ -79,7 +79,9 @@ def _owner(p: dict[str, Any], docker_namespace: str | None) -> str:
 
     if p["namespace"] is None:
         return p["backend"]
-    return owner_of(p["namespace"], docker_namespace) or "ctr"
+    from ..adapters import all_namespaces_backend
+
+    return owner_of(p["namespace"], docker_namespace) or all_namespaces_backend()
 
 
 def _rmi(image: str, p: dict[str, Any], docker_namespace: str | None) -> str:
