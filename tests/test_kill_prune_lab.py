@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import sys
+import types
 
 import pexpect
 import pytest
@@ -135,14 +136,16 @@ def dangling(native, tmp_path):
     """A dangling docker image of this test's own: a scratch image whose name a second scratch
     image took over. Both are removed afterwards."""
     ref = "localhost/ctrtool/prune-scratch:1"
-    old, new = scratch_image(ref), scratch_image(ref)
-    for n, image in enumerate((old, new)):
+    ids = []  # docker's own IDs: the config digest on overlay2, the manifest's on containerd's image store
+    for n, image in enumerate((scratch_image(ref), scratch_image(ref))):
         path = tmp_path / f"{n}.tar"
         path.write_bytes(image.archive)
         native.docker("load", "--input", str(path))
-    yield old
-    native.docker("image", "rm", "--force", ref, new.id, check=False)
-    native.docker("image", "rm", "--force", old.id, check=False)
+        ids.append(native.docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip())
+    old, new = ids
+    yield types.SimpleNamespace(id=old)
+    native.docker("image", "rm", "--force", ref, new, check=False)
+    native.docker("image", "rm", "--force", old, check=False)
 
 
 def dangling_ids(native) -> list[str]:

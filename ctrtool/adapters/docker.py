@@ -322,8 +322,9 @@ class DockerAdapter(Adapter):
         got = parallel(calls)
         names: dict[str, list[str]] = {}
         for r in got["images"]:
-            if r.id:
-                names.setdefault(r.id, []).extend([r.ref] if r.ref else [])
+            own = docker_image_id(r)  # the ID docker lists, prunes and prints
+            if own:
+                names.setdefault(own, []).extend([r.ref] if r.ref else [])
         keep = got["used"]
         wanted = set(got["dangling"]) if not unused else set(names)
         doomed = [(i, refs) for i, refs in names.items() if i in wanted and i not in keep]
@@ -366,6 +367,12 @@ class DockerAdapter(Adapter):
 
 
 # -- parsers (pure functions, tested on recorded output) ---------------------------------------
+
+def docker_image_id(record: ImageRecord) -> str | None:
+    """The image ID docker itself prints for a record: the config digest on its graph driver, the
+    manifest's (index's) digest on containerd's image store (then in ``digest``)."""
+    return record.digest if record.content is not None else record.id
+
 
 def parse_image_ids(stdout: str) -> list[str]:
     """Unique ids from ``docker image ls -q --no-trunc`` (one line per tag), in order."""
