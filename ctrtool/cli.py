@@ -148,12 +148,18 @@ def main() -> None:
     _sane_environment()
     handlers = {}
 
+    signalled: list[int] = []
+
     def on_signal(signum, _frame) -> None:
+        signalled.append(signum)
         runner.end_children(wait=None)  # at once: a thread may be waiting for one of them
+        if len(signalled) > 1:
+            return  # already on the way out (timeout(1) signals its child, then its group again)
         raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         handlers[sig] = signal.signal(sig, on_signal)
+    _watch_signals(tuple(handlers))
     code: int | str | None = 0
     try:
         try:
@@ -178,7 +184,49 @@ def main() -> None:
         for sig in handlers:  # no signal may interrupt the clean-up
             signal.signal(sig, signal.SIG_IGN)
         runner.end_children()
+    if signalled:
+        # every tool is gone (end_children waited for them); the backends' threads may still be
+        # unwinding, or be where the signal left a lock held: exit without waiting for them
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001  (nothing more can be said)
+                pass
+        os._exit(_exit_status(code))
     sys.exit(code)
+
+
+def _watch_signals(signals: tuple[int, ...]) -> None:
+    """The kernel may hand a signal to any thread, and Python runs its handler only when the main
+    thread next runs: a main thread waiting for the backends' threads would wait for their tools
+    (the whole timeout). So a watcher thread learns of every signal at once (the wakeup fd) and
+    ends the tools then; their threads finish, and the main thread's handler raises. The watcher
+    blocks the signals itself, so that a main thread blocked on a read (the consent prompt) still
+    gets them. While a passthrough tool runs (logs -f, exec), the tool decides (runner)."""
+    import signal
+    import threading
+
+    from . import runner
+
+    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    os.set_blocking(read_end, True)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+        while True:
+            try:
+                got = os.read(read_end, 64)
+            except OSError:
+                return
+            if any(byte in signals for byte in got) and not runner.passing_through():
+                runner.end_children(wait=None)
+
+    threading.Thread(target=watch, name="ctrtool-signals", daemon=True).start()
+
+
+def _exit_status(code: int | str | None) -> int:
+    return code if isinstance(code, int) else (0 if code is None else 1)
 
 
 def _report_line(message: str, hint: str | None = None) -> None:

@@ -201,7 +201,7 @@ class IncompleteLookup(CtrtoolError):
     def __init__(self, kind: str, name: str, silent: dict[str, "CtrtoolError"], hint: str | None = None):
         self.kind = kind
         self.name = name
-        self.silent = dict(silent)
+        self.unanswered = dict(silent)
         why = "; ".join(e.message if e.message.startswith(b) else f"{b}: {e.message}" for b, e in silent.items())
         super().__init__(f"cannot tell where {kind} {name!r} is: {', '.join(silent)} did not answer ({why})",
                          hint if hint is not None else

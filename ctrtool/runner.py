@@ -67,6 +67,13 @@ def _finished(proc: subprocess.Popen) -> None:
         _children.pop(proc, None)
 
 
+_passthrough = threading.Event()  # a tool runs in our process group and decides about signals
+
+
+def passing_through() -> bool:
+    return _passthrough.is_set()
+
+
 def _refuse_if_stopping() -> None:
     if _stopping.is_set():
         raise Terminated(signal.SIGTERM)
@@ -618,6 +625,7 @@ class _SignalsPassedOn:
             self._forward(signum, frame)
 
     def __enter__(self) -> "_SignalsPassedOn":
+        _passthrough.set()
         if threading.current_thread() is threading.main_thread():
             for sig, handler in ((signal.SIGINT, self._interrupted), (signal.SIGQUIT, self._interrupted),
                                  (signal.SIGTERM, self._forward), (signal.SIGHUP, self._forward)):
@@ -627,6 +635,7 @@ class _SignalsPassedOn:
     def __exit__(self, *exc) -> bool:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
+        _passthrough.clear()
         return False
 
 

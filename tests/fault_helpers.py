@@ -26,7 +26,6 @@ def offline_env(tmp_path, **extra: str) -> dict[str, str]:
         "DOCKER_HOST": f"unix://{tmp_path}/nonexistent-docker.sock",
         "CONTAINERD_ADDRESS": f"{tmp_path}/nonexistent-containerd.sock",
         "CONTAINER_RUNTIME_ENDPOINT": f"unix://{tmp_path}/nonexistent-cri.sock",
-        "CRI_CONFIG_FILE": str(tmp_path / "no-crictl.yaml"),
     })
     env.update(extra)
     return env
