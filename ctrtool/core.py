@@ -281,43 +281,43 @@ def image_layers(settings: Settings, backends: Sequence[str], ref: str,
     if not answered and not failed:
         where = ", ".join(backends)
         raise NotFound("image", ref, where, hint="`ctrtool images` lists the images of every backend")
-    layers: dict[str, dict[str, Any]] = {}
+    from .adapters.base import LayerCopy, LayerRow
+
+    layers: dict[str, LayerRow] = {}
+    found: dict[str, dict[tuple[str, str], LayerCopy]] = {}
     for outcome in answered:
         for rec in outcome.value or []:
-            row = layers.setdefault(rec.chain_id, {"index": rec.index, "diff_id": rec.diff_id,
-                                                   "chain_id": rec.chain_id, "blob": rec.blob, "copies": {}})
-            row["blob"] = row["blob"] or rec.blob
+            row = layers.setdefault(rec.chain_id, LayerRow(rec.index, rec.diff_id, rec.chain_id, rec.blob, None, 0, 0))
+            row.blob = row.blob or rec.blob
+            copies = found.setdefault(rec.chain_id, {})
             for copy in rec.copies:
                 key = (copy.kind, os.path.realpath(copy.path))
-                have = row["copies"].get(key)
+                have = copies.get(key)
                 if have is None:
-                    row["copies"][key] = copy
+                    copies[key] = copy
                     continue
                 have.seen_by += [b for b in copy.seen_by if b not in have.seen_by]
                 have.namespaces += [n for n in copy.namespaces if n not in have.namespaces]
     # size each distinct unpacked directory once, in parallel
-    todo = list(dict.fromkeys(key[1] for row in layers.values() for key in row["copies"] if key[0] == UNPACKED_COPY))
+    todo = list(dict.fromkeys(key[1] for copies in found.values() for key in copies if key[0] == UNPACKED_COPY))
     sizes: dict[str, int] = {}
     if todo:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
             sizes = dict(zip(todo, pool.map(tree_size, todo)))
-    rows = []
     duplicated = 0
-    for row in layers.values():
-        copies = list(row.pop("copies").items())
-        for (kind, real), copy in copies:
+    for chain, row in layers.items():
+        for (kind, real), copy in found.get(chain, {}).items():
             if kind == UNPACKED_COPY:
                 copy.size = sizes[real]
-        unpacked = [c.size for (kind, _), c in copies if kind == UNPACKED_COPY and c.size is not None]
-        row["size"] = max(unpacked) if unpacked else None
-        row["stored"] = len(unpacked)
-        row["duplicated"] = sum(unpacked) - max(unpacked) if unpacked else 0
-        duplicated += row["duplicated"]
-        row["copies"] = [c.to_dict() for _, c in copies]
-        rows.append(row)
-    rows.sort(key=lambda r: r["index"])
+            row.copies.append(copy)
+        unpacked = [c.size for c in row.copies if c.kind == UNPACKED_COPY and c.size is not None]
+        row.size = max(unpacked) if unpacked else None
+        row.stored = len(unpacked)
+        row.duplicated = sum(unpacked) - max(unpacked) if unpacked else 0
+        duplicated += row.duplicated
+    rows = sorted(layers.values(), key=lambda r: r.index)
     return Layers(rows, failed, [w for o in outcomes for w in o.warnings], duplicated, absent)
 
 
@@ -398,31 +398,29 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
             by_layer.setdefault(item.key, []).append(item)
     could_save = sum(sum(c.size for c in copies) - max(c.size for c in copies)
                      for copies in by_layer.values())
-    stores: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    from .adapters.base import StoreEntry, StoreUsage
+
+    stores: dict[tuple[str, str, str | None], StoreUsage] = {}
     for (kind, _real), item in items.items():
-        sid = (kind, os.path.realpath(item.store), item.namespace if kind != BLOB_COPY else None)
+        namespace = item.namespace if kind != BLOB_COPY else None
+        sid = (kind, os.path.realpath(item.store), namespace)
         row = stores.get(sid)
         if row is None:
-            row = stores[sid] = {
-                "store": store_name(kind, item.backend, item.namespace), "kind": kind,
-                "backend": item.backend, "namespace": item.namespace if kind != BLOB_COPY else None,
-                "path": item.store, "seen_by": [], "namespaces": [], "items": 0, "bytes": 0,
-                "duplicated": 0, "entries": []}
-        row["seen_by"] += [b for b in item.seen_by if b not in row["seen_by"]]
+            row = stores[sid] = StoreUsage(store_name(kind, item.backend, item.namespace), kind, item.backend,
+                                           namespace, item.store)
+        row.seen_by += [b for b in item.seen_by if b not in row.seen_by]
         spaces = item.namespaces if kind == BLOB_COPY else ([item.namespace] if item.namespace else [])
-        row["namespaces"] += [n for n in spaces if n not in row["namespaces"]]
-        row["items"] += 1
-        row["bytes"] += item.size or 0
+        row.namespaces += [n for n in spaces if n not in row.namespaces]
+        row.items += 1
+        row.bytes += item.size or 0
         if kind == UNPACKED_COPY and len(by_layer[item.key]) > 1:
-            row["duplicated"] += item.size or 0
-        row["entries"].append({"key": item.key, "path": item.path, "size": item.size,
-                               "copies": len(by_layer[item.key]) if kind == UNPACKED_COPY else 1,
-                               "namespaces": list(item.namespaces)})
+            row.duplicated += item.size or 0
+        row.entries.append(StoreEntry(item.key, item.path, item.size,
+                                      len(by_layer[item.key]) if kind == UNPACKED_COPY else 1, list(item.namespaces)))
     order = {UNPACKED_COPY: 0, BLOB_COPY: 1, CONTAINER_COPY: 2}
-    rows = sorted(stores.values(), key=lambda r: (order.get(r["kind"], 3), r["namespace"] is not None,
-                                                  r["namespace"] or ""))
+    rows = sorted(stores.values(), key=lambda r: (order.get(r.kind, 3), r.namespace is not None, r.namespace or ""))
     for row in rows:
-        row["entries"].sort(key=lambda e: e["path"])
+        row.entries.sort(key=lambda e: e.path)
     return DiskUsage(rows, [o for o in outcomes if o.error], [w for o in outcomes for w in o.warnings],
                      could_save, could_save)
 

@@ -159,6 +159,49 @@ class LayerRecord:
 
 
 @dataclass
+class LayerRow:
+    """`layers`: one layer of an image over every backend queried, each copy once."""
+
+    index: int  # 0 = the base layer
+    diff_id: str
+    chain_id: str
+    blob: str | None  # the compressed layer's digest in containerd's content store, where known
+    size: int | None  # bytes of the largest unpacked copy
+    stored: int  # unpacked copies
+    duplicated: int  # bytes of the unpacked copies beyond the largest
+    copies: list[LayerCopy] = field(default_factory=list)
+
+
+@dataclass
+class StoreEntry:
+    """`df`: one thing a store holds: a layer's directory (key: its chain id), a container's
+    snapshot, or a blob (key: its digest)."""
+
+    key: str
+    path: str
+    size: int | None
+    copies: int  # in how many stores the same layer is unpacked (1 for blobs and containers' layers)
+    namespaces: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StoreUsage:
+    """`df`: one store's row: what it holds, how much, and how much another store holds too."""
+
+    store: str  # in words: "docker", "containerd namespace k8s.io", "containerd content store", ...
+    kind: str  # UNPACKED_COPY, BLOB_COPY or CONTAINER_COPY
+    backend: str
+    namespace: str | None
+    path: str  # the store's own directory
+    seen_by: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    items: int = 0
+    bytes: int = 0
+    duplicated: int = 0
+    entries: list[StoreEntry] = field(default_factory=list)
+
+
+@dataclass
 class StoredItem:
     """One thing a store holds on disk, for `df`: an unpacked layer directory (key = its chain id)
     or a blob in containerd's content store (key = its digest)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,22 +10,19 @@ from ..output import Column, Output, human_size
 from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors,
                      report_failures, settings)
 
-# the documented JSON fields (docs/reference.md), in order
-FIELDS = ("stores", "duplicated", "could_save")
-STORE_FIELDS = ("store", "kind", "backend", "namespace", "path", "seen_by", "namespaces", "items", "bytes",
-                "duplicated", "entries")
-ENTRY_FIELDS = ("key", "path", "size", "copies", "namespaces")
+if TYPE_CHECKING:
+    from ..adapters.base import StoreUsage
 
 COLUMNS = [
-    Column("STORE", lambda r: r["store"], no_wrap=True),
-    Column("KIND", lambda r: r["kind"], no_wrap=True),
-    Column("SEEN BY", lambda r: ", ".join(r["seen_by"]), no_wrap=True),
-    Column("ITEMS", lambda r: r["items"], no_wrap=True),
-    Column("SIZE", lambda r: human_size(r["bytes"]), no_wrap=True),
-    Column("BYTES", lambda r: r["bytes"], wide_only=True, no_wrap=True),
-    Column("DUPLICATED", lambda r: {"unpacked": human_size(r["duplicated"]), "blob": "shared"}.get(r["kind"], "-"),
+    Column("STORE", lambda r: r.store, no_wrap=True),
+    Column("KIND", lambda r: r.kind, no_wrap=True),
+    Column("SEEN BY", lambda r: ", ".join(r.seen_by), no_wrap=True),
+    Column("ITEMS", lambda r: r.items, no_wrap=True),
+    Column("SIZE", lambda r: human_size(r.bytes), no_wrap=True),
+    Column("BYTES", lambda r: r.bytes, wide_only=True, no_wrap=True),
+    Column("DUPLICATED", lambda r: {"unpacked": human_size(r.duplicated), "blob": "shared"}.get(r.kind, "-"),
            no_wrap=True),
-    Column("PATH", lambda r: r["path"]),
+    Column("PATH", lambda r: r.path),
 ]
 
 
@@ -52,9 +49,7 @@ def df(
     conf = settings(ctx)
     names = core.select_backends(conf, backend, all_backends)
     got = core.disk_usage(conf, names, namespace or _default_namespace(conf))
-    stores = [{k: row[k] for k in STORE_FIELDS} for row in got.rows]
-    for row in stores:
-        row["entries"] = [{k: e[k] for k in ENTRY_FIELDS} for e in row["entries"]]
+    stores: list[StoreUsage] = got.rows
     if not got.rows and got.failed:
         pass  # nothing to show: the errors say why
     elif out.structured:
@@ -64,11 +59,11 @@ def df(
     raise typer.Exit(report_failures(out, got, len(names)))
 
 
-def caption(stores: list[dict[str, Any]], could_save: int) -> list[str]:
+def caption(stores: list["StoreUsage"], could_save: int) -> list[str]:
     lines = []
     for row in stores:
-        if row["kind"] == "blob" and len(row["namespaces"]) > 1:
-            lines.append(f"the content store's blobs are shared by namespaces {', '.join(row['namespaces'])}: "
+        if row.kind == "blob" and len(row.namespaces) > 1:
+            lines.append(f"the content store's blobs are shared by namespaces {', '.join(row.namespaces)}: "
                          "stored once")
     lines.append(f"{could_save} bytes unpacked more than once across stores ({human_size(could_save)}): "
                  "that much could be saved")

@@ -6,7 +6,7 @@ Only formats the facts of `core.image_layers` (the same as `ctrtool layers`): no
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -14,6 +14,9 @@ from ..output import Output, human_size
 from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors,
                      report_failures, settings)
 from .layers import ImageArg
+
+if TYPE_CHECKING:
+    from ..adapters.base import LayerRow
 
 # the documented JSON fields (docs/reference.md), in order
 FIELDS = ("image", "stored", "duplicated", "places", "blobs", "advice", "sentences")
@@ -34,33 +37,33 @@ def _cri_backend() -> str:
     return next(b for b in BACKENDS if _rule(b) is NamespaceRule.FIXED)
 
 
-def places(rows: list[dict[str, Any]], homes: set) -> list[dict[str, Any]]:
+def places(rows: list["LayerRow"], homes: set) -> list[dict[str, Any]]:
     """The image's unpacked copies by store: docker, then each containerd namespace. ``has_image``:
     the image itself is there (else only another image that shares its layers)."""
     found: dict[Any, dict[str, Any]] = {}
     for row in rows:
-        for c in row["copies"]:
-            if c["kind"] != "unpacked":
+        for c in row.copies:
+            if c.kind != "unpacked":
                 continue
-            key = ("containerd", c["namespace"]) if c["namespace"] else ("graph", None)
+            key = ("containerd", c.namespace) if c.namespace else ("graph", None)
             place = found.setdefault(key, {
-                "store": c["backend"] if key[0] == "graph" else f"containerd namespace {c['namespace']}",
-                "backend": c["backend"], "namespace": c["namespace"], "seen_by": [], "has_image": key in homes,
+                "store": c.backend if key[0] == "graph" else f"containerd namespace {c.namespace}",
+                "backend": c.backend, "namespace": c.namespace, "seen_by": [], "has_image": key in homes,
                 "paths": [], "bytes": 0})
-            place["seen_by"] += [b for b in c["seen_by"] if b not in place["seen_by"]]
-            place["paths"].append(c["path"])
-            place["bytes"] += c["size"] or 0
+            place["seen_by"] += [b for b in c.seen_by if b not in place["seen_by"]]
+            place["paths"].append(c.path)
+            place["bytes"] += c.size or 0
     return sorted(found.values(), key=lambda p: (p["namespace"] is not None, p["namespace"] or ""))
 
 
-def blobs(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def blobs(rows: list["LayerRow"]) -> dict[str, Any]:
     out: dict[str, Any] = {"paths": [], "bytes": 0, "namespaces": []}
     for row in rows:
-        for c in row["copies"]:
-            if c["kind"] == "blob" and c["path"] not in out["paths"]:
-                out["paths"].append(c["path"])
-                out["bytes"] += c["size"] or 0
-                out["namespaces"] += [n for n in c["namespaces"] if n not in out["namespaces"]]
+        for c in row.copies:
+            if c.kind == "blob" and c.path not in out["paths"]:
+                out["paths"].append(c.path)
+                out["bytes"] += c.size or 0
+                out["namespaces"] += [n for n in c.namespaces if n not in out["namespaces"]]
     return out
 
 

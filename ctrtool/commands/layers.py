@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,32 +11,40 @@ from ..output import Column, Output, human_size, short_id
 from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors,
                      report_failures, settings)
 
-# the documented JSON fields (docs/reference.md), in order
-FIELDS = ("index", "diff_id", "chain_id", "blob", "size", "stored", "duplicated", "copies")
-COPY_FIELDS = ("backend", "namespace", "kind", "path", "size", "namespaces", "seen_by")
+if TYPE_CHECKING:
+    from ..adapters.base import LayerCopy, LayerRow
 
 QuietLayersOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the layers' diff IDs, one per line.")]
 ImageArg = Annotated[str, typer.Argument(metavar="IMAGE", help="Image name, ID, digest or unique ID prefix.")]
 
 
-def _where(copy: dict[str, Any]) -> str:
-    if copy["kind"] == "blob":
-        return "content store: " + (", ".join(copy["namespaces"]) or "no image refers to it")
-    if not copy["namespace"]:
-        return f"{copy['backend']}'s own store"
-    return f"namespace {copy['namespace']}"
+def _where(copy: "LayerCopy") -> str:
+    if copy.kind == "blob":
+        return "content store: " + (", ".join(copy.namespaces) or "no image refers to it")
+    if not copy.namespace:
+        return f"{copy.backend}'s own store"
+    return f"namespace {copy.namespace}"
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One table line: a copy, with its layer named on the layer's first line."""
+
+    layer: "LayerRow"
+    copy: "LayerCopy"
+    first: bool
 
 
 COLUMNS = [
-    Column("LAYER", lambda r: r["_layer"], no_wrap=True),
-    Column("DIFF ID", lambda r: r["_diff"], wide_only=True),
-    Column("CHAIN ID", lambda r: r["_chain"], wide_only=True),
-    Column("COPY", lambda r: r["kind"], no_wrap=True),
-    Column("WHERE", lambda r: _where(r)),
-    Column("SEEN BY", lambda r: ", ".join(r["seen_by"]), no_wrap=True),
-    Column("SIZE", lambda r: human_size(r["size"]), no_wrap=True),
-    Column("BYTES", lambda r: r["size"], wide_only=True, no_wrap=True),
-    Column("PATH", lambda r: r["path"]),
+    Column("LAYER", lambda r: f"{r.layer.index} {short_id(r.layer.diff_id)}" if r.first else "", no_wrap=True),
+    Column("DIFF ID", lambda r: r.layer.diff_id if r.first else "", wide_only=True),
+    Column("CHAIN ID", lambda r: r.layer.chain_id if r.first else "", wide_only=True),
+    Column("COPY", lambda r: r.copy.kind, no_wrap=True),
+    Column("WHERE", lambda r: _where(r.copy)),
+    Column("SEEN BY", lambda r: ", ".join(r.copy.seen_by), no_wrap=True),
+    Column("SIZE", lambda r: human_size(r.copy.size), no_wrap=True),
+    Column("BYTES", lambda r: r.copy.size, wide_only=True, no_wrap=True),
+    Column("PATH", lambda r: r.copy.path),
 ]
 
 
@@ -65,35 +74,27 @@ def layers(
     conf = settings(ctx)
     names = core.select_backends(conf, backend, all_backends)
     got = core.image_layers(conf, names, image, namespace or _default_namespace(conf))
-    rows = [{k: row[k] for k in FIELDS} for row in got.rows]
-    for row in rows:
-        row["copies"] = [{k: c[k] for k in COPY_FIELDS} for c in row["copies"]]
+    rows: list[LayerRow] = got.rows
     if not got.rows and got.failed:
         pass  # nothing to show: the errors say why
     elif quiet:
-        out.lines(r["diff_id"] for r in rows)
+        out.lines(r.diff_id for r in rows)
     elif out.structured:
         out.data(rows)
     else:
-        table = []
-        for row in rows:
-            for i, copy in enumerate(row["copies"]):
-                first = i == 0
-                table.append(dict(copy,
-                                  _layer=f"{row['index']} {short_id(row['diff_id'])}" if first else "",
-                                  _diff=row["diff_id"] if first else "", _chain=row["chain_id"] if first else ""))
-        out.table(COLUMNS, table, caption=caption(rows, got.absent))
+        lines = [_Line(row, copy, i == 0) for row in rows for i, copy in enumerate(row.copies)]
+        out.table(COLUMNS, lines, caption=caption(rows, got.absent))
     raise typer.Exit(report_failures(out, got, len(names)))
 
 
-def caption(rows: list[dict[str, Any]], absent: list[str]) -> list[str]:
+def caption(rows: list["LayerRow"], absent: list[str]) -> list[str]:
     lines = []
     for row in rows:
-        if row["stored"] > 1:
-            lines.append(f"layer {row['index']} ({short_id(row['diff_id'])}, {human_size(row['size'])}) is unpacked "
-                         f"{row['stored']} times")
+        if row.stored > 1:
+            lines.append(f"layer {row.index} ({short_id(row.diff_id)}, {human_size(row.size)}) is unpacked "
+                         f"{row.stored} times")
     if absent:
         lines.append(f"not in: {', '.join(absent)}")
-    total = sum(r["duplicated"] for r in rows)
+    total = sum(r.duplicated for r in rows)
     lines.append(f"{total} bytes stored more than once ({human_size(total)})")
     return lines
