@@ -102,7 +102,7 @@ def fan_out(settings: Settings, backends: Sequence[str], op: Callable[[Adapter],
 
 # -- images ---------------------------------------------------------------------------------
 
-def _gathered(outcomes: list[Outcome], rows: list[dict[str, Any]]) -> Gathered:
+def _gathered(outcomes: list[Outcome], rows: list[Any]) -> Gathered:
     return Gathered(rows, [o for o in outcomes if o.error], [w for o in outcomes for w in o.warnings])
 
 
@@ -472,16 +472,14 @@ def list_containers(settings: Settings, backends: Sequence[str],
     """Rows for every container of every backend (any state): one listing per backend (ctr: per
     namespace, in parallel), never a call per container."""
     outcomes = fan_out(settings, backends, lambda a: a.containers(namespaces))
-    rows = [r.to_dict() for o in outcomes for r in (o.value or [])]
-    return _gathered(outcomes, rows)
+    return _gathered(outcomes, [r for o in outcomes for r in (o.value or [])])
 
 
 def list_pods(settings: Settings) -> Gathered:
     from .adapters import pods_backend
 
     outcomes = fan_out(settings, [pods_backend()], lambda a: a.pods())
-    rows = [r.to_dict() for o in outcomes for r in (o.value or [])]
-    return _gathered(outcomes, rows)
+    return _gathered(outcomes, [r for o in outcomes for r in (o.value or [])])
 
 
 # -- routing: which backend and namespace an operation goes to ----------------------------------

@@ -4,7 +4,7 @@ in the CRI (crictl), and the CRI's pods."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,10 +12,9 @@ from ..output import Column, Output, short_id
 from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors,
                      report_failures, settings)
 
-# the documented JSON fields of one row, in order (docs/reference.md)
-FIELDS = ("backend", "namespace", "id", "name", "image", "state", "status", "pod", "pod_id", "created")
-POD_FIELDS = ("backend", "namespace", "id", "name", "pod_namespace", "uid", "state", "status", "created",
-              "attempt", "containers")
+if TYPE_CHECKING:
+    from ..adapters.base import ContainerRecord, PodRecord
+
 SHOWN_WITHOUT_ALL = ("running", "paused")
 
 AllOpt = Annotated[bool, typer.Option("--all", "-a", help="Show every container (default: running and paused).")]
@@ -40,31 +39,31 @@ def ago(stamp: str | None, now: datetime | None = None) -> str | None:
     return stamp  # not reached
 
 
-def _name(row: dict[str, Any]) -> str:
+def _name(row: "ContainerRecord") -> str:
     # ctr containers are named by their id: shortened like the id column
-    return str(short_id(row["name"]) if row["name"] == row["id"] and len(row["name"]) == 64 else row["name"])
+    return str(short_id(row.name) if row.name == row.id and len(row.name) == 64 else row.name)
 
 
-def _state(row: dict[str, Any]):
+def _state(row: "ContainerRecord"):
     from rich.text import Text
 
-    style = {"running": "green", "exited": "dim", "paused": "yellow", "unknown": "red"}.get(row["state"])
-    return Text(row["state"], style=style or "")
+    style = {"running": "green", "exited": "dim", "paused": "yellow", "unknown": "red"}.get(row.state)
+    return Text(row.state, style=style or "")
 
 
 COLUMNS = [
-    Column("BACKEND", lambda r: r["backend"], no_wrap=True),
-    Column("NAMESPACE", lambda r: r["namespace"], no_wrap=True),
-    Column("CONTAINER ID", lambda r: short_id(r["id"]), no_wrap=True),
-    Column("CONTAINER ID", lambda r: r["id"], wide_only=True),
+    Column("BACKEND", lambda r: r.backend, no_wrap=True),
+    Column("NAMESPACE", lambda r: r.namespace, no_wrap=True),
+    Column("CONTAINER ID", lambda r: short_id(r.id), no_wrap=True),
+    Column("CONTAINER ID", lambda r: r.id, wide_only=True),
     Column("NAME", _name),
-    Column("IMAGE", lambda r: r["image"]),
+    Column("IMAGE", lambda r: r.image),
     Column("STATE", _state, no_wrap=True),
-    Column("STATUS", lambda r: r["status"], wide_only=True),
-    Column("POD", lambda r: r["pod"]),
-    Column("POD ID", lambda r: r["pod_id"], wide_only=True),
-    Column("CREATED", lambda r: ago(r["created"]), no_wrap=True),
-    Column("CREATED AT", lambda r: r["created"], wide_only=True),
+    Column("STATUS", lambda r: r.status, wide_only=True),
+    Column("POD", lambda r: r.pod),
+    Column("POD ID", lambda r: r.pod_id, wide_only=True),
+    Column("CREATED", lambda r: ago(r.created), no_wrap=True),
+    Column("CREATED AT", lambda r: r.created, wide_only=True),
 ]
 
 
@@ -91,12 +90,11 @@ def ps(
     conf = settings(ctx)
     names = core.select_backends(conf, backend, all_backends)
     got = core.list_containers(conf, names, namespace or _default_namespace(conf))
-    rows = [{k: row[k] for k in FIELDS} for row in got.rows
-            if all_ or row["state"] in SHOWN_WITHOUT_ALL]
+    rows: list[ContainerRecord] = [row for row in got.rows if all_ or row.state in SHOWN_WITHOUT_ALL]
     if got.failed and len(got.failed) == len(names):
         pass  # nothing to show: the errors say why
     elif quiet:
-        out.lines(dict.fromkeys(r["id"] for r in rows))
+        out.lines(dict.fromkeys(r.id for r in rows))
     elif out.structured:
         out.data(rows)
     else:
@@ -104,7 +102,7 @@ def ps(
     raise typer.Exit(report_failures(out, got, len(names)))
 
 
-def caption(rows: list[dict[str, Any]], all_: bool, total: int) -> list[str]:
+def caption(rows: list["ContainerRecord"], all_: bool, total: int) -> list[str]:
     lines = []
     if not rows:
         lines.append("no containers" if all_ or not total else
@@ -113,7 +111,7 @@ def caption(rows: list[dict[str, Any]], all_: bool, total: int) -> list[str]:
     from ..adapters.descriptor import NamespaceRule
 
     # a backend that sees every namespace (ctr) also shows the containers of the backends that own one
-    spaces = {r["namespace"] for r in rows if get_descriptor(r["backend"]).namespace_rule is NamespaceRule.ALL}
+    spaces = {r.namespace for r in rows if get_descriptor(r.backend).namespace_rule is NamespaceRule.ALL}
     for ns in sorted(s for s in spaces if s):
         owner = owner_of(ns)
         if owner and get_descriptor(owner).namespace_rule is NamespaceRule.NONE:
@@ -124,17 +122,17 @@ def caption(rows: list[dict[str, Any]], all_: bool, total: int) -> list[str]:
 
 
 POD_COLUMNS = [
-    Column("POD ID", lambda r: short_id(r["id"]), no_wrap=True),
-    Column("POD ID", lambda r: r["id"], wide_only=True),
-    Column("NAME", lambda r: r["name"]),
-    Column("POD NAMESPACE", lambda r: r["pod_namespace"], no_wrap=True),
-    Column("STATE", lambda r: r["state"], no_wrap=True),
-    Column("STATUS", lambda r: r["status"], wide_only=True),
-    Column("CONTAINERS", lambda r: r["containers"], no_wrap=True),
-    Column("UID", lambda r: r["uid"], wide_only=True),
-    Column("ATTEMPT", lambda r: r["attempt"], wide_only=True),
-    Column("CREATED", lambda r: ago(r["created"]), no_wrap=True),
-    Column("CREATED AT", lambda r: r["created"], wide_only=True),
+    Column("POD ID", lambda r: short_id(r.id), no_wrap=True),
+    Column("POD ID", lambda r: r.id, wide_only=True),
+    Column("NAME", lambda r: r.name),
+    Column("POD NAMESPACE", lambda r: r.pod_namespace, no_wrap=True),
+    Column("STATE", lambda r: r.state, no_wrap=True),
+    Column("STATUS", lambda r: r.status, wide_only=True),
+    Column("CONTAINERS", lambda r: r.containers, no_wrap=True),
+    Column("UID", lambda r: r.uid, wide_only=True),
+    Column("ATTEMPT", lambda r: r.attempt, wide_only=True),
+    Column("CREATED", lambda r: ago(r.created), no_wrap=True),
+    Column("CREATED AT", lambda r: r.created, wide_only=True),
 ]
 
 
@@ -149,11 +147,11 @@ def pods(
 
     out = Output(check_format(output), quiet)
     got = core.list_pods(settings(ctx))
-    rows = [{k: row[k] for k in POD_FIELDS} for row in got.rows]
+    rows: list[PodRecord] = got.rows
     if got.failed:
         pass
     elif quiet:
-        out.lines(r["id"] for r in rows)
+        out.lines(r.id for r in rows)
     elif out.structured:
         out.data(rows)
     else:
