@@ -289,9 +289,10 @@ def test_without_backend_docker_and_crictl_go_before_ctrs_view_of_the_same_conta
 def test_without_backend_a_backend_that_does_not_answer_is_named(w, lab_env):
     proc = ctrtool("exec", "no-such-container", "--", "true",
                    env=dict(lab_env, DOCKER_HOST="unix:///nonexistent/d.sock"))
-    assert proc.returncode == 1
-    assert "'no-such-container' not found in ctr or crictl" in proc.stderr
-    assert "not asked, so it may be there: docker (unix:///nonexistent/d.sock): cannot reach" in proc.stderr
+    # a lookup with a backend silent is refused, not guessed (issue 9): exit 3, the silent backend named
+    assert proc.returncode == 3
+    assert "cannot tell where container 'no-such-container' is: docker did not answer" in proc.stderr
+    assert "docker (unix:///nonexistent/d.sock): cannot reach" in proc.stderr and "--backend" in proc.stderr
 
 
 def test_exec_needs_a_running_container(w, lab_env):

@@ -86,10 +86,10 @@ def test_failures_are_typed_and_name_the_side(lab_env, tools):
     assert missing.returncode == 1 and "not found" in missing.stderr and "Traceback" not in missing.stderr
     subprocess.run(docker + ["tag", DEMO, SCRATCH], check=True, capture_output=True)
     bad = ctrtool("copy", SCRATCH, "--from", "docker", "--to", "ctr:not_a/valid ns", env=lab_env)
-    assert bad.returncode == 1, bad.stderr
+    # bad input, refused before any tool runs (issue 9)
+    assert bad.returncode == 2, bad.stderr
     (err,) = [ln for ln in bad.stderr.splitlines() if ln.startswith("ctrtool: error:")]
-    # ctr refuses the namespace at the first call into it (the check whether it already has the image)
-    assert err.startswith("ctrtool: error: ctr (") and "exit code 1" in err and "namespace" in err, err
+    assert err == "ctrtool: error: --to ctr:NS: 'not_a/valid ns' is not a containerd namespace", err
     usage = ctrtool("copy", SCRATCH, "--from", "docker", "--to", "docker", env=lab_env)
     assert usage.returncode == 2 and "onto itself" in usage.stderr
     wrong = ctrtool("copy", SCRATCH, "--from", "podman", "--to", "docker", env=lab_env)
