@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..output import Column, Output, human_size
-from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors,
-                     report_failures, settings)
+from . import listing
+from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
     from ..adapters.base import StoreUsage
@@ -46,17 +46,12 @@ def df(
     from .images import _default_namespace
 
     out = Output(check_format(output))
-    conf = settings(ctx)
-    names = core.select_backends(conf, backend, all_backends)
+    conf, names = listing.backends(ctx, backend, all_backends)
     got = core.disk_usage(conf, names, namespace or _default_namespace(conf))
     stores: list[StoreUsage] = got.rows
-    if not got.rows and got.failed:
-        pass  # nothing to show: the errors say why
-    elif out.structured:
-        out.data({"stores": stores, "duplicated": got.duplicated, "could_save": got.could_save})
-    else:
-        out.table(COLUMNS, stores, caption=caption(stores, got.could_save))
-    raise typer.Exit(report_failures(out, got, len(names)))
+    listing.show(out, got, len(names), nothing=not stores and bool(got.failed),
+                 data=lambda: {"stores": stores, "duplicated": got.duplicated, "could_save": got.could_save},
+                 table=lambda: out.table(COLUMNS, stores, caption=caption(stores, got.could_save)))
 
 
 def caption(stores: list["StoreUsage"], could_save: int) -> list[str]:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..output import Output, human_size
-from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors,
-                     report_failures, settings)
+from . import listing
+from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
 from .layers import ImageArg
 
 if TYPE_CHECKING:
@@ -192,8 +192,7 @@ def explain(
     from .images import _default_namespace
 
     out = Output(check_format(output))
-    conf = settings(ctx)
-    names = core.select_backends(conf, backend, all_backends)
+    conf, names = listing.backends(ctx, backend, all_backends)
     got = core.image_layers(conf, names, image, namespace or _default_namespace(conf))
     # the sentences are built from the same facts `layers` prints, and where the image itself is
     where = places(got.rows, core.image_homes(conf, names, image, namespace or _default_namespace(conf)))
@@ -209,17 +208,15 @@ def explain(
     todo = advice(image, where, containerd_asked, docker_ns)
     stored = sum(p["has_image"] for p in where)
     words = sentences(image, stored, got.duplicated, where, shared, todo)
-    if not got.rows and got.failed:
-        pass
-    elif out.structured:
-        out.data({"image": image, "stored": stored, "duplicated": got.duplicated,
-                  "places": [{k: p[k] for k in PLACE_FIELDS} for p in where],
-                  "blobs": {k: shared[k] for k in BLOB_FIELDS}, "advice": todo, "sentences": words})
-    else:
+    def table() -> None:
         facts = [w for w in words[1:] if not w.startswith("what to do: ")]
         text = words[0] + "\n" + "".join(f"  - {w};\n" for w in facts)
         text += "".join(f"{w}\n" for w in words[1 + len(facts):])
         if got.absent:
             text += f"not in: {', '.join(got.absent)}\n"
         out.lines([text.rstrip("\n")])
-    raise typer.Exit(report_failures(out, got, len(names)))
+
+    listing.show(out, got, len(names), nothing=not got.rows and bool(got.failed), table=table,
+                 data=lambda: {"image": image, "stored": stored, "duplicated": got.duplicated,
+                               "places": [{k: p[k] for k in PLACE_FIELDS} for p in where],
+                               "blobs": {k: shared[k] for k in BLOB_FIELDS}, "advice": todo, "sentences": words})

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Sequence
 import typer
 
 from ..output import Column, Output, human_size, short_id
-from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, QuietOpt, check_format,
-                     handle_errors, report_failures, settings)
+from . import listing
+from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, QuietOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
     from ..adapters.base import ImageRecord
@@ -69,25 +69,19 @@ def images(
     from .. import core
 
     out = Output(check_format(output), quiet)
-    conf = settings(ctx)
-    names = core.select_backends(conf, backend, all_backends)
-    ns = namespace or _default_namespace(conf)
-    got = core.list_images(conf, names, ns)
-    failed = got.failed
+    conf, names = listing.backends(ctx, backend, all_backends)
+    got = core.list_images(conf, names, namespace or _default_namespace(conf))
     rows: list[ImageRecord] = got.rows
-    if failed and len(failed) == len(names):
-        pass  # nothing to show: the errors say why
-    elif quiet:
-        out.lines(dict.fromkeys(r.id or r.digest or "" for r in rows if r.id or r.digest))
-    elif out.structured:
-        out.data(rows)
-    else:
+
+    def table() -> None:
         stores = list(dict.fromkeys(r.store for r in rows if r.store))
         legend = {store.key: n for n, store in enumerate(stores, 1)}
         lines = [f"[{legend[s.key]}] {s.path or '(directory not reported)'}  ({_store_words(s, rows)})"
                  for s in stores]
         out.table(columns(legend), rows, caption=lines + caption(rows))
-    raise typer.Exit(report_failures(out, got, len(names)))
+
+    listing.show(out, got, len(names), table=table,
+                 quiet=lambda: dict.fromkeys(r.id or r.digest or "" for r in rows if r.id or r.digest))
 
 
 def _default_namespace(conf) -> list[str] | None:

@@ -11,8 +11,8 @@ from ..output import Output
 if TYPE_CHECKING:
     from ..adapters.base import BackendInfo
 
-from .common import (AllBackendsOpt, BackendOpt, OutputOpt, QuietOpt, check_format, handle_errors,
-                     report_failures, settings)
+from . import listing
+from .common import AllBackendsOpt, BackendOpt, OutputOpt, QuietOpt, check_format, handle_errors
 
 
 @handle_errors
@@ -28,19 +28,11 @@ def info(
     from .. import core
 
     out = Output(check_format(output), quiet)
-    conf = settings(ctx)
-    names = core.select_backends(conf, backend, all_backends)
+    conf, names = listing.backends(ctx, backend, all_backends)
     got = core.backend_info(conf, names)
-    infos, failed = got.rows, got.failed
-    if failed and len(failed) == len(names):
-        pass  # nothing to show: the errors say why
-    elif quiet:
-        out.lines(i.backend for i in infos)
-    elif out.structured:
-        out.data(infos)
-    else:
-        out.sections([(i.backend, _fields(i)) for i in infos], caption=caption(infos))
-    raise typer.Exit(report_failures(out, got, len(names)))
+    infos: list[BackendInfo] = got.rows
+    listing.show(out, got, len(names), quiet=lambda: (i.backend for i in infos),
+                 table=lambda: out.sections([(i.backend, _fields(i)) for i in infos], caption=caption(infos)))
 
 
 def _fields(i: "BackendInfo") -> list[tuple[str, Any]]:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..output import Column, Output, human_size, short_id
-from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors,
-                     report_failures, settings)
+from . import listing
+from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
     from ..adapters.base import LayerCopy, LayerRow
@@ -71,20 +71,17 @@ def layers(
     from .images import _default_namespace
 
     out = Output(check_format(output), quiet)
-    conf = settings(ctx)
-    names = core.select_backends(conf, backend, all_backends)
+    conf, names = listing.backends(ctx, backend, all_backends)
     got = core.image_layers(conf, names, image, namespace or _default_namespace(conf))
     rows: list[LayerRow] = got.rows
-    if not got.rows and got.failed:
-        pass  # nothing to show: the errors say why
-    elif quiet:
-        out.lines(r.diff_id for r in rows)
-    elif out.structured:
-        out.data(rows)
-    else:
+
+    def table() -> None:
         lines = [_Line(row, copy, i == 0) for row in rows for i, copy in enumerate(row.copies)]
         out.table(COLUMNS, lines, caption=caption(rows, got.absent))
-    raise typer.Exit(report_failures(out, got, len(names)))
+
+    # backends without the image are not failures; print nothing only when no layer was found
+    listing.show(out, got, len(names), table=table, quiet=lambda: (r.diff_id for r in rows),
+                 nothing=not rows and bool(got.failed))
 
 
 def caption(rows: list["LayerRow"], absent: list[str]) -> list[str]:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..output import Column, Output, short_id
-from .common import (AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors,
-                     report_failures, settings)
+from . import listing
+from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors, settings
 
 if TYPE_CHECKING:
     from ..adapters.base import ContainerRecord, PodRecord
@@ -87,19 +87,11 @@ def ps(
     from .images import _default_namespace
 
     out = Output(check_format(output), quiet)
-    conf = settings(ctx)
-    names = core.select_backends(conf, backend, all_backends)
+    conf, names = listing.backends(ctx, backend, all_backends)
     got = core.list_containers(conf, names, namespace or _default_namespace(conf))
     rows: list[ContainerRecord] = [row for row in got.rows if all_ or row.state in SHOWN_WITHOUT_ALL]
-    if got.failed and len(got.failed) == len(names):
-        pass  # nothing to show: the errors say why
-    elif quiet:
-        out.lines(dict.fromkeys(r.id for r in rows))
-    elif out.structured:
-        out.data(rows)
-    else:
-        out.table(COLUMNS, rows, caption=caption(rows, all_, len(got.rows)))
-    raise typer.Exit(report_failures(out, got, len(names)))
+    listing.show(out, got, len(names), data=lambda: rows, quiet=lambda: dict.fromkeys(r.id for r in rows),
+                 table=lambda: out.table(COLUMNS, rows, caption=caption(rows, all_, len(got.rows))))
 
 
 def caption(rows: list["ContainerRecord"], all_: bool, total: int) -> list[str]:
@@ -148,12 +140,5 @@ def pods(
     out = Output(check_format(output), quiet)
     got = core.list_pods(settings(ctx))
     rows: list[PodRecord] = got.rows
-    if got.failed:
-        pass
-    elif quiet:
-        out.lines(r.id for r in rows)
-    elif out.structured:
-        out.data(rows)
-    else:
-        out.table(POD_COLUMNS, rows, caption=[] if rows else ["no pods"])
-    raise typer.Exit(report_failures(out, got, 1))
+    listing.show(out, got, 1, quiet=lambda: (r.id for r in rows),
+                 table=lambda: out.table(POD_COLUMNS, rows, caption=[] if rows else ["no pods"]))

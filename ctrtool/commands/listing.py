@@ -1,0 +1,47 @@
+"""The one skeleton of a listing command (images, info, layers, df, explain, ps, pods).
+
+Every listing asks the same things in the same order: which backends (``--backend``,
+``--all-backends``, else those found), what core gathered from them (rows, failed backends,
+warnings), then one of three ways to print it (``-q`` lines, ``-o json|yaml`` records serialised by
+the output sink, or a table for people), and the exit status that says whether some or all
+backends failed (:func:`common.report_failures`). A command supplies only what differs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn, Sequence
+
+import typer
+
+from .common import report_failures, settings
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..core import Gathered
+    from ..output import Output
+
+
+def backends(ctx: typer.Context, backend: Sequence[str] | None, all_backends: bool) -> tuple["Settings", list[str]]:
+    """The settings and the backends a listing asks."""
+    from .. import core
+
+    conf = settings(ctx)
+    return conf, core.select_backends(conf, backend, all_backends)
+
+
+def show(out: "Output", got: "Gathered", asked: int, *, table: Callable[[], None],
+         data: Callable[[], Any] | None = None, quiet: Callable[[], Iterable[str]] | None = None,
+         nothing: bool | None = None) -> NoReturn:
+    """Print what was gathered and exit: nothing when every backend failed (the errors say why; or
+    when ``nothing`` says so), ``quiet()`` lines with -q, ``data()`` (default: the rows) as JSON or
+    YAML, else ``table()``; then the warnings, one line per failed backend, and the exit status (0;
+    1 or 2 when all failed; 3 partial)."""
+    if nothing if nothing is not None else (got.failed and len(got.failed) == asked):
+        pass
+    elif out.quiet and quiet is not None:
+        out.lines(quiet())
+    elif out.structured:
+        out.data(data() if data is not None else got.rows)
+    else:
+        table()
+    raise typer.Exit(report_failures(out, got, asked))
