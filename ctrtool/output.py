@@ -20,6 +20,7 @@ class Column:
     header: str
     value: Callable[[Any], Any]  # a row (a record or a dict) -> what the cell shows
     wide_only: bool = False
+    narrow_only: bool = False  # left out of -o wide, which shows the whole value in a wide_only column
     style: str | None = None
     no_wrap: bool = False
     # paths and references are never cut short with "…": on a narrow terminal they fold onto
@@ -78,7 +79,7 @@ class Output:
         from rich.text import Text
 
         wide = self.fmt == "wide"
-        cols = [c for c in columns if wide or not c.wide_only]
+        cols = [c for c in columns if (c.wide_only <= wide) and not (wide and c.narrow_only)]
         table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False,
                       pad_edge=False, header_style="bold")
         for col in cols:

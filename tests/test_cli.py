@@ -95,3 +95,19 @@ def test_lab_help_names_its_commands():
     assert result.exit_code == 0
     for command in ("up", "down", "status", "env"):
         assert command in result.output
+
+
+def test_wide_tables_show_each_id_column_once(capsys):
+    """`pods -o wide` (and ps, images) had two "POD ID" columns: the short one and the full one."""
+    from ctrtool.commands.ps import POD_COLUMNS
+    from ctrtool.output import Output
+
+    pod = {"id": "a" * 64, "name": "web", "pod_namespace": "default", "state": "ready", "status": "SANDBOX_READY",
+           "containers": 1, "uid": "u", "attempt": 0, "created": None}
+    row = type("Pod", (), pod)()
+    for fmt, full in (("table", False), ("wide", True)):
+        Output(fmt).table(POD_COLUMNS, [row])
+        printed = capsys.readouterr().out
+        header = printed.splitlines()[0]
+        assert header.count("POD ID") == 1
+        assert (("a" * 64) in printed) == full and ("UID" in header) == full

@@ -39,7 +39,7 @@ def columns(legend: dict[tuple, int]) -> list[Column]:
         Column("BACKEND", lambda r: r.backend, no_wrap=True),
         Column("NAMESPACE", lambda r: r.namespace, no_wrap=True),
         Column("IMAGE", lambda r: _ref(r.ref)),
-        Column("IMAGE ID", lambda r: short_id(r.id or r.digest), no_wrap=True),
+        Column("IMAGE ID", lambda r: short_id(r.id or r.digest), no_wrap=True, narrow_only=True),
         Column("IMAGE ID", lambda r: r.id, wide_only=True),
         Column("DIGEST", lambda r: r.digest, wide_only=True),
         Column("SIZE", lambda r: human_size(r.size), no_wrap=True),

@@ -54,7 +54,7 @@ def _state(row: "ContainerRecord"):
 COLUMNS = [
     Column("BACKEND", lambda r: r.backend, no_wrap=True),
     Column("NAMESPACE", lambda r: r.namespace, no_wrap=True),
-    Column("CONTAINER ID", lambda r: short_id(r.id), no_wrap=True),
+    Column("CONTAINER ID", lambda r: short_id(r.id), no_wrap=True, narrow_only=True),
     Column("CONTAINER ID", lambda r: r.id, wide_only=True),
     Column("NAME", _name),
     Column("IMAGE", lambda r: r.image),
@@ -114,7 +114,7 @@ def caption(rows: list["ContainerRecord"], all_: bool, total: int) -> list[str]:
 
 
 POD_COLUMNS = [
-    Column("POD ID", lambda r: short_id(r.id), no_wrap=True),
+    Column("POD ID", lambda r: short_id(r.id), no_wrap=True, narrow_only=True),
     Column("POD ID", lambda r: r.id, wide_only=True),
     Column("NAME", lambda r: r.name),
     Column("POD NAMESPACE", lambda r: r.pod_namespace, no_wrap=True),
