@@ -537,10 +537,11 @@ class Adapter:
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         raise NotImplementedError
 
-    def _plan(self, what: str, commands: list[list[str]], destructive: bool = False) -> Plan:
-        """A plan that runs ``commands`` one after another, each through the runner."""
+    def _plan(self, what: str, commands: list[list[str]], destructive: bool = False, grace: float = 0) -> Plan:
+        """A plan that runs ``commands`` one after another, each through the runner. ``grace``: time
+        the tool itself waits on purpose (a stop's grace period), on top of the per-backend timeout."""
         def execute() -> None:
-            self.fresh_deadline()
+            self.fresh_deadline(grace)
             for argv in commands:
                 self.run_argv(argv)
         return Plan(what, commands, execute, destructive)
@@ -572,10 +573,11 @@ class Adapter:
         raise NotImplementedError
 
     # -- shared checks ---------------------------------------------------------------------------
-    def fresh_deadline(self) -> None:
+    def fresh_deadline(self, grace: float = 0) -> None:
         """A Plan runs after the user said yes, which may have taken a while: its calls get the
-        whole per-backend timeout again."""
-        self.deadline = Deadline(self.settings.timeout)
+        whole per-backend timeout again, plus ``grace``: what the tool waits on purpose (``docker stop
+        -t 10`` takes 10 s with a container that ignores SIGTERM, and was cut off at 10 s: issue 10)."""
+        self.deadline = Deadline(self.settings.timeout + grace)
 
     @staticmethod
     def require_running(c: ContainerRecord, doing: str) -> None:

@@ -244,8 +244,10 @@ class CrictlAdapter(Adapter):
         what = f"stop container {c.name} (crictl, pod {c.pod}): its stop signal, then SIGKILL after {seconds}s"
         if c.state != RUNNING:
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
-        # crictl's own default is 0: SIGKILL at once
-        return self._plan(what, [self.argv("stop", "--timeout", str(seconds), c.id)], destructive=True)
+        # crictl's own default is 0: SIGKILL at once. Its request timeout (in connection_args) must
+        # outlast the grace period: the argv is made with the plan's deadline
+        self.fresh_deadline(seconds)
+        return self._plan(what, [self.argv("stop", "--timeout", str(seconds), c.id)], destructive=True, grace=seconds)
 
     def plan_kill(self, c: ContainerRecord, signal: str) -> Plan:
         """The CRI has no kill call: StopContainer with timeout 0 is SIGKILL at once

@@ -237,7 +237,7 @@ class DockerAdapter(Adapter):
         what = f"stop container {c.name} (docker): its stop signal, then SIGKILL after {seconds}s"
         if c.state not in (RUNNING, PAUSED):
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
-        return self._plan(what, [self.argv("stop", "-t", str(seconds), c.name)], destructive=True)
+        return self._plan(what, [self.argv("stop", "-t", str(seconds), c.name)], destructive=True, grace=seconds)
 
     def plan_kill(self, c: ContainerRecord, signal: str) -> Plan:
         what = f"send {signal} to container {c.name} (docker)"
