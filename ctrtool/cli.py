@@ -231,7 +231,9 @@ def _exit_status(code: int | str | None) -> int:
 
 def _report_line(message: str, hint: str | None = None) -> None:
     """An error in the project's format, without rich (which may be what failed)."""
-    sys.stderr.write(f"ctrtool: error: {message}\n" + (f"  hint: {hint}\n" if hint else ""))
+    from .output import one_line
+
+    sys.stderr.write(f"ctrtool: error: {one_line(message)}\n" + (f"  hint: {one_line(hint)}\n" if hint else ""))
     sys.stderr.flush()
 
 

@@ -234,3 +234,12 @@ def test_a_tty_is_refused_for_an_archive(env):
         os.close(leader)
         os.close(follower)
     assert "terminal" in assert_one_error(proc, 2)
+
+
+@pytest.mark.parametrize("path", ["/nonexistent/a\nb.yaml", "/nonexistent/\x1e.yaml", "/nonexistent/\x1b[31mred"])
+def test_an_error_about_a_value_with_control_characters_stays_one_line(env, path):
+    """Found by the fuzz (tests/test_fuzz_cli.py): a newline or a record separator in a value
+    the error quotes split the message; control characters are shown escaped."""
+    proc = run_ctrtool("images", env={**env, "CTRTOOL_CONFIG": path})
+    line = assert_one_error(proc, 2)
+    assert "\x1b" not in line and "no such file" in line
