@@ -146,8 +146,10 @@ def test_sigterm_during_a_save_keeps_the_old_file_and_removes_the_temporary_one(
     key, value = marker.split("=")
     proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, key: value},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    partial = lambda: [p for p in tmp_path.iterdir() if p.name.endswith(".ctrtool-part") and p.stat().st_size]
-    assert wait_for(lambda: bool(partial()), timeout=15), "the tool never wrote"
+    def partial() -> bool:
+        return any(p.name.endswith(".ctrtool-part") and p.stat().st_size for p in tmp_path.iterdir())
+
+    assert wait_for(partial, timeout=15), "the tool never wrote"
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=10)
     assert target.read_bytes() == b"the good archive"
