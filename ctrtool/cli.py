@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import signal
 import sys
 from typing import Annotated, Optional
 
@@ -139,27 +140,12 @@ def main() -> None:
     * SIGINT, SIGTERM and SIGHUP end every tool ctrtool started (each one's process group) and
       wait for them; ctrtool then exits 130, 143 or 129. At any exit no tool is left running.
     """
-    import signal
-
     from . import runner
-    from .errors import OutputFailed, Terminated
+    from .errors import OutputFailed
 
     _stdio()
     _sane_environment()
-    handlers = {}
-
-    signalled: list[int] = []
-
-    def on_signal(signum, _frame) -> None:
-        signalled.append(signum)
-        runner.end_children(wait=None)  # at once: a thread may be waiting for one of them
-        if len(signalled) > 1:
-            return  # already on the way out (timeout(1) signals its child, then its group again)
-        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        handlers[sig] = signal.signal(sig, on_signal)
-    _watch_signals(tuple(handlers))
+    signalled = _handle_signals()
     code: int | str | None = 0
     try:
         try:
@@ -181,7 +167,7 @@ def main() -> None:
         except OutputFailed as exc:
             code = _report_output(exc) if code in (0, None) else code
     finally:
-        for sig in handlers:  # no signal may interrupt the clean-up
+        for sig in SIGNALS:  # no signal may interrupt the clean-up
             signal.signal(sig, signal.SIG_IGN)
         runner.end_children()
     if signalled:
@@ -196,6 +182,30 @@ def main() -> None:
     sys.exit(code)
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _handle_signals() -> list[int]:
+    """SIGINT, SIGTERM and SIGHUP end every tool at once and raise KeyboardInterrupt (SIGINT) or
+    Terminated in the main thread; returns the list of the signals received."""
+    from . import runner
+    from .errors import Terminated
+
+    signalled: list[int] = []
+
+    def on_signal(signum, _frame) -> None:
+        signalled.append(signum)
+        runner.end_children(wait=None)  # at once: a thread may be waiting for one of them
+        if len(signalled) > 1:
+            return  # already on the way out (timeout(1) signals its child, then its group again)
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+    for sig in SIGNALS:
+        signal.signal(sig, on_signal)
+    _watch_signals(SIGNALS)
+    return signalled
+
+
 def _watch_signals(signals: tuple[int, ...]) -> None:
     """The kernel may hand a signal to any thread, and Python runs its handler only when the main
     thread next runs: a main thread waiting for the backends' threads would wait for their tools
@@ -203,7 +213,6 @@ def _watch_signals(signals: tuple[int, ...]) -> None:
     ends the tools then; their threads finish, and the main thread's handler raises. The watcher
     blocks the signals itself, so that a main thread blocked on a read (the consent prompt) still
     gets them. While a passthrough tool runs (logs -f, exec), the tool decides (runner)."""
-    import signal
     import threading
 
     from . import runner
@@ -231,7 +240,9 @@ def _exit_status(code: int | str | None) -> int:
 
 def _report_line(message: str, hint: str | None = None) -> None:
     """An error in the project's format, without rich (which may be what failed)."""
-    sys.stderr.write(f"ctrtool: error: {message}\n" + (f"  hint: {hint}\n" if hint else ""))
+    from .output import one_line
+
+    sys.stderr.write(f"ctrtool: error: {one_line(message)}\n" + (f"  hint: {one_line(hint)}\n" if hint else ""))
     sys.stderr.flush()
 
 

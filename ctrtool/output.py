@@ -143,8 +143,20 @@ class Output:
         text.append("ctrtool: " if not indent else "")
         if label:
             text.append(f"{label}: ", style=style)
-        text.append(message)
+        text.append(one_line(message))
         self.err.print(text, soft_wrap=True, highlight=False)
+
+
+def one_line(text: str) -> str:
+    """A message as one line: control characters (a newline or an escape sequence in a name, a
+    path or a tool's stderr) and Unicode line and paragraph separators shown escaped."""
+    import unicodedata
+
+    if text.isprintable():
+        return text
+    return "".join(ch if ch == " " or ch == "\t" or unicodedata.category(ch) not in ("Cc", "Zl", "Zp")
+                   and ch not in "\x1c\x1d\x1e\x85" else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
 
 MAX_COLUMNS = 10000

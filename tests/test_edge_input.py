@@ -100,7 +100,7 @@ def test_stdout_on_a_full_disk(env, args):
 
 def test_closed_stdout(env):
     code = "import sys; from ctrtool.cli import main; sys.argv[0] = 'ctrtool'; main()"
-    proc = subprocess.run(["sh", "-c", f'exec "$0" -c "$1" --version >&-', sys.executable, code],
+    proc = subprocess.run(["sh", "-c", 'exec "$0" -c "$1" --version >&-', sys.executable, code],
                           env=env, capture_output=True)
     line = assert_one_error(proc, 1)
     assert line == "ctrtool: error: cannot write to stdout: Bad file descriptor"
@@ -110,7 +110,7 @@ def test_closed_stdout_is_never_reused_for_a_file(env, tmp_path):
     """With fd 1 closed, a file ctrtool opens must not become its stdout (the trace file here)."""
     trace = tmp_path / "trace.jsonl"
     code = "import sys; from ctrtool.cli import main; sys.argv[0] = 'ctrtool'; main()"
-    proc = subprocess.run(["sh", "-c", f'exec "$0" -c "$1" -t 1 images -b docker -q >&-', sys.executable, code],
+    proc = subprocess.run(["sh", "-c", 'exec "$0" -c "$1" -t 1 images -b docker -q >&-', sys.executable, code],
                           env={**env, "CTRTOOL_TRACE": str(trace)}, capture_output=True)
     assert b"Traceback" not in proc.stderr and proc.returncode == 1
     assert all(line.startswith("{") for line in trace.read_text().splitlines())
@@ -234,3 +234,12 @@ def test_a_tty_is_refused_for_an_archive(env):
         os.close(leader)
         os.close(follower)
     assert "terminal" in assert_one_error(proc, 2)
+
+
+@pytest.mark.parametrize("path", ["/nonexistent/a\nb.yaml", "/nonexistent/\x1e.yaml", "/nonexistent/\x1b[31mred"])
+def test_an_error_about_a_value_with_control_characters_stays_one_line(env, path):
+    """Found by the fuzz (tests/test_fuzz_cli.py): a newline or a record separator in a value
+    the error quotes split the message; control characters are shown escaped."""
+    proc = run_ctrtool("images", env={**env, "CTRTOOL_CONFIG": path})
+    line = assert_one_error(proc, 2)
+    assert "\x1b" not in line and "no such file" in line

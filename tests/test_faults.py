@@ -135,19 +135,16 @@ def test_sigterm_during_a_save_keeps_the_old_file_and_removes_the_temporary_one(
     target = tmp_path / "image.tar"
     target.write_bytes(b"the good archive")
     marker = f"CTRTOOL_FAULT_MARK={uuid.uuid4().hex}"
-    code = ("import sys; from ctrtool.cli import main; from ctrtool import runner; "
-            "sys.argv = ['ctrtool', '--version']; "
-            # the same process-wide set-up as main(), then a long write in place of a command
-            "import signal, ctrtool.cli as c; c._stdio(); "
-            "h = lambda s, f: (runner.end_children(wait=None), (_ for _ in ()).throw(KeyboardInterrupt())); "
-            "signal.signal(signal.SIGTERM, h); "
-            "runner.run_to_file(['sh', '-c', 'printf partial; sleep 60 & wait'], sys.argv_path)")
-    code = code.replace("sys.argv_path", repr(str(target)))
+    # main()'s process-wide set-up (streams, signal handlers), then a long write in place of a command
+    code = ("from ctrtool import runner; import ctrtool.cli as c; c._stdio(); c._handle_signals(); "
+            f"runner.run_to_file(['sh', '-c', 'printf partial; sleep 60 & wait'], {str(target)!r})")
     key, value = marker.split("=")
     proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, key: value},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    partial = lambda: [p for p in tmp_path.iterdir() if p.name.endswith(".ctrtool-part") and p.stat().st_size]
-    assert wait_for(lambda: bool(partial()), timeout=15), "the tool never wrote"
+    def partial() -> bool:
+        return any(p.name.endswith(".ctrtool-part") and p.stat().st_size for p in tmp_path.iterdir())
+
+    assert wait_for(partial, timeout=15), "the tool never wrote"
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=10)
     assert target.read_bytes() == b"the good archive"
@@ -170,3 +167,22 @@ def test_passthrough_passes_a_sigint_sent_to_ctrtool_alone(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert out.strip() == b"7", err
+
+
+def test_sigterm_during_a_copy_ends_both_sides(tmp_path):
+    """runner.run_pipe, as `copy` uses it (source | ctrtool | target), with both sides still
+    running when SIGTERM comes: both process groups end with ctrtool."""
+    marker = f"CTRTOOL_FAULT_MARK={uuid.uuid4().hex}"
+    ready = tmp_path / "ready"
+    code = ("from ctrtool import runner; import ctrtool.cli as c; c._stdio(); "
+            "c._handle_signals(); "
+            f"runner.run_pipe(['sh', '-c', 'printf data; touch {ready}; sleep 60 & wait'], "
+            "['sh', '-c', 'cat >/dev/null; sleep 60 & wait'], progress=False)")
+    key, value = marker.split("=")
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, key: value},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    assert wait_for(ready.exists, timeout=15), "the source never ran"
+    assert wait_for(lambda: len(processes_with(marker)) >= 5, timeout=10)  # ctrtool, 2 shells, 2 sleeps (+cat)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    assert wait_for(lambda: processes_with(marker) == [], timeout=5), "a side of the copy outlived ctrtool"

@@ -39,3 +39,18 @@ def test_on_a_terminal_it_asks(monkeypatch, reply, approved):
         with pytest.raises(safety.ConsentRefused, match="not confirmed"):
             safety.approve("remove web", [["docker", "rm", "web"]], ask=ask)
     assert "docker rm web" in questions[0]
+
+
+def test_dry_run_of_a_change_says_what_it_would_do(capsys):
+    """--dry-run prints the commands on stdout and, for a change that removes or moves something,
+    what it would do on stderr (crictl rmi: every name of the image goes)."""
+    from ctrtool.adapters.base import Plan
+    from ctrtool.commands.common import carry_out
+    from ctrtool.output import Output
+
+    plan = Plan("remove image a:1 from the CRI (k8s.io): the CRI removes the whole image, every name of it "
+                "(a:1, b:2)", [["crictl", "rmi", "a:1"]], lambda: pytest.fail("ran"), destructive=True)
+    assert carry_out(Output(), [plan], yes=False, dry_run=True) == []
+    got = capsys.readouterr()
+    assert got.out == "crictl rmi a:1\n"
+    assert "would remove image a:1 from the CRI" in got.err and "(a:1, b:2)" in got.err

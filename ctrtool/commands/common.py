@@ -190,6 +190,8 @@ def carry_out(out: Output, plans: list, *, yes: bool, dry_run: bool) -> list:
         for plan in todo:
             if plan.note:
                 out.note(f"{plan.what}: {plan.note}")
+            elif plan.destructive:  # what it would do, in words: e.g. every name crictl rmi removes
+                out.note(f"would {plan.what}")
     if not approve(what, commands, yes=yes or not destructive, dry_run=dry_run,
                    piped=any(p.piped for p in todo)):
         return []
