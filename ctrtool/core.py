@@ -487,6 +487,12 @@ def list_pods(settings: Settings) -> Gathered:
 # The ctrtool command line that would reach a thing in another place: (backend, namespace) -> text.
 Rerun = Callable[[str, "str | None"], str]
 
+def _descriptor(backend: str) -> Any:
+    from .adapters import get_descriptor
+
+    return get_descriptor(backend)
+
+
 def cri_namespace() -> str:
     """The containerd namespace the kubelet sees: the one the CRI backend is fixed to (k8s.io)."""
     from .adapters import all_descriptors
@@ -638,7 +644,8 @@ def _require_complete(kind: str, refs: Sequence[str], searched: Searched, rerun:
 
     answered = [b for b in searched]
     hint = ("nothing was changed; say where with --backend (and -n for ctr)"
-            + (f", e.g. {rerun(answered[0], None)}" if len(answered) == 1 and answered[0] != "ctr" else "")
+            + (f", e.g. {rerun(answered[0], None)}" if len(answered) == 1
+               and not _descriptor(answered[0]).selects_namespace else "")
             + ", or try again when every backend answers")
     raise IncompleteLookup(kind, ", ".join(refs), searched.unanswered, hint)
 

@@ -165,8 +165,9 @@ def rerun(command: str, *args: str) -> Callable[[str, Optional[str]], str]:
     import shlex
 
     def line(backend: str, namespace: Optional[str]) -> str:
-        ns = ["-n", namespace] if backend == "ctr" and namespace else []
-        return shlex.join(["ctrtool", command, "--backend", backend, *ns, *args])
+        from ..adapters import get_descriptor
+
+        return shlex.join(["ctrtool", command, *get_descriptor(backend).place_flags(namespace).split(), *args])
 
     return line
 

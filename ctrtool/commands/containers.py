@@ -70,7 +70,9 @@ def inspect(
     except NotFound as exc:
         if kind == "image":
             raise
-        if backend in (None, "crictl") and not namespace:
+        from ..adapters import pods_backend
+
+        if backend in (None, pods_backend()) and not namespace:
             try:  # last, a pod (the CRI's)
                 adapter, pod = core.locate_pod(conf, name)
             except CtrtoolError:

@@ -18,8 +18,11 @@ ToOpt = Annotated[str, typer.Option("--to", metavar=STORES, help="Where to put i
 
 def parse_store(text: str, option: str) -> tuple[str, Optional[str]]:
     """"docker", "crictl", "ctr" (its default namespace) or "ctr:NS" -> (backend, namespace)."""
+    from ..adapters import BACKENDS, get_descriptor
+
     backend, _, namespace = text.partition(":")
-    if backend not in ("docker", "ctr", "crictl") or (namespace and backend != "ctr") or (_ and not namespace):
+    if backend not in BACKENDS or (namespace and not get_descriptor(backend).selects_namespace) \
+            or (_ and not namespace):
         raise UsageError(f"{option} {text!r}: expected {STORES}",
                          "docker's store; ctr:NS for a containerd namespace; crictl for the kubelet's (k8s.io)")
     return backend, check_namespace(namespace or None, f"{option} ctr:NS:")
@@ -45,7 +48,9 @@ def copy(ctx: typer.Context,
 
     def elsewhere(backend: str, namespace: Optional[str]) -> str:
         """The copy from where the image is instead (for the not-found hint)."""
-        spec = f"ctr:{namespace}" if backend == "ctr" and namespace else backend
+        from ..adapters import get_descriptor
+
+        spec = f"{backend}:{namespace}" if get_descriptor(backend).selects_namespace and namespace else backend
         return shlex.join(["ctrtool", "copy", image, "--from", spec, "--to", target])
 
     plan, where = core.copy_plan(settings(ctx), image, src, dst, elsewhere)
