@@ -171,6 +171,15 @@ def main() -> None:
             signal.signal(sig, signal.SIG_IGN)
         runner.end_children()
     if signalled:
+        expected = 128 + signalled[0]
+        if code != expected:
+            # the signal came to another thread while the results were being gathered: the main
+            # thread may have seen the tools' ends before the signal itself; say it the same way
+            if code not in (130, 129, 143):
+                _report_line("interrupted" if signalled[0] == signal.SIGINT
+                             else f"terminated by {signal.Signals(signalled[0]).name}",
+                             "every tool ctrtool had started was stopped")
+            code = expected
         # every tool is gone (end_children waited for them); the backends' threads may still be
         # unwinding, or be where the signal left a lock held: exit without waiting for them
         for stream in (sys.stdout, sys.stderr):
@@ -195,7 +204,7 @@ def _handle_signals() -> list[int]:
 
     def on_signal(signum, _frame) -> None:
         signalled.append(signum)
-        runner.end_children(wait=None)  # at once: a thread may be waiting for one of them
+        runner.end_children(wait=None, signum=signum)  # at once: a thread may be waiting for one
         if len(signalled) > 1:
             return  # already on the way out (timeout(1) signals its child, then its group again)
         raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
@@ -228,8 +237,9 @@ def _watch_signals(signals: tuple[int, ...]) -> None:
                 got = os.read(read_end, 64)
             except OSError:
                 return
-            if any(byte in signals for byte in got) and not runner.passing_through():
-                runner.end_children(wait=None)
+            mine = [byte for byte in got if byte in signals]
+            if mine and not runner.passing_through():
+                runner.end_children(wait=None, signum=mine[0])
 
     threading.Thread(target=watch, name="ctrtool-signals", daemon=True).start()
 

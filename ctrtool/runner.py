@@ -59,7 +59,7 @@ def _started(proc: subprocess.Popen, own_group: bool = True) -> None:
         _children[proc] = own_group
     if _stopping.is_set():  # a signal came while it was starting
         _end(proc, own_group)
-        raise Terminated(signal.SIGTERM)
+        raise Terminated(_stop_signal[0] if _stop_signal else signal.SIGTERM)
 
 
 def _finished(proc: subprocess.Popen) -> None:
@@ -70,13 +70,23 @@ def _finished(proc: subprocess.Popen) -> None:
 _passthrough = threading.Event()  # a tool runs in our process group and decides about signals
 
 
+def stopping() -> bool:
+    """Whether ctrtool is ending every tool (a signal came): their failures are not news."""
+    return _stopping.is_set()
+
+
+def stop_signal() -> int | None:
+    """The signal that ended the tools, if one did."""
+    return _stop_signal[0] if _stop_signal else None
+
+
 def passing_through() -> bool:
     return _passthrough.is_set()
 
 
 def _refuse_if_stopping() -> None:
     if _stopping.is_set():
-        raise Terminated(signal.SIGTERM)
+        raise Terminated(_stop_signal[0] if _stop_signal else signal.SIGTERM)
 
 
 def _end(proc: subprocess.Popen, own_group: bool) -> None:
@@ -89,10 +99,16 @@ def _end(proc: subprocess.Popen, own_group: bool) -> None:
         pass
 
 
-def end_children(wait: float | None = 5.0) -> int:
+_stop_signal: list[int] = []
+
+
+def end_children(wait: float | None = 5.0, signum: int | None = None) -> int:
     """Kill every tool ctrtool started (each one's whole process group) and, unless ``wait`` is
     None, wait up to ``wait`` seconds for each to be gone. From then on no tool is started.
-    Safe in a signal handler (``wait=None``). Returns how many were running."""
+    ``signum``: the signal that asked for it (see :func:`stop_signal`). Safe in a signal handler
+    (``wait=None``). Returns how many were running."""
+    if signum is not None and not _stop_signal:
+        _stop_signal.append(signum)
     _stopping.set()
     with _children_lock:
         procs = list(_children.items())

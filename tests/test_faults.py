@@ -97,7 +97,7 @@ def test_timeout_from_outside_leaves_no_tool_behind(hung):
     proc = subprocess.run(["timeout", "5", sys.executable, "-c", MAIN, "-t", "60", "ps", "--all-backends"],
                           env=env, capture_output=True, timeout=30)
     assert proc.returncode == 124, proc.stderr  # timeout(1) says it had to stop it
-    assert b"terminated by SIGTERM" in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr
+    assert b"terminated by SIGTERM" in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr.decode()
     assert processes_with(marker) == [], proc.stderr
 
 

@@ -127,6 +127,14 @@ def report_failures(out: Output, got: Any, asked: int) -> int:
     All backends failed: their common exit code (2 when each one's configuration is wrong), else
     1. Some failed, others printed: 3 (partial result). None failed: 0.
     """
+    import signal
+
+    from ..errors import Terminated
+    from ..runner import stop_signal, stopping
+
+    if stopping():  # a signal ended the tools: say that, their "failures" are not news
+        signum = stop_signal() or signal.SIGINT
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
     for warning in got.warnings:
         out.warn(warning)
     failed = got.failed
