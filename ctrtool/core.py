@@ -803,6 +803,7 @@ def existing_images(adapter: Adapter, namespace: str | None, refs: Sequence[str]
         return {}
     ns = adapter.operation_namespace(namespace)
     records = [r for r in adapter.images([ns] if ns else None) if not ns or r.namespace == ns]
+    complete_stores(adapter.settings, records, adapter.warnings)  # config digests, whatever id the tool prints
     found = {}
     for ref in refs:
         matches, by_name = match_images(records, ref)

@@ -47,8 +47,9 @@ def scratch(native, tmp_path):
 
 
 def docker_id(native, ref: str) -> str | None:
-    got = native.docker("image", "inspect", "--format", "{{.Id}}", ref, check=False)
-    return got.stdout.strip() if got.returncode == 0 else None
+    """The image's config digest (docker's own ID on overlay2; on containerd's image store docker's
+    ID is the manifest's, and the config digest is read from it)."""
+    return native.docker_image_ids().get(ref)
 
 
 def ctr_names(native, ns: str) -> dict[str, str]:

@@ -487,7 +487,9 @@ class CtrAdapter(Adapter):
 
     def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
         ns = self.operation_namespace(namespace)
-        argv = self.argv(*self.ns_argv(ns, "images", "import", path))
+        # ctr 2.x imports through the transfer service by default, which printed no name at all for
+        # an import that moved a tag (seen in the lab); in the client (--local) it says what it unpacked
+        argv = self.argv(*self.ns_argv(ns, "images", "import", *self._export_to_stdout(), path))
 
         def execute() -> list[str]:
             return parse_imported(self.run_argv(argv, bounded=False).stdout)
