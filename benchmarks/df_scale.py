@@ -23,8 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from images_vs_native import (DEFAULT_LAB_DIR, BenchError, Tools, call_label, extra_tags, lab_env,  # noqa: E402
-                              log)
+from images_vs_native import DEFAULT_LAB_DIR, BenchError, Tools, call_label, extra_tags, lab_env, log  # noqa: E402
 
 DF = [sys.executable, "-m", "ctrtool", "df", "--all-backends", "-o", "json"]
 
@@ -43,9 +42,14 @@ def measure(env: dict[str, str], runs: int) -> dict:
             calls = [json.loads(line)["argv"] for line in fh]
     data = json.loads(out.stdout)
     walks = sum(s["items"] for s in data["stores"] if s["kind"] == "unpacked")
-    return {"median_seconds": round(statistics.median(times), 3), "min_seconds": round(min(times), 3),
-            "tool_calls": len(calls), "calls": sorted(call_label(a) for a in calls), "directory_walks": walks,
-            "could_save": data["could_save"]}
+    return {
+        "median_seconds": round(statistics.median(times), 3),
+        "min_seconds": round(min(times), 3),
+        "tool_calls": len(calls),
+        "calls": sorted(call_label(a) for a in calls),
+        "directory_walks": walks,
+        "could_save": data["could_save"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"results": results, "ratio": round(ratio, 2)}, indent=2))
     else:
         for tags, r in results.items():
-            print(f"{tags:>4} tags: median {r['median_seconds']:.3f} s (min {r['min_seconds']:.3f}), "
-                  f"{r['tool_calls']} tool calls, {r['directory_walks']} directory walks")
+            print(
+                f"{tags:>4} tags: median {r['median_seconds']:.3f} s (min {r['min_seconds']:.3f}), "
+                f"{r['tool_calls']} tool calls, {r['directory_walks']} directory walks"
+            )
         print(f"time ratio {args.large}/{args.small}: {ratio:.2f}")
     return 0
 

@@ -32,10 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -50,8 +51,15 @@ IMAGES_ARGS = ("images", "--all-backends", "-o", "json")
 # inherited variables that would point the tools elsewhere or change what ctrtool lists
 DROPPED_ENV = ("DOCKER_CONTEXT", "CONTAINERD_NAMESPACE", "CTRTOOL_TRACE", "CTRTOOL_DEBUG")
 # the flags that only say where to connect, left out of call labels
-CONNECTION_FLAGS = {"--host", "--context", "--address", "--config", "--runtime-endpoint",
-                    "--image-endpoint", "--timeout"}
+CONNECTION_FLAGS = {
+    "--host",
+    "--context",
+    "--address",
+    "--config",
+    "--runtime-endpoint",
+    "--image-endpoint",
+    "--timeout",
+}
 
 CTRTOOL = "ctrtool images --all-backends -o json"
 NATIVE = "native tools one after another"
@@ -76,10 +84,10 @@ def log(message: str) -> None:
 
 # -- running commands ---------------------------------------------------------------------------
 
+
 def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     try:
-        proc = subprocess.run(argv, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True)
+        proc = subprocess.run(argv, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     except OSError as exc:
         raise BenchError(f"cannot run `{shlex.join(argv)}`: {exc.strerror}") from None
     if proc.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
@@ -105,8 +113,11 @@ class Tools:
     @classmethod
     def find(cls, env: dict[str, str] | None = None) -> Tools:
         path = (env or os.environ).get("PATH")  # a modern lab puts its own ctr first
-        found = {"docker": shutil.which("docker", path=path), "ctr": shutil.which("ctr", path=path),
-                 "crictl": find_crictl()}
+        found = {
+            "docker": shutil.which("docker", path=path),
+            "ctr": shutil.which("ctr", path=path),
+            "crictl": find_crictl(),
+        }
         missing = [name for name, path in found.items() if not path]
         if missing:
             raise BenchError(f"not found on PATH: {', '.join(missing)}")
@@ -123,6 +134,7 @@ def lab_env(directory: str, profile: str | None = None) -> dict[str, str]:
 
 
 # -- what is timed ------------------------------------------------------------------------------
+
 
 def ctrtool_listing(ctrtool: list[str], env: dict[str, str]) -> dict[str, float]:
     seconds, _ = timed([*ctrtool, *IMAGES_ARGS], env)
@@ -173,6 +185,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 # -- ctrtool's own tool calls -------------------------------------------------------------------
 
+
 def call_label(argv: list[str]) -> str:
     """A traced argv without its connection flags: `ctr --namespace k8s.io images ls`."""
     words, skip = [os.path.basename(argv[0])], False
@@ -192,13 +205,13 @@ def traced_listing(ctrtool: list[str], env: dict[str, str]) -> tuple[list[dict[s
         trace = Path(tmp) / "trace.jsonl"
         proc = run([*ctrtool, *IMAGES_ARGS], {**env, "CTRTOOL_TRACE": str(trace)})
         lines = trace.read_text().splitlines() if trace.exists() else []
-    calls = [{"call": call_label(entry["argv"]), "seconds": entry["seconds"]}
-             for entry in map(json.loads, lines)]
+    calls = [{"call": call_label(entry["argv"]), "seconds": entry["seconds"]} for entry in map(json.loads, lines)]
     calls.sort(key=lambda call: call["seconds"], reverse=True)
     return calls, len(json.loads(proc.stdout))
 
 
 # -- the scenario with many tags ----------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def extra_tags(tools: Tools, env: dict[str, str], count: int) -> Iterator[None]:
@@ -236,8 +249,10 @@ def remove_tags(argv: list[str], env: dict[str, str]) -> None:
 
 # -- scenarios ----------------------------------------------------------------------------------
 
-def run_scenario(name: str, tags: int, ctrtool: list[str], tools: Tools, env: dict[str, str],
-                 runs: int) -> dict[str, Any]:
+
+def run_scenario(
+    name: str, tags: int, ctrtool: list[str], tools: Tools, env: dict[str, str], runs: int
+) -> dict[str, Any]:
     load_before = load_average()
     log(f"scenario {name}: {WARMUP} warm-up + {runs} runs of ctrtool and the native tools, alternated")
     samples = interleave([lambda: ctrtool_listing(ctrtool, env), lambda: native_listing(tools, env)], runs)
@@ -267,28 +282,48 @@ def check_targets(startup: dict[str, Any], scenarios: list[dict[str, Any]]) -> l
         if sc["extra_tags"] == 0:
             typer = startup[TYPER]["median"]
             slowest = max(c["median"] for c in sc["native_calls"].values())
-            checks.append({"scenario": sc["name"], "met": ctrtool <= typer + slowest, "value": ctrtool,
-                           "limit": typer + slowest,
-                           "target": f"ctrtool <= python+typer start-up ({typer:.3f} s) "
-                                     f"+ slowest single native call ({slowest:.3f} s)"})
+            checks.append(
+                {
+                    "scenario": sc["name"],
+                    "met": ctrtool <= typer + slowest,
+                    "value": ctrtool,
+                    "limit": typer + slowest,
+                    "target": f"ctrtool <= python+typer start-up ({typer:.3f} s) "
+                    f"+ slowest single native call ({slowest:.3f} s)",
+                }
+            )
         else:
             ratio = sc["ratio"]["median"]
-            checks.append({"scenario": sc["name"], "met": ratio <= RATIO_TARGET, "value": ratio,
-                           "limit": RATIO_TARGET, "excellent": ratio <= RATIO_EXCELLENT,
-                           "target": f"ctrtool/native <= {RATIO_TARGET} ({RATIO_EXCELLENT} excellent)"})
+            checks.append(
+                {
+                    "scenario": sc["name"],
+                    "met": ratio <= RATIO_TARGET,
+                    "value": ratio,
+                    "limit": RATIO_TARGET,
+                    "excellent": ratio <= RATIO_EXCELLENT,
+                    "target": f"ctrtool/native <= {RATIO_TARGET} ({RATIO_EXCELLENT} excellent)",
+                }
+            )
     if len(scenarios) > 1:
         counts = [sc["ctrtool_calls"] for sc in scenarios]
-        checks.append({"scenario": "all", "met": len(set(counts)) == 1, "value": counts,
-                       "target": "ctrtool makes as many tool calls with many tags as with a handful"})
+        checks.append(
+            {
+                "scenario": "all",
+                "met": len(set(counts)) == 1,
+                "value": counts,
+                "target": "ctrtool makes as many tool calls with many tags as with a handful",
+            }
+        )
     return checks
 
 
 # -- the machine --------------------------------------------------------------------------------
 
+
 def field_values(text: str, key: str) -> list[str]:
     """The values of every `key: value` line."""
     prefix = key + ":"
-    return [line.strip()[len(prefix):].strip() for line in text.splitlines() if line.strip().startswith(prefix)]
+    return [line.strip()[len(prefix) :].strip() for line in text.splitlines() if line.strip().startswith(prefix)]
 
 
 def tool_versions(tools: Tools, env: dict[str, str]) -> dict[str, str]:
@@ -329,6 +364,7 @@ def machine_info(tools: Tools, env: dict[str, str]) -> dict[str, Any]:
 
 # -- report -------------------------------------------------------------------------------------
 
+
 def seconds(s: dict[str, float]) -> str:
     return f"{s['median']:7.3f} s   (min {s['min']:.3f}, max {s['max']:.3f})"
 
@@ -342,14 +378,18 @@ def print_report(results: dict[str, Any]) -> None:
     for label, s in results["startup"].items():
         print(f"  {label:<40}{seconds(s)}")
     for sc in results["scenarios"]:
-        print(f"\nscenario {sc['name']}: {sc['extra_tags']} extra tags per store, median of {sc['runs']} "
-              f"alternated runs; load average {' '.join(f'{x:.2f}' for x in sc['load_avg_before'])}")
+        print(
+            f"\nscenario {sc['name']}: {sc['extra_tags']} extra tags per store, median of {sc['runs']} "
+            f"alternated runs; load average {' '.join(f'{x:.2f}' for x in sc['load_avg_before'])}"
+        )
         print(f"  {CTRTOOL:<40}{seconds(sc['ctrtool'])}")
         print(f"  {NATIVE:<40}{seconds(sc['native'])}")
         for label, s in sc["native_calls"].items():
             print(f"    {label:<38}{seconds(s)}")
-        print(f"  {'ratio ctrtool/native':<40}{sc['ratio']['median']:7.2f}     "
-              f"(min {sc['ratio']['min']:.2f}, max {sc['ratio']['max']:.2f})")
+        print(
+            f"  {'ratio ctrtool/native':<40}{sc['ratio']['median']:7.2f}     "
+            f"(min {sc['ratio']['min']:.2f}, max {sc['ratio']['max']:.2f})"
+        )
         print(f"  ctrtool printed {sc['ctrtool_rows']} rows and made {sc['ctrtool_calls']} tool calls; slowest:")
         for call in sc["ctrtool_trace"][:3]:
             print(f"    {call['call']:<38}{call['seconds']:7.3f} s")
@@ -363,18 +403,30 @@ def print_report(results: dict[str, Any]) -> None:
 
 # -- main ---------------------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lab-dir", default=DEFAULT_LAB_DIR, help="the lab to use (default %(default)s)")
-    parser.add_argument("--profile", default=None,
-                        help="lab profile: debian, modern, modern-overlay2 (default: the lab's own, else debian)")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="lab profile: debian, modern, modern-overlay2 (default: the lab's own, else debian)",
+    )
     parser.add_argument("--runs", type=int, default=15, help="measured runs of each command (default %(default)s)")
-    parser.add_argument("--tags", type=int, default=300,
-                        help="extra tags per store in the tagged scenario (default %(default)s)")
-    parser.add_argument("--scenario", choices=("small", "300", "all"), default="all",
-                        help="small: the lab as it is; 300: with --tags extra tags; all: both (default)")
-    parser.add_argument("--ctrtool", default=shlex.join([sys.executable, "-m", "ctrtool"]),
-                        help="the ctrtool command, run from the repository root (default: %(default)s)")
+    parser.add_argument(
+        "--tags", type=int, default=300, help="extra tags per store in the tagged scenario (default %(default)s)"
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=("small", "300", "all"),
+        default="all",
+        help="small: the lab as it is; 300: with --tags extra tags; all: both (default)",
+    )
+    parser.add_argument(
+        "--ctrtool",
+        default=shlex.join([sys.executable, "-m", "ctrtool"]),
+        help="the ctrtool command, run from the repository root (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.tags < 1:
@@ -386,8 +438,13 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     ctrtool = shlex.split(args.ctrtool)
     env = lab_env(args.lab_dir, args.profile)
     tools = Tools.find(env)
-    results: dict[str, Any] = {"machine": machine_info(tools, env), "lab_dir": args.lab_dir,
-                               "ctrtool_command": ctrtool, "runs": args.runs, "warmup": WARMUP}
+    results: dict[str, Any] = {
+        "machine": machine_info(tools, env),
+        "lab_dir": args.lab_dir,
+        "ctrtool_command": ctrtool,
+        "runs": args.runs,
+        "warmup": WARMUP,
+    }
     log("start-up of Python, typer and ctrtool")
     startup = interleave(startup_measures(ctrtool, env), args.runs)
     results["startup"] = {label: summary(values) for label, values in startup.items()}

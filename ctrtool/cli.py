@@ -12,16 +12,17 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
+from .commands.containers import exec_, inspect, kill, logs, rm, start, stop
+from .commands.copy import copy
+from .commands.df import df
+from .commands.explain import explain
+from .commands.imageops import load, prune, pull, rmi, save, tag
 from .commands.images import images
 from .commands.info import info
 from .commands.layers import layers
-from .commands.df import df
-from .commands.explain import explain
-from .commands.copy import copy
-from .commands.translate import CONTEXT_SETTINGS as _TRANSLATE_CONTEXT, translate
 from .commands.ps import pods, ps
-from .commands.containers import exec_, inspect, kill, logs, rm, start, stop
-from .commands.imageops import load, prune, pull, rmi, save, tag
+from .commands.translate import CONTEXT_SETTINGS as _TRANSLATE_CONTEXT
+from .commands.translate import translate
 
 app = typer.Typer(
     name="ctrtool",
@@ -51,27 +52,57 @@ def _check_timeout(value: Optional[float]) -> Optional[float]:
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Annotated[Optional[str], typer.Option(
-        "--config", "-c", metavar="PATH", envvar=None,
-        help="ctrtool config file (default: $CTRTOOL_CONFIG, ~/.config/ctrtool/config.yaml, "
-             "/etc/ctrtool/config.yaml).")] = None,
-    timeout: Annotated[Optional[float], typer.Option(
-        "--timeout", "-t", metavar="SECONDS", callback=_check_timeout,
-        help="Time allowed per backend, 0.1 to 86400 (default 10; env CTRTOOL_TIMEOUT).")] = None,
-    docker_host: Annotated[Optional[str], typer.Option(
-        "--docker-host", "-H", metavar="URL", help="docker daemon socket (like DOCKER_HOST).")] = None,
-    docker_context: Annotated[Optional[str], typer.Option(
-        "--context", metavar="NAME", help="docker CLI context to use (like DOCKER_CONTEXT).")] = None,
-    address: Annotated[Optional[str], typer.Option(
-        "--address", "-a", metavar="PATH", help="containerd socket for ctr (like CONTAINERD_ADDRESS).")] = None,
-    runtime_endpoint: Annotated[Optional[str], typer.Option(
-        "--runtime-endpoint", "-r", metavar="URL",
-        help="CRI runtime endpoint for crictl (like CONTAINER_RUNTIME_ENDPOINT).")] = None,
-    image_endpoint: Annotated[Optional[str], typer.Option(
-        "--image-endpoint", "-i", metavar="URL",
-        help="CRI image endpoint for crictl (like IMAGE_SERVICE_ENDPOINT).")] = None,
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print ctrtool's version.")] = False,
+    config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="PATH",
+            envvar=None,
+            help="ctrtool config file (default: $CTRTOOL_CONFIG, ~/.config/ctrtool/config.yaml, "
+            "/etc/ctrtool/config.yaml).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option(
+            "--timeout",
+            "-t",
+            metavar="SECONDS",
+            callback=_check_timeout,
+            help="Time allowed per backend, 0.1 to 86400 (default 10; env CTRTOOL_TIMEOUT).",
+        ),
+    ] = None,
+    docker_host: Annotated[
+        Optional[str],
+        typer.Option("--docker-host", "-H", metavar="URL", help="docker daemon socket (like DOCKER_HOST)."),
+    ] = None,
+    docker_context: Annotated[
+        Optional[str],
+        typer.Option("--context", metavar="NAME", help="docker CLI context to use (like DOCKER_CONTEXT)."),
+    ] = None,
+    address: Annotated[
+        Optional[str],
+        typer.Option("--address", "-a", metavar="PATH", help="containerd socket for ctr (like CONTAINERD_ADDRESS)."),
+    ] = None,
+    runtime_endpoint: Annotated[
+        Optional[str],
+        typer.Option(
+            "--runtime-endpoint",
+            "-r",
+            metavar="URL",
+            help="CRI runtime endpoint for crictl (like CONTAINER_RUNTIME_ENDPOINT).",
+        ),
+    ] = None,
+    image_endpoint: Annotated[
+        Optional[str],
+        typer.Option(
+            "--image-endpoint", "-i", metavar="URL", help="CRI image endpoint for crictl (like IMAGE_SERVICE_ENDPOINT)."
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print ctrtool's version.")
+    ] = False,
 ) -> None:
     """One CLI over docker, ctr and crictl: every image store, namespace and path on a node.
 
@@ -91,9 +122,17 @@ def root(
 
         Output().error(exc.message, exc.hint)
         raise typer.Exit(exc.exit_code) from None
-    ctx.obj = {"flags": Flags(config=config, timeout=timeout, docker_host=docker_host,
-                              docker_context=docker_context, containerd_address=address,
-                              runtime_endpoint=runtime_endpoint, image_endpoint=image_endpoint)}
+    ctx.obj = {
+        "flags": Flags(
+            config=config,
+            timeout=timeout,
+            docker_host=docker_host,
+            docker_context=docker_context,
+            containerd_address=address,
+            runtime_endpoint=runtime_endpoint,
+            image_endpoint=image_endpoint,
+        )
+    }
 
 
 app.command("images")(images)
@@ -176,9 +215,12 @@ def main() -> None:
             # the signal came to another thread while the results were being gathered: the main
             # thread may have seen the tools' ends before the signal itself; say it the same way
             if code not in (130, 129, 143):
-                _report_line("interrupted" if signalled[0] == signal.SIGINT
-                             else f"terminated by {signal.Signals(signalled[0]).name}",
-                             "every tool ctrtool had started was stopped")
+                _report_line(
+                    "interrupted"
+                    if signalled[0] == signal.SIGINT
+                    else f"terminated by {signal.Signals(signalled[0]).name}",
+                    "every tool ctrtool had started was stopped",
+                )
             code = expected
         # every tool is gone (end_children waited for them); the backends' threads may still be
         # unwinding, or be where the signal left a lock held: exit without waiting for them
@@ -283,7 +325,7 @@ class _Fd(io.FileIO):
         self.is_stdout = is_stdout
         self.gone = False
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data) -> int:
         if self.gone:
             return len(data)
         try:
@@ -305,7 +347,7 @@ def _escape_unencodable(exc: UnicodeError):
     go out as they came; other characters the locale cannot encode (LANG=C) are escaped."""
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
-    text = exc.object[exc.start:exc.end]
+    text = exc.object[exc.start : exc.end]
     out = b""
     for ch in text:
         code = ord(ch)
@@ -344,8 +386,13 @@ def _stdio() -> None:
         old = getattr(sys, name)
         encoding = getattr(old, "encoding", None) or "utf-8"
         raw = _Fd(fd, is_stdout=fd == 1)
-        stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding=encoding, errors="ctrtool",
-                                  line_buffering=raw.isatty(), write_through=fd == 2)
+        stream = io.TextIOWrapper(
+            io.BufferedWriter(raw),
+            encoding=encoding,
+            errors="ctrtool",
+            line_buffering=raw.isatty(),
+            write_through=fd == 2,
+        )
         setattr(sys, name, stream)
 
 

@@ -17,9 +17,9 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any
 
+from .adapters import BACKENDS  # noqa: E402  (the one list of backends)
 from .errors import ConfigError, NoEndpoint, UsageError
 
-from .adapters import BACKENDS  # noqa: E402  (the one list of backends)
 DEFAULT_TIMEOUT = 10.0
 # a timeout outside these bounds is a mistake (and past a few years it overflows the clocks)
 MIN_TIMEOUT = 0.1
@@ -34,10 +34,11 @@ def check_timeout(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         return "the timeout must be a positive number of seconds"
     if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
-        return (f"the timeout must be a positive number of seconds from {MIN_TIMEOUT:g} to "
-                f"{MAX_TIMEOUT:g} (a day), not {value:g}")
+        return (
+            f"the timeout must be a positive number of seconds from {MIN_TIMEOUT:g} to "
+            f"{MAX_TIMEOUT:g} (a day), not {value:g}"
+        )
     return None
-
 
 
 def schema() -> dict[str, Any]:
@@ -107,8 +108,10 @@ class Settings:
             try:
                 value = float(raw)
             except ValueError:
-                raise UsageError(f"CTRTOOL_TIMEOUT={raw!r} is not a number of seconds",
-                                 f"give seconds between {MIN_TIMEOUT:g} and {MAX_TIMEOUT:g}, e.g. 10") from None
+                raise UsageError(
+                    f"CTRTOOL_TIMEOUT={raw!r} is not a number of seconds",
+                    f"give seconds between {MIN_TIMEOUT:g} and {MAX_TIMEOUT:g}, e.g. 10",
+                ) from None
             where = f"CTRTOOL_TIMEOUT={raw!r}"
         elif "timeout" in self.file:
             value, where = float(self.file["timeout"]), f"timeout in {self.config_path}"
@@ -116,7 +119,9 @@ class Settings:
             return DEFAULT_TIMEOUT
         problem = check_timeout(value)
         if problem:
-            raise UsageError(f"{where}: {problem}", f"give seconds between {MIN_TIMEOUT:g} and {MAX_TIMEOUT:g}, e.g. 10")
+            raise UsageError(
+                f"{where}: {problem}", f"give seconds between {MIN_TIMEOUT:g} and {MAX_TIMEOUT:g}, e.g. 10"
+            )
         return float(value)
 
     def binary(self, backend: str) -> str:
@@ -130,8 +135,9 @@ class Settings:
         """The containerd namespace to restrict ctr to (None: all), and where it came from."""
         if self.env.get("CONTAINERD_NAMESPACE"):
             return self.env["CONTAINERD_NAMESPACE"], "env CONTAINERD_NAMESPACE"
-        ns = next((self.file.get(b, {}).get("namespace") for b in BACKENDS if self.file.get(b, {}).get("namespace")),
-                  None)
+        ns = next(
+            (self.file.get(b, {}).get("namespace") for b in BACKENDS if self.file.get(b, {}).get("namespace")), None
+        )
         if ns:
             return ns, f"ctr.namespace in {self.config_path}"
         return None, "all namespaces"
@@ -143,8 +149,11 @@ class Settings:
         if backend not in BACKENDS:
             raise UsageError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
         d = _descriptor(backend)
-        return {"docker-cli": self._docker_endpoint, "containerd": self._containerd_endpoint,
-                "cri": self._cri_endpoint}[d.discovery](d)
+        return {
+            "docker-cli": self._docker_endpoint,
+            "containerd": self._containerd_endpoint,
+            "cri": self._cri_endpoint,
+        }[d.discovery](d)
 
     def _docker_endpoint(self, d: Any) -> Endpoint:
         f, env, conf = self.flags, self.env, self.file.get(d.name, {})
@@ -180,7 +189,8 @@ class Settings:
         runtime = _first_given(
             (f.runtime_endpoint, "flag --runtime-endpoint"),
             (env.get("CONTAINER_RUNTIME_ENDPOINT"), "env CONTAINER_RUNTIME_ENDPOINT"),
-            (conf.get("runtime-endpoint"), f"{d.name}.runtime-endpoint in {self.config_path}"))
+            (conf.get("runtime-endpoint"), f"{d.name}.runtime-endpoint in {self.config_path}"),
+        )
         image = f.image_endpoint or env.get("IMAGE_SERVICE_ENDPOINT") or conf.get("image-endpoint")
         tool_path = self._crictl_config_path()
         tool_conf: dict[str, Any] = {}
@@ -194,9 +204,11 @@ class Settings:
         return ep
 
     def _crictl_config_path(self) -> str:
-        return (next((self.file[b]["config"] for b in BACKENDS if self.file.get(b, {}).get("config")), None)
-                or self.env.get("CRI_CONFIG_FILE")
-                or "/etc/crictl.yaml")
+        return (
+            next((self.file[b]["config"] for b in BACKENDS if self.file.get(b, {}).get("config")), None)
+            or self.env.get("CRI_CONFIG_FILE")
+            or "/etc/crictl.yaml"
+        )
 
     def _crictl_config(self, path: str) -> dict[str, Any]:
         if not os.path.exists(path):
@@ -252,9 +264,13 @@ def _read_text(path: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ConfigError(path, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}", line,
-                          "save the file as UTF-8 (plain ASCII is fine)") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            path,
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
+            line,
+            "save the file as UTF-8 (plain ASCII is fine)",
+        ) from None
 
 
 def _config_path(flags: Flags, env: dict[str, str]) -> tuple[str | None, bool]:
@@ -311,8 +327,9 @@ def _validate(path: str, node: Any, schema: dict[str, Any], prefix: str) -> dict
                 raise ConfigError(path, f"{name!r} must be a list of backend names", line)
             bad = [v for v in value if v not in BACKENDS]
             if bad:
-                raise ConfigError(path, f"{name!r}: unknown backend {bad[0]!r} "
-                                        f"(choose from {', '.join(BACKENDS)})", line)
+                raise ConfigError(
+                    path, f"{name!r}: unknown backend {bad[0]!r} (choose from {', '.join(BACKENDS)})", line
+                )
         elif isinstance(value, bool) or not isinstance(value, expected):
             kind = "a number" if expected == (int, float) else "a string"
             raise ConfigError(path, f"{name!r} must be {kind}, not {value!r}", line)
@@ -336,13 +353,14 @@ def _load_yaml(path: str, text: str) -> Any:
 def _first_socket(backend: str, candidates: tuple[str, ...]) -> Endpoint:
     for candidate in candidates:
         if _is_socket(candidate):
-            return Endpoint(backend, candidate, f"default location {socket_path(candidate)} (found)",
-                            looked_at=candidates)
+            return Endpoint(
+                backend, candidate, f"default location {socket_path(candidate)} (found)", looked_at=candidates
+            )
     return Endpoint(backend, None, "none found", looked_at=tuple(socket_path(c) for c in candidates))
 
 
 def socket_path(address: str) -> str:
-    return address[len("unix://"):] if address.startswith("unix://") else address
+    return address[len("unix://") :] if address.startswith("unix://") else address
 
 
 def _is_socket(address: str) -> bool:
@@ -376,8 +394,9 @@ def _docker_context_endpoint(d: Any, name: str, source: str, env: dict[str, str]
         with open(meta, encoding="utf-8") as fh:
             host = json.load(fh)["Endpoints"]["docker"]["Host"]
     except FileNotFoundError:
-        raise UsageError(f"docker context {name!r} ({source}) does not exist",
-                         "list contexts with `docker context ls`") from None
+        raise UsageError(
+            f"docker context {name!r} ({source}) does not exist", "list contexts with `docker context ls`"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(meta, f"docker context {name!r} is unreadable: {exc}") from None
     return Endpoint(d.name, host, f"{source} {name!r}", context=name)

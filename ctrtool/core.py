@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .adapters import BACKENDS, adapter_class
 from .adapters.base import Adapter, BackendInfo, ImageRecord, canonical_ref
@@ -60,7 +61,8 @@ def select_backends(settings: Settings, chosen: Sequence[str] | None, all_backen
         raise CtrtoolError(
             "no backend found: none of docker, ctr, crictl is installed with a reachable endpoint",
             "install the tools, or point ctrtool at them (DOCKER_HOST, CONTAINERD_ADDRESS, "
-            "CONTAINER_RUNTIME_ENDPOINT); `ctrtool lab up` starts a local lab")
+            "CONTAINER_RUNTIME_ENDPOINT); `ctrtool lab up` starts a local lab",
+        )
     return present
 
 
@@ -74,6 +76,7 @@ def fan_out(settings: Settings, backends: Sequence[str], op: Callable[[Adapter],
     A failing, missing or hung backend does not hold up the others: each adapter's calls are bounded
     by its deadline (the per-backend timeout), and its error is returned, not raised.
     """
+
     def one(name: str) -> Outcome[T]:
         adapter = None
         try:
@@ -102,12 +105,12 @@ def fan_out(settings: Settings, backends: Sequence[str], op: Callable[[Adapter],
 
 # -- images ---------------------------------------------------------------------------------
 
+
 def _gathered(outcomes: list[Outcome], rows: list[Any]) -> Gathered:
     return Gathered(rows, [o for o in outcomes if o.error], [w for o in outcomes for w in o.warnings])
 
 
-def list_images(settings: Settings, backends: Sequence[str],
-                namespaces: Sequence[str] | None = None) -> Gathered:
+def list_images(settings: Settings, backends: Sequence[str], namespaces: Sequence[str] | None = None) -> Gathered:
     """Every image copy (typed :class:`ImageRecord` rows, ``copies`` set) and the failed backends."""
     outcomes = fan_out(settings, backends, lambda a: a.images(namespaces))
     records: list[ImageRecord] = [r for o in outcomes for r in (o.value or [])]
@@ -157,9 +160,15 @@ def complete_stores(settings: Settings, records: Sequence[ImageRecord], warnings
         for store in (r.store, r.content):
             if store and store.path:
                 roots.setdefault((store.kind.value, store.daemon, store.driver), store.path)
-    missing = {store.daemon: store for r in records for store in (r.store, r.content)
-               if store and not store.path and store.daemon != "?"
-               and (store.kind.value, store.daemon, store.driver) not in roots}
+    missing = {
+        store.daemon: store
+        for r in records
+        for store in (r.store, r.content)
+        if store
+        and not store.path
+        and store.daemon != "?"
+        and (store.kind.value, store.daemon, store.driver) not in roots
+    }
     configs: dict[str, str] = {}
     for daemon in missing:
         reader = containerd_reader(settings, daemon)
@@ -174,8 +183,9 @@ def complete_stores(settings: Settings, records: Sequence[ImageRecord], warnings
             roots.setdefault(("snapshots", daemon, driver), root)
         if layout.content_root:
             roots.setdefault(("content", daemon, None), layout.content_root)
-            configs.update(reader.config_digests(layout.content_root,
-                                                 [r.digest for r in records if r.digest and not r.id]))
+            configs.update(
+                reader.config_digests(layout.content_root, [r.digest for r in records if r.digest and not r.id])
+            )
     for r in records:
         for attr in ("store", "content"):
             store = getattr(r, attr)
@@ -228,8 +238,9 @@ def annotate_copies(records: Sequence[ImageRecord]) -> None:
             r.copies = len(stores)
 
 
-def through_views(settings: Settings, op: Callable[[Adapter, Sequence[str] | None], Any],
-                  namespaces: Sequence[str] | None) -> Callable[[Adapter], Any]:
+def through_views(
+    settings: Settings, op: Callable[[Adapter, Sequence[str] | None], Any], namespaces: Sequence[str] | None
+) -> Callable[[Adapter], Any]:
     """``op`` for :func:`fan_out`, for a backend whose images may live in another's store: docker
     on containerd's image store says so (:class:`ViewOf`); its layers are then read through the
     backend that reads a whole containerd, in that one namespace, and marked as seen by docker."""
@@ -251,10 +262,12 @@ def through_views(settings: Settings, op: Callable[[Adapter, Sequence[str] | Non
                 for copy in getattr(item, "copies", [item]):
                     copy.backend, copy.seen_by = view.backend, [view.backend]
             return found
+
     return run
 
 
 # -- layers ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Layers(Gathered):
@@ -265,8 +278,9 @@ class Layers(Gathered):
     absent: list[str] = field(default_factory=list)
 
 
-def image_layers(settings: Settings, backends: Sequence[str], ref: str,
-                 namespaces: Sequence[str] | None = None) -> Layers:
+def image_layers(
+    settings: Settings, backends: Sequence[str], ref: str, namespaces: Sequence[str] | None = None
+) -> Layers:
     """Every layer of image ``ref`` and every place on disk that holds it, over the backends.
 
     A copy reached by two backends (crictl and ``ctr -n k8s.io``: the same snapshot directory) is
@@ -321,8 +335,9 @@ def image_layers(settings: Settings, backends: Sequence[str], ref: str,
     return Layers(rows, failed, [w for o in outcomes for w in o.warnings], duplicated, absent)
 
 
-def image_homes(settings: Settings, backends: Sequence[str], ref: str,
-                namespaces: Sequence[str] | None = None) -> set[tuple[str, str | None]]:
+def image_homes(
+    settings: Settings, backends: Sequence[str], ref: str, namespaces: Sequence[str] | None = None
+) -> set[tuple[str, str | None]]:
     """The stores that hold image ``ref`` itself (by name, else by id), as ("graph", None) or
     ("containerd", namespace): one listing per backend. (`layers` also finds a layer where only
     another image that shares it is.)"""
@@ -338,6 +353,7 @@ def image_homes(settings: Settings, backends: Sequence[str], ref: str,
 
 
 # -- df -------------------------------------------------------------------------------------
+
 
 @dataclass
 class DiskUsage(Gathered):
@@ -396,8 +412,7 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
     for (kind, _real), item in items.items():
         if kind == UNPACKED_COPY:
             by_layer.setdefault(item.key, []).append(item)
-    could_save = sum(sum(c.size for c in copies) - max(c.size for c in copies)
-                     for copies in by_layer.values())
+    could_save = sum(sum(c.size for c in copies) - max(c.size for c in copies) for copies in by_layer.values())
     from .adapters.base import StoreEntry, StoreUsage
 
     stores: dict[tuple[str, str, str | None], StoreUsage] = {}
@@ -406,8 +421,9 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
         sid = (kind, os.path.realpath(item.store), namespace)
         row = stores.get(sid)
         if row is None:
-            row = stores[sid] = StoreUsage(store_name(kind, item.backend, item.namespace), kind, item.backend,
-                                           namespace, item.store)
+            row = stores[sid] = StoreUsage(
+                store_name(kind, item.backend, item.namespace), kind, item.backend, namespace, item.store
+            )
         row.seen_by += [b for b in item.seen_by if b not in row.seen_by]
         spaces = item.namespaces if kind == BLOB_COPY else ([item.namespace] if item.namespace else [])
         row.namespaces += [n for n in spaces if n not in row.namespaces]
@@ -415,17 +431,26 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
         row.bytes += item.size or 0
         if kind == UNPACKED_COPY and len(by_layer[item.key]) > 1:
             row.duplicated += item.size or 0
-        row.entries.append(StoreEntry(item.key, item.path, item.size,
-                                      len(by_layer[item.key]) if kind == UNPACKED_COPY else 1, list(item.namespaces)))
+        row.entries.append(
+            StoreEntry(
+                item.key,
+                item.path,
+                item.size,
+                len(by_layer[item.key]) if kind == UNPACKED_COPY else 1,
+                list(item.namespaces),
+            )
+        )
     order = {UNPACKED_COPY: 0, BLOB_COPY: 1, CONTAINER_COPY: 2}
     rows = sorted(stores.values(), key=lambda r: (order.get(r.kind, 3), r.namespace is not None, r.namespace or ""))
     for row in rows:
         row.entries.sort(key=lambda e: e.path)
-    return DiskUsage(rows, [o for o in outcomes if o.error], [w for o in outcomes for w in o.warnings],
-                     could_save, could_save)
+    return DiskUsage(
+        rows, [o for o in outcomes if o.error], [w for o in outcomes for w in o.warnings], could_save, could_save
+    )
 
 
 # -- info -----------------------------------------------------------------------------------
+
 
 def backend_info(settings: Settings, backends: Sequence[str]) -> Gathered:
     outcomes = fan_out(settings, backends, lambda a: a.info())
@@ -442,9 +467,15 @@ def complete_infos(settings: Settings, infos: list[BackendInfo], warnings: list[
     reports only the socket); when no backend queried reads that containerd, it is asked directly."""
     on_containerd = [i for i in infos if i.image_store == "containerd" and i.containerd]
     for info in on_containerd:
-        peers = [o for o in on_containerd if o is not info and (
-            daemon_id(o.containerd) == daemon_id(info.containerd)
-            or (o.root and info.root and os.path.realpath(o.root) == os.path.realpath(info.root)))]
+        peers = [
+            o
+            for o in on_containerd
+            if o is not info
+            and (
+                daemon_id(o.containerd) == daemon_id(info.containerd)
+                or (o.root and info.root and os.path.realpath(o.root) == os.path.realpath(info.root))
+            )
+        ]
         for peer in peers:
             if info.root and peer.root and os.path.realpath(info.root) == os.path.realpath(peer.root):
                 info.state = info.state or peer.state  # containerd's own: ctr does not see it, crictl does
@@ -458,8 +489,10 @@ def complete_infos(settings: Settings, infos: list[BackendInfo], warnings: list[
             try:
                 layout = reader.layout()
             except CtrtoolError as exc:
-                warnings.append(f"{info.backend}: the directories of its containerd at {info.containerd} are "
-                                f"unknown ({exc.message})")
+                warnings.append(
+                    f"{info.backend}: the directories of its containerd at {info.containerd} are "
+                    f"unknown ({exc.message})"
+                )
                 continue
             info.store = info.store or layout.snapshotter_roots.get(info.storage_driver or "")
             info.content_store = info.content_store or layout.content_root
@@ -467,8 +500,8 @@ def complete_infos(settings: Settings, infos: list[BackendInfo], warnings: list[
 
 # -- containers and pods ----------------------------------------------------------------------
 
-def list_containers(settings: Settings, backends: Sequence[str],
-                    namespaces: Sequence[str] | None = None) -> Gathered:
+
+def list_containers(settings: Settings, backends: Sequence[str], namespaces: Sequence[str] | None = None) -> Gathered:
     """Rows for every container of every backend (any state): one listing per backend (ctr: per
     namespace, in parallel), never a call per container."""
     outcomes = fan_out(settings, backends, lambda a: a.containers(namespaces))
@@ -486,6 +519,7 @@ def list_pods(settings: Settings) -> Gathered:
 
 # The ctrtool command line that would reach a thing in another place: (backend, namespace) -> text.
 Rerun = Callable[[str, "str | None"], str]
+
 
 def _descriptor(backend: str) -> Any:
     from .adapters import get_descriptor
@@ -511,11 +545,15 @@ def operation_adapter(settings: Settings, backend: str, namespace: str | None) -
     d = get_descriptor(backend)
     choosers = [x for x in BACKENDS if get_descriptor(x).selects_namespace]
     if namespace and d.namespace_rule is NamespaceRule.NONE:
-        raise UsageError(f"-n/--namespace is for {' and '.join(choosers)}: {backend} chooses its own store and "
-                         "namespace", f"drop -n, or use --backend {choosers[0]} -n NS")
+        raise UsageError(
+            f"-n/--namespace is for {' and '.join(choosers)}: {backend} chooses its own store and namespace",
+            f"drop -n, or use --backend {choosers[0]} -n NS",
+        )
     if namespace and d.namespace_rule is NamespaceRule.FIXED and namespace != d.namespace:
-        raise UsageError(f"{backend} works in containerd namespace {d.namespace} only, not {namespace!r}",
-                         f"use --backend {choosers[0]} -n {namespace}")
+        raise UsageError(
+            f"{backend} works in containerd namespace {d.namespace} only, not {namespace!r}",
+            f"use --backend {choosers[0]} -n {namespace}",
+        )
     return adapter_class(backend)(settings)
 
 
@@ -525,9 +563,11 @@ def creation_adapter(settings: Settings, backend: str | None, namespace: str | N
     if backend is None:
         present = select_backends(settings, None, False)
         if len(present) != 1:
-            raise UsageError(f"say where to {doing}: --backend {'|'.join(present)}",
-                             "docker has its own store; ctr works in one containerd namespace (-n); "
-                             "crictl (the kubelet's view) in k8s.io")
+            raise UsageError(
+                f"say where to {doing}: --backend {'|'.join(present)}",
+                "docker has its own store; ctr works in one containerd namespace (-n); "
+                "crictl (the kubelet's view) in k8s.io",
+            )
         backend = present[0]
     return operation_adapter(settings, backend, namespace)
 
@@ -608,12 +648,12 @@ def _places(kind: str, ref: str, searched: Searched, prefer_ctr: bool = False) -
     return {key: recs for key, recs in matches.items() if key not in dropped}
 
 
-def _not_found(settings: Settings, kind: str, ref: str, backend: str, namespace: str | None, where: str,
-               rerun: Rerun) -> NotFound:
+def _not_found(
+    settings: Settings, kind: str, ref: str, backend: str, namespace: str | None, where: str, rerun: Rerun
+) -> NotFound:
     """NotFound, saying where else the thing is and the command that reaches it there."""
-    from .adapters.base import place
-
     from .adapters import get_descriptor
+    from .adapters.base import place
     from .adapters.descriptor import NamespaceRule
 
     searched = _search(settings, kind, BACKENDS, None)
@@ -629,9 +669,11 @@ def _not_found(settings: Settings, kind: str, ref: str, backend: str, namespace:
         # the kubelet's namespace: copy it there from where it is, through the tool that owns it
         b, ns = sorted(places, key=lambda p: get_descriptor(p[0]).namespace_rule is not NamespaceRule.ALL)[0]
         src = b if not get_descriptor(b).selects_namespace else f"{b}:{ns}"
-        hint = (f"it was put into {place(b, ns)}, which the kubelet cannot see: the kubelet sees only containerd "
-                f"namespace {k8s}. Copy it there: ctrtool copy {ref} --from {src} --to "
-                + next(x for x in BACKENDS if get_descriptor(x).namespace_rule is NamespaceRule.FIXED))
+        hint = (
+            f"it was put into {place(b, ns)}, which the kubelet cannot see: the kubelet sees only containerd "
+            f"namespace {k8s}. Copy it there: ctrtool copy {ref} --from {src} --to "
+            + next(x for x in BACKENDS if get_descriptor(x).namespace_rule is NamespaceRule.FIXED)
+        )
     return NotFound(kind, ref, where, hint=hint, elsewhere=places, there=there)
 
 
@@ -643,15 +685,26 @@ def _require_complete(kind: str, refs: Sequence[str], searched: Searched, rerun:
     from .errors import IncompleteLookup
 
     answered = [b for b in searched]
-    hint = ("nothing was changed; say where with --backend (and -n for ctr)"
-            + (f", e.g. {rerun(answered[0], None)}" if len(answered) == 1
-               and not _descriptor(answered[0]).selects_namespace else "")
-            + ", or try again when every backend answers")
+    hint = (
+        "nothing was changed; say where with --backend (and -n for ctr)"
+        + (
+            f", e.g. {rerun(answered[0], None)}"
+            if len(answered) == 1 and not _descriptor(answered[0]).selects_namespace
+            else ""
+        )
+        + ", or try again when every backend answers"
+    )
     raise IncompleteLookup(kind, ", ".join(refs), searched.unanswered, hint)
 
 
-def locate_containers(settings: Settings, backend: str | None, namespace: str | None, refs: Sequence[str],
-                      rerun: Rerun, complete: bool = False) -> list[tuple[Adapter, Any]]:
+def locate_containers(
+    settings: Settings,
+    backend: str | None,
+    namespace: str | None,
+    refs: Sequence[str],
+    rerun: Rerun,
+    complete: bool = False,
+) -> list[tuple[Adapter, Any]]:
     """(adapter, ContainerRecord) for each ref, from one listing per backend.
 
     With --backend: that backend (ctr: one namespace, -n or its default). Not found there: the
@@ -671,8 +724,9 @@ def locate_containers(settings: Settings, backend: str | None, namespace: str | 
             try:
                 out.append((adapter, resolve_container(records, ref, where)))
             except NotFound:
-                raise _not_found(settings, "container", ref, backend, ns or adapter.container_namespace(),
-                                 where, rerun) from None
+                raise _not_found(
+                    settings, "container", ref, backend, ns or adapter.container_namespace(), where, rerun
+                ) from None
         return out
     searched = _search(settings, "container", _search_backends(settings, namespace), namespace)
     if complete:
@@ -684,16 +738,24 @@ def locate_containers(settings: Settings, backend: str | None, namespace: str | 
             raise _nowhere("container", ref, searched, namespace)
         candidates = [(key, r) for key, recs in places.items() for r in recs]
         if len(candidates) > 1:
-            raise Ambiguous(f"{ref!r} names {len(candidates)} containers",
-                            [f"{place(*key)} {r.id[:12]} ({r.name}, {r.state}): {rerun(*key)}" for key, r in candidates],
-                            "choose one with --backend (and -n for ctr), or give the full ID")
-        (key, record), = candidates
+            raise Ambiguous(
+                f"{ref!r} names {len(candidates)} containers",
+                [f"{place(*key)} {r.id[:12]} ({r.name}, {r.state}): {rerun(*key)}" for key, r in candidates],
+                "choose one with --backend (and -n for ctr), or give the full ID",
+            )
+        ((key, record),) = candidates
         out.append((searched[key[0]][0], record))
     return out
 
 
-def locate_images(settings: Settings, backend: str | None, namespace: str | None, refs: Sequence[str],
-                  rerun: Rerun, complete: bool = False) -> list[tuple[Adapter, Any]]:
+def locate_images(
+    settings: Settings,
+    backend: str | None,
+    namespace: str | None,
+    refs: Sequence[str],
+    rerun: Rerun,
+    complete: bool = False,
+) -> list[tuple[Adapter, Any]]:
     """(adapter, ImageTarget) for each ref; the same rules as :func:`locate_containers`."""
     from .adapters.base import place
 
@@ -720,10 +782,12 @@ def locate_images(settings: Settings, backend: str | None, namespace: str | None
         if not places:
             raise _nowhere("image", ref, searched, namespace)
         if len(places) > 1:
-            raise Ambiguous(f"{ref!r} is in {len(places)} places",
-                            [f"{place(*key)}: {rerun(*key)}" for key in places],
-                            "choose one with --backend (and -n for ctr)")
-        (b, ns), = places
+            raise Ambiguous(
+                f"{ref!r} is in {len(places)} places",
+                [f"{place(*key)}: {rerun(*key)}" for key in places],
+                "choose one with --backend (and -n for ctr)",
+            )
+        ((b, ns),) = places
         adapter, records = searched[b]
         here = [r for r in records if r.namespace == ns]
         out.append((adapter, adapter.image_target(ref, here, place(b, ns))))
@@ -737,8 +801,13 @@ def _nowhere(kind: str, ref: str, searched: Searched, namespace: str | None) -> 
     unasked = searched.unanswered
     if not unasked:
         return NotFound(kind, ref, where)
-    return NotFound(kind, ref, where, hint="not asked, so it may be there: " + "; ".join(
-        e.message if e.message.startswith(b) else f"{b}: {e.message}" for b, e in unasked.items()))
+    return NotFound(
+        kind,
+        ref,
+        where,
+        hint="not asked, so it may be there: "
+        + "; ".join(e.message if e.message.startswith(b) else f"{b}: {e.message}" for b, e in unasked.items()),
+    )
 
 
 def locate_pod(settings: Settings, ref: str) -> tuple[Adapter, Any]:
@@ -750,23 +819,24 @@ def locate_pod(settings: Settings, ref: str) -> tuple[Adapter, Any]:
 
 # -- copy between stores --------------------------------------------------------------------------
 
-def copy_plan(settings: Settings, ref: str, source: tuple[str, str | None], target: tuple[str, str | None],
-              rerun: Rerun):
+
+def copy_plan(
+    settings: Settings, ref: str, source: tuple[str, str | None], target: tuple[str, str | None], rerun: Rerun
+):
     """The plan that streams image ``ref`` from one store to another, and the place it goes to.
 
     ``source`` and ``target`` are (backend, namespace). crictl has no export or import: the data
     moves through ``ctr -n k8s.io`` (the namespace the CRI works in, on the same containerd), and
     crictl is what checks the result (``crictl images``). The copy replaces a reference the target
     already has: only then is it destructive (asks first)."""
+    from .adapters import get_descriptor
     from .adapters.base import place, plan_copy
 
-    from .adapters import get_descriptor
-
     (src_backend, src_ns), (dst_backend, dst_ns) = source, target
-    (found_adapter, image), = locate_images(settings, src_backend, src_ns, [ref], rerun)
+    ((found_adapter, image),) = locate_images(settings, src_backend, src_ns, [ref], rerun)
     src_d, dst_d = get_descriptor(src_backend), get_descriptor(dst_backend)
     # a backend without archives of its own (crictl) moves images through another (ctr) in its namespace
-    mover = (operation_adapter(settings, src_d.moves_via, src_d.namespace) if src_d.moves_via else found_adapter)
+    mover = operation_adapter(settings, src_d.moves_via, src_d.namespace) if src_d.moves_via else found_adapter
     if dst_d.moves_via:
         target_adapter, target_ns = operation_adapter(settings, dst_d.moves_via, dst_d.namespace), dst_d.namespace
         verify, verify_ns = operation_adapter(settings, dst_backend, dst_ns), dst_d.namespace
@@ -781,18 +851,29 @@ def copy_plan(settings: Settings, ref: str, source: tuple[str, str | None], targ
     src_store = image.namespace or f"{src_backend}:graph"
     dst_store = target_adapter.image_namespace(target_ns) or f"{dst_backend}:graph"
     if src_store == dst_store:
-        raise UsageError(f"{ref} would be copied onto itself: {src_place} and {dst_place} are the same store",
-                         "choose another --to (docker, ctr:NS, crictl)")
+        raise UsageError(
+            f"{ref} would be copied onto itself: {src_place} and {dst_place} are the same store",
+            "choose another --to (docker, ctr:NS, crictl)",
+        )
     records = verify.images([verify_ns] if verify_ns else None)
     from .adapters.base import match_images
 
     exists = bool(match_images(records, image.ref)[0])
-    plan = plan_copy(mover, image, target_adapter, target_ns, verify, verify_ns, exists,
-                     f"copy {image.ref} from {src_place} to {dst_place}")
+    plan = plan_copy(
+        mover,
+        image,
+        target_adapter,
+        target_ns,
+        verify,
+        verify_ns,
+        exists,
+        f"copy {image.ref} from {src_place} to {dst_place}",
+    )
     return plan, dst_place
 
 
 # -- what a change would replace ------------------------------------------------------------------
+
 
 def existing_images(adapter: Adapter, namespace: str | None, refs: Sequence[str]) -> dict[str, ImageRecord]:
     """The images that ``refs`` name now in one place (``adapter``, ctr: ``namespace``), by name

@@ -51,8 +51,14 @@ class ConfigError(CtrtoolError):
 class ToolError(CtrtoolError):
     """Something went wrong running one tool. ``tool`` is the binary, ``endpoint`` what it talked to."""
 
-    def __init__(self, tool: str, message: str, hint: str | None = None, endpoint: str | None = None,
-                 argv: list[str] | None = None):
+    def __init__(
+        self,
+        tool: str,
+        message: str,
+        hint: str | None = None,
+        endpoint: str | None = None,
+        argv: list[str] | None = None,
+    ):
         self.tool = tool
         self.endpoint = endpoint
         self.argv = list(argv or [])
@@ -62,60 +68,84 @@ class ToolError(CtrtoolError):
 
 class ToolNotInstalled(ToolError):
     def __init__(self, tool: str, hint: str | None = None, argv: list[str] | None = None):
-        super().__init__(tool, "not installed (not found on PATH)",
-                         hint or f"install {tool}, or put it on PATH", argv=argv)
+        super().__init__(
+            tool, "not installed (not found on PATH)", hint or f"install {tool}, or put it on PATH", argv=argv
+        )
 
 
 class Unreachable(ToolError):
     """Daemon not listening, socket missing, or permission denied on the socket."""
 
-    def __init__(self, tool: str, endpoint: str | None, detail: str, hint: str | None = None,
-                 argv: list[str] | None = None):
+    def __init__(
+        self, tool: str, endpoint: str | None, detail: str, hint: str | None = None, argv: list[str] | None = None
+    ):
         self.detail = detail
-        super().__init__(tool, f"cannot reach the daemon: {detail}",
-                         hint or "is the daemon running, and is this the right endpoint? "
-                                 "`ctrtool info` shows which endpoint each backend uses",
-                         endpoint=endpoint, argv=argv)
+        super().__init__(
+            tool,
+            f"cannot reach the daemon: {detail}",
+            hint
+            or "is the daemon running, and is this the right endpoint? "
+            "`ctrtool info` shows which endpoint each backend uses",
+            endpoint=endpoint,
+            argv=argv,
+        )
 
 
 class PermissionDenied(Unreachable):
     def __init__(self, tool: str, endpoint: str | None, detail: str, argv: list[str] | None = None):
-        super().__init__(tool, endpoint, detail,
-                         hint="run as root (or a member of the socket's group)", argv=argv)
+        super().__init__(tool, endpoint, detail, hint="run as root (or a member of the socket's group)", argv=argv)
 
 
 class ToolTimeout(ToolError):
     def __init__(self, tool: str, seconds: float, endpoint: str | None = None, argv: list[str] | None = None):
         self.seconds = seconds
-        super().__init__(tool, f"timed out after {seconds:g}s",
-                         "the daemon may be hung or overloaded; raise --timeout "
-                         "(or `timeout:` in the config file) if it is just slow",
-                         endpoint=endpoint, argv=argv)
+        super().__init__(
+            tool,
+            f"timed out after {seconds:g}s",
+            "the daemon may be hung or overloaded; raise --timeout "
+            "(or `timeout:` in the config file) if it is just slow",
+            endpoint=endpoint,
+            argv=argv,
+        )
 
 
 class ToolFailed(ToolError):
-    def __init__(self, tool: str, returncode: int, stderr: str, endpoint: str | None = None,
-                 argv: list[str] | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        tool: str,
+        returncode: int,
+        stderr: str,
+        endpoint: str | None = None,
+        argv: list[str] | None = None,
+        hint: str | None = None,
+    ):
         self.returncode = returncode
         self.stderr = stderr
         detail = _one_line(stderr) or "(no stderr)"
-        super().__init__(tool, f"`{_short_argv(argv)}` failed with exit code {returncode}: {detail}",
-                         hint or "run the command above by hand to see the full output "
-                                 "(CTRTOOL_DEBUG=1 shows the traceback)",
-                         endpoint=endpoint, argv=argv)
+        super().__init__(
+            tool,
+            f"`{_short_argv(argv)}` failed with exit code {returncode}: {detail}",
+            hint or "run the command above by hand to see the full output (CTRTOOL_DEBUG=1 shows the traceback)",
+            endpoint=endpoint,
+            argv=argv,
+        )
 
 
 class OutputNotUnderstood(ToolError):
     """A tool printed something its adapter cannot parse. The raw output is kept in ``saved_to``."""
 
-    def __init__(self, tool: str, what: str, saved_to: str | None, endpoint: str | None = None,
-                 argv: list[str] | None = None):
+    def __init__(
+        self, tool: str, what: str, saved_to: str | None, endpoint: str | None = None, argv: list[str] | None = None
+    ):
         self.saved_to = saved_to
         where = f"; raw output saved to {saved_to}" if saved_to else ""
-        super().__init__(tool, f"output of `{_short_argv(argv)}` not understood: {what}{where}",
-                         f"this {tool} version may print a format ctrtool does not know; "
-                         "please report it with the saved output",
-                         endpoint=endpoint, argv=argv)
+        super().__init__(
+            tool,
+            f"output of `{_short_argv(argv)}` not understood: {what}{where}",
+            f"this {tool} version may print a format ctrtool does not know; please report it with the saved output",
+            endpoint=endpoint,
+            argv=argv,
+        )
 
 
 class LayoutNotUnderstood(CtrtoolError):
@@ -126,9 +156,12 @@ class LayoutNotUnderstood(CtrtoolError):
     def __init__(self, what: str, path: str | None, hint: str | None = None):
         self.path = path
         where = f" ({path})" if path else ""
-        super().__init__(f"where the layers are stored is unknown: {what}{where}",
-                         hint or "the daemon may be changing its files right now (try again), or use a "
-                                 "version ctrtool knows (docker overlay2; containerd 1.6 overlayfs or native)")
+        super().__init__(
+            f"where the layers are stored is unknown: {what}{where}",
+            hint
+            or "the daemon may be changing its files right now (try again), or use a "
+            "version ctrtool knows (docker overlay2; containerd 1.6 overlayfs or native)",
+        )
 
 
 class NoEndpoint(CtrtoolError):
@@ -139,16 +172,26 @@ class NotFound(CtrtoolError):
     """A container or image is not where the user looked. ``elsewhere`` lists the places (backend,
     namespace) where it does exist; the hint then says where and the command that reaches it."""
 
-    def __init__(self, kind: str, name: str, where: str, hint: str | None = None,
-                 elsewhere: list[tuple[str, str | None]] | None = None, there: list[str] | None = None):
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        where: str,
+        hint: str | None = None,
+        elsewhere: list[tuple[str, str | None]] | None = None,
+        there: list[str] | None = None,
+    ):
         self.kind = kind
         self.name = name
         self.where = where
         self.elsewhere = list(elsewhere or [])
         also = f"; it is in {', '.join(there)}" if there else ""
-        super().__init__(f"{kind} {name!r} not found in {where}{also}",
-                         hint if hint is not None else f"`ctrtool {'ps -a' if kind == 'container' else 'images'} "
-                                                        "--all-backends` lists what exists where")
+        super().__init__(
+            f"{kind} {name!r} not found in {where}{also}",
+            hint
+            if hint is not None
+            else f"`ctrtool {'ps -a' if kind == 'container' else 'images'} --all-backends` lists what exists where",
+        )
 
 
 class Ambiguous(UsageError):
@@ -170,8 +213,9 @@ class InvalidState(CtrtoolError):
 class PullFailed(ToolError):
     """A pull that failed because the registry could not be reached or the image is not there."""
 
-    def __init__(self, tool: str, ref: str, detail: str, hint: str, endpoint: str | None = None,
-                 argv: list[str] | None = None):
+    def __init__(
+        self, tool: str, ref: str, detail: str, hint: str, endpoint: str | None = None, argv: list[str] | None = None
+    ):
         self.ref = ref
         self.detail = detail
         super().__init__(tool, f"cannot pull {ref}: {detail}", hint, endpoint=endpoint, argv=argv)
@@ -198,15 +242,18 @@ class IncompleteLookup(CtrtoolError):
 
     exit_code = EXIT_PARTIAL
 
-    def __init__(self, kind: str, name: str, silent: dict[str, "CtrtoolError"], hint: str | None = None):
+    def __init__(self, kind: str, name: str, silent: dict[str, CtrtoolError], hint: str | None = None):
         self.kind = kind
         self.name = name
         self.unanswered = dict(silent)
         why = "; ".join(e.message if e.message.startswith(b) else f"{b}: {e.message}" for b, e in silent.items())
-        super().__init__(f"cannot tell where {kind} {name!r} is: {', '.join(silent)} did not answer ({why})",
-                         hint if hint is not None else
-                         "nothing was changed; say where with --backend (and -n for ctr), or try again "
-                         "when every backend answers")
+        super().__init__(
+            f"cannot tell where {kind} {name!r} is: {', '.join(silent)} did not answer ({why})",
+            hint
+            if hint is not None
+            else "nothing was changed; say where with --backend (and -n for ctr), or try again "
+            "when every backend answers",
+        )
 
 
 class OutputFailed(CtrtoolError):
@@ -216,8 +263,10 @@ class OutputFailed(CtrtoolError):
 
     def __init__(self, errno_: int | None, strerror: str | None):
         self.errno = errno_
-        super().__init__(f"cannot write to stdout: {strerror or 'write error'}",
-                         "the output was cut short; check where stdout goes (a full disk, a closed descriptor)")
+        super().__init__(
+            f"cannot write to stdout: {strerror or 'write error'}",
+            "the output was cut short; check where stdout goes (a full disk, a closed descriptor)",
+        )
 
 
 class OutputGone(OutputFailed):

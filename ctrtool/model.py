@@ -59,7 +59,7 @@ class Store:
             return "containerd's content store"
         return f"containerd namespace {self.namespace}"
 
-    def with_path(self, path: str | None) -> "Store":
+    def with_path(self, path: str | None) -> Store:
         return replace(self, path=path) if path and not self.path else self
 
 
@@ -67,7 +67,7 @@ def daemon_id(address: str | None) -> str:
     """A daemon's identity from its socket address or root: the real path, without unix://."""
     if not address:
         return "?"
-    path = address[len("unix://"):] if address.startswith("unix://") else address
+    path = address[len("unix://") :] if address.startswith("unix://") else address
     return os.path.realpath(path) if path.startswith("/") else path
 
 

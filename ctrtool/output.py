@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 FORMATS = ("table", "wide", "json", "yaml")
 
@@ -72,16 +73,18 @@ class Output:
             sys.stdout.write(f"{item}\n")
         sys.stdout.flush()
 
-    def table(self, columns: Sequence[Column], rows: Sequence[Any], *,
-              title: str | None = None, caption: Sequence[str] = ()) -> None:
+    def table(
+        self, columns: Sequence[Column], rows: Sequence[Any], *, title: str | None = None, caption: Sequence[str] = ()
+    ) -> None:
         from rich import box
         from rich.table import Table
         from rich.text import Text
 
         wide = self.fmt == "wide"
         cols = [c for c in columns if (c.wide_only <= wide) and not (wide and c.narrow_only)]
-        table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False,
-                      pad_edge=False, header_style="bold")
+        table = Table(
+            box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold"
+        )
         for col in cols:
             table.add_column(col.header, no_wrap=col.no_wrap, style=col.style, overflow=col.overflow)
         for row in rows:
@@ -106,9 +109,12 @@ class Output:
         table.add_column("value", overflow="fold")
         for index, (name, fields) in enumerate(blocks):
             for i, (key, value) in enumerate(fields):
-                table.add_row(Text(name if i == 0 else ""), Text(key),
-                              Text("-" if value in (None, "", []) else str(value)),
-                              end_section=(i == len(fields) - 1 and index < len(blocks) - 1))
+                table.add_row(
+                    Text(name if i == 0 else ""),
+                    Text(key),
+                    Text("-" if value in (None, "", []) else str(value)),
+                    end_section=(i == len(fields) - 1 and index < len(blocks) - 1),
+                )
         self._print_table(table)
         for line in caption:
             self.out.print(Text(line), soft_wrap=True)
@@ -154,9 +160,15 @@ def one_line(text: str) -> str:
 
     if text.isprintable():
         return text
-    return "".join(ch if ch == " " or ch == "\t" or unicodedata.category(ch) not in ("Cc", "Zl", "Zp")
-                   and ch not in "\x1c\x1d\x1e\x85" else ch.encode("unicode_escape").decode("ascii")
-                   for ch in text)
+    return "".join(
+        ch
+        if ch == " "
+        or ch == "\t"
+        or unicodedata.category(ch) not in ("Cc", "Zl", "Zp")
+        and ch not in "\x1c\x1d\x1e\x85"
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 MAX_COLUMNS = 10000

@@ -14,16 +14,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 from .errors import OutputNotUnderstood, Terminated, ToolError, ToolFailed, ToolNotInstalled, ToolTimeout
 
 # Set by scripts/record_fixtures.py: called with every finished call's Result.
-_recorder: "Callable[[Result], None] | None" = None
+_recorder: Callable[[Result], None] | None = None
 
 
-def set_recorder(fn: "Callable[[Result], None] | None") -> None:
+def set_recorder(fn: Callable[[Result], None] | None) -> None:
     """Record every finished tool call (used to re-record the test fixtures from the lab)."""
     global _recorder
     _recorder = fn
@@ -169,15 +169,16 @@ def run(
     except FileNotFoundError:
         raise ToolNotInstalled(tool, argv=argv) from None
     except PermissionError as exc:
-        raise ToolError(tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions",
-                        argv=argv) from None
+        raise ToolError(
+            tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
+        ) from None
     try:
         _started(proc)
         stdout, stderr = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         _trace(argv, time.monotonic() - started, None)
-        raise ToolTimeout(tool, timeout, endpoint=endpoint, argv=argv) from None
+        raise ToolTimeout(tool, timeout or 0.0, endpoint=endpoint, argv=argv) from None
     except BaseException:
         _kill_group(proc)
         raise
@@ -208,6 +209,7 @@ def _timeout_words(timeout: float | None) -> str:
 
 # -- data written to a file, atomically --------------------------------------------------------------
 
+
 def run_to_file(
     argv: Sequence[str],
     path: str,
@@ -237,8 +239,9 @@ def run_to_file(
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".ctrtool-part", dir=directory)
     except OSError as exc:
-        raise CtrtoolError(f"cannot write {path}: {exc.strerror}",
-                           "check the directory exists and is writable") from None
+        raise CtrtoolError(
+            f"cannot write {path}: {exc.strerror}", "check the directory exists and is writable"
+        ) from None
     try:
         try:
             old = os.stat(path)
@@ -260,8 +263,10 @@ def run_to_file(
             fd = -1
             os.replace(tmp, path)
         except OSError as exc:
-            raise CtrtoolError(f"cannot write {path}: {exc.strerror}",
-                               f"nothing was changed at {path}; check the free space and the directory") from None
+            raise CtrtoolError(
+                f"cannot write {path}: {exc.strerror}",
+                f"nothing was changed at {path}; check the free space and the directory",
+            ) from None
         try:  # the rename itself is on disk too
             dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
             try:
@@ -281,21 +286,29 @@ def run_to_file(
         raise
 
 
-def _run_into(argv: list[str], out_fd: int, *, endpoint: str | None, unset_env: Sequence[str],
-              classify: Classifier | None) -> Result:
+def _run_into(
+    argv: list[str], out_fd: int, *, endpoint: str | None, unset_env: Sequence[str], classify: Classifier | None
+) -> Result:
     """Run ``argv`` with its stdout on ``out_fd``, its stderr kept; a failure is a typed error."""
     tool = os.path.basename(argv[0])
     _debug(f"run (into a file): {_join(argv)} (no timeout)")
     _refuse_if_stopping()
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_fd, stderr=subprocess.PIPE,
-                                env=_environment(None, unset_env), start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out_fd,
+            stderr=subprocess.PIPE,
+            env=_environment(None, unset_env),
+            start_new_session=True,
+        )
     except FileNotFoundError:
         raise ToolNotInstalled(tool, argv=argv) from None
     except PermissionError as exc:
-        raise ToolError(tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions",
-                        argv=argv) from None
+        raise ToolError(
+            tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
+        ) from None
     try:
         _started(proc)
         _out, err = proc.communicate()
@@ -390,6 +403,7 @@ def run_passthrough(
     def pump(proc: subprocess.Popen) -> None:
         # whole lines, so that the filter sees each line once; a last line without "\n" at EOF
         pending = b""
+        assert proc.stderr is not None
         fd = proc.stderr.fileno()
         while True:
             chunk = os.read(fd, 65536)
@@ -416,8 +430,9 @@ def run_passthrough(
         except FileNotFoundError:
             raise ToolNotInstalled(tool, argv=argv) from None
         except PermissionError as exc:
-            raise ToolError(tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions",
-                            argv=argv) from None
+            raise ToolError(
+                tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
+            ) from None
         signals.proc = proc
         try:
             _started(proc, own_group=False)
@@ -441,6 +456,7 @@ def run_passthrough(
         finally:
             _finished(proc)
     reader.join(timeout=5)
+    assert proc.stderr is not None
     proc.stderr.close()
     seconds = time.monotonic() - started
     _trace(argv, seconds, proc.returncode)
@@ -493,37 +509,55 @@ def run_pipe(
     procs: list[subprocess.Popen] = []
     _refuse_if_stopping()
     try:
-        for argv, stdin, unset in ((source, subprocess.DEVNULL, source_unset_env),
-                                   (target, subprocess.PIPE, target_unset_env)):
+        for argv, stdin, unset in (
+            (source, subprocess.DEVNULL, source_unset_env),
+            (target, subprocess.PIPE, target_unset_env),
+        ):
             try:
-                procs.append(subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                              env=_environment(None, unset), start_new_session=True))
+                procs.append(
+                    subprocess.Popen(
+                        argv,
+                        stdin=stdin,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        env=_environment(None, unset),
+                        start_new_session=True,
+                    )
+                )
                 _started(procs[-1])
             except FileNotFoundError:
                 raise ToolNotInstalled(os.path.basename(argv[0]), argv=argv) from None
             except PermissionError as exc:
-                raise ToolError(os.path.basename(argv[0]), f"cannot execute {argv[0]}: {exc.strerror}",
-                                "check the file's permissions", argv=argv) from None
+                raise ToolError(
+                    os.path.basename(argv[0]),
+                    f"cannot execute {argv[0]}: {exc.strerror}",
+                    "check the file's permissions",
+                    argv=argv,
+                ) from None
         src, dst = procs
         outputs: dict[str, bytes] = {}
 
         def drain(name: str, stream) -> None:
             outputs[name] = stream.read()
 
-        readers = [threading.Thread(target=drain, args=(name, stream), daemon=True)
-                   for name, stream in (("src_err", src.stderr), ("dst_out", dst.stdout), ("dst_err", dst.stderr))]
+        readers = [
+            threading.Thread(target=drain, args=(name, stream), daemon=True)
+            for name, stream in (("src_err", src.stderr), ("dst_out", dst.stdout), ("dst_err", dst.stderr))
+        ]
         for t in readers:
             t.start()
         moved = 0
         broken = False
         bar = _ProgressBar(label) if progress else None
         try:
+            assert src.stdout is not None
             fd = src.stdout.fileno()
             while True:
                 chunk = os.read(fd, PIPE_CHUNK)
                 if not chunk:
                     break
                 try:
+                    assert dst.stdin is not None
                     dst.stdin.write(chunk)
                 except (BrokenPipeError, OSError):
                     broken = True  # the target stopped reading: its exit status says why
@@ -536,6 +570,7 @@ def run_pipe(
                 bar.close(moved)
             for pipe in (dst.stdin, src.stdout):
                 try:
+                    assert pipe is not None
                     pipe.close()
                 except (BrokenPipeError, OSError):
                     pass
@@ -555,8 +590,10 @@ def run_pipe(
             _finished(proc)
     seconds = time.monotonic() - started
     text = {k: v.decode(errors="replace") for k, v in outputs.items()}
-    results = (Result(source, _exit_status(src.returncode), "", text.get("src_err", ""), seconds),
-               Result(target, _exit_status(dst.returncode), text.get("dst_out", ""), text.get("dst_err", ""), seconds))
+    results = (
+        Result(source, _exit_status(src.returncode), "", text.get("src_err", ""), seconds),
+        Result(target, _exit_status(dst.returncode), text.get("dst_out", ""), text.get("dst_err", ""), seconds),
+    )
     for r in results:
         _trace(r.argv, seconds, r.returncode)
     return Piped(results[0], results[1], moved, seconds, stopped)
@@ -574,11 +611,24 @@ class _ProgressBar:
 
     def __init__(self, label: str):
         from rich.console import Console
-        from rich.progress import DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, \
-            TransferSpeedColumn
+        from rich.progress import (
+            DownloadColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
 
-        self.progress = Progress(SpinnerColumn(), TextColumn(label), DownloadColumn(), TransferSpeedColumn(),
-                                 TimeElapsedColumn(), console=Console(file=sys.stderr), transient=False)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn(label),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=Console(file=sys.stderr),
+            transient=False,
+        )
         self.task = self.progress.add_task(label, total=None)
         self.progress.start()
 
@@ -599,6 +649,7 @@ def _feed(proc: subprocess.Popen, from_stdin: bool, gate: Callable[[], bool]) ->
                 chunk = os.read(0, 65536)
                 if not chunk:
                     break
+                assert pipe is not None
                 pipe.write(chunk)
                 pipe.flush()
         delay = 0.02
@@ -614,6 +665,7 @@ def _feed(proc: subprocess.Popen, from_stdin: bool, gate: Callable[[], bool]) ->
         pass
     finally:
         try:
+            assert pipe is not None
             pipe.close()
         except (BrokenPipeError, OSError):
             pass
@@ -640,19 +692,22 @@ class _SignalsPassedOn:
         if not _terminal_signals_our_group():
             self._forward(signum, frame)
 
-    def __enter__(self) -> "_SignalsPassedOn":
+    def __enter__(self) -> _SignalsPassedOn:
         _passthrough.set()
         if threading.current_thread() is threading.main_thread():
-            for sig, handler in ((signal.SIGINT, self._interrupted), (signal.SIGQUIT, self._interrupted),
-                                 (signal.SIGTERM, self._forward), (signal.SIGHUP, self._forward)):
+            for sig, handler in (
+                (signal.SIGINT, self._interrupted),
+                (signal.SIGQUIT, self._interrupted),
+                (signal.SIGTERM, self._forward),
+                (signal.SIGHUP, self._forward),
+            ):
                 self.saved[sig] = signal.signal(sig, handler)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, handler)  # type: ignore[arg-type]
         _passthrough.clear()
-        return False
 
 
 def _terminal_signals_our_group() -> bool:
@@ -717,8 +772,9 @@ def run_interactive(
     sys.stdout.flush()
     started = time.monotonic()
     try:
-        child = pexpect.spawn(argv[0], argv[1:], env=full_env, dimensions=(rows, cols),
-                              preexec_fn=stderr_to_file, timeout=None)
+        child = pexpect.spawn(
+            argv[0], argv[1:], env=full_env, dimensions=(rows, cols), preexec_fn=stderr_to_file, timeout=None
+        )
 
         def resized(_signum, _frame) -> None:
             try:
@@ -775,8 +831,9 @@ def failure(result: Result, *, endpoint: str | None = None, classify: Classifier
             if not err.argv:
                 err.argv = list(result.argv)
             return err
-    return ToolFailed(os.path.basename(result.argv[0]), result.returncode, result.stderr,
-                      endpoint=endpoint, argv=result.argv)
+    return ToolFailed(
+        os.path.basename(result.argv[0]), result.returncode, result.stderr, endpoint=endpoint, argv=result.argv
+    )
 
 
 def not_understood(result: Result, what: str, endpoint: str | None = None) -> OutputNotUnderstood:
@@ -848,8 +905,10 @@ def check_trace() -> None:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     except (OSError, ValueError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
-        raise UsageError(f"CTRTOOL_TRACE={path!r}: cannot append to it: {why}",
-                         "name a file in a directory that exists (it is created if missing), or unset it") from None
+        raise UsageError(
+            f"CTRTOOL_TRACE={path!r}: cannot append to it: {why}",
+            "name a file in a directory that exists (it is created if missing), or unset it",
+        ) from None
     os.close(fd)
 
 
@@ -872,5 +931,8 @@ def _trace(argv: list[str], seconds: float, returncode: int | None) -> None:
         # a trace is for diagnosis: losing it must not stop a change halfway; say so once
         if not _trace_broken.is_set():
             _trace_broken.set()
-            print(f"ctrtool: warning: CTRTOOL_TRACE={path!r}: cannot write: {getattr(exc, 'strerror', exc)}; "
-                  "tool calls are no longer traced", file=sys.stderr)
+            print(
+                f"ctrtool: warning: CTRTOOL_TRACE={path!r}: cannot write: {getattr(exc, 'strerror', exc)}; "
+                "tool calls are no longer traced",
+                file=sys.stderr,
+            )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .errors import EXIT_REFUSED, CtrtoolError
 
@@ -27,8 +27,15 @@ def interactive() -> bool:
         return False
 
 
-def approve(what: str, commands: Sequence[Sequence[str]], *, yes: bool = False, dry_run: bool = False,
-            ask: Callable[[str], bool] | None = None, piped: bool = False) -> bool:
+def approve(
+    what: str,
+    commands: Sequence[Sequence[str]],
+    *,
+    yes: bool = False,
+    dry_run: bool = False,
+    ask: Callable[[str], bool] | None = None,
+    piped: bool = False,
+) -> bool:
     """Return True when ``commands`` may run. With ``dry_run`` print them and return False.
 
     ``what`` says in plain words what will happen, e.g. "remove container web (docker)".
@@ -44,8 +51,10 @@ def approve(what: str, commands: Sequence[Sequence[str]], *, yes: bool = False, 
     if yes:
         return True
     if not interactive():
-        raise ConsentRefused(f"refusing to {what} without confirmation: not on a terminal",
-                             "add --yes to confirm, or --dry-run to see the command(s)")
+        raise ConsentRefused(
+            f"refusing to {what} without confirmation: not on a terminal",
+            "add --yes to confirm, or --dry-run to see the command(s)",
+        )
     question = f"{what}?\n" + "".join(f"  {line}\n" for line in lines) + "Proceed? [y/N] "
     answer = (ask or _ask)(question)
     if not answer:

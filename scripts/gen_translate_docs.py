@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write docs/translate.md from the translation tables (ctrtool/translate/data/*.yaml).
 
-    scripts/gen_translate_docs.py          write it
-    scripts/gen_translate_docs.py --check  exit 1 if docs/translate.md is not what the data gives
+scripts/gen_translate_docs.py          write it
+scripts/gen_translate_docs.py --check  exit 1 if docs/translate.md is not what the data gives
 """
 
 from __future__ import annotations

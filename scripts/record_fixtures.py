@@ -38,8 +38,15 @@ from ctrtool.errors import CtrtoolError  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 # connection flags and their values are left out of the fixture names
-CONNECTION_FLAGS = {"--host", "--context", "--address", "--config", "--runtime-endpoint", "--image-endpoint",
-                    "--timeout"}
+CONNECTION_FLAGS = {
+    "--host",
+    "--context",
+    "--address",
+    "--config",
+    "--runtime-endpoint",
+    "--image-endpoint",
+    "--timeout",
+}
 
 
 def slug(argv: list[str]) -> str:
@@ -64,8 +71,18 @@ def write(results: list[runner.Result], prefix: str) -> list[Path]:
         tool = os.path.basename(result.argv[0])
         path = FIXTURES / tool / f"{prefix}{slug(result.argv)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"argv": result.argv, "returncode": result.returncode,
-                                    "stdout": result.stdout, "stderr": result.stderr}, indent=1) + "\n")
+        path.write_text(
+            json.dumps(
+                {
+                    "argv": result.argv,
+                    "returncode": result.returncode,
+                    "stdout": result.stdout,
+                    "stderr": result.stderr,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         written.append(path)
     return written
 
@@ -87,21 +104,50 @@ def workloads(lab, env: dict[str, str]):
 
     runc_root = str(lab.directory / "containerd" / "runc")
     pod_config = tmp / "pod.json"
-    pod_config.write_text(json.dumps({"metadata": {"name": "record-pod", "namespace": "default", "uid": "record-uid",
-                                                   "attempt": 0}, "log_directory": str(tmp / "logs"), "linux": {}}))
+    pod_config.write_text(
+        json.dumps(
+            {
+                "metadata": {"name": "record-pod", "namespace": "default", "uid": "record-uid", "attempt": 0},
+                "log_directory": str(tmp / "logs"),
+                "linux": {},
+            }
+        )
+    )
     pod = None
     try:
         tool("docker", "run", "-d", "--network", "none", "--name", "record-running", DEMO_IMAGE, "sh", "-c", SCRIPT)
         tool("docker", "create", "--network", "none", "--name", "record-created", DEMO_IMAGE, "true")
         for name in ("record-task", "record-no-task"):
-            tool("ctr", "-n", "default", "run", "-d", "--null-io", "--runc-root", runc_root, DEMO_IMAGE, name,
-                 "sh", "-c", SCRIPT)
+            tool(
+                "ctr",
+                "-n",
+                "default",
+                "run",
+                "-d",
+                "--null-io",
+                "--runc-root",
+                runc_root,
+                DEMO_IMAGE,
+                name,
+                "sh",
+                "-c",
+                SCRIPT,
+            )
         tool("ctr", "-n", "default", "tasks", "delete", "--force", "record-no-task")
         pod = tool(crictl, "runp", str(pod_config))
         for name, start in (("record-box", True), ("record-new", False)):
             config = tmp / f"{name}.json"
-            config.write_text(json.dumps({"metadata": {"name": name}, "image": {"image": DEMO_IMAGE},
-                                          "command": ["sh", "-c", SCRIPT], "log_path": f"{name}.log", "linux": {}}))
+            config.write_text(
+                json.dumps(
+                    {
+                        "metadata": {"name": name},
+                        "image": {"image": DEMO_IMAGE},
+                        "command": ["sh", "-c", SCRIPT],
+                        "log_path": f"{name}.log",
+                        "linux": {},
+                    }
+                )
+            )
             cid = tool(crictl, "create", pod, str(config), str(pod_config))
             if start:
                 tool(crictl, "start", cid)
@@ -119,8 +165,9 @@ def workloads(lab, env: dict[str, str]):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lab-dir", default=None)
-    parser.add_argument("--only", choices=["containers"], default=None,
-                        help="record only the container and pod listings")
+    parser.add_argument(
+        "--only", choices=["containers"], default=None, help="record only the container and pod listings"
+    )
     parser.add_argument("--out", default=None, help="fixture directory (default: tests/fixtures)")
     args = parser.parse_args()
     from ctrtool.lab import Lab
@@ -145,8 +192,7 @@ def main() -> int:
         adapter_class("crictl")(settings).pods()
         runner.set_recorder(None)
     # the listings only: the namespace list and versions belong to the images/info recording
-    container_calls = [c for c in container_calls
-                       if re.search(r"(containers|tasks)_ls|^ps_|^pods_", slug(c.argv))]
+    container_calls = [c for c in container_calls if re.search(r"(containers|tasks)_ls|^ps_|^pods_", slug(c.argv))]
     runner.set_recorder(calls.append)
     if args.only == "containers":
         for path in write(container_calls, ""):
@@ -160,8 +206,15 @@ def main() -> int:
         adapter.info()
     calls.extend(container_calls)
     # what each tool prints when its socket does not exist
-    dead = load(Flags(docker_host="unix:///nonexistent/docker.sock", containerd_address="/nonexistent/containerd.sock",
-                      runtime_endpoint="unix:///nonexistent/cri.sock", timeout=30), env=env)
+    dead = load(
+        Flags(
+            docker_host="unix:///nonexistent/docker.sock",
+            containerd_address="/nonexistent/containerd.sock",
+            runtime_endpoint="unix:///nonexistent/cri.sock",
+            timeout=30,
+        ),
+        env=env,
+    )
     dead_calls: list[runner.Result] = []
     runner.set_recorder(dead_calls.append)
     for backend in BACKENDS:
@@ -188,9 +241,18 @@ def main() -> int:
             config = (doc.get("config") or {}).get("digest", "")
             if config.startswith("sha256:"):
                 shutil.copyfile(Path(plugins.content_root) / "blobs" / "sha256" / config[7:], blob_dir / config[7:])
-    (FIXTURES / "recorded-from.json").write_text(json.dumps({
-        "lab_dir": str(lab.directory), "content_root": plugins.content_root, "profile": lab.profile.name,
-        "env": {k: v for k, v in lab.env().items() if k != "PATH"}}, indent=1) + "\n")
+    (FIXTURES / "recorded-from.json").write_text(
+        json.dumps(
+            {
+                "lab_dir": str(lab.directory),
+                "content_root": plugins.content_root,
+                "profile": lab.profile.name,
+                "env": {k: v for k, v in lab.env().items() if k != "PATH"},
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     for path in written:
         print(path)
     return 0

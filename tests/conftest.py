@@ -69,8 +69,11 @@ def lab(request):
 def lab_env(lab):
     """The environment a user gets from `eval "$(ctrtool lab env)"`, with no config files of
     the machine's in the way."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DOCKER_CONTEXT", "CONTAINERD_NAMESPACE", "CTRTOOL_CONFIG", "CTRTOOL_TIMEOUT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DOCKER_CONTEXT", "CONTAINERD_NAMESPACE", "CTRTOOL_CONFIG", "CTRTOOL_TIMEOUT")
+    }
     env.update(lab.env())
     env["XDG_CONFIG_HOME"] = "/nonexistent-ctrtool-test"
     env["NO_COLOR"] = "1"

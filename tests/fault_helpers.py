@@ -17,16 +17,21 @@ EXIT_CODES = {0, 1, 2, 3, 4, 5, 129, 130, 141, 143}
 def offline_env(tmp_path, **extra: str) -> dict[str, str]:
     """An environment where every backend's endpoint is a socket that does not exist, and no
     config file of the machine's is read."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CTRTOOL_", "DOCKER_", "CONTAINERD_", "CONTAINER_RUNTIME", "IMAGE_SERVICE", "CRI_"))}
-    env.update({
-        "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
-        "HOME": str(tmp_path),
-        "NO_COLOR": "1",
-        "DOCKER_HOST": f"unix://{tmp_path}/nonexistent-docker.sock",
-        "CONTAINERD_ADDRESS": f"{tmp_path}/nonexistent-containerd.sock",
-        "CONTAINER_RUNTIME_ENDPOINT": f"unix://{tmp_path}/nonexistent-cri.sock",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CTRTOOL_", "DOCKER_", "CONTAINERD_", "CONTAINER_RUNTIME", "IMAGE_SERVICE", "CRI_"))
+    }
+    env.update(
+        {
+            "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
+            "HOME": str(tmp_path),
+            "NO_COLOR": "1",
+            "DOCKER_HOST": f"unix://{tmp_path}/nonexistent-docker.sock",
+            "CONTAINERD_ADDRESS": f"{tmp_path}/nonexistent-containerd.sock",
+            "CONTAINER_RUNTIME_ENDPOINT": f"unix://{tmp_path}/nonexistent-cri.sock",
+        }
+    )
     env.update(extra)
     return env
 

@@ -9,8 +9,9 @@ import sys
 
 def ctrtool(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     # the timeout is a safety net against a hang, not a timing assertion
-    return subprocess.run([sys.executable, "-m", "ctrtool", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ctrtool", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def ctrtool_json(*args: str, env: dict[str, str], expect: int = 0):

@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import json
 import secrets
-import subprocess
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,8 +29,13 @@ def scratch_image(ref: str) -> TestImage:
     removing it through the CRI (which removes every name of an image) touches nothing else."""
     layer = lab_image.release_layer()
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
-    config = lab_image.image_config([diff_id], ["ctrtool test"], arch=lab_image.platform_arch(),
-                                    cmd=["/bin/sh"], labels={"ctrtool.test": secrets.token_hex(8)})
+    config = lab_image.image_config(
+        [diff_id],
+        ["ctrtool test"],
+        arch=lab_image.platform_arch(),
+        cmd=["/bin/sh"],
+        labels={"ctrtool.test": secrets.token_hex(8)},
+    )
     archive, image_id = lab_image.docker_archive(ref, config, [layer])
     return TestImage(ref, image_id, archive, lab_image._canonical_json(config), layer)
 
@@ -104,19 +108,29 @@ class Registry:
         layer = gzip.compress(image.layer, mtime=0)
         self.blobs[_digest(layer)] = layer
         self.blobs[_digest(image.config)] = image.config
-        manifest = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                       "size": len(image.config), "digest": _digest(image.config)},
-            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                        "size": len(layer), "digest": _digest(layer)}],
-        }).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "size": len(image.config),
+                    "digest": _digest(image.config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "size": len(layer),
+                        "digest": _digest(layer),
+                    }
+                ],
+            }
+        ).encode()
         self.manifests[f"{repo}:{tag}"] = manifest
         self.manifests[_digest(manifest)] = manifest
         return f"localhost:{self.port}/{repo}:{tag}"
 
-    def __enter__(self) -> "Registry":
+    def __enter__(self) -> Registry:
         self.thread.start()
         return self
 
@@ -125,7 +139,7 @@ class Registry:
         self.server.server_close()
 
 
-def trusted_by_the_cri(lab, registry: "Registry"):
+def trusted_by_the_cri(lab, registry: Registry):
     """The node set up the way an operator lets containerd 2.x's CRI pull from a plain-HTTP registry:
     a hosts.toml for it in the CRI's registry config_path (the lab's containerd/certs.d). containerd
     1.x uses plain HTTP for a registry on localhost by itself. Removed on exit."""
@@ -138,9 +152,11 @@ def trusted_by_the_cri(lab, registry: "Registry"):
         directory = lab.registry_hosts_dir / host
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "hosts.toml").write_text(
-            f'server = "http://{host}"\n\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n')
+            f'server = "http://{host}"\n\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n'
+        )
         try:
             yield
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+
     return trusted()

@@ -37,8 +37,9 @@ class Replay:
             data = json.loads(path.read_text())
             self.answers[(path.parent.name, path.stem)] = data
 
-    def __call__(self, argv, *, timeout=None, endpoint=None, unset_env=(), check=True, input=None, classify=None,
-                 **_ignored) -> runner.Result:
+    def __call__(
+        self, argv, *, timeout=None, endpoint=None, unset_env=(), check=True, input=None, classify=None, **_ignored
+    ) -> runner.Result:
         argv = list(argv)
         tool = os.path.basename(argv[0])
         self.calls.append(argv)
@@ -58,7 +59,7 @@ class Replay:
 
         return {k: v for k, v in Lab(lab_dir, "debian").env().items() if k not in ("PATH", "CTRTOOL_LAB_DIR")}
 
-    def install(self, monkeypatch) -> "Replay":
+    def install(self, monkeypatch) -> Replay:
         import ctrtool.adapters.base as base
 
         monkeypatch.setattr(base, "run", self)
@@ -68,9 +69,21 @@ class Replay:
     def settings(self):
         from ctrtool.config import Flags, load
 
-        env = {k: v for k, v in os.environ.items() if k not in (
-            "DOCKER_HOST", "DOCKER_CONTEXT", "CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "CTRTOOL_CONFIG",
-            "CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "CRI_CONFIG_FILE")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in (
+                "DOCKER_HOST",
+                "DOCKER_CONTEXT",
+                "CONTAINERD_ADDRESS",
+                "CONTAINERD_NAMESPACE",
+                "CTRTOOL_CONFIG",
+                "CONTAINER_RUNTIME_ENDPOINT",
+                "IMAGE_SERVICE_ENDPOINT",
+                "CRI_CONFIG_FILE",
+            )
+        }
         env.update(self.env)
         env["XDG_CONFIG_HOME"] = "/nonexistent-ctrtool-replay"
         return load(Flags(), env=env)

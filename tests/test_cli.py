@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from helpers import ctrtool
 from typer.testing import CliRunner
 
 from ctrtool.cli import app
-from helpers import ctrtool
 
 runner = CliRunner()
 CLEAN_ENV = {"XDG_CONFIG_HOME": "/nonexistent-ctrtool-test", "CTRTOOL_CONFIG": "", "NO_COLOR": "1"}
@@ -23,12 +23,15 @@ def flat(text: str) -> str:
     return " ".join(text.replace("│", " ").split())
 
 
-@pytest.mark.parametrize("args, words", [
-    (["images", "-o", "xml"], "'xml' is not one of table, wide, json, yaml"),
-    (["images", "--backend", "podman"], "unknown backend 'podman'"),
-    (["images", "--backend", "ctr", "--all-backends"], "either --backend or --all-backends"),
-    (["info", "-o", "csv"], "'csv' is not one of"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["images", "-o", "xml"], "'xml' is not one of table, wide, json, yaml"),
+        (["images", "--backend", "podman"], "unknown backend 'podman'"),
+        (["images", "--backend", "ctr", "--all-backends"], "either --backend or --all-backends"),
+        (["info", "-o", "csv"], "'csv' is not one of"),
+    ],
+)
 def test_bad_input_is_a_usage_error(args, words):
     result = invoke(*args)
     assert result.exit_code == 2
@@ -72,8 +75,13 @@ def test_expected_failure_has_no_traceback_unless_debug(tmp_path):
 
 
 def test_no_backend_found_is_a_clear_error(tmp_path):
-    env = {**os.environ, **CLEAN_ENV, "PATH": str(tmp_path), "HOME": str(tmp_path),
-           "CRI_CONFIG_FILE": str(tmp_path / "none.yaml")}
+    env = {
+        **os.environ,
+        **CLEAN_ENV,
+        "PATH": str(tmp_path),
+        "HOME": str(tmp_path),
+        "CRI_CONFIG_FILE": str(tmp_path / "none.yaml"),
+    }
     for name in ("DOCKER_HOST", "CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT"):
         env.pop(name, None)
     proc = ctrtool("images", env=env)
@@ -102,8 +110,17 @@ def test_wide_tables_show_each_id_column_once(capsys):
     from ctrtool.commands.ps import POD_COLUMNS
     from ctrtool.output import Output
 
-    pod = {"id": "a" * 64, "name": "web", "pod_namespace": "default", "state": "ready", "status": "SANDBOX_READY",
-           "containers": 1, "uid": "u", "attempt": 0, "created": None}
+    pod = {
+        "id": "a" * 64,
+        "name": "web",
+        "pod_namespace": "default",
+        "state": "ready",
+        "status": "SANDBOX_READY",
+        "containers": 1,
+        "uid": "u",
+        "attempt": 0,
+        "created": None,
+    }
     row = type("Pod", (), pod)()
     for fmt, full in (("table", False), ("wide", True)):
         Output(fmt).table(POD_COLUMNS, [row])

@@ -8,9 +8,14 @@ from typer.testing import CliRunner
 from ctrtool.cli import app
 
 runner = CliRunner()
-CLEAN_ENV = {"XDG_CONFIG_HOME": "/nonexistent-ctrtool-test", "CTRTOOL_CONFIG": "", "NO_COLOR": "1",
-             "DOCKER_HOST": "unix:///nonexistent/d.sock", "CONTAINERD_ADDRESS": "/nonexistent/c.sock",
-             "CONTAINER_RUNTIME_ENDPOINT": "unix:///nonexistent/c.sock"}
+CLEAN_ENV = {
+    "XDG_CONFIG_HOME": "/nonexistent-ctrtool-test",
+    "CTRTOOL_CONFIG": "",
+    "NO_COLOR": "1",
+    "DOCKER_HOST": "unix:///nonexistent/d.sock",
+    "CONTAINERD_ADDRESS": "/nonexistent/c.sock",
+    "CONTAINER_RUNTIME_ENDPOINT": "unix:///nonexistent/c.sock",
+}
 
 
 def invoke(*args):
@@ -21,19 +26,22 @@ def flat(text: str) -> str:
     return " ".join(text.replace("│", " ").split())
 
 
-@pytest.mark.parametrize("args, words", [
-    (["exec", "-b", "docker", "web"], "no command given"),
-    (["exec", "-b", "docker", "web", "--"], "no command given"),
-    (["exec", "-b", "docker", "-n", "default", "web", "--", "true"], "-n/--namespace is for ctr"),
-    (["rm", "-b", "crictl", "-n", "default", "web"], "crictl works in containerd namespace k8s.io only"),
-    (["stop", "-b", "podman", "web"], "unknown backend 'podman'"),
-    (["ps", "-o", "xml"], "'xml' is not one of"),
-    (["inspect", "--type", "volume", "x"], "'volume' is not one of container, image, pod"),
-    (["load", "-b", "docker", "/nonexistent/image.tar"], "/nonexistent/image.tar: no such file"),
-    (["kill", "-s", "NOPE", "web"], "unknown signal 'NOPE'"),
-    (["prune", "-b", "docker", "-n", "default"], "-n/--namespace is for ctr"),
-    (["prune", "-b", "crictl", "-n", "default"], "crictl works in containerd namespace k8s.io only"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["exec", "-b", "docker", "web"], "no command given"),
+        (["exec", "-b", "docker", "web", "--"], "no command given"),
+        (["exec", "-b", "docker", "-n", "default", "web", "--", "true"], "-n/--namespace is for ctr"),
+        (["rm", "-b", "crictl", "-n", "default", "web"], "crictl works in containerd namespace k8s.io only"),
+        (["stop", "-b", "podman", "web"], "unknown backend 'podman'"),
+        (["ps", "-o", "xml"], "'xml' is not one of"),
+        (["inspect", "--type", "volume", "x"], "'volume' is not one of container, image, pod"),
+        (["load", "-b", "docker", "/nonexistent/image.tar"], "/nonexistent/image.tar: no such file"),
+        (["kill", "-s", "NOPE", "web"], "unknown signal 'NOPE'"),
+        (["prune", "-b", "docker", "-n", "default"], "-n/--namespace is for ctr"),
+        (["prune", "-b", "crictl", "-n", "default"], "crictl works in containerd namespace k8s.io only"),
+    ],
+)
 def test_usage_errors_exit_2_before_any_tool_runs(args, words):
     result = invoke(*args)
     assert result.exit_code == 2, result.output
@@ -42,8 +50,23 @@ def test_usage_errors_exit_2_before_any_tool_runs(args, words):
 
 def test_help_lists_the_new_commands():
     result = invoke("--help")
-    for command in ("ps", "pods", "inspect", "logs", "exec", "start", "stop", "kill", "rm", "rmi", "prune", "tag",
-                    "pull", "load", "save"):
+    for command in (
+        "ps",
+        "pods",
+        "inspect",
+        "logs",
+        "exec",
+        "start",
+        "stop",
+        "kill",
+        "rm",
+        "rmi",
+        "prune",
+        "tag",
+        "pull",
+        "load",
+        "save",
+    ):
         assert f" {command} " in flat(result.output)
 
 
@@ -59,8 +82,10 @@ def test_start_up_imports_no_pexpect_and_no_adapter():
     import subprocess
     import sys
 
-    code = ("import sys, ctrtool.cli; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pexpect', 'rich', 'yaml') "
-            "or m.startswith('ctrtool.adapters.')))")
+    code = (
+        "import sys, ctrtool.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pexpect', 'rich', 'yaml') "
+        "or m.startswith('ctrtool.adapters.')))"
+    )
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert got.stdout.strip() == "[]"

@@ -44,16 +44,19 @@ def test_valid_config_is_read(tmp_path):
     assert data == {"timeout": 3, "backends": ["ctr", "crictl"], "ctr": {"address": "/x.sock"}}
 
 
-@pytest.mark.parametrize("text, line, words", [
-    ("timeout: 3\ndocker:\n  hots: unix:///x\n", 3, "unknown key 'docker.hots'"),
-    ("timeout: soon\n", 1, "'timeout' must be a number"),
-    ("timeout: -1\n", 1, "positive"),
-    ("ctr:\n  address: [a, b]\n", 2, "'ctr.address' must be a string"),
-    ("backends: [docker, podman]\n", 1, "unknown backend 'podman'"),
-    ("ctr: x\n", 1, "'ctr' must be a mapping"),
-    ("a: [1, 2\nb: 3\n", 2, "not valid YAML"),
-    ("- just\n- a list\n", 1, "top level must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("timeout: 3\ndocker:\n  hots: unix:///x\n", 3, "unknown key 'docker.hots'"),
+        ("timeout: soon\n", 1, "'timeout' must be a number"),
+        ("timeout: -1\n", 1, "positive"),
+        ("ctr:\n  address: [a, b]\n", 2, "'ctr.address' must be a string"),
+        ("backends: [docker, podman]\n", 1, "unknown backend 'podman'"),
+        ("ctr: x\n", 1, "'ctr' must be a mapping"),
+        ("a: [1, 2\nb: 3\n", 2, "not valid YAML"),
+        ("- just\n- a list\n", 1, "top level must be a mapping"),
+    ],
+)
 def test_bad_config_names_file_line_and_problem(text, line, words):
     with pytest.raises(ConfigError) as info:
         parse_config("/etc/ctrtool/config.yaml", text)
@@ -68,8 +71,7 @@ def test_explicit_missing_config_is_an_error(tmp_path):
 
 def test_containerd_precedence_flag_env_file_default(tmp_path, sock):
     text = "ctr:\n  address: /from/file.sock\n"
-    s = settings(tmp_path, Flags(containerd_address="/from/flag.sock"),
-                 {"CONTAINERD_ADDRESS": "/from/env.sock"}, text)
+    s = settings(tmp_path, Flags(containerd_address="/from/flag.sock"), {"CONTAINERD_ADDRESS": "/from/env.sock"}, text)
     assert (s.endpoint("ctr").address, s.endpoint("ctr").source) == ("/from/flag.sock", "flag --address")
     s = settings(tmp_path, None, {"CONTAINERD_ADDRESS": "/from/env.sock"}, text)
     assert (s.endpoint("ctr").address, s.endpoint("ctr").source) == ("/from/env.sock", "env CONTAINERD_ADDRESS")
@@ -106,8 +108,9 @@ def test_a_plain_file_is_not_taken_for_a_socket(tmp_path, monkeypatch):
 
 
 def test_crictl_reads_its_own_config_file_below_env(tmp_path):
-    crictl_yaml = write(tmp_path, "runtime-endpoint: unix:///from/crictl.sock\nimage-endpoint: unix:///img.sock\n",
-                        "crictl.yaml")
+    crictl_yaml = write(
+        tmp_path, "runtime-endpoint: unix:///from/crictl.sock\nimage-endpoint: unix:///img.sock\n", "crictl.yaml"
+    )
     s = settings(tmp_path, env={"CRI_CONFIG_FILE": crictl_yaml})
     ep = s.endpoint("crictl")
     assert ep.address == "unix:///from/crictl.sock"
@@ -116,8 +119,11 @@ def test_crictl_reads_its_own_config_file_below_env(tmp_path):
     assert ep.tool_config == crictl_yaml
     s = settings(tmp_path, env={"CRI_CONFIG_FILE": crictl_yaml, "CONTAINER_RUNTIME_ENDPOINT": "unix:///env.sock"})
     assert s.endpoint("crictl").address == "unix:///env.sock"
-    s = settings(tmp_path, Flags(runtime_endpoint="unix:///flag.sock"),
-                 {"CRI_CONFIG_FILE": crictl_yaml, "CONTAINER_RUNTIME_ENDPOINT": "unix:///env.sock"})
+    s = settings(
+        tmp_path,
+        Flags(runtime_endpoint="unix:///flag.sock"),
+        {"CRI_CONFIG_FILE": crictl_yaml, "CONTAINER_RUNTIME_ENDPOINT": "unix:///env.sock"},
+    )
     assert s.endpoint("crictl").address == "unix:///flag.sock"
 
 
@@ -132,7 +138,9 @@ def test_docker_host_env_beats_current_context_and_context_is_resolved(tmp_path)
     cfg = tmp_path / "docker-config"
     meta = cfg / "contexts" / "meta" / hashlib.sha256(b"remote").hexdigest()
     meta.mkdir(parents=True)
-    (meta / "meta.json").write_text(json.dumps({"Name": "remote", "Endpoints": {"docker": {"Host": "unix:///ctx.sock"}}}))
+    (meta / "meta.json").write_text(
+        json.dumps({"Name": "remote", "Endpoints": {"docker": {"Host": "unix:///ctx.sock"}}})
+    )
     (cfg / "config.json").write_text(json.dumps({"currentContext": "remote"}))
     ep = settings(tmp_path).endpoint("docker")
     assert (ep.address, ep.context) == ("unix:///ctx.sock", "remote")
@@ -165,7 +173,11 @@ def test_the_usual_sockets_are_looked_at_in_order():
     from ctrtool.adapters import get_descriptor
 
     assert get_descriptor("ctr").default_sockets == (
-        "/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock",
-        "/run/docker/containerd/containerd.sock")
+        "/run/containerd/containerd.sock",
+        "/run/k3s/containerd/containerd.sock",
+        "/run/docker/containerd/containerd.sock",
+    )
     assert get_descriptor("crictl").default_sockets[:2] == (
-        "unix:///run/containerd/containerd.sock", "unix:///run/k3s/containerd/containerd.sock")
+        "unix:///run/containerd/containerd.sock",
+        "unix:///run/k3s/containerd/containerd.sock",
+    )

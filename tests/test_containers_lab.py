@@ -14,15 +14,25 @@ import sys
 
 import pytest
 import yaml
-
 from helpers import ctrtool, ctrtool_json
 from workloads import Native
 
 pytestmark = pytest.mark.lab
 
 FIELDS = ["backend", "namespace", "id", "name", "image", "state", "status", "pod", "pod_id", "created"]
-POD_FIELDS = ["backend", "namespace", "id", "name", "pod_namespace", "uid", "state", "status", "created",
-              "attempt", "containers"]
+POD_FIELDS = [
+    "backend",
+    "namespace",
+    "id",
+    "name",
+    "pod_namespace",
+    "uid",
+    "state",
+    "status",
+    "created",
+    "attempt",
+    "containers",
+]
 DEMO = "localhost/ctrtool/demo:1.0"
 
 
@@ -59,6 +69,7 @@ def row(rows, **match):
 
 
 # -- ps and pods ----------------------------------------------------------------------------------
+
 
 def test_ps_all_backends_rows_agree_with_the_native_tools(w, native, lab_env):
     rows, proc = ctrtool_json("ps", "--all-backends", "-a", env=lab_env)
@@ -124,8 +135,9 @@ def test_ps_costs_the_same_number_of_calls_however_many_containers(w, lab_env, t
     assert proc.returncode == 0
     calls = [json.loads(line)["argv"] for line in trace.read_text().splitlines()]
     tools = [os.path.basename(argv[0]) for argv in calls]
-    namespaces = subprocess.run(["ctr", "namespaces", "ls", "-q"], env=lab_env, capture_output=True,
-                                text=True).stdout.split()
+    namespaces = subprocess.run(
+        ["ctr", "namespaces", "ls", "-q"], env=lab_env, capture_output=True, text=True
+    ).stdout.split()
     assert tools.count("docker") == 1
     assert tools.count("ctr") == 1 + 2 * len(namespaces)
     assert tools.count("crictl") == 3
@@ -153,11 +165,15 @@ def test_pods_are_the_cri_view(w, native, lab_env):
 
 # -- inspect ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, backend, namespace", [
-    (["ctl-web"], "docker", None),
-    (["-b", "ctr", "ctl-ctr"], "ctr", "default"),
-    (["ctl-new"], "crictl", "k8s.io"),
-])
+
+@pytest.mark.parametrize(
+    "args, backend, namespace",
+    [
+        (["ctl-web"], "docker", None),
+        (["-b", "ctr", "ctl-ctr"], "ctr", "default"),
+        (["ctl-new"], "crictl", "k8s.io"),
+    ],
+)
 def test_inspect_container_gives_the_tools_own_record(w, lab_env, args, backend, namespace):
     (got,), _ = ctrtool_json("inspect", *args, env=lab_env)
     assert (got["backend"], got["namespace"], got["type"]) == (backend, namespace, "container")
@@ -170,8 +186,9 @@ def test_inspect_container_gives_the_tools_own_record(w, lab_env, args, backend,
         assert details["status"]["id"] == w["new"] and details["status"]["state"] == "CONTAINER_CREATED"
 
 
-@pytest.mark.parametrize("backend, namespace", [("docker", None), ("ctr", "default"), ("ctr", "k8s.io"),
-                                                ("crictl", None)])
+@pytest.mark.parametrize(
+    "backend, namespace", [("docker", None), ("ctr", "default"), ("ctr", "k8s.io"), ("crictl", None)]
+)
 def test_inspect_image_in_each_store(lab, lab_env, backend, namespace):
     ns = ["-n", namespace] if namespace else []
     (got,), _ = ctrtool_json("inspect", "-b", backend, *ns, DEMO, env=lab_env)
@@ -211,6 +228,7 @@ def test_inspect_pod_and_yaml(w, lab_env):
 
 # -- logs -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["ctl-web", "ctl-box2"])
 def test_logs_keep_stdout_and_stderr_apart(w, lab_env, name):
     target = ["-b", "crictl", w["box2"]] if name == "ctl-box2" else [name]
@@ -223,8 +241,13 @@ def test_logs_keep_stdout_and_stderr_apart(w, lab_env, name):
 
 
 def test_logs_follow_streams_until_interrupted(w, lab_env):
-    proc = subprocess.Popen([sys.executable, "-m", "ctrtool", "logs", "-f", "ctl-web"], env=lab_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ctrtool", "logs", "-f", "ctl-web"],
+        env=lab_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline() == "hello-out\n"
         assert proc.poll() is None, "still following"
@@ -241,8 +264,11 @@ def test_ctr_has_no_logs_and_says_what_to_do(w, lab_env):
 
 # -- exec -------------------------------------------------------------------------------------------
 
-TARGETS = {"docker": ["-b", "docker", "ctl-web"], "ctr": ["-b", "ctr", "-n", "default", "ctl-ctr"],
-           "crictl": ["-b", "crictl", "ctl-new-running"]}
+TARGETS = {
+    "docker": ["-b", "docker", "ctl-web"],
+    "ctr": ["-b", "ctr", "-n", "default", "ctl-ctr"],
+    "crictl": ["-b", "crictl", "ctl-new-running"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -262,11 +288,23 @@ def test_exec_returns_the_commands_stdout_stderr_and_exit_status(w, crictl_runni
 
 @pytest.mark.parametrize("backend", ["docker", "ctr", "crictl"])
 def test_exec_i_passes_stdin_and_without_i_the_command_gets_none(w, crictl_running, lab_env, backend):
-    with_stdin = subprocess.run([sys.executable, "-m", "ctrtool", "exec", "-i", *TARGETS[backend], "--", "cat"],
-                                env=lab_env, input="typed in\n", capture_output=True, text=True, timeout=60)
+    with_stdin = subprocess.run(
+        [sys.executable, "-m", "ctrtool", "exec", "-i", *TARGETS[backend], "--", "cat"],
+        env=lab_env,
+        input="typed in\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert with_stdin.returncode == 0 and with_stdin.stdout == "typed in\n", with_stdin.stderr
-    without = subprocess.run([sys.executable, "-m", "ctrtool", "exec", *TARGETS[backend], "--", "cat"],
-                             env=lab_env, input="typed in\n", capture_output=True, text=True, timeout=60)
+    without = subprocess.run(
+        [sys.executable, "-m", "ctrtool", "exec", *TARGETS[backend], "--", "cat"],
+        env=lab_env,
+        input="typed in\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert without.returncode == 0 and without.stdout == ""
 
 
@@ -287,8 +325,9 @@ def test_without_backend_docker_and_crictl_go_before_ctrs_view_of_the_same_conta
 
 
 def test_without_backend_a_backend_that_does_not_answer_is_named(w, lab_env):
-    proc = ctrtool("exec", "no-such-container", "--", "true",
-                   env=dict(lab_env, DOCKER_HOST="unix:///nonexistent/d.sock"))
+    proc = ctrtool(
+        "exec", "no-such-container", "--", "true", env=dict(lab_env, DOCKER_HOST="unix:///nonexistent/d.sock")
+    )
     # a lookup with a backend silent is refused, not guessed (issue 9): exit 3, the silent backend named
     assert proc.returncode == 3
     assert "cannot tell where container 'no-such-container' is: docker did not answer" in proc.stderr
@@ -328,6 +367,7 @@ def test_an_ambiguous_name_is_an_error_that_lists_the_candidates(w, lab_env):
 
 # -- exec -it in a real terminal (tmux) ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tmux(tmp_path_factory):
     """A private tmux server (its own socket): killed at the end, nobody else's touched."""
@@ -360,16 +400,30 @@ def _wait_for(tmux, session: str, text: str, seconds: float = 30) -> str:
 
 @pytest.mark.parametrize("backend", ["docker", "ctr", "crictl"])
 def test_exec_it_is_a_terminal_session_that_follows_resizes_and_ends_with_the_exit_status(
-        w, crictl_running, lab_env, tmux, tmp_path, backend):
+    w, crictl_running, lab_env, tmux, tmp_path, backend
+):
     status = tmp_path / "status"
     session = f"exec-{backend}"
-    env_exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in lab_env.items()
-                           if k in ("DOCKER_HOST", "CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT",
-                                    "IMAGE_SERVICE_ENDPOINT", "CRI_CONFIG_FILE", "PATH", "XDG_CONFIG_HOME",
-                                    "NO_COLOR"))
+    env_exports = " ".join(
+        f"{k}={shlex.quote(v)}"
+        for k, v in lab_env.items()
+        if k
+        in (
+            "DOCKER_HOST",
+            "CONTAINERD_ADDRESS",
+            "CONTAINER_RUNTIME_ENDPOINT",
+            "IMAGE_SERVICE_ENDPOINT",
+            "CRI_CONFIG_FILE",
+            "PATH",
+            "XDG_CONFIG_HOME",
+            "NO_COLOR",
+        )
+    )
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    command = (f"cd {shlex.quote(repo)} && env {env_exports} {shlex.quote(sys.executable)} -m ctrtool exec -it "
-               f"{shlex.join(TARGETS[backend])} -- sh; echo $? > {shlex.quote(str(status))}; sleep 600")
+    command = (
+        f"cd {shlex.quote(repo)} && env {env_exports} {shlex.quote(sys.executable)} -m ctrtool exec -it "
+        f"{shlex.join(TARGETS[backend])} -- sh; echo $? > {shlex.quote(str(status))}; sleep 600"
+    )
     subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True)
     try:
         _wait_for(tmux, session, "/ #")  # capture-pane drops trailing blanks

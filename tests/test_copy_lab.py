@@ -11,7 +11,6 @@ import json
 import subprocess
 
 import pytest
-
 from helpers import ctrtool
 
 pytestmark = pytest.mark.lab
@@ -31,6 +30,7 @@ def tools(lab_env):
         subprocess.run(docker + ["rmi", SCRATCH, BACK], capture_output=True)
         for ns in ("k8s.io", "default"):
             subprocess.run(ctr + ["-n", ns, "images", "rm", SCRATCH, BACK], capture_output=True)
+
     clean()  # a run that was killed may have left them
     yield docker, ctr, crictl
     clean()
@@ -39,8 +39,9 @@ def tools(lab_env):
 
 
 def crictl_refs(crictl):
-    data = json.loads(subprocess.run(crictl + ["images", "-o", "json"], capture_output=True, text=True,
-                                     check=True).stdout)
+    data = json.loads(
+        subprocess.run(crictl + ["images", "-o", "json"], capture_output=True, text=True, check=True).stdout
+    )
     return {tag for image in data["images"] for tag in image.get("repoTags") or []}
 
 
@@ -81,8 +82,7 @@ def test_containerd_to_docker(lab_env, tools):
 
 def test_failures_are_typed_and_name_the_side(lab_env, tools):
     docker, _ctr, _crictl = tools
-    missing = ctrtool("copy", "localhost/ctrtool/nonexistent:9", "--from", "docker", "--to", "ctr:default",
-                      env=lab_env)
+    missing = ctrtool("copy", "localhost/ctrtool/nonexistent:9", "--from", "docker", "--to", "ctr:default", env=lab_env)
     assert missing.returncode == 1 and "not found" in missing.stderr and "Traceback" not in missing.stderr
     subprocess.run(docker + ["tag", DEMO, SCRATCH], check=True, capture_output=True)
     bad = ctrtool("copy", SCRATCH, "--from", "docker", "--to", "ctr:not_a/valid ns", env=lab_env)
@@ -104,8 +104,13 @@ def test_progress_bar_on_a_terminal(lab_env, tools):
 
     docker, ctr, _crictl = tools
     subprocess.run(docker + ["tag", DEMO, SCRATCH], check=True, capture_output=True)
-    child = pexpect.spawn(sys.executable, ["-m", "ctrtool", "copy", SCRATCH, "--from", "docker", "--to", "ctr:default"],
-                          env=dict(lab_env, PYTHONPATH=os.getcwd()), encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "ctrtool", "copy", SCRATCH, "--from", "docker", "--to", "ctr:default"],
+        env=dict(lab_env, PYTHONPATH=os.getcwd()),
+        encoding="utf-8",
+        timeout=60,
+    )
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
@@ -143,8 +148,10 @@ def test_copy_between_namespaces_of_one_containerd_writes_no_second_blob(lab, la
         (digest,) = [line.split()[2] for line in listed.stdout.splitlines() if line.split()[:1] == [SCRATCH]]
         blobs = lab.directory / "containerd" / "root" / "io.containerd.content.v1.content" / "blobs" / "sha256"
         manifest = json.loads((blobs / digest.split(":")[1]).read_text())
-        parts = {d.split(":")[1] for d in [digest, manifest["config"]["digest"],
-                                           *(layer["digest"] for layer in manifest["layers"])]}
+        parts = {
+            d.split(":")[1]
+            for d in [digest, manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
+        }
         assert parts <= digests_after
         if lab.profile.docker_store == "containerd":
             # every one of them was in the content store before: docker's, shared (containerd's garbage

@@ -13,7 +13,6 @@ import re
 import subprocess
 
 import pytest
-
 from helpers import ctrtool, ctrtool_json
 from test_layers_lab import close, file_bytes
 
@@ -21,8 +20,19 @@ pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
 FIELDS = ["stores", "duplicated", "could_save"]
-STORE_FIELDS = ["store", "kind", "backend", "namespace", "path", "seen_by", "namespaces", "items", "bytes",
-                "duplicated", "entries"]
+STORE_FIELDS = [
+    "store",
+    "kind",
+    "backend",
+    "namespace",
+    "path",
+    "seen_by",
+    "namespaces",
+    "items",
+    "bytes",
+    "duplicated",
+    "entries",
+]
 ENTRY_FIELDS = ["key", "path", "size", "copies", "namespaces"]
 
 
@@ -45,8 +55,12 @@ def by_store(usage):
 def test_stores_and_fields(usage, lab, docker_place):
     assert list(usage) == FIELDS
     stores = by_store(usage)
-    assert {docker_place, "containerd namespace default", "containerd namespace k8s.io",
-            "containerd content store"} <= set(stores)
+    assert {
+        docker_place,
+        "containerd namespace default",
+        "containerd namespace k8s.io",
+        "containerd content store",
+    } <= set(stores)
     for s in usage["stores"]:
         assert list(s) == STORE_FIELDS
         assert all(list(e) == ENTRY_FIELDS for e in s["entries"])
@@ -124,8 +138,10 @@ def test_tool_calls_do_not_grow_with_tags(lab_env, tmp_path):
         trace = tmp_path / f"trace-{len(list(tmp_path.iterdir()))}.jsonl"
         proc = ctrtool("df", "-A", "-o", "json", env=dict(lab_env, CTRTOOL_TRACE=str(trace)))
         assert proc.returncode == 0, proc.stderr
-        return sorted(" ".join(a for a in json.loads(x)["argv"] if not a.startswith("/")).split(" --")[0]
-                      for x in trace.read_text().splitlines()), json.loads(proc.stdout)
+        return sorted(
+            " ".join(a for a in json.loads(x)["argv"] if not a.startswith("/")).split(" --")[0]
+            for x in trace.read_text().splitlines()
+        ), json.loads(proc.stdout)
 
     before, data = calls()
     docker = ["docker", "-H", lab_env["DOCKER_HOST"]]

@@ -17,7 +17,6 @@ import subprocess
 import time
 
 import pytest
-
 from helpers import ctrtool
 
 pytestmark = pytest.mark.lab
@@ -49,28 +48,37 @@ def k3s_containerd(lab, tmp_path):
         pytest.skip(message)
     made = _created(ROOT) + _created(STATE)
     config = tmp_path / "config.toml"
-    config.write_text("\n".join([
-        "version = 2",
-        f'root = "{ROOT}"',
-        f'state = "{STATE}"',
-        'disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.tracing.processor.v1.otlp", '
-        '"io.containerd.internal.v1.tracing"]',
-        "[grpc]",
-        f'  address = "{SOCKET}"',
-        '[plugins."io.containerd.grpc.v1.cri"]',
-        "  restrict_oom_score_adj = true",
-        "  disable_tcp_service = true",
-        '  stream_server_port = "0"',
-        '[plugins."io.containerd.grpc.v1.cri".cni]',
-        '  bin_dir = "/usr/lib/cni"',
-        f'  conf_dir = "{tmp_path / "cni"}"',
-        "",
-    ]))
+    config.write_text(
+        "\n".join(
+            [
+                "version = 2",
+                f'root = "{ROOT}"',
+                f'state = "{STATE}"',
+                'disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.tracing.processor.v1.otlp", '
+                '"io.containerd.internal.v1.tracing"]',
+                "[grpc]",
+                f'  address = "{SOCKET}"',
+                '[plugins."io.containerd.grpc.v1.cri"]',
+                "  restrict_oom_score_adj = true",
+                "  disable_tcp_service = true",
+                '  stream_server_port = "0"',
+                '[plugins."io.containerd.grpc.v1.cri".cni]',
+                '  bin_dir = "/usr/lib/cni"',
+                f'  conf_dir = "{tmp_path / "cni"}"',
+                "",
+            ]
+        )
+    )
     binary = [p for p in lab.tool_path() if (pathlib.Path(p) / "containerd").exists()]
     containerd = str(pathlib.Path(binary[0]) / "containerd") if binary else shutil.which("containerd")
     log = open(tmp_path / "containerd.log", "wb")
-    proc = subprocess.Popen([containerd, "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [containerd, "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not SOCKET.is_socket():
@@ -93,8 +101,11 @@ def k3s_containerd(lab, tmp_path):
 
 def test_k3s_layout_is_found_with_no_flags(k3s_containerd, lab_env, tmp_path):
     # no endpoint anywhere: not in the environment, no config file, no crictl.yaml
-    env = {k: v for k, v in lab_env.items() if k not in (
-        "CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "DOCKER_HOST")}
+    env = {
+        k: v
+        for k, v in lab_env.items()
+        if k not in ("CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "DOCKER_HOST")
+    }
     env["CRI_CONFIG_FILE"] = str(tmp_path / "no-crictl.yaml")
     proc = ctrtool("info", "-b", "ctr", "-b", "crictl", "-o", "json", env=env)
     assert proc.returncode == 0, proc.stderr

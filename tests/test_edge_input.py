@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from fault_helpers import assert_one_error, offline_env, run_ctrtool
 
 
@@ -19,6 +18,7 @@ def env(tmp_path):
 
 
 # -- --timeout, CTRTOOL_TIMEOUT, timeout: -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("value", ["inf", "1e10", "-inf", "nan", "0", "-1", "86401", "abc", ""])
 def test_timeout_out_of_bounds_is_a_usage_error(env, value):
@@ -51,6 +51,7 @@ def test_a_day_is_accepted(env):
 
 # -- files that are not UTF-8 ---------------------------------------------------------------------
 
+
 def test_config_file_that_is_not_utf8(env, tmp_path):
     conf = tmp_path / "config.yaml"
     conf.write_bytes(b"timeout: 5\n# caf\xe9 latin-1\n")
@@ -75,6 +76,7 @@ def test_config_path_that_is_a_directory(env, tmp_path):
 
 # -- COLUMNS --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("columns", ["abc", "-5", "0", "99999999999", "٣"])
 def test_a_bad_columns_is_ignored_and_errors_still_show(env, columns):
     proc = run_ctrtool("images", "-b", "docker", env={**env, "COLUMNS": columns})
@@ -90,6 +92,7 @@ def test_a_bad_columns_still_prints_help(env, columns):
 
 # -- stdout that cannot be written ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["rmi", "--help"]])
 def test_stdout_on_a_full_disk(env, args):
     with open("/dev/full", "wb") as full:
@@ -100,8 +103,9 @@ def test_stdout_on_a_full_disk(env, args):
 
 def test_closed_stdout(env):
     code = "import sys; from ctrtool.cli import main; sys.argv[0] = 'ctrtool'; main()"
-    proc = subprocess.run(["sh", "-c", 'exec "$0" -c "$1" --version >&-', sys.executable, code],
-                          env=env, capture_output=True)
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$0" -c "$1" --version >&-', sys.executable, code], env=env, capture_output=True
+    )
     line = assert_one_error(proc, 1)
     assert line == "ctrtool: error: cannot write to stdout: Bad file descriptor"
 
@@ -110,8 +114,11 @@ def test_closed_stdout_is_never_reused_for_a_file(env, tmp_path):
     """With fd 1 closed, a file ctrtool opens must not become its stdout (the trace file here)."""
     trace = tmp_path / "trace.jsonl"
     code = "import sys; from ctrtool.cli import main; sys.argv[0] = 'ctrtool'; main()"
-    proc = subprocess.run(["sh", "-c", 'exec "$0" -c "$1" -t 1 images -b docker -q >&-', sys.executable, code],
-                          env={**env, "CTRTOOL_TRACE": str(trace)}, capture_output=True)
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$0" -c "$1" -t 1 images -b docker -q >&-', sys.executable, code],
+        env={**env, "CTRTOOL_TRACE": str(trace)},
+        capture_output=True,
+    )
     assert b"Traceback" not in proc.stderr and proc.returncode == 1
     assert all(line.startswith("{") for line in trace.read_text().splitlines())
 
@@ -119,8 +126,13 @@ def test_closed_stdout_is_never_reused_for_a_file(env, tmp_path):
 def test_a_reader_that_goes_away_is_silent(env):
     code = "import sys; from ctrtool.cli import main; sys.argv[0] = 'ctrtool'; main()"
     reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    writer = subprocess.run([sys.executable, "-c", code, "--help"], env={**env, "COLUMNS": "2000"},
-                            stdout=reader.stdin, stderr=subprocess.PIPE, timeout=60)
+    writer = subprocess.run(
+        [sys.executable, "-c", code, "--help"],
+        env={**env, "COLUMNS": "2000"},
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
     reader.stdin.close()
     reader.wait()
     assert writer.stderr == b""
@@ -128,6 +140,7 @@ def test_a_reader_that_goes_away_is_silent(env):
 
 
 # -- CTRTOOL_TRACE ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("where", ["dir", "missing"])
 def test_trace_path_that_cannot_be_appended_to(env, tmp_path, where):
@@ -138,6 +151,7 @@ def test_trace_path_that_cannot_be_appended_to(env, tmp_path, where):
 
 
 # -- the locale -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("locale_env", [{"LC_ALL": "C"}, {"LANG": "C"}, {"LC_ALL": "C", "PYTHONUTF8": "0"}])
 def test_ascii_locale_with_a_non_ascii_name(env, locale_env):
@@ -153,8 +167,10 @@ def test_ascii_stdout_escapes_what_it_cannot_encode(env):
     (bytes that came in undecodable go out as they came), never a UnicodeEncodeError."""
     env = {k: v for k, v in env.items() if k not in ("LANG", "LC_ALL", "PYTHONIOENCODING")}
     env.update({"LC_ALL": "C", "PYTHONUTF8": "0"})
-    code = (r"import sys; from ctrtool.cli import _stdio; _stdio(); "
-            r"print('sha256:10da968d4b97\u2026', sys.argv[1], 'caf\u00e9'); sys.stdout.flush()")
+    code = (
+        r"import sys; from ctrtool.cli import _stdio; _stdio(); "
+        r"print('sha256:10da968d4b97\u2026', sys.argv[1], 'caf\u00e9'); sys.stdout.flush()"
+    )
     proc = subprocess.run([sys.executable, "-c", code, os.fsdecode(b"n\xf1me")], env=env, capture_output=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"sha256:10da968d4b97... n\xf1me caf\\xe9\n"
@@ -162,24 +178,28 @@ def test_ascii_stdout_escapes_what_it_cannot_encode(env):
 
 # -- names and values checked at the edge ----------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["rmi", "-b", "docker", "--", "-f"],
-    ["rmi", "-b", "docker", "--", "--all"],
-    ["rm", "-b", "ctr", "--", "-x"],
-    ["stop", "-b", "crictl", "--", "-t"],
-    ["kill", "--", "-s"],
-    ["start", "--dry-run", "--", "--help"],
-    ["tag", "-b", "docker", "--", "localhost/a:1", "-b"],
-    ["tag", "-b", "docker", "--", "-x", "localhost/a:1"],
-    ["save", "-b", "ctr", "-o", "/tmp/x.tar", "--", "-o"],
-    ["pull", "-b", "docker", "--", "--platform=x"],
-    ["inspect", "--", "-x"],
-    ["logs", "-b", "docker", "--", "-f"],
-    ["exec", "-b", "docker", "--", "-it", "sh"],
-    ["copy", "--from", "docker", "--to", "ctr", "--", "-x"],
-    ["rmi", "-b", "docker", "a\nb"],
-    ["rmi", "-b", "docker", ""],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rmi", "-b", "docker", "--", "-f"],
+        ["rmi", "-b", "docker", "--", "--all"],
+        ["rm", "-b", "ctr", "--", "-x"],
+        ["stop", "-b", "crictl", "--", "-t"],
+        ["kill", "--", "-s"],
+        ["start", "--dry-run", "--", "--help"],
+        ["tag", "-b", "docker", "--", "localhost/a:1", "-b"],
+        ["tag", "-b", "docker", "--", "-x", "localhost/a:1"],
+        ["save", "-b", "ctr", "-o", "/tmp/x.tar", "--", "-o"],
+        ["pull", "-b", "docker", "--", "--platform=x"],
+        ["inspect", "--", "-x"],
+        ["logs", "-b", "docker", "--", "-f"],
+        ["exec", "-b", "docker", "--", "-it", "sh"],
+        ["copy", "--from", "docker", "--to", "ctr", "--", "-x"],
+        ["rmi", "-b", "docker", "a\nb"],
+        ["rmi", "-b", "docker", ""],
+    ],
+)
 def test_a_name_that_would_read_as_an_option_is_refused(env, tmp_path, args):
     trace = tmp_path / "trace.jsonl"
     proc = run_ctrtool(*args, env={**env, "CTRTOOL_TRACE": str(trace)})
@@ -188,20 +208,23 @@ def test_a_name_that_would_read_as_an_option_is_refused(env, tmp_path, args):
     assert not trace.exists() or trace.read_text() == "", "no tool ran"
 
 
-@pytest.mark.parametrize("args, words", [
-    (["copy", "x", "--from", "ctr:b@d", "--to", "docker"], "'b@d' is not a containerd namespace"),
-    (["copy", "x", "--from", "docker", "--to", "ctr:-x"], "'-x' is not a containerd namespace"),
-    (["copy", "x", "--from", "docker", "--to", "ctr:"], "expected docker|ctr[:NS]|crictl"),
-    (["rmi", "-n", "", "x"], "'' is not a containerd namespace"),
-    (["images", "-n", ""], "'' is not a containerd namespace"),
-    (["ps", "-n", "a/b"], "'a/b' is not a containerd namespace"),
-    (["save", "-b", "ctr", "-o", "", "x"], "an empty file name"),
-    (["save", "-b", "ctr", "-o", "/nonexistent-dir/x.tar", "x"], "no such directory"),
-    (["save", "-b", "ctr", "-o", "/tmp", "x"], "is a directory"),
-    (["logs", "-b", "docker", "--since", "garbage", "web"], "--since 'garbage'"),
-    (["logs", "-b", "docker", "--since", "2024-13-45T99:00:00Z", "web"], "--since"),
-    (["load", "-b", "docker", ""], "an empty FILE name"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["copy", "x", "--from", "ctr:b@d", "--to", "docker"], "'b@d' is not a containerd namespace"),
+        (["copy", "x", "--from", "docker", "--to", "ctr:-x"], "'-x' is not a containerd namespace"),
+        (["copy", "x", "--from", "docker", "--to", "ctr:"], "expected docker|ctr[:NS]|crictl"),
+        (["rmi", "-n", "", "x"], "'' is not a containerd namespace"),
+        (["images", "-n", ""], "'' is not a containerd namespace"),
+        (["ps", "-n", "a/b"], "'a/b' is not a containerd namespace"),
+        (["save", "-b", "ctr", "-o", "", "x"], "an empty file name"),
+        (["save", "-b", "ctr", "-o", "/nonexistent-dir/x.tar", "x"], "no such directory"),
+        (["save", "-b", "ctr", "-o", "/tmp", "x"], "is a directory"),
+        (["logs", "-b", "docker", "--since", "garbage", "web"], "--since 'garbage'"),
+        (["logs", "-b", "docker", "--since", "2024-13-45T99:00:00Z", "web"], "--since"),
+        (["load", "-b", "docker", ""], "an empty FILE name"),
+    ],
+)
 def test_bad_values_are_usage_errors_before_any_tool_runs(env, tmp_path, args, words):
     trace = tmp_path / "trace.jsonl"
     proc = run_ctrtool(*args, env={**env, "CTRTOOL_TRACE": str(trace)})
@@ -210,7 +233,9 @@ def test_bad_values_are_usage_errors_before_any_tool_runs(env, tmp_path, args, w
     assert not trace.exists() or trace.read_text() == "", "no tool ran"
 
 
-@pytest.mark.parametrize("since", ["42m", "1h30m", "1.5h", "10s", "2024-01-02T13:23:37Z", "2024-01-02T13:23:37.5+02:00"])
+@pytest.mark.parametrize(
+    "since", ["42m", "1h30m", "1.5h", "10s", "2024-01-02T13:23:37Z", "2024-01-02T13:23:37.5+02:00"]
+)
 def test_good_since_values_pass(since):
     from ctrtool.commands.containers import check_since
 

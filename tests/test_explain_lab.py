@@ -7,7 +7,6 @@ import os
 import subprocess
 
 import pytest
-
 from helpers import ctrtool, ctrtool_json
 from test_layers_lab import close, file_bytes
 
@@ -35,7 +34,8 @@ def test_facts_are_those_of_layers_and_true_on_disk(told, layers, lab, docker_pl
     assert told["stored"] == 3
     assert told["duplicated"] == sum(layer["duplicated"] for layer in layers)
     assert sorted(p["store"] for p in told["places"]) == sorted(
-        [docker_place, "containerd namespace default", "containerd namespace k8s.io"])
+        [docker_place, "containerd namespace default", "containerd namespace k8s.io"]
+    )
     unpacked = {c["path"] for layer in layers for c in layer["copies"] if c["kind"] == "unpacked"}
     assert {path for p in told["places"] for path in p["paths"]} == unpacked
     for p in told["places"]:
@@ -64,8 +64,13 @@ def test_sentences_carry_the_numbers_and_paths(told, lab_env, lab):
     if lab.profile.docker_store == "overlay2":
         assert rest[0].startswith("docker keeps its own unpacked copy")
     else:
-        assert any(line.startswith("containerd namespace moby (docker's images: docker is on containerd's image "
-                                   "store) unpacks its own snapshot") for line in rest[:3])
+        assert any(
+            line.startswith(
+                "containerd namespace moby (docker's images: docker is on containerd's image "
+                "store) unpacks its own snapshot"
+            )
+            for line in rest[:3]
+        )
     assert any(line.startswith("containerd namespace default unpacks its own snapshot") for line in rest[:3])
     assert any("crictl" in line for line in rest[:3])
     blob_line = rest[3]
@@ -89,8 +94,19 @@ def test_one_store_and_the_kubelet_hint(lab_env):
     two, _ = ctrtool_json("explain", "-b", "docker", "-b", "ctr", "-n", "default", DEMO, env=lab_env)
     assert two["stored"] == 2
     assert not any("kubelet cannot see" in a for a in two["advice"])  # k8s.io was not asked
-    both, _ = ctrtool_json("explain", "-b", "docker", "-b", "ctr", "-n", "default", "-n", "k8s.io",
-                           "localhost/ctrtool/pause:3.6", env=lab_env)
+    both, _ = ctrtool_json(
+        "explain",
+        "-b",
+        "docker",
+        "-b",
+        "ctr",
+        "-n",
+        "default",
+        "-n",
+        "k8s.io",
+        "localhost/ctrtool/pause:3.6",
+        env=lab_env,
+    )
     # pause is in k8s.io only; namespace default unpacks its base layer for the demo image
     assert both["stored"] == 1 and both["advice"] == ["nothing: the image is stored once"]
     (other,) = [p for p in both["places"] if not p["has_image"]]

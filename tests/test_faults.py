@@ -16,11 +16,11 @@ import time
 import uuid
 
 import pytest
-
 from fault_helpers import HungSocket, descendants, offline_env, processes_with, wait_for
 
-pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in ("ctr", "docker", "crictl")),
-                                reason="needs the ctr, docker and crictl binaries")
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("ctr", "docker", "crictl")), reason="needs the ctr, docker and crictl binaries"
+)
 
 MAIN = "import sys; from ctrtool.cli import main; sys.argv[0] = 'ctrtool'; main()"
 
@@ -31,8 +31,13 @@ def hung(tmp_path):
     finds ctrtool's children in the process table, even after they were re-parented."""
     sock = HungSocket(str(tmp_path / "hung.sock"))
     marker = f"CTRTOOL_FAULT_MARK={uuid.uuid4().hex}"
-    env = offline_env(tmp_path, DOCKER_HOST=f"unix://{sock.path}", CONTAINERD_ADDRESS=sock.path,
-                      CONTAINER_RUNTIME_ENDPOINT=f"unix://{sock.path}", IMAGE_SERVICE_ENDPOINT=f"unix://{sock.path}")
+    env = offline_env(
+        tmp_path,
+        DOCKER_HOST=f"unix://{sock.path}",
+        CONTAINERD_ADDRESS=sock.path,
+        CONTAINER_RUNTIME_ENDPOINT=f"unix://{sock.path}",
+        IMAGE_SERVICE_ENDPOINT=f"unix://{sock.path}",
+    )
     key, value = marker.split("=")
     env[key] = value
     yield env, marker
@@ -45,19 +50,27 @@ def hung(tmp_path):
 
 
 def start(env, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", MAIN, *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", MAIN, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def started_tools(proc: subprocess.Popen, count: int = 1) -> bool:
     return wait_for(lambda: len(descendants(proc.pid)) >= count, timeout=15)
 
 
-@pytest.mark.parametrize("sig, code, words", [
-    (signal.SIGINT, 130, "interrupted"),
-    (signal.SIGTERM, 143, "terminated by SIGTERM"),
-    (signal.SIGHUP, 129, "terminated by SIGHUP"),
-])
+@pytest.mark.parametrize(
+    "sig, code, words",
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "terminated by SIGTERM"),
+        (signal.SIGHUP, 129, "terminated by SIGHUP"),
+    ],
+)
 def test_a_signal_ends_a_listing_stuck_on_a_hung_backend_at_once(hung, sig, code, words):
     env, marker = hung
     proc = start(env, "-t", "60", "images", "-b", "ctr")
@@ -94,8 +107,12 @@ def test_every_backend_hung_and_a_signal_leaves_no_tool_behind(hung, sig):
 def test_timeout_from_outside_leaves_no_tool_behind(hung):
     """`timeout 5 ctrtool ...`: SIGTERM to ctrtool alone, not to its tools' process groups."""
     env, marker = hung
-    proc = subprocess.run(["timeout", "5", sys.executable, "-c", MAIN, "-t", "60", "ps", "--all-backends"],
-                          env=env, capture_output=True, timeout=30)
+    proc = subprocess.run(
+        ["timeout", "5", sys.executable, "-c", MAIN, "-t", "60", "ps", "--all-backends"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+    )
     assert proc.returncode == 124, proc.stderr  # timeout(1) says it had to stop it
     assert b"terminated by SIGTERM" in proc.stderr and b"Traceback" not in proc.stderr, proc.stderr.decode()
     assert processes_with(marker) == [], proc.stderr
@@ -103,8 +120,9 @@ def test_timeout_from_outside_leaves_no_tool_behind(hung):
 
 def test_the_internal_timeout_ends_the_tools(hung):
     env, marker = hung
-    proc = subprocess.run([sys.executable, "-c", MAIN, "-t", "1", "images", "--all-backends"], env=env,
-                          capture_output=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-c", MAIN, "-t", "1", "images", "--all-backends"], env=env, capture_output=True, timeout=30
+    )
     assert proc.returncode == 1
     assert proc.stderr.count(b"timed out after 1s") == 3, proc.stderr
     assert processes_with(marker) == []
@@ -116,12 +134,17 @@ def test_a_change_looked_up_while_a_backend_hangs_is_refused(hung, tmp_path):
     --dry-run says the same."""
     env, marker = hung
     for dry in ([], ["--dry-run"]):
-        proc = subprocess.run([sys.executable, "-c", MAIN, "-t", "1", "rmi", "--yes", *dry, "localhost/app:1"],
-                              env=env, capture_output=True, timeout=30)
+        proc = subprocess.run(
+            [sys.executable, "-c", MAIN, "-t", "1", "rmi", "--yes", *dry, "localhost/app:1"],
+            env=env,
+            capture_output=True,
+            timeout=30,
+        )
         assert proc.returncode == 3, proc.stderr
         error, hint = proc.stderr.decode().splitlines()
-        assert error.startswith("ctrtool: error: cannot tell where image 'localhost/app:1' is: "
-                                "docker, ctr, crictl did not answer")
+        assert error.startswith(
+            "ctrtool: error: cannot tell where image 'localhost/app:1' is: docker, ctr, crictl did not answer"
+        )
         assert "timed out after 1s" in error
         assert "nothing was changed" in hint and "--backend" in hint
         assert proc.stdout == b""
@@ -136,11 +159,19 @@ def test_sigterm_during_a_save_keeps_the_old_file_and_removes_the_temporary_one(
     target.write_bytes(b"the good archive")
     marker = f"CTRTOOL_FAULT_MARK={uuid.uuid4().hex}"
     # main()'s process-wide set-up (streams, signal handlers), then a long write in place of a command
-    code = ("from ctrtool import runner; import ctrtool.cli as c; c._stdio(); c._handle_signals(); "
-            f"runner.run_to_file(['sh', '-c', 'printf partial; sleep 60 & wait'], {str(target)!r})")
+    code = (
+        "from ctrtool import runner; import ctrtool.cli as c; c._stdio(); c._handle_signals(); "
+        f"runner.run_to_file(['sh', '-c', 'printf partial; sleep 60 & wait'], {str(target)!r})"
+    )
     key, value = marker.split("=")
-    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, key: value},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, key: value},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
     def partial() -> bool:
         return any(p.name.endswith(".ctrtool-part") and p.stat().st_size for p in tmp_path.iterdir())
 
@@ -157,11 +188,14 @@ def test_passthrough_passes_a_sigint_sent_to_ctrtool_alone(tmp_path):
     SIGINT sent to ctrtool alone (a supervisor, kill -INT) is passed on, and ctrtool reports the
     tool's status."""
     ready = tmp_path / "ready"
-    code = ("import sys; from ctrtool import runner; "
-            f"got = runner.run_passthrough(['sh', '-c', 'trap \"exit 7\" INT; touch {ready}; "
-            "while :; do sleep 0.1; done'], stdin=False); print(got.returncode)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    code = (
+        "import sys; from ctrtool import runner; "
+        f"got = runner.run_passthrough(['sh', '-c', 'trap \"exit 7\" INT; touch {ready}; "
+        "while :; do sleep 0.1; done'], stdin=False); print(got.returncode)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     assert wait_for(ready.exists, timeout=15)
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
@@ -174,13 +208,20 @@ def test_sigterm_during_a_copy_ends_both_sides(tmp_path):
     running when SIGTERM comes: both process groups end with ctrtool."""
     marker = f"CTRTOOL_FAULT_MARK={uuid.uuid4().hex}"
     ready = tmp_path / "ready"
-    code = ("from ctrtool import runner; import ctrtool.cli as c; c._stdio(); "
-            "c._handle_signals(); "
-            f"runner.run_pipe(['sh', '-c', 'printf data; touch {ready}; sleep 60 & wait'], "
-            "['sh', '-c', 'cat >/dev/null; sleep 60 & wait'], progress=False)")
+    code = (
+        "from ctrtool import runner; import ctrtool.cli as c; c._stdio(); "
+        "c._handle_signals(); "
+        f"runner.run_pipe(['sh', '-c', 'printf data; touch {ready}; sleep 60 & wait'], "
+        "['sh', '-c', 'cat >/dev/null; sleep 60 & wait'], progress=False)"
+    )
     key, value = marker.split("=")
-    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, key: value},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, key: value},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     assert wait_for(ready.exists, timeout=15), "the source never ran"
     assert wait_for(lambda: len(processes_with(marker)) >= 5, timeout=10)  # ctrtool, 2 shells, 2 sleeps (+cat)
     proc.send_signal(signal.SIGTERM)

@@ -17,7 +17,6 @@ import tarfile
 import uuid
 
 import pytest
-
 from fault_helpers import assert_one_error, processes_with, wait_for
 from helpers import ctrtool
 from registry import scratch_image
@@ -83,6 +82,7 @@ def small_disk(path, size: str = "512k"):
 
 # -- name lookups for changes: complete or refused ------------------------------------------------
 
+
 def test_a_frozen_containerd_cannot_make_rmi_pick_docker(native, scratch, lab, lab_env):
     """The issue's case: an image in docker and in ctr default, containerd frozen. The lookup
     hears only docker; removing docker's copy would be a guess. Refused with exit 3, naming the
@@ -115,6 +115,7 @@ def test_a_frozen_containerd_and_stop_by_name(native, lab, lab_env):
 
 
 # -- tag and load onto existing names ask first ---------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", ["docker", "ctr"])
 def test_tag_onto_an_existing_name_asks_first(native, scratch, lab_env, backend):
@@ -177,13 +178,19 @@ def test_load_that_replaces_a_name_asks_first(native, scratch, lab_env, backend)
 
 # -- save: atomic, to stdout, on a full disk ------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", ["docker", "ctr"])
 def test_save_to_stdout_streams_the_archive(lab_env, tmp_path, backend):
     where = ["-b", backend] + (["-n", "default"] if backend == "ctr" else [])
     out = tmp_path / "out.tar"
     with open(out, "wb") as fh:
-        proc = subprocess.run([sys.executable, "-m", "ctrtool", "save", *where, "-o", "-", DEMO], env=lab_env,
-                              stdout=fh, stderr=subprocess.PIPE, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ctrtool", "save", *where, "-o", "-", DEMO],
+            env=lab_env,
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
     assert proc.returncode == 0, proc.stderr
     assert b"saved localhost/ctrtool/demo:1.0 to stdout" in proc.stderr
     with tarfile.open(out) as tar:
@@ -226,27 +233,34 @@ def test_sigterm_while_an_export_is_stuck_leaves_no_tool(lab_env, backend):
     env = dict(lab_env, CTRTOOL_FAULT_MARK=marker)
     read_end, write_end = os.pipe()
     try:
-        proc = subprocess.Popen(["timeout", "5", sys.executable, "-c", MAIN, "save", *where, "-o", "-", DEMO],
-                                env=env, stdout=write_end, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            ["timeout", "5", sys.executable, "-c", MAIN, "save", *where, "-o", "-", DEMO],
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+        )
         os.close(write_end)
         _out, err = proc.communicate(timeout=60)
     finally:
         os.close(read_end)
     assert proc.returncode == 124
     assert b"terminated by SIGTERM" in err and b"Traceback" not in err, err
-    assert wait_for(lambda: processes_with(f"CTRTOOL_FAULT_MARK={marker}") == [], timeout=5), \
+    assert wait_for(lambda: processes_with(f"CTRTOOL_FAULT_MARK={marker}") == [], timeout=5), (
         "the export outlived ctrtool"
+    )
 
 
 # -- the locale ---------------------------------------------------------------------------------------
+
 
 def test_an_ascii_locale_prints_the_table(lab_env):
     """The images table holds "…" (short ids) and box lines: on an ASCII-only locale they are
     written escaped, not a UnicodeEncodeError."""
     env = {k: v for k, v in lab_env.items() if k not in ("LANG", "LC_ALL", "PYTHONIOENCODING")}
     env.update({"LC_ALL": "C", "PYTHONUTF8": "0"})
-    proc = subprocess.run([sys.executable, "-c", MAIN, "images", "--all-backends"], env=env, capture_output=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", MAIN, "images", "--all-backends"], env=env, capture_output=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert b"Traceback" not in proc.stderr
     assert b"localhost/ctrtool/demo:1.0" in proc.stdout and b"sha256:" in proc.stdout

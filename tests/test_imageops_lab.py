@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import ctrtool
 from registry import Registry, scratch_image, trusted_by_the_cri
 
@@ -61,6 +60,7 @@ def lab_untouched(native) -> None:
 
 # -- tag and rmi ----------------------------------------------------------------------------------
 
+
 def test_docker_tag_then_rmi_with_consent(native, scratch, lab_env):
     target = "localhost/ctrtool/scratch:2"
     dry = ctrtool("tag", "-b", "docker", "--dry-run", DEMO, target, env=lab_env)
@@ -85,8 +85,13 @@ def test_ctr_tag_then_rmi_with_consent(native, scratch, lab_env):
     assert target in ctr_images(native, "default")
     assert ctrtool("rmi", "-b", "ctr", "-n", "default", target, env=lab_env).returncode == 5
     dry = ctrtool("rmi", "-b", "ctr", "-n", "default", "--dry-run", target, env=lab_env)
-    assert dry.stdout == shlex.join(["ctr", "--address", lab_env["CONTAINERD_ADDRESS"], "--namespace", "default",
-                                     "images", "rm", target]) + "\n"
+    assert (
+        dry.stdout
+        == shlex.join(
+            ["ctr", "--address", lab_env["CONTAINERD_ADDRESS"], "--namespace", "default", "images", "rm", target]
+        )
+        + "\n"
+    )
     assert target in ctr_images(native, "default")
     assert ctrtool("rmi", "-b", "ctr", "-n", "default", "-y", target, env=lab_env).returncode == 0
     assert target not in ctr_images(native, "default")
@@ -122,13 +127,18 @@ def test_crictl_cannot_tag_load_or_save_and_names_the_ctr_command(scratch, lab_e
 def test_without_backend_an_image_in_several_places_is_ambiguous(native, lab_env):
     proc = ctrtool("rmi", "--yes", DEMO, env=lab_env)
     assert proc.returncode == 2
-    for words in ("is in 3 places", "ctrtool rmi --backend docker", "ctrtool rmi --backend ctr -n default",
-                  "ctrtool rmi --backend crictl"):
+    for words in (
+        "is in 3 places",
+        "ctrtool rmi --backend docker",
+        "ctrtool rmi --backend ctr -n default",
+        "ctrtool rmi --backend crictl",
+    ):
         assert words in proc.stderr
     lab_untouched(native)
 
 
 # -- load and save ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", ["docker", "ctr"])
 def test_load_save_round_trip(native, scratch, lab_env, tmp_path, backend):
@@ -161,8 +171,9 @@ def test_an_image_imported_into_default_is_not_the_kubelets_and_the_error_says_s
     proc = ctrtool("rmi", "-b", "crictl", scratch.ref, env=lab_env)
     assert proc.returncode == 1
     error, hint = proc.stderr.splitlines()
-    assert error == (f"ctrtool: error: image '{scratch.ref}' not found in crictl (k8s.io); "
-                     "it is in ctr namespace default")
+    assert error == (
+        f"ctrtool: error: image '{scratch.ref}' not found in crictl (k8s.io); it is in ctr namespace default"
+    )
     assert "which the kubelet cannot see" in hint and "k8s.io" in hint
     assert hint.endswith(f"Copy it there: ctrtool copy {scratch.ref} --from ctr:default --to crictl")
     same = ctrtool("inspect", "-b", "ctr", "-n", "k8s.io", scratch.ref, env=lab_env)
@@ -176,6 +187,7 @@ def test_an_image_imported_into_default_is_not_the_kubelets_and_the_error_says_s
 
 
 # -- pull -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", ["docker", "ctr", "crictl"])
 def test_pull_from_an_unreachable_registry_names_the_tool_and_the_ref(lab_env, backend):
@@ -228,8 +240,12 @@ def test_ctr_save_to_stdout_is_the_same_archive_every_time(lab_env, tmp_path):
     ctrtool exports in the client (--local) there. The same image saved four times is the same."""
     sums = set()
     for _ in range(4):
-        proc = subprocess.run([sys.executable, "-m", "ctrtool", "save", "-b", "ctr", "-n", "default", "-o", "-", DEMO],
-                              env=lab_env, capture_output=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ctrtool", "save", "-b", "ctr", "-n", "default", "-o", "-", DEMO],
+            env=lab_env,
+            capture_output=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
         sums.add(hashlib.sha256(proc.stdout).hexdigest())
     assert len(sums) == 1

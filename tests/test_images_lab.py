@@ -14,15 +14,25 @@ import threading
 
 import pytest
 import yaml
-
 from helpers import ctrtool, ctrtool_json
 
 pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
 PAUSE = "localhost/ctrtool/pause:3.6"
-FIELDS = ["backend", "namespace", "ref", "id", "digest", "size", "size_kind", "store", "store_kind", "content_store",
-          "copies"]
+FIELDS = [
+    "backend",
+    "namespace",
+    "ref",
+    "id",
+    "digest",
+    "size",
+    "size_kind",
+    "store",
+    "store_kind",
+    "content_store",
+    "copies",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +52,13 @@ def test_demo_image_is_seen_in_all_three_stores_and_marked_stored_3x(rows, lab):
     if lab.profile.docker_store == "overlay2":
         assert places == [("crictl", "k8s.io"), ("ctr", "default"), ("ctr", "k8s.io"), ("docker", "")]
     else:  # docker's images are namespace moby's, which ctr sees as well: the same copy
-        assert places == [("crictl", "k8s.io"), ("ctr", "default"), ("ctr", "k8s.io"), ("ctr", "moby"),
-                          ("docker", "moby")]
+        assert places == [
+            ("crictl", "k8s.io"),
+            ("ctr", "default"),
+            ("ctr", "k8s.io"),
+            ("ctr", "moby"),
+            ("docker", "moby"),
+        ]
         assert by(rows, backend="docker", ref=DEMO)[0]["store"] == by(rows, backend="ctr", namespace="moby")[0]["store"]
     assert len({r["id"] for r in demo}) == 1, "docker, ctr and crictl agree on the image id"
     assert all(r["copies"] == 3 for r in demo)
@@ -63,13 +78,17 @@ def test_stores_are_the_real_layer_directories(rows, lab):
     (snap_root,) = ctr_stores
     assert snap_root == {r["store"] for r in by(rows, backend="crictl")}.pop()
     snapshots = os.path.join(snap_root, "snapshots")
-    in_containerd = [d for d in os.listdir(snapshots)
-                     if os.path.isfile(os.path.join(snapshots, d, "fs", "bin", "busybox"))]
+    in_containerd = [
+        d for d in os.listdir(snapshots) if os.path.isfile(os.path.join(snapshots, d, "fs", "bin", "busybox"))
+    ]
     if lab.profile.docker_store == "overlay2":
         # on disk: busybox unpacked once under docker's store and once per containerd namespace
         assert docker_store == str(lab.directory / "docker" / "data" / "overlay2")
-        in_docker = [d for d in os.listdir(docker_store)
-                     if os.path.isfile(os.path.join(docker_store, d, "diff", "bin", "busybox"))]
+        in_docker = [
+            d
+            for d in os.listdir(docker_store)
+            if os.path.isfile(os.path.join(docker_store, d, "diff", "bin", "busybox"))
+        ]
         assert len(in_docker) == 1
         assert len(in_containerd) == 2, "one unpacked copy in `default`, one in `k8s.io`"
         assert len(in_docker) + len(in_containerd) == by(rows, ref=DEMO)[0]["copies"]
@@ -86,12 +105,14 @@ def test_stores_are_the_real_layer_directories(rows, lab):
 def test_ctr_size_is_the_bytes_of_its_blobs_on_disk(rows, lab):
     row = by(rows, backend="ctr", namespace="default", ref=DEMO)[0]
     blobs = os.path.join(lab.directory, "containerd", "root", "io.containerd.content.v1.content", "blobs", "sha256")
+
     def on_disk(digest):
         manifest_path = os.path.join(blobs, digest.split(":")[1])
         manifest = json.load(open(manifest_path))
         parts = [manifest["config"]["digest"]] + [layer["digest"] for layer in manifest["layers"]]
         return manifest, os.path.getsize(manifest_path) + sum(
-            os.path.getsize(os.path.join(blobs, d.split(":")[1])) for d in parts)
+            os.path.getsize(os.path.join(blobs, d.split(":")[1])) for d in parts
+        )
 
     manifest, size = on_disk(row["digest"])
     assert row["size"] == size
@@ -113,8 +134,9 @@ def test_docker_size_matches_its_unpacked_layers_on_disk(rows, lab_env, lab):
         assert abs(blobs + unpacked - row["size"]) <= 0.05 * row["size"], (blobs, unpacked, row["size"])
         return
     # which overlay2 directories are this image's layers: docker itself says so
-    inspect = subprocess.run(["docker", "-H", lab_env["DOCKER_HOST"], "image", "inspect", DEMO],
-                             capture_output=True, text=True, check=True)
+    inspect = subprocess.run(
+        ["docker", "-H", lab_env["DOCKER_HOST"], "image", "inspect", DEMO], capture_output=True, text=True, check=True
+    )
     data = json.loads(inspect.stdout)[0]["GraphDriver"]["Data"]
     diffs = [data["UpperDir"]] + [d for d in (data.get("LowerDir") or "").split(":") if d]
     assert all(os.path.dirname(os.path.dirname(d)) == row["store"] for d in diffs)
@@ -181,12 +203,20 @@ def test_info_reports_true_directories(lab_env, lab):
     assert d["endpoint"] == lab_env["DOCKER_HOST"]
     # image counts agree with the native listings
     ns_counts = c["namespace_image_counts"]
-    native = subprocess.run(["ctr", "-a", c["endpoint"], "-n", "default", "images", "ls", "-q"],
-                            capture_output=True, text=True, check=True).stdout.split()
+    native = subprocess.run(
+        ["ctr", "-a", c["endpoint"], "-n", "default", "images", "ls", "-q"], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert ns_counts["default"] == len(native)
-    assert d["image_count"] == len(set(subprocess.run(
-        ["docker", "-H", lab_env["DOCKER_HOST"], "images", "-aq", "--no-trunc"],
-        capture_output=True, text=True, check=True).stdout.split()))
+    assert d["image_count"] == len(
+        set(
+            subprocess.run(
+                ["docker", "-H", lab_env["DOCKER_HOST"], "images", "-aq", "--no-trunc"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+        )
+    )
     table = ctrtool("where", env=lab_env)
     assert table.returncode == 0
     if lab.profile.docker_store == "overlay2":
@@ -210,8 +240,13 @@ def test_dead_backend_is_one_line_and_the_others_print(lab_env):
 
 
 def test_every_backend_dead_is_exit_1(lab_env):
-    env = dict(lab_env, DOCKER_HOST="unix:///nonexistent/d.sock", CONTAINERD_ADDRESS="/nonexistent/c.sock",
-               CONTAINER_RUNTIME_ENDPOINT="unix:///nonexistent/c.sock", IMAGE_SERVICE_ENDPOINT="unix:///nonexistent/c.sock")
+    env = dict(
+        lab_env,
+        DOCKER_HOST="unix:///nonexistent/d.sock",
+        CONTAINERD_ADDRESS="/nonexistent/c.sock",
+        CONTAINER_RUNTIME_ENDPOINT="unix:///nonexistent/c.sock",
+        IMAGE_SERVICE_ENDPOINT="unix:///nonexistent/c.sock",
+    )
     proc = ctrtool("--timeout", "5", "images", "--all-backends", env=env)
     assert proc.returncode == 1
     assert len([ln for ln in proc.stderr.splitlines() if ln.startswith("ctrtool: error:")]) == 3
@@ -265,6 +300,7 @@ def test_missing_tool_is_reported_and_others_print(lab_env, tmp_path):
 
 def test_tool_calls_do_not_grow_with_images(lab_env, lab, tmp_path):
     """Add tags to every store and check that the number of tool invocations stays the same."""
+
     def count_calls():
         trace = tmp_path / f"trace-{len(list(tmp_path.iterdir()))}.jsonl"
         proc = ctrtool("images", "--all-backends", "-o", "json", env=dict(lab_env, CTRTOOL_TRACE=str(trace)))
@@ -299,8 +335,14 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(lab_env, no_color):
     env.pop("NO_COLOR", None)
     if no_color:
         env["NO_COLOR"] = "1"
-    child = pexpect.spawn(sys.executable, ["-m", "ctrtool", "images", "--all-backends"], env=env,
-                          encoding="utf-8", timeout=60, dimensions=(50, 200))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "ctrtool", "images", "--all-backends"],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 200),
+    )
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0

@@ -17,7 +17,6 @@ import types
 
 import pexpect
 import pytest
-
 from helpers import ctrtool
 from registry import scratch_image
 from workloads import crictl_line, ctr_argv, docker_argv
@@ -40,6 +39,7 @@ def lab_images_untouched(native) -> None:
 
 
 # -- kill -------------------------------------------------------------------------------------------
+
 
 def test_docker_kill_with_consent_a_signal_and_sigkill(native, lab_env):
     name = "ctl-kill-docker"
@@ -131,6 +131,7 @@ def test_kill_without_backend_is_all_or_nothing(native, lab_env):
 
 # -- prune --------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def dangling(native, tmp_path):
     """A dangling docker image of this test's own: a scratch image whose name a second scratch
@@ -154,13 +155,16 @@ def dangling_ids(native) -> list[str]:
 
 def test_docker_prune_says_what_it_removes_and_asks(native, dangling, lab_env):
     if dangling_ids(native) != [dangling.id]:
-        pytest.fail(f"dangling images other than this test's own in the lab's docker: {dangling_ids(native)}; "
-                    "not pruning for real")
+        pytest.fail(
+            f"dangling images other than this test's own in the lab's docker: {dangling_ids(native)}; "
+            "not pruning for real"
+        )
     short = dangling.id[:19]
     refused = ctrtool("prune", "-b", "docker", env=lab_env)
     assert refused.returncode == 5 and refused.stdout == ""
-    assert (f"refusing to remove 1 dangling image from docker's store (untagged {short}) "
-            "without confirmation") in refused.stderr
+    assert (
+        f"refusing to remove 1 dangling image from docker's store (untagged {short}) without confirmation"
+    ) in refused.stderr
     dry = ctrtool("prune", "-b", "docker", "--dry-run", env=lab_env)
     assert (dry.returncode, dry.stdout) == (0, docker_argv(lab_env, "image", "prune", "--force") + "\n")
     assert f"untagged {short}" in dry.stderr
@@ -170,8 +174,15 @@ def test_docker_prune_says_what_it_removes_and_asks(native, dangling, lab_env):
     assert dangling_ids(native) == [dangling.id]
 
     # on a terminal: the question names the images; the default is no
-    child = pexpect.spawn(sys.executable, ["-m", "ctrtool", "prune", "-b", "docker"], env={**lab_env, "PYTHONPATH": REPO},
-                          cwd=REPO, encoding="utf-8", timeout=60, dimensions=(40, 250))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "ctrtool", "prune", "-b", "docker"],
+        env={**lab_env, "PYTHONPATH": REPO},
+        cwd=REPO,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 250),
+    )
     child.expect(re.escape(f"remove 1 dangling image from docker's store (untagged {short})?"))
     child.expect(re.escape(docker_argv(lab_env, "image", "prune", "--force")))
     child.expect(re.escape("Proceed? [y/N]"))

@@ -14,6 +14,7 @@ import signal
 import time
 
 import pytest
+from conftest import TEST_PROFILES
 
 from ctrtool import runner
 from ctrtool.lab import (
@@ -28,7 +29,6 @@ from ctrtool.lab import (
     pid_alive,
 )
 from ctrtool.lab.daemons import _cmdline
-from conftest import TEST_PROFILES
 
 pytestmark = pytest.mark.lab
 
@@ -58,8 +58,11 @@ def _pids(status: dict) -> dict[str, int | None]:
 
 
 def _docker(lab: Lab, *args: str) -> runner.Result:
-    return runner.run(["docker", "-H", f"unix://{lab.docker_socket}", *args], timeout=60,
-                      env={"DOCKER_HOST": "", "DOCKER_CONTEXT": ""})
+    return runner.run(
+        ["docker", "-H", f"unix://{lab.docker_socket}", *args],
+        timeout=60,
+        env={"DOCKER_HOST": "", "DOCKER_CONTEXT": ""},
+    )
 
 
 def _ctr(lab: Lab, namespace: str, *args: str) -> runner.Result:
@@ -135,8 +138,15 @@ def test_status_reports_live_daemons(lab, first_up):
 def test_env_points_at_existing_sockets(lab, first_up):
     env = lab.env()
     path = ["PATH"] if lab.profile.builds else []  # the profile's own ctr first
-    assert list(env) == ["CTRTOOL_LAB_DIR", *path, "DOCKER_HOST", "CONTAINERD_ADDRESS", "CONTAINER_RUNTIME_ENDPOINT",
-                         "IMAGE_SERVICE_ENDPOINT", "CRI_CONFIG_FILE"]
+    assert list(env) == [
+        "CTRTOOL_LAB_DIR",
+        *path,
+        "DOCKER_HOST",
+        "CONTAINERD_ADDRESS",
+        "CONTAINER_RUNTIME_ENDPOINT",
+        "IMAGE_SERVICE_ENDPOINT",
+        "CRI_CONFIG_FILE",
+    ]
     assert env["CTRTOOL_LAB_DIR"] == str(lab.directory)
     if path:
         ctr = pathlib.Path(env["PATH"].split(os.pathsep)[0]) / "ctr"
@@ -144,7 +154,7 @@ def test_env_points_at_existing_sockets(lab, first_up):
     assert env["DOCKER_HOST"] == f"unix://{lab.docker_socket}"
     for key in ("DOCKER_HOST", "CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT"):
         assert env[key].startswith("unix://")
-        assert pathlib.Path(env[key][len("unix://"):]).is_socket()
+        assert pathlib.Path(env[key][len("unix://") :]).is_socket()
     assert pathlib.Path(env["CONTAINERD_ADDRESS"]).is_socket()
     config = pathlib.Path(env["CRI_CONFIG_FILE"]).read_text()
     assert f"runtime-endpoint: unix://{lab.containerd_socket}" in config
@@ -156,11 +166,15 @@ def test_env_points_at_existing_sockets(lab, first_up):
 
 def _pod_config(lab: Lab, name: str) -> pathlib.Path:
     path = lab.directory / f"{name}.json"
-    path.write_text(json.dumps({
-        "metadata": {"name": name, "namespace": "default", "uid": secrets.token_hex(8), "attempt": 0},
-        "log_directory": str(lab.directory / "podlogs" / name),
-        "linux": {},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "metadata": {"name": name, "namespace": "default", "uid": secrets.token_hex(8), "attempt": 0},
+                "log_directory": str(lab.directory / "podlogs" / name),
+                "linux": {},
+            }
+        )
+    )
     return path
 
 

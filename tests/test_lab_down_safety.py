@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import ctrtool
 
 pytestmark = pytest.mark.lab
@@ -20,8 +19,10 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture
 def env(lab_prerequisites, tmp_path):
-    return {**{k: v for k, v in os.environ.items() if k != "CTRTOOL_LAB_DIR"},
-            "XDG_CONFIG_HOME": str(tmp_path / "no-config")}
+    return {
+        **{k: v for k, v in os.environ.items() if k != "CTRTOOL_LAB_DIR"},
+        "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
+    }
 
 
 def mounted(path) -> bool:
@@ -44,8 +45,14 @@ def test_a_plain_directory_with_a_mount_is_not_touched(env, tmp_path):
 
 
 def test_an_empty_dir_is_bad_input(env, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "ctrtool", "lab", "down", "--dir", "", "--yes"], env=env,
-                          cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ctrtool", "lab", "down", "--dir", "", "--yes"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "--dir is empty" in proc.stderr
 
 

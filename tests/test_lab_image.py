@@ -11,8 +11,7 @@ import tarfile
 
 import pytest
 
-from ctrtool.lab import DEMO_IMAGE, PAUSE_IMAGE, LabError
-from ctrtool.lab import image
+from ctrtool.lab import DEMO_IMAGE, PAUSE_IMAGE, LabError, image
 
 REAL_BUSYBOX = "/bin/busybox"
 

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from helpers import ctrtool, ctrtool_json
 
 pytestmark = pytest.mark.lab
@@ -56,8 +55,9 @@ def test_demo_layers_and_their_copies_are_true_on_disk(demo, lab_env, lab):
     assert all(set(layer) == FIELDS for layer in demo)
     assert [layer["index"] for layer in demo] == [0, 1]
     # the diff ids are docker's own
-    inspect = subprocess.run(["docker", "-H", lab_env["DOCKER_HOST"], "image", "inspect", DEMO],
-                             capture_output=True, text=True, check=True)
+    inspect = subprocess.run(
+        ["docker", "-H", lab_env["DOCKER_HOST"], "image", "inspect", DEMO], capture_output=True, text=True, check=True
+    )
     assert [layer["diff_id"] for layer in demo] == json.loads(inspect.stdout)[0]["RootFS"]["Layers"]
     for layer in demo:
         assert all(set(c) == COPY_FIELDS for c in layer["copies"])
@@ -114,8 +114,9 @@ def test_snapshot_directories_agree_with_containerd(demo, lab_env, lab):
     from ctrtool.adapters.boltdb import read_snapshots
 
     root = os.path.join(lab.directory, "containerd", "root", "io.containerd.snapshotter.v1.overlayfs")
-    entries = {(e.namespace, e.key): e.id for e in read_snapshots(os.path.join(root, "metadata.db"))
-               if e.kind == "committed"}
+    entries = {
+        (e.namespace, e.key): e.id for e in read_snapshots(os.path.join(root, "metadata.db")) if e.kind == "committed"
+    }
     ctr = ["ctr", "-a", lab_env["CONTAINERD_ADDRESS"]]
     top, base = demo[1]["chain_id"], demo[0]["chain_id"]
     for ns in ("default", "k8s.io"):

@@ -17,7 +17,9 @@ SMALL = "sha256:50750803320571fe8281cee867c250b82dea87adbb4f943dc96b5c73757929e2
 def test_chain_ids_follow_the_image_spec():
     # the second value is containerd's own snapshot key for these two layers (lab, ctr snapshots ls)
     assert chain_ids([BUSYBOX, SMALL]) == [
-        BUSYBOX, "sha256:f312888aa6c0aa901f23908fb5508efb2d25e3bc002578ce083b1bfe5ea2eb08"]
+        BUSYBOX,
+        "sha256:f312888aa6c0aa901f23908fb5508efb2d25e3bc002578ce083b1bfe5ea2eb08",
+    ]
     assert chain_ids([]) == []
 
 

@@ -12,7 +12,6 @@ import sys
 
 import pexpect
 import pytest
-
 from helpers import ctrtool
 from workloads import crictl_line, ctr_argv, docker_argv
 
@@ -57,24 +56,36 @@ def test_ctr_stop_start_rm_with_consent(native, lab_env):
     assert ctrtool("stop", "-b", "ctr", name, env=lab_env).returncode == 5
     assert native.ctr_task("default", name) == "RUNNING"
     dry = ctrtool("stop", "-b", "ctr", "--dry-run", name, env=lab_env)
-    assert dry.stdout == (ctr_argv(lab_env, "tasks", "kill", name) + "\n"
-                          + ctr_argv(lab_env, "tasks", "kill", "--signal", "SIGKILL", name) + "\n")
+    assert dry.stdout == (
+        ctr_argv(lab_env, "tasks", "kill", name)
+        + "\n"
+        + ctr_argv(lab_env, "tasks", "kill", "--signal", "SIGKILL", name)
+        + "\n"
+    )
     assert "the second command runs only if the task still runs after 10s" in dry.stderr
     assert native.ctr_task("default", name) == "RUNNING"
 
     assert ctrtool("stop", "-b", "ctr", "--yes", name, env=lab_env).returncode == 0
     assert native.ctr_task("default", name) == "STOPPED", "the task stays, stopped, like docker's container"
     dry = ctrtool("start", "-b", "ctr", "--dry-run", name, env=lab_env)
-    assert dry.stdout == (ctr_argv(lab_env, "tasks", "delete", name) + "\n"
-                          + ctr_argv(lab_env, "tasks", "start", "--detach", "--null-io", name) + "\n")
+    assert dry.stdout == (
+        ctr_argv(lab_env, "tasks", "delete", name)
+        + "\n"
+        + ctr_argv(lab_env, "tasks", "start", "--detach", "--null-io", name)
+        + "\n"
+    )
     assert ctrtool("start", "-b", "ctr", name, env=lab_env).returncode == 0
     assert native.ctr_task("default", name) == "RUNNING"
 
     assert ctrtool("rm", "-b", "ctr", "-f", name, env=lab_env).returncode == 5
     assert name in native.ctr_containers("default")
     dry = ctrtool("rm", "-b", "ctr", "-f", "--dry-run", name, env=lab_env)
-    assert dry.stdout == (ctr_argv(lab_env, "tasks", "delete", "--force", name) + "\n"
-                          + ctr_argv(lab_env, "containers", "rm", name) + "\n")
+    assert dry.stdout == (
+        ctr_argv(lab_env, "tasks", "delete", "--force", name)
+        + "\n"
+        + ctr_argv(lab_env, "containers", "rm", name)
+        + "\n"
+    )
     assert ctrtool("rm", "-b", "ctr", "-f", "--yes", name, env=lab_env).returncode == 0
     assert name not in native.ctr_containers("default") and native.ctr_task("default", name) is None
 
@@ -119,8 +130,15 @@ def test_on_a_terminal_it_asks_and_only_yes_goes_ahead(native, lab_env):
     argv = ["-m", "ctrtool", "rm", "--force", name]
 
     def session():
-        return pexpect.spawn(sys.executable, argv, env={**lab_env, "PYTHONPATH": REPO}, cwd=REPO,
-                             encoding="utf-8", timeout=60, dimensions=(40, 200))
+        return pexpect.spawn(
+            sys.executable,
+            argv,
+            env={**lab_env, "PYTHONPATH": REPO},
+            cwd=REPO,
+            encoding="utf-8",
+            timeout=60,
+            dimensions=(40, 200),
+        )
 
     child = session()
     child.expect(re.escape(f"remove container {name} (docker)?"))
@@ -160,9 +178,14 @@ def test_rm_without_force_removes_stopped_and_never_started_containers(native, l
     cid = native.cri_container(pod, "ctl-rm-pod", "ctl-rm-new", start=False)
 
     dry = ctrtool("rm", "-b", "ctr", "--dry-run", "ctl-rm-stopped", "ctl-rm-no-task", env=lab_env)
-    assert dry.stdout == (ctr_argv(lab_env, "tasks", "delete", "ctl-rm-stopped") + "\n"
-                          + ctr_argv(lab_env, "containers", "rm", "ctl-rm-stopped") + "\n"
-                          + ctr_argv(lab_env, "containers", "rm", "ctl-rm-no-task") + "\n")
+    assert dry.stdout == (
+        ctr_argv(lab_env, "tasks", "delete", "ctl-rm-stopped")
+        + "\n"
+        + ctr_argv(lab_env, "containers", "rm", "ctl-rm-stopped")
+        + "\n"
+        + ctr_argv(lab_env, "containers", "rm", "ctl-rm-no-task")
+        + "\n"
+    )
     for args in (["ctl-rm-created"], ["-b", "ctr", "ctl-rm-stopped", "ctl-rm-no-task"], ["ctl-rm-new"]):
         proc = ctrtool("rm", "--yes", *args, env=lab_env)
         assert proc.returncode == 0, proc.stderr

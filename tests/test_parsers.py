@@ -29,6 +29,7 @@ def out(tool: str, name: str) -> str:
 
 # -- ctr --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("ns", ["default", "k8s.io"])
 def test_ctr_images_table_matches_the_quiet_listing(ns):
     rows = ctr.parse_table(out("ctr", f"namespace_{ns}_images_ls"), required=("REF", "DIGEST"))
@@ -91,10 +92,11 @@ def test_ctr_unreachable_is_classified():
     err = adapter.classify(1, rec("ctr", "unreachable_version")["stderr"])
     assert isinstance(err, Unreachable) and not isinstance(err, PermissionDenied)
     assert "failed to dial" in err.message
-    assert adapter.classify(1, "ctr: image \"x\": not found") is None
+    assert adapter.classify(1, 'ctr: image "x": not found') is None
 
 
 # -- docker -----------------------------------------------------------------------------------
+
 
 def test_docker_inspect_gives_one_record_per_tag_with_exact_sizes():
     ids = docker.parse_image_ids(out("docker", "image_ls_--quiet_--no-trunc"))
@@ -145,6 +147,7 @@ def test_docker_unreachable_is_classified():
 
 
 # -- crictl -----------------------------------------------------------------------------------
+
 
 def test_crictl_images_one_record_per_tag():
     data = json.loads(out("crictl", "images_--output_json"))

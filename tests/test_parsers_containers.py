@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 
 from ctrtool.adapters import crictl, ctr, docker
-from ctrtool.adapters.base import (ContainerRecord, ImageRecord, canonical_ref, image_names, match_containers,
-                                   match_images, pull_failure, resolve_container)
+from ctrtool.adapters.base import (
+    ContainerRecord,
+    ImageRecord,
+    canonical_ref,
+    image_names,
+    match_containers,
+    match_images,
+    pull_failure,
+    resolve_container,
+)
 from ctrtool.errors import Ambiguous, NotFound, PullFailed
 from ctrtool.runner import Streamed
 
@@ -48,10 +56,19 @@ def test_docker_times_become_utc():
 
 def test_docker_states_map_to_the_one_vocabulary():
     line = '{"ID":"x","Names":"a,b","State":"%s","Status":"s"}'
-    got = {s: docker.parse_ps(line % s)[0].state for s in
-           ("running", "created", "exited", "dead", "paused", "restarting", "removing")}
-    assert got == {"running": "running", "created": "created", "exited": "exited", "dead": "exited",
-                   "paused": "paused", "restarting": "unknown", "removing": "exited"}
+    got = {
+        s: docker.parse_ps(line % s)[0].state
+        for s in ("running", "created", "exited", "dead", "paused", "restarting", "removing")
+    }
+    assert got == {
+        "running": "running",
+        "created": "created",
+        "exited": "exited",
+        "dead": "exited",
+        "paused": "paused",
+        "restarting": "unknown",
+        "removing": "exited",
+    }
     assert docker.parse_ps(line % "running")[0].name == "a", "the first of several names"
     with pytest.raises(ValueError):
         docker.parse_ps("not json")
@@ -73,8 +90,9 @@ def test_ctr_containers_joined_with_their_tasks():
     moby = {r.id: r for r in ns("moby")}
     assert moby[running.id].state == "running" and moby[running.id].image is None
     # the CRI's pod sandbox and its containers are in k8s.io, by id
-    cri = crictl.parse_ps(json.loads(out("crictl", "ps_--all_--output_json")),
-                          json.loads(out("crictl", "pods_--output_json")), "k8s.io")
+    cri = crictl.parse_ps(
+        json.loads(out("crictl", "ps_--all_--output_json")), json.loads(out("crictl", "pods_--output_json")), "k8s.io"
+    )
     k8s = {r.id: r for r in ns("k8s.io")}
     assert {r.id for r in cri} <= set(k8s)
     assert all(r.state in STATES for r in default + list(k8s.values()))
@@ -98,7 +116,12 @@ def test_crictl_ps_with_pod_names_and_pods_with_container_counts():
     assert box.namespace == "k8s.io" and box.created.endswith("Z")
     (pod,) = crictl.parse_pods(pods, ps, "k8s.io")
     assert (pod.name, pod.pod_namespace, pod.uid, pod.state, pod.containers) == (
-        "record-pod", "default", "record-uid", "ready", 2)
+        "record-pod",
+        "default",
+        "record-uid",
+        "ready",
+        2,
+    )
     assert pod.status == "SANDBOX_READY" and pod.attempt == 0
     with pytest.raises(ValueError):
         crictl.parse_ps({"containers": "nope"}, pods, None)
@@ -151,8 +174,10 @@ def test_image_names_are_normalised_like_docker_and_the_cri():
     assert canonical_ref("localhost/ctrtool/demo:1.0") == "localhost/ctrtool/demo:1.0"
     assert canonical_ref("localhost:5000/x") == "localhost:5000/x:latest"
     assert canonical_ref("quay.io/a/b") == "quay.io/a/b:latest"
-    recs = [ImageRecord("docker", None, "busybox:latest", "sha256:" + "ab" * 32, None, 1, "unpacked", None),
-            ImageRecord("docker", None, None, "sha256:" + "cd" * 32, None, 1, "unpacked", None)]
+    recs = [
+        ImageRecord("docker", None, "busybox:latest", "sha256:" + "ab" * 32, None, 1, "unpacked", None),
+        ImageRecord("docker", None, None, "sha256:" + "cd" * 32, None, 1, "unpacked", None),
+    ]
     assert match_images(recs, "docker.io/library/busybox") == ([recs[0]], True)
     assert match_images(recs, "cdcd") == ([recs[1]], False)
     assert match_images(recs, "sha256:" + "cd" * 32) == ([recs[1]], False)
@@ -162,13 +187,13 @@ def test_image_names_are_normalised_like_docker_and_the_cri():
 # what each tool printed for a pull from a registry that is not there (recorded by hand from the lab)
 PULL_ERRORS = {
     "docker": 'Error response from daemon: Get "http://localhost:1/v2/": dial tcp 127.0.0.1:1: connect: '
-              'connection refused\n',
+    "connection refused\n",
     "ctr": 'ctr: failed to resolve reference "localhost:1/ctrtool/none:1": failed to do request: Head '
-           '"http://localhost:1/v2/ctrtool/none/manifests/1": dial tcp 127.0.0.1:1: connect: connection refused\n',
+    '"http://localhost:1/v2/ctrtool/none/manifests/1": dial tcp 127.0.0.1:1: connect: connection refused\n',
     "crictl": 'time="2026-11-27T22:20:40Z" level=error msg="pulling image: failed to pull and unpack image '
-              '\\"registry.k8s.io/pause:3.9\\": failed to resolve reference \\"registry.k8s.io/pause:3.9\\": '
-              'failed to do request: Head \\"https://registry.k8s.io/v2/pause/manifests/3.9\\": dial tcp: lookup '
-              'registry.k8s.io on 10.255.255.53:53: no such host"\n',
+    '\\"registry.k8s.io/pause:3.9\\": failed to resolve reference \\"registry.k8s.io/pause:3.9\\": '
+    'failed to do request: Head \\"https://registry.k8s.io/v2/pause/manifests/3.9\\": dial tcp: lookup '
+    'registry.k8s.io on 10.255.255.53:53: no such host"\n',
 }
 
 
@@ -199,9 +224,19 @@ def test_ago():
 
 # -- kill and prune -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("given, name", [("KILL", "SIGKILL"), ("sigkill", "SIGKILL"), ("9", "SIGKILL"),
-                                         ("usr1", "SIGUSR1"), (" SIGTERM ", "SIGTERM"), ("IOT", "SIGABRT"),
-                                         ("40", "40")])
+
+@pytest.mark.parametrize(
+    "given, name",
+    [
+        ("KILL", "SIGKILL"),
+        ("sigkill", "SIGKILL"),
+        ("9", "SIGKILL"),
+        ("usr1", "SIGUSR1"),
+        (" SIGTERM ", "SIGTERM"),
+        ("IOT", "SIGABRT"),
+        ("40", "40"),
+    ],
+)
 def test_signals_are_named_as_every_tool_takes_them(given, name):
     from ctrtool.commands.containers import signal_name
 
@@ -230,7 +265,8 @@ Total reclaimed space: 212B
 def test_docker_prune_output_gives_the_deleted_ids():
     assert docker.parse_pruned(DOCKER_PRUNED) == {
         "sha256:b8d8f85320236910a82dec87d5f2211e23d461f303b2c544ffd04190bd971a7d",
-        "sha256:2222222222222222222222222222222222222222222222222222222222222222"}
+        "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+    }
     assert docker.parse_pruned("Total reclaimed space: 0B\n") == set()
 
 
@@ -239,17 +275,21 @@ def _cri_image(ident, tags=(), digests=(), pinned=False):
 
 
 def test_crictl_prune_candidates_are_the_unpinned_images_no_container_uses():
-    images = {"images": [
-        _cri_image("sha256:a", ["localhost/used-by-ref:1"]),
-        _cri_image("sha256:b", ["docker.io/library/busybox:latest"]),
-        _cri_image("sha256:c", ["localhost/pinned:1"], pinned=True),
-        _cri_image("sha256:d", [], ["localhost/untagged@sha256:dd"]),
-        _cri_image("sha256:e", ["localhost/free:1", "localhost/free:2"]),
-    ]}
-    ps = {"containers": [
-        {"id": "1", "imageRef": "sha256:a", "image": {"image": "localhost/used-by-ref:1"}},
-        {"id": "2", "imageRef": "", "image": {"image": "busybox"}},  # by a short name
-    ]}
+    images = {
+        "images": [
+            _cri_image("sha256:a", ["localhost/used-by-ref:1"]),
+            _cri_image("sha256:b", ["docker.io/library/busybox:latest"]),
+            _cri_image("sha256:c", ["localhost/pinned:1"], pinned=True),
+            _cri_image("sha256:d", [], ["localhost/untagged@sha256:dd"]),
+            _cri_image("sha256:e", ["localhost/free:1", "localhost/free:2"]),
+        ]
+    }
+    ps = {
+        "containers": [
+            {"id": "1", "imageRef": "sha256:a", "image": {"image": "localhost/used-by-ref:1"}},
+            {"id": "2", "imageRef": "", "image": {"image": "busybox"}},  # by a short name
+        ]
+    }
     assert crictl.prune_candidates(images, ps) == [
         ("sha256:d", [], ["localhost/untagged@sha256:dd"]),
         ("sha256:e", ["localhost/free:1", "localhost/free:2"], []),
@@ -262,10 +302,12 @@ def test_crictl_prune_candidates_are_the_unpinned_images_no_container_uses():
 def test_crictl_sandbox_image_and_deleted_names():
     info = json.dumps({"config": {"sandboxImage": "registry.k8s.io/pause:3.6"}})
     assert crictl.sandbox_image(info) == "registry.k8s.io/pause:3.6"
-    assert crictl.sandbox_image(json.dumps({"config": {"sandboxImage": "pause"}})) == \
-        "docker.io/library/pause:latest"
+    assert crictl.sandbox_image(json.dumps({"config": {"sandboxImage": "pause"}})) == "docker.io/library/pause:latest"
     assert crictl.sandbox_image("not json") is None and crictl.sandbox_image("{}") is None
-    assert crictl.parse_deleted("Deleted: localhost/a:1\nDeleted: localhost/a:2\n") == ["localhost/a:1", "localhost/a:2"]
+    assert crictl.parse_deleted("Deleted: localhost/a:1\nDeleted: localhost/a:2\n") == [
+        "localhost/a:1",
+        "localhost/a:2",
+    ]
 
 
 def test_named_images_lists_named_ones_first_and_stops_at_the_limit():
@@ -295,9 +337,11 @@ def test_ctr_import_output_of_ctr_1_and_2():
 
     digest = "sha256:9bde50491125ce46f2cab26b4a97fb0c13729867942920f6874af4ca6acc7102"
     v1 = f"unpacking localhost/ctrtool/demo:1.0 ({digest})...done\n"
-    v2 = (f"localhost/ctrtool/demo:1.0              \tsaved\t\n"
-          f"application/vnd.docker.distribution.manifest.v2+json {digest}\n"
-          "Importing\telapsed: 0.1 s\ttotal:   0.0 B\t(0.0 B/s)\t\n")
+    v2 = (
+        f"localhost/ctrtool/demo:1.0              \tsaved\t\n"
+        f"application/vnd.docker.distribution.manifest.v2+json {digest}\n"
+        "Importing\telapsed: 0.1 s\ttotal:   0.0 B\t(0.0 B/s)\t\n"
+    )
     assert parse_imported(v1) == parse_imported(v2) == ["localhost/ctrtool/demo:1.0"]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctrtool import runner
 from ctrtool.adapters.ctr import parse_table
@@ -36,9 +37,14 @@ def tabwriter(header: list[str], rows: list[list[str]]) -> str:
 
 
 @settings(max_examples=200)
-@given(st.integers(1, 6).flatmap(lambda n: st.tuples(
-    st.lists(st.from_regex(r"[A-Z]{2,10}", fullmatch=True), min_size=n, max_size=n, unique=True),
-    st.lists(st.lists(st.one_of(CELL, SPACED), min_size=n, max_size=n), max_size=6))))
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.from_regex(r"[A-Z]{2,10}", fullmatch=True), min_size=n, max_size=n, unique=True),
+            st.lists(st.lists(st.one_of(CELL, SPACED), min_size=n, max_size=n), max_size=6),
+        )
+    )
+)
 def test_ctr_tables_parse_back_to_their_cells(table):
     header, rows = table
     parsed = parse_table(tabwriter(header, rows), required=header[:1])

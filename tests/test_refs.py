@@ -14,8 +14,18 @@ from ctrtool.translate.convert import normalize_ref as translate_normalize_ref
 FULL = "docker.io/library/busybox:latest"
 
 
-@pytest.mark.parametrize("typed", ["busybox", "busybox:latest", "docker.io/busybox", "docker.io/busybox:latest",
-                                   "docker.io/library/busybox", "index.docker.io/library/busybox", FULL])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "busybox",
+        "busybox:latest",
+        "docker.io/busybox",
+        "docker.io/busybox:latest",
+        "docker.io/library/busybox",
+        "index.docker.io/library/busybox",
+        FULL,
+    ],
+)
 def test_every_spelling_of_a_docker_hub_image_is_one_name(typed):
     assert canonical(typed) == canonical_ref(typed) == normalize_ref(typed) == FULL
     record = ImageRecord("ctr", "default", FULL, "sha256:" + "a" * 64, None, 1, "content", None)
@@ -23,11 +33,14 @@ def test_every_spelling_of_a_docker_hub_image_is_one_name(typed):
     assert found == [record] and by_name
 
 
-@pytest.mark.parametrize("typed, full", [
-    ("localhost/ctrtool/demo:1.0", "localhost/ctrtool/demo:1.0"),
-    ("reg.io:5000/team/app", "reg.io:5000/team/app:latest"),
-    ("quay.io/coreos/etcd:v3", "quay.io/coreos/etcd:v3"),
-])
+@pytest.mark.parametrize(
+    "typed, full",
+    [
+        ("localhost/ctrtool/demo:1.0", "localhost/ctrtool/demo:1.0"),
+        ("reg.io:5000/team/app", "reg.io:5000/team/app:latest"),
+        ("quay.io/coreos/etcd:v3", "quay.io/coreos/etcd:v3"),
+    ],
+)
 def test_registries_keep_their_names(typed, full):
     assert canonical(typed) == full and full in names_for(typed)
 

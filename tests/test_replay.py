@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import pytest
+from replay import ROOT, Replay
 
 from ctrtool import core
 from ctrtool.adapters import BACKENDS
-from replay import ROOT, Replay
 
 DEMO = "localhost/ctrtool/demo:1.0"
 DEMO_ID = "sha256:10da968d4b97b257d0a6d346712cd6d3bc4cb63b2b5032eabab3e008e4fb5e7a"

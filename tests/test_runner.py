@@ -34,8 +34,10 @@ def test_exit_code_and_stderr_are_reported():
 
 def test_timeout_kills_the_whole_process_group(tmp_path):
     marker = tmp_path / "child.pid"
-    code = (f"import subprocess,time; p=subprocess.Popen(['sleep','60']); "
-            f"open({str(marker)!r},'w').write(str(p.pid)); time.sleep(60)")
+    code = (
+        f"import subprocess,time; p=subprocess.Popen(['sleep','60']); "
+        f"open({str(marker)!r},'w').write(str(p.pid)); time.sleep(60)"
+    )
     with pytest.raises(ToolTimeout) as info:
         runner.run([PY, "-c", code], timeout=1)
     assert "timed out after 1s" in info.value.message
@@ -53,8 +55,9 @@ def test_classifier_turns_stderr_into_a_precise_error():
         return Unreachable("tool", "unix:///x.sock", stderr.strip()) if "refused" in stderr else None
 
     with pytest.raises(Unreachable, match="connection refused"):
-        runner.run([PY, "-c", "import sys; sys.stderr.write('connection refused'); sys.exit(1)"],
-                   timeout=10, classify=classify)
+        runner.run(
+            [PY, "-c", "import sys; sys.stderr.write('connection refused'); sys.exit(1)"], timeout=10, classify=classify
+        )
 
 
 def test_not_understood_keeps_the_raw_output(tmp_path, monkeypatch):
@@ -77,6 +80,7 @@ def test_trace_counts_calls(tmp_path, monkeypatch):
 
 def test_unset_env_removes_variables(monkeypatch):
     monkeypatch.setenv("DOCKER_CONTEXT", "elsewhere")
-    out = runner.run([PY, "-c", "import os; print(os.environ.get('DOCKER_CONTEXT'))"], timeout=10,
-                     unset_env=["DOCKER_CONTEXT"]).stdout
+    out = runner.run(
+        [PY, "-c", "import os; print(os.environ.get('DOCKER_CONTEXT'))"], timeout=10, unset_env=["DOCKER_CONTEXT"]
+    ).stdout
     assert out.strip() == "None"

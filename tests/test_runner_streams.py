@@ -19,7 +19,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_passthrough_keeps_stdout_stderr_and_exit_status(capfd):
-    got = runner.run_passthrough([PY, "-c", "import sys; print('to out'); print('to err', file=sys.stderr); sys.exit(7)"])
+    got = runner.run_passthrough(
+        [PY, "-c", "import sys; print('to out'); print('to err', file=sys.stderr); sys.exit(7)"]
+    )
     assert got.returncode == 7
     captured = capfd.readouterr()
     assert captured.out == "to out\n"
@@ -84,8 +86,15 @@ OUTER = textwrap.dedent("""
 
 
 def test_interactive_passes_the_terminal_size_and_its_changes_and_the_exit_status():
-    child = pexpect.spawn(PY, ["-c", OUTER, INNER], dimensions=(30, 90), encoding="utf-8", timeout=20,
-                          cwd=REPO, env={**os.environ, "PYTHONPATH": REPO})
+    child = pexpect.spawn(
+        PY,
+        ["-c", OUTER, INNER],
+        dimensions=(30, 90),
+        encoding="utf-8",
+        timeout=20,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": REPO},
+    )
     # type only once the session runs: pexpect's interact() puts the terminal in raw mode with
     # TCSAFLUSH, which drops what was typed before (a lost line here made this test flaky)
     child.expect("inner ready")
@@ -113,8 +122,9 @@ def test_ctrl_c_reaches_the_tool_and_ctrtool_reports_its_status():
         got = runner.run_passthrough(["sh", "-c", "echo ready; exec sleep 60"])
         print(f"status={got.returncode}", flush=True)
     """)
-    child = pexpect.spawn(PY, ["-c", script], encoding="utf-8", timeout=30, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": REPO})
+    child = pexpect.spawn(
+        PY, ["-c", script], encoding="utf-8", timeout=30, cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}
+    )
     child.expect("ready")
     child.sendintr()
     child.expect(r"status=(\d+)")
@@ -141,8 +151,9 @@ def test_a_ctrl_c_right_as_the_tool_starts_does_not_kill_ctrtool_first():
         got = runner.run_passthrough(["sh", "-c", "sleep 0.2; exit 4"])
         print(f"status={got.returncode}")
     """)
-    proc = subprocess.run([PY, "-c", script], capture_output=True, text=True, timeout=30, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": REPO})
+    proc = subprocess.run(
+        [PY, "-c", script], capture_output=True, text=True, timeout=30, cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}
+    )
     assert proc.stdout == "status=4\n", proc.stderr
 
 

@@ -48,8 +48,12 @@ def test_dry_run_of_a_change_says_what_it_would_do(capsys):
     from ctrtool.commands.common import carry_out
     from ctrtool.output import Output
 
-    plan = Plan("remove image a:1 from the CRI (k8s.io): the CRI removes the whole image, every name of it "
-                "(a:1, b:2)", [["crictl", "rmi", "a:1"]], lambda: pytest.fail("ran"), destructive=True)
+    plan = Plan(
+        "remove image a:1 from the CRI (k8s.io): the CRI removes the whole image, every name of it (a:1, b:2)",
+        [["crictl", "rmi", "a:1"]],
+        lambda: pytest.fail("ran"),
+        destructive=True,
+    )
     assert carry_out(Output(), [plan], yes=False, dry_run=True) == []
     got = capsys.readouterr()
     assert got.out == "crictl rmi a:1\n"

@@ -9,7 +9,6 @@ The stop's deadline is now the grace period plus the per-backend timeout. Here b
 from __future__ import annotations
 
 import pytest
-
 from helpers import ctrtool
 
 pytestmark = pytest.mark.lab
@@ -27,8 +26,7 @@ def test_docker_stop_of_a_container_that_ignores_sigterm(native, lab_env):
 
 def test_ctr_stop_of_a_container_that_ignores_sigterm(native, lab_env):
     native.ctr_run("default", "ctl-stubborn-c", STUBBORN)
-    proc = ctrtool("-t", "2", "stop", "--yes", "-b", "ctr", "-n", "default", "-t", "2", "ctl-stubborn-c",
-                   env=lab_env)
+    proc = ctrtool("-t", "2", "stop", "--yes", "-b", "ctr", "-n", "default", "-t", "2", "ctl-stubborn-c", env=lab_env)
     assert proc.returncode == 0, proc.stderr
     assert native.ctr_task("default", "ctl-stubborn-c") == "STOPPED"
 

@@ -42,31 +42,65 @@ CASES = [
     # -- attach
     ("attach web", "crictl", "crictl attach --stdin web", []),
     ("attach --no-stdin web", "crictl", "crictl attach web", []),
-    ("attach --sig-proxy=false --detach-keys ctrl-x web", "crictl", "crictl attach --stdin web", ["--detach-keys ctrl-x"]),
+    (
+        "attach --sig-proxy=false --detach-keys ctrl-x web",
+        "crictl",
+        "crictl attach --stdin web",
+        ["--detach-keys ctrl-x"],
+    ),
     ("attach web", "ctr", "ctr -n k8s.io tasks attach web", []),
-    ("attach --no-stdin --sig-proxy=false web", "ctr", "ctr -n k8s.io tasks attach web", ["--no-stdin", "--sig-proxy=false"]),
+    (
+        "attach --no-stdin --sig-proxy=false web",
+        "ctr",
+        "ctr -n k8s.io tasks attach web",
+        ["--no-stdin", "--sig-proxy=false"],
+    ),
     # -- exec
     ("exec -it web sh", "crictl", "crictl exec --interactive --tty web sh", []),
     ("exec web ls -la /", "crictl", "crictl exec web ls -la /", []),
-    ("exec -d -e A=1 --env-file f --privileged -u 0 -w /tmp --detach-keys x web ls", "crictl", "crictl exec web ls",
-     ["-d", "-e A=1", "--env-file f", "--privileged", "-u 0", "-w /tmp", "--detach-keys x"]),
-    ("exec -it -u 0 -w /tmp web sh", "ctr",
-     "ctr -n k8s.io tasks exec --tty --user 0 --cwd /tmp --exec-id ctrtool-exec-test web sh", []),
+    (
+        "exec -d -e A=1 --env-file f --privileged -u 0 -w /tmp --detach-keys x web ls",
+        "crictl",
+        "crictl exec web ls",
+        ["-d", "-e A=1", "--env-file f", "--privileged", "-u 0", "-w /tmp", "--detach-keys x"],
+    ),
+    (
+        "exec -it -u 0 -w /tmp web sh",
+        "ctr",
+        "ctr -n k8s.io tasks exec --tty --user 0 --cwd /tmp --exec-id ctrtool-exec-test web sh",
+        [],
+    ),
     ("exec -d web sleep 1", "ctr", "ctr -n k8s.io tasks exec --detach --exec-id ctrtool-exec-test web sleep 1", []),
-    ("exec -e A=1 --privileged web ls", "ctr", "ctr -n k8s.io tasks exec --exec-id ctrtool-exec-test web ls",
-     ["-e A=1", "--privileged"]),
+    (
+        "exec -e A=1 --privileged web ls",
+        "ctr",
+        "ctr -n k8s.io tasks exec --exec-id ctrtool-exec-test web ls",
+        ["-e A=1", "--privileged"],
+    ),
     # -- images
     ("images", "crictl", "crictl images", []),
     ("images -a --digests --no-trunc -q", "crictl", "crictl images --digests --no-trunc --quiet", []),
-    ("images --format json --filter dangling=true busybox", "crictl",
-     "crictl images --output json --filter dangling=true busybox", []),
-    ("images --format '{{.ID}}' -f label=a=b -f reference=bu* --tree", "crictl", "crictl images",
-     ["--format '{{.ID}}'", "-f label=a=b", "-f 'reference=bu*'", "--tree"]),
+    (
+        "images --format json --filter dangling=true busybox",
+        "crictl",
+        "crictl images --output json --filter dangling=true busybox",
+        [],
+    ),
+    (
+        "images --format '{{.ID}}' -f label=a=b -f reference=bu* --tree",
+        "crictl",
+        "crictl images",
+        ["--format '{{.ID}}'", "-f label=a=b", "-f 'reference=bu*'", "--tree"],
+    ),
     ("images", "ctr", "ctr -n k8s.io images ls", []),
     ("images busybox:1.36", "ctr", "ctr -n k8s.io images ls name==docker.io/library/busybox:1.36", []),
     ("images localhost/ctrtool/demo", "ctr", r"ctr -n k8s.io images ls 'name~=^localhost/ctrtool/demo[:@]'", []),
-    ("images -q --format json -f dangling=true 'bu*'", "ctr", "ctr -n k8s.io images ls",
-     ["-q", "--format json", "-f dangling=true", "'bu*'"]),
+    (
+        "images -q --format json -f dangling=true 'bu*'",
+        "ctr",
+        "ctr -n k8s.io images ls",
+        ["-q", "--format json", "-f dangling=true", "'bu*'"],
+    ),
     # -- info
     ("info", "crictl", "crictl info", []),
     ("info -f '{{.Driver}}'", "crictl", "crictl info", ["-f '{{.Driver}}'"]),
@@ -90,15 +124,27 @@ CASES = [
     # -- ps
     ("ps", "crictl", "crictl ps", []),
     ("ps -a -q --no-trunc -n 3 -l", "crictl", "crictl ps --all --quiet --no-trunc --last 3 --latest", []),
-    ("ps -f name=web -f label=a=b -f label=c -f status=exited -f ancestor=busybox -f id=abc", "crictl",
-     "crictl ps --name web --label a=b --label c --state exited --image busybox --id abc", []),
-    ("ps -f status=paused -f name=a -f name=b -f before=x -s --format '{{.ID}}'", "crictl", "crictl ps --name a",
-     ["-f status=paused", "-f name=b", "-f before=x", "-s", "--format '{{.ID}}'"]),
+    (
+        "ps -f name=web -f label=a=b -f label=c -f status=exited -f ancestor=busybox -f id=abc",
+        "crictl",
+        "crictl ps --name web --label a=b --label c --state exited --image busybox --id abc",
+        [],
+    ),
+    (
+        "ps -f status=paused -f name=a -f name=b -f before=x -s --format '{{.ID}}'",
+        "crictl",
+        "crictl ps --name a",
+        ["-f status=paused", "-f name=b", "-f before=x", "-s", "--format '{{.ID}}'"],
+    ),
     ("ps --format json", "crictl", "crictl ps --output json", []),
     ("ps", "ctr", "ctr -n k8s.io tasks ls", []),
     ("ps -a -q --no-trunc", "ctr", "ctr -n k8s.io containers ls --quiet", []),
-    ("ps -n 2 -l -s -f name=x --format json", "ctr", "ctr -n k8s.io tasks ls",
-     ["-n 2", "-l", "-s", "-f name=x", "--format json"]),
+    (
+        "ps -n 2 -l -s -f name=x --format json",
+        "ctr",
+        "ctr -n k8s.io tasks ls",
+        ["-n 2", "-l", "-s", "-f name=x", "--format json"],
+    ),
     # -- stats
     ("stats", "crictl", "crictl stats --watch", []),
     ("stats --no-stream -a --format json web", "crictl", "crictl stats --all --output json web", []),
@@ -111,24 +157,51 @@ CASES = [
     ("version -f json", "ctr", "ctr -n k8s.io version", ["-f json"]),
     # -- create / run (the config files are checked below)
     ("create --name db busybox", "crictl", 'crictl create "$POD_ID" db-container.json db-pod.json', []),
-    ("run -d --name web --pull never busybox sleep 9", "crictl", "crictl run --no-pull web-container.json web-pod.json", []),
-    ("run --rm --restart always -p 80 --runtime runc --name web busybox", "crictl",
-     "crictl run --runtime runc web-container.json web-pod.json", ["--rm", "--restart always"]),
-    ("create --name db busybox", "ctr",
-     "ctr -n k8s.io containers create --allow-new-privs --seccomp docker.io/library/busybox:latest db", []),
-    ("run -d --name web -e A=1 -w /w -l k=v --memory 64m --cpus 0.5 --privileged --network host "
-     "--read-only --cap-add net_admin -v /h:/c:ro busybox sleep 9", "ctr",
-     "ctr -n k8s.io run --detach --env A=1 --cwd /w --label k=v --memory-limit 67108864 --cpus 0.5 --privileged "
-     "--net-host --read-only --cap-add CAP_NET_ADMIN --mount type=bind,src=/h,dst=/c,options=rbind:ro "
-     "--allow-new-privs docker.io/library/busybox:latest web sleep 9", []),
-    ("run -d --rm --name web --entrypoint /bin/echo busybox hi", "ctr",
-     "ctr -n k8s.io run --detach --allow-new-privs --seccomp docker.io/library/busybox:latest web /bin/echo hi",
-     ["--rm"]),
-    ("run --rm --name web -u 1000 -p 80:80 --hostname h busybox", "ctr",
-     "ctr -n k8s.io run --rm --allow-new-privs --seccomp docker.io/library/busybox:latest web",
-     ["-u 1000", "-p 80:80", "--hostname h"]),
-    ("run --network bridge -d --security-opt no-new-privileges --security-opt seccomp=unconfined busybox", "ctr",
-     "ctr -n k8s.io run --cni --detach docker.io/library/busybox:latest ctrtool-test", []),
+    (
+        "run -d --name web --pull never busybox sleep 9",
+        "crictl",
+        "crictl run --no-pull web-container.json web-pod.json",
+        [],
+    ),
+    (
+        "run --rm --restart always -p 80 --runtime runc --name web busybox",
+        "crictl",
+        "crictl run --runtime runc web-container.json web-pod.json",
+        ["--rm", "--restart always"],
+    ),
+    (
+        "create --name db busybox",
+        "ctr",
+        "ctr -n k8s.io containers create --allow-new-privs --seccomp docker.io/library/busybox:latest db",
+        [],
+    ),
+    (
+        "run -d --name web -e A=1 -w /w -l k=v --memory 64m --cpus 0.5 --privileged --network host "
+        "--read-only --cap-add net_admin -v /h:/c:ro busybox sleep 9",
+        "ctr",
+        "ctr -n k8s.io run --detach --env A=1 --cwd /w --label k=v --memory-limit 67108864 --cpus 0.5 --privileged "
+        "--net-host --read-only --cap-add CAP_NET_ADMIN --mount type=bind,src=/h,dst=/c,options=rbind:ro "
+        "--allow-new-privs docker.io/library/busybox:latest web sleep 9",
+        [],
+    ),
+    (
+        "run -d --rm --name web --entrypoint /bin/echo busybox hi",
+        "ctr",
+        "ctr -n k8s.io run --detach --allow-new-privs --seccomp docker.io/library/busybox:latest web /bin/echo hi",
+        ["--rm"],
+    ),
+    (
+        "run --rm --name web -u 1000 -p 80:80 --hostname h busybox",
+        "ctr",
+        "ctr -n k8s.io run --rm --allow-new-privs --seccomp docker.io/library/busybox:latest web",
+        ["-u 1000", "-p 80:80", "--hostname h"],
+    ),
+    (
+        "run --network bridge -d --security-opt no-new-privileges --security-opt seccomp=unconfined busybox",
+        "ctr",
+        "ctr -n k8s.io run --cni --detach docker.io/library/busybox:latest ctrtool-test",
+        [],
+    ),
     # -- kill
     ("kill web db", "crictl", "crictl stop --timeout 0 web db", []),
     ("kill -s KILL web", "crictl", "crictl stop --timeout 0 web", []),
@@ -140,10 +213,18 @@ CASES = [
     ("kill -s HUP web db", "ctr", "ctr -n k8s.io tasks kill --signal HUP web", ["db"]),
     # -- pull
     ("pull busybox", "crictl", "crictl pull busybox", []),
-    ("pull -a -q --platform linux/arm64 --disable-content-trust=false busybox", "crictl", "crictl pull busybox",
-     ["-a", "-q", "--platform linux/arm64", "--disable-content-trust=false"]),
-    ("pull --platform linux/arm64 busybox", "ctr",
-     "ctr -n k8s.io images pull --platform linux/arm64 docker.io/library/busybox:latest", []),
+    (
+        "pull -a -q --platform linux/arm64 --disable-content-trust=false busybox",
+        "crictl",
+        "crictl pull busybox",
+        ["-a", "-q", "--platform linux/arm64", "--disable-content-trust=false"],
+    ),
+    (
+        "pull --platform linux/arm64 busybox",
+        "ctr",
+        "ctr -n k8s.io images pull --platform linux/arm64 docker.io/library/busybox:latest",
+        [],
+    ),
     # -- rm
     ("rm -f a b", "crictl", "crictl rm --force a b", []),
     ("rm -v -l a", "crictl", "crictl rm a", ["-v", "-l"]),
@@ -151,9 +232,18 @@ CASES = [
     ("rm -f a", "ctr", "ctr -n k8s.io containers rm a", ["-f"]),
     # -- rmi
     ("rmi busybox localhost/x:1", "crictl", "crictl rmi busybox localhost/x:1", []),
-    ("rmi -f --no-prune --platform linux/amd64 busybox", "crictl", "crictl rmi busybox",
-     ["--no-prune", "--platform linux/amd64"]),
-    ("rmi -f busybox localhost/x:1", "ctr", "ctr -n k8s.io images rm docker.io/library/busybox:latest localhost/x:1", []),
+    (
+        "rmi -f --no-prune --platform linux/amd64 busybox",
+        "crictl",
+        "crictl rmi busybox",
+        ["--no-prune", "--platform linux/amd64"],
+    ),
+    (
+        "rmi -f busybox localhost/x:1",
+        "ctr",
+        "ctr -n k8s.io images rm docker.io/library/busybox:latest localhost/x:1",
+        [],
+    ),
     # -- start
     ("start a b", "crictl", "crictl start a b", []),
     ("start -a -i a", "crictl", "crictl start a", ["-a", "-i"]),
@@ -166,22 +256,44 @@ CASES = [
     ("stop a", "ctr", "ctr -n k8s.io tasks kill a", []),
     ("stop -s SIGINT -t 5 a", "ctr", "ctr -n k8s.io tasks kill --signal SIGINT a", ["-t 5"]),
     # -- update
-    ("update --cpus 1.5 -m 1g --cpuset-cpus 0-1 --cpuset-mems 0 -c 512 --cpu-period 100 --cpu-quota 50 a", "crictl",
-     "crictl update --cpu-period 100000 --cpu-quota 150000 --memory 1073741824 --cpuset-cpus 0-1 --cpuset-mems 0 "
-     "--cpu-share 512 --cpu-period 100 --cpu-quota 50 a", []),
-    ("update --memory-swap -1 --pids-limit 5 --restart no --blkio-weight 10 a", "crictl", "crictl update a",
-     ["--memory-swap -1", "--pids-limit 5", "--restart no", "--blkio-weight 10"]),
+    (
+        "update --cpus 1.5 -m 1g --cpuset-cpus 0-1 --cpuset-mems 0 -c 512 --cpu-period 100 --cpu-quota 50 a",
+        "crictl",
+        "crictl update --cpu-period 100000 --cpu-quota 150000 --memory 1073741824 --cpuset-cpus 0-1 --cpuset-mems 0 "
+        "--cpu-share 512 --cpu-period 100 --cpu-quota 50 a",
+        [],
+    ),
+    (
+        "update --memory-swap -1 --pids-limit 5 --restart no --blkio-weight 10 a",
+        "crictl",
+        "crictl update a",
+        ["--memory-swap -1", "--pids-limit 5", "--restart no", "--blkio-weight 10"],
+    ),
     ("update -m 1g a", "ctr", None, []),
     # -- load / save / tag
     ("load -i x.tar", "crictl", None, []),
-    ("load -i x.tar --platform linux/amd64 -q", "ctr", "ctr -n k8s.io images import --platform linux/amd64 x.tar", ["-q"]),
+    (
+        "load -i x.tar --platform linux/amd64 -q",
+        "ctr",
+        "ctr -n k8s.io images import --platform linux/amd64 x.tar",
+        ["-q"],
+    ),
     ("load", "ctr", "ctr -n k8s.io images import -", []),
     ("save -o out.tar busybox", "crictl", None, []),
-    ("save -o out.tar busybox localhost/x:1", "ctr",
-     "ctr -n k8s.io images export out.tar docker.io/library/busybox:latest localhost/x:1", []),
+    (
+        "save -o out.tar busybox localhost/x:1",
+        "ctr",
+        "ctr -n k8s.io images export out.tar docker.io/library/busybox:latest localhost/x:1",
+        [],
+    ),
     ("save busybox", "ctr", "ctr -n k8s.io images export - docker.io/library/busybox:latest", []),
     ("tag busybox x", "crictl", None, []),
-    ("tag busybox x:1", "ctr", "ctr -n k8s.io images tag --force docker.io/library/busybox:latest docker.io/library/x:1", []),
+    (
+        "tag busybox x:1",
+        "ctr",
+        "ctr -n k8s.io images tag --force docker.io/library/busybox:latest docker.io/library/x:1",
+        [],
+    ),
     # -- pause / unpause / top
     ("pause a", "crictl", None, []),
     ("pause a b", "ctr", "ctr -n k8s.io tasks pause a", ["b"]),
@@ -211,15 +323,18 @@ CASES = [
     ("system prune --volumes", "nerdctl", None, []),  # nerdctl's also removes named volumes
     # -- nerdctl keeps docker's language
     ("stop -t 3 a", "nerdctl", "nerdctl --namespace k8s.io stop --time 3 a", []),
-    ("ps -a -f ancestor=x -f status=exited", "nerdctl", "nerdctl --namespace k8s.io ps --all --filter status=exited",
-     ["-f ancestor=x"]),
+    (
+        "ps -a -f ancestor=x -f status=exited",
+        "nerdctl",
+        "nerdctl --namespace k8s.io ps --all --filter status=exited",
+        ["-f ancestor=x"],
+    ),
     ("container inspect a", "nerdctl", "nerdctl --namespace k8s.io inspect --type container a", []),
     ("system df", "nerdctl", None, []),
 ]
 
 
-@pytest.mark.parametrize("docker, tool, expected, untranslated", CASES,
-                         ids=[f"{c[1]}: docker {c[0]}" for c in CASES])
+@pytest.mark.parametrize("docker, tool, expected, untranslated", CASES, ids=[f"{c[1]}: docker {c[0]}" for c in CASES])
 def test_translation(docker, tool, expected, untranslated):
     tr = t(docker, tool)
     assert tr.command == expected
@@ -229,16 +344,41 @@ def test_translation(docker, tool, expected, untranslated):
 
 
 def test_every_command_of_the_coverage_list_is_translated():
-    kubernetes_mapping = {"attach", "exec", "images", "info", "inspect", "logs", "ps", "stats", "version", "create",
-                          "kill", "pull", "rm", "rmi", "run", "start", "stop", "update"}
+    kubernetes_mapping = {
+        "attach",
+        "exec",
+        "images",
+        "info",
+        "inspect",
+        "logs",
+        "ps",
+        "stats",
+        "version",
+        "create",
+        "kill",
+        "pull",
+        "rm",
+        "rmi",
+        "run",
+        "start",
+        "stop",
+        "update",
+    }
     crictl_lacks = {"load", "save", "tag", "pause", "unpause", "top", "image prune", "system df"}
     covered = set(grammar().commands)
     assert kubernetes_mapping | crictl_lacks <= covered
-    tested = {shlex.split(c[0])[0] if shlex.split(c[0])[0] not in ("image", "system", "container")
-              else " ".join(shlex.split(c[0])[:2]) for c in CASES}
+    tested = {
+        shlex.split(c[0])[0]
+        if shlex.split(c[0])[0] not in ("image", "system", "container")
+        else " ".join(shlex.split(c[0])[:2])
+        for c in CASES
+    }
     for tool in ("crictl", "ctr"):
-        tested_here = {(" ".join(shlex.split(c[0])[:2]) if shlex.split(c[0])[0] in ("image", "system") else
-                        shlex.split(c[0])[0]) for c in CASES if c[1] == tool}
+        tested_here = {
+            (" ".join(shlex.split(c[0])[:2]) if shlex.split(c[0])[0] in ("image", "system") else shlex.split(c[0])[0])
+            for c in CASES
+            if c[1] == tool
+        }
         assert (kubernetes_mapping | crictl_lacks) - tested_here == set(), tool
     assert tested
 
@@ -259,18 +399,42 @@ def test_kill_with_another_signal_has_no_crictl_equivalent_and_points_to_ctr():
     assert result.exit_code == 4 and "ctr -n k8s.io tasks kill --signal HUP" in " ".join(result.output.split())
 
 
-@pytest.mark.parametrize("docker, tool, pointers", [
-    ("cp web:/etc/hosts .", "crictl", ["crictl exec CONTAINER-ID tar", "kubectl cp", "/proc/PID/root"]),
-    ("cp web:/etc/hosts .", "ctr", ["/proc/PID/root", "ctr -n k8s.io snapshots mounts /mnt/x CONTAINER-ID"]),
-    ("restart web", "crictl", ["crictl stop --timeout 10 CONTAINER-ID", "crictl create POD-ID", "crictl start NEW-ID"]),
-    ("restart web", "ctr", ["ctr -n k8s.io tasks kill CONTAINER-ID", "ctr -n k8s.io tasks rm CONTAINER-ID",
-                            "ctr -n k8s.io tasks start --detach CONTAINER-ID"]),
-    ("system prune -a", "crictl", ["crictl rm $(crictl ps -a --state exited -q)", "crictl rmi --prune",
-                                   "networks", "build cache"]),
-    ("system prune", "crictl", ["crictl rm $(crictl ps -a --state exited -q)",
-                                "crictl rmi $(crictl images --filter dangling=true -q)", "Not `crictl rmi --prune`"]),
-    ("system prune", "ctr", ["ctr -n k8s.io containers rm", "ctr -n k8s.io images rm"]),
-])
+@pytest.mark.parametrize(
+    "docker, tool, pointers",
+    [
+        ("cp web:/etc/hosts .", "crictl", ["crictl exec CONTAINER-ID tar", "kubectl cp", "/proc/PID/root"]),
+        ("cp web:/etc/hosts .", "ctr", ["/proc/PID/root", "ctr -n k8s.io snapshots mounts /mnt/x CONTAINER-ID"]),
+        (
+            "restart web",
+            "crictl",
+            ["crictl stop --timeout 10 CONTAINER-ID", "crictl create POD-ID", "crictl start NEW-ID"],
+        ),
+        (
+            "restart web",
+            "ctr",
+            [
+                "ctr -n k8s.io tasks kill CONTAINER-ID",
+                "ctr -n k8s.io tasks rm CONTAINER-ID",
+                "ctr -n k8s.io tasks start --detach CONTAINER-ID",
+            ],
+        ),
+        (
+            "system prune -a",
+            "crictl",
+            ["crictl rm $(crictl ps -a --state exited -q)", "crictl rmi --prune", "networks", "build cache"],
+        ),
+        (
+            "system prune",
+            "crictl",
+            [
+                "crictl rm $(crictl ps -a --state exited -q)",
+                "crictl rmi $(crictl images --filter dangling=true -q)",
+                "Not `crictl rmi --prune`",
+            ],
+        ),
+        ("system prune", "ctr", ["ctr -n k8s.io containers rm", "ctr -n k8s.io images rm"]),
+    ],
+)
 def test_cp_restart_and_system_prune_point_to_what_to_do_instead(docker, tool, pointers):
     """They were "not covered" (exit 2) with no word on what to do."""
     tr = t(docker, tool)
@@ -302,7 +466,15 @@ def test_docker_load_explains_why_the_namespace_matters():
 
 # -- untranslatable flags are reported, never silently dropped --------------------------------------
 
-_SAMPLE = {"bool": None, "int": "5", "decimal": "1.5", "bytes": "64m", "swapbytes": "128m", "string": "xy", "list": "xy"}
+_SAMPLE = {
+    "bool": None,
+    "int": "5",
+    "decimal": "1.5",
+    "bytes": "64m",
+    "swapbytes": "128m",
+    "string": "xy",
+    "list": "xy",
+}
 _ARGS = {"container": "web", "image": "busybox", "object": "web", "command": "sh", "path": "web:/etc/hosts"}
 # docker flags that turn docker into what the target does anyway (checked one by one)
 _SAME_BY_DEFAULT = {
@@ -333,8 +505,13 @@ def test_no_docker_flag_is_silently_dropped(tool):
             tr = translate([*name.split(), *tokens, *base_args], tool, ids=FIXED)
             if tr.argv is None and base.argv is None:
                 continue  # no equivalent at all: the reason says why, whatever the flags
-            changed = (tr.argv != base.argv or tr.files != base.files or tr.reason != base.reason
-                       or set(tr.notes) ^ set(base.notes) or tr.unsupported != base.unsupported)
+            changed = (
+                tr.argv != base.argv
+                or tr.files != base.files
+                or tr.reason != base.reason
+                or set(tr.notes) ^ set(base.notes)
+                or tr.unsupported != base.unsupported
+            )
             if not changed and (tool, name, flag.long) not in _SAME_BY_DEFAULT:
                 silent.append(f"docker {name} {' '.join(tokens)}")
     assert not silent, f"{tool}: translated as if the flag were not there, without a word:\n" + "\n".join(silent)
@@ -342,31 +519,62 @@ def test_no_docker_flag_is_silently_dropped(tool):
 
 # -- docker's grammar: management forms, bundles, values, `--` -----------------------------------
 
-@pytest.mark.parametrize("management, plain", [
-    ("container ls -a", "ps -a"), ("container list -a", "ps -a"), ("container ps -a", "ps -a"),
-    ("image ls -q", "images -q"), ("image list", "images"), ("image rm busybox", "rmi busybox"),
-    ("image remove busybox", "rmi busybox"), ("container rm -f a", "rm -f a"), ("container remove a", "rm a"),
-    ("container exec -it a sh", "exec -it a sh"), ("container logs -f a", "logs -f a"),
-    ("container stop a", "stop a"), ("container kill a", "kill a"), ("container start a", "start a"),
-    ("container run -d busybox", "run -d busybox"), ("container create busybox", "create busybox"),
-    ("container attach a", "attach a"), ("container stats --no-stream", "stats --no-stream"),
-    ("container top a", "top a"), ("container pause a", "pause a"), ("container unpause a", "unpause a"),
-    ("container update -m 1g a", "update -m 1g a"), ("image pull busybox", "pull busybox"),
-    ("image load -i x", "load -i x"), ("image save -o x busybox", "save -o x busybox"),
-    ("image tag a b", "tag a b"), ("system info", "info"),
-])
+
+@pytest.mark.parametrize(
+    "management, plain",
+    [
+        ("container ls -a", "ps -a"),
+        ("container list -a", "ps -a"),
+        ("container ps -a", "ps -a"),
+        ("image ls -q", "images -q"),
+        ("image list", "images"),
+        ("image rm busybox", "rmi busybox"),
+        ("image remove busybox", "rmi busybox"),
+        ("container rm -f a", "rm -f a"),
+        ("container remove a", "rm a"),
+        ("container exec -it a sh", "exec -it a sh"),
+        ("container logs -f a", "logs -f a"),
+        ("container stop a", "stop a"),
+        ("container kill a", "kill a"),
+        ("container start a", "start a"),
+        ("container run -d busybox", "run -d busybox"),
+        ("container create busybox", "create busybox"),
+        ("container attach a", "attach a"),
+        ("container stats --no-stream", "stats --no-stream"),
+        ("container top a", "top a"),
+        ("container pause a", "pause a"),
+        ("container unpause a", "unpause a"),
+        ("container update -m 1g a", "update -m 1g a"),
+        ("image pull busybox", "pull busybox"),
+        ("image load -i x", "load -i x"),
+        ("image save -o x busybox", "save -o x busybox"),
+        ("image tag a b", "tag a b"),
+        ("system info", "info"),
+    ],
+)
 @pytest.mark.parametrize("tool", TARGETS)
 def test_management_forms_translate_like_the_plain_ones(management, plain, tool):
     a, b = t(management, tool), t(plain, tool)
     assert (a.argv, a.unsupported, a.reason) == (b.argv, b.unsupported, b.reason)
 
 
-@pytest.mark.parametrize("bundled, spelled", [
-    ("ps -aq", "ps -a -q"), ("ps -qa", "ps --quiet --all"), ("ps -an5", "ps -a -n 5"), ("ps -an 5", "ps -a -n 5"),
-    ("ps -n=5", "ps --last=5"), ("ps -n5", "ps --last 5"), ("exec -it web sh", "exec -i -t web sh"),
-    ("rm -fv a", "rm -f -v a"), ("logs -ftn3 a", "logs -f -t -n 3 a"), ("images -aq", "images --all --quiet"),
-    ("ps -a=true", "ps -a"), ("stop -t=3 a", "stop --timeout 3 a"),
-])
+@pytest.mark.parametrize(
+    "bundled, spelled",
+    [
+        ("ps -aq", "ps -a -q"),
+        ("ps -qa", "ps --quiet --all"),
+        ("ps -an5", "ps -a -n 5"),
+        ("ps -an 5", "ps -a -n 5"),
+        ("ps -n=5", "ps --last=5"),
+        ("ps -n5", "ps --last 5"),
+        ("exec -it web sh", "exec -i -t web sh"),
+        ("rm -fv a", "rm -f -v a"),
+        ("logs -ftn3 a", "logs -f -t -n 3 a"),
+        ("images -aq", "images --all --quiet"),
+        ("ps -a=true", "ps -a"),
+        ("stop -t=3 a", "stop --timeout 3 a"),
+    ],
+)
 def test_combined_short_flags_and_value_forms(bundled, spelled):
     for tool in ("crictl", "ctr"):
         assert t(bundled, tool).argv == t(spelled, tool).argv
@@ -412,31 +620,34 @@ def test_help_translates_to_the_targets_help():
     assert t("run -h box --name x busybox", "ctr").argv[-2:] == ["docker.io/library/busybox:latest", "x"]
 
 
-@pytest.mark.parametrize("docker, error, words", [
-    ("", DockerUsageError, "no docker command"),
-    ("docker", DockerUsageError, "no docker command"),
-    ("frobnicate", DockerUsageError, "unknown docker command 'frobnicate'"),
-    ("image frob", DockerUsageError, "unknown docker command `docker image frob`"),
-    ("container", DockerUsageError, "needs a subcommand"),
-    ("ps --bogus", DockerUsageError, "unknown flag: --bogus"),
-    ("ps -z", DockerUsageError, "unknown shorthand flag: 'z'"),
-    ("ps -n", DockerUsageError, "flag needs an argument"),
-    ("ps --last", DockerUsageError, "flag needs an argument"),
-    ("ps -n x", DockerUsageError, 'invalid argument "x"'),
-    ("ps --all=maybe", DockerUsageError, "not a boolean"),
-    ("update -m 5x a", DockerUsageError, 'invalid argument "5x"'),
-    ("ps a", DockerUsageError, "accepts no arguments"),
-    ("tag a", DockerUsageError, "requires 2 arguments"),
-    ("logs a b", DockerUsageError, "requires 1 argument"),
-    ("exec web", DockerUsageError, "requires at least 2 arguments"),
-    ("images a b", DockerUsageError, "requires at most 1 argument"),
-    ("---x ps", DockerUsageError, "bad flag syntax"),
-    ("build .", NotCovered, "`docker build` is not covered"),
-    ("network ls", NotCovered, "`docker network` is not covered"),
-    ("container prune", NotCovered, "`docker container prune` is not covered"),
-    ("run --name 'a b' busybox", DockerUsageError, "invalid container name"),
-    ("run --name a busybox", DockerUsageError, "invalid container name"),  # docker wants 2 characters or more
-])
+@pytest.mark.parametrize(
+    "docker, error, words",
+    [
+        ("", DockerUsageError, "no docker command"),
+        ("docker", DockerUsageError, "no docker command"),
+        ("frobnicate", DockerUsageError, "unknown docker command 'frobnicate'"),
+        ("image frob", DockerUsageError, "unknown docker command `docker image frob`"),
+        ("container", DockerUsageError, "needs a subcommand"),
+        ("ps --bogus", DockerUsageError, "unknown flag: --bogus"),
+        ("ps -z", DockerUsageError, "unknown shorthand flag: 'z'"),
+        ("ps -n", DockerUsageError, "flag needs an argument"),
+        ("ps --last", DockerUsageError, "flag needs an argument"),
+        ("ps -n x", DockerUsageError, 'invalid argument "x"'),
+        ("ps --all=maybe", DockerUsageError, "not a boolean"),
+        ("update -m 5x a", DockerUsageError, 'invalid argument "5x"'),
+        ("ps a", DockerUsageError, "accepts no arguments"),
+        ("tag a", DockerUsageError, "requires 2 arguments"),
+        ("logs a b", DockerUsageError, "requires 1 argument"),
+        ("exec web", DockerUsageError, "requires at least 2 arguments"),
+        ("images a b", DockerUsageError, "requires at most 1 argument"),
+        ("---x ps", DockerUsageError, "bad flag syntax"),
+        ("build .", NotCovered, "`docker build` is not covered"),
+        ("network ls", NotCovered, "`docker network` is not covered"),
+        ("container prune", NotCovered, "`docker container prune` is not covered"),
+        ("run --name 'a b' busybox", DockerUsageError, "invalid container name"),
+        ("run --name a busybox", DockerUsageError, "invalid container name"),  # docker wants 2 characters or more
+    ],
+)
 def test_bad_docker_command_lines(docker, error, words):
     with pytest.raises(error) as info:
         t(docker)
@@ -445,6 +656,7 @@ def test_bad_docker_command_lines(docker, error, words):
 
 
 # -- ctr wants full references; crictl configs for run/create --------------------------------------
+
 
 def test_ctr_gets_full_image_references_and_says_so():
     tr = t("rmi busybox quay.io/a/b:1 localhost:5000/c", "ctr")
@@ -455,10 +667,12 @@ def test_ctr_gets_full_image_references_and_says_so():
 
 
 def test_crictl_run_writes_the_pod_and_container_configs():
-    tr = t("run -d --name web -e A=1 -e B=2 -l tier=db -w /srv -t -i --privileged --network host --pid host "
-           "-v /data:/data:ro -p 127.0.0.1:8080:80/udp --memory 256m --cpus 0.5 --cap-add NET_ADMIN "
-           "--cap-drop CAP_CHOWN -u 1000:1000 --read-only --hostname h --dns 1.1.1.1 --sysctl net.x=1 "
-           "--entrypoint /bin/sh busybox -c 'echo hi'")
+    tr = t(
+        "run -d --name web -e A=1 -e B=2 -l tier=db -w /srv -t -i --privileged --network host --pid host "
+        "-v /data:/data:ro -p 127.0.0.1:8080:80/udp --memory 256m --cpus 0.5 --cap-add NET_ADMIN "
+        "--cap-drop CAP_CHOWN -u 1000:1000 --read-only --hostname h --dns 1.1.1.1 --sysctl net.x=1 "
+        "--entrypoint /bin/sh busybox -c 'echo hi'"
+    )
     assert tr.argv == ["crictl", "run", "web-container.json", "web-pod.json"]
     assert dropped(tr) == []
     pod = json.loads(tr.files["web-pod.json"])
@@ -510,6 +724,7 @@ def test_values_that_need_the_caller_environment_are_reported():
 
 
 # -- output: text, JSON, exit codes ---------------------------------------------------------------
+
 
 def test_text_output_is_a_shell_snippet_with_comments():
     result = invoke("--", "docker", "ps", "-a", "-s")
@@ -571,16 +786,19 @@ def test_yaml_output():
     assert yaml.safe_load(result.stdout)["argv"][-3:] == ["--signal", "SIGKILL", "a"]
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--to", "podman", "docker", "ps"], "--to 'podman' is not one of"),
-    (["-o", "xml", "docker", "ps"], "-o 'xml' is not one of"),
-    ([], "no docker command to translate"),
-    (["docker", "ps", "--bogus"], "unknown flag: --bogus"),
-    (["docker", "build", "."], "not covered"),
-    (["--yes", "docker", "rm", "a"], "--yes only go(es) with --run"),
-    (["--run", "--to", "all", "docker", "ps"], "--run needs one target"),
-    (["--run", "-o", "json", "docker", "ps"], "-o json/yaml applies to translations only"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--to", "podman", "docker", "ps"], "--to 'podman' is not one of"),
+        (["-o", "xml", "docker", "ps"], "-o 'xml' is not one of"),
+        ([], "no docker command to translate"),
+        (["docker", "ps", "--bogus"], "unknown flag: --bogus"),
+        (["docker", "build", "."], "not covered"),
+        (["--yes", "docker", "rm", "a"], "--yes only go(es) with --run"),
+        (["--run", "--to", "all", "docker", "ps"], "--run needs one target"),
+        (["--run", "-o", "json", "docker", "ps"], "-o json/yaml applies to translations only"),
+    ],
+)
 def test_usage_errors_exit_2(args, words):
     result = invoke(*args)
     assert result.exit_code == 2
@@ -595,15 +813,18 @@ def test_translate_options_stop_at_the_docker_command():
     assert result.stdout.splitlines()[0] == "crictl logs --timestamps a"
 
 
-@pytest.mark.parametrize("args, code, words", [
-    (["--run", "docker", "load", "-i", "x"], 4, "crictl has no equivalent of `docker load`"),
-    (["--run", "docker", "ps", "-s"], 4, "not running an incomplete translation: -s"),
-    (["--run", "docker", "exec", "-it", "a", "sh"], 2, "needs a terminal (-t) and stdin is not one"),
-    (["--run", "--to", "ctr", "docker", "run", "-t", "busybox"], 2, "needs a terminal (-t)"),
-    (["--run", "docker", "attach", "a"], 2, "--run does not attach to running containers"),
-    (["--run", "--to", "ctr", "docker", "exec", "-i", "a", "cat"], 2, "ctr loses an early end of input"),
-    (["--run", "--to", "nerdctl", "docker", "ps"], 2, "no nerdctl adapter"),
-])
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["--run", "docker", "load", "-i", "x"], 4, "crictl has no equivalent of `docker load`"),
+        (["--run", "docker", "ps", "-s"], 4, "not running an incomplete translation: -s"),
+        (["--run", "docker", "exec", "-it", "a", "sh"], 2, "needs a terminal (-t) and stdin is not one"),
+        (["--run", "--to", "ctr", "docker", "run", "-t", "busybox"], 2, "needs a terminal (-t)"),
+        (["--run", "docker", "attach", "a"], 2, "--run does not attach to running containers"),
+        (["--run", "--to", "ctr", "docker", "exec", "-i", "a", "cat"], 2, "ctr loses an early end of input"),
+        (["--run", "--to", "nerdctl", "docker", "ps"], 2, "no nerdctl adapter"),
+    ],
+)
 def test_run_refuses_what_it_cannot_do_faithfully_before_running_anything(args, code, words):
     result = invoke(*args)
     assert result.exit_code == code, result.output
@@ -611,12 +832,17 @@ def test_run_refuses_what_it_cannot_do_faithfully_before_running_anything(args, 
 
 
 def test_run_dry_run_prints_the_exact_commands(tmp_path):
-    env = {**CLEAN_ENV, "CONTAINER_RUNTIME_ENDPOINT": f"unix://{tmp_path}/cri.sock",
-           "CONTAINERD_ADDRESS": f"{tmp_path}/containerd.sock", "CRI_CONFIG_FILE": str(tmp_path / "none.yaml")}
+    env = {
+        **CLEAN_ENV,
+        "CONTAINER_RUNTIME_ENDPOINT": f"unix://{tmp_path}/cri.sock",
+        "CONTAINERD_ADDRESS": f"{tmp_path}/containerd.sock",
+        "CRI_CONFIG_FILE": str(tmp_path / "none.yaml"),
+    }
     result = runner.invoke(app, ["translate", "--run", "--dry-run", "--to", "ctr", "docker", "rmi", "busybox"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == (f"ctr --address {tmp_path}/containerd.sock -n k8s.io images rm "
-                                     "docker.io/library/busybox:latest")
+    assert result.stdout.strip() == (
+        f"ctr --address {tmp_path}/containerd.sock -n k8s.io images rm docker.io/library/busybox:latest"
+    )
 
 
 def test_run_of_a_destructive_command_without_a_terminal_is_refused(tmp_path):
@@ -629,30 +855,61 @@ def test_run_of_a_destructive_command_without_a_terminal_is_refused(tmp_path):
 
 # -- the tables: validated when loaded, errors name the file and the entry ------------------------
 
+
 def _crictl_data():
     with open(data_path("crictl.yaml")) as fh:
         return yaml.safe_load(fh)
 
 
-@pytest.mark.parametrize("edit, entry, words", [
-    (lambda d: d["commands"]["ps"]["flags"].update({"--bogus": ["--x"]}), "commands.ps.flags.--bogus",
-     "not a flag of `docker ps`"),
-    (lambda d: d["commands"]["ps"]["flags"].pop("--all"), "commands.ps.flags", "docker flag --all of `docker ps` has no rule"),
-    (lambda d: d["commands"]["ps"]["flags"].update({"--all": {"emmit": ["--all"]}}), "commands.ps.flags.--all",
-     "unknown key(s) emmit"),
-    (lambda d: d["commands"]["ps"]["flags"].update({"--last": {"emit": ["--last"], "convert": "nope"}}),
-     "commands.ps.flags.--last.convert", "unknown converter 'nope'"),
-    (lambda d: d["commands"]["ps"]["flags"].update({"--last": ["--last", "{valeu}"]}), "commands.ps.flags.--last.emit",
-     "unknown placeholder {valeu}"),
-    (lambda d: d["commands"].pop("tag"), "commands", "no entry for docker command(s): tag"),
-    (lambda d: d["commands"].update({"frob": {"none": "x"}}), "commands.frob", "not a docker command"),
-    (lambda d: d["commands"]["ps"].update({"argv": "ps"}), "commands.ps.argv", "must be a list of strings"),
-    (lambda d: d["commands"]["load"].update({"argv": ["x"]}), "commands.load", "an entry with `none` takes only notes"),
-    (lambda d: d["commands"]["inspect"]["dispatch"].update({"absent": "nope"}), "commands.inspect.dispatch.absent",
-     "no variant 'nope'"),
-    (lambda d: d["commands"]["exec"].update({"argv": ["exec", "{slot:who}"]}), "commands.exec.argv", "no slot 'who'"),
-    (lambda d: d.update({"tool": "podman"}), "tool", "must be one of crictl, ctr, nerdctl"),
-])
+@pytest.mark.parametrize(
+    "edit, entry, words",
+    [
+        (
+            lambda d: d["commands"]["ps"]["flags"].update({"--bogus": ["--x"]}),
+            "commands.ps.flags.--bogus",
+            "not a flag of `docker ps`",
+        ),
+        (
+            lambda d: d["commands"]["ps"]["flags"].pop("--all"),
+            "commands.ps.flags",
+            "docker flag --all of `docker ps` has no rule",
+        ),
+        (
+            lambda d: d["commands"]["ps"]["flags"].update({"--all": {"emmit": ["--all"]}}),
+            "commands.ps.flags.--all",
+            "unknown key(s) emmit",
+        ),
+        (
+            lambda d: d["commands"]["ps"]["flags"].update({"--last": {"emit": ["--last"], "convert": "nope"}}),
+            "commands.ps.flags.--last.convert",
+            "unknown converter 'nope'",
+        ),
+        (
+            lambda d: d["commands"]["ps"]["flags"].update({"--last": ["--last", "{valeu}"]}),
+            "commands.ps.flags.--last.emit",
+            "unknown placeholder {valeu}",
+        ),
+        (lambda d: d["commands"].pop("tag"), "commands", "no entry for docker command(s): tag"),
+        (lambda d: d["commands"].update({"frob": {"none": "x"}}), "commands.frob", "not a docker command"),
+        (lambda d: d["commands"]["ps"].update({"argv": "ps"}), "commands.ps.argv", "must be a list of strings"),
+        (
+            lambda d: d["commands"]["load"].update({"argv": ["x"]}),
+            "commands.load",
+            "an entry with `none` takes only notes",
+        ),
+        (
+            lambda d: d["commands"]["inspect"]["dispatch"].update({"absent": "nope"}),
+            "commands.inspect.dispatch.absent",
+            "no variant 'nope'",
+        ),
+        (
+            lambda d: d["commands"]["exec"].update({"argv": ["exec", "{slot:who}"]}),
+            "commands.exec.argv",
+            "no slot 'who'",
+        ),
+        (lambda d: d.update({"tool": "podman"}), "tool", "must be one of crictl, ctr, nerdctl"),
+    ],
+)
 def test_a_broken_table_is_a_clear_error_naming_file_and_entry(edit, entry, words):
     data = _crictl_data()
     edit(data)
@@ -677,21 +934,33 @@ def test_a_broken_table_is_reported_by_the_cli_without_traceback(monkeypatch, tm
     data = _crictl_data()
     data["commands"]["ps"]["flags"]["--all"] = {"emit": ["--all"], "convert": "nope"}
     bad.write_text(yaml.safe_dump(data))
-    monkeypatch.setattr(tables, "data_path", lambda name: str(bad) if name == "crictl.yaml" else
-                        str(tmp_path.parent / name) if False else tables.os.path.join(tables.DATA_DIR, name))
+    monkeypatch.setattr(
+        tables,
+        "data_path",
+        lambda name: (
+            str(bad)
+            if name == "crictl.yaml"
+            else str(tmp_path.parent / name)
+            if False
+            else tables.os.path.join(tables.DATA_DIR, name)
+        ),
+    )
     tables.table.cache_clear()
     try:
         result = invoke("docker", "ps")
     finally:
         tables.table.cache_clear()
     assert result.exit_code == 1
-    assert f"translation table {bad}: commands.ps.flags.--all.convert: unknown converter" in " ".join(result.output.split())
+    assert f"translation table {bad}: commands.ps.flags.--all.convert: unknown converter" in " ".join(
+        result.output.split()
+    )
     assert "Traceback" not in result.output
 
 
 def test_tables_ship_as_package_data():
-    import tomllib
     import pathlib
+
+    import tomllib
 
     pyproject = tomllib.loads((pathlib.Path(__file__).parent.parent / "pyproject.toml").read_text())
     assert "translate/data/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["ctrtool"]
@@ -706,6 +975,7 @@ def test_translate_all_gives_one_translation_per_target():
 # -- --run resolves docker container names into CRI IDs, through the crictl adapter's listings -------
 # (`crictl ps -a -o json` and `crictl pods -o json` recorded together from the lab: pods h2-web-5d8f
 # with containers app (running) and sidecar (created), h2-api-77c with app (running))
+
 
 def _fixture(name):
     import pathlib
@@ -726,13 +996,17 @@ class FakeCrictl:
         from ctrtool.adapters.crictl import parse_ps
 
         self.calls.append("containers")
-        return parse_ps(_fixture("crictl_ps_--all_--output_json.json"), _fixture("crictl_pods_--output_json.json"), "k8s.io")
+        return parse_ps(
+            _fixture("crictl_ps_--all_--output_json.json"), _fixture("crictl_pods_--output_json.json"), "k8s.io"
+        )
 
     def pods(self):
         from ctrtool.adapters.crictl import parse_pods
 
         self.calls.append("pods")
-        return parse_pods(_fixture("crictl_pods_--output_json.json"), _fixture("crictl_ps_--all_--output_json.json"), "k8s.io")
+        return parse_pods(
+            _fixture("crictl_pods_--output_json.json"), _fixture("crictl_ps_--all_--output_json.json"), "k8s.io"
+        )
 
     def run(self, *args, **kwargs):
         raise AssertionError(f"translate parsed crictl {' '.join(args)} itself instead of asking the adapter")
@@ -751,8 +1025,10 @@ def test_resolve_by_name_pod_and_dockershim_name_and_prefix():
     sidecar = ids[("h2-web-5d8f", "sidecar")]
     assert pick_cri("sidecar", records, full=False) == sidecar
     assert pick_cri("h2-web-5d8f/app", records, full=False) == ids[("h2-web-5d8f", "app")]
-    assert pick_cri("k8s_app_h2-api-77c_default_0000-api_0", records, full=False,
-                    pod_namespaces=namespaces) == ids[("h2-api-77c", "app")]
+    assert (
+        pick_cri("k8s_app_h2-api-77c_default_0000-api_0", records, full=False, pod_namespaces=namespaces)
+        == ids[("h2-api-77c", "app")]
+    )
     # crictl takes a unique ID prefix as it is; ctr wants the full ID
     assert pick_cri(sidecar[:8], records, full=False) == sidecar[:8]
     assert pick_cri(sidecar[:8], records, full=True) == sidecar
@@ -807,7 +1083,7 @@ def test_run_resolves_names_without_being_asked_and_says_so(monkeypatch, capsys)
     fake.argv = lambda *args: ["crictl", *args]
     fake.stream = stream
     fake.classify = lambda code, err: None
-    monkeypatch.setattr("ctrtool.adapters.adapter_class", lambda name: (lambda settings: fake))
+    monkeypatch.setattr("ctrtool.adapters.adapter_class", lambda name: lambda settings: fake)
     tr = t("logs -f sidecar")
     assert run_mod.run(tr, None) == 0
     sidecar = _ids()[("h2-web-5d8f", "sidecar")]
@@ -825,8 +1101,11 @@ def test_crictl_rmi_guard_asks_the_adapter_for_the_images():
 
     class Images:
         def images(self, namespaces=None):
-            return [record("localhost/a:1", "sha256:aa"), record("localhost/a:2", "sha256:aa"),
-                    record("localhost/b:1", "sha256:bb")]
+            return [
+                record("localhost/a:1", "sha256:aa"),
+                record("localhost/a:2", "sha256:aa"),
+                record("localhost/b:1", "sha256:bb"),
+            ]
 
         def run(self, *args, **kwargs):
             raise AssertionError("translate parsed crictl output itself")
@@ -859,33 +1138,44 @@ def test_a_value_that_looks_like_a_table_placeholder_stays_as_it_is():
 
 # -- docker inspect --format: docker's template fields as the CRI's ------------------------------------
 
+
 def _recorded(name):
     import pathlib
 
     return json.loads((pathlib.Path(__file__).parent / "fixtures" / "translate" / name).read_text())
 
 
-@pytest.mark.parametrize("docker, cri", [
-    ("{{.State.Pid}}", "{{.info.pid}}"),
-    ("{{.State.Status}}", "{{.status.state}}"),
-    ("{{.State.Running}}", '{{(eq .status.state "CONTAINER_RUNNING")}}'),
-    ("{{.State.ExitCode}}", "{{.status.exitCode}}"),
-    ("{{.State.StartedAt}} {{.State.FinishedAt}}", "{{.status.startedAt}} {{.status.finishedAt}}"),
-    ("{{.Created}}", "{{.status.createdAt}}"),
-    ("{{.Id}} {{.Name}}", "{{.status.id}} {{.status.metadata.name}}"),
-    ("{{.Config.Image}} {{.Image}}", "{{.status.image.image}} {{.status.imageRef}}"),
-    ("{{.Config.Labels}}", "{{.status.labels}}"),
-    ('{{index .Config.Labels "app"}} {{.Config.Labels.app}}', '{{index .status.labels "app"}} {{.status.labels.app}}'),
-    ("{{json .Config.Labels}}", "{{json .status.labels}}"),
-    ("{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}} {{end}}",
-     "{{range .status.mounts}}{{.hostPath}}:{{.containerPath}}:{{(not .readonly)}} {{end}}"),
-    ("{{range .Mounts}}{{$.Id}}{{end}}", "{{range .status.mounts}}{{$.status.id}}{{end}}"),
-    ("{{if .State.Running}}up{{else}}{{.State.ExitCode}}{{end}}",
-     '{{if (eq .status.state "CONTAINER_RUNNING")}}up{{else}}{{.status.exitCode}}{{end}}'),
-    ("{{- .State.Pid -}}\n", "{{- .info.pid -}}\n"),
-    ('{{printf "%d" .State.Pid}}', '{{printf "%d" .info.pid}}'),
-    ("pid={{.State.Pid}}", "pid={{.info.pid}}"),
-])
+@pytest.mark.parametrize(
+    "docker, cri",
+    [
+        ("{{.State.Pid}}", "{{.info.pid}}"),
+        ("{{.State.Status}}", "{{.status.state}}"),
+        ("{{.State.Running}}", '{{(eq .status.state "CONTAINER_RUNNING")}}'),
+        ("{{.State.ExitCode}}", "{{.status.exitCode}}"),
+        ("{{.State.StartedAt}} {{.State.FinishedAt}}", "{{.status.startedAt}} {{.status.finishedAt}}"),
+        ("{{.Created}}", "{{.status.createdAt}}"),
+        ("{{.Id}} {{.Name}}", "{{.status.id}} {{.status.metadata.name}}"),
+        ("{{.Config.Image}} {{.Image}}", "{{.status.image.image}} {{.status.imageRef}}"),
+        ("{{.Config.Labels}}", "{{.status.labels}}"),
+        (
+            '{{index .Config.Labels "app"}} {{.Config.Labels.app}}',
+            '{{index .status.labels "app"}} {{.status.labels.app}}',
+        ),
+        ("{{json .Config.Labels}}", "{{json .status.labels}}"),
+        (
+            "{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}} {{end}}",
+            "{{range .status.mounts}}{{.hostPath}}:{{.containerPath}}:{{(not .readonly)}} {{end}}",
+        ),
+        ("{{range .Mounts}}{{$.Id}}{{end}}", "{{range .status.mounts}}{{$.status.id}}{{end}}"),
+        (
+            "{{if .State.Running}}up{{else}}{{.State.ExitCode}}{{end}}",
+            '{{if (eq .status.state "CONTAINER_RUNNING")}}up{{else}}{{.status.exitCode}}{{end}}',
+        ),
+        ("{{- .State.Pid -}}\n", "{{- .info.pid -}}\n"),
+        ('{{printf "%d" .State.Pid}}', '{{printf "%d" .info.pid}}'),
+        ("pid={{.State.Pid}}", "pid={{.info.pid}}"),
+    ],
+)
 def test_inspect_format_becomes_a_crictl_go_template(docker, cri):
     """Found in use: `--format '{{.State.Pid}}'` was "not translated" although crictl has -o go-template."""
     tr = translate(["inspect", "--format", docker, "web"], "crictl", ids=FIXED)
@@ -894,9 +1184,15 @@ def test_inspect_format_becomes_a_crictl_go_template(docker, cri):
 
 
 def test_inspect_format_for_images_and_several_objects():
-    tr = translate(["image", "inspect", "-f", "{{.Id}} {{.RepoTags}} {{.Config.Cmd}} {{.RootFS.Layers}}", "busybox"],
-                   "crictl", ids=FIXED)
-    assert tr.argv[-2] == "{{.status.id}} {{.status.repoTags}} {{.info.imageSpec.config.Cmd}} {{.info.imageSpec.rootfs.diff_ids}}"
+    tr = translate(
+        ["image", "inspect", "-f", "{{.Id}} {{.RepoTags}} {{.Config.Cmd}} {{.RootFS.Layers}}", "busybox"],
+        "crictl",
+        ids=FIXED,
+    )
+    assert (
+        tr.argv[-2]
+        == "{{.status.id}} {{.status.repoTags}} {{.info.imageSpec.config.Cmd}} {{.info.imageSpec.rootfs.diff_ids}}"
+    )
     tr = translate(["inspect", "--type", "image", "-f", "{{.Size}}", "busybox"], "crictl", ids=FIXED)
     assert tr.argv[-2] == "{{.status.size}}" and any("unpacked" in n for n in tr.notes)
     # crictl runs the template on the list when given several: walked with range, a line each
@@ -904,19 +1200,22 @@ def test_inspect_format_for_images_and_several_objects():
     assert tr.argv[-3] == "{{range $c := .}}{{.info.pid}} {{$c.status.id}}\n{{end}}"
 
 
-@pytest.mark.parametrize("docker, words", [
-    ("{{.NetworkSettings.IPAddress}}", "the IP address is the pod's"),
-    ("{{.State.Paused}}", "no paused state"),
-    ("{{.Config.Cmd}}", ".info.runtimeSpec.process.args"),
-    ("{{.HostConfig.Memory}}", ".status.resources.linux"),
-    ("{{.Bogus}}", "no CRI field for it"),
-    ('{{join .Config.Env ","}}', "no `join` function"),
-    ("{{range $i, $m := .Mounts}}{{$m.Source}}{{end}}", "variables"),
-    ("{{range .Config.Env}}{{.}}{{end}}", "only a range over .Mounts"),
-    ("{{range .Mounts}}{{.Type}}{{end}}", "CRI mounts are bind mounts"),
-    ("{{if .State.Running}}up", "without its `end`"),
-    ("plain text", "no template action"),
-])
+@pytest.mark.parametrize(
+    "docker, words",
+    [
+        ("{{.NetworkSettings.IPAddress}}", "the IP address is the pod's"),
+        ("{{.State.Paused}}", "no paused state"),
+        ("{{.Config.Cmd}}", ".info.runtimeSpec.process.args"),
+        ("{{.HostConfig.Memory}}", ".status.resources.linux"),
+        ("{{.Bogus}}", "no CRI field for it"),
+        ('{{join .Config.Env ","}}', "no `join` function"),
+        ("{{range $i, $m := .Mounts}}{{$m.Source}}{{end}}", "variables"),
+        ("{{range .Config.Env}}{{.}}{{end}}", "only a range over .Mounts"),
+        ("{{range .Mounts}}{{.Type}}{{end}}", "CRI mounts are bind mounts"),
+        ("{{if .State.Running}}up", "without its `end`"),
+        ("plain text", "no template action"),
+    ],
+)
 def test_inspect_format_fields_without_a_cri_counterpart_say_why(docker, words):
     tr = translate(["inspect", "--format", docker, "web"], "crictl", ids=FIXED)
     assert tr.argv == ["crictl", "inspect", "web"]

@@ -14,13 +14,15 @@ DOC = ROOT / "docs" / "translate.md"
 
 
 def test_docs_match_the_data():
-    assert DOC.read_text(encoding="utf-8") == render_markdown(), \
+    assert DOC.read_text(encoding="utf-8") == render_markdown(), (
         "docs/translate.md differs from the tables: run scripts/gen_translate_docs.py"
+    )
 
 
 def test_the_script_checks_and_writes_the_same_text(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_translate_docs.py"), "--check"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_translate_docs.py"), "--check"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 

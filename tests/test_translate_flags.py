@@ -42,7 +42,7 @@ def _need(name: str) -> str:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def help_flags(tool: str, words: tuple[str, ...]) -> frozenset[str]:
     """The flags `<tool> <words> --help` lists in its OPTIONS sections."""
     binary = _need(tool)
@@ -100,6 +100,7 @@ def test_nerdctl_flags_are_in_its_command_reference():
         elif flag not in known:
             missing.append(f"{where}: `nerdctl {' '.join(words)}` has no {flag} in the reference")
     assert not missing, "\n".join(missing)
+
 
 # -- docker's side: docker.yaml against the docker CLI's help ------------------------------------
 

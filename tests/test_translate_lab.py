@@ -13,7 +13,6 @@ import subprocess
 import tarfile
 
 import pytest
-
 from helpers import ctrtool
 
 pytestmark = pytest.mark.lab
@@ -75,6 +74,7 @@ def _remove_cri_pods(env, name):
 
 # -- images: list, inspect, load, tag, rmi, save --------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def scratch(lab_env, tmp_path_factory):
     """An image of our own (docker commit of the demo image with a label: a new image ID, so that
@@ -134,9 +134,25 @@ def test_load_translated_to_ctr_imports_into_the_namespace_the_cri_sees(lab_env,
 def test_load_from_stdin_translated_to_ctr(lab_env, scratch):
     tool(lab_env, "ctr", "-n", "k8s.io", "images", "rm", f"{SCRATCH}:1", check=False)
     with open(scratch["tar"], "rb") as fh:
-        proc = subprocess.run([__import__("sys").executable, "-m", "ctrtool", "translate", "--run", "-q", "--to",
-                               "ctr", "--", "docker", "load"], env=lab_env, stdin=fh, capture_output=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [
+                __import__("sys").executable,
+                "-m",
+                "ctrtool",
+                "translate",
+                "--run",
+                "-q",
+                "--to",
+                "ctr",
+                "--",
+                "docker",
+                "load",
+            ],
+            env=lab_env,
+            stdin=fh,
+            capture_output=True,
+            timeout=120,
+        )
     assert proc.returncode == 0, proc.stderr
     assert cri_image(lab_env, f"{SCRATCH}:1")["id"] == scratch["id"]
 
@@ -191,6 +207,7 @@ def test_rmi_of_the_last_tag_translated_to_crictl_removes_the_image(lab_env, scr
 
 # -- version, info ----------------------------------------------------------------------------------
 
+
 def test_version_translated_to_crictl_names_the_containerd_docker_uses(lab_env):
     got = translated(lab_env, "-q", "--", "docker", "version")
     fields = dict(line.split(":", 1) for line in got.stdout.splitlines() if ":" in line)
@@ -216,8 +233,23 @@ def test_system_df_translated_to_crictl_reports_the_snapshotter_filesystem(lab_e
 
 # -- a container: run, ps, inspect, exec, logs, top, pause, stop, rm --------------------------------
 
-RUN = ["-d", "--name", WEB, "--pull", "never", "-e", "TR=1", "-w", "/tmp", "-l", "ctrtool.test=translate",
-       DEMO, "sh", "-c", "echo hello from $TR; exec sleep 300"]
+RUN = [
+    "-d",
+    "--name",
+    WEB,
+    "--pull",
+    "never",
+    "-e",
+    "TR=1",
+    "-w",
+    "/tmp",
+    "-l",
+    "ctrtool.test=translate",
+    DEMO,
+    "sh",
+    "-c",
+    "echo hello from $TR; exec sleep 300",
+]
 
 
 @pytest.fixture(scope="module")
@@ -265,10 +297,19 @@ def test_inspect_with_resolve_finds_the_container_by_its_docker_name(lab_env, we
     assert f"# resolved container {WEB} -> {web['cri']}" in got.stderr
 
 
-@pytest.mark.parametrize("template", [
-    "{{.State.Running}}", "{{.State.Status}}", "{{.State.ExitCode}}", "{{.Config.Image}}", "{{.Image}}",
-    '{{index .Config.Labels "ctrtool.test"}}', "{{.Config.WorkingDir}}", "{{if .State.Running}}up{{end}}",
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{.State.Running}}",
+        "{{.State.Status}}",
+        "{{.State.ExitCode}}",
+        "{{.Config.Image}}",
+        "{{.Image}}",
+        '{{index .Config.Labels "ctrtool.test"}}',
+        "{{.Config.WorkingDir}}",
+        "{{if .State.Running}}up{{end}}",
+    ],
+)
 def test_inspect_format_translated_to_crictl_gives_what_docker_gives(lab_env, web, template):
     """Found in use: --format templates were not translated; now docker's fields become the CRI's."""
     docker = tool(lab_env, "docker", "inspect", "--format", template, WEB).stdout.strip()
@@ -308,8 +349,11 @@ def test_exec_and_logs_give_what_docker_gives(lab_env, web):
     assert docker == "1\n/tmp\n0\n"
     assert translated(lab_env, "-q", "--resolve", "--", "docker", "exec", WEB, *cmd).stdout == docker
     assert translated(lab_env, "-q", "--resolve", "--to", "ctr", "--", "docker", "exec", WEB, *cmd).stdout == docker
-    assert translated(lab_env, "-q", "--resolve", "--", "docker", "logs", WEB).stdout == \
-        tool(lab_env, "docker", "logs", WEB).stdout == "hello from 1\n"
+    assert (
+        translated(lab_env, "-q", "--resolve", "--", "docker", "logs", WEB).stdout
+        == tool(lab_env, "docker", "logs", WEB).stdout
+        == "hello from 1\n"
+    )
 
 
 def test_exec_it_runs_on_a_terminal_of_the_windows_size(lab_env, web):
@@ -319,10 +363,30 @@ def test_exec_it_runs_on_a_terminal_of_the_windows_size(lab_env, web):
     import pexpect
 
     for to in ("crictl", "ctr"):
-        child = pexpect.spawn(sys.executable, ["-m", "ctrtool", "translate", "--run", "-q", "--resolve", "--to", to,
-                                               "--", "docker", "exec", "-it", WEB, "sh"],
-                              env=lab_env, encoding="utf-8", timeout=60, dimensions=(30, 90),
-                              cwd=str(pathlib.Path(__file__).resolve().parent.parent))
+        child = pexpect.spawn(
+            sys.executable,
+            [
+                "-m",
+                "ctrtool",
+                "translate",
+                "--run",
+                "-q",
+                "--resolve",
+                "--to",
+                to,
+                "--",
+                "docker",
+                "exec",
+                "-it",
+                WEB,
+                "sh",
+            ],
+            env=lab_env,
+            encoding="utf-8",
+            timeout=60,
+            dimensions=(30, 90),
+            cwd=str(pathlib.Path(__file__).resolve().parent.parent),
+        )
         child.expect("# ")
         child.sendline("stty size; exit 4")
         child.expect("30 90")
@@ -333,8 +397,9 @@ def test_exec_it_runs_on_a_terminal_of_the_windows_size(lab_env, web):
 
 def test_exec_exit_status_is_the_commands(lab_env, web):
     assert tool(lab_env, "docker", "exec", WEB, "sh", "-c", "exit 3", check=False).returncode == 3
-    got = ctrtool("translate", "--run", "-q", "--resolve", "--", "docker", "exec", "-i", WEB, "sh", "-c", "exit 3",
-                  env=lab_env)
+    got = ctrtool(
+        "translate", "--run", "-q", "--resolve", "--", "docker", "exec", "-i", WEB, "sh", "-c", "exit 3", env=lab_env
+    )
     assert got.returncode == 3, got.stderr
 
 
@@ -403,8 +468,9 @@ def test_stop_and_kill_end_the_container_as_docker_does(lab_env, verb, code):
     _remove_cri_pods(env, name)
     try:
         tool(env, "docker", "run", "-d", "--network", "none", "--name", name, DEMO, *TRAP)
-        cri = translated(env, "-q", "--", "docker", "run", "-d", "--pull", "never", "--name", name, DEMO,
-                         *TRAP).stdout.strip()
+        cri = translated(
+            env, "-q", "--", "docker", "run", "-d", "--pull", "never", "--name", name, DEMO, *TRAP
+        ).stdout.strip()
         _wait_ready(lambda: tool(env, "docker", "logs", name).stdout)
         _wait_ready(lambda: tool(env, "crictl", "logs", cri).stdout)
         tool(env, "docker", verb, name)
@@ -428,8 +494,9 @@ def test_kill_with_a_signal_is_sent_by_ctr_and_refused_by_crictl(lab_env):
     _remove_cri_pods(env, name)
     try:
         tool(env, "docker", "run", "-d", "--network", "none", "--name", name, DEMO, *HUP_TRAP)
-        cri = translated(env, "-q", "--", "docker", "run", "-d", "--pull", "never", "--name", name, DEMO,
-                         *HUP_TRAP).stdout.strip()
+        cri = translated(
+            env, "-q", "--", "docker", "run", "-d", "--pull", "never", "--name", name, DEMO, *HUP_TRAP
+        ).stdout.strip()
         _wait_ready(lambda: tool(env, "docker", "logs", name).stdout)
         _wait_ready(lambda: tool(env, "crictl", "logs", cri).stdout)
         refused = ctrtool("translate", "--run", "--yes", "--", "docker", "kill", "-s", "HUP", name, env=env)
@@ -441,7 +508,10 @@ def test_kill_with_a_signal_is_sent_by_ctr_and_refused_by_crictl(lab_env):
         import time
 
         for _ in range(50):  # the trap has run once it says so (a bound, not a timing check)
-            if "got HUP" in tool(env, "crictl", "logs", cri).stdout and "got HUP" in tool(env, "docker", "logs", name).stdout:
+            if (
+                "got HUP" in tool(env, "crictl", "logs", cri).stdout
+                and "got HUP" in tool(env, "docker", "logs", name).stdout
+            ):
                 break
             time.sleep(0.1)
         assert "got HUP" in tool(env, "crictl", "logs", cri).stdout

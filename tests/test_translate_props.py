@@ -20,20 +20,69 @@ from ctrtool.translate.tables import TARGETS, grammar
 FIXED = Ids(name=lambda: "ctrtool-prop", exec_id=lambda: "ctrtool-exec-prop", uid=lambda: "uid-prop")
 G = grammar()
 
-TRICKY = st.sampled_from([
-    "a b", "it's", '"quoted"', "a;b", "$(reboot)", "`id`", "x\ny", "\t", "-", "--", "-rf", "--all", "-it",
-    "*", "~", "#comment", "a#b", "$HOME", "\\", "'", '"', "!!", "&&", "|", ">out", "<in", "\x00", "é", "\u2028",
-    "", " ", "=", "a=b", "name=x", "--filter=x",
-    "{key}", "{value}", "{name}", "{uid}", "{image}", "{namespace}", "{flags}", "{args}", "$POD_ID", "NAMESPACE",
-])
+TRICKY = st.sampled_from(
+    [
+        "a b",
+        "it's",
+        '"quoted"',
+        "a;b",
+        "$(reboot)",
+        "`id`",
+        "x\ny",
+        "\t",
+        "-",
+        "--",
+        "-rf",
+        "--all",
+        "-it",
+        "*",
+        "~",
+        "#comment",
+        "a#b",
+        "$HOME",
+        "\\",
+        "'",
+        '"',
+        "!!",
+        "&&",
+        "|",
+        ">out",
+        "<in",
+        "\x00",
+        "é",
+        "\u2028",
+        "",
+        " ",
+        "=",
+        "a=b",
+        "name=x",
+        "--filter=x",
+        "{key}",
+        "{value}",
+        "{name}",
+        "{uid}",
+        "{image}",
+        "{namespace}",
+        "{flags}",
+        "{args}",
+        "$POD_ID",
+        "NAMESPACE",
+    ]
+)
 ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 ARG = st.one_of(TRICKY, ANY_TEXT, st.from_regex(r"[a-z0-9][a-z0-9._-]{1,10}", fullmatch=True))
 
-_WORDS = sorted({w for c in G.commands for w in c.split()} | {w for a in G.aliases for w in a.split()}
-                | set(G.top_level) | {"docker"})
-_FLAGS = sorted({f.long for spec in G.commands.values() for f in spec.flags}
-                | {f.short for spec in G.commands.values() for f in spec.flags if f.short}
-                | {"--", "-h", "--help", "-aq", "-it", "-an5"})
+_WORDS = sorted(
+    {w for c in G.commands for w in c.split()}
+    | {w for a in G.aliases for w in a.split()}
+    | set(G.top_level)
+    | {"docker"}
+)
+_FLAGS = sorted(
+    {f.long for spec in G.commands.values() for f in spec.flags}
+    | {f.short for spec in G.commands.values() for f in spec.flags if f.short}
+    | {"--", "-h", "--help", "-aq", "-it", "-an5"}
+)
 VOCAB = st.one_of(st.sampled_from(_WORDS), st.sampled_from(_FLAGS), ARG)
 
 
@@ -80,8 +129,26 @@ def _command_line(draw, name):
             break
         spelled = draw(st.sampled_from([flag.long] + ([flag.short] if flag.short else [])))
         if flag.takes_value:
-            value = draw(st.one_of(ARG, st.sampled_from(["json", "table", "5", "64m", "1.5", "host", "name=x",
-                                                         "status=exited", "label=a=b", "SIGKILL", "all"])))
+            value = draw(
+                st.one_of(
+                    ARG,
+                    st.sampled_from(
+                        [
+                            "json",
+                            "table",
+                            "5",
+                            "64m",
+                            "1.5",
+                            "host",
+                            "name=x",
+                            "status=exited",
+                            "label=a=b",
+                            "SIGKILL",
+                            "all",
+                        ]
+                    ),
+                )
+            )
             flags += [f"{spelled}={value}"] if draw(st.booleans()) and spelled.startswith("--") else [spelled, value]
         else:
             flags.append(spelled)
@@ -110,7 +177,7 @@ TRICKY_LIST = st.lists(st.one_of(TRICKY, ANY_TEXT), min_size=1, max_size=5)
 @given(TRICKY_LIST, st.sampled_from(["crictl", "ctr", "nerdctl"]))
 def test_the_command_run_in_a_container_is_passed_on_unchanged(command, tool):
     tr = translate(["exec", "web", *command], tool, ids=FIXED)
-    assert tr.argv[-len(command):] == command
+    assert tr.argv[-len(command) :] == command
     assert shlex.split(tr.command) == tr.argv
 
 
@@ -118,7 +185,7 @@ def test_the_command_run_in_a_container_is_passed_on_unchanged(command, tool):
 @given(TRICKY_LIST, st.sampled_from(["rm", "stop", "kill", "start", "inspect", "container inspect"]))
 def test_container_names_are_passed_on_unchanged(names, command):
     tr = translate([*command.split(), "--", *names], "crictl", ids=FIXED)
-    tail = tr.argv[-len(names):]
+    tail = tr.argv[-len(names) :]
     assert tail == names
     if names[0].startswith("-") and names[0] != "-":
         # the tool must not take it for a flag
@@ -149,8 +216,11 @@ def test_flag_values_are_passed_on_unchanged(value, tool):
 def test_values_in_crictl_configs_are_kept_exactly(value):
     import json
 
-    tr = translate(["run", "--name", "box", "-e", f"A={value}", "-l", f"k={value}", "-w", value or "/",
-                    "busybox", "echo", value], "crictl", ids=FIXED)
+    tr = translate(
+        ["run", "--name", "box", "-e", f"A={value}", "-l", f"k={value}", "-w", value or "/", "busybox", "echo", value],
+        "crictl",
+        ids=FIXED,
+    )
     container = json.loads(tr.files["box-container.json"])
     assert container["envs"] == [{"key": "A", "value": value}]
     assert container["labels"] == {"k": value}
@@ -163,11 +233,15 @@ runner = CliRunner()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(VOCAB, max_size=6), st.sampled_from(["crictl", "ctr", "nerdctl", "all"]),
-       st.sampled_from(["text", "json"]))
+@given(
+    st.lists(VOCAB, max_size=6), st.sampled_from(["crictl", "ctr", "nerdctl", "all"]), st.sampled_from(["text", "json"])
+)
 def test_the_cli_answers_with_a_documented_exit_code(argv, to, fmt):
-    result = runner.invoke(app, ["translate", "--to", to, "-o", fmt, "--", *argv],
-                           env={"XDG_CONFIG_HOME": "/nonexistent-ctrtool-test", "NO_COLOR": "1"})
+    result = runner.invoke(
+        app,
+        ["translate", "--to", to, "-o", fmt, "--", *argv],
+        env={"XDG_CONFIG_HOME": "/nonexistent-ctrtool-test", "NO_COLOR": "1"},
+    )
     assert result.exit_code in (0, 2, 4), result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -13,18 +13,30 @@ import itertools
 import pytest
 
 from ctrtool.translate import Ids, translate
-from ctrtool.translate.effects import (Effect, docker_effect, signal, stop, stronger, target_effect,
-                                       translation_stronger)
+from ctrtool.translate.effects import Effect, docker_effect, signal, stop, stronger, target_effect, translation_stronger
 from ctrtool.translate.grammar import CommandSpec
 from ctrtool.translate.tables import TARGETS, Rule, grammar, table
 
 FIXED = Ids(name=lambda: "ctrtool-test", exec_id=lambda: "ctrtool-exec-test", uid=lambda: "00000000-uid")
 IMAGE_ID = "10da968d4b97b257d0a6d346712cd6d3bc4cb63b2b5032eabab3e008e4fb5e7a"
 # sample values per flag type: for an int, also 0 and a negative number (docker stop -t -1 waits for ever)
-SAMPLES = {"bool": [None], "int": ["5", "0", "-1"], "decimal": ["1.5"], "bytes": ["64m"], "swapbytes": ["-1", "128m"],
-           "string": ["xy", "HUP", "KILL"], "list": ["xy", "until=24h", "label=a=b"]}
-ARGS = {"container": [["web"], ["web", "db"]], "image": [["busybox"], [IMAGE_ID], ["busybox", "localhost/x:1"]],
-        "object": [["web"]], "command": [["sh"]], "ps-option": [["-ef"]], "path": [["web:/etc/hosts", "."]]}
+SAMPLES = {
+    "bool": [None],
+    "int": ["5", "0", "-1"],
+    "decimal": ["1.5"],
+    "bytes": ["64m"],
+    "swapbytes": ["-1", "128m"],
+    "string": ["xy", "HUP", "KILL"],
+    "list": ["xy", "until=24h", "label=a=b"],
+}
+ARGS = {
+    "container": [["web"], ["web", "db"]],
+    "image": [["busybox"], [IMAGE_ID], ["busybox", "localhost/x:1"]],
+    "object": [["web"]],
+    "command": [["sh"]],
+    "ps-option": [["-ef"]],
+    "path": [["web:/etc/hosts", "."]],
+}
 
 
 def _rule_values(rule: Rule | None) -> set[str]:
@@ -72,8 +84,11 @@ def _base_args(spec: CommandSpec) -> list[list[str]]:
         return [[]] + ([ARGS[spec.args[0].kind][0]] if spec.args else [])
     if len(required) == 1:
         return ARGS[required[0].kind]
-    return [[x for a in required for x in ARGS[a.kind][0]][:len(required)] if required[0].kind != "path"
-            else ARGS["path"][0]]
+    return [
+        [x for a in required for x in ARGS[a.kind][0]][: len(required)]
+        if required[0].kind != "path"
+        else ARGS["path"][0]
+    ]
 
 
 def command_lines():
@@ -112,7 +127,9 @@ def test_no_translation_does_more_than_the_docker_command(tool):
             stronger_ones.append(f"docker {' '.join(argv)}: {why}")
     assert tried > 1500, f"the walk tried only {tried} command lines"
     assert refused > 0
-    assert not stronger_ones, f"{tool}: translations that do more than docker:\n" + "\n".join(sorted(set(stronger_ones)))
+    assert not stronger_ones, f"{tool}: translations that do more than docker:\n" + "\n".join(
+        sorted(set(stronger_ones))
+    )
 
 
 def test_the_walk_reaches_every_entry_and_variant():
@@ -124,12 +141,21 @@ def test_the_walk_reaches_every_entry_and_variant():
 
 # -- the cases found in use, and the model itself ----------------------------------------------------
 
-@pytest.mark.parametrize("docker, tool", [
-    ("kill -s HUP x", "crictl"), ("kill -s term x", "crictl"),
-    ("image prune -a --filter until=24h", "crictl"), ("image prune -a --filter until=24h", "nerdctl"),
-    ("stop -t -1 x", "crictl"), ("stop -t -1 x", "nerdctl"), ("restart -t -1 x", "nerdctl"),
-    ("system prune --volumes", "nerdctl"), ("system prune --filter until=1h", "nerdctl"),
-])
+
+@pytest.mark.parametrize(
+    "docker, tool",
+    [
+        ("kill -s HUP x", "crictl"),
+        ("kill -s term x", "crictl"),
+        ("image prune -a --filter until=24h", "crictl"),
+        ("image prune -a --filter until=24h", "nerdctl"),
+        ("stop -t -1 x", "crictl"),
+        ("stop -t -1 x", "nerdctl"),
+        ("restart -t -1 x", "nerdctl"),
+        ("system prune --volumes", "nerdctl"),
+        ("system prune --filter until=1h", "nerdctl"),
+    ],
+)
 def test_what_would_do_more_has_no_equivalent(docker, tool):
     tr = translate(docker.split(), tool, ids=FIXED)
     assert tr.argv is None and tr.reason, tr.command
@@ -146,18 +172,21 @@ def test_stronger_compares_within_a_family_and_never_lets_a_read_become_a_change
     assert not stronger(Effect("other"), Effect("end", (3,)))
 
 
-@pytest.mark.parametrize("tool, argv, family, level", [
-    ("crictl", ["crictl", "stop", "web"], "end", (3,)),  # crictl's own default timeout is 0
-    ("crictl", ["crictl", "stop", "--timeout", "10", "web"], "end", (2 + 1 / 11,)),
-    ("crictl", ["crictl", "rm", "web"], "remove-container", (1, 1)),
-    ("crictl", ["crictl", "rm", "--force", "web"], "remove-container", (2, 1)),
-    ("crictl", ["crictl", "rmi", "--prune"], "prune-images", (2, 2)),
-    ("ctr", ["ctr", "-n", "k8s.io", "tasks", "kill", "web"], "end", (1,)),  # ctr sends SIGTERM unless told
-    ("ctr", ["ctr", "-n", "k8s.io", "tasks", "kill", "--signal", "SIGKILL", "web"], "end", (3,)),
-    ("ctr", ["ctr", "-n", "k8s.io", "containers", "rm", "web"], "remove-container", (1, 1)),
-    ("nerdctl", ["nerdctl", "--namespace", "k8s.io", "kill", "web"], "end", (3,)),
-    ("nerdctl", ["nerdctl", "--namespace", "k8s.io", "image", "prune", "--all"], "prune-images", (2, 2)),
-])
+@pytest.mark.parametrize(
+    "tool, argv, family, level",
+    [
+        ("crictl", ["crictl", "stop", "web"], "end", (3,)),  # crictl's own default timeout is 0
+        ("crictl", ["crictl", "stop", "--timeout", "10", "web"], "end", (2 + 1 / 11,)),
+        ("crictl", ["crictl", "rm", "web"], "remove-container", (1, 1)),
+        ("crictl", ["crictl", "rm", "--force", "web"], "remove-container", (2, 1)),
+        ("crictl", ["crictl", "rmi", "--prune"], "prune-images", (2, 2)),
+        ("ctr", ["ctr", "-n", "k8s.io", "tasks", "kill", "web"], "end", (1,)),  # ctr sends SIGTERM unless told
+        ("ctr", ["ctr", "-n", "k8s.io", "tasks", "kill", "--signal", "SIGKILL", "web"], "end", (3,)),
+        ("ctr", ["ctr", "-n", "k8s.io", "containers", "rm", "web"], "remove-container", (1, 1)),
+        ("nerdctl", ["nerdctl", "--namespace", "k8s.io", "kill", "web"], "end", (3,)),
+        ("nerdctl", ["nerdctl", "--namespace", "k8s.io", "image", "prune", "--all"], "prune-images", (2, 2)),
+    ],
+)
 def test_target_effects(tool, argv, family, level):
     got = target_effect(tool, argv)
     assert (got.family, got.level) == (family, level)

@@ -58,13 +58,13 @@ class Native:
     # -- making things ------------------------------------------------------------------------
     def docker_run(self, name: str, script: str = SCRIPT) -> str:
         self.made.append(("docker", name))
-        return self.docker("run", "-d", "--network", "none", "--name", name, DEMO_IMAGE, "sh", "-c",
-                           script).stdout.strip()
+        return self.docker(
+            "run", "-d", "--network", "none", "--name", name, DEMO_IMAGE, "sh", "-c", script
+        ).stdout.strip()
 
     def docker_create(self, name: str) -> str:
         self.made.append(("docker", name))
-        return self.docker("create", "--network", "none", "--name", name, DEMO_IMAGE, "sh", "-c",
-                           SCRIPT).stdout.strip()
+        return self.docker("create", "--network", "none", "--name", name, DEMO_IMAGE, "sh", "-c", SCRIPT).stdout.strip()
 
     def ctr_run(self, namespace: str, name: str, script: str = SCRIPT) -> None:
         self.made.append(("ctr", namespace, name))
@@ -81,19 +81,33 @@ class Native:
 
     def pod(self, name: str) -> str:
         path = self.configs / f"pod-{name}.json"
-        path.write_text(json.dumps({
-            "metadata": {"name": name, "namespace": "default", "uid": secrets.token_hex(8), "attempt": 0},
-            # a directory of its own: the CRI leaves the logs behind when the pod is removed
-            "log_directory": str(self.configs / f"logs-{name}-{secrets.token_hex(4)}"), "linux": {}}))
+        path.write_text(
+            json.dumps(
+                {
+                    "metadata": {"name": name, "namespace": "default", "uid": secrets.token_hex(8), "attempt": 0},
+                    # a directory of its own: the CRI leaves the logs behind when the pod is removed
+                    "log_directory": str(self.configs / f"logs-{name}-{secrets.token_hex(4)}"),
+                    "linux": {},
+                }
+            )
+        )
         pod_id = self.crictl("runp", str(path)).stdout.strip()
         self.made.append(("pod", pod_id))
         return pod_id
 
-    def cri_container(self, pod_id: str, pod_name: str, name: str, start: bool = True,
-                      script: str = SCRIPT) -> str:
+    def cri_container(self, pod_id: str, pod_name: str, name: str, start: bool = True, script: str = SCRIPT) -> str:
         ctn = self.configs / f"ctn-{pod_name}-{name}.json"
-        ctn.write_text(json.dumps({"metadata": {"name": name}, "image": {"image": DEMO_IMAGE},
-                                   "command": ["sh", "-c", script], "log_path": f"{name}.log", "linux": {}}))
+        ctn.write_text(
+            json.dumps(
+                {
+                    "metadata": {"name": name},
+                    "image": {"image": DEMO_IMAGE},
+                    "command": ["sh", "-c", script],
+                    "log_path": f"{name}.log",
+                    "linux": {},
+                }
+            )
+        )
         pod = self.configs / f"pod-{pod_name}.json"
         cid = self.crictl("create", pod_id, str(ctn), str(pod)).stdout.strip()
         if start:
@@ -147,6 +161,7 @@ class Native:
 
 # -- shared by the lifecycle and kill/prune tests --------------------------------------------------
 
+
 def docker_argv(env, *args):
     """The exact docker command line ctrtool prints for ``args`` (as --dry-run shows it)."""
     return shlex.join(["docker", "--host", env["DOCKER_HOST"], *args])
@@ -158,6 +173,7 @@ def ctr_argv(env, *args):
 
 def crictl_line(env, *args) -> re.Pattern:
     ep = env["CONTAINER_RUNTIME_ENDPOINT"]
-    prefix = shlex.join(["crictl", "--config", env["CRI_CONFIG_FILE"], "--runtime-endpoint", ep,
-                         "--image-endpoint", ep])
+    prefix = shlex.join(
+        ["crictl", "--config", env["CRI_CONFIG_FILE"], "--runtime-endpoint", ep, "--image-endpoint", ep]
+    )
     return re.compile(re.escape(prefix) + r" --timeout \d+s " + re.escape(shlex.join(args)) + "\n")

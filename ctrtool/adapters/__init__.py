@@ -20,16 +20,16 @@ _MODULES = {"docker": "docker", "ctr": "ctr", "crictl": "crictl"}
 BACKENDS = tuple(_MODULES)
 
 
-def get_descriptor(backend: str) -> "Descriptor":
+def get_descriptor(backend: str) -> Descriptor:
     """The backend's descriptor (KeyError for an unknown name)."""
     return importlib.import_module(f"{__name__}.{_MODULES[backend]}").DESCRIPTOR
 
 
-def all_descriptors() -> list["Descriptor"]:
+def all_descriptors() -> list[Descriptor]:
     return [get_descriptor(name) for name in BACKENDS]
 
 
-def adapter_class(backend: str) -> type["Adapter"]:
+def adapter_class(backend: str) -> type[Adapter]:
     d = get_descriptor(backend)
     return getattr(importlib.import_module(f"{__name__}.{d.module}"), d.cls)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..config import Endpoint, Settings
-from ..model import Store
 from ..errors import Ambiguous, InvalidState, NotFound, PullFailed, ToolError, ToolTimeout, Unsupported
+from ..model import Store
 from ..runner import Deadline, LineFilter, Result, Streamed, run, run_interactive, run_passthrough
 
 # size_kind values: what an image's ``size`` counts
@@ -40,8 +41,13 @@ class ImageRecord:
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON fields (docs/reference.md), in order."""
         return {
-            "backend": self.backend, "namespace": self.namespace, "ref": self.ref, "id": self.id,
-            "digest": self.digest, "size": self.size, "size_kind": self.size_kind,
+            "backend": self.backend,
+            "namespace": self.namespace,
+            "ref": self.ref,
+            "id": self.id,
+            "digest": self.digest,
+            "size": self.size,
+            "size_kind": self.size_kind,
             "store": self.store.path if self.store else None,
             "store_kind": self.store.kind.value if self.store else None,
             "content_store": self.content.path if self.content else None,
@@ -303,8 +309,7 @@ def place(backend: str, namespace: str | None) -> str:
 def match_containers(records: Sequence[ContainerRecord], ref: str) -> list[ContainerRecord]:
     """The containers ``ref`` names, best kind of match first: the exact id, else the exact name,
     else a unique id prefix (as the tools accept). More than one result means ambiguous."""
-    for test in (lambda r: r.id == ref, lambda r: r.name == ref,
-                 lambda r: len(ref) >= 3 and r.id.startswith(ref)):
+    for test in (lambda r: r.id == ref, lambda r: r.name == ref, lambda r: len(ref) >= 3 and r.id.startswith(ref)):
         found = [r for r in records if test(r)]
         if found:
             return found
@@ -317,8 +322,11 @@ def resolve_container(records: Sequence[ContainerRecord], ref: str, where: str) 
     if not found:
         raise NotFound("container", ref, where)
     if len(found) > 1:
-        raise Ambiguous(f"{ref!r} matches {len(found)} containers in {where}",
-                        [describe_container(r) for r in found], "give the container's ID")
+        raise Ambiguous(
+            f"{ref!r} matches {len(found)} containers in {where}",
+            [describe_container(r) for r in found],
+            "give the container's ID",
+        )
     return found[0]
 
 
@@ -351,8 +359,10 @@ def match_images(records: Sequence[ImageRecord], ref: str) -> tuple[list[ImageRe
         return found, True
     bare = ref[7:] if ref.startswith("sha256:") else ref
     hexish = re.fullmatch(r"[0-9a-f]{3,64}", bare) is not None
-    for test in (lambda r: r.id == f"sha256:{bare}" or r.digest == f"sha256:{bare}",
-                 lambda r: hexish and bool(r.id) and r.id[7:].startswith(bare)):
+    for test in (
+        lambda r: r.id == f"sha256:{bare}" or r.digest == f"sha256:{bare}",
+        lambda r: hexish and bool(r.id) and r.id[7:].startswith(bare),
+    ):
         found = [r for r in records if test(r)]
         if found:
             return found, False
@@ -365,21 +375,41 @@ def all_lines(_line: str) -> bool:
     return True
 
 
-def pull_failure(adapter: "Adapter", ref: str, got: Streamed) -> ToolError:
+def pull_failure(adapter: Adapter, ref: str, got: Streamed) -> ToolError:
     """The error for a failed pull: registry unreachable, image not in the registry, or the
     tool's own failure. It names the tool and the reference."""
     text = got.stderr_tail
     detail = _pull_detail(text)
     tool = adapter.binary
-    if stderr_mentions(text, "connection refused", "no such host", "i/o timeout", "network is unreachable",
-                       "no route to host", "tls handshake timeout", "server misbehaving", "dial tcp"):
-        return PullFailed(tool, ref, f"registry unreachable: {detail}",
-                          "check the registry's name and port, the network, DNS and any proxy (for docker "
-                          "and the CRI, the daemon's own proxy settings count, not this shell's)",
-                          endpoint=adapter.endpoint.address, argv=got.argv)
+    if stderr_mentions(
+        text,
+        "connection refused",
+        "no such host",
+        "i/o timeout",
+        "network is unreachable",
+        "no route to host",
+        "tls handshake timeout",
+        "server misbehaving",
+        "dial tcp",
+    ):
+        return PullFailed(
+            tool,
+            ref,
+            f"registry unreachable: {detail}",
+            "check the registry's name and port, the network, DNS and any proxy (for docker "
+            "and the CRI, the daemon's own proxy settings count, not this shell's)",
+            endpoint=adapter.endpoint.address,
+            argv=got.argv,
+        )
     if stderr_mentions(text, "not found", "manifest unknown", "does not exist"):
-        return PullFailed(tool, ref, f"not found in the registry: {detail}",
-                          "check the repository and the tag", endpoint=adapter.endpoint.address, argv=got.argv)
+        return PullFailed(
+            tool,
+            ref,
+            f"not found in the registry: {detail}",
+            "check the repository and the tag",
+            endpoint=adapter.endpoint.address,
+            argv=got.argv,
+        )
     err = adapter.classify(got.returncode, text)
     if err is not None:
         return err
@@ -446,8 +476,9 @@ class Adapter:
         raise NotImplementedError
 
     def pods(self) -> list[PodRecord]:
-        raise Unsupported(f"{self.name} has no pods: pods are the CRI's (kubelet's) view",
-                          "use `ctrtool pods` (crictl)")
+        raise Unsupported(
+            f"{self.name} has no pods: pods are the CRI's (kubelet's) view", "use `ctrtool pods` (crictl)"
+        )
 
     def operation_namespace(self, namespace: str | None) -> str | None:
         """The one namespace a routed operation works in (ctr: -n, else its default)."""
@@ -468,8 +499,11 @@ class Adapter:
             raise NotFound("image", ref, where)
         ids = list(dict.fromkeys(r.id or r.digest or r.ref for r in found))
         if len(ids) > 1:
-            raise Ambiguous(f"{ref!r} matches {len(ids)} images in {where}",
-                            [f"{r.ref or '<none>'} ({(r.id or '?')[:19]})" for r in found], "give the full name")
+            raise Ambiguous(
+                f"{ref!r} matches {len(ids)} images in {where}",
+                [f"{r.ref or '<none>'} ({(r.id or '?')[:19]})" for r in found],
+                "give the full name",
+            )
         first = found[0]
         key = first.id or first.digest
         tags = [r.ref for r in records if r.ref and key and (r.id or r.digest) == key]
@@ -497,18 +531,19 @@ class Adapter:
         raise Unsupported(f"{self.name} has no pods", "pods are the CRI's: use --backend crictl")
 
     # -- streaming and interactive -------------------------------------------------------------
-    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
-             since: str | None = None) -> int:
+    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None, since: str | None = None) -> int:
         raise Unsupported(f"{self.name} cannot show logs")
 
     @staticmethod
     def _logs_flags(follow: bool, tail: int | None, since: str | None) -> list[str]:
         """`logs` flags as docker and crictl both spell them."""
-        return ((["--follow"] if follow else []) + (["--tail", str(tail)] if tail is not None else [])
-                + (["--since", since] if since else []))
+        return (
+            (["--follow"] if follow else [])
+            + (["--tail", str(tail)] if tail is not None else [])
+            + (["--since", since] if since else [])
+        )
 
-    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
-             tty: bool = False) -> int:
+    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False, tty: bool = False) -> int:
         raise NotImplementedError
 
     # -- changes: each returns a Plan (the exact commands) before anything runs ------------------
@@ -540,20 +575,24 @@ class Adapter:
     def _plan(self, what: str, commands: list[list[str]], destructive: bool = False, grace: float = 0) -> Plan:
         """A plan that runs ``commands`` one after another, each through the runner. ``grace``: time
         the tool itself waits on purpose (a stop's grace period), on top of the per-backend timeout."""
+
         def execute() -> None:
             self.fresh_deadline(grace)
             for argv in commands:
                 self.run_argv(argv)
+
         return Plan(what, commands, execute, destructive)
 
     def _pull_plan(self, argv: list[str], ref: str, what: str) -> Plan:
         """A pull: the tool's progress goes to stderr, its own error lines are kept back and
         replaced by one line of ctrtool's (:func:`pull_failure`); returns the reference pulled."""
+
         def execute() -> str:
             got = self.stream(argv, stdout_to_stderr=True, withhold=all_lines)
             if got.returncode != 0:
                 raise pull_failure(self, ref, got)
             return ref
+
         return Plan(what, [argv], execute)
 
     def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
@@ -582,16 +621,20 @@ class Adapter:
     @staticmethod
     def require_running(c: ContainerRecord, doing: str) -> None:
         if c.state != RUNNING:
-            raise InvalidState(f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) "
-                               f"is {c.state}, not running",
-                               f"start it first: ctrtool start --backend {c.backend}"
-                               + (f" -n {c.namespace}" if c.backend == "ctr" else "") + f" {c.name}")
+            raise InvalidState(
+                f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) is {c.state}, not running",
+                f"start it first: ctrtool start --backend {c.backend}"
+                + (f" -n {c.namespace}" if c.backend == "ctr" else "")
+                + f" {c.name}",
+            )
 
     @staticmethod
     def refuse_running(c: ContainerRecord, doing: str) -> None:
         if c.state in (RUNNING, PAUSED):
-            raise InvalidState(f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) "
-                               f"is {c.state}", "stop it first, or add --force to kill it")
+            raise InvalidState(
+                f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) is {c.state}",
+                "stop it first, or add --force to kill it",
+            )
 
     # -- copying images between stores ---------------------------------------------------------
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
@@ -626,15 +669,20 @@ class Adapter:
     noise: ClassVar[tuple[str, ...]] = ()
 
     def is_noise(self, line: str) -> bool:
-        return bool(self.noise) and not self.settings.env.get("CTRTOOL_DEBUG") and any(
-            re.search(pattern, line) for pattern in self.noise)
+        return (
+            bool(self.noise)
+            and not self.settings.env.get("CTRTOOL_DEBUG")
+            and any(re.search(pattern, line) for pattern in self.noise)
+        )
 
     def _quiet(self, result: Result, check: bool) -> Result:
         if self.noise and result.stderr:
             from dataclasses import replace
 
-            result = replace(result, stderr="".join(line for line in result.stderr.splitlines(keepends=True)
-                                                    if not self.is_noise(line)))
+            result = replace(
+                result,
+                stderr="".join(line for line in result.stderr.splitlines(keepends=True) if not self.is_noise(line)),
+            )
         if check and result.returncode != 0:
             raise self.failed(result)
         return result
@@ -642,11 +690,17 @@ class Adapter:
     def run(self, *args: str, check: bool = True, input: str | None = None) -> Result:
         remaining = self.deadline.remaining()
         if remaining <= 0:
-            raise ToolTimeout(self.binary, self.deadline.seconds, endpoint=self.endpoint.address,
-                              argv=self.argv(*args))
+            raise ToolTimeout(self.binary, self.deadline.seconds, endpoint=self.endpoint.address, argv=self.argv(*args))
         try:
-            result = run(self.argv(*args), timeout=remaining, endpoint=self.endpoint.address,
-                         unset_env=self.unset_env(), check=False, input=input, classify=self.classify)
+            result = run(
+                self.argv(*args),
+                timeout=remaining,
+                endpoint=self.endpoint.address,
+                unset_env=self.unset_env(),
+                check=False,
+                input=input,
+                classify=self.classify,
+            )
         except ToolTimeout as exc:
             # report the backend's whole budget, which is what the user configured
             raise ToolTimeout(exc.tool, self.deadline.seconds, endpoint=exc.endpoint, argv=exc.argv) from None
@@ -659,18 +713,38 @@ class Adapter:
         if bounded:
             timeout = self.deadline.remaining()
             if timeout <= 0:
-                raise ToolTimeout(self.binary, self.deadline.seconds, endpoint=self.endpoint.address,
-                                  argv=list(argv))
-        return self._quiet(run(argv, timeout=timeout, endpoint=self.endpoint.address, unset_env=self.unset_env(),
-                               check=False, classify=self.classify), check)
+                raise ToolTimeout(self.binary, self.deadline.seconds, endpoint=self.endpoint.address, argv=list(argv))
+        return self._quiet(
+            run(
+                argv,
+                timeout=timeout,
+                endpoint=self.endpoint.address,
+                unset_env=self.unset_env(),
+                check=False,
+                classify=self.classify,
+            ),
+            check,
+        )
 
-    def stream(self, argv: Sequence[str], stdin: bool = False, stdout_to_stderr: bool = False,
-               withhold: LineFilter | None = None, stdin_gate: Callable[[], bool] | None = None) -> Streamed:
+    def stream(
+        self,
+        argv: Sequence[str],
+        stdin: bool = False,
+        stdout_to_stderr: bool = False,
+        withhold: LineFilter | None = None,
+        stdin_gate: Callable[[], bool] | None = None,
+    ) -> Streamed:
         """Run a full argv with its output going straight to the user (logs, exec, pull).
         Not bounded by the backend's timeout: it runs until the tool ends or the user stops it."""
-        return run_passthrough(argv, endpoint=self.endpoint.address, unset_env=self.unset_env(),
-                               stdin=stdin, stdout_to_stderr=stdout_to_stderr, withhold=self._withhold(withhold),
-                               stdin_gate=stdin_gate)
+        return run_passthrough(
+            argv,
+            endpoint=self.endpoint.address,
+            unset_env=self.unset_env(),
+            stdin=stdin,
+            stdout_to_stderr=stdout_to_stderr,
+            withhold=self._withhold(withhold),
+            stdin_gate=stdin_gate,
+        )
 
     def _withhold(self, withhold: LineFilter | None) -> LineFilter | None:
         if not self.noise:
@@ -678,8 +752,9 @@ class Adapter:
         return lambda line: self.is_noise(line) or bool(withhold and withhold(line))
 
     def interactive(self, argv: Sequence[str], withhold: LineFilter | None = None) -> Streamed:
-        return run_interactive(argv, endpoint=self.endpoint.address, unset_env=self.unset_env(),
-                               withhold=self._withhold(withhold))
+        return run_interactive(
+            argv, endpoint=self.endpoint.address, unset_env=self.unset_env(), withhold=self._withhold(withhold)
+        )
 
     def failed(self, result: Result) -> ToolError:
         from ..runner import failure
@@ -687,8 +762,16 @@ class Adapter:
         return failure(result, endpoint=self.endpoint.address, classify=self.classify)
 
 
-def plan_copy(source: Adapter, image: ImageTarget, target: Adapter, target_ns: str | None,
-              verify: Adapter, verify_ns: str | None, exists: bool, what: str) -> Plan:
+def plan_copy(
+    source: Adapter,
+    image: ImageTarget,
+    target: Adapter,
+    target_ns: str | None,
+    verify: Adapter,
+    verify_ns: str | None,
+    exists: bool,
+    what: str,
+) -> Plan:
     """``source export | target import``, streamed through ctrtool (no temporary file), then a
     listing by ``verify`` (the tool that must see the image: crictl for the CRI) that it is there.
     ``exists``: the target already has this reference, which the copy replaces (destructive).
@@ -700,8 +783,13 @@ def plan_copy(source: Adapter, image: ImageTarget, target: Adapter, target_ns: s
     dst_argv = target.import_argv(target_ns)
 
     def execute() -> list[ImageRecord]:
-        piped = run_pipe(src_argv, dst_argv, source_unset_env=source.unset_env(),
-                         target_unset_env=target.unset_env(), label=f"copying {image.ref}")
+        piped = run_pipe(
+            src_argv,
+            dst_argv,
+            source_unset_env=source.unset_env(),
+            target_unset_env=target.unset_env(),
+            label=f"copying {image.ref}",
+        )
         bad = piped.failed_side()
         if bad is not None:
             side = source if bad is piped.source else target
@@ -714,14 +802,23 @@ def plan_copy(source: Adapter, image: ImageTarget, target: Adapter, target_ns: s
             found = [r for r in records if r.id == image.id]
         if not found:
             loaded = ", ".join(target.parse_import(piped.target.stdout)) or "nothing it named"
-            raise ToolError(verify.binary, f"after the copy, {place(verify.name, verify_ns)} does not list "
-                            f"{image.ref} (the import reported: {loaded})",
-                            "list what is there with: ctrtool images --backend " + verify.name,
-                            argv=dst_argv)
+            raise ToolError(
+                verify.binary,
+                f"after the copy, {place(verify.name, verify_ns)} does not list "
+                f"{image.ref} (the import reported: {loaded})",
+                "list what is there with: ctrtool images --backend " + verify.name,
+                argv=dst_argv,
+            )
         return found
-    return Plan(what, [src_argv, dst_argv], execute, destructive=exists, piped=True,
-                note=f"{image.ref} is already in {place(verify.name, verify_ns)}: the copy replaces it"
-                if exists else None)
+
+    return Plan(
+        what,
+        [src_argv, dst_argv],
+        execute,
+        destructive=exists,
+        piped=True,
+        note=f"{image.ref} is already in {place(verify.name, verify_ns)}: the copy replaces it" if exists else None,
+    )
 
 
 def parallel(calls: Mapping[Any, Callable[[], Any]]) -> dict[Any, Any]:

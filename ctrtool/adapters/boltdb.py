@@ -62,11 +62,12 @@ class _Bolt:
                     continue
                 flags = struct.unpack_from("<H", self.data, off + 8)[0]
                 meta = off + PAGE_HEADER
-                magic, _version, psize, _flags, root, _seq, _freelist, _pgid, txid, checksum = \
-                    struct.unpack_from("<IIIIQQQQQQ", self.data, meta)
+                magic, _version, psize, _flags, root, _seq, _freelist, _pgid, txid, checksum = struct.unpack_from(
+                    "<IIIIQQQQQQ", self.data, meta
+                )
                 if flags != META or magic != MAGIC or psize != page_size:
                     continue
-                if _fnv1a64(self.data[meta:meta + 56]) != checksum:
+                if _fnv1a64(self.data[meta : meta + 56]) != checksum:
                     continue
                 if best is None or txid > best[0]:
                     best = (txid, psize, root)
@@ -115,8 +116,13 @@ class _Bolt:
                 start = e + pos
                 if start + ksize + vsize > len(data):
                     raise BoltError("leaf element out of range")
-                out.append((data[start:start + ksize], data[start + ksize:start + ksize + vsize],
-                            bool(eflags & BUCKET_LEAF_FLAG)))
+                out.append(
+                    (
+                        data[start : start + ksize],
+                        data[start + ksize : start + ksize + vsize],
+                        bool(eflags & BUCKET_LEAF_FLAG),
+                    )
+                )
         else:
             raise BoltError(f"unexpected page type {flags:#x}")
 
@@ -182,6 +188,7 @@ def _entries(db: _Bolt) -> list[SnapshotEntry]:
             raise BoltError(f"snapshot entry {text!r} not understood")
         kind = fields.get(b"kind", b"\x00")
         size = _uvarint(fields[b"size"]) if b"size" in fields else None
-        out.append(SnapshotEntry(namespace, key, _uvarint(fields[b"id"]), KINDS.get(kind[0] if kind else 0,
-                                                                                     "unknown"), size))
+        out.append(
+            SnapshotEntry(namespace, key, _uvarint(fields[b"id"]), KINDS.get(kind[0] if kind else 0, "unknown"), size)
+        )
     return out

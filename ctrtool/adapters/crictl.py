@@ -14,29 +14,64 @@ import json
 import math
 import os
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
 from .. import model
+from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import Result, Streamed, not_understood
+from .base import (
+    CONTAINER_COPY,
+    CONTENT,
+    CREATED,
+    EXITED,
+    REPORTED,
+    RUNNING,
+    UNKNOWN,
+    UNPACKED_COPY,
+    Adapter,
+    BackendInfo,
+    ContainerRecord,
+    ImageRecord,
+    ImageTarget,
+    LayerCopy,
+    LayerRecord,
+    Plan,
+    PodRecord,
+    StoredItem,
+    canonical_ref,
+    chain_ids,
+    is_image_layer,
+    parallel,
+    stderr_mentions,
+)
 from .descriptor import Descriptor, NamespaceRule
-from .base import (CONTAINER_COPY, CONTENT, CREATED, EXITED, REPORTED, RUNNING, UNKNOWN, Adapter, BackendInfo, ContainerRecord,
-                   ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, PodRecord, StoredItem, UNPACKED_COPY,
-                   canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions)
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
 
 DESCRIPTOR = Descriptor(
-    name="crictl", module="crictl", discovery="cri", cls="CrictlAdapter", tool="crictl",
+    name="crictl",
+    module="crictl",
+    discovery="cri",
+    cls="CrictlAdapter",
+    tool="crictl",
     role="the kubelet's view, through the CRI",
-    namespace_rule=NamespaceRule.FIXED, namespace=CRI_CONTAINERD_NAMESPACE, owns_namespace=True,
+    namespace_rule=NamespaceRule.FIXED,
+    namespace=CRI_CONTAINERD_NAMESPACE,
+    owns_namespace=True,
     env=("CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "CRI_CONFIG_FILE"),
     config_keys={"runtime-endpoint": str, "image-endpoint": str, "binary": str, "config": str},
-    default_sockets=("unix:///run/containerd/containerd.sock", "unix:///run/k3s/containerd/containerd.sock",
-                     "unix:///run/crio/crio.sock", "unix:///var/run/cri-dockerd.sock"),
+    default_sockets=(
+        "unix:///run/containerd/containerd.sock",
+        "unix:///run/k3s/containerd/containerd.sock",
+        "unix:///run/crio/crio.sock",
+        "unix:///var/run/cri-dockerd.sock",
+    ),
     endpoint_hint="set CONTAINER_RUNTIME_ENDPOINT, pass --runtime-endpoint, or set runtime-endpoint "
-                  "in /etc/crictl.yaml",
-    archives=False, moves_via="ctr", has_pods=True,
+    "in /etc/crictl.yaml",
+    archives=False,
+    moves_via="ctr",
+    has_pods=True,
 )
 
 
@@ -66,9 +101,13 @@ class CrictlAdapter(Adapter):
             detail = _error_line(stderr)
             if stderr_mentions(stderr, "permission denied"):
                 return PermissionDenied(self.binary, self.endpoint.address, detail)
-            return Unreachable(self.binary, self.endpoint.address, detail,
-                               hint="is the CRI runtime running at this endpoint? set "
-                                    "CONTAINER_RUNTIME_ENDPOINT or --runtime-endpoint")
+            return Unreachable(
+                self.binary,
+                self.endpoint.address,
+                detail,
+                hint="is the CRI runtime running at this endpoint? set "
+                "CONTAINER_RUNTIME_ENDPOINT or --runtime-endpoint",
+            )
         return None
 
     # -- queries ---------------------------------------------------------------------------
@@ -83,8 +122,9 @@ class CrictlAdapter(Adapter):
         return parse_imagefs_mountpoint(self._json("imagefsinfo"))
 
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
-        got = parallel({"images": lambda: self.run("images", "--output", "json"),
-                        "version": self.version, "fs": self.imagefs})
+        got = parallel(
+            {"images": lambda: self.run("images", "--output", "json"), "version": self.version, "fs": self.imagefs}
+        )
         namespace = cri_namespace(got["version"])
         if namespaces and namespace not in namespaces:
             return []
@@ -95,8 +135,9 @@ class CrictlAdapter(Adapter):
         if namespace:  # containerd: the snapshotter's root is <root>/io.containerd.snapshotter.v1.<name>
             snapshotter = _snapshotter_of(fs)
             store = model.containerd_snapshots(address, namespace, fs, snapshotter)
-            content = model.containerd_content(address, os.path.join(os.path.dirname(fs), "io.containerd.content.v1.content")
-                                               if fs else None)
+            content = model.containerd_content(
+                address, os.path.join(os.path.dirname(fs), "io.containerd.content.v1.content") if fs else None
+            )
         elif fs:
             store = model.Store(model.StoreKind.SNAPSHOTS, model.daemon_id(address), fs)
         try:
@@ -125,8 +166,9 @@ class CrictlAdapter(Adapter):
         if not isinstance(diff_ids, list):
             from ..errors import OutputNotUnderstood
 
-            raise OutputNotUnderstood(self.binary, "`inspecti` gave no info.imageSpec.rootfs.diff_ids", None,
-                                      endpoint=self.endpoint.address)
+            raise OutputNotUnderstood(
+                self.binary, "`inspecti` gave no info.imageSpec.rootfs.diff_ids", None, endpoint=self.endpoint.address
+            )
         root = image.store.path if image.store else None
         if not root or namespace is None:
             raise Unsupported("crictl's runtime is not containerd with a snapshotter ctrtool knows")
@@ -135,8 +177,11 @@ class CrictlAdapter(Adapter):
         out = []
         for index, (diff, chain) in enumerate(zip(diff_ids, chain_ids(diff_ids))):
             path = dirs.get((namespace, chain))
-            copies = [LayerCopy(self.name, namespace, UNPACKED_COPY, path, namespaces=[namespace],
-                                seen_by=[self.name])] if path else []
+            copies = (
+                [LayerCopy(self.name, namespace, UNPACKED_COPY, path, namespaces=[namespace], seen_by=[self.name])]
+                if path
+                else []
+            )
             out.append(LayerRecord(index, diff, chain, None, copies))
         return out
 
@@ -154,9 +199,19 @@ class CrictlAdapter(Adapter):
             raise Unsupported("crictl's runtime is not containerd with a snapshotter ctrtool knows")
         kinds: dict[tuple[str, str], str] = {}
         dirs = snapshot_dirs(root, os.path.basename(root).rsplit(".", 1)[-1], kinds)
-        return [StoredItem(self.name, ns, UNPACKED_COPY if kinds[(ns, key)] == "committed" and is_image_layer(key)
-                           else CONTAINER_COPY, key, path, root, seen_by=[self.name])
-                for (ns, key), path in sorted(dirs.items()) if ns == namespace]
+        return [
+            StoredItem(
+                self.name,
+                ns,
+                UNPACKED_COPY if kinds[(ns, key)] == "committed" and is_image_layer(key) else CONTAINER_COPY,
+                key,
+                path,
+                root,
+                seen_by=[self.name],
+            )
+            for (ns, key), path in sorted(dirs.items())
+            if ns == namespace
+        ]
 
     def namespaces(self) -> list[str]:
         ns = cri_namespace(self.version())
@@ -164,8 +219,13 @@ class CrictlAdapter(Adapter):
 
     # -- containers and pods ----------------------------------------------------------------------
     def _listing(self, namespaces: Sequence[str] | None = None) -> tuple[str | None, Any, Any]:
-        got = parallel({"ps": lambda: self.run("ps", "--all", "--output", "json"),
-                        "pods": lambda: self.run("pods", "--output", "json"), "version": self.version})
+        got = parallel(
+            {
+                "ps": lambda: self.run("ps", "--all", "--output", "json"),
+                "pods": lambda: self.run("pods", "--output", "json"),
+                "version": self.version,
+            }
+        )
         return cri_namespace(got["version"]), got["ps"], got["pods"]
 
     def container_namespace(self) -> str | None:
@@ -189,13 +249,14 @@ class CrictlAdapter(Adapter):
 
     def find_pod(self, ref: str) -> PodRecord:
         pods = self.pods()
-        for test in (lambda p: p.id == ref, lambda p: p.name == ref,
-                     lambda p: len(ref) >= 3 and p.id.startswith(ref)):
+        for test in (lambda p: p.id == ref, lambda p: p.name == ref, lambda p: len(ref) >= 3 and p.id.startswith(ref)):
             found = [p for p in pods if test(p)]
             if len(found) > 1:
-                raise Ambiguous(f"{ref!r} matches {len(found)} pods",
-                                [f"{p.id[:12]} ({p.name}, namespace {p.pod_namespace}, {p.state})" for p in found],
-                                "give the pod's ID")
+                raise Ambiguous(
+                    f"{ref!r} matches {len(found)} pods",
+                    [f"{p.id[:12]} ({p.name}, namespace {p.pod_namespace}, {p.state})" for p in found],
+                    "give the pod's ID",
+                )
             if found:
                 return found[0]
         raise NotFound("pod", ref, "crictl", hint="`ctrtool pods` lists the pods")
@@ -213,19 +274,20 @@ class CrictlAdapter(Adapter):
     def inspect_pod(self, pod: PodRecord) -> Any:
         return self._inspect("inspectp", pod.id)
 
-    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
-             since: str | None = None) -> int:
+    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None, since: str | None = None) -> int:
         return self.stream(self.argv("logs", *self._logs_flags(follow, tail, since), c.id)).returncode
 
-    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
-             tty: bool = False) -> int:
+    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False, tty: bool = False) -> int:
         """crictl exits 1 whatever the command's exit status, and reports the status in a log
         line ("command terminated with exit code N"): that line is kept back and N returned."""
         self.require_running(c, "exec")
         flags = (["--interactive"] if interactive else []) + (["--tty"] if tty else [])
         argv = self.argv("exec", *flags, c.id, *command)
-        got = self.interactive(argv, withhold=is_exit_report) if tty else \
-            self.stream(argv, stdin=interactive, withhold=is_exit_report)
+        got = (
+            self.interactive(argv, withhold=is_exit_report)
+            if tty
+            else self.stream(argv, stdin=interactive, withhold=is_exit_report)
+        )
         return exec_status(got)
 
     # -- changes ---------------------------------------------------------------------------------
@@ -234,10 +296,12 @@ class CrictlAdapter(Adapter):
         if c.state == RUNNING:
             return Plan(what, [], lambda: None, note="already running")
         if c.state != CREATED:
-            raise InvalidState(f"cannot start container {c.name} ({c.id[:12]}): it is {c.state}, and the "
-                               "CRI starts a container only once",
-                               "the kubelet replaces an exited container with a new one; with crictl, "
-                               "`crictl create` a new container in the pod")
+            raise InvalidState(
+                f"cannot start container {c.name} ({c.id[:12]}): it is {c.state}, and the "
+                "CRI starts a container only once",
+                "the kubelet replaces an exited container with a new one; with crictl, "
+                "`crictl create` a new container in the pod",
+            )
         return self._plan(what, [self.argv("start", c.id)])
 
     def plan_stop(self, c: ContainerRecord, seconds: int) -> Plan:
@@ -253,11 +317,13 @@ class CrictlAdapter(Adapter):
         """The CRI has no kill call: StopContainer with timeout 0 is SIGKILL at once
         (``crictl stop --timeout 0``), and no other signal can be sent through it."""
         if signal != "SIGKILL":
-            raise Unsupported(f"crictl cannot send {signal}: the CRI has no kill call, it only stops containers "
-                              "(the stop signal, then SIGKILL after a timeout)",
-                              f"drop --signal for SIGKILL (crictl stop --timeout 0), or use `ctrtool stop`; to send "
-                              f"{signal} to the task behind the CRI's back, in containerd namespace k8s.io: "
-                              f"ctrtool kill --backend ctr -n k8s.io --signal {signal} {c.id}")
+            raise Unsupported(
+                f"crictl cannot send {signal}: the CRI has no kill call, it only stops containers "
+                "(the stop signal, then SIGKILL after a timeout)",
+                f"drop --signal for SIGKILL (crictl stop --timeout 0), or use `ctrtool stop`; to send "
+                f"{signal} to the task behind the CRI's back, in containerd namespace k8s.io: "
+                f"ctrtool kill --backend ctr -n k8s.io --signal {signal} {c.id}",
+            )
         what = f"send SIGKILL to container {c.name} (crictl, pod {c.pod})"
         if c.state != RUNNING:
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
@@ -267,33 +333,44 @@ class CrictlAdapter(Adapter):
         if not force:
             self.refuse_running(c, "remove it")
         flags = ["--force"] if force else []
-        return self._plan(f"remove container {c.name} ({c.id[:12]}, crictl, pod {c.pod})",
-                          [self.argv("rm", *flags, c.id)], destructive=True)
+        return self._plan(
+            f"remove container {c.name} ({c.id[:12]}, crictl, pod {c.pod})",
+            [self.argv("rm", *flags, c.id)],
+            destructive=True,
+        )
 
     def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
         names = ", ".join(t for t in image.tags if not t.startswith("sha256:")) or image.ref
-        return self._plan(f"remove image {image.ref} from the CRI ({image.namespace or 'its store'}): "
-                          f"the CRI removes the whole image, every name of it ({names})",
-                          [self.argv("rmi", image.ref)], destructive=True)
+        return self._plan(
+            f"remove image {image.ref} from the CRI ({image.namespace or 'its store'}): "
+            f"the CRI removes the whole image, every name of it ({names})",
+            [self.argv("rmi", image.ref)],
+            destructive=True,
+        )
 
     def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
-        raise Unsupported("crictl cannot tag images: the CRI has no tag call",
-                          "the CRI sees containerd namespace k8s.io: "
-                          f"ctrtool tag --backend ctr -n k8s.io {image.ref} {target}")
+        raise Unsupported(
+            "crictl cannot tag images: the CRI has no tag call",
+            f"the CRI sees containerd namespace k8s.io: ctrtool tag --backend ctr -n k8s.io {image.ref} {target}",
+        )
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         return self._pull_plan(self.argv("pull", ref), ref, f"pull {ref} through the CRI")
 
     def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
-        raise Unsupported("crictl cannot load images: the CRI has no import call",
-                          "import it into containerd namespace k8s.io, the one the kubelet sees: "
-                          f"ctrtool load --backend ctr -n k8s.io {path}  (runs: ctr -n k8s.io images import {path})")
+        raise Unsupported(
+            "crictl cannot load images: the CRI has no import call",
+            "import it into containerd namespace k8s.io, the one the kubelet sees: "
+            f"ctrtool load --backend ctr -n k8s.io {path}  (runs: ctr -n k8s.io images import {path})",
+        )
 
     def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
         refs = " ".join(i.ref for i in images)
-        raise Unsupported("crictl cannot save images: the CRI has no export call",
-                          f"export them from containerd namespace k8s.io: ctrtool save --backend ctr -n k8s.io "
-                          f"-o {path} {refs}  (runs: ctr -n k8s.io images export {path} {refs})")
+        raise Unsupported(
+            "crictl cannot save images: the CRI has no export call",
+            f"export them from containerd namespace k8s.io: ctrtool save --backend ctr -n k8s.io "
+            f"-o {path} {refs}  (runs: ctr -n k8s.io images export {path} {refs})",
+        )
 
     def plan_prune(self, unused: bool, namespace: str | None = None) -> Plan:
         """``crictl rmi --prune``: every image no container (in any state) uses, except pinned ones.
@@ -302,29 +379,43 @@ class CrictlAdapter(Adapter):
         from .base import named_images
 
         if not unused:
-            raise Unsupported("crictl cannot remove only the dangling (untagged) images: `crictl rmi --prune` "
-                              "removes every image no container uses",
-                              "add --all to remove every unused image; or remove untagged ones one by one: "
-                              "ctrtool rmi --backend crictl ID  (`ctrtool images -b crictl` lists them)")
-        got = parallel({"images": lambda: self.run("images", "--output", "json"),
-                        "ps": lambda: self.run("ps", "--all", "--output", "json"),
-                        "info": lambda: self.run("info", "--output", "json", check=False)})
+            raise Unsupported(
+                "crictl cannot remove only the dangling (untagged) images: `crictl rmi --prune` "
+                "removes every image no container uses",
+                "add --all to remove every unused image; or remove untagged ones one by one: "
+                "ctrtool rmi --backend crictl ID  (`ctrtool images -b crictl` lists them)",
+            )
+        got = parallel(
+            {
+                "images": lambda: self.run("images", "--output", "json"),
+                "ps": lambda: self.run("ps", "--all", "--output", "json"),
+                "info": lambda: self.run("info", "--output", "json", check=False),
+            }
+        )
         listed = {key: _json(got[key], self.endpoint.address) for key in ("images", "ps")}
         try:
             doomed = prune_candidates(listed["images"], listed["ps"])
         except ValueError as exc:
-            raise not_understood(got["images" if "images" in str(exc) else "ps"], str(exc),
-                                 self.endpoint.address) from None
+            raise not_understood(
+                got["images" if "images" in str(exc) else "ps"], str(exc), self.endpoint.address
+            ) from None
         argv = self.argv("rmi", "--prune")
         where = f"through the CRI in {self.container_namespace()}"
         if not doomed:
-            return Plan(f"remove the images no container uses {where}", [], lambda: None,
-                        note="every image is used by a container or pinned" if listed["images"]["images"]
-                        else "there are no images")
+            return Plan(
+                f"remove the images no container uses {where}",
+                [],
+                lambda: None,
+                note="every image is used by a container or pinned"
+                if listed["images"]["images"]
+                else "there are no images",
+            )
         # only to warn about the sandbox image: without `crictl info` the list is still right
         sandbox = sandbox_image(got["info"].stdout if got["info"].returncode == 0 else "{}", listed["images"])
-        what = (f"remove {len(doomed)} image{'s' if len(doomed) > 1 else ''} no container uses {where} "
-                f"({named_images([(i, names) for i, names, _digests in doomed])})")
+        what = (
+            f"remove {len(doomed)} image{'s' if len(doomed) > 1 else ''} no container uses {where} "
+            f"({named_images([(i, names) for i, names, _digests in doomed])})"
+        )
         if sandbox and any(sandbox in {canonical_ref(n) for n in names} for _i, names, _d in doomed):
             what += f", the sandbox (pause) image {sandbox} among them (new pods need it)"
 
@@ -332,13 +423,24 @@ class CrictlAdapter(Adapter):
             self.fresh_deadline()
             removed = set(parse_deleted(self.run_argv(argv).stdout))
             return [i for i, names, digests in doomed if removed & {i, *names, *digests}]
-        return Plan(what, [argv], execute, destructive=True,
-                    note="what crictl removes is decided again when it runs, with the images and containers "
-                         "there are then")
+
+        return Plan(
+            what,
+            [argv],
+            execute,
+            destructive=True,
+            note="what crictl removes is decided again when it runs, with the images and containers there are then",
+        )
 
     def info(self) -> BackendInfo:
-        got = parallel({"info": lambda: self.run("info", "--output", "json"), "version": self.version,
-                        "fs": self.imagefs, "images": lambda: self._json("images")})
+        got = parallel(
+            {
+                "info": lambda: self.run("info", "--output", "json"),
+                "version": self.version,
+                "fs": self.imagefs,
+                "images": lambda: self._json("images"),
+            }
+        )
         version, info = got["version"], _json(got["info"], self.endpoint.address)
         config = info.get("config") if isinstance(info, dict) else None
         config = config if isinstance(config, dict) else {}
@@ -368,6 +470,7 @@ class CrictlAdapter(Adapter):
 
 # -- parsers (pure functions, tested on recorded output) ---------------------------------------
 
+
 def prune_candidates(images: Any, ps: Any) -> list[tuple[str, list[str], list[str]]]:
     """What ``crictl rmi --prune`` removes, from ``crictl images -o json`` and ``crictl ps -a -o json``:
     (id, tags, repo digests) of every image that is not pinned and that no container uses (by its
@@ -390,8 +493,11 @@ def prune_candidates(images: Any, ps: Any) -> list[tuple[str, list[str], list[st
                 found = ids.get(name) or ids.get(canonical_ref(name))
                 if found:
                     used.add(found)
-    return [(image["id"], list(image.get("repoTags") or []), list(image.get("repoDigests") or []))
-            for image in images["images"] if image.get("id") not in used and not image.get("pinned")]
+    return [
+        (image["id"], list(image.get("repoTags") or []), list(image.get("repoDigests") or []))
+        for image in images["images"]
+        if image.get("id") not in used and not image.get("pinned")
+    ]
 
 
 def sandbox_image(info_json: str, images: Any = None) -> str | None:
@@ -406,8 +512,12 @@ def sandbox_image(info_json: str, images: Any = None) -> str | None:
         image = None
     if isinstance(image, str) and image:
         return canonical_ref(image)
-    pinned = [tag for i in ((images or {}).get("images") or []) if isinstance(i, dict) and i.get("pinned")
-              for tag in (i.get("repoTags") or [])]
+    pinned = [
+        tag
+        for i in ((images or {}).get("images") or [])
+        if isinstance(i, dict) and i.get("pinned")
+        for tag in (i.get("repoTags") or [])
+    ]
     return canonical_ref(pinned[0]) if len(pinned) == 1 else None
 
 
@@ -452,11 +562,12 @@ def _snapshotter_of(root: str | None) -> str | None:
     """The snapshotter's name from its root directory (io.containerd.snapshotter.v1.<name>)."""
     base = os.path.basename(root.rstrip("/")) if root else ""
     prefix = "io.containerd.snapshotter.v1."
-    return base[len(prefix):] if base.startswith(prefix) else None
+    return base[len(prefix) :] if base.startswith(prefix) else None
 
 
-def parse_images(data: Any, namespace: str | None, store: model.Store | None,
-                 content: model.Store | None = None) -> list[ImageRecord]:
+def parse_images(
+    data: Any, namespace: str | None, store: model.Store | None, content: model.Store | None = None
+) -> list[ImageRecord]:
     """One record per tag (or one untagged record) from ``crictl images -o json``."""
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError("expected an object with an 'images' list")
@@ -469,16 +580,29 @@ def parse_images(data: Any, namespace: str | None, store: model.Store | None,
         except (TypeError, ValueError):
             size = None
         for tag in image.get("repoTags") or [None]:
-            records.append(ImageRecord(
-                backend="crictl", namespace=namespace, ref=tag, id=image.get("id"), digest=digest,
-                size=size, size_kind=CONTENT if namespace else REPORTED, store=store, content=content,
-            ))
+            records.append(
+                ImageRecord(
+                    backend="crictl",
+                    namespace=namespace,
+                    ref=tag,
+                    id=image.get("id"),
+                    digest=digest,
+                    size=size,
+                    size_kind=CONTENT if namespace else REPORTED,
+                    store=store,
+                    content=content,
+                )
+            )
     return records
 
 
 # the CRI's container states -> the one vocabulary
-CONTAINER_STATES = {"CONTAINER_RUNNING": RUNNING, "CONTAINER_CREATED": CREATED, "CONTAINER_EXITED": EXITED,
-                    "CONTAINER_UNKNOWN": UNKNOWN}
+CONTAINER_STATES = {
+    "CONTAINER_RUNNING": RUNNING,
+    "CONTAINER_CREATED": CREATED,
+    "CONTAINER_EXITED": EXITED,
+    "CONTAINER_UNKNOWN": UNKNOWN,
+}
 POD_STATES = {"SANDBOX_READY": "ready", "SANDBOX_NOTREADY": "notready"}
 
 
@@ -505,12 +629,20 @@ def parse_ps(ps: Any, pods: Any, namespace: str | None) -> list[ContainerRecord]
         meta = item.get("metadata") or {}
         image = (item.get("image") or {}).get("image") or item.get("imageRef") or None
         state = item.get("state")
-        records.append(ContainerRecord(
-            backend="crictl", namespace=namespace, id=item["id"], name=meta.get("name") or item["id"],
-            image=image, state=CONTAINER_STATES.get(state, UNKNOWN), status=state,
-            pod=pod_names.get(item.get("podSandboxId")), pod_id=item.get("podSandboxId"),
-            created=cri_time(item.get("createdAt")),
-        ))
+        records.append(
+            ContainerRecord(
+                backend="crictl",
+                namespace=namespace,
+                id=item["id"],
+                name=meta.get("name") or item["id"],
+                image=image,
+                state=CONTAINER_STATES.get(state, UNKNOWN),
+                status=state,
+                pod=pod_names.get(item.get("podSandboxId")),
+                pod_id=item.get("podSandboxId"),
+                created=cri_time(item.get("createdAt")),
+            )
+        )
     return records
 
 
@@ -530,13 +662,21 @@ def parse_pods(pods: Any, ps: Any, namespace: str | None) -> list[PodRecord]:
         meta = item.get("metadata") or {}
         state = item.get("state")
         attempt = meta.get("attempt")
-        records.append(PodRecord(
-            backend="crictl", namespace=namespace, id=item["id"], name=meta.get("name") or item["id"],
-            pod_namespace=meta.get("namespace"), uid=meta.get("uid"),
-            state=POD_STATES.get(state or "", "unknown"), status=state, created=cri_time(item.get("createdAt")),
-            attempt=int(attempt) if isinstance(attempt, (int, str)) and str(attempt).isdigit() else None,
-            containers=counts.get(item["id"], 0),
-        ))
+        records.append(
+            PodRecord(
+                backend="crictl",
+                namespace=namespace,
+                id=item["id"],
+                name=meta.get("name") or item["id"],
+                pod_namespace=meta.get("namespace"),
+                uid=meta.get("uid"),
+                state=POD_STATES.get(state or "", "unknown"),
+                status=state,
+                created=cri_time(item.get("createdAt")),
+                attempt=int(attempt) if isinstance(attempt, (int, str)) and str(attempt).isdigit() else None,
+                containers=counts.get(item["id"], 0),
+            )
+        )
     return records
 
 
@@ -570,6 +710,6 @@ def _error_line(stderr: str) -> str:
         if "level=fatal" in line or "level=error" in line:
             start = line.find('msg="')
             if start >= 0:
-                return line[start + 5:].rstrip('"').replace('\\"', '"')
+                return line[start + 5 :].rstrip('"').replace('\\"', '"')
             return line
     return lines[-1] if lines else ""

@@ -21,17 +21,40 @@ import os
 import re
 import secrets
 import time
-from functools import partial
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from functools import partial
+from typing import Any
 
-from ..errors import Ambiguous, InvalidState, PermissionDenied, ToolError, Unreachable, Unsupported
 from .. import model
+from ..errors import Ambiguous, InvalidState, PermissionDenied, ToolError, Unreachable, Unsupported
 from ..runner import not_understood
+from .base import (
+    BLOB_COPY,
+    CONTAINER_COPY,
+    CONTENT,
+    CREATED,
+    EXITED,
+    PAUSED,
+    RUNNING,
+    UNKNOWN,
+    UNPACKED_COPY,
+    Adapter,
+    BackendInfo,
+    ContainerRecord,
+    ImageRecord,
+    ImageTarget,
+    LayerCopy,
+    LayerRecord,
+    Plan,
+    StoredItem,
+    canonical_ref,
+    chain_ids,
+    is_image_layer,
+    parallel,
+    stderr_mentions,
+)
 from .descriptor import Descriptor, NamespaceRule
-from .base import (BLOB_COPY, CONTAINER_COPY, CONTENT, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED_COPY, Adapter,
-                   BackendInfo, ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, StoredItem,
-                   canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions)
 
 DEFAULT_SNAPSHOTTER = "overlayfs"  # ctr's default on Linux; CONTAINERD_SNAPSHOTTER overrides it
 
@@ -56,15 +79,25 @@ class Plugins:
 
 
 DESCRIPTOR = Descriptor(
-    name="ctr", module="ctr", discovery="containerd", cls="CtrAdapter", tool="ctr",
+    name="ctr",
+    module="ctr",
+    discovery="containerd",
+    cls="CtrAdapter",
+    tool="ctr",
     role="containerd's own client: every namespace of one containerd, its content store and snapshots",
-    namespace_rule=NamespaceRule.ALL, namespace="default", owns_namespace=False, selects_namespace=True,
+    namespace_rule=NamespaceRule.ALL,
+    namespace="default",
+    owns_namespace=False,
+    selects_namespace=True,
     env=("CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE"),
     config_keys={"address": str, "namespace": str, "binary": str},
     # containerd's own, k3s and RKE2 (both at /run/k3s/containerd), and the containerd that dockerd
     # starts for itself when none is given
-    default_sockets=("/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock",
-                     "/run/docker/containerd/containerd.sock"),
+    default_sockets=(
+        "/run/containerd/containerd.sock",
+        "/run/k3s/containerd/containerd.sock",
+        "/run/docker/containerd/containerd.sock",
+    ),
     endpoint_hint="set CONTAINERD_ADDRESS, pass --address, or set ctr.address in the ctrtool config file",
 )
 
@@ -80,13 +113,18 @@ class CtrAdapter(Adapter):
         return ["--namespace", namespace or "default", *args]
 
     def classify(self, returncode: int, stderr: str) -> ToolError | None:
-        if stderr_mentions(stderr, "failed to dial", "connection error", "transport: error while dialing",
-                           "cannot access socket"):  # the last: ctr 2.x, when the socket is not there
+        if stderr_mentions(
+            stderr, "failed to dial", "connection error", "transport: error while dialing", "cannot access socket"
+        ):  # the last: ctr 2.x, when the socket is not there
             detail = _first_line(stderr)
             if stderr_mentions(stderr, "permission denied"):
                 return PermissionDenied(self.binary, self.endpoint.address, detail)
-            return Unreachable(self.binary, self.endpoint.address, detail,
-                               hint="is containerd running at this address? set CONTAINERD_ADDRESS or --address")
+            return Unreachable(
+                self.binary,
+                self.endpoint.address,
+                detail,
+                hint="is containerd running at this address? set CONTAINERD_ADDRESS or --address",
+            )
         return None
 
     @property
@@ -160,14 +198,24 @@ class CtrAdapter(Adapter):
                 digest = row["DIGEST"] if row["DIGEST"].startswith("sha256:") else None
                 config, size = blobs.image_config_and_size(digest, row.get("TYPE"))
                 unknown += config is None
-                records.append(ImageRecord(
-                    backend=self.name, namespace=ns, ref=row["REF"], id=config, digest=digest,
-                    size=size, size_kind=CONTENT, store=store, content=content,
-                ))
+                records.append(
+                    ImageRecord(
+                        backend=self.name,
+                        namespace=ns,
+                        ref=row["REF"],
+                        id=config,
+                        digest=digest,
+                        size=size,
+                        size_kind=CONTENT,
+                        store=store,
+                        content=content,
+                    )
+                )
             if unknown:
                 self.warnings.append(
                     f"ctr: {unknown} image(s) in namespace {ns}: manifest not readable under "
-                    f"{plugins.content_root} ({blobs.problem or 'missing'}); their id and size are unknown")
+                    f"{plugins.content_root} ({blobs.problem or 'missing'}); their id and size are unknown"
+                )
         return records
 
     # -- layers ----------------------------------------------------------------------------------
@@ -199,20 +247,28 @@ class CtrAdapter(Adapter):
                 records.append(ImageRecord(self.name, ns, row["REF"], config, digest, None, CONTENT, None, None))
         found = [r for ns in names for r in match_images([x for x in records if x.namespace == ns], ref)[0]]
         if not found:
-            raise NotFound("image", ref, "ctr (namespaces " + ", ".join(names) + ")" if len(names) != 1
-                           else f"ctr namespace {names[0]}")
+            raise NotFound(
+                "image",
+                ref,
+                "ctr (namespaces " + ", ".join(names) + ")" if len(names) != 1 else f"ctr namespace {names[0]}",
+            )
         if len({r.id for r in found}) > 1:
-            raise Ambiguous(f"{ref!r} names different images in different namespaces",
-                            [f"{r.ref} in {r.namespace} ({(r.id or '?')[:19]})" for r in found],
-                            "pick one with -n")
+            raise Ambiguous(
+                f"{ref!r} names different images in different namespaces",
+                [f"{r.ref} in {r.namespace} ({(r.id or '?')[:19]})" for r in found],
+                "pick one with -n",
+            )
         manifest = blobs.manifest(found[0].digest)
         config_doc = blobs.document(found[0].id) if found[0].id else None
         diff_ids = ((config_doc or {}).get("rootfs") or {}).get("diff_ids")
         if manifest is None or not isinstance(diff_ids, list):
             from ..errors import LayoutNotUnderstood
 
-            raise LayoutNotUnderstood(f"the manifest or config of {ref} is not readable in containerd's content "
-                                      f"store ({blobs.problem or 'missing or not JSON'})", plugins.content_root)
+            raise LayoutNotUnderstood(
+                f"the manifest or config of {ref} is not readable in containerd's content "
+                f"store ({blobs.problem or 'missing or not JSON'})",
+                plugins.content_root,
+            )
         layer_blobs = [layer.get("digest") for layer in manifest.get("layers") or []]
         # which namespaces reference each blob: those with an image whose manifest lists it
         referenced: dict[str, list[str]] = {}
@@ -234,13 +290,24 @@ class CtrAdapter(Adapter):
                 if path is None:
                     from ..errors import LayoutNotUnderstood
 
-                    raise LayoutNotUnderstood(f"snapshot {chain} of namespace {ns} is not in the snapshotter's "
-                                              "metadata.db", os.path.join(root or "?", "metadata.db"))
+                    raise LayoutNotUnderstood(
+                        f"snapshot {chain} of namespace {ns} is not in the snapshotter's metadata.db",
+                        os.path.join(root or "?", "metadata.db"),
+                    )
                 copies.append(LayerCopy(self.name, ns, UNPACKED_COPY, path, namespaces=[ns], seen_by=[self.name]))
             blob_path = blobs.path(blob) if blob else None
             if blob_path and os.path.isfile(blob_path):
-                copies.append(LayerCopy(self.name, None, BLOB_COPY, blob_path, size=os.path.getsize(blob_path),
-                                        namespaces=referenced.get(blob or "", []), seen_by=[self.name]))
+                copies.append(
+                    LayerCopy(
+                        self.name,
+                        None,
+                        BLOB_COPY,
+                        blob_path,
+                        size=os.path.getsize(blob_path),
+                        namespaces=referenced.get(blob or "", []),
+                        seen_by=[self.name],
+                    )
+                )
             out.append(LayerRecord(index, diff, chain, blob, copies))
         return out
 
@@ -261,8 +328,10 @@ class CtrAdapter(Adapter):
                 for key, kind in sorted(got[("snapshots", ns)].items()):
                     path = dirs.get((ns, key))
                     if path is None:
-                        raise LayoutNotUnderstood(f"snapshot {key} of namespace {ns} is not in the snapshotter's "
-                                                  "metadata.db", os.path.join(root, "metadata.db"))
+                        raise LayoutNotUnderstood(
+                            f"snapshot {key} of namespace {ns} is not in the snapshotter's metadata.db",
+                            os.path.join(root, "metadata.db"),
+                        )
                     layer = UNPACKED_COPY if kind == "committed" and is_image_layer(key) else CONTAINER_COPY
                     out.append(StoredItem(self.name, ns, layer, key, path, root, seen_by=[self.name]))
         blobs = BlobReader(plugins.content_root)
@@ -277,8 +346,19 @@ class CtrAdapter(Adapter):
         for digest, spaces in referenced.items():
             path = blobs.path(digest)
             if path and os.path.isfile(path):
-                out.append(StoredItem(self.name, None, BLOB_COPY, digest, path, plugins.content_root or "",
-                                      size=os.path.getsize(path), namespaces=spaces, seen_by=[self.name]))
+                out.append(
+                    StoredItem(
+                        self.name,
+                        None,
+                        BLOB_COPY,
+                        digest,
+                        path,
+                        plugins.content_root or "",
+                        size=os.path.getsize(path),
+                        namespaces=spaces,
+                        seen_by=[self.name],
+                    )
+                )
         return out
 
     # -- containers ----------------------------------------------------------------------------
@@ -338,25 +418,33 @@ class CtrAdapter(Adapter):
             manifest = blob(chosen["digest"]) if chosen else None
         config_digest = ((manifest or {}).get("config") or {}).get("digest")
         return {
-            "name": row["REF"], "type": row.get("TYPE"), "digest": row["DIGEST"], "size": row.get("SIZE"),
-            "platforms": row.get("PLATFORMS"), "labels": row.get("LABELS"),
-            "index": index, "manifest": manifest, "config": blob(config_digest) if config_digest else None,
+            "name": row["REF"],
+            "type": row.get("TYPE"),
+            "digest": row["DIGEST"],
+            "size": row.get("SIZE"),
+            "platforms": row.get("PLATFORMS"),
+            "labels": row.get("LABELS"),
+            "index": index,
+            "manifest": manifest,
+            "config": blob(config_digest) if config_digest else None,
         }
 
-    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
-             since: str | None = None) -> int:
-        raise Unsupported("ctr keeps no container logs: a task's output goes wherever `ctr run` or "
-                          "`ctr tasks start` sent it (a FIFO, a --log-uri, or /dev/null)",
-                          "docker and crictl keep logs; with ctr, start the task with "
-                          "--log-uri file:///PATH and read that file")
+    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None, since: str | None = None) -> int:
+        raise Unsupported(
+            "ctr keeps no container logs: a task's output goes wherever `ctr run` or "
+            "`ctr tasks start` sent it (a FIFO, a --log-uri, or /dev/null)",
+            "docker and crictl keep logs; with ctr, start the task with --log-uri file:///PATH and read that file",
+        )
 
-    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
-             tty: bool = False) -> int:
+    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False, tty: bool = False) -> int:
         self.require_running(c, "exec")
         # ctr needs an id for every process it adds to a task: one that cannot collide
         exec_id = f"ctrtool-exec-{os.getpid()}-{secrets.token_hex(4)}"
-        argv = self.argv(*self.ns_argv(c.namespace, "tasks", "exec", "--exec-id", exec_id,
-                                       *(["--tty"] if tty else []), c.id, *command))
+        argv = self.argv(
+            *self.ns_argv(
+                c.namespace, "tasks", "exec", "--exec-id", exec_id, *(["--tty"] if tty else []), c.id, *command
+            )
+        )
         if tty:
             return self.interactive(argv).returncode
         # ctr hands its stdin to the process, and passes its end on (CloseIO) only if the process
@@ -384,8 +472,10 @@ class CtrAdapter(Adapter):
         if c.state == RUNNING:
             return Plan(what, [], lambda: None, note="already running")
         if c.state == PAUSED:
-            raise InvalidState(f"cannot start container {c.id}: its task is paused",
-                               f"resume it: ctr -n {c.namespace} tasks resume {c.id}")
+            raise InvalidState(
+                f"cannot start container {c.id}: its task is paused",
+                f"resume it: ctr -n {c.namespace} tasks resume {c.id}",
+            )
         commands = [self._c(c, "tasks", "delete", c.id)] if c.status is not None else []
         commands.append(self._c(c, "tasks", "start", "--detach", "--null-io", c.id))
         return self._plan(what, commands)
@@ -394,8 +484,10 @@ class CtrAdapter(Adapter):
         """Like ``docker stop``: the image's stop signal (ctr's default, else SIGTERM), then up to
         ``seconds`` for the task to stop, then SIGKILL. The stopped task is kept (``ps -a`` shows
         the container exited; ``start`` starts it again; ``rm`` deletes both)."""
-        what = (f"stop container {c.id} (ctr namespace {c.namespace}): its stop signal, "
-                f"then SIGKILL if it still runs after {seconds}s")
+        what = (
+            f"stop container {c.id} (ctr namespace {c.namespace}): its stop signal, "
+            f"then SIGKILL if it still runs after {seconds}s"
+        )
         if c.state not in (RUNNING, PAUSED):
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
         term = self._c(c, "tasks", "kill", c.id)
@@ -409,10 +501,18 @@ class CtrAdapter(Adapter):
             self.fresh_deadline()
             self.run_argv(kill)
             if not self._wait_stopped(c, self.settings.timeout):
-                raise InvalidState(f"container {c.id} (ctr namespace {c.namespace}) still runs after SIGKILL",
-                                   f"see `ctr -n {c.namespace} tasks ls`")
-        return Plan(what, [term, kill], execute, destructive=True,
-                    note=f"the second command runs only if the task still runs after {seconds}s")
+                raise InvalidState(
+                    f"container {c.id} (ctr namespace {c.namespace}) still runs after SIGKILL",
+                    f"see `ctr -n {c.namespace} tasks ls`",
+                )
+
+        return Plan(
+            what,
+            [term, kill],
+            execute,
+            destructive=True,
+            note=f"the second command runs only if the task still runs after {seconds}s",
+        )
 
     def plan_kill(self, c: ContainerRecord, signal: str) -> Plan:
         """``tasks kill --signal SIG``: the signal goes to the task's main process. After SIGKILL
@@ -427,9 +527,12 @@ class CtrAdapter(Adapter):
             self.fresh_deadline()
             self.run_argv(argv)
             if signal == "SIGKILL" and not self._wait_stopped(c, self.settings.timeout):
-                raise InvalidState(f"container {c.id} (ctr namespace {c.namespace}) still runs after SIGKILL",
-                                   f"see `ctr -n {c.namespace} tasks ls`; a paused task gets the signal "
-                                   f"when resumed: ctr -n {c.namespace} tasks resume {c.id}")
+                raise InvalidState(
+                    f"container {c.id} (ctr namespace {c.namespace}) still runs after SIGKILL",
+                    f"see `ctr -n {c.namespace} tasks ls`; a paused task gets the signal "
+                    f"when resumed: ctr -n {c.namespace} tasks resume {c.id}",
+                )
+
         return Plan(what, [argv], execute, destructive=True)
 
     def _wait_stopped(self, c: ContainerRecord, seconds: float) -> bool:
@@ -459,22 +562,36 @@ class CtrAdapter(Adapter):
     def name_for_id(self, record: ImageRecord, tags: list[str]) -> str:
         # ctr knows images by name only
         if len(tags) > 1:
-            raise Ambiguous(f"{record.id} has {len(tags)} names in ctr namespace {record.namespace}", tags,
-                            "give the name: ctr works on names")
+            raise Ambiguous(
+                f"{record.id} has {len(tags)} names in ctr namespace {record.namespace}",
+                tags,
+                "give the name: ctr works on names",
+            )
         return record.ref or ""
 
     def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
-        return self._plan(f"remove image {image.ref} from ctr namespace {image.namespace}",
-                          [self.argv(*self.ns_argv(image.namespace, "images", "rm", image.ref))], destructive=True)
+        return self._plan(
+            f"remove image {image.ref} from ctr namespace {image.namespace}",
+            [self.argv(*self.ns_argv(image.namespace, "images", "rm", image.ref))],
+            destructive=True,
+        )
 
     def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
         # ctr images tag refuses an existing name unless --force; the user has agreed to move it
         force = ["--force"] if replaces is not None else []
-        moved = (f", moving {target} away from image {(replaces.id or '?')[:19]} (which keeps its other names, "
-                 f"or is left unnamed)") if replaces is not None else ""
-        return self._plan(f"tag {image.ref} as {target} (ctr namespace {image.namespace}){moved}",
-                          [self.argv(*self.ns_argv(image.namespace, "images", "tag", *force, image.ref, target))],
-                          destructive=replaces is not None)
+        moved = (
+            (
+                f", moving {target} away from image {(replaces.id or '?')[:19]} (which keeps its other names, "
+                f"or is left unnamed)"
+            )
+            if replaces is not None
+            else ""
+        )
+        return self._plan(
+            f"tag {image.ref} as {target} (ctr namespace {image.namespace}){moved}",
+            [self.argv(*self.ns_argv(image.namespace, "images", "tag", *force, image.ref, target))],
+            destructive=replaces is not None,
+        )
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         ns = self.operation_namespace(namespace)
@@ -482,8 +599,9 @@ class CtrAdapter(Adapter):
         # ctr 1.x speaks plain HTTP to a registry on this machine by itself, 2.x only when told:
         # ctrtool tells it for loopback registries only, so that both behave as 1.x (and docker) do
         plain = ["--plain-http"] if loopback_registry(full) else []
-        return self._pull_plan(self.argv(*self.ns_argv(ns, "images", "pull", *plain, full)), full,
-                               f"pull {full} into ctr namespace {ns}")
+        return self._pull_plan(
+            self.argv(*self.ns_argv(ns, "images", "pull", *plain, full)), full, f"pull {full} into ctr namespace {ns}"
+        )
 
     def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
         ns = self.operation_namespace(namespace)
@@ -493,6 +611,7 @@ class CtrAdapter(Adapter):
 
         def execute() -> list[str]:
             return parse_imported(self.run_argv(argv, bounded=False).stdout)
+
         moved = f", replacing {', '.join(replaces)} (now other images)" if replaces else ""
         return Plan(f"import {path} into ctr namespace {ns}{moved}", [argv], execute, destructive=bool(replaces))
 
@@ -501,17 +620,25 @@ class CtrAdapter(Adapter):
 
         ns = self.operation_namespace(namespace)
         # "-": to stdout, which ctrtool points at FILE's temporary file (or leaves as its own for -o -)
-        argv = self.argv(*self.ns_argv(ns, "images", "export", *self._export_to_stdout(), "-",
-                                       *(i.ref for i in images)))
+        argv = self.argv(
+            *self.ns_argv(ns, "images", "export", *self._export_to_stdout(), "-", *(i.ref for i in images))
+        )
         to_file = path != "-"
-        return Plan(f"export {', '.join(i.ref for i in images)} from ctr namespace {ns} to "
-                    f"{path if to_file else 'stdout'}" + (f", replacing {path}" if to_file and os.path.exists(path)
-                                                         else ""), [argv],
-                    lambda: run_to_file(argv, path, endpoint=self.endpoint.address, unset_env=self.unset_env(),
-                                        classify=self.classify) and None,
-                    destructive=to_file and os.path.exists(path),
-                    note=f"the archive is written to a temporary file next to {path} and renamed onto it "
-                         "once complete" if to_file else None)
+        return Plan(
+            f"export {', '.join(i.ref for i in images)} from ctr namespace {ns} to "
+            f"{path if to_file else 'stdout'}" + (f", replacing {path}" if to_file and os.path.exists(path) else ""),
+            [argv],
+            lambda: (
+                run_to_file(
+                    argv, path, endpoint=self.endpoint.address, unset_env=self.unset_env(), classify=self.classify
+                )
+                and None
+            ),
+            destructive=to_file and os.path.exists(path),
+            note=f"the archive is written to a temporary file next to {path} and renamed onto it once complete"
+            if to_file
+            else None,
+        )
 
     def client_major(self) -> int:
         """The ctr client's major version, from ``ctr --version`` (no daemon involved; once)."""
@@ -531,8 +658,9 @@ class CtrAdapter(Adapter):
         return ["--local"] if self.client_major() >= 2 else []
 
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
-        return self.argv(*self.ns_argv(self.operation_namespace(namespace), "images", "export",
-                                       *self._export_to_stdout(), "-", ref))
+        return self.argv(
+            *self.ns_argv(self.operation_namespace(namespace), "images", "export", *self._export_to_stdout(), "-", ref)
+        )
 
     def import_argv(self, namespace: str | None) -> list[str]:
         return self.argv(*self.ns_argv(self.operation_namespace(namespace), "images", "import", "-"))
@@ -542,15 +670,15 @@ class CtrAdapter(Adapter):
 
     def plan_prune(self, unused: bool, namespace: str | None = None) -> Plan:
         ns = self.operation_namespace(namespace)
-        raise Unsupported("ctr has no prune: containerd removes content no image refers to, but never "
-                          "an image itself",
-                          f"remove the ones you no longer need by name: ctrtool rmi --backend ctr -n {ns} REF "
-                          "(`ctrtool images -b ctr` lists them); for namespace k8s.io, "
-                          "`ctrtool prune --backend crictl --all` removes every image no CRI container uses")
+        raise Unsupported(
+            "ctr has no prune: containerd removes content no image refers to, but never an image itself",
+            f"remove the ones you no longer need by name: ctrtool rmi --backend ctr -n {ns} REF "
+            "(`ctrtool images -b ctr` lists them); for namespace k8s.io, "
+            "`ctrtool prune --backend crictl --all` removes every image no CRI container uses",
+        )
 
     def info(self) -> BackendInfo:
-        got = parallel({"version": lambda: self.run("version").stdout, "ns": self.namespaces,
-                        "plugins": self.plugins})
+        got = parallel({"version": lambda: self.run("version").stdout, "ns": self.namespaces, "plugins": self.plugins})
         names, plugins = got["ns"], got["plugins"]
         listed = parallel({ns: partial(self.image_names, ns) for ns in names})
         counts = {ns: len(refs) for ns, refs in listed.items()}
@@ -663,7 +791,7 @@ class BlobReader:
             if doc is None or msize is None:
                 return None, None
             total += msize
-        config = (doc.get("config") or {})
+        config = doc.get("config") or {}
         layers = doc.get("layers") or []
         try:
             total += int(config.get("size", 0)) + sum(int(layer.get("size", 0)) for layer in layers)
@@ -672,8 +800,9 @@ class BlobReader:
         return config.get("digest"), total
 
 
-def snapshot_dirs(root: str, snapshotter: str,
-                  kinds: dict[tuple[str, str], str] | None = None) -> dict[tuple[str, str], str]:
+def snapshot_dirs(
+    root: str, snapshotter: str, kinds: dict[tuple[str, str], str] | None = None
+) -> dict[tuple[str, str], str]:
     """(namespace, snapshot key) -> the directory holding a committed or active snapshot's files,
     from the snapshotter's own metadata.db (read-only); each committed one is checked to exist (an
     active one may be going away). ``kinds``, when given, gets each snapshot's kind."""
@@ -683,13 +812,15 @@ def snapshot_dirs(root: str, snapshotter: str,
     db = os.path.join(root, "metadata.db")
     sub = {"overlayfs": "fs", "native": ""}.get(snapshotter)
     if sub is None:
-        raise Unsupported(f"ctrtool maps snapshots to directories for the overlayfs and native snapshotters, "
-                          f"not {snapshotter}")
+        raise Unsupported(
+            f"ctrtool maps snapshots to directories for the overlayfs and native snapshotters, not {snapshotter}"
+        )
     try:
         entries = read_snapshots(db)
     except OSError as exc:
-        raise LayoutNotUnderstood(f"cannot read the snapshotter's metadata.db: {(exc.strerror or str(exc)).lower()}",
-                                  db) from None
+        raise LayoutNotUnderstood(
+            f"cannot read the snapshotter's metadata.db: {(exc.strerror or str(exc)).lower()}", db
+        ) from None
     except BoltError as exc:
         raise LayoutNotUnderstood(f"the snapshotter's metadata.db is not readable consistently: {exc}", db) from None
     dirs = {}
@@ -701,8 +832,9 @@ def snapshot_dirs(root: str, snapshotter: str,
         if not os.path.isdir(path):
             if e.kind != "committed":
                 continue
-            raise LayoutNotUnderstood(f"snapshot {e.key} of namespace {e.namespace} should be in {path}, "
-                                      "which is not a directory", db)
+            raise LayoutNotUnderstood(
+                f"snapshot {e.key} of namespace {e.namespace} should be in {path}, which is not a directory", db
+            )
         dirs[(e.namespace, e.key)] = path
         if kinds is not None:
             kinds[(e.namespace, e.key)] = e.kind
@@ -722,6 +854,7 @@ def _pick_platform(manifests: list[dict]) -> dict | None:
 
 
 # -- parsers (pure functions, tested on recorded output) ---------------------------------------
+
 
 def parse_lines(stdout: str) -> list[str]:
     return [line.strip() for line in stdout.splitlines() if line.strip()]
@@ -747,7 +880,7 @@ def parse_table(stdout: str, required: Sequence[str] = ()) -> list[dict[str, str
         row = {}
         for i, name in enumerate(names):
             end = starts[i + 1] if i + 1 < len(starts) else None
-            row[name] = line[starts[i]:end].strip()
+            row[name] = line[starts[i] : end].strip()
         rows.append(row)
     return rows
 
@@ -756,8 +889,9 @@ def parse_table(stdout: str, required: Sequence[str] = ()) -> list[dict[str, str
 TASK_STATES = {"RUNNING": RUNNING, "CREATED": CREATED, "STOPPED": EXITED, "PAUSED": PAUSED, "PAUSING": PAUSED}
 
 
-def parse_containers(containers: list[dict[str, str]], tasks: list[dict[str, str]],
-                     namespace: str) -> list[ContainerRecord]:
+def parse_containers(
+    containers: list[dict[str, str]], tasks: list[dict[str, str]], namespace: str
+) -> list[ContainerRecord]:
     """Rows of ``ctr containers ls`` joined with ``ctr tasks ls`` (same namespace). A container
     without a task has never been started (or its task was deleted): ``created``."""
     status = {t["TASK"]: t.get("STATUS") or None for t in tasks}
@@ -766,12 +900,20 @@ def parse_containers(containers: list[dict[str, str]], tasks: list[dict[str, str
         cid = row["CONTAINER"]
         task = status.get(cid)
         image = row.get("IMAGE")
-        records.append(ContainerRecord(
-            backend="ctr", namespace=namespace, id=cid, name=cid,
-            image=None if image in (None, "", "-") else image,
-            state=TASK_STATES.get(task, UNKNOWN) if task else CREATED, status=task,
-            pod=None, pod_id=None, created=None,
-        ))
+        records.append(
+            ContainerRecord(
+                backend="ctr",
+                namespace=namespace,
+                id=cid,
+                name=cid,
+                image=None if image in (None, "", "-") else image,
+                state=TASK_STATES.get(task, UNKNOWN) if task else CREATED,
+                status=task,
+                pod=None,
+                pod_id=None,
+                created=None,
+            )
+        )
     return records
 
 
@@ -860,7 +1002,7 @@ def parse_version(stdout: str) -> dict[str, str]:
 
 
 def _strip_unix(address: str) -> str:
-    return address[len("unix://"):] if address.startswith("unix://") else address
+    return address[len("unix://") :] if address.startswith("unix://") else address
 
 
 def _first_line(text: str) -> str:

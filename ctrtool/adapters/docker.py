@@ -13,18 +13,36 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .. import model
-from ..model import Store, ViewOf
 from ..errors import PermissionDenied, ToolError, Unreachable
+from ..model import Store, ViewOf
 from ..runner import Result, not_understood
+from .base import (
+    CONTENT_AND_UNPACKED,
+    CREATED,
+    EXITED,
+    PAUSED,
+    RUNNING,
+    UNKNOWN,
+    UNPACKED,
+    UNPACKED_COPY,
+    Adapter,
+    BackendInfo,
+    ContainerRecord,
+    ImageRecord,
+    ImageTarget,
+    LayerCopy,
+    LayerRecord,
+    Plan,
+    StoredItem,
+    chain_ids,
+    stderr_mentions,
+)
 from .descriptor import Descriptor, NamespaceRule
-from .base import (CONTENT_AND_UNPACKED, CREATED, EXITED, PAUSED, RUNNING, UNKNOWN, UNPACKED, UNPACKED_COPY, Adapter,
-                   BackendInfo,
-                   ContainerRecord, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, StoredItem, chain_ids,
-                   stderr_mentions)
 
 # docker runs its containers (and, on containerd's image store, keeps its images) in this containerd
 # namespace unless dockerd is started with --containerd-namespace; `docker info` reports it since API
@@ -32,9 +50,15 @@ from .base import (CONTENT_AND_UNPACKED, CREATED, EXITED, PAUSED, RUNNING, UNKNO
 DOCKER_CONTAINERD_NAMESPACE = "moby"
 
 DESCRIPTOR = Descriptor(
-    name="docker", module="docker", discovery="docker-cli", cls="DockerAdapter", tool="docker",
+    name="docker",
+    module="docker",
+    discovery="docker-cli",
+    cls="DockerAdapter",
+    tool="docker",
     role="docker's images: its own graph driver store, or a namespace of containerd's image store",
-    namespace_rule=NamespaceRule.NONE, namespace=DOCKER_CONTAINERD_NAMESPACE, owns_namespace=True,
+    namespace_rule=NamespaceRule.NONE,
+    namespace=DOCKER_CONTAINERD_NAMESPACE,
+    owns_namespace=True,
     env=("DOCKER_HOST", "DOCKER_CONTEXT"),
     config_keys={"host": str, "context": str, "binary": str},
     default_sockets=("unix:///var/run/docker.sock",),
@@ -63,14 +87,20 @@ def docker_store(info: dict[str, Any]) -> DockerStore:
     root, driver = info.get("DockerRootDir"), info.get("Driver")
     containerd: dict[str, Any] = info["Containerd"] if isinstance(info.get("Containerd"), dict) else {}
     address = containerd.get("Address") or None
-    on_containerd = any(isinstance(pair, list) and len(pair) == 2 and pair[0] == "driver-type"
-                        and "snapshotter" in str(pair[1]) for pair in info.get("DriverStatus") or [])
+    on_containerd = any(
+        isinstance(pair, list) and len(pair) == 2 and pair[0] == "driver-type" and "snapshotter" in str(pair[1])
+        for pair in info.get("DriverStatus") or []
+    )
     if not on_containerd:
         path = os.path.join(root, driver) if root and driver else None
         return DockerStore(model.graph_store(root, path, driver), None, None, address)
     namespace = (containerd.get("Namespaces") or {}).get("Containers") or DOCKER_CONTAINERD_NAMESPACE
-    return DockerStore(model.containerd_snapshots(address, namespace, None, driver), model.containerd_content(address, None),
-                       namespace, address)
+    return DockerStore(
+        model.containerd_snapshots(address, namespace, None, driver),
+        model.containerd_content(address, None),
+        namespace,
+        address,
+    )
 
 
 class DockerAdapter(Adapter):
@@ -88,10 +118,15 @@ class DockerAdapter(Adapter):
     def classify(self, returncode: int, stderr: str) -> ToolError | None:
         if stderr_mentions(stderr, "permission denied while trying to connect"):
             return PermissionDenied(self.binary, self.endpoint.address, _first_line(stderr))
-        if stderr_mentions(stderr, "cannot connect to the docker daemon", "error during connect",
-                           "is the docker daemon running"):
-            return Unreachable(self.binary, self.endpoint.address, _first_line(stderr),
-                               hint="is dockerd running at this address? set DOCKER_HOST or --docker-host")
+        if stderr_mentions(
+            stderr, "cannot connect to the docker daemon", "error during connect", "is the docker daemon running"
+        ):
+            return Unreachable(
+                self.binary,
+                self.endpoint.address,
+                _first_line(stderr),
+                hint="is dockerd running at this address? set DOCKER_HOST or --docker-host",
+            )
         return None
 
     # -- queries ---------------------------------------------------------------------------
@@ -169,8 +204,9 @@ class DockerAdapter(Adapter):
             from ..errors import Unsupported
 
             driver = (item.get("GraphDriver") or {}).get("Name")
-            raise Unsupported(f"docker's graph driver is {driver}: ctrtool maps layers to directories "
-                              "for overlay2 only")
+            raise Unsupported(
+                f"docker's graph driver is {driver}: ctrtool maps layers to directories for overlay2 only"
+            )
         diff_ids = (item.get("RootFS") or {}).get("Layers") or []
         return docker_layers(os.path.dirname(store), store, diff_ids)
 
@@ -186,16 +222,23 @@ class DockerAdapter(Adapter):
             from ..errors import Unsupported
 
             driver = (items[0].get("GraphDriver") or {}).get("Name")
-            raise Unsupported(f"docker's graph driver is {driver}: ctrtool maps layers to directories "
-                              "for overlay2 only")
+            raise Unsupported(
+                f"docker's graph driver is {driver}: ctrtool maps layers to directories for overlay2 only"
+            )
         out: dict[str, StoredItem] = {}
         for item in items:
             diff_ids = (item.get("RootFS") or {}).get("Layers") or []
             for chain in chain_ids(diff_ids):
                 if chain not in out:
-                    out[chain] = StoredItem("docker", None, UNPACKED_COPY, chain,
-                                            layer_dir(os.path.dirname(store), store, chain), store,
-                                            seen_by=["docker"])
+                    out[chain] = StoredItem(
+                        "docker",
+                        None,
+                        UNPACKED_COPY,
+                        chain,
+                        layer_dir(os.path.dirname(store), store, chain),
+                        store,
+                        seen_by=["docker"],
+                    )
         return list(out.values())
 
     # -- containers ----------------------------------------------------------------------------
@@ -214,12 +257,10 @@ class DockerAdapter(Adapter):
     def inspect_image(self, image: ImageTarget) -> Any:
         return _json(self.run("image", "inspect", image.ref), self.endpoint.address)[0]
 
-    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None,
-             since: str | None = None) -> int:
+    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None, since: str | None = None) -> int:
         return self.stream(self.argv("logs", *self._logs_flags(follow, tail, since), c.id)).returncode
 
-    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False,
-             tty: bool = False) -> int:
+    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False, tty: bool = False) -> int:
         self.require_running(c, "exec")
         flags = (["--interactive"] if interactive else []) + (["--tty"] if tty else [])
         argv = self.argv("exec", *flags, c.id, *command)
@@ -249,19 +290,30 @@ class DockerAdapter(Adapter):
         if not force:
             self.refuse_running(c, "remove it")
         flags = ["--force"] if force else []
-        return self._plan(f"remove container {c.name} (docker)", [self.argv("rm", *flags, c.name)],
-                          destructive=True)
+        return self._plan(f"remove container {c.name} (docker)", [self.argv("rm", *flags, c.name)], destructive=True)
 
     def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
         flags = ["--force"] if force else []
-        return self._plan(f"remove image {image.ref} from docker's store", [self.argv("image", "rm", *flags, image.ref)],
-                          destructive=True)
+        return self._plan(
+            f"remove image {image.ref} from docker's store",
+            [self.argv("image", "rm", *flags, image.ref)],
+            destructive=True,
+        )
 
     def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
-        moved = (f", moving {target} away from image {(replaces.id or '?')[:19]} (which keeps its other names, "
-                 f"or is left untagged)") if replaces is not None else ""
-        return self._plan(f"tag {image.ref} as {target} (docker){moved}", [self.argv("tag", image.ref, target)],
-                          destructive=replaces is not None)
+        moved = (
+            (
+                f", moving {target} away from image {(replaces.id or '?')[:19]} (which keeps its other names, "
+                f"or is left untagged)"
+            )
+            if replaces is not None
+            else ""
+        )
+        return self._plan(
+            f"tag {image.ref} as {target} (docker){moved}",
+            [self.argv("tag", image.ref, target)],
+            destructive=replaces is not None,
+        )
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
         return self._pull_plan(self.argv("pull", ref), ref, f"pull {ref} into docker's store")
@@ -271,6 +323,7 @@ class DockerAdapter(Adapter):
 
         def execute() -> list[str]:
             return parse_loaded(self.run_argv(argv, bounded=False).stdout)
+
         moved = f", replacing {', '.join(replaces)} (now other images)" if replaces else ""
         return Plan(f"load {path} into docker's store{moved}", [argv], execute, destructive=bool(replaces))
 
@@ -280,13 +333,21 @@ class DockerAdapter(Adapter):
         # to stdout, which ctrtool points at FILE's temporary file (or leaves as its own stdout for "-")
         argv = self.argv("save", *(i.ref for i in images))
         to_file = path != "-"
-        return Plan(f"save {', '.join(i.ref for i in images)} from docker to {path if to_file else 'stdout'}"
-                    + (f", replacing {path}" if to_file and os.path.exists(path) else ""), [argv],
-                    lambda: run_to_file(argv, path, endpoint=self.endpoint.address, unset_env=self.unset_env(),
-                                        classify=self.classify) and None,
-                    destructive=to_file and os.path.exists(path),
-                    note=f"the archive is written to a temporary file next to {path} and renamed onto it "
-                         "once complete" if to_file else None)
+        return Plan(
+            f"save {', '.join(i.ref for i in images)} from docker to {path if to_file else 'stdout'}"
+            + (f", replacing {path}" if to_file and os.path.exists(path) else ""),
+            [argv],
+            lambda: (
+                run_to_file(
+                    argv, path, endpoint=self.endpoint.address, unset_env=self.unset_env(), classify=self.classify
+                )
+                and None
+            ),
+            destructive=to_file and os.path.exists(path),
+            note=f"the archive is written to a temporary file next to {path} and renamed onto it once complete"
+            if to_file
+            else None,
+        )
 
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
         return self.argv("save", ref)
@@ -318,7 +379,8 @@ class DockerAdapter(Adapter):
         calls: dict[str, Callable[[], Any]] = {"images": self.images, "used": self._used_image_ids}
         if not unused:
             calls["dangling"] = lambda: parse_image_ids(
-                self.run("image", "ls", "--filter", "dangling=true", "--quiet", "--no-trunc").stdout)
+                self.run("image", "ls", "--filter", "dangling=true", "--quiet", "--no-trunc").stdout
+            )
         got = parallel(calls)
         names: dict[str, list[str]] = {}
         for r in got["images"]:
@@ -331,19 +393,30 @@ class DockerAdapter(Adapter):
         kind = "unused" if unused else "dangling"
         argv = self.argv("image", "prune", "--force", *(["--all"] if unused else []))
         if not doomed:
-            return Plan(f"remove {kind} images from docker's store", [], lambda: None,
-                        note="every one is used by a container" if wanted else f"there are no {kind} images")
-        what = (f"remove {len(doomed)} {kind} image{'s' if len(doomed) > 1 else ''} from docker's store "
-                f"({named_images(doomed)})")
+            return Plan(
+                f"remove {kind} images from docker's store",
+                [],
+                lambda: None,
+                note="every one is used by a container" if wanted else f"there are no {kind} images",
+            )
+        what = (
+            f"remove {len(doomed)} {kind} image{'s' if len(doomed) > 1 else ''} from docker's store "
+            f"({named_images(doomed)})"
+        )
         candidates = [i for i, _ in doomed]
 
         def execute() -> list[str]:
             self.fresh_deadline()
             removed = parse_pruned(self.run_argv(argv).stdout)
             return [i for i in candidates if i in removed]  # "deleted:" lines name layers too
-        return Plan(what, [argv], execute, destructive=True,
-                    note="what docker removes is decided again when it runs, with the images and containers "
-                         "there are then")
+
+        return Plan(
+            what,
+            [argv],
+            execute,
+            destructive=True,
+            note="what docker removes is decided again when it runs, with the images and containers there are then",
+        )
 
     def info(self) -> BackendInfo:
         data = self._info()
@@ -358,8 +431,11 @@ class DockerAdapter(Adapter):
             storage_driver=data.get("Driver"),
             store=where.store.path,  # on containerd's image store: core fills it in from containerd
             content_store=where.content.path if where.content else None,
-            namespaces=[where.namespace or (data.get("Containerd") or {}).get("Namespaces", {}).get("Containers")
-                        or DOCKER_CONTAINERD_NAMESPACE],
+            namespaces=[
+                where.namespace
+                or (data.get("Containerd") or {}).get("Namespaces", {}).get("Containers")
+                or DOCKER_CONTAINERD_NAMESPACE
+            ],
             image_count=data.get("Images"),
             image_store="containerd" if where.on_containerd else "graph",
             containerd=where.containerd,
@@ -367,6 +443,7 @@ class DockerAdapter(Adapter):
 
 
 # -- parsers (pure functions, tested on recorded output) ---------------------------------------
+
 
 def docker_image_id(record: ImageRecord) -> str | None:
     """The image ID docker itself prints for a record: the config digest on its graph driver, the
@@ -389,8 +466,15 @@ def docker_layers(root: str, store: str, diff_ids: Sequence[str]) -> list[LayerR
     records = []
     for index, (diff, chain) in enumerate(zip(diff_ids, chain_ids(diff_ids))):
         path = layer_dir(root, store, chain)
-        records.append(LayerRecord(index, diff, chain, None, [LayerCopy(
-            backend="docker", namespace=None, kind=UNPACKED_COPY, path=path, seen_by=["docker"])]))
+        records.append(
+            LayerRecord(
+                index,
+                diff,
+                chain,
+                None,
+                [LayerCopy(backend="docker", namespace=None, kind=UNPACKED_COPY, path=path, seen_by=["docker"])],
+            )
+        )
     return records
 
 
@@ -405,12 +489,18 @@ def layer_dir(root: str, store: str, chain: str) -> str:
         with open(os.path.join(meta, "cache-id"), encoding="ascii") as fh:
             cache_id = fh.read().strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise LayoutNotUnderstood(f"docker's layer database has no readable cache-id for layer {chain} "
-                                  f"({(getattr(exc, 'strerror', None) or str(exc)).lower()})", meta) from None
+        raise LayoutNotUnderstood(
+            f"docker's layer database has no readable cache-id for layer {chain} "
+            f"({(getattr(exc, 'strerror', None) or str(exc)).lower()})",
+            meta,
+        ) from None
     path = os.path.join(store, cache_id, "diff")
     if not re.fullmatch(r"[0-9a-f]{16,128}", cache_id) or not os.path.isdir(path):
-        raise LayoutNotUnderstood(f"layer {chain}: docker's layer database names {cache_id!r}, "
-                                  "which is not a directory in its overlay2 store", path)
+        raise LayoutNotUnderstood(
+            f"layer {chain}: docker's layer database names {cache_id!r}, "
+            "which is not a directory in its overlay2 store",
+            path,
+        )
     return path
 
 
@@ -442,17 +532,19 @@ def parse_inspect(items: list[dict[str, Any]], store: Store | None, content: Sto
                 image_id, digest = item.get("Id"), _digest_for(tag, digests)
             else:
                 image_id, digest = None, target or item.get("Id")
-            records.append(ImageRecord(
-                backend="docker",
-                namespace=store.namespace if store else None,
-                ref=tag,
-                id=image_id,
-                digest=digest,
-                size=size if isinstance(size, int) else None,
-                size_kind=UNPACKED if content is None else CONTENT_AND_UNPACKED,
-                store=store,
-                content=content,
-            ))
+            records.append(
+                ImageRecord(
+                    backend="docker",
+                    namespace=store.namespace if store else None,
+                    ref=tag,
+                    id=image_id,
+                    digest=digest,
+                    size=size if isinstance(size, int) else None,
+                    size_kind=UNPACKED if content is None else CONTENT_AND_UNPACKED,
+                    store=store,
+                    content=content,
+                )
+            )
     return records
 
 
@@ -469,8 +561,14 @@ def _digest_for(tag: str | None, repo_digests: list[str]) -> str | None:
 
 
 # docker's container states -> the one vocabulary ("restarting": between two runs, so unknown)
-STATES = {"running": RUNNING, "created": CREATED, "exited": EXITED, "dead": EXITED, "removing": EXITED,
-          "paused": PAUSED}
+STATES = {
+    "running": RUNNING,
+    "created": CREATED,
+    "exited": EXITED,
+    "dead": EXITED,
+    "removing": EXITED,
+    "paused": PAUSED,
+}
 
 
 def parse_ps(stdout: str) -> list[ContainerRecord]:
@@ -486,18 +584,25 @@ def parse_ps(stdout: str) -> list[ContainerRecord]:
         if not isinstance(item, dict) or "ID" not in item:
             raise ValueError("expected one JSON object with an ID per line")
         state = str(item.get("State") or "").lower()
-        records.append(ContainerRecord(
-            backend="docker", namespace=None, id=item["ID"],
-            name=str(item.get("Names") or "").split(",")[0] or item["ID"],
-            image=item.get("Image") or None,
-            state=STATES.get(state, UNKNOWN), status=item.get("Status") or state or None,
-            pod=None, pod_id=None, created=docker_time(item.get("CreatedAt")),
-        ))
+        records.append(
+            ContainerRecord(
+                backend="docker",
+                namespace=None,
+                id=item["ID"],
+                name=str(item.get("Names") or "").split(",")[0] or item["ID"],
+                image=item.get("Image") or None,
+                state=STATES.get(state, UNKNOWN),
+                status=item.get("Status") or state or None,
+                pod=None,
+                pod_id=None,
+                created=docker_time(item.get("CreatedAt")),
+            )
+        )
     return records
 
 
 def docker_time(text: str | None) -> str | None:
-    """"2024-01-02 03:04:05 +0000 UTC" (Go's time.String) -> "2024-01-02T03:04:05Z"."""
+    """ "2024-01-02 03:04:05 +0000 UTC" (Go's time.String) -> "2024-01-02T03:04:05Z"."""
     from datetime import datetime, timezone
 
     if not text:

@@ -6,28 +6,42 @@ import functools
 import os
 import sys
 import traceback
-from typing import Annotated, Any, Callable, Optional
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, CtrtoolError
 from ..output import FORMATS, Output
 
-BackendOpt = Annotated[Optional[list[str]], typer.Option(
-    "--backend", "-b", metavar="docker|ctr|crictl",
-    help="Backend to query; repeat for several. Default: every backend found on this machine.")]
-AllBackendsOpt = Annotated[bool, typer.Option(
-    "--all-backends", "-A", help="Query docker, ctr and crictl, and report each one that fails.")]
-NamespaceOpt = Annotated[Optional[list[str]], typer.Option(
-    "--namespace", "-n", metavar="NS", callback=lambda v: _namespaces_option(v),
-    help="containerd namespace for ctr (repeatable). Default: CONTAINERD_NAMESPACE, else every "
-         "namespace `ctr namespaces ls` lists.")]
-OutputOpt = Annotated[str, typer.Option(
-    "--output", "-o", metavar="|".join(FORMATS), help="Output format.")]
+BackendOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--backend",
+        "-b",
+        metavar="docker|ctr|crictl",
+        help="Backend to query; repeat for several. Default: every backend found on this machine.",
+    ),
+]
+AllBackendsOpt = Annotated[
+    bool, typer.Option("--all-backends", "-A", help="Query docker, ctr and crictl, and report each one that fails.")
+]
+NamespaceOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--namespace",
+        "-n",
+        metavar="NS",
+        callback=lambda v: _namespaces_option(v),
+        help="containerd namespace for ctr (repeatable). Default: CONTAINERD_NAMESPACE, else every "
+        "namespace `ctr namespaces ls` lists.",
+    ),
+]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", metavar="|".join(FORMATS), help="Output format.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only image IDs, one per line.")]
 
 
-def check_names(kind: str, names: "list[str] | tuple[str, ...]") -> None:
+def check_names(kind: str, names: list[str] | tuple[str, ...]) -> None:
     """Names of containers and images as the user gave them: never empty, never starting with
     "-" (no tool names anything so, and a tool would take it for an option), no control
     characters (a newline would also cut a tool's table output)."""
@@ -37,18 +51,21 @@ def check_names(kind: str, names: "list[str] | tuple[str, ...]") -> None:
         if not name or not name.strip():
             raise UsageError(f"an empty {kind} name", f"give the {kind}'s name or ID")
         if name.startswith("-"):
-            raise UsageError(f"{name!r} is not a valid {kind} name: names never start with '-'",
-                             "options go before the names; docker, ctr and crictl names start with a letter "
-                             "or digit")
+            raise UsageError(
+                f"{name!r} is not a valid {kind} name: names never start with '-'",
+                "options go before the names; docker, ctr and crictl names start with a letter or digit",
+            )
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-            raise UsageError(f"{name!r} is not a valid {kind} name: it holds control characters",
-                             "docker, ctr and crictl names are printable text")
+            raise UsageError(
+                f"{name!r} is not a valid {kind} name: it holds control characters",
+                "docker, ctr and crictl names are printable text",
+            )
 
 
 NAMESPACE_RE = r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*"
 
 
-def check_namespace(namespace: "str | None", option: str = "-n/--namespace") -> "str | None":
+def check_namespace(namespace: str | None, option: str = "-n/--namespace") -> str | None:
     """A containerd namespace as containerd accepts one (letters, digits, and '.', '_', '-'
     between them; at most 76 characters), else a usage error; None stays None."""
     import re
@@ -58,9 +75,11 @@ def check_namespace(namespace: "str | None", option: str = "-n/--namespace") -> 
     if namespace is None:
         return None
     if not re.fullmatch(NAMESPACE_RE, namespace) or len(namespace) > 76:
-        raise UsageError(f"{option} {namespace!r} is not a containerd namespace",
-                         "namespaces are letters and digits, with '.', '_' or '-' between them "
-                         "(default, k8s.io, moby); `ctrtool info` lists them")
+        raise UsageError(
+            f"{option} {namespace!r} is not a containerd namespace",
+            "namespaces are letters and digits, with '.', '_' or '-' between them "
+            "(default, k8s.io, moby); `ctrtool info` lists them",
+        )
     return namespace
 
 
@@ -114,8 +133,10 @@ def handle_errors(fn: Callable) -> Callable:
 
             end_children()  # every tool ended and waited for before we say so
             signum = getattr(exc, "signum", signal.SIGINT)
-            Output().error("interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}",
-                           "every tool ctrtool had started was stopped")
+            Output().error(
+                "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}",
+                "every tool ctrtool had started was stopped",
+            )
             raise typer.Exit(EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum) from None
 
     return wrapper
@@ -155,17 +176,30 @@ def report_failures(out: Output, got: Any, asked: int) -> int:
 
 # -- routed operations (one backend, one namespace) ---------------------------------------------
 
-OneBackendOpt = Annotated[Optional[str], typer.Option(
-    "--backend", "-b", metavar="docker|ctr|crictl",
-    help="The tool to use. Default: wherever the container or image is (an error if it is in "
-         "several places).")]
-OneNamespaceOpt = Annotated[Optional[str], typer.Option(
-    "--namespace", "-n", metavar="NS", callback=lambda v: _namespace_option(v),
-    help="containerd namespace for ctr. Default: CONTAINERD_NAMESPACE, then ctr.namespace in the "
-         "config file, then `default` (ctr's own default).")]
+OneBackendOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--backend",
+        "-b",
+        metavar="docker|ctr|crictl",
+        help="The tool to use. Default: wherever the container or image is (an error if it is in several places).",
+    ),
+]
+OneNamespaceOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--namespace",
+        "-n",
+        metavar="NS",
+        callback=lambda v: _namespace_option(v),
+        help="containerd namespace for ctr. Default: CONTAINERD_NAMESPACE, then ctr.namespace in the "
+        "config file, then `default` (ctr's own default).",
+    ),
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
-DryRunOpt = Annotated[bool, typer.Option(
-    "--dry-run", help="Print the exact command(s), shell-quoted, and change nothing.")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the exact command(s), shell-quoted, and change nothing.")
+]
 
 
 def rerun(command: str, *args: str) -> Callable[[str, Optional[str]], str]:
@@ -201,7 +235,6 @@ def carry_out(out: Output, plans: list, *, yes: bool, dry_run: bool) -> list:
                 out.note(f"{plan.what}: {plan.note}")
             elif plan.destructive:  # what it would do, in words: e.g. every name crictl rmi removes
                 out.note(f"would {plan.what}")
-    if not approve(what, commands, yes=yes or not destructive, dry_run=dry_run,
-                   piped=any(p.piped for p in todo)):
+    if not approve(what, commands, yes=yes or not destructive, dry_run=dry_run, piped=any(p.piped for p in todo)):
         return []
     return [plan.execute() for plan in todo]

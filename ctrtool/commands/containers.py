@@ -14,8 +14,18 @@ import typer
 
 from ..errors import CtrtoolError, NotFound, UsageError
 from ..output import Output
-from .common import (DryRunOpt, OneBackendOpt, OneNamespaceOpt, YesOpt, carry_out, check_format, check_names,
-                     handle_errors, rerun, settings)
+from .common import (
+    DryRunOpt,
+    OneBackendOpt,
+    OneNamespaceOpt,
+    YesOpt,
+    carry_out,
+    check_format,
+    check_names,
+    handle_errors,
+    rerun,
+    settings,
+)
 
 INSPECT_FIELDS = ("backend", "namespace", "type", "id", "name", "details")
 TYPES = ("container", "image", "pod")
@@ -26,15 +36,19 @@ ContainersArg = Annotated[list[str], typer.Argument(metavar="CONTAINER...", help
 
 # -- inspect ------------------------------------------------------------------------------------
 
+
 @handle_errors
 def inspect(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="A container, image or pod: name, ID or ID prefix.")],
     backend: OneBackendOpt = None,
     namespace: OneNamespaceOpt = None,
-    kind: Annotated[Optional[str], typer.Option(
-        "--type", metavar="container|image|pod",
-        help="What NAME is. Default: a container, else an image.")] = None,
+    kind: Annotated[
+        Optional[str],
+        typer.Option(
+            "--type", metavar="container|image|pod", help="What NAME is. Default: a container, else an image."
+        ),
+    ] = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="json|yaml", help="Output format.")] = "json",
 ) -> None:
     """The tool's own detailed record of a container, image or pod (docker inspect, ctr containers
@@ -56,8 +70,9 @@ def inspect(
     missed: NotFound | None = None
     if kind in (None, "container"):
         try:
-            (adapter, c), = core.locate_containers(conf, backend, namespace, [name],
-                                                    rerun("inspect", "--type", "container", name))
+            ((adapter, c),) = core.locate_containers(
+                conf, backend, namespace, [name], rerun("inspect", "--type", "container", name)
+            )
             out.data([_inspected("container", c.backend, c.namespace, c.id, c.name, adapter.inspect_container(c))])
             return
         except NotFound as exc:
@@ -65,8 +80,9 @@ def inspect(
                 raise
             missed = exc
     try:
-        (adapter, image), = core.locate_images(conf, backend, namespace, [name],
-                                               rerun("inspect", "--type", "image", name))
+        ((adapter, image),) = core.locate_images(
+            conf, backend, namespace, [name], rerun("inspect", "--type", "image", name)
+        )
     except NotFound as exc:
         if kind == "image":
             raise
@@ -86,8 +102,7 @@ def inspect(
         if missed is not None and not exc.elsewhere:
             raise NotFound("container or image", name, exc.where) from None
         raise
-    out.data([_inspected("image", image.backend, image.namespace, image.id, image.ref,
-                         adapter.inspect_image(image))])
+    out.data([_inspected("image", image.backend, image.namespace, image.id, image.ref, adapter.inspect_image(image))])
 
 
 def _inspected(kind: str, backend: str, namespace: str | None, ident: str | None, name: str, details: Any) -> dict:
@@ -115,8 +130,7 @@ def check_since(text: str) -> str:
             return text
         except ValueError:
             pass
-    raise UsageError(f"--since {text!r}: expected a duration (42m, 1h30m) or an RFC 3339 time "
-                     "(2024-01-02T13:23:37Z)")
+    raise UsageError(f"--since {text!r}: expected a duration (42m, 1h30m) or an RFC 3339 time (2024-01-02T13:23:37Z)")
 
 
 @handle_errors
@@ -127,9 +141,14 @@ def logs(
     namespace: OneNamespaceOpt = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new output (Ctrl-C stops).")] = False,
     tail: Annotated[Optional[int], typer.Option("--tail", min=0, metavar="N", help="Only the last N lines.")] = None,
-    since: Annotated[Optional[str], typer.Option(
-        "--since", metavar="TIME", help="Only output since a timestamp (2024-01-02T13:23:37Z) or for a "
-                                        "duration (42m).")] = None,
+    since: Annotated[
+        Optional[str],
+        typer.Option(
+            "--since",
+            metavar="TIME",
+            help="Only output since a timestamp (2024-01-02T13:23:37Z) or for a duration (42m).",
+        ),
+    ] = None,
 ) -> None:
     """A container's output, as docker or crictl keeps it (ctr keeps none): the container's stdout
     on stdout, its stderr on stderr. The exit status is the tool's."""
@@ -138,8 +157,7 @@ def logs(
     check_names("container", [container])
     if since is not None:
         check_since(since)
-    (adapter, c), = core.locate_containers(settings(ctx), backend, namespace, [container],
-                                            rerun("logs", container))
+    ((adapter, c),) = core.locate_containers(settings(ctx), backend, namespace, [container], rerun("logs", container))
     raise typer.Exit(adapter.logs(c, follow=follow, tail=tail, since=since))
 
 
@@ -147,14 +165,18 @@ def logs(
 def exec_(
     ctx: typer.Context,
     container: ContainerArg,
-    command: Annotated[Optional[list[str]], typer.Argument(metavar="[--] COMMAND [ARG...]",
-                                                           help="What to run in the container.")] = None,
+    command: Annotated[
+        Optional[list[str]], typer.Argument(metavar="[--] COMMAND [ARG...]", help="What to run in the container.")
+    ] = None,
     backend: OneBackendOpt = None,
     namespace: OneNamespaceOpt = None,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Pass stdin on to the command.")] = False,
-    tty: Annotated[bool, typer.Option(
-        "--tty", "-t", help="A terminal session: the command gets a TTY of this terminal's size, "
-                            "resized with it.")] = False,
+    tty: Annotated[
+        bool,
+        typer.Option(
+            "--tty", "-t", help="A terminal session: the command gets a TTY of this terminal's size, resized with it."
+        ),
+    ] = False,
 ) -> None:
     """Run a command in a running container (docker exec, ctr tasks exec, crictl exec).
 
@@ -171,23 +193,38 @@ def exec_(
     check_names("container", [container])
     if tty and not sys.stdin.isatty():
         raise UsageError("-t needs a terminal, and stdin is not a TTY", "drop -t (keep -i to pass stdin on)")
-    (adapter, c), = core.locate_containers(settings(ctx), backend, namespace, [container],
-                                            rerun("exec", *(["-i"] if interactive else []),
-                                                  *(["-t"] if tty else []), container, "--", *command),
-                                            complete=True)  # a command run in the wrong container is a change
+    ((adapter, c),) = core.locate_containers(
+        settings(ctx),
+        backend,
+        namespace,
+        [container],
+        rerun("exec", *(["-i"] if interactive else []), *(["-t"] if tty else []), container, "--", *command),
+        complete=True,
+    )  # a command run in the wrong container is a change
     raise typer.Exit(adapter.exec(c, command, interactive=interactive, tty=tty))
 
 
 # -- start, stop, kill, rm ----------------------------------------------------------------------------
 
-def _change(ctx: typer.Context, verb: str, containers: list[str], backend: str | None, namespace: str | None,
-            make_plan, yes: bool, dry_run: bool, extra: tuple[str, ...] = ()) -> None:
+
+def _change(
+    ctx: typer.Context,
+    verb: str,
+    containers: list[str],
+    backend: str | None,
+    namespace: str | None,
+    make_plan,
+    yes: bool,
+    dry_run: bool,
+    extra: tuple[str, ...] = (),
+) -> None:
     from .. import core
 
     check_names("container", containers)
     out = Output()
-    found = core.locate_containers(settings(ctx), backend, namespace, containers,
-                                   rerun(verb, *extra, *containers), complete=True)
+    found = core.locate_containers(
+        settings(ctx), backend, namespace, containers, rerun(verb, *extra, *containers), complete=True
+    )
     plans = [make_plan(adapter, c) for adapter, c in found]
     done = carry_out(out, plans, yes=yes, dry_run=dry_run)
     if done:
@@ -195,23 +232,46 @@ def _change(ctx: typer.Context, verb: str, containers: list[str], backend: str |
 
 
 @handle_errors
-def start(ctx: typer.Context, containers: ContainersArg, backend: OneBackendOpt = None,
-          namespace: OneNamespaceOpt = None, dry_run: DryRunOpt = False) -> None:
+def start(
+    ctx: typer.Context,
+    containers: ContainersArg,
+    backend: OneBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Start containers (docker start; ctr: a new task, `ctr tasks start -d --null-io`; crictl start
     for a created container). A running container is left as it is."""
     _change(ctx, "start", containers, backend, namespace, lambda a, c: a.plan_start(c), True, dry_run)
 
 
 @handle_errors
-def stop(ctx: typer.Context, containers: ContainersArg, backend: OneBackendOpt = None,
-         namespace: OneNamespaceOpt = None,
-         time: Annotated[int, typer.Option("--time", "-t", min=0, metavar="SECONDS",
-                                           help="Wait this long after the stop signal, then SIGKILL.")] = 10,
-         yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
+def stop(
+    ctx: typer.Context,
+    containers: ContainersArg,
+    backend: OneBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    time: Annotated[
+        int,
+        typer.Option(
+            "--time", "-t", min=0, metavar="SECONDS", help="Wait this long after the stop signal, then SIGKILL."
+        ),
+    ] = 10,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Stop running containers: the stop signal, then SIGKILL after --time seconds (docker stop,
     crictl stop; ctr: `tasks kill`, wait, `tasks kill --signal SIGKILL`). Asks first."""
-    _change(ctx, "stop", containers, backend, namespace, lambda a, c: a.plan_stop(c, time), yes, dry_run,
-            ("--time", str(time)))
+    _change(
+        ctx,
+        "stop",
+        containers,
+        backend,
+        namespace,
+        lambda a, c: a.plan_stop(c, time),
+        yes,
+        dry_run,
+        ("--time", str(time)),
+    )
 
 
 def signal_name(text: str) -> str:
@@ -232,31 +292,62 @@ def signal_name(text: str) -> str:
     name = word if word.startswith("SIG") else f"SIG{word}"
     member = signal.Signals.__members__.get(name)
     if member is None:
-        raise UsageError(f"unknown signal {text!r}", "give a name (SIGTERM, TERM, USR1) or a number (15); "
-                                                     "`kill -l` lists them")
+        raise UsageError(
+            f"unknown signal {text!r}", "give a name (SIGTERM, TERM, USR1) or a number (15); `kill -l` lists them"
+        )
     return member.name  # an alias (SIGIOT) as its own name (SIGABRT)
 
 
 @handle_errors
-def kill(ctx: typer.Context, containers: ContainersArg, backend: OneBackendOpt = None,
-         namespace: OneNamespaceOpt = None,
-         sig: Annotated[str, typer.Option("--signal", "-s", metavar="SIGNAL",
-                                          help="The signal to send: a name (SIGHUP, HUP) or a number.")] = "SIGKILL",
-         yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
+def kill(
+    ctx: typer.Context,
+    containers: ContainersArg,
+    backend: OneBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    sig: Annotated[
+        str,
+        typer.Option("--signal", "-s", metavar="SIGNAL", help="The signal to send: a name (SIGHUP, HUP) or a number."),
+    ] = "SIGKILL",
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Send a signal to running containers, SIGKILL unless told (docker kill; ctr: `tasks kill`, the
     stopped task is kept; crictl: `stop --timeout 0`, SIGKILL only: the CRI has no kill). Asks
     first."""
     name = signal_name(sig)
-    _change(ctx, "kill", containers, backend, namespace, lambda a, c: a.plan_kill(c, name), yes, dry_run,
-            ("--signal", name) if name != "SIGKILL" else ())
+    _change(
+        ctx,
+        "kill",
+        containers,
+        backend,
+        namespace,
+        lambda a, c: a.plan_kill(c, name),
+        yes,
+        dry_run,
+        ("--signal", name) if name != "SIGKILL" else (),
+    )
 
 
 @handle_errors
-def rm(ctx: typer.Context, containers: ContainersArg, backend: OneBackendOpt = None,
-       namespace: OneNamespaceOpt = None,
-       force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove a running container.")] = False,
-       yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
+def rm(
+    ctx: typer.Context,
+    containers: ContainersArg,
+    backend: OneBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Kill and remove a running container.")] = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Remove containers (docker rm; ctr: its task, then `containers rm`, which removes its
     snapshot; crictl rm). A running one only with --force. Asks first."""
-    _change(ctx, "rm", containers, backend, namespace, lambda a, c: a.plan_rm(c, force), yes, dry_run,
-            ("--force",) if force else ())
+    _change(
+        ctx,
+        "rm",
+        containers,
+        backend,
+        namespace,
+        lambda a, c: a.plan_rm(c, force),
+        yes,
+        dry_run,
+        ("--force",) if force else (),
+    )

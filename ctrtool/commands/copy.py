@@ -17,21 +17,31 @@ ToOpt = Annotated[str, typer.Option("--to", metavar=STORES, help="Where to put i
 
 
 def parse_store(text: str, option: str) -> tuple[str, Optional[str]]:
-    """"docker", "crictl", "ctr" (its default namespace) or "ctr:NS" -> (backend, namespace)."""
+    """ "docker", "crictl", "ctr" (its default namespace) or "ctr:NS" -> (backend, namespace)."""
     from ..adapters import BACKENDS, get_descriptor
 
     backend, _, namespace = text.partition(":")
-    if backend not in BACKENDS or (namespace and not get_descriptor(backend).selects_namespace) \
-            or (_ and not namespace):
-        raise UsageError(f"{option} {text!r}: expected {STORES}",
-                         "docker's store; ctr:NS for a containerd namespace; crictl for the kubelet's (k8s.io)")
+    if (
+        backend not in BACKENDS
+        or (namespace and not get_descriptor(backend).selects_namespace)
+        or (_ and not namespace)
+    ):
+        raise UsageError(
+            f"{option} {text!r}: expected {STORES}",
+            "docker's store; ctr:NS for a containerd namespace; crictl for the kubelet's (k8s.io)",
+        )
     return backend, check_namespace(namespace or None, f"{option} ctr:NS:")
 
 
 @handle_errors
-def copy(ctx: typer.Context,
-         image: Annotated[str, typer.Argument(metavar="IMAGE", help="Image name, ID or unique ID prefix.")],
-         source: FromOpt, target: ToOpt, yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
+def copy(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(metavar="IMAGE", help="Image name, ID or unique ID prefix.")],
+    source: FromOpt,
+    target: ToOpt,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Copy an image from one store to another without a temporary file: the source's export
     (docker save; ctr images export) is streamed into the target's import (docker load; ctr
     images import), with a progress bar on a terminal. crictl has no import or export: the data

@@ -20,8 +20,9 @@ COLUMNS = [
     Column("ITEMS", lambda r: r.items, no_wrap=True),
     Column("SIZE", lambda r: human_size(r.bytes), no_wrap=True),
     Column("BYTES", lambda r: r.bytes, wide_only=True, no_wrap=True),
-    Column("DUPLICATED", lambda r: {"unpacked": human_size(r.duplicated), "blob": "shared"}.get(r.kind, "-"),
-           no_wrap=True),
+    Column(
+        "DUPLICATED", lambda r: {"unpacked": human_size(r.duplicated), "blob": "shared"}.get(r.kind, "-"), no_wrap=True
+    ),
     Column("PATH", lambda r: r.path),
 ]
 
@@ -49,17 +50,22 @@ def df(
     conf, names = listing.backends(ctx, backend, all_backends)
     got = core.disk_usage(conf, names, namespace or _default_namespace(conf))
     stores: list[StoreUsage] = got.rows
-    listing.show(out, got, len(names), nothing=not stores and bool(got.failed),
-                 data=lambda: {"stores": stores, "duplicated": got.duplicated, "could_save": got.could_save},
-                 table=lambda: out.table(COLUMNS, stores, caption=caption(stores, got.could_save)))
+    listing.show(
+        out,
+        got,
+        len(names),
+        nothing=not stores and bool(got.failed),
+        data=lambda: {"stores": stores, "duplicated": got.duplicated, "could_save": got.could_save},
+        table=lambda: out.table(COLUMNS, stores, caption=caption(stores, got.could_save)),
+    )
 
 
-def caption(stores: list["StoreUsage"], could_save: int) -> list[str]:
+def caption(stores: list[StoreUsage], could_save: int) -> list[str]:
     lines = []
     for row in stores:
         if row.kind == "blob" and len(row.namespaces) > 1:
-            lines.append(f"the content store's blobs are shared by namespaces {', '.join(row.namespaces)}: "
-                         "stored once")
-    lines.append(f"{could_save} bytes unpacked more than once across stores ({human_size(could_save)}): "
-                 "that much could be saved")
+            lines.append(f"the content store's blobs are shared by namespaces {', '.join(row.namespaces)}: stored once")
+    lines.append(
+        f"{could_save} bytes unpacked more than once across stores ({human_size(could_save)}): that much could be saved"
+    )
     return lines

@@ -23,6 +23,7 @@ FIELDS = ("image", "stored", "duplicated", "places", "blobs", "advice", "sentenc
 PLACE_FIELDS = ("store", "backend", "namespace", "seen_by", "has_image", "paths", "bytes")
 BLOB_FIELDS = ("paths", "bytes", "namespaces")
 
+
 def _rule(backend: str):
     from ..adapters import get_descriptor
 
@@ -37,7 +38,7 @@ def _cri_backend() -> str:
     return next(b for b in BACKENDS if _rule(b) is NamespaceRule.FIXED)
 
 
-def places(rows: list["LayerRow"], homes: set) -> list[dict[str, Any]]:
+def places(rows: list[LayerRow], homes: set) -> list[dict[str, Any]]:
     """The image's unpacked copies by store: docker, then each containerd namespace. ``has_image``:
     the image itself is there (else only another image that shares its layers)."""
     found: dict[Any, dict[str, Any]] = {}
@@ -46,17 +47,25 @@ def places(rows: list["LayerRow"], homes: set) -> list[dict[str, Any]]:
             if c.kind != "unpacked":
                 continue
             key = ("containerd", c.namespace) if c.namespace else ("graph", None)
-            place = found.setdefault(key, {
-                "store": c.backend if key[0] == "graph" else f"containerd namespace {c.namespace}",
-                "backend": c.backend, "namespace": c.namespace, "seen_by": [], "has_image": key in homes,
-                "paths": [], "bytes": 0})
+            place = found.setdefault(
+                key,
+                {
+                    "store": c.backend if key[0] == "graph" else f"containerd namespace {c.namespace}",
+                    "backend": c.backend,
+                    "namespace": c.namespace,
+                    "seen_by": [],
+                    "has_image": key in homes,
+                    "paths": [],
+                    "bytes": 0,
+                },
+            )
             place["seen_by"] += [b for b in c.seen_by if b not in place["seen_by"]]
             place["paths"].append(c.path)
             place["bytes"] += c.size or 0
     return sorted(found.values(), key=lambda p: (p["namespace"] is not None, p["namespace"] or ""))
 
 
-def blobs(rows: list["LayerRow"]) -> dict[str, Any]:
+def blobs(rows: list[LayerRow]) -> dict[str, Any]:
     out: dict[str, Any] = {"paths": [], "bytes": 0, "namespaces": []}
     for row in rows:
         for c in row.copies:
@@ -94,8 +103,9 @@ def _rmi(image: str, p: dict[str, Any], docker_namespace: str | None) -> str:
     return shlex.join(["ctrtool", "rmi", *owner.place_flags(p["namespace"]).split(), image])
 
 
-def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool,
-           docker_namespace: str | None = None) -> list[str]:
+def advice(
+    image: str, where: list[dict[str, Any]], containerd_asked: bool, docker_namespace: str | None = None
+) -> list[str]:
     """What to do about it, as ctrtool command lines through the tool that owns each copy.
     ``containerd_asked``: ctr or crictl was queried, so an image not in k8s.io is known not to be
     there. ``docker_namespace``: the containerd namespace docker keeps its images in, when it is on
@@ -111,31 +121,40 @@ def advice(image: str, where: list[dict[str, Any]], containerd_asked: bool,
     if where and k8s in spaces:
         drop = [p for p in where if p["namespace"] != k8s]
         if drop:
-            out.append(f"keep one copy (the one in {k8s}: the kubelet, through crictl, sees only that namespace) and "
-                       "remove the others: " + "; ".join(_rmi(image, p, docker_namespace) for p in drop)
-                       + ". A layer's directory is freed only when no other image in that store uses it.")
+            out.append(
+                f"keep one copy (the one in {k8s}: the kubelet, through crictl, sees only that namespace) and "
+                "remove the others: "
+                + "; ".join(_rmi(image, p, docker_namespace) for p in drop)
+                + ". A layer's directory is freed only when no other image in that store uses it."
+            )
     elif where and containerd_asked:
         first = where[0]
         owner = get_descriptor(_owner(first, docker_namespace))
         src = f"{owner.name}:{first['namespace']}" if owner.selects_namespace else owner.name
-        line = (f"the kubelet cannot see this image: it sees only containerd namespace {k8s}; copy it there: "
-                + shlex.join(["ctrtool", "copy", image, "--from", src, "--to", cri.name]))
+        line = (
+            f"the kubelet cannot see this image: it sees only containerd namespace {k8s}; copy it there: "
+            + shlex.join(["ctrtool", "copy", image, "--from", src, "--to", cri.name])
+        )
         if len(where) > 1:
-            line += ("; then, if only the kubelet needs it, the other copies can go: "
-                     + "; ".join(_rmi(image, p, docker_namespace) for p in where))
+            line += "; then, if only the kubelet needs it, the other copies can go: " + "; ".join(
+                _rmi(image, p, docker_namespace) for p in where
+            )
         out.append(line)
     elif len(where) > 1:
         keep, drop = where[0], where[1:]
-        out.append(f"keep one copy (the one in {keep['store']}) and remove the others: "
-                   + "; ".join(_rmi(image, p, docker_namespace) for p in drop)
-                   + ". A layer's directory is freed only when no other image in that store uses it.")
+        out.append(
+            f"keep one copy (the one in {keep['store']}) and remove the others: "
+            + "; ".join(_rmi(image, p, docker_namespace) for p in drop)
+            + ". A layer's directory is freed only when no other image in that store uses it."
+        )
     if not out:
         out.append("nothing: the image is stored once")
     return out
 
 
-def sentences(image: str, stored: int, duplicated: int, where: list[dict[str, Any]],
-              shared: dict[str, Any], todo: list[str]) -> list[str]:
+def sentences(
+    image: str, stored: int, duplicated: int, where: list[dict[str, Any]], shared: dict[str, Any], todo: list[str]
+) -> list[str]:
     others = [p for p in where if not p["has_image"]]
     where = [p for p in where if p["has_image"]]
     dup = f"{human_size(duplicated)} ({duplicated} bytes) duplicated"
@@ -159,16 +178,22 @@ def sentences(image: str, stored: int, duplicated: int, where: list[dict[str, An
                 who = f" (also what {cri[0]} and the kubelet see)"
             elif own:
                 who = f" ({own[0]}'s images: {own[0]} is on containerd's image store)"
-            lines.append(f"containerd namespace {p['namespace']}{who} unpacks its own snapshot, {size}, "
-                         f"under {_dirs(p['paths'])}")
+            lines.append(
+                f"containerd namespace {p['namespace']}{who} unpacks its own snapshot, {size}, "
+                f"under {_dirs(p['paths'])}"
+            )
     for p in others:
         size = f"{human_size(p['bytes'])} ({p['bytes']} bytes)"
-        lines.append(f"{p['store']} does not have the image, but other images there unpack some of its layers "
-                     f"too, {size}, under {_dirs(p['paths'])}")
+        lines.append(
+            f"{p['store']} does not have the image, but other images there unpack some of its layers "
+            f"too, {size}, under {_dirs(p['paths'])}"
+        )
     if shared["paths"]:
-        lines.append(f"the compressed blobs, {human_size(shared['bytes'])} ({shared['bytes']} bytes), are stored "
-                     f"once in containerd's content store and shared by namespaces "
-                     f"{', '.join(shared['namespaces']) or '(none)'}: {_dirs(shared['paths'])}")
+        lines.append(
+            f"the compressed blobs, {human_size(shared['bytes'])} ({shared['bytes']} bytes), are stored "
+            f"once in containerd's content store and shared by namespaces "
+            f"{', '.join(shared['namespaces']) or '(none)'}: {_dirs(shared['paths'])}"
+        )
     lines += [f"what to do: {t}" for t in todo]
     return lines
 
@@ -201,22 +226,37 @@ def explain(
     from ..adapters.descriptor import NamespaceRule
 
     # the namespace docker keeps its images in, when it is on containerd's image store
-    docker_ns = next((p["namespace"] for p in where if p["namespace"]
-                      and any(_rule(b) is NamespaceRule.NONE for b in p["seen_by"])), None)
+    docker_ns = next(
+        (p["namespace"] for p in where if p["namespace"] and any(_rule(b) is NamespaceRule.NONE for b in p["seen_by"])),
+        None,
+    )
     k8s = core.cri_namespace()
     containerd_asked = any(_rule(b) is not NamespaceRule.NONE for b in names) and (not ns or k8s in ns)
     todo = advice(image, where, containerd_asked, docker_ns)
     stored = sum(p["has_image"] for p in where)
     words = sentences(image, stored, got.duplicated, where, shared, todo)
+
     def table() -> None:
         facts = [w for w in words[1:] if not w.startswith("what to do: ")]
         text = words[0] + "\n" + "".join(f"  - {w};\n" for w in facts)
-        text += "".join(f"{w}\n" for w in words[1 + len(facts):])
+        text += "".join(f"{w}\n" for w in words[1 + len(facts) :])
         if got.absent:
             text += f"not in: {', '.join(got.absent)}\n"
         out.lines([text.rstrip("\n")])
 
-    listing.show(out, got, len(names), nothing=not got.rows and bool(got.failed), table=table,
-                 data=lambda: {"image": image, "stored": stored, "duplicated": got.duplicated,
-                               "places": [{k: p[k] for k in PLACE_FIELDS} for p in where],
-                               "blobs": {k: shared[k] for k in BLOB_FIELDS}, "advice": todo, "sentences": words})
+    listing.show(
+        out,
+        got,
+        len(names),
+        nothing=not got.rows and bool(got.failed),
+        table=table,
+        data=lambda: {
+            "image": image,
+            "stored": stored,
+            "duplicated": got.duplicated,
+            "places": [{k: p[k] for k in PLACE_FIELDS} for p in where],
+            "blobs": {k: shared[k] for k in BLOB_FIELDS},
+            "advice": todo,
+            "sentences": words,
+        },
+    )

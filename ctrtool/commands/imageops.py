@@ -13,38 +13,67 @@ import typer
 
 from ..errors import UsageError
 from ..output import Output
-from .common import (DryRunOpt, OneBackendOpt, OneNamespaceOpt, YesOpt, carry_out, check_names, handle_errors,
-                     rerun, settings)
+from .common import (
+    DryRunOpt,
+    OneBackendOpt,
+    OneNamespaceOpt,
+    YesOpt,
+    carry_out,
+    check_names,
+    handle_errors,
+    rerun,
+    settings,
+)
 
 ImagesArg = Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Names, IDs or unique ID prefixes.")]
-StoreBackendOpt = Annotated[Optional[str], typer.Option(
-    "--backend", "-b", metavar="docker|ctr|crictl",
-    help="The tool whose images to prune. Default: the one backend found (an error if there are several).")]
+StoreBackendOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--backend",
+        "-b",
+        metavar="docker|ctr|crictl",
+        help="The tool whose images to prune. Default: the one backend found (an error if there are several).",
+    ),
+]
 
 
 @handle_errors
-def rmi(ctx: typer.Context, images: ImagesArg, backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None,
-        force: Annotated[bool, typer.Option("--force", "-f", help="docker: remove even if in use or "
-                                                                  "tagged in several repositories.")] = False,
-        yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
+def rmi(
+    ctx: typer.Context,
+    images: ImagesArg,
+    backend: OneBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="docker: remove even if in use or tagged in several repositories.")
+    ] = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Remove images (docker image rm; ctr images rm; crictl rmi, which removes the whole image
     with every name it has). Asks first."""
     from .. import core
 
     check_names("image", images)
     out = Output()
-    found = core.locate_images(settings(ctx), backend, namespace, images,
-                               rerun("rmi", *(["--force"] if force else []), *images), complete=True)
+    found = core.locate_images(
+        settings(ctx), backend, namespace, images, rerun("rmi", *(["--force"] if force else []), *images), complete=True
+    )
     plans = [adapter.plan_rmi(image, force) for adapter, image in found]
     if carry_out(out, plans, yes=yes, dry_run=dry_run):
         out.lines(images)
 
 
 @handle_errors
-def prune(ctx: typer.Context, backend: StoreBackendOpt = None, namespace: OneNamespaceOpt = None,
-          everything: Annotated[bool, typer.Option(
-              "--all", "-a", help="Every image no container uses, not only the dangling (untagged) ones.")] = False,
-          yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
+def prune(
+    ctx: typer.Context,
+    backend: StoreBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    everything: Annotated[
+        bool, typer.Option("--all", "-a", help="Every image no container uses, not only the dangling (untagged) ones.")
+    ] = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Remove images: the dangling (untagged) ones no container uses, or with --all every image no
     container uses (docker image prune; crictl rmi --prune, which has only the --all kind; ctr has
     no prune). Says which images first, then asks. Prints the IDs of the images removed."""
@@ -57,11 +86,15 @@ def prune(ctx: typer.Context, backend: StoreBackendOpt = None, namespace: OneNam
 
 
 @handle_errors
-def tag(ctx: typer.Context,
-        source: Annotated[str, typer.Argument(metavar="SOURCE", help="An existing image.")],
-        target: Annotated[str, typer.Argument(metavar="TARGET", help="The new name.")],
-        backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None, yes: YesOpt = False,
-        dry_run: DryRunOpt = False) -> None:
+def tag(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="SOURCE", help="An existing image.")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="The new name.")],
+    backend: OneBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Give an image another name (docker tag; ctr images tag). crictl cannot: the CRI has no tag
     call (tag in ctr namespace k8s.io instead). A TARGET that already names another image is
     moved away from it: that asks first."""
@@ -69,8 +102,9 @@ def tag(ctx: typer.Context,
 
     check_names("image", [source, target])
     out = Output()
-    (adapter, image), = core.locate_images(settings(ctx), backend, namespace, [source],
-                                           rerun("tag", source, target), complete=True)
+    ((adapter, image),) = core.locate_images(
+        settings(ctx), backend, namespace, [source], rerun("tag", source, target), complete=True
+    )
     now = core.existing_images(adapter, image.namespace, [target]).get(target)
     if now is not None and image.id and now.id == image.id:
         out.note(f"{target} already names {image.ref} ({image.id[:19]}); nothing to do")
@@ -79,8 +113,13 @@ def tag(ctx: typer.Context,
 
 
 @handle_errors
-def pull(ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="IMAGE", help="The reference to pull.")],
-         backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None, dry_run: DryRunOpt = False) -> None:
+def pull(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="IMAGE", help="The reference to pull.")],
+    backend: OneBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Pull an image from its registry (docker pull; ctr images pull; crictl pull). The tool's
     progress goes to stderr; the reference pulled is printed on stdout."""
     from .. import core
@@ -93,10 +132,14 @@ def pull(ctx: typer.Context, ref: Annotated[str, typer.Argument(metavar="IMAGE",
 
 
 @handle_errors
-def load(ctx: typer.Context,
-         path: Annotated[str, typer.Argument(metavar="FILE", help="An image archive (docker save, ctr export, OCI).")],
-         backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None, yes: YesOpt = False,
-         dry_run: DryRunOpt = False) -> None:
+def load(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(metavar="FILE", help="An image archive (docker save, ctr export, OCI).")],
+    backend: OneBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Load images from a tar archive (docker load; ctr images import). crictl cannot: import into
     ctr namespace k8s.io, the one the kubelet sees. Prints the images loaded. Names in the archive
     that already name other images here are moved to the loaded ones: that asks first."""
@@ -117,7 +160,7 @@ def load(ctx: typer.Context,
         out.lines(refs)
 
 
-def archive_images(path: str) -> "dict[str, str | None] | None":
+def archive_images(path: str) -> dict[str, str | None] | None:
     """The image names an archive holds, each with its image id when the archive says it: a
     `docker save` archive's manifest.json (RepoTags, Config) and an OCI layout's index.json
     (io.containerd.image.name and full-reference org.opencontainers.image.ref.name annotations,
@@ -158,11 +201,15 @@ def archive_images(path: str) -> "dict[str, str | None] | None":
 
 
 @handle_errors
-def save(ctx: typer.Context, images: ImagesArg,
-         path: Annotated[str, typer.Option("--output", "-o", metavar="FILE",
-                                           help="The tar archive to write (- : stdout).")],
-         backend: OneBackendOpt = None, namespace: OneNamespaceOpt = None,
-         yes: YesOpt = False, dry_run: DryRunOpt = False) -> None:
+def save(
+    ctx: typer.Context,
+    images: ImagesArg,
+    path: Annotated[str, typer.Option("--output", "-o", metavar="FILE", help="The tar archive to write (- : stdout).")],
+    backend: OneBackendOpt = None,
+    namespace: OneNamespaceOpt = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
     """Save images to a tar archive (docker save; ctr images export). crictl cannot: export from
     ctr namespace k8s.io. The file is written whole or not at all (a temporary file next to it,
     renamed when complete); overwriting an existing file asks first. `-o -` writes to stdout."""
@@ -171,12 +218,15 @@ def save(ctx: typer.Context, images: ImagesArg,
     check_names("image", images)
     check_output_path(path)
     out = Output()
-    found = core.locate_images(settings(ctx), backend, namespace, images, rerun("save", "-o", path, *images),
-                               complete=True)
+    found = core.locate_images(
+        settings(ctx), backend, namespace, images, rerun("save", "-o", path, *images), complete=True
+    )
     places = {(a.name, i.namespace) for a, i in found}
     if len(places) > 1:
-        raise UsageError("the images are in different places; save them one place at a time",
-                         "choose one with --backend (and -n for ctr)")
+        raise UsageError(
+            "the images are in different places; save them one place at a time",
+            "choose one with --backend (and -n for ctr)",
+        )
     adapter = found[0][0]
     plan = adapter.plan_save([i for _a, i in found], path, found[0][1].namespace)
     if carry_out(out, [plan], yes=yes, dry_run=dry_run):
@@ -189,8 +239,10 @@ def check_output_path(path: str) -> None:
 
     if path == "-":
         if sys.stdout.isatty():
-            raise UsageError("refusing to write an image archive to a terminal",
-                             "redirect stdout (-o - > FILE, or into a pipe), or give -o FILE")
+            raise UsageError(
+                "refusing to write an image archive to a terminal",
+                "redirect stdout (-o - > FILE, or into a pipe), or give -o FILE",
+            )
         return
     if not path:
         raise UsageError("-o/--output: an empty file name", "give the archive's path, or - for stdout")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from ..model import Store
 
 
-def _copies(row: "ImageRecord"):
+def _copies(row: ImageRecord):
     from rich.text import Text
 
     n = row.copies
@@ -32,7 +33,7 @@ def _ref(ref: str | None) -> str:
 
 
 def columns(legend: dict[tuple, int]) -> list[Column]:
-    def store_no(r: "ImageRecord") -> str | None:
+    def store_no(r: ImageRecord) -> str | None:
         return f"[{legend[r.store.key]}]" if r.store and r.store.key in legend else None
 
     return [
@@ -76,12 +77,16 @@ def images(
     def table() -> None:
         stores = list(dict.fromkeys(r.store for r in rows if r.store))
         legend = {store.key: n for n, store in enumerate(stores, 1)}
-        lines = [f"[{legend[s.key]}] {s.path or '(directory not reported)'}  ({_store_words(s, rows)})"
-                 for s in stores]
+        lines = [f"[{legend[s.key]}] {s.path or '(directory not reported)'}  ({_store_words(s, rows)})" for s in stores]
         out.table(columns(legend), rows, caption=lines + caption(rows))
 
-    listing.show(out, got, len(names), table=table,
-                 quiet=lambda: dict.fromkeys(r.id or r.digest or "" for r in rows if r.id or r.digest))
+    listing.show(
+        out,
+        got,
+        len(names),
+        table=table,
+        quiet=lambda: dict.fromkeys(r.id or r.digest or "" for r in rows if r.id or r.digest),
+    )
 
 
 def _default_namespace(conf) -> list[str] | None:
@@ -89,12 +94,12 @@ def _default_namespace(conf) -> list[str] | None:
     return [ns] if ns else None
 
 
-def _store_words(store: "Store", rows: Sequence["ImageRecord"]) -> str:
+def _store_words(store: Store, rows: Sequence[ImageRecord]) -> str:
     seen_by = list(dict.fromkeys(r.backend for r in rows if r.store and r.store.key == store.key))
     return f"{store.words()}, seen by {' and '.join(seen_by)}"
 
 
-def caption(rows: Sequence["ImageRecord"]) -> list[str]:
+def caption(rows: Sequence[ImageRecord]) -> list[str]:
     """Plain words under the table: which images are unpacked more than once and where, which
     stores share one content store, and which views are the same copy."""
     from ..core import image_groups
@@ -109,11 +114,17 @@ def caption(rows: Sequence["ImageRecord"]) -> list[str]:
         image_id = next((r.id or r.digest for r in group if r.id or r.digest), None)
         places = list(dict.fromkeys(r.store.words() for r in group if r.store))
         shared = {r.content.key for r in group if r.content}
-        blobs = (" Their blobs are stored once, in containerd's content store, shared by "
-                 + ", ".join(sorted({r.namespace for r in group if r.content and r.namespace})) + "."
-                 if len(shared) == 1 and len([r for r in group if r.content]) > 1 else "")
-        lines.append(f"{', '.join(refs) or short_id(image_id)} ({short_id(image_id)}) is unpacked "
-                     f"{group[0].copies} times: {'; '.join(places)}. These copies do not share layers.{blobs}")
+        blobs = (
+            " Their blobs are stored once, in containerd's content store, shared by "
+            + ", ".join(sorted({r.namespace for r in group if r.content and r.namespace}))
+            + "."
+            if len(shared) == 1 and len([r for r in group if r.content]) > 1
+            else ""
+        )
+        lines.append(
+            f"{', '.join(refs) or short_id(image_id)} ({short_id(image_id)}) is unpacked "
+            f"{group[0].copies} times: {'; '.join(places)}. These copies do not share layers.{blobs}"
+        )
     views: dict[tuple, list[str]] = {}
     for r in rows:
         if r.store:
@@ -130,6 +141,8 @@ def caption(rows: Sequence["ImageRecord"]) -> list[str]:
     for backend in dict.fromkeys(r.backend for r in rows):
         d = get_descriptor(backend)
         if d.namespace_rule is NamespaceRule.FIXED:
-            lines.append(f"{d.name} ({d.role}) works in containerd namespace {d.namespace} only: images in any "
-                         "other namespace are invisible to the kubelet.")
+            lines.append(
+                f"{d.name} ({d.role}) works in containerd namespace {d.namespace} only: images in any "
+                "other namespace are invisible to the kubelet."
+            )
     return lines

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..output import Output
+
 if TYPE_CHECKING:
     from ..adapters.base import BackendInfo
 
@@ -31,11 +32,16 @@ def info(
     conf, names = listing.backends(ctx, backend, all_backends)
     got = core.backend_info(conf, names)
     infos: list[BackendInfo] = got.rows
-    listing.show(out, got, len(names), quiet=lambda: (i.backend for i in infos),
-                 table=lambda: out.sections([(i.backend, _fields(i)) for i in infos], caption=caption(infos)))
+    listing.show(
+        out,
+        got,
+        len(names),
+        quiet=lambda: (i.backend for i in infos),
+        table=lambda: out.sections([(i.backend, _fields(i)) for i in infos], caption=caption(infos)),
+    )
 
 
-def _fields(i: "BackendInfo") -> list[tuple[str, Any]]:
+def _fields(i: BackendInfo) -> list[tuple[str, Any]]:
     graph = i.image_store == "graph"
     fields: list[tuple[str, Any]] = [
         ("version", i.version if not i.runtime else f"CRI {i.version} ({i.runtime})"),
@@ -51,11 +57,20 @@ def _fields(i: "BackendInfo") -> list[tuple[str, Any]]:
     if i.namespace_image_counts is not None:
         fields.append(("namespaces", ", ".join(f"{ns} ({_images(n)})" for ns, n in i.namespace_image_counts.items())))
     elif graph:
-        fields.append(("containerd namespace", ", ".join(i.namespaces) + " (its containers only: its images are "
-                       "in its own graph driver store)"))
+        fields.append(
+            (
+                "containerd namespace",
+                ", ".join(i.namespaces) + " (its containers only: its images are in its own graph driver store)",
+            )
+        )
     elif i.image_store == "containerd" and i.containerd and i.runtime is None:
-        fields.append(("images in", f"containerd namespace {', '.join(i.namespaces)} of the containerd at "
-                       f"{i.containerd} (containerd's image store: its containers too)"))
+        fields.append(
+            (
+                "images in",
+                f"containerd namespace {', '.join(i.namespaces)} of the containerd at "
+                f"{i.containerd} (containerd's image store: its containers too)",
+            )
+        )
     else:
         fields.append(("namespace", ", ".join(i.namespaces) or "(not containerd)"))
     if i.sandbox_image:
@@ -68,7 +83,7 @@ def _images(n: int) -> str:
     return "1 image" if n == 1 else f"{n} images"
 
 
-def caption(infos: list["BackendInfo"]) -> list[str]:
+def caption(infos: list[BackendInfo]) -> list[str]:
     """Plain words from what was measured: which backends share one containerd (and so one content
     store), which keep their own store, and which namespace the kubelet sees."""
     from ..adapters import get_descriptor
@@ -76,7 +91,7 @@ def caption(infos: list["BackendInfo"]) -> list[str]:
     from ..model import daemon_id
 
     lines = []
-    groups: dict[str, list["BackendInfo"]] = {}
+    groups: dict[str, list[BackendInfo]] = {}
     for i in infos:
         if i.image_store == "containerd" and i.containerd:
             groups.setdefault(daemon_id(i.containerd), []).append(i)
@@ -85,21 +100,27 @@ def caption(infos: list["BackendInfo"]) -> list[str]:
             continue
         others = [o for o in infos if o.image_store == "containerd" and o.store]
         if others and os.path.realpath(others[0].store or "") != os.path.realpath(i.store):
-            lines.append(f"{i.backend} keeps its images in {i.store}, its own graph driver store; containerd keeps "
-                         f"its own under {others[0].store}. Different directories: an image loaded with {i.backend} "
-                         "is invisible to ctr and crictl, and its layers and blobs are stored again when imported there.")
+            lines.append(
+                f"{i.backend} keeps its images in {i.store}, its own graph driver store; containerd keeps "
+                f"its own under {others[0].store}. Different directories: an image loaded with {i.backend} "
+                "is invisible to ctr and crictl, and its layers and blobs are stored again when imported there."
+            )
     for address, members in groups.items():
         if len(members) < 2:
             continue
         names = [m.backend for m in members]
         spaces = sorted({ns for m in members for ns in (m.namespace_image_counts or {}) or m.namespaces})
         content = next((m.content_store for m in members if m.content_store), None)
-        lines.append(f"{', '.join(names[:-1])} and {names[-1]} work with one containerd ({address}): one content "
-                     f"store{f' ({content})' if content else ''}, so a blob is stored once and shared by its "
-                     f"namespaces ({', '.join(spaces)}); each namespace still unpacks its own snapshots.")
+        lines.append(
+            f"{', '.join(names[:-1])} and {names[-1]} work with one containerd ({address}): one content "
+            f"store{f' ({content})' if content else ''}, so a blob is stored once and shared by its "
+            f"namespaces ({', '.join(spaces)}); each namespace still unpacks its own snapshots."
+        )
     for i in infos:
         d = get_descriptor(i.backend)
         if d.namespace_rule is NamespaceRule.FIXED and d.namespace in i.namespaces:
-            lines.append(f"{d.name} ({d.role}) works in containerd namespace {d.namespace} only: images "
-                         "imported with ctr into another namespace are invisible to it.")
+            lines.append(
+                f"{d.name} ({d.role}) works in containerd namespace {d.namespace} only: images "
+                "imported with ctr into another namespace are invisible to it."
+            )
     return lines

@@ -10,18 +10,31 @@ import typer
 from ..output import Output
 from .common import OutputOpt, check_format, handle_errors
 
-app = typer.Typer(help="A local lab: containerd with CRI, dockerd and a demo image, isolated in one directory.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="A local lab: containerd with CRI, dockerd and a demo image, isolated in one directory.", no_args_is_help=True
+)
 
-DirOpt = Annotated[Optional[str], typer.Option(
-    "--dir", "-d", metavar="PATH",
-    help="Lab directory (default: $CTRTOOL_LAB_DIR, else /var/tmp/ctrtool-lab, or /var/tmp/ctrtool-lab-PROFILE "
-         "for a profile other than debian).")]
-ProfileOpt = Annotated[Optional[str], typer.Option(
-    "--profile", "-p", metavar="NAME",
-    help="What the lab runs: debian (Debian 12's containerd 1.6 and dockerd 20.10, docker on overlay2), modern "
-         "(containerd 2.4.2 and dockerd 29 on containerd's image store, built once with Go), modern-overlay2 "
-         "(the same, docker on overlay2). Default: the profile the lab directory was made with, else debian.")]
+DirOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--dir",
+        "-d",
+        metavar="PATH",
+        help="Lab directory (default: $CTRTOOL_LAB_DIR, else /var/tmp/ctrtool-lab, or /var/tmp/ctrtool-lab-PROFILE "
+        "for a profile other than debian).",
+    ),
+]
+ProfileOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--profile",
+        "-p",
+        metavar="NAME",
+        help="What the lab runs: debian (Debian 12's containerd 1.6 and dockerd 20.10, docker on overlay2), modern "
+        "(containerd 2.4.2 and dockerd 29 on containerd's image store, built once with Go), modern-overlay2 "
+        "(the same, docker on overlay2). Default: the profile the lab directory was made with, else debian.",
+    ),
+]
 
 
 def _lab(directory: Optional[str], profile: Optional[str] = None):
@@ -48,16 +61,19 @@ def up(directory: DirOpt = None, profile: ProfileOpt = None, output: OutputOpt =
     status = lab.up(progress=_progress(out))
     _show_status(out, status)
     if not out.structured:
-        out.note(f"point the tools at it: eval \"$(ctrtool lab env{_dir_arg(lab.directory)})\"")
+        out.note(f'point the tools at it: eval "$(ctrtool lab env{_dir_arg(lab.directory)})"')
 
 
 @app.command("down")
 @handle_errors
-def down(directory: DirOpt = None, profile: ProfileOpt = None,
-         purge: Annotated[bool, typer.Option("--purge", help="Also delete the lab directory.")] = False,
-         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")] = False,
-         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done; do nothing.")] = False,
-         output: OutputOpt = "table") -> None:
+def down(
+    directory: DirOpt = None,
+    profile: ProfileOpt = None,
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete the lab directory.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done; do nothing.")] = False,
+    output: OutputOpt = "table",
+) -> None:
     """Stop what `lab up` started (by pid), remove the lab's workloads and mounts; --purge deletes the
     directory. Only a directory `lab up` made (its .ctrtool-lab marker) is touched. Asks first (on a
     terminal; --yes without one), as every change does; --dry-run shows what it would do."""
@@ -104,13 +120,17 @@ def _show_status(out: Output, status: dict) -> None:
         return
     from ..output import Column
 
-    out.table([
-        Column("DAEMON", lambda d: d.get("name"), no_wrap=True),
-        Column("RUNNING", lambda d: "yes" if d.get("running") else "no", no_wrap=True),
-        Column("PID", lambda d: d.get("pid"), no_wrap=True),
-        Column("SOCKET", lambda d: d.get("socket")),
-        Column("LOG", lambda d: d.get("log")),
-    ], status.get("daemons", []), title=f"lab {status.get('directory')} ({status.get('profile_summary')})")
+    out.table(
+        [
+            Column("DAEMON", lambda d: d.get("name"), no_wrap=True),
+            Column("RUNNING", lambda d: "yes" if d.get("running") else "no", no_wrap=True),
+            Column("PID", lambda d: d.get("pid"), no_wrap=True),
+            Column("SOCKET", lambda d: d.get("socket")),
+            Column("LOG", lambda d: d.get("log")),
+        ],
+        status.get("daemons", []),
+        title=f"lab {status.get('directory')} ({status.get('profile_summary')})",
+    )
 
 
 def _dir_arg(directory: object) -> str:

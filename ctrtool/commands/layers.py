@@ -18,7 +18,7 @@ QuietLayersOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only 
 ImageArg = Annotated[str, typer.Argument(metavar="IMAGE", help="Image name, ID, digest or unique ID prefix.")]
 
 
-def _where(copy: "LayerCopy") -> str:
+def _where(copy: LayerCopy) -> str:
     if copy.kind == "blob":
         return "content store: " + (", ".join(copy.namespaces) or "no image refers to it")
     if not copy.namespace:
@@ -30,8 +30,8 @@ def _where(copy: "LayerCopy") -> str:
 class _Line:
     """One table line: a copy, with its layer named on the layer's first line."""
 
-    layer: "LayerRow"
-    copy: "LayerCopy"
+    layer: LayerRow
+    copy: LayerCopy
     first: bool
 
 
@@ -80,16 +80,23 @@ def layers(
         out.table(COLUMNS, lines, caption=caption(rows, got.absent))
 
     # backends without the image are not failures; print nothing only when no layer was found
-    listing.show(out, got, len(names), table=table, quiet=lambda: (r.diff_id for r in rows),
-                 nothing=not rows and bool(got.failed))
+    listing.show(
+        out,
+        got,
+        len(names),
+        table=table,
+        quiet=lambda: (r.diff_id for r in rows),
+        nothing=not rows and bool(got.failed),
+    )
 
 
-def caption(rows: list["LayerRow"], absent: list[str]) -> list[str]:
+def caption(rows: list[LayerRow], absent: list[str]) -> list[str]:
     lines = []
     for row in rows:
         if row.stored > 1:
-            lines.append(f"layer {row.index} ({short_id(row.diff_id)}, {human_size(row.size)}) is unpacked "
-                         f"{row.stored} times")
+            lines.append(
+                f"layer {row.index} ({short_id(row.diff_id)}, {human_size(row.size)}) is unpacked {row.stored} times"
+            )
     if absent:
         lines.append(f"not in: {', '.join(absent)}")
     total = sum(r.duplicated for r in rows)

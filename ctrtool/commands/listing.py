@@ -9,7 +9,8 @@ backends failed (:func:`common.report_failures`). A command supplies only what d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ..output import Output
 
 
-def backends(ctx: typer.Context, backend: Sequence[str] | None, all_backends: bool) -> tuple["Settings", list[str]]:
+def backends(ctx: typer.Context, backend: Sequence[str] | None, all_backends: bool) -> tuple[Settings, list[str]]:
     """The settings and the backends a listing asks."""
     from .. import core
 
@@ -29,9 +30,16 @@ def backends(ctx: typer.Context, backend: Sequence[str] | None, all_backends: bo
     return conf, core.select_backends(conf, backend, all_backends)
 
 
-def show(out: "Output", got: "Gathered", asked: int, *, table: Callable[[], None],
-         data: Callable[[], Any] | None = None, quiet: Callable[[], Iterable[str]] | None = None,
-         nothing: bool | None = None) -> NoReturn:
+def show(
+    out: Output,
+    got: Gathered,
+    asked: int,
+    *,
+    table: Callable[[], None],
+    data: Callable[[], Any] | None = None,
+    quiet: Callable[[], Iterable[str]] | None = None,
+    nothing: bool | None = None,
+) -> NoReturn:
     """Print what was gathered and exit: nothing when every backend failed (the errors say why; or
     when ``nothing`` says so), ``quiet()`` lines with -q, ``data()`` (default: the rows) as JSON or
     YAML, else ``table()``; then the warnings, one line per failed backend, and the exit status (0;

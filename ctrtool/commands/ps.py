@@ -22,7 +22,7 @@ QuietIdsOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ful
 
 
 def ago(stamp: str | None, now: datetime | None = None) -> str | None:
-    """"2024-01-02T03:04:05Z" -> "5 minutes ago"."""
+    """ "2024-01-02T03:04:05Z" -> "5 minutes ago"."""
     if not stamp:
         return None
     try:
@@ -39,12 +39,12 @@ def ago(stamp: str | None, now: datetime | None = None) -> str | None:
     return stamp  # not reached
 
 
-def _name(row: "ContainerRecord") -> str:
+def _name(row: ContainerRecord) -> str:
     # ctr containers are named by their id: shortened like the id column
     return str(short_id(row.name) if row.name == row.id and len(row.name) == 64 else row.name)
 
 
-def _state(row: "ContainerRecord"):
+def _state(row: ContainerRecord):
     from rich.text import Text
 
     style = {"running": "green", "exited": "dim", "paused": "yellow", "unknown": "red"}.get(row.state)
@@ -90,15 +90,22 @@ def ps(
     conf, names = listing.backends(ctx, backend, all_backends)
     got = core.list_containers(conf, names, namespace or _default_namespace(conf))
     rows: list[ContainerRecord] = [row for row in got.rows if all_ or row.state in SHOWN_WITHOUT_ALL]
-    listing.show(out, got, len(names), data=lambda: rows, quiet=lambda: dict.fromkeys(r.id for r in rows),
-                 table=lambda: out.table(COLUMNS, rows, caption=caption(rows, all_, len(got.rows))))
+    listing.show(
+        out,
+        got,
+        len(names),
+        data=lambda: rows,
+        quiet=lambda: dict.fromkeys(r.id for r in rows),
+        table=lambda: out.table(COLUMNS, rows, caption=caption(rows, all_, len(got.rows))),
+    )
 
 
-def caption(rows: list["ContainerRecord"], all_: bool, total: int) -> list[str]:
+def caption(rows: list[ContainerRecord], all_: bool, total: int) -> list[str]:
     lines = []
     if not rows:
-        lines.append("no containers" if all_ or not total else
-                     f"no running containers ({total} in other states: -a shows them)")
+        lines.append(
+            "no containers" if all_ or not total else f"no running containers ({total} in other states: -a shows them)"
+        )
     from ..adapters import get_descriptor, owner_of
     from ..adapters.descriptor import NamespaceRule
 
@@ -140,5 +147,10 @@ def pods(
     out = Output(check_format(output), quiet)
     got = core.list_pods(settings(ctx))
     rows: list[PodRecord] = got.rows
-    listing.show(out, got, 1, quiet=lambda: (r.id for r in rows),
-                 table=lambda: out.table(POD_COLUMNS, rows, caption=[] if rows else ["no pods"]))
+    listing.show(
+        out,
+        got,
+        1,
+        quiet=lambda: (r.id for r in rows),
+        table=lambda: out.table(POD_COLUMNS, rows, caption=[] if rows else ["no pods"]),
+    )

@@ -22,29 +22,56 @@ CONTEXT_SETTINGS = {"allow_interspersed_args": False}
 @handle_errors
 def translate(
     ctx: typer.Context,
-    docker_args: Annotated[Optional[list[str]], typer.Argument(
-        metavar="[--] [docker] COMMAND [ARGS]...",
-        help="The docker command line, with or without the word docker.")] = None,
-    to: Annotated[str, typer.Option(
-        "--to", "-t", metavar="|".join(TO_CHOICES),
-        help="Target tool; all = crictl, ctr and nerdctl.")] = "crictl",
-    output: Annotated[str, typer.Option(
-        "--output", "-o", metavar="|".join(TRANSLATE_FORMATS),
-        help="text: the command(s) as a shell snippet, notes as # comments; json/yaml: the fields "
-             "tool, argv, command, reason, unsupported, notes, files, before.")] = "text",
+    docker_args: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            metavar="[--] [docker] COMMAND [ARGS]...", help="The docker command line, with or without the word docker."
+        ),
+    ] = None,
+    to: Annotated[
+        str,
+        typer.Option("--to", "-t", metavar="|".join(TO_CHOICES), help="Target tool; all = crictl, ctr and nerdctl."),
+    ] = "crictl",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="|".join(TRANSLATE_FORMATS),
+            help="text: the command(s) as a shell snippet, notes as # comments; json/yaml: the fields "
+            "tool, argv, command, reason, unsupported, notes, files, before.",
+        ),
+    ] = "text",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the command(s), no comments.")] = False,
-    namespace: Annotated[str, typer.Option(
-        "--namespace", "-n", metavar="NS",
-        help="containerd namespace for ctr and nerdctl (k8s.io: the CRI's, which the kubelet sees).")] = "k8s.io",
-    run: Annotated[bool, typer.Option(
-        "--run", help="Run the translation (crictl or ctr) through ctrtool's adapters.")] = False,
-    resolve: Annotated[bool, typer.Option(
-        "--resolve", help="With --run: kept for scripts; --run always turns container names into the IDs the tool wants (one listing, said on stderr).")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --run: do not ask before a destructive command.")] = False,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="With --run: print the exact command(s) that would run, run nothing.")] = False,
-    ignore_unsupported: Annotated[bool, typer.Option(
-        "--ignore-unsupported", help="With --run: run even when some docker flags have no equivalent.")] = False,
+    namespace: Annotated[
+        str,
+        typer.Option(
+            "--namespace",
+            "-n",
+            metavar="NS",
+            help="containerd namespace for ctr and nerdctl (k8s.io: the CRI's, which the kubelet sees).",
+        ),
+    ] = "k8s.io",
+    run: Annotated[
+        bool, typer.Option("--run", help="Run the translation (crictl or ctr) through ctrtool's adapters.")
+    ] = False,
+    resolve: Annotated[
+        bool,
+        typer.Option(
+            "--resolve",
+            help="With --run: kept for scripts; --run always turns container names into the IDs the tool wants (one listing, said on stderr).",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --run: do not ask before a destructive command.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --run: print the exact command(s) that would run, run nothing.")
+    ] = False,
+    ignore_unsupported: Annotated[
+        bool,
+        typer.Option("--ignore-unsupported", help="With --run: run even when some docker flags have no equivalent."),
+    ] = False,
 ) -> None:
     """Translate a docker command into crictl, ctr or nerdctl, flag by flag, and say what has no equivalent and why.
 
@@ -64,8 +91,16 @@ def translate(
         argv = argv[1:]
     if not argv:
         raise UsageError("no docker command to translate", "e.g. ctrtool translate -- docker ps -a")
-    flags_only_with_run = [name for name, on in (("--resolve", resolve), ("--yes", yes), ("--dry-run", dry_run),
-                                                 ("--ignore-unsupported", ignore_unsupported)) if on]
+    flags_only_with_run = [
+        name
+        for name, on in (
+            ("--resolve", resolve),
+            ("--yes", yes),
+            ("--dry-run", dry_run),
+            ("--ignore-unsupported", ignore_unsupported),
+        )
+        if on
+    ]
     if flags_only_with_run and not run:
         raise UsageError(f"{', '.join(flags_only_with_run)} only go(es) with --run")
     if run and to == "all":
@@ -83,8 +118,17 @@ def translate(
         from ..translate.run import run as run_translation
         from .common import settings
 
-        raise typer.Exit(run_translation(translations[0], settings(ctx), yes=yes, dry_run=dry_run,
-                                         resolve=resolve, ignore_unsupported=ignore_unsupported, quiet=quiet))
+        raise typer.Exit(
+            run_translation(
+                translations[0],
+                settings(ctx),
+                yes=yes,
+                dry_run=dry_run,
+                resolve=resolve,
+                ignore_unsupported=ignore_unsupported,
+                quiet=quiet,
+            )
+        )
 
     out = Output("json" if output == "json" else "yaml" if output == "yaml" else "table", quiet)
     if output == "text":

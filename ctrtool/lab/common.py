@@ -99,11 +99,12 @@ def find_binary(name: str) -> str | None:
 
 def missing_binary_error(name: str) -> LabError:
     if name == "crictl":
-        return LabError("crictl not found (looked on PATH and in ~/go/bin)",
-                        f"install it with `{CRICTL_INSTALL}` (needs Go; lands in $(go env GOPATH)/bin)")
+        return LabError(
+            "crictl not found (looked on PATH and in ~/go/bin)",
+            f"install it with `{CRICTL_INSTALL}` (needs Go; lands in $(go env GOPATH)/bin)",
+        )
     if name.startswith("cni:"):
         plugin = name[4:]
-        return LabError(f"CNI plugin {plugin!r} not found in {CNI_BIN_DIR}",
-                        f"install it with `{APT_INSTALL}`")
+        return LabError(f"CNI plugin {plugin!r} not found in {CNI_BIN_DIR}", f"install it with `{APT_INSTALL}`")
     package = PACKAGES.get(name, name)
     return LabError(f"{name} not found (package {package})", f"install it with `{APT_INSTALL}`")

@@ -50,8 +50,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 from .. import runner
 from ..errors import ToolError
@@ -101,11 +101,13 @@ def _json_list(text: str) -> list | None:
 
 def require_root() -> None:
     if os.geteuid() != 0:
-        raise LabError("the lab needs root (it starts containerd and dockerd, and mounts overlays)",
-                       "run it as root, e.g. `sudo ctrtool lab up`")
+        raise LabError(
+            "the lab needs root (it starts containerd and dockerd, and mounts overlays)",
+            "run it as root, e.g. `sudo ctrtool lab up`",
+        )
 
 
-def require_binaries(profile: "profiles_mod.Profile | None" = None) -> dict[str, str]:
+def require_binaries(profile: profiles_mod.Profile | None = None) -> dict[str, str]:
     """Every binary the lab runs, as name -> path; a clear LabError for the first one missing.
     A profile's own builds (modern containerd, dockerd) are taken from the build cache and are not
     required here: :meth:`Lab.up` builds them when missing."""
@@ -126,14 +128,16 @@ def require_binaries(profile: "profiles_mod.Profile | None" = None) -> dict[str,
     return found
 
 
-def preflight(profile: "profiles_mod.Profile | None" = None) -> dict[str, str]:
+def preflight(profile: profiles_mod.Profile | None = None) -> dict[str, str]:
     """Root and every binary; raises :class:`LabError` naming what is missing and how to install it.
     For a profile with builds, Go must be there unless the builds are cached."""
     require_root()
     found = require_binaries(profile)
     if profile and profile.builds and profiles_mod.built_binaries(profile) is None and not profiles_mod.find_go():
-        raise LabError(f"lab profile {profile.name} builds containerd and dockerd with Go, and go is not installed",
-                       "install Go (https://go.dev/dl/), or use `--profile debian`")
+        raise LabError(
+            f"lab profile {profile.name} builds containerd and dockerd with Go, and go is not installed",
+            "install Go (https://go.dev/dl/), or use `--profile debian`",
+        )
     return found
 
 
@@ -180,7 +184,7 @@ def _state(pid: int) -> str | None:
     except OSError:
         return None
     # "pid (comm) S ppid ..." ; comm may hold spaces and parentheses
-    rest = stat[stat.rfind(")") + 2:]
+    rest = stat[stat.rfind(")") + 2 :]
     return rest.split(" ", 1)[0] if rest else None
 
 
@@ -189,7 +193,7 @@ def _ppid(pid: int) -> int | None:
         stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(")") + 2 :].split()
     try:
         return int(fields[1])
     except (IndexError, ValueError):
@@ -292,10 +296,24 @@ class Lab:
         self._hash = digest
         self.bridge = "ctrlab" + digest[:6]  # 12 chars: interface names are limited to 15
         self.network_name = "ctrtool-lab-" + digest[:6]
-        self.containerd = _Daemon("containerd", "containerd", "--config", str(self.containerd_config),
-                                  self.containerd_pidfile, self.containerd_socket, self.containerd_log)
-        self.dockerd = _Daemon("dockerd", "dockerd", "--data-root", str(self.docker_data_root),
-                               self.docker_pidfile, self.docker_socket, self.docker_log)
+        self.containerd = _Daemon(
+            "containerd",
+            "containerd",
+            "--config",
+            str(self.containerd_config),
+            self.containerd_pidfile,
+            self.containerd_socket,
+            self.containerd_log,
+        )
+        self.dockerd = _Daemon(
+            "dockerd",
+            "dockerd",
+            "--data-root",
+            str(self.docker_data_root),
+            self.docker_pidfile,
+            self.docker_socket,
+            self.docker_log,
+        )
 
     def __repr__(self) -> str:
         return f"Lab({str(self.directory)!r}, profile={self.profile.name!r})"
@@ -351,15 +369,17 @@ class Lab:
         daemons = []
         for daemon in (self.containerd, self.dockerd):
             pid = daemon.running_pid()
-            daemons.append({
-                "name": daemon.name,
-                "pid": pid,
-                "running": pid is not None,
-                "socket": str(daemon.socket),
-                "socket_exists": daemon.socket.is_socket(),
-                "pidfile": str(daemon.pidfile),
-                "log": str(daemon.log),
-            })
+            daemons.append(
+                {
+                    "name": daemon.name,
+                    "pid": pid,
+                    "running": pid is not None,
+                    "socket": str(daemon.socket),
+                    "socket_exists": daemon.socket.is_socket(),
+                    "pidfile": str(daemon.pidfile),
+                    "log": str(daemon.log),
+                }
+            )
         return {
             "directory": str(self.directory),
             "profile": self.profile.name,
@@ -367,8 +387,12 @@ class Lab:
             "exists": self.directory.is_dir(),
             "daemons": daemons,
             "images": self._image_status(),
-            "network": {"name": self.network_name, "bridge": self.bridge, "subnet": self._current_subnet(),
-                        "conflist": str(self.cni_conflist)},
+            "network": {
+                "name": self.network_name,
+                "bridge": self.bridge,
+                "subnet": self._current_subnet(),
+                "conflist": str(self.cni_conflist),
+            },
             "crictl_config": str(self.crictl_config),
             "env": self.env(),
         }
@@ -377,9 +401,10 @@ class Lab:
         """Start (or reuse) containerd and dockerd, build and import the images; returns status()."""
         binaries = preflight(self.profile)
         if self.recorded_profile and self.recorded_profile != self.profile.name:
-            raise LabError(f"{self.directory} holds a lab of profile {self.recorded_profile}, not "
-                           f"{self.profile.name}",
-                           f"use another directory (--dir), or `ctrtool lab down --purge --dir {self.directory}` first")
+            raise LabError(
+                f"{self.directory} holds a lab of profile {self.recorded_profile}, not {self.profile.name}",
+                f"use another directory (--dir), or `ctrtool lab down --purge --dir {self.directory}` first",
+            )
         binaries |= profiles_mod.ensure_built(self.profile, progress)
         self._check_path_lengths()
         self._claim_directory()
@@ -397,8 +422,10 @@ class Lab:
     def _claim_directory(self) -> None:
         if self.directory.is_dir() and not self.marker.exists():
             if any(self.directory.iterdir()):
-                raise LabError(f"{self.directory} exists, is not empty and is not a ctrtool lab directory",
-                               "choose another lab directory (CTRTOOL_LAB_DIR): `down --purge` deletes it")
+                raise LabError(
+                    f"{self.directory} exists, is not empty and is not a ctrtool lab directory",
+                    "choose another lab directory (CTRTOOL_LAB_DIR): `down --purge` deletes it",
+                )
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self.marker.exists():
             self.marker.write_text("ctrtool lab directory: `ctrtool lab down --purge` removes it\n")
@@ -422,9 +449,11 @@ class Lab:
         directory with a mount in it would destroy what is not the lab's. A directory that does not
         exist is fine (nothing to do there, only leftovers of a lab that is gone)."""
         if self.directory.exists() and not self.marker.exists():
-            raise NotALab(f"{self.directory} is not a lab directory (it has no {self.marker.name} marker, which "
-                           "`ctrtool lab up` writes): not stopping, unmounting or deleting anything there",
-                           "give the lab's own directory with --dir (`ctrtool lab status` shows it)")
+            raise NotALab(
+                f"{self.directory} is not a lab directory (it has no {self.marker.name} marker, which "
+                "`ctrtool lab up` writes): not stopping, unmounting or deleting anything there",
+                "give the lab's own directory with --dir (`ctrtool lab status` shows it)",
+            )
 
     def down_actions(self, purge: bool) -> list[list[str]]:
         """What `down` will do, as the commands a person would type for it (for consent and --dry-run):
@@ -460,16 +489,24 @@ class Lab:
                         break
                     except BlockingIOError:
                         if time.monotonic() > deadline:
-                            raise LabError(f"another `ctrtool lab` command holds {self.directory / '.lock'}",
-                                           "wait for it to finish, then try again") from None
+                            raise LabError(
+                                f"another `ctrtool lab` command holds {self.directory / '.lock'}",
+                                "wait for it to finish, then try again",
+                            ) from None
             yield
         finally:
             os.close(fd)
 
     def _up(self, binaries: dict[str, str], progress: Progress) -> dict:
         started = time.monotonic()
-        for sub in (self.containerd_dir, self.docker_dir, self.cni_dir, self.images_dir,
-                    self.cni_dir / "ipam", self.containerd_dir / "runc"):
+        for sub in (
+            self.containerd_dir,
+            self.docker_dir,
+            self.cni_dir,
+            self.images_dir,
+            self.cni_dir / "ipam",
+            self.containerd_dir / "runc",
+        ):
             sub.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o711)
         if self.profile.containerd_major >= 2:
@@ -483,8 +520,10 @@ class Lab:
         self._write_if_changed(self.crictl_config, self._crictl_yaml())
         for daemon, was_changed in changed.items():
             if was_changed and daemon.running_pid():
-                progress(f"{daemon.name}: its configuration changed while it runs; "
-                         "`ctrtool lab down` then `ctrtool lab up` applies it")
+                progress(
+                    f"{daemon.name}: its configuration changed while it runs; "
+                    "`ctrtool lab down` then `ctrtool lab up` applies it"
+                )
 
         self._ensure_containerd(binaries, progress)
         self._ensure_dockerd(binaries, progress)
@@ -493,8 +532,16 @@ class Lab:
         return self.status()
 
     def _down(self, purge: bool, progress: Progress) -> dict:
-        result: dict = {"directory": str(self.directory), "workloads": {}, "stopped": [], "shims": [],
-                        "unmounted": [], "removed": [], "purged": False, "warnings": []}
+        result: dict = {
+            "directory": str(self.directory),
+            "workloads": {},
+            "stopped": [],
+            "shims": [],
+            "unmounted": [],
+            "removed": [],
+            "purged": False,
+            "warnings": [],
+        }
         warnings: list[str] = result["warnings"]
         containerd_pid = self.containerd.running_pid()
         docker_pid = self.dockerd.running_pid()
@@ -526,16 +573,22 @@ class Lab:
 
         if purge and self.directory.exists():
             if not self.marker.exists():
-                raise LabError(f"not removing {self.directory}: it has no {self.marker.name} marker, so it "
-                               "is not a lab directory made by `ctrtool lab up`",
-                               "remove it by hand if it really is a lab directory")
+                raise LabError(
+                    f"not removing {self.directory}: it has no {self.marker.name} marker, so it "
+                    "is not a lab directory made by `ctrtool lab up`",
+                    "remove it by hand if it really is a lab directory",
+                )
             if any(pid_alive(s["pid"]) for s in result["stopped"]):
-                raise LabError(f"not removing {self.directory}: a lab daemon is still running",
-                               "`ctrtool lab status` shows it; run down --purge again")
+                raise LabError(
+                    f"not removing {self.directory}: a lab daemon is still running",
+                    "`ctrtool lab status` shows it; run down --purge again",
+                )
             remaining = self._mounts_under()
             if remaining:
-                raise LabError(f"not removing {self.directory}: still mounted under it: {remaining[0]}",
-                               f"unmount it by hand (`umount -l {remaining[0]}`), then run down --purge again")
+                raise LabError(
+                    f"not removing {self.directory}: still mounted under it: {remaining[0]}",
+                    f"unmount it by hand (`umount -l {remaining[0]}`), then run down --purge again",
+                )
             result["removed"] += self._remove_cni_results()
             progress(f"removing {self.directory}")
             shutil.rmtree(self.directory)
@@ -572,47 +625,49 @@ class Lab:
         c = self.containerd_dir
         q = json.dumps  # TOML basic strings accept JSON string escapes
         cri = '[plugins."io.containerd.grpc.v1.cri"'
-        return "\n".join([
-            "# written by ctrtool lab: an isolated containerd with the CRI plugin",
-            "version = 2",
-            f"root = {q(str(c / 'root'))}",
-            f"state = {q(str(c / 'state'))}",
-            "oom_score = 0",
-            # snapshotters that cannot work here still load (and fail) as on a stock node, so the
-            # recorded `ctr plugins ls -d` shows what ctrtool meets in the field
-            'disabled_plugins = ["io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]',
-            "",
-            "[grpc]",
-            f"  address = {q(str(self.containerd_socket))}",
-            "",
-            "[debug]",
-            '  level = "info"',
-            "",
-            "[plugins]",
-            '  [plugins."io.containerd.internal.v1.opt"]',
-            f"    path = {q(str(c / 'opt'))}",
-            f"  {cri}]",
-            f"    sandbox_image = {q(PAUSE_IMAGE)}",
-            "    restrict_oom_score_adj = true",
-            "    netns_mounts_under_state_dir = true",
-            "    disable_tcp_service = true",
-            '    stream_server_address = "127.0.0.1"',
-            '    stream_server_port = "0"',
-            "    enable_selinux = false",
-            f"    {cri}.cni]",
-            f"      bin_dir = {q(CNI_BIN_DIR)}",
-            f"      conf_dir = {q(str(self.cni_dir))}",
-            "      max_conf_num = 1",
-            f"    {cri}.containerd]",
-            '      snapshotter = "overlayfs"',
-            '      default_runtime_name = "runc"',
-            f"      {cri}.containerd.runtimes.runc]",
-            '        runtime_type = "io.containerd.runc.v2"',
-            f"        {cri}.containerd.runtimes.runc.options]",
-            f"          Root = {q(str(c / 'runc'))}",
-            "          SystemdCgroup = false",
-            "",
-        ])
+        return "\n".join(
+            [
+                "# written by ctrtool lab: an isolated containerd with the CRI plugin",
+                "version = 2",
+                f"root = {q(str(c / 'root'))}",
+                f"state = {q(str(c / 'state'))}",
+                "oom_score = 0",
+                # snapshotters that cannot work here still load (and fail) as on a stock node, so the
+                # recorded `ctr plugins ls -d` shows what ctrtool meets in the field
+                'disabled_plugins = ["io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]',
+                "",
+                "[grpc]",
+                f"  address = {q(str(self.containerd_socket))}",
+                "",
+                "[debug]",
+                '  level = "info"',
+                "",
+                "[plugins]",
+                '  [plugins."io.containerd.internal.v1.opt"]',
+                f"    path = {q(str(c / 'opt'))}",
+                f"  {cri}]",
+                f"    sandbox_image = {q(PAUSE_IMAGE)}",
+                "    restrict_oom_score_adj = true",
+                "    netns_mounts_under_state_dir = true",
+                "    disable_tcp_service = true",
+                '    stream_server_address = "127.0.0.1"',
+                '    stream_server_port = "0"',
+                "    enable_selinux = false",
+                f"    {cri}.cni]",
+                f"      bin_dir = {q(CNI_BIN_DIR)}",
+                f"      conf_dir = {q(str(self.cni_dir))}",
+                "      max_conf_num = 1",
+                f"    {cri}.containerd]",
+                '      snapshotter = "overlayfs"',
+                '      default_runtime_name = "runc"',
+                f"      {cri}.containerd.runtimes.runc]",
+                '        runtime_type = "io.containerd.runc.v2"',
+                f"        {cri}.containerd.runtimes.runc.options]",
+                f"          Root = {q(str(c / 'runc'))}",
+                "          SystemdCgroup = false",
+                "",
+            ]
+        )
 
     def _containerd2_config_text(self) -> str:
         """containerd 2.x (config version 3): the CRI plugin is split into images (snapshotter,
@@ -622,54 +677,56 @@ class Lab:
         q = json.dumps
         images = "[plugins.'io.containerd.cri.v1.images'"
         rt = "[plugins.'io.containerd.cri.v1.runtime'"
-        return "\n".join([
-            "# written by ctrtool lab: an isolated containerd 2.x with the CRI plugin",
-            "version = 3",
-            f"root = {q(str(c / 'root'))}",
-            f"state = {q(str(c / 'state'))}",
-            "oom_score = 0",
-            "imports = []",
-            'disabled_plugins = ["io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", '
-            '"io.containerd.nri.v1.nri"]',
-            "",
-            "[grpc]",
-            f"  address = {q(str(self.containerd_socket))}",
-            "",
-            "[debug]",
-            '  level = "info"',
-            "",
-            "[plugins]",
-            "  [plugins.'io.containerd.internal.v1.opt']",
-            f"    path = {q(str(c / 'opt'))}",
-            "  [plugins.'io.containerd.shim.v1.manager']",
-            f"    socket_dir = {q(str(self.shim_socket_dir))}",
-            f"  {images}]",
-            '    snapshotter = "overlayfs"',
-            f"  {images}.pinned_images]",
-            f"    sandbox = {q(PAUSE_IMAGE)}",
-            f"  {images}.registry]",
-            f"    config_path = {q(str(self.registry_hosts_dir))}",
-            f"  {rt}]",
-            "    restrict_oom_score_adj = true",
-            "    netns_mounts_under_state_dir = true",
-            "    enable_selinux = false",
-            f"  {rt}.cni]",
-            f"    bin_dirs = [{q(CNI_BIN_DIR)}]",
-            f"    conf_dir = {q(str(self.cni_dir))}",
-            "    max_conf_num = 1",
-            f"  {rt}.containerd]",
-            '    default_runtime_name = "runc"',
-            f"  {rt}.containerd.runtimes.runc]",
-            '    runtime_type = "io.containerd.runc.v2"',
-            f"  {rt}.containerd.runtimes.runc.options]",
-            f"    Root = {q(str(c / 'runc'))}",
-            "    SystemdCgroup = false",
-            "  [plugins.'io.containerd.grpc.v1.cri']",
-            "    disable_tcp_service = true",
-            '    stream_server_address = "127.0.0.1"',
-            '    stream_server_port = "0"',
-            "",
-        ])
+        return "\n".join(
+            [
+                "# written by ctrtool lab: an isolated containerd 2.x with the CRI plugin",
+                "version = 3",
+                f"root = {q(str(c / 'root'))}",
+                f"state = {q(str(c / 'state'))}",
+                "oom_score = 0",
+                "imports = []",
+                'disabled_plugins = ["io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", '
+                '"io.containerd.nri.v1.nri"]',
+                "",
+                "[grpc]",
+                f"  address = {q(str(self.containerd_socket))}",
+                "",
+                "[debug]",
+                '  level = "info"',
+                "",
+                "[plugins]",
+                "  [plugins.'io.containerd.internal.v1.opt']",
+                f"    path = {q(str(c / 'opt'))}",
+                "  [plugins.'io.containerd.shim.v1.manager']",
+                f"    socket_dir = {q(str(self.shim_socket_dir))}",
+                f"  {images}]",
+                '    snapshotter = "overlayfs"',
+                f"  {images}.pinned_images]",
+                f"    sandbox = {q(PAUSE_IMAGE)}",
+                f"  {images}.registry]",
+                f"    config_path = {q(str(self.registry_hosts_dir))}",
+                f"  {rt}]",
+                "    restrict_oom_score_adj = true",
+                "    netns_mounts_under_state_dir = true",
+                "    enable_selinux = false",
+                f"  {rt}.cni]",
+                f"    bin_dirs = [{q(CNI_BIN_DIR)}]",
+                f"    conf_dir = {q(str(self.cni_dir))}",
+                "    max_conf_num = 1",
+                f"  {rt}.containerd]",
+                '    default_runtime_name = "runc"',
+                f"  {rt}.containerd.runtimes.runc]",
+                '    runtime_type = "io.containerd.runc.v2"',
+                f"  {rt}.containerd.runtimes.runc.options]",
+                f"    Root = {q(str(c / 'runc'))}",
+                "    SystemdCgroup = false",
+                "  [plugins.'io.containerd.grpc.v1.cri']",
+                "    disable_tcp_service = true",
+                '    stream_server_address = "127.0.0.1"',
+                '    stream_server_port = "0"',
+                "",
+            ]
+        )
 
     def _daemon_json(self) -> str:
         if self.profile.name == profiles_mod.DEFAULT_PROFILE:
@@ -722,8 +779,10 @@ class Lab:
             n = (start + step) % 256
             if n not in used:
                 return f"10.213.{n}.0/24"
-        raise LabError("no free /24 left in 10.213.0.0/16 for the lab's CNI network",
-                       "stop other labs (`ctrtool lab down` with their CTRTOOL_LAB_DIR)")
+        raise LabError(
+            "no free /24 left in 10.213.0.0/16 for the lab's CNI network",
+            "stop other labs (`ctrtool lab down` with their CTRTOOL_LAB_DIR)",
+        )
 
     def _write_cni_conflist(self) -> None:
         subnet = self._current_subnet() or self._choose_subnet()
@@ -758,9 +817,11 @@ class Lab:
         ]
         for path in longest:
             if len(path.encode()) > SOCKET_PATH_MAX:
-                raise LabError(f"lab directory path too long for unix sockets ({path} is "
-                               f"{len(path.encode())} bytes, the limit is {SOCKET_PATH_MAX})",
-                               "choose a shorter lab directory (CTRTOOL_LAB_DIR)")
+                raise LabError(
+                    f"lab directory path too long for unix sockets ({path} is "
+                    f"{len(path.encode())} bytes, the limit is {SOCKET_PATH_MAX})",
+                    "choose a shorter lab directory (CTRTOOL_LAB_DIR)",
+                )
 
     # ---- starting ----------------------------------------------------------------------------
 
@@ -776,8 +837,10 @@ class Lab:
     def _clean_stale(self, daemon: _Daemon, progress: Progress) -> None:
         recorded = daemon.recorded_pid()
         if recorded is not None:
-            progress(f"{daemon.name}: pid file names pid {recorded}, which is gone or is not this lab's "
-                     f"{daemon.name}; removing the stale pid file")
+            progress(
+                f"{daemon.name}: pid file names pid {recorded}, which is gone or is not this lab's "
+                f"{daemon.name}; removing the stale pid file"
+            )
         for path in (daemon.pidfile, daemon.socket, pathlib.Path(str(daemon.socket) + ".ttrpc")):
             self._remove_stale(path)
 
@@ -785,11 +848,18 @@ class Lab:
         # containerd looks its shim up on PATH first: the profile's own build goes first
         env = dict(os.environ, PATH=os.pathsep.join([*self.tool_path(), os.environ.get("PATH", os.defpath)]))
         with open(log, "ab") as fh:
-            fh.write(f"\n==== ctrtool lab: {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: "
-                     f"{' '.join(argv)}\n".encode())
+            fh.write(f"\n==== ctrtool lab: {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(argv)}\n".encode())
             fh.flush()
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True, cwd="/", env=env)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                cwd="/",
+                env=env,
+            )
         _STARTED[proc.pid] = proc
         return proc
 
@@ -808,15 +878,18 @@ class Lab:
         while True:
             if proc.poll() is not None:
                 _STARTED.pop(proc.pid, None)
-                raise LabError(f"{daemon.name} exited with code {proc.returncode} while starting: "
-                               f"{self._log_tail(daemon.log)}",
-                               f"see the full log in {daemon.log}")
+                raise LabError(
+                    f"{daemon.name} exited with code {proc.returncode} while starting: {self._log_tail(daemon.log)}",
+                    f"see the full log in {daemon.log}",
+                )
             if daemon.socket.is_socket() and probe():
                 return
             if time.monotonic() > deadline:
-                raise LabError(f"{daemon.name} did not answer on {daemon.socket} within "
-                               f"{START_TIMEOUT:g}s: {self._log_tail(daemon.log)}",
-                               f"see the full log in {daemon.log}; `ctrtool lab down` stops it")
+                raise LabError(
+                    f"{daemon.name} did not answer on {daemon.socket} within "
+                    f"{START_TIMEOUT:g}s: {self._log_tail(daemon.log)}",
+                    f"see the full log in {daemon.log}; `ctrtool lab down` stops it",
+                )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
@@ -826,28 +899,40 @@ class Lab:
         except ToolError:
             return False
 
-    def _ctr(self, binaries: dict[str, str], *args: str, namespace: str | None = None,
-             timeout: float = 30, check: bool = True) -> runner.Result:
+    def _ctr(
+        self,
+        binaries: dict[str, str],
+        *args: str,
+        namespace: str | None = None,
+        timeout: float = 30,
+        check: bool = True,
+    ) -> runner.Result:
         argv = [binaries["ctr"], "--address", str(self.containerd_socket)]
         if namespace:
             argv += ["--namespace", namespace]
-        return runner.run(argv + list(args), timeout=timeout, check=check,
-                          endpoint=str(self.containerd_socket))
+        return runner.run(argv + list(args), timeout=timeout, check=check, endpoint=str(self.containerd_socket))
 
     # docker gets an explicit -H: drop what could point it elsewhere or conflict with it
     DOCKER_UNSET = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 
-    def _docker(self, binaries: dict[str, str], *args: str, timeout: float = 60,
-                check: bool = True) -> runner.Result:
+    def _docker(self, binaries: dict[str, str], *args: str, timeout: float = 60, check: bool = True) -> runner.Result:
         argv = [binaries["docker"], "-H", f"unix://{self.docker_socket}", *args]
-        return runner.run(argv, timeout=timeout, check=check, unset_env=self.DOCKER_UNSET,
-                          endpoint=f"unix://{self.docker_socket}")
+        return runner.run(
+            argv, timeout=timeout, check=check, unset_env=self.DOCKER_UNSET, endpoint=f"unix://{self.docker_socket}"
+        )
 
-    def _crictl(self, binaries: dict[str, str], *args: str, timeout: float = 30,
-                check: bool = True) -> runner.Result:
+    def _crictl(self, binaries: dict[str, str], *args: str, timeout: float = 30, check: bool = True) -> runner.Result:
         endpoint = f"unix://{self.containerd_socket}"
-        argv = [binaries["crictl"], "--config", str(self.crictl_config), "--runtime-endpoint", endpoint,
-                "--image-endpoint", endpoint, *args]
+        argv = [
+            binaries["crictl"],
+            "--config",
+            str(self.crictl_config),
+            "--runtime-endpoint",
+            endpoint,
+            "--image-endpoint",
+            endpoint,
+            *args,
+        ]
         return runner.run(argv, timeout=timeout, check=check, endpoint=endpoint)
 
     def _ensure_containerd(self, binaries: dict[str, str], progress: Progress) -> None:
@@ -859,16 +944,19 @@ class Lab:
             if self._probe([binaries["ctr"], "--address", str(daemon.socket), "version"]):
                 progress(f"containerd already running (pid {pid})")
                 return
-            raise LabError(f"this lab's containerd (pid {pid}) runs but does not answer on {daemon.socket}",
-                           "`ctrtool lab down` stops it; then `ctrtool lab up` again")
+            raise LabError(
+                f"this lab's containerd (pid {pid}) runs but does not answer on {daemon.socket}",
+                "`ctrtool lab down` stops it; then `ctrtool lab up` again",
+            )
         self._clean_stale(daemon, progress)
         progress("starting containerd")
         argv = [binaries["containerd"], "--config", str(self.containerd_config)]
         proc = self._spawn(argv, daemon.log)
         daemon.pidfile.write_text(f"{proc.pid}\n")
         t0 = time.monotonic()
-        self._wait_ready(daemon, proc,
-                         lambda: self._probe([binaries["ctr"], "--address", str(daemon.socket), "version"]))
+        self._wait_ready(
+            daemon, proc, lambda: self._probe([binaries["ctr"], "--address", str(daemon.socket), "version"])
+        )
         progress(f"containerd up (pid {proc.pid}, {time.monotonic() - t0:.1f}s)")
 
     def _ensure_dockerd(self, binaries: dict[str, str], progress: Progress) -> None:
@@ -881,8 +969,10 @@ class Lab:
             if self._probe(probe, unset_env=self.DOCKER_UNSET):
                 progress(f"dockerd already running (pid {pid})")
                 return
-            raise LabError(f"this lab's dockerd (pid {pid}) runs but does not answer on {daemon.socket}",
-                           "`ctrtool lab down` stops it; then `ctrtool lab up` again")
+            raise LabError(
+                f"this lab's dockerd (pid {pid}) runs but does not answer on {daemon.socket}",
+                "`ctrtool lab down` stops it; then `ctrtool lab up` again",
+            )
         # dockerd refuses to start while its pid file names any live process: remove a stale one
         self._clean_stale(daemon, progress)
         self.docker_data_root.mkdir(parents=True, exist_ok=True)
@@ -890,17 +980,24 @@ class Lab:
         progress("starting dockerd")
         argv = [
             binaries["dockerd"],
-            "--data-root", str(self.docker_data_root),
-            "--exec-root", str(self.docker_exec_root),
-            "-H", f"unix://{daemon.socket}",
-            "--pidfile", str(daemon.pidfile),
-            "--config-file", str(self.docker_config),
-            "--containerd", str(self.containerd_socket),
+            "--data-root",
+            str(self.docker_data_root),
+            "--exec-root",
+            str(self.docker_exec_root),
+            "-H",
+            f"unix://{daemon.socket}",
+            "--pidfile",
+            str(daemon.pidfile),
+            "--config-file",
+            str(self.docker_config),
+            "--containerd",
+            str(self.containerd_socket),
             "--iptables=false",
             "--ip-masq=false",
             "--ip-forward=false",
             "--bridge=none",
-            "--group", "root",
+            "--group",
+            "root",
         ]
         if self.profile.builds and self.profile.docker_store == "overlay2":
             argv += ["--storage-driver", "overlay2"]
@@ -927,8 +1024,7 @@ class Lab:
             path = self.images_dir / name
             out[ref] = {
                 "archive": str(path) if path.exists() else None,
-                "imported": sorted(k.split("/", 1)[0] for k, v in recorded.items()
-                                   if k.split("/", 1)[1] == ref),
+                "imported": sorted(k.split("/", 1)[0] for k, v in recorded.items() if k.split("/", 1)[1] == ref),
             }
         return out
 
@@ -949,13 +1045,16 @@ class Lab:
 
         # docker: the image ID is the config digest, so it can be compared directly
         demo = built[DEMO_IMAGE]
-        res = self._docker(binaries, "image", "inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}", DEMO_IMAGE,
-                           check=False)
+        res = self._docker(
+            binaries, "image", "inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}", DEMO_IMAGE, check=False
+        )
         # on its graph driver docker's image ID is the config digest; on containerd's image store it is
         # the manifest's, so the layers (diff ids) are what is compared there
         loaded_id, _, layers = res.stdout.strip().partition(" ")
-        if res.returncode == 0 and (loaded_id == demo.image_id or (
-                self.profile.docker_store == "containerd" and _json_list(layers) == demo.diff_ids)):
+        if res.returncode == 0 and (
+            loaded_id == demo.image_id
+            or (self.profile.docker_store == "containerd" and _json_list(layers) == demo.diff_ids)
+        ):
             progress(f"docker: {DEMO_IMAGE} already loaded")
         else:
             progress(f"docker: loading {DEMO_IMAGE}")
@@ -969,17 +1068,22 @@ class Lab:
             for ref in refs:
                 key = f"{namespace}/{ref}"
                 entry = recorded.get(key) or {}
-                if (ref in present and entry.get("digest") == present[ref]
-                        and entry.get("image_id") == built[ref].image_id):
+                if (
+                    ref in present
+                    and entry.get("digest") == present[ref]
+                    and entry.get("image_id") == built[ref].image_id
+                ):
                     progress(f"ctr -n {namespace}: {ref} already imported")
                     continue
                 progress(f"ctr -n {namespace}: importing {ref}")
                 self._ctr(binaries, "images", "import", str(built[ref].path), namespace=namespace, timeout=120)
                 digest = self._ctr_image_digests(binaries, namespace).get(ref)
                 if not digest:
-                    raise LabError(f"ctr imported {built[ref].path} into namespace {namespace} but "
-                                   f"`ctr images ls` does not show {ref}",
-                                   f"see {self.containerd_log}")
+                    raise LabError(
+                        f"ctr imported {built[ref].path} into namespace {namespace} but "
+                        f"`ctr images ls` does not show {ref}",
+                        f"see {self.containerd_log}",
+                    )
                 recorded[key] = {"image_id": built[ref].image_id, "digest": digest}
                 changed = True
         if changed:
@@ -1065,8 +1169,11 @@ class Lab:
 
     def _is_lab_shim(self, pid: int) -> bool:
         argv = _cmdline(pid)
-        return (bool(argv) and os.path.basename(argv[0]).startswith("containerd-shim")
-                and _has_option(argv, "-address", str(self.containerd_socket)))
+        return (
+            bool(argv)
+            and os.path.basename(argv[0]).startswith("containerd-shim")
+            and _has_option(argv, "-address", str(self.containerd_socket))
+        )
 
     def _lab_shims(self) -> list[int]:
         return sorted(pid for pid in _all_pids() if pid != os.getpid() and self._is_lab_shim(pid))
@@ -1088,8 +1195,8 @@ class Lab:
         # mountinfo escapes space, tab, newline and backslash as \ooo
         out, i = [], 0
         while i < len(field):
-            if field[i] == "\\" and len(field[i + 1:i + 4]) == 3 and field[i + 1:i + 4].isdigit():
-                out.append(chr(int(field[i + 1:i + 4], 8)))
+            if field[i] == "\\" and len(field[i + 1 : i + 4]) == 3 and field[i + 1 : i + 4].isdigit():
+                out.append(chr(int(field[i + 1 : i + 4], 8)))
                 i += 4
             else:
                 out.append(field[i])
@@ -1147,7 +1254,8 @@ class Lab:
         removed = []
         for entry in results.iterdir():
             ours = entry.name.startswith(self.network_name + "-") or any(
-                entry.name == f"cni-loopback-{sid}-lo" for sid in sandboxes)
+                entry.name == f"cni-loopback-{sid}-lo" for sid in sandboxes
+            )
             if ours and entry.is_file():
                 entry.unlink()
                 removed.append(str(entry))

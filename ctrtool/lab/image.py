@@ -16,8 +16,6 @@ run and every machine that has the same busybox binary.
 
 from __future__ import annotations
 
-from typing import cast
-
 import hashlib
 import io
 import json
@@ -27,6 +25,7 @@ import platform
 import stat
 import tarfile
 from dataclasses import dataclass, field
+from typing import cast
 
 from .. import runner
 from ..errors import ToolError
@@ -41,19 +40,23 @@ PAUSE_SCRIPT = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
 ARCHIVE_NAMES = {DEMO_IMAGE: "demo.tar", PAUSE_IMAGE: "pause.tar"}
 
 RELEASE_TEXT = (
-    "NAME=ctrtool-lab\n"
-    "VERSION=1.0\n"
-    "DESCRIPTION=demo image built by ctrtool's local lab (busybox + this file)\n"
+    "NAME=ctrtool-lab\nVERSION=1.0\nDESCRIPTION=demo image built by ctrtool's local lab (busybox + this file)\n"
 )
 PASSWD_TEXT = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP_TEXT = "root:x:0:\nnogroup:x:65534:\n"
 
 _GOARCH = {
-    "x86_64": "amd64", "amd64": "amd64",
-    "aarch64": "arm64", "arm64": "arm64",
-    "armv7l": "arm", "armv6l": "arm",
-    "i386": "386", "i686": "386",
-    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "i386": "386",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
 }
 
 
@@ -88,13 +91,17 @@ def busybox_applets(busybox: str = BUSYBOX) -> list[str]:
     try:
         result = runner.run([busybox, "--list"], timeout=10)
     except ToolError as exc:
-        raise LabError(f"cannot list busybox applets: {exc.message}",
-                       "check that /bin/busybox is the static busybox (package busybox-static)") from None
+        raise LabError(
+            f"cannot list busybox applets: {exc.message}",
+            "check that /bin/busybox is the static busybox (package busybox-static)",
+        ) from None
     names = sorted({ln.strip() for ln in result.stdout.splitlines() if ln.strip()})
     applets = [n for n in names if n != "busybox" and "/" not in n]
     if "sh" not in applets:
-        raise LabError(f"{busybox} has no `sh` applet ({len(applets)} applets listed)",
-                       "install busybox-static, whose busybox has a shell")
+        raise LabError(
+            f"{busybox} has no `sh` applet ({len(applets)} applets listed)",
+            "install busybox-static, whose busybox has a shell",
+        )
     return applets
 
 
@@ -153,16 +160,25 @@ def busybox_layer(busybox: str = BUSYBOX, applets: list[str] | None = None) -> b
 
 def release_layer() -> bytes:
     """Layer 2 of the demo image: /etc/ctrtool-lab-release, /etc/passwd, /etc/group."""
-    return _layer_tar([
-        ("etc", "dir", 0o755),
-        ("etc/ctrtool-lab-release", "file", (0o644, RELEASE_TEXT.encode())),
-        ("etc/group", "file", (0o644, GROUP_TEXT.encode())),
-        ("etc/passwd", "file", (0o644, PASSWD_TEXT.encode())),
-    ])
+    return _layer_tar(
+        [
+            ("etc", "dir", 0o755),
+            ("etc/ctrtool-lab-release", "file", (0o644, RELEASE_TEXT.encode())),
+            ("etc/group", "file", (0o644, GROUP_TEXT.encode())),
+            ("etc/passwd", "file", (0o644, PASSWD_TEXT.encode())),
+        ]
+    )
 
 
-def image_config(diff_ids: list[str], history: list[str], *, arch: str, cmd: list[str] | None = None,
-                 entrypoint: list[str] | None = None, labels: dict[str, str] | None = None) -> dict:
+def image_config(
+    diff_ids: list[str],
+    history: list[str],
+    *,
+    arch: str,
+    cmd: list[str] | None = None,
+    entrypoint: list[str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict:
     """An image config (the JSON whose sha256 is the image ID)."""
     config: dict = {"Env": [PATH_ENV], "WorkingDir": "/"}
     if cmd is not None:
@@ -217,12 +233,15 @@ def build_archives(busybox: str = BUSYBOX, arch: str | None = None) -> dict[str,
     demo = image_config(
         [base_id, extra_id],
         ["ctrtool lab: busybox and its applets in /bin", "ctrtool lab: /etc/ctrtool-lab-release"],
-        arch=arch, cmd=["/bin/sh"], labels={"org.opencontainers.image.title": "ctrtool lab demo"},
+        arch=arch,
+        cmd=["/bin/sh"],
+        labels={"org.opencontainers.image.title": "ctrtool lab demo"},
     )
     pause = image_config(
         [base_id],
         ["ctrtool lab: busybox and its applets in /bin"],
-        arch=arch, entrypoint=["/bin/sh", "-c", PAUSE_SCRIPT],
+        arch=arch,
+        entrypoint=["/bin/sh", "-c", PAUSE_SCRIPT],
         labels={"org.opencontainers.image.title": "ctrtool lab pause (pod sandbox)"},
     )
     out: dict[str, tuple[bytes, str, list[str]]] = {}
@@ -244,8 +263,7 @@ def _write_if_changed(path: pathlib.Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def build_images(out_dir: pathlib.Path | str, busybox: str = BUSYBOX,
-                 arch: str | None = None) -> dict[str, BuiltImage]:
+def build_images(out_dir: pathlib.Path | str, busybox: str = BUSYBOX, arch: str | None = None) -> dict[str, BuiltImage]:
     """Write demo.tar and pause.tar into ``out_dir`` (unchanged files are not rewritten)."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

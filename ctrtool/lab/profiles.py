@@ -21,8 +21,8 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .common import LabError, find_binary
 
@@ -58,8 +58,7 @@ class Build:
         return found if all(os.access(p, os.X_OK) for p in found.values()) else None
 
 
-CONTAINERD_BUILD = Build("containerd", CONTAINERD_MODULE, CONTAINERD_VERSION, CONTAINERD_COMMANDS,
-                         tags=("no_btrfs",))
+CONTAINERD_BUILD = Build("containerd", CONTAINERD_MODULE, CONTAINERD_VERSION, CONTAINERD_COMMANDS, tags=("no_btrfs",))
 DOCKERD_BUILD = Build("moby", MOBY_MODULE, MOBY_VERSION, ("dockerd",))
 
 
@@ -79,13 +78,24 @@ class Profile:
         return "/var/tmp/ctrtool-lab" if self.name == DEFAULT_PROFILE else f"/var/tmp/ctrtool-lab-{self.name}"
 
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Profile("debian", "Debian 12 packages: containerd 1.6.20, dockerd 20.10 on overlay2", (), "overlay2"),
-    Profile("modern", f"containerd {CONTAINERD_VERSION[1:]}, dockerd 29 ({MOBY_VERSION}) on containerd's image store",
-            (CONTAINERD_BUILD, DOCKERD_BUILD), "containerd"),
-    Profile("modern-overlay2", f"containerd {CONTAINERD_VERSION[1:]}, dockerd 29 ({MOBY_VERSION}) on overlay2",
-            (CONTAINERD_BUILD, DOCKERD_BUILD), "overlay2"),
-)}
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("debian", "Debian 12 packages: containerd 1.6.20, dockerd 20.10 on overlay2", (), "overlay2"),
+        Profile(
+            "modern",
+            f"containerd {CONTAINERD_VERSION[1:]}, dockerd 29 ({MOBY_VERSION}) on containerd's image store",
+            (CONTAINERD_BUILD, DOCKERD_BUILD),
+            "containerd",
+        ),
+        Profile(
+            "modern-overlay2",
+            f"containerd {CONTAINERD_VERSION[1:]}, dockerd 29 ({MOBY_VERSION}) on overlay2",
+            (CONTAINERD_BUILD, DOCKERD_BUILD),
+            "overlay2",
+        ),
+    )
+}
 DEFAULT_PROFILE = "debian"
 
 
@@ -129,8 +139,10 @@ def ensure_built(profile: Profile, progress: Progress) -> dict[str, str]:
 def _go_install(build: Build, progress: Progress) -> dict[str, str]:
     go = find_go()
     if go is None:
-        raise LabError(f"the lab profile needs {build.module}@{build.version}, built with Go, and go is not "
-                       "installed", "install Go (https://go.dev/dl/) or use `--profile debian`")
+        raise LabError(
+            f"the lab profile needs {build.module}@{build.version}, built with Go, and go is not installed",
+            "install Go (https://go.dev/dl/) or use `--profile debian`",
+        )
     target = build.directory()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -139,8 +151,15 @@ def _go_install(build: Build, progress: Progress) -> dict[str, str]:
     progress(f"building {build.name} {build.version} with go install (once; cached in {target})")
     env = dict(os.environ, GOBIN=str(tmp), CGO_ENABLED=os.environ.get("CGO_ENABLED", "1"))
     try:
-        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT, cwd=tempfile.gettempdir())
+        proc = subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=BUILD_TIMEOUT,
+            cwd=tempfile.gettempdir(),
+        )
     except subprocess.TimeoutExpired:
         shutil.rmtree(tmp, ignore_errors=True)
         raise LabError(f"go install of {build.module}@{build.version} took more than {BUILD_TIMEOUT:g}s") from None
@@ -150,8 +169,10 @@ def _go_install(build: Build, progress: Progress) -> dict[str, str]:
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         tail = " | ".join(proc.stdout.decode(errors="replace").strip().splitlines()[-4:])
-        raise LabError(f"go install of {build.module}@{build.version} failed (exit {proc.returncode}): {tail}",
-                       f"run it by hand to see the whole log: GOBIN=DIR {' '.join(argv[1:])}")
+        raise LabError(
+            f"go install of {build.module}@{build.version} failed (exit {proc.returncode}): {tail}",
+            f"run it by hand to see the whole log: GOBIN=DIR {' '.join(argv[1:])}",
+        )
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)

@@ -18,8 +18,9 @@ def translate(argv: list[str], tool: str, namespace: str = DEFAULT_NAMESPACE, id
     return translate_call(grammar().parse(list(argv)), table(tool), namespace, ids)
 
 
-def translate_all(argv: list[str], tools: tuple[str, ...] = TARGETS, namespace: str = DEFAULT_NAMESPACE,
-                  ids: Ids | None = None) -> list[Translation]:
+def translate_all(
+    argv: list[str], tools: tuple[str, ...] = TARGETS, namespace: str = DEFAULT_NAMESPACE, ids: Ids | None = None
+) -> list[Translation]:
     from .engine import translate_call
 
     call = grammar().parse(list(argv))

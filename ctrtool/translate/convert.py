@@ -6,7 +6,8 @@ normalization. Each converter takes the docker value and returns the target's va
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .grammar import parse_bytes
 
@@ -38,7 +39,7 @@ def normalize_repo(ref: str) -> tuple[str, str | None] | None:
     name, tag = ref, None
     slash, colon = ref.rfind("/"), ref.rfind(":")
     if colon > slash:
-        name, tag = ref[:colon], ref[colon + 1:]
+        name, tag = ref[:colon], ref[colon + 1 :]
     full = normalize_ref(f"{name}:{tag or 'latest'}")
     if full is None:
         return None
@@ -48,8 +49,10 @@ def normalize_repo(ref: str) -> tuple[str, str | None] | None:
 def ctr_image_filter(ref: str) -> str:
     """`docker images REPOSITORY[:TAG]` -> a containerd filter for `ctr images ls`."""
     if any(c in ref for c in "*?["):
-        raise Unsupported("docker matches this as a pattern; ctr takes a regular expression over the full "
-                          "name: `ctr images ls 'name~=REGEX'`")
+        raise Unsupported(
+            "docker matches this as a pattern; ctr takes a regular expression over the full "
+            "name: `ctr images ls 'name~=REGEX'`"
+        )
     got = normalize_repo(ref)
     if got is None:
         raise Unsupported("not an image reference ctr can filter by")
@@ -60,6 +63,7 @@ def ctr_image_filter(ref: str) -> str:
 
 
 # -- converters ------------------------------------------------------------------------------------
+
 
 def _bytes(value: str) -> int:
     return parse_bytes(value)
@@ -107,8 +111,10 @@ def _int(value: str) -> int:
 def _grace(value: str) -> int:
     seconds = int(value, 10)
     if seconds < 0:
-        raise Unsupported("a negative timeout makes docker wait for ever; the target has no such wait (the CRI "
-                          "takes it as no grace period: SIGKILL at once)")
+        raise Unsupported(
+            "a negative timeout makes docker wait for ever; the target has no such wait (the CRI "
+            "takes it as no grace period: SIGKILL at once)"
+        )
     return seconds
 
 
@@ -187,18 +193,35 @@ def _ctr_mount(value: str) -> str:
     dst = fields.get("target") or fields.get("destination") or fields.get("dst")
     if not src or not dst:
         raise Unsupported("a bind mount needs source and target")
-    extra = set(fields) - {"type", "source", "src", "target", "destination", "dst", "readonly", "ro", "bind-propagation"}
+    extra = set(fields) - {
+        "type",
+        "source",
+        "src",
+        "target",
+        "destination",
+        "dst",
+        "readonly",
+        "ro",
+        "bind-propagation",
+    }
     if extra or flags - {"readonly", "ro"}:
-        raise Unsupported(f"mount option(s) {', '.join(sorted(extra | (flags - {'readonly', 'ro'})))} have no ctr equivalent")
-    readonly = bool(flags & {"readonly", "ro"}) or fields.get("readonly", "false") in ("1", "true") or \
-        fields.get("ro", "false") in ("1", "true")
+        raise Unsupported(
+            f"mount option(s) {', '.join(sorted(extra | (flags - {'readonly', 'ro'})))} have no ctr equivalent"
+        )
+    readonly = (
+        bool(flags & {"readonly", "ro"})
+        or fields.get("readonly", "false") in ("1", "true")
+        or fields.get("ro", "false") in ("1", "true")
+    )
     options = ["rbind", "ro" if readonly else "rw"]
     if fields.get("bind-propagation"):
         options.append(fields["bind-propagation"])
     return f"type=bind,src={src},dst={dst},options=" + ":".join(options)
 
 
-_PORT = re.compile(r"^(?:(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?P<host>\d*):)?(?P<container>\d+)(?:/(?P<proto>tcp|udp|sctp))?$")
+_PORT = re.compile(
+    r"^(?:(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?P<host>\d*):)?(?P<container>\d+)(?:/(?P<proto>tcp|udp|sctp))?$"
+)
 
 
 def _cri_port(value: str) -> dict[str, Any]:
@@ -257,10 +280,24 @@ def _cri_user(value: str) -> dict[str, Any]:
 
 
 CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "bytes": _bytes, "swap_bytes": _swap_bytes, "cpus_quota": _cpus_quota, "cap_prefixed": _cap_prefixed,
-    "cap_bare": _cap_bare, "env_explicit": _env_explicit, "nonempty": _nonempty, "int": _int, "grace": _grace, "gid": _gid,
-    "key_value": _key_value, "cri_env": _cri_env, "cri_mount": _cri_mount, "cri_port": _cri_port,
-    "cri_device": _cri_device, "cri_user": _cri_user, "ctr_device": _ctr_device, "ctr_volume": _ctr_volume,
+    "bytes": _bytes,
+    "swap_bytes": _swap_bytes,
+    "cpus_quota": _cpus_quota,
+    "cap_prefixed": _cap_prefixed,
+    "cap_bare": _cap_bare,
+    "env_explicit": _env_explicit,
+    "nonempty": _nonempty,
+    "int": _int,
+    "grace": _grace,
+    "gid": _gid,
+    "key_value": _key_value,
+    "cri_env": _cri_env,
+    "cri_mount": _cri_mount,
+    "cri_port": _cri_port,
+    "cri_device": _cri_device,
+    "cri_user": _cri_user,
+    "ctr_device": _ctr_device,
+    "ctr_volume": _ctr_volume,
     "ctr_mount": _ctr_mount,
 }
 
@@ -277,7 +314,8 @@ def _cri_template(kind: str) -> Callable[[str, int], Any]:
 
 # converters that need to know how many docker arguments there are
 _WITH_COUNT: dict[str, Callable[[str, int], Any]] = {
-    "cri_container_template": _cri_template("container"), "cri_image_template": _cri_template("image"),
+    "cri_container_template": _cri_template("container"),
+    "cri_image_template": _cri_template("image"),
 }
 
 

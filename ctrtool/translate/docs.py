@@ -117,8 +117,13 @@ def _command(tool: str, entry: Entry, prefix: list[str], spec: CommandSpec) -> s
     if entry.args.get("min") is not None:
         extra.append(f"needs {entry.args['min']} argument(s): {entry.args['min_reason']}")
     if entry.args.get("images"):
-        extra.append({"all": "image references written in full", "first": "the image reference written in full",
-                      "ctr-filter": "REPOSITORY[:TAG] becomes a `name==`/`name~=` filter"}[entry.args["images"]])
+        extra.append(
+            {
+                "all": "image references written in full",
+                "first": "the image reference written in full",
+                "ctr-filter": "REPOSITORY[:TAG] becomes a `name==`/`name~=` filter",
+            }[entry.args["images"]]
+        )
     for imp in entry.implicit:
         what = _code(imp.emit) if imp.emit else _ops(imp.config or [])
         extra.append(f"adds {what} unless {', '.join(imp.unless)}")
@@ -130,9 +135,16 @@ def _flag_cell(entry: Entry, flag: FlagSpec) -> str:
         return "✗"
     if entry.dispatch:
         if flag.long == entry.dispatch["flag"]:
-                return "chooses the command (above)"
-        names = list(dict.fromkeys([*entry.dispatch["values"].values(), entry.dispatch["absent"],
-                                    *([entry.dispatch["otherwise"]] if entry.dispatch.get("otherwise") else [])]))
+            return "chooses the command (above)"
+        names = list(
+            dict.fromkeys(
+                [
+                    *entry.dispatch["values"].values(),
+                    entry.dispatch["absent"],
+                    *([entry.dispatch["otherwise"]] if entry.dispatch.get("otherwise") else []),
+                ]
+            )
+        )
         names = [n for n in names if not entry.variants[n].none]
         cells = {name: _flag_cell(entry.variants[name], flag) for name in names}
         if len(set(cells.values())) == 1:
@@ -158,14 +170,20 @@ def _section(name: str, spec: CommandSpec) -> list[str]:
     if aliases:
         lines += ["Also: " + ", ".join(f"`docker {a}`" for a in aliases) + ".", ""]
     lines += ["| docker | " + " | ".join(TARGETS) + " |", "|---|" + "---|" * len(TARGETS)]
-    lines.append(f"| `docker {name}` | " + " | ".join(
-        _cell(_command(tool, tables[tool].commands[name], tables[tool].prefix, spec)) for tool in TARGETS) + " |")
+    lines.append(
+        f"| `docker {name}` | "
+        + " | ".join(_cell(_command(tool, tables[tool].commands[name], tables[tool].prefix, spec)) for tool in TARGETS)
+        + " |"
+    )
     for flag in spec.visible_flags():
         label = f"`{flag.short}, {flag.long}`" if flag.short else f"`{flag.long}`"
         if flag.takes_value:
             label += f" {flag.type.upper()}"
-        lines.append(f"| {label} | " + " | ".join(_cell(_flag_cell(tables[tool].commands[name], flag))
-                                                 for tool in TARGETS) + " |")
+        lines.append(
+            f"| {label} | "
+            + " | ".join(_cell(_flag_cell(tables[tool].commands[name], flag)) for tool in TARGETS)
+            + " |"
+        )
     notes = [(tool, n) for tool in TARGETS for n in _notes(tables[tool].commands[name])]
     if notes:
         lines += [""] + [f"* {tool}: {n}" for tool, n in notes]

@@ -30,8 +30,8 @@ when any component of its level is higher. Families and levels:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .grammar import DockerCall
 
@@ -60,6 +60,7 @@ def stronger(target: Effect, docker: Effect) -> bool:
 
 
 # -- the building blocks ----------------------------------------------------------------------------
+
 
 def signal_name(value: str) -> str:
     """docker's reading of a signal: a number, or a name with or without SIG, any case."""
@@ -106,8 +107,7 @@ def _flag(args: Sequence[str], *names: str) -> str | None:
         for name in names:
             if tok == name:
                 nxt = args[i + 1] if i + 1 < len(args) else None
-                value = nxt if nxt is not None and (not nxt.startswith("-") or re.fullmatch(r"-\d+", nxt)) \
-                    else "true"
+                value = nxt if nxt is not None and (not nxt.startswith("-") or re.fullmatch(r"-\d+", nxt)) else "true"
             elif tok.startswith(name + "="):
                 value = tok.split("=", 1)[1]
     return value
@@ -120,8 +120,12 @@ def _bool_flag(args: Sequence[str], *names: str) -> bool:
         if tok in names or any(tok.startswith(n + "=") and tok.split("=", 1)[1] in ("true", "1") for n in names):
             return True
         # bundled short flags: -af
-        if len(tok) > 2 and tok.startswith("-") and not tok.startswith("--") and \
-                any(len(n) == 2 and n[1] in tok[1:] for n in names if not n.startswith("--")):
+        if (
+            len(tok) > 2
+            and tok.startswith("-")
+            and not tok.startswith("--")
+            and any(len(n) == 2 and n[1] in tok[1:] for n in names if not n.startswith("--"))
+        ):
             return True
     return False
 
@@ -136,6 +140,7 @@ def _image_scope(refs: Sequence[str]) -> int:
 
 # -- docker ----------------------------------------------------------------------------------------
 
+
 def docker_effect(call: DockerCall) -> Effect:
     """What the docker command line does."""
     from .engine import effective
@@ -147,23 +152,33 @@ def docker_effect(call: DockerCall) -> Effect:
     if cmd in ("stop", "restart"):
         return stop(_int(given.get("--timeout"), 10), given.get("--signal"))
     if cmd == "rm":
-        return Effect("remove-container", (2 if "--force" in given else 1, 1),
-                      "remove containers" + (", killing running ones" if "--force" in given else " (stopped only)"))
+        return Effect(
+            "remove-container",
+            (2 if "--force" in given else 1, 1),
+            "remove containers" + (", killing running ones" if "--force" in given else " (stopped only)"),
+        )
     if cmd == "rmi":
         scope = _image_scope(call.args)
         return Effect("remove-image", (scope,), "remove an image" if scope == 2 else "remove names of images")
     if cmd == "image prune":
-        return Effect("prune-images", (2 if "--all" in given else 1, 1 if "--filter" in given else 2),
-                      "remove " + ("every unused image" if "--all" in given else "dangling images"))
+        return Effect(
+            "prune-images",
+            (2 if "--all" in given else 1, 1 if "--filter" in given else 2),
+            "remove " + ("every unused image" if "--all" in given else "dangling images"),
+        )
     if cmd == "system prune":
-        return Effect("prune-system", (2 if "--all" in given else 1, 1 if "--volumes" in given else 0,
-                                       1 if "--filter" in given else 2), "remove unused data")
+        return Effect(
+            "prune-system",
+            (2 if "--all" in given else 1, 1 if "--volumes" in given else 0, 1 if "--filter" in given else 2),
+            "remove unused data",
+        )
     if cmd == "pause":
         return Effect("pause", (1,), "pause containers")
     return Effect(OTHER)
 
 
 # -- the targets -----------------------------------------------------------------------------------
+
 
 def _words(argv: Sequence[str], globals_with_value: Sequence[str]) -> list[str]:
     """The argv after the tool's name and its global flags."""
@@ -184,7 +199,7 @@ def _positional(args: Sequence[str], with_value: Sequence[str]) -> list[str]:
             skip = False
             continue
         if tok == "--":
-            out.extend(rest[i + 1:])
+            out.extend(rest[i + 1 :])
             break
         if tok.startswith("-"):
             skip = tok in with_value
@@ -198,13 +213,18 @@ def target_effect(tool: str, argv: Sequence[str]) -> Effect:
     call it for each)."""
     argv = [str(t) for t in argv]
     if tool == "crictl":
-        words = _words(argv, ("--runtime-endpoint", "-r", "--image-endpoint", "-i", "--timeout", "-t", "--config", "-c"))
+        words = _words(
+            argv, ("--runtime-endpoint", "-r", "--image-endpoint", "-i", "--timeout", "-t", "--config", "-c")
+        )
         cmd, args = (words[0], words[1:]) if words else ("", [])
         if cmd == "stop":
             return stop(_int(_flag(args, "--timeout", "-t"), 0))  # crictl's default: 0, SIGKILL at once
         if cmd == "rm":
-            return Effect("remove-container", (2 if _bool_flag(args, "--force", "-f") else 1,
-                                               2 if _bool_flag(args, "--all", "-a") else 1), "crictl rm")
+            return Effect(
+                "remove-container",
+                (2 if _bool_flag(args, "--force", "-f") else 1, 2 if _bool_flag(args, "--all", "-a") else 1),
+                "crictl rm",
+            )
         if cmd == "rmi":
             if _bool_flag(args, "--all", "-a"):
                 return Effect("remove-image", (3,), "remove every image")
@@ -216,8 +236,18 @@ def target_effect(tool: str, argv: Sequence[str]) -> Effect:
         return Effect(OTHER)
     if tool == "ctr":
         words = _words(argv, ("-n", "--namespace", "--address", "-a", "--timeout", "--connect-timeout"))
-        group = {"t": "tasks", "task": "tasks", "c": "containers", "container": "containers",
-                 "i": "images", "image": "images"}.get(words[0], words[0]) if words else ""
+        group = (
+            {
+                "t": "tasks",
+                "task": "tasks",
+                "c": "containers",
+                "container": "containers",
+                "i": "images",
+                "image": "images",
+            }.get(words[0], words[0])
+            if words
+            else ""
+        )
         sub = words[1] if len(words) > 1 else ""
         args = words[2:]
         removing = sub in ("rm", "remove", "delete", "del")
@@ -235,16 +265,39 @@ def target_effect(tool: str, argv: Sequence[str]) -> Effect:
             return Effect(f"remove-{group}", (1,), f"ctr {group} rm")
         return Effect(OTHER)
     if tool == "nerdctl":
-        words = _words(argv, ("--namespace", "-n", "--address", "-a", "--host", "-H", "--snapshotter",
-                              "--storage-driver", "--cni-path", "--cni-netconfpath", "--data-root",
-                              "--cgroup-manager", "--insecure-registry", "--host-gateway-ip"))
+        words = _words(
+            argv,
+            (
+                "--namespace",
+                "-n",
+                "--address",
+                "-a",
+                "--host",
+                "-H",
+                "--snapshotter",
+                "--storage-driver",
+                "--cni-path",
+                "--cni-netconfpath",
+                "--data-root",
+                "--cgroup-manager",
+                "--insecure-registry",
+                "--host-gateway-ip",
+            ),
+        )
         if words[:1] in (["container"], ["image"], ["system"]) and len(words) > 1:
             cmd, args = f"{words[0]} {words[1]}", words[2:]
         else:
             cmd, args = (words[0], words[1:]) if words else ("", [])
-        cmd = {"container kill": "kill", "container stop": "stop", "container restart": "restart",
-               "container rm": "rm", "container remove": "rm", "image rm": "rmi", "image remove": "rmi",
-               "container pause": "pause"}.get(cmd, cmd)
+        cmd = {
+            "container kill": "kill",
+            "container stop": "stop",
+            "container restart": "restart",
+            "container rm": "rm",
+            "container remove": "rm",
+            "image rm": "rmi",
+            "image remove": "rmi",
+            "container pause": "pause",
+        }.get(cmd, cmd)
         if cmd == "kill":
             return signal(_flag(args, "--signal", "-s") or "KILL")
         if cmd in ("stop", "restart"):
@@ -254,12 +307,18 @@ def target_effect(tool: str, argv: Sequence[str]) -> Effect:
         if cmd == "rmi":
             return Effect("remove-image", (_image_scope(_positional(args, ())),), "nerdctl rmi")
         if cmd == "image prune":
-            return Effect("prune-images", (2 if _bool_flag(args, "--all", "-a") else 1,
-                                           1 if _flag(args, "--filter") else 2), "nerdctl image prune")
+            return Effect(
+                "prune-images",
+                (2 if _bool_flag(args, "--all", "-a") else 1, 1 if _flag(args, "--filter") else 2),
+                "nerdctl image prune",
+            )
         if cmd == "system prune":
             # nerdctl's --volumes prunes every unused volume (its volume prune has no anonymous-only mode)
-            return Effect("prune-system", (2 if _bool_flag(args, "--all", "-a") else 1,
-                                           2 if _bool_flag(args, "--volumes") else 0, 2), "nerdctl system prune")
+            return Effect(
+                "prune-system",
+                (2 if _bool_flag(args, "--all", "-a") else 1, 2 if _bool_flag(args, "--volumes") else 0, 2),
+                "nerdctl system prune",
+            )
         if cmd == "container prune":
             return Effect("prune-containers", (1,), "nerdctl container prune")
         if cmd == "pause":
@@ -283,8 +342,11 @@ def translation_stronger(tr, guarded: bool = True) -> str | None:
     docker = docker_effect(tr.docker)
     for argv in [b.argv for b in tr.before] + [tr.argv]:
         got = target_effect(tr.tool, argv)
-        if guarded and (tr.tool, tr.docker.command) in GUARDED and got == Effect(
-                "remove-image", (2,), "remove whole images (with all their names)"):
+        if (
+            guarded
+            and (tr.tool, tr.docker.command) in GUARDED
+            and got == Effect("remove-image", (2,), "remove whole images (with all their names)")
+        ):
             continue
         if stronger(got, docker):
             return f"`{' '.join(map(str, argv))}` ({got}) does more than `{tr.docker.typed}` ({docker})"

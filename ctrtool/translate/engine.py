@@ -10,8 +10,9 @@ import re
 import secrets
 import shlex
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .convert import Unsupported, convert, ctr_image_filter, looks_like_id, normalize_ref
 from .grammar import DockerCall
@@ -144,8 +145,9 @@ def effective(call: DockerCall) -> dict[str, str]:
     return out
 
 
-def translate_call(call: DockerCall, table: Table, namespace: str = DEFAULT_NAMESPACE,
-                   ids: Ids | None = None) -> Translation:
+def translate_call(
+    call: DockerCall, table: Table, namespace: str = DEFAULT_NAMESPACE, ids: Ids | None = None
+) -> Translation:
     ids = ids or Ids()
     entry = table.commands[call.command]
     given = effective(call)
@@ -168,8 +170,9 @@ def translate_call(call: DockerCall, table: Table, namespace: str = DEFAULT_NAME
     prefix = [fill(t, {"namespace": namespace}) for t in table.prefix]
     tr = Translation(table.tool, None, docker=call)
     for use in call.global_flags:
-        tr.unsupported.append({"arg": use.shown, "reason": "ctrtool's own options choose the endpoint "
-                                                           "(-H, -a, -r; see `ctrtool info`)"})
+        tr.unsupported.append(
+            {"arg": use.shown, "reason": "ctrtool's own options choose the endpoint (-H, -a, -r; see `ctrtool info`)"}
+        )
     if entry.none:
         tr.reason = entry.none
         tr.notes = [n.replace("NAMESPACE", namespace) for n in entry_notes]
@@ -243,8 +246,10 @@ def translate_call(call: DockerCall, table: Table, namespace: str = DEFAULT_NAME
         full = normalize_ref(arg)
         if full is None:
             if looks_like_id(arg):
-                st.note(f"{arg}: {table.tool} takes image names, not IDs (in k8s.io the CRI also names each "
-                        "image sha256:<full ID>).")
+                st.note(
+                    f"{arg}: {table.tool} takes image names, not IDs (in k8s.io the CRI also names each "
+                    "image sha256:<full ID>)."
+                )
             else:
                 st.note(f"{arg!r} is not a docker image reference: passed on as it is.")
         elif full != arg:
@@ -275,8 +280,10 @@ def translate_call(call: DockerCall, table: Table, namespace: str = DEFAULT_NAME
     offset = 1 + len(prefix)
     tr.containers = [i + offset for i in containers]
     tr.images = [i + offset for i in images]
-    tr.before = [Before([table.tool, *prefix, *_render_step(step.argv, file_names)], step.capture, step.note)
-                 for step in entry.before]
+    tr.before = [
+        Before([table.tool, *prefix, *_render_step(step.argv, file_names)], step.capture, step.note)
+        for step in entry.before
+    ]
     for step in entry.before:
         if step.note:
             st.note(f"{step.capture}: {step.note}." if step.capture else step.note)
@@ -295,8 +302,16 @@ def _condition(cond: str, call: DockerCall, given: dict[str, str]) -> bool:
     return any(u.flag == flag and u.value == value for u in call.flags)
 
 
-def _apply(st: _State, rule: Rule, flag: str, value: str, shown: str, given: dict[str, str],
-           key: str | None = None, full_value: str | None = None) -> None:
+def _apply(
+    st: _State,
+    rule: Rule,
+    flag: str,
+    value: str,
+    shown: str,
+    given: dict[str, str],
+    key: str | None = None,
+    full_value: str | None = None,
+) -> None:
     if rule.conflicts:
         for other, reason in rule.conflicts.items():
             if other in given:
@@ -373,11 +388,12 @@ def _split_key(value: str, separators: str) -> tuple[str, str]:
     cut = min((value.index(s) for s in separators if s in value), default=-1)
     if cut < 0:
         return value, ""
-    return value[:cut], value[cut + 1:]
+    return value[:cut], value[cut + 1 :]
 
 
-def _render(entry: Entry, st: _State, args: list[str], kinds: list[str],
-            file_names: dict[str, str]) -> tuple[list[str], list[int], list[int]]:
+def _render(
+    entry: Entry, st: _State, args: list[str], kinds: list[str], file_names: dict[str, str]
+) -> tuple[list[str], list[int], list[int]]:
     template = list(entry.argv)
     if not any(t in ("{flags}", "{args}", "{arg0}", "{rest}") for t in template):
         template += ["{flags}", "{args}"]
@@ -448,8 +464,11 @@ def _config_files(st: _State, entry: Entry, args: list[str]) -> tuple[dict[str, 
         if not m:
             from .errors import DockerUsageError
 
-            raise DockerUsageError(f"invalid container name {name!r}: docker allows [a-zA-Z0-9][a-zA-Z0-9_.-] "
-                                   "only, two characters or more", "choose another --name")
+            raise DockerUsageError(
+                f"invalid container name {name!r}: docker allows [a-zA-Z0-9][a-zA-Z0-9_.-] "
+                "only, two characters or more",
+                "choose another --name",
+            )
         name = m.group(1)
     if name is None:
         name = st.ids.name()
@@ -457,7 +476,10 @@ def _config_files(st: _State, entry: Entry, args: list[str]) -> tuple[dict[str, 
     uid = st.ids.uid()
     image = args[0] if args else ""
     values = {"name": name, "uid": uid, "image": image}
-    docs = {"pod": _fill(copy.deepcopy(conf["pod"]), values), "container": _fill(copy.deepcopy(conf["container"]), values)}
+    docs = {
+        "pod": _fill(copy.deepcopy(conf["pod"]), values),
+        "container": _fill(copy.deepcopy(conf["container"]), values),
+    }
     if len(args) > 1:
         doc, path = conf["command"]
         _set(docs[doc], path, list(args[1:]))

@@ -30,8 +30,10 @@ class TableError(CtrtoolError):
 
     def __init__(self, path: str, entry: str | None, problem: str):
         where = f"{path}: {entry}" if entry else path
-        super().__init__(f"translation table {where}: {problem}",
-                         "the table is part of ctrtool: fix the entry (see docs/translate.md for the format)")
+        super().__init__(
+            f"translation table {where}: {problem}",
+            "the table is part of ctrtool: fix the entry (see docs/translate.md for the format)",
+        )
         self.path = path
         self.entry = entry
         self.problem = problem

@@ -19,7 +19,7 @@ _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
 # docker's units.RAMInBytes
 _BYTES = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
-_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4, "p": 1024 ** 5}
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
 
 @dataclass(frozen=True)
@@ -190,11 +190,11 @@ class Grammar:
         if first in self.management:
             sub = rest[1] if len(rest) >= 2 else None
             if sub is None or sub.startswith("-"):
-                raise DockerUsageError(f"`docker {first}` needs a subcommand",
-                                       f"e.g. docker {first} {sorted(self.management[first])[0]}")
+                raise DockerUsageError(
+                    f"`docker {first}` needs a subcommand", f"e.g. docker {first} {sorted(self.management[first])[0]}"
+                )
             if sub in self.management[first]:
-                raise NotCovered(f"`docker {first} {sub}` is not covered by ctrtool translate",
-                                 self.covered_hint())
+                raise NotCovered(f"`docker {first} {sub}` is not covered by ctrtool translate", self.covered_hint())
             raise DockerUsageError(f"unknown docker command `docker {first} {sub}`", self.covered_hint())
         if first in self.commands and " " not in first:
             return first, 1
@@ -212,7 +212,7 @@ class Grammar:
         while i < len(rest):
             token = rest[i]
             if token == "--":
-                call.args.extend(rest[i + 1:])
+                call.args.extend(rest[i + 1 :])
                 break
             if token.startswith("-") and token != "-":
                 if token in ("--help",) or (token == "-h" and "-h" not in spec.by_short):
@@ -230,8 +230,9 @@ class Grammar:
             return
         n, low, high = len(call.args), spec.min_args, spec.max_args
         if high == 0 and n:
-            raise DockerUsageError(f"'{call.typed}' accepts no arguments (got {shlex.join(call.args)})",
-                                   f"usage: {spec.usage}")
+            raise DockerUsageError(
+                f"'{call.typed}' accepts no arguments (got {shlex.join(call.args)})", f"usage: {spec.usage}"
+            )
         if n < low or (high is not None and n > high):
             if high is None:
                 want = f"at least {low} argument{'s' if low != 1 else ''}"
@@ -301,8 +302,7 @@ def _bool(flag: FlagSpec, value: str) -> str:
         return "true"
     if value in _FALSE:
         return "false"
-    raise DockerUsageError(f'invalid argument "{value}" for "{flag.label()}" flag: not a boolean',
-                           "use true or false")
+    raise DockerUsageError(f'invalid argument "{value}" for "{flag.label()}" flag: not a boolean', "use true or false")
 
 
 def _check(flag: FlagSpec, value: str) -> str:
@@ -317,8 +317,9 @@ def _check(flag: FlagSpec, value: str) -> str:
         elif flag.type == "swapbytes" and value != "-1":
             parse_bytes(value)
     except ValueError as exc:
-        raise DockerUsageError(f'invalid argument "{value}" for "{flag.label()}" flag: {exc}',
-                               f"{flag.long} takes a {flag.type} value") from None
+        raise DockerUsageError(
+            f'invalid argument "{value}" for "{flag.label()}" flag: {exc}', f"{flag.long} takes a {flag.type} value"
+        ) from None
     return value
 
 
@@ -331,6 +332,7 @@ def parse_bytes(value: str) -> int:
 
 
 # -- loading -------------------------------------------------------------------------------------
+
 
 def _str(data: dict, key: str, path: str, entry: str | None, required: bool = True) -> str:
     value = data.get(key)
@@ -375,8 +377,9 @@ def _flags(raw: Any, path: str, entry: str) -> tuple[FlagSpec, ...]:
                 raise TableError(path, where, f"{key} is defined twice")
             if key:
                 seen.add(key)
-        flags.append(FlagSpec(long, short, ftype, item.get("default"), item.get("alias_of"),
-                              bool(item.get("hidden", False))))
+        flags.append(
+            FlagSpec(long, short, ftype, item.get("default"), item.get("alias_of"), bool(item.get("hidden", False)))
+        )
     longs = {f.long for f in flags}
     for f in flags:
         if f.alias_of and f.alias_of not in longs:
@@ -405,5 +408,11 @@ def _command(name: str, body: Any, all_commands: dict, path: str, depth: int = 0
     for earlier, later in zip(args, args[1:]):
         if earlier.repeat or (earlier.optional and not later.optional):
             raise TableError(path, f"{entry}.args", "only the last arguments may be optional or repeated")
-    return CommandSpec(name, _str(body, "usage", path, entry), _str(body, "summary", path, entry, False),
-                       bool(body.get("interspersed", True)), tuple(args), _flags(flags_raw, path, f"{entry}.flags"))
+    return CommandSpec(
+        name,
+        _str(body, "usage", path, entry),
+        _str(body, "summary", path, entry, False),
+        bool(body.get("interspersed", True)),
+        tuple(args),
+        _flags(flags_raw, path, f"{entry}.flags"),
+    )

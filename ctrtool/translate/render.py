@@ -8,7 +8,7 @@ before the command that reads them, a value the command needs from an earlier st
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from .engine import Translation, join
 

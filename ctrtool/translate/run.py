@@ -23,35 +23,50 @@ def check_runnable(tr: Translation, ignore_unsupported: bool) -> None:
     """Refuse, before anything runs, what --run cannot do faithfully."""
     docker = tr.docker.typed if tr.docker else "docker"
     if tr.argv is None:
-        raise NoEquivalent(f"{tr.tool} has no equivalent of `{docker}`: {tr.reason}",
-                           tr.notes[0] if tr.notes else "nothing was run")
+        raise NoEquivalent(
+            f"{tr.tool} has no equivalent of `{docker}`: {tr.reason}", tr.notes[0] if tr.notes else "nothing was run"
+        )
     from .effects import translation_stronger
 
     stronger = translation_stronger(tr)
     if stronger:
-        raise NoEquivalent(f"not running a translation that does more than docker would: {stronger}",
-                           "nothing was run")
+        raise NoEquivalent(f"not running a translation that does more than docker would: {stronger}", "nothing was run")
     if tr.unsupported and not ignore_unsupported:
         dropped = ", ".join(u["arg"] for u in tr.unsupported)
-        raise NoEquivalent(f"not running an incomplete translation: {dropped} "
-                           f"{'has' if len(tr.unsupported) == 1 else 'have'} no {tr.tool} equivalent",
-                           "--ignore-unsupported runs it without them; nothing was run")
+        raise NoEquivalent(
+            f"not running an incomplete translation: {dropped} "
+            f"{'has' if len(tr.unsupported) == 1 else 'have'} no {tr.tool} equivalent",
+            "--ignore-unsupported runs it without them; nothing was run",
+        )
     if tr.tool == "nerdctl":
-        raise UsageError("--run has no nerdctl adapter: ctrtool runs docker, ctr and crictl only",
-                         "run the printed command yourself; nothing was run")
+        raise UsageError(
+            "--run has no nerdctl adapter: ctrtool runs docker, ctr and crictl only",
+            "run the printed command yourself; nothing was run",
+        )
     streams = set(tr.stream)
     if "attach" in streams:
-        raise UsageError(f"--run does not attach to running containers (`{tr.command}`)",
-                         "run the printed command yourself; nothing was run")
+        raise UsageError(
+            f"--run does not attach to running containers (`{tr.command}`)",
+            "run the printed command yourself; nothing was run",
+        )
     if "tty" in streams and not _terminal():
-        raise UsageError(f"`{tr.command}` needs a terminal (-t) and stdin is not one",
-                         "run it from a terminal, or without -t; nothing was run")
-    if "stdin" in streams and "tty" not in streams and tr.tool == "ctr" and tr.docker is not None \
-            and tr.docker.command in ("exec", "run", "start"):
+        raise UsageError(
+            f"`{tr.command}` needs a terminal (-t) and stdin is not one",
+            "run it from a terminal, or without -t; nothing was run",
+        )
+    if (
+        "stdin" in streams
+        and "tty" not in streams
+        and tr.tool == "ctr"
+        and tr.docker is not None
+        and tr.docker.command in ("exec", "run", "start")
+    ):
         # ctr passes the end of its input on only if the process was registered by then
         # (containerd issue 4489): `ctrtool exec -i` waits for that, a plain ctr call cannot
-        raise UsageError(f"--run does not pass stdin to `{tr.command}`: ctr loses an early end of input",
-                         "`ctrtool exec -b ctr -i ...` handles it; or drop -i; nothing was run")
+        raise UsageError(
+            f"--run does not pass stdin to `{tr.command}`: ctr loses an early end of input",
+            "`ctrtool exec -b ctr -i ...` handles it; or drop -i; nothing was run",
+        )
 
 
 def _terminal() -> bool:
@@ -61,8 +76,16 @@ def _terminal() -> bool:
         return False
 
 
-def run(tr: Translation, settings: Any, *, yes: bool = False, dry_run: bool = False, resolve: bool = False,
-        ignore_unsupported: bool = False, quiet: bool = False) -> int:
+def run(
+    tr: Translation,
+    settings: Any,
+    *,
+    yes: bool = False,
+    dry_run: bool = False,
+    resolve: bool = False,
+    ignore_unsupported: bool = False,
+    quiet: bool = False,
+) -> int:
     """Run ``tr``; return the exit status (the tool's own for a streamed command)."""
     from .. import safety
     from ..adapters import adapter_class
@@ -157,6 +180,7 @@ def _streamed(tr: Translation, adapter: Any, argv: list[str]) -> int:
 # output. On top of them, what docker users type: CRI container names, POD/NAME, dockershim-style
 # k8s_NAME_POD_NAMESPACE_UID_ATTEMPT names, ID prefixes.
 
+
 def resolve_containers(tr: Translation, adapter: Any, settings: Any) -> tuple[Translation, list[tuple[str, str]]]:
     """Replace docker container names by the IDs the tool wants; returns the translation and the
     (name, ID) pairs that changed.
@@ -191,6 +215,7 @@ def resolve_containers(tr: Translation, adapter: Any, settings: Any) -> tuple[Tr
 
         def pick(name: str) -> str:
             return _pick_prefix(name, ids)
+
     argv = list(tr.argv or [])
     changed = []
     for i in tr.containers:
@@ -248,17 +273,25 @@ def pick_cri(name: str, records: list[Any], full: bool, pod_namespaces: Any = di
     if len(by_name) == 1:
         return by_name[0].id
     if by_name:
-        raise Ambiguous(f"container name {name!r} is ambiguous",
-                        [f"{r.id[:13]} (pod {r.pod or '?'}, {r.state})" for r in by_name[:5]],
-                        "give the container ID, or POD/CONTAINER")
+        raise Ambiguous(
+            f"container name {name!r} is ambiguous",
+            [f"{r.id[:13]} (pod {r.pod or '?'}, {r.state})" for r in by_name[:5]],
+            "give the container ID, or POD/CONTAINER",
+        )
     if len(prefix) > 1:
-        raise Ambiguous(f"container ID prefix {name!r} is ambiguous", [r.id[:13] for r in prefix[:5]],
-                        "give more of the ID")
-    raise NotFound("container", name, "the CRI's containers (crictl ps -a)",
-                   "a name may be the CRI container name, POD/CONTAINER or an ID prefix")
+        raise Ambiguous(
+            f"container ID prefix {name!r} is ambiguous", [r.id[:13] for r in prefix[:5]], "give more of the ID"
+        )
+    raise NotFound(
+        "container",
+        name,
+        "the CRI's containers (crictl ps -a)",
+        "a name may be the CRI container name, POD/CONTAINER or an ID prefix",
+    )
 
 
 # -- crictl rmi removes whole images ----------------------------------------------------------------
+
 
 def guard_crictl_rmi(tr: Translation, adapter: Any) -> None:
     """crictl rmi REF removes the image with every tag; docker rmi REF removes one tag. Refuse
@@ -275,4 +308,5 @@ def guard_crictl_rmi(tr: Translation, adapter: Any) -> None:
             raise NoEquivalent(
                 f"crictl rmi {ref} would also remove {', '.join(others)}: the CRI removes whole images, "
                 "docker rmi removes one tag",
-                f"remove only this tag with ctr: ctrtool translate --to ctr --run -- docker rmi {ref}")
+                f"remove only this tag with ctr: ctrtool translate --to ctr --run -- docker rmi {ref}",
+            )

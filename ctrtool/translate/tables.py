@@ -20,9 +20,29 @@ from .grammar import CommandSpec, Grammar
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 TARGETS = ("crictl", "ctr", "nerdctl")
 
-CONVERTERS = ("bytes", "swap_bytes", "cpus_quota", "cap_prefixed", "cap_bare", "env_explicit", "nonempty",
-              "int", "grace", "gid", "key_value", "cri_env", "cri_mount", "cri_port", "cri_device", "cri_user",
-              "ctr_device", "ctr_volume", "ctr_mount", "cri_container_template", "cri_image_template")
+CONVERTERS = (
+    "bytes",
+    "swap_bytes",
+    "cpus_quota",
+    "cap_prefixed",
+    "cap_bare",
+    "env_explicit",
+    "nonempty",
+    "int",
+    "grace",
+    "gid",
+    "key_value",
+    "cri_env",
+    "cri_mount",
+    "cri_port",
+    "cri_device",
+    "cri_user",
+    "ctr_device",
+    "ctr_volume",
+    "ctr_mount",
+    "cri_container_template",
+    "cri_image_template",
+)
 CONFIG_OPS = ("set", "append", "merge", "set_list")
 IMAGE_MODES = ("all", "first", "ctr-filter")
 GENERATORS = ("name", "exec-id")
@@ -34,14 +54,46 @@ STREAMS = {
     "attached": "stays attached to the container until it exits",
     "attach": "attaches to a running container",
 }
-_RULE_KEYS = {"emit", "unsupported", "none", "note", "values", "keys", "otherwise", "ignore_case", "absent", "slot",
-              "convert", "stream", "config", "once", "repeat", "separators", "conflicts", "strict"}
+_RULE_KEYS = {
+    "emit",
+    "unsupported",
+    "none",
+    "note",
+    "values",
+    "keys",
+    "otherwise",
+    "ignore_case",
+    "absent",
+    "slot",
+    "convert",
+    "stream",
+    "config",
+    "once",
+    "repeat",
+    "separators",
+    "conflicts",
+    "strict",
+}
 # unsupported: the flag is left out and the rest runs (only for what leaving it out makes weaker);
 # none: with this flag (value) the target has no equivalent at all, since leaving it out would do
 # more than docker (a SIGKILL for SIGHUP, a prune without its filter)
 _ACTIONS = ("emit", "unsupported", "none", "values", "keys", "slot", "config")
-_ENTRY_KEYS = {"none", "notes", "argv", "flags", "default", "args", "slots", "destructive", "stream",
-               "dispatch", "variants", "before", "config", "implicit"}
+_ENTRY_KEYS = {
+    "none",
+    "notes",
+    "argv",
+    "flags",
+    "default",
+    "args",
+    "slots",
+    "destructive",
+    "stream",
+    "dispatch",
+    "variants",
+    "before",
+    "config",
+    "implicit",
+}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -61,11 +113,11 @@ class Rule:
     unsupported: str | None = None
     none: str | None = None  # no equivalent with this flag ({value}: the docker value)
     note: str | None = None
-    values: dict[str, "Rule"] | None = None
-    keys: dict[str, "Rule"] | None = None
-    otherwise: "Rule | None" = None
+    values: dict[str, Rule] | None = None
+    keys: dict[str, Rule] | None = None
+    otherwise: Rule | None = None
     ignore_case: bool = False
-    absent: "Rule | None" = None
+    absent: Rule | None = None
     slot: str | None = None
     convert: str | None = None
     stream: str | None = None
@@ -106,7 +158,7 @@ class Entry:
     destructive: str | None = None
     stream: str | None = None
     dispatch: dict[str, Any] | None = None
-    variants: dict[str, "Entry"] = field(default_factory=dict)
+    variants: dict[str, Entry] = field(default_factory=dict)
     before: list[Step] = field(default_factory=list)
     config: dict[str, Any] | None = None
     implicit: list[Implicit] = field(default_factory=list)
@@ -151,7 +203,9 @@ class _Checker:
             raise self.fail(where, f"a rule must be a list of tokens, `same` or a mapping, not {raw!r}")
         unknown = set(raw) - _RULE_KEYS
         if unknown:
-            raise self.fail(where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_RULE_KEYS))})")
+            raise self.fail(
+                where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_RULE_KEYS))})"
+            )
         actions = [k for k in _ACTIONS if k in raw]
         if len(actions) > 1:
             raise self.fail(where, f"a rule takes one of {', '.join(_ACTIONS)}, not {' and '.join(actions)}")
@@ -176,15 +230,18 @@ class _Checker:
             raise self.fail(f"{where}.strict", "only goes with convert")
         if "convert" in raw:
             if raw["convert"] not in CONVERTERS:
-                raise self.fail(f"{where}.convert", f"unknown converter {raw['convert']!r} (known: {', '.join(CONVERTERS)})")
+                raise self.fail(
+                    f"{where}.convert", f"unknown converter {raw['convert']!r} (known: {', '.join(CONVERTERS)})"
+                )
             rule.convert = raw["convert"]
         for key in ("values", "keys"):
             if key in raw:
                 sub = raw[key]
                 if not isinstance(sub, dict) or not sub:
                     raise self.fail(f"{where}.{key}", "must be a mapping of values to rules")
-                rules = {str(k): self.rule(v, f"{where}.{key}.{k}", spec, in_keys or key == "keys")
-                         for k, v in sub.items()}
+                rules = {
+                    str(k): self.rule(v, f"{where}.{key}.{k}", spec, in_keys or key == "keys") for k, v in sub.items()
+                }
                 setattr(rule, key, rules)
         if "otherwise" in raw:
             if rule.values is None and rule.keys is None:
@@ -220,7 +277,11 @@ class _Checker:
         ops = []
         for i, item in enumerate(items):
             w = f"{where}[{i}]" if isinstance(raw, list) else where
-            if not isinstance(item, dict) or item.get("doc") not in ("pod", "container") or not isinstance(item.get("path"), str):
+            if (
+                not isinstance(item, dict)
+                or item.get("doc") not in ("pod", "container")
+                or not isinstance(item.get("path"), str)
+            ):
                 raise self.fail(w, "needs doc (pod or container) and path")
             unknown = set(item) - {"doc", "path", "op", "convert", "value"}
             if unknown:
@@ -239,7 +300,9 @@ class _Checker:
             raise self.fail(where, "must be a mapping")
         unknown = set(raw) - _ENTRY_KEYS
         if unknown:
-            raise self.fail(where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_ENTRY_KEYS))})")
+            raise self.fail(
+                where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_ENTRY_KEYS))})"
+            )
         entry = Entry(spec.name)
         notes = raw.get("notes") or []
         if not isinstance(notes, list) or not all(isinstance(n, str) and n.strip() for n in notes):
@@ -268,8 +331,11 @@ class _Checker:
         if not isinstance(slots, dict):
             raise self.fail(f"{where}.slots", "must be a mapping")
         for name, slot in slots.items():
-            if not isinstance(slot, dict) or set(slot) - {"default", "generate"} or \
-                    ("generate" in slot and slot["generate"] not in GENERATORS):
+            if (
+                not isinstance(slot, dict)
+                or set(slot) - {"default", "generate"}
+                or ("generate" in slot and slot["generate"] not in GENERATORS)
+            ):
                 raise self.fail(f"{where}.slots.{name}", f"takes default: VALUE or generate: {'|'.join(GENERATORS)}")
             entry.slots[str(name)] = {k: str(v) for k, v in slot.items()}
         entry.config = self.config_doc(raw.get("config"), f"{where}.config") if "config" in raw else None
@@ -279,8 +345,13 @@ class _Checker:
             for i, step in enumerate(raw["before"]):
                 if not isinstance(step, dict) or set(step) - {"argv", "capture", "note"}:
                     raise self.fail(f"{where}.before[{i}]", "takes argv, capture and note")
-                entry.before.append(Step(self.tokens(step.get("argv"), f"{where}.before[{i}].argv", {"file"}),
-                                         step.get("capture"), step.get("note")))
+                entry.before.append(
+                    Step(
+                        self.tokens(step.get("argv"), f"{where}.before[{i}].argv", {"file"}),
+                        step.get("capture"),
+                        step.get("note"),
+                    )
+                )
         captures = {s.capture for s in entry.before if s.capture}
         files = set((entry.config or {}).get("files", {}))
         flag_rules = raw.get("flags") or {}
@@ -297,11 +368,13 @@ class _Checker:
         for f in spec.flags:
             if f.alias_of or f.long in entry.flags or f.long == consumed or entry.default:
                 continue
-            raise self.fail(f"{where}.flags", f"docker flag {f.long} of `docker {spec.name}` has no rule "
-                                              "(add one, or a default)")
+            raise self.fail(
+                f"{where}.flags", f"docker flag {f.long} of `docker {spec.name}` has no rule (add one, or a default)"
+            )
         slot_names = set(entry.slots) | {r.slot for r in _all_rules(entry.flags.values()) if r.slot}
-        entry.argv = self.tokens(raw["argv"], f"{where}.argv",
-                                 {"flags", "args", "arg0", "rest", "slot", "capture", "file"})
+        entry.argv = self.tokens(
+            raw["argv"], f"{where}.argv", {"flags", "args", "arg0", "rest", "slot", "capture", "file"}
+        )
         for tok in entry.argv:
             for name in _PLACEHOLDER.findall(tok):
                 kind, _, arg = name.partition(":")
@@ -332,23 +405,33 @@ class _Checker:
             raise self.fail(f"{where}.implicit", "must be a list")
         for i, item in enumerate(implicit):
             w = f"{where}.implicit[{i}]"
-            if not isinstance(item, dict) or set(item) - {"emit", "config", "unless", "note"} or \
-                    ("emit" in item) == ("config" in item):
+            if (
+                not isinstance(item, dict)
+                or set(item) - {"emit", "config", "unless", "note"}
+                or ("emit" in item) == ("config" in item)
+            ):
                 raise self.fail(w, "takes emit or config, and unless, note")
             unless = item.get("unless") or []
             for cond in unless:
                 flag = str(cond).split("=", 1)[0]
                 if flag not in spec.by_long:
                     raise self.fail(w, f"unless: {flag} is not a flag of `docker {spec.name}`")
-            entry.implicit.append(Implicit(self.tokens(item["emit"], f"{w}.emit", set()) if "emit" in item else None,
-                                           self.config_ops(item["config"], f"{w}.config") if "config" in item else None,
-                                           [str(c) for c in unless], item.get("note")))
+            entry.implicit.append(
+                Implicit(
+                    self.tokens(item["emit"], f"{w}.emit", set()) if "emit" in item else None,
+                    self.config_ops(item["config"], f"{w}.config") if "config" in item else None,
+                    [str(c) for c in unless],
+                    item.get("note"),
+                )
+            )
         return entry
 
     def dispatch(self, raw: dict, where: str, spec: CommandSpec, entry: Entry) -> Entry:
         extra = set(raw) - {"dispatch", "variants", "notes"}
         if extra:
-            raise self.fail(where, f"a dispatching entry takes dispatch, variants and notes (not {', '.join(sorted(extra))})")
+            raise self.fail(
+                where, f"a dispatching entry takes dispatch, variants and notes (not {', '.join(sorted(extra))})"
+            )
         d = raw["dispatch"]
         variants = raw.get("variants")
         if not isinstance(d, dict) or not isinstance(variants, dict) or not variants:
@@ -366,8 +449,12 @@ class _Checker:
         for value, name in values.items():
             if name not in names:
                 raise self.fail(f"{where}.dispatch.values.{value}", f"no variant {name!r}")
-        entry.dispatch = {"flag": flag, "values": {str(k): v for k, v in values.items()},
-                          "absent": d["absent"], "otherwise": d.get("otherwise")}
+        entry.dispatch = {
+            "flag": flag,
+            "values": {str(k): v for k, v in values.items()},
+            "absent": d["absent"],
+            "otherwise": d.get("otherwise"),
+        }
         for name, body in variants.items():
             entry.variants[str(name)] = self.entry(body, f"{where}.variants.{name}", spec, consumed=flag)
         return entry
@@ -383,7 +470,9 @@ class _Checker:
                 raise self.fail(f"{where}.{key}", "must be the base document (a mapping)")
         for key in ("image", "command"):
             loc = raw.get(key)
-            if not (isinstance(loc, list) and len(loc) == 2 and loc[0] in ("pod", "container") and isinstance(loc[1], str)):
+            if not (
+                isinstance(loc, list) and len(loc) == 2 and loc[0] in ("pod", "container") and isinstance(loc[1], str)
+            ):
                 raise self.fail(f"{where}.{key}", "must be [pod|container, dotted.path]")
         return raw
 
@@ -452,7 +541,7 @@ def data_path(name: str) -> str:
     return os.path.join(DATA_DIR, name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def grammar() -> Grammar:
     import yaml
 
@@ -469,14 +558,13 @@ def grammar() -> Grammar:
     return Grammar(data, path)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def table(tool: str) -> Table:
     return load_table(data_path(f"{tool}.yaml"), grammar())
 
 
 def _flag_like(token: str) -> bool:
-    return token.startswith("-") and token not in ("-", "--") and "{" not in token and \
-        not re.fullmatch(r"-\d+", token)
+    return token.startswith("-") and token not in ("-", "--") and "{" not in token and not re.fullmatch(r"-\d+", token)
 
 
 def target_flags(tbl: Table):
@@ -494,7 +582,7 @@ def target_flags(tbl: Table):
             if e.none or e.dispatch:
                 continue
             words = tuple(e.words())
-            for tok in e.argv[len(words):]:
+            for tok in e.argv[len(words) :]:
                 if _flag_like(tok):
                     yield (where, words, tok)
             for flag, rule in e.flags.items():
@@ -514,6 +602,6 @@ def target_flags(tbl: Table):
                     if tok.startswith("-") or "{" in tok:
                         break
                     step_words.append(tok)
-                for tok in step.argv[len(step_words):]:
+                for tok in step.argv[len(step_words) :]:
                     if _flag_like(tok):
                         yield (f"{where} (before)", tuple(step_words), tok)

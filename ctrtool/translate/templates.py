@@ -20,7 +20,9 @@ from .convert import Unsupported
 
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
 # in an action: a string literal, a raw string, a char, a variable with fields, a field chain, a word
-_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|`[^`]*`|\'(?:\\.|[^\'\\])*\'|(\$\w*)((?:\.\w+)*)|((?:\.\w+)+)|(\.)(?![\w.])|([A-Za-z_]\w*)')
+_TOKEN = re.compile(
+    r'"(?:\\.|[^"\\])*"|`[^`]*`|\'(?:\\.|[^\'\\])*\'|(\$\w*)((?:\.\w+)*)|((?:\.\w+)+)|(\.)(?![\w.])|([A-Za-z_]\w*)'
+)
 _CONTROL = ("if", "else", "end", "range", "with", "define", "template", "block", "break", "continue")
 
 
@@ -31,7 +33,7 @@ class Mapping:
     note: str | None = None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _data() -> dict[str, Any]:
     import yaml
 
@@ -49,10 +51,13 @@ def _data() -> dict[str, Any]:
         section = raw.get(kind)
         if not isinstance(section, dict) or not isinstance(section.get("fields"), dict):
             raise TableError(path, kind, "needs fields")
-        out[kind] = {"fields": {str(k): _mapping(v, path, f"{kind}.fields.{k}") for k, v in section["fields"].items()},
-                     "elements": {str(el): {str(k): _mapping(v, path, f"{kind}.elements.{el}.{k}")
-                                            for k, v in (fields or {}).items()}
-                                  for el, fields in (section.get("elements") or {}).items()}}
+        out[kind] = {
+            "fields": {str(k): _mapping(v, path, f"{kind}.fields.{k}") for k, v in section["fields"].items()},
+            "elements": {
+                str(el): {str(k): _mapping(v, path, f"{kind}.elements.{el}.{k}") for k, v in (fields or {}).items()}
+                for el, fields in (section.get("elements") or {}).items()
+            },
+        }
     return out
 
 
@@ -96,8 +101,10 @@ def _map_field(table: dict[str, Mapping], docker_path: str, notes: list[str], wh
     assert mapping.path is not None
     if mapping.path.startswith("("):
         if rest:
-            raise Unsupported(f".{docker_path}: .{docker_path[:len(docker_path) - len(rest)]} is a computed "
-                              "value in the CRI's terms, with no fields")
+            raise Unsupported(
+                f".{docker_path}: .{docker_path[: len(docker_path) - len(rest)]} is a computed "
+                "value in the CRI's terms, with no fields"
+            )
         return mapping.path
     return mapping.path + rest
 
@@ -142,7 +149,7 @@ def to_cri(template: str, kind: str, nargs: int = 1) -> tuple[str, list[str]]:
         pos = 0
         first_field: str | None = None
         for m in _TOKEN.finditer(inner):
-            out.append(inner[pos:m.start()])
+            out.append(inner[pos : m.start()])
             pos = m.end()
             tok = m.group(0)
             var, var_fields, chain, dot, ident = m.group(1), m.group(2), m.group(3), m.group(4), m.group(5)
@@ -160,8 +167,10 @@ def to_cri(template: str, kind: str, nargs: int = 1) -> tuple[str, list[str]]:
                 elif ctx in element_fields:
                     out.append(_map_field(element_fields[ctx], chain[1:], notes, f" in a .{ctx} item"))
                 else:
-                    raise Unsupported(f"{chain} inside `range`/`with` over something other than "
-                                      f"{', '.join('.' + e for e in element_fields) or 'a list the CRI has'}")
+                    raise Unsupported(
+                        f"{chain} inside `range`/`with` over something other than "
+                        f"{', '.join('.' + e for e in element_fields) or 'a list the CRI has'}"
+                    )
                 first_field = first_field or chain
             elif dot is not None:
                 if context() is None:
@@ -181,7 +190,7 @@ def to_cri(template: str, kind: str, nargs: int = 1) -> tuple[str, list[str]]:
         if word in ("if",):
             stack.append(("if", None))
         elif word in ("range", "with"):
-            rest = stripped[len(word):].strip()
+            rest = stripped[len(word) :].strip()
             if ":=" in rest:
                 raise Unsupported(f"`{word}` with variables is not translated")
             element = None
@@ -189,8 +198,10 @@ def to_cri(template: str, kind: str, nargs: int = 1) -> tuple[str, list[str]]:
                 if re.fullmatch(r"\.\w+", rest) and context() is None and rest[1:] in element_fields:
                     element = rest[1:]
                 else:
-                    raise Unsupported(f"`range {rest}`: only a range over "
-                                      f"{', '.join('.' + e for e in element_fields) or 'nothing'} is translated")
+                    raise Unsupported(
+                        f"`range {rest}`: only a range over "
+                        f"{', '.join('.' + e for e in element_fields) or 'nothing'} is translated"
+                    )
             stack.append((word, element))
             if word == "with":
                 # inside `with`, `.` is the value: its own fields would be docker's sub-fields
@@ -200,7 +211,7 @@ def to_cri(template: str, kind: str, nargs: int = 1) -> tuple[str, list[str]]:
     text: list[str] = []
     pos = 0
     for m in _ACTION.finditer(template):
-        text.append(template[pos:m.start()])
+        text.append(template[pos : m.start()])
         text.append("{{" + action(m.group(1)) + "}}")
         pos = m.end()
     text.append(template[pos:])
@@ -211,6 +222,8 @@ def to_cri(template: str, kind: str, nargs: int = 1) -> tuple[str, list[str]]:
         raise Unsupported("no template action: docker prints the text as it is")
     if nargs > 1:
         result = "{{range $c := .}}" + result + "\n{{end}}"
-        notes.append("crictl runs the template once on the list of all the objects: ctrtool walks it with "
-                     "`range`, one line per object as docker prints")
+        notes.append(
+            "crictl runs the template once on the list of all the objects: ctrtool walks it with "
+            "`range`, one line per object as docker prints"
+        )
     return result, notes
