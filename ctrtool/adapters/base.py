@@ -583,6 +583,29 @@ class Adapter:
 
         return Plan(what, commands, execute, destructive)
 
+    def _save_plan(self, what: str, argv: list[str], path: str) -> Plan:
+        """A save: the tool writes the archive to its stdout, which ctrtool points at a temporary file
+        next to ``path`` and renames onto it once complete (or leaves as its own stdout for "-").
+        ``what``: "save IMAGES from docker", without the target."""
+        from ..runner import run_to_file
+
+        to_file = path != "-"
+        replacing = to_file and os.path.exists(path)
+        return Plan(
+            f"{what} to {path if to_file else 'stdout'}" + (f", replacing {path}" if replacing else ""),
+            [argv],
+            lambda: (
+                run_to_file(
+                    argv, path, endpoint=self.endpoint.address, unset_env=self.unset_env(), classify=self.classify
+                )
+                and None
+            ),
+            destructive=replacing,
+            note=f"the archive is written to a temporary file next to {path} and renamed onto it once complete"
+            if to_file
+            else None,
+        )
+
     def _pull_plan(self, argv: list[str], ref: str, what: str) -> Plan:
         """A pull: the tool's progress goes to stderr, its own error lines are kept back and
         replaced by one line of ctrtool's (:func:`pull_failure`); returns the reference pulled."""

@@ -616,29 +616,11 @@ class CtrAdapter(Adapter):
         return Plan(f"import {path} into ctr namespace {ns}{moved}", [argv], execute, destructive=bool(replaces))
 
     def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
-        from ..runner import run_to_file
-
         ns = self.operation_namespace(namespace)
-        # "-": to stdout, which ctrtool points at FILE's temporary file (or leaves as its own for -o -)
         argv = self.argv(
             *self.ns_argv(ns, "images", "export", *self._export_to_stdout(), "-", *(i.ref for i in images))
         )
-        to_file = path != "-"
-        return Plan(
-            f"export {', '.join(i.ref for i in images)} from ctr namespace {ns} to "
-            f"{path if to_file else 'stdout'}" + (f", replacing {path}" if to_file and os.path.exists(path) else ""),
-            [argv],
-            lambda: (
-                run_to_file(
-                    argv, path, endpoint=self.endpoint.address, unset_env=self.unset_env(), classify=self.classify
-                )
-                and None
-            ),
-            destructive=to_file and os.path.exists(path),
-            note=f"the archive is written to a temporary file next to {path} and renamed onto it once complete"
-            if to_file
-            else None,
-        )
+        return self._save_plan(f"export {', '.join(i.ref for i in images)} from ctr namespace {ns}", argv, path)
 
     def client_major(self) -> int:
         """The ctr client's major version, from ``ctr --version`` (no daemon involved; once)."""

@@ -328,25 +328,8 @@ class DockerAdapter(Adapter):
         return Plan(f"load {path} into docker's store{moved}", [argv], execute, destructive=bool(replaces))
 
     def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
-        from ..runner import run_to_file
-
-        # to stdout, which ctrtool points at FILE's temporary file (or leaves as its own stdout for "-")
-        argv = self.argv("save", *(i.ref for i in images))
-        to_file = path != "-"
-        return Plan(
-            f"save {', '.join(i.ref for i in images)} from docker to {path if to_file else 'stdout'}"
-            + (f", replacing {path}" if to_file and os.path.exists(path) else ""),
-            [argv],
-            lambda: (
-                run_to_file(
-                    argv, path, endpoint=self.endpoint.address, unset_env=self.unset_env(), classify=self.classify
-                )
-                and None
-            ),
-            destructive=to_file and os.path.exists(path),
-            note=f"the archive is written to a temporary file next to {path} and renamed onto it once complete"
-            if to_file
-            else None,
+        return self._save_plan(
+            f"save {', '.join(i.ref for i in images)} from docker", self.argv("save", *(i.ref for i in images)), path
         )
 
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
