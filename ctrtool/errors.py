@@ -49,7 +49,10 @@ class ConfigError(CtrtoolError):
 
 
 class ToolError(CtrtoolError):
-    """Something went wrong running one tool. ``tool`` is the binary, ``endpoint`` what it talked to."""
+    """Something went wrong running one tool. ``tool`` is the binary, ``endpoint`` what it talked to,
+    ``backend`` the backend whose adapter recognised the failure (when one did)."""
+
+    backend: str | None = None
 
     def __init__(
         self,
@@ -73,8 +76,14 @@ class ToolNotInstalled(ToolError):
         )
 
 
+UNREACHABLE_HINT = (
+    "is the daemon running, and is this the right endpoint? `ctrtool info` shows which endpoint each backend uses"
+)
+
+
 class Unreachable(ToolError):
-    """Daemon not listening, socket missing, or permission denied on the socket."""
+    """Daemon not listening, socket missing, or permission denied on the socket. Adapters give no
+    hint: the CLI layer words it from the backend's descriptor (commands/common.py ``hint_for``)."""
 
     def __init__(
         self, tool: str, endpoint: str | None, detail: str, hint: str | None = None, argv: list[str] | None = None
@@ -83,9 +92,7 @@ class Unreachable(ToolError):
         super().__init__(
             tool,
             f"cannot reach the daemon: {detail}",
-            hint
-            or "is the daemon running, and is this the right endpoint? "
-            "`ctrtool info` shows which endpoint each backend uses",
+            hint or UNREACHABLE_HINT,
             endpoint=endpoint,
             argv=argv,
         )
@@ -188,10 +195,14 @@ class NotFound(CtrtoolError):
         also = f"; it is in {', '.join(there)}" if there else ""
         super().__init__(
             f"{kind} {name!r} not found in {where}{also}",
-            hint
-            if hint is not None
-            else f"`ctrtool {'ps -a' if kind == 'container' else 'images'} --all-backends` lists what exists where",
+            hint if hint is not None else _where_to_look(kind),
         )
+
+
+def _where_to_look(kind: str) -> str:
+    if kind == "pod":
+        return "`ctrtool pods` lists the pods"
+    return f"`ctrtool {'ps -a' if kind == 'container' else 'images'} --all-backends` lists what exists where"
 
 
 class Ambiguous(UsageError):

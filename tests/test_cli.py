@@ -61,17 +61,67 @@ def test_version():
 
 
 def test_expected_failure_has_no_traceback_unless_debug(tmp_path):
-    env = {**os.environ, **CLEAN_ENV, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    # a file where the socket should be: docker itself runs, and fails to connect
+    (tmp_path / "docker.sock").write_text("")
+    env = {**os.environ, **CLEAN_ENV, "DOCKER_HOST": f"unix://{tmp_path}/docker.sock"}
     env.pop("CTRTOOL_DEBUG", None)
     plain = ctrtool("images", "--backend", "docker", env=env)
     assert plain.returncode == 1
     lines = plain.stderr.strip().splitlines()
-    assert lines[0].startswith("ctrtool: error: docker (unix:///nonexistent/docker.sock): cannot reach the daemon")
+    assert lines[0].startswith(f"ctrtool: error: docker (unix://{tmp_path}/docker.sock): cannot reach the daemon")
     assert lines[1].startswith("  hint: ")
     assert len(lines) == 2 and plain.stdout == ""
     debug = ctrtool("images", "--backend", "docker", env={**env, "CTRTOOL_DEBUG": "1"})
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and "ctrtool: debug: run: docker" in debug.stderr
+
+
+@pytest.mark.parametrize(
+    "backend,variable,value,words",
+    [
+        (
+            "docker",
+            "DOCKER_HOST",
+            "unix:///nonexistent/docker.sock",
+            "is dockerd running at this endpoint? set DOCKER_HOST",
+        ),
+        (
+            "ctr",
+            "CONTAINERD_ADDRESS",
+            "/nonexistent/containerd.sock",
+            "is containerd running at this endpoint? set CONTAINERD_ADDRESS",
+        ),
+        (
+            "crictl",
+            "CONTAINER_RUNTIME_ENDPOINT",
+            "unix:///nonexistent/cri.sock",
+            "is the CRI runtime running at this endpoint? set CONTAINER_RUNTIME_ENDPOINT",
+        ),
+    ],
+)
+def test_unreachable_hint_comes_from_the_backends_descriptor(backend, variable, value, words):
+    """Adapters say only that the daemon did not answer; the CLI words the hint from the backend's
+    descriptor, for a single-backend command and for a backend in a listing alike."""
+    env = {**os.environ, **CLEAN_ENV, variable: value}
+    env.pop("CTRTOOL_DEBUG", None)
+    got = ctrtool("images", "--backend", backend, env=env)
+    assert got.returncode == 1, got.stderr
+    lines = got.stderr.strip().splitlines()
+    assert "cannot reach the daemon" in lines[0], got.stderr
+    assert lines[1].startswith(f"  hint: {words}"), got.stderr
+    assert f"no socket at {value.removeprefix('unix://')}" in lines[0], got.stderr
+    gone = ctrtool("inspect", "--backend", backend, "nothing-here", env=env)
+    assert gone.returncode == 1 and f"hint: {words}" in gone.stderr, gone.stderr
+
+
+def test_a_missing_socket_is_reported_at_once_not_after_the_timeout():
+    """ctr 1.6 dials a missing socket until its deadline: ctrtool says at once that it is missing,
+    without starting the tool (no tool call in the trace)."""
+    env = {**os.environ, **CLEAN_ENV, "CONTAINERD_ADDRESS": "/nonexistent/containerd.sock", "CTRTOOL_DEBUG": "1"}
+    got = ctrtool("--timeout", "600", "images", "--backend", "ctr", env=env, timeout=60)
+    assert got.returncode == 1
+    assert "no socket at /nonexistent/containerd.sock" in got.stderr
+    assert "debug: run:" not in got.stderr
 
 
 def test_no_backend_found_is_a_clear_error(tmp_path):

@@ -5,6 +5,7 @@ call through the runner, bounded by the adapter's deadline as a listing is."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ctrtool.adapters.base import Adapter, ImageRecord, ImageTarget, plan_copy
@@ -20,7 +21,8 @@ class Program(Adapter):
     name = "docker"
 
     def __init__(self, export: list[str] | None = None):
-        super().__init__(Settings(flags=Flags(timeout=TIMEOUT)), Endpoint("docker", "unix:///test.sock", "test"))
+        # an endpoint that exists (a missing socket is refused before any call): the programs ignore it
+        super().__init__(Settings(flags=Flags(timeout=TIMEOUT)), Endpoint("docker", f"unix://{os.devnull}", "test"))
         self.export = export
 
     def connection_args(self) -> list[str]:

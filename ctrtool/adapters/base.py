@@ -681,7 +681,15 @@ class Adapter:
         return ()
 
     def classify(self, returncode: int, stderr: str) -> ToolError | None:
-        """Map a failed call's stderr to a precise error (unreachable, permission denied)."""
+        """A failed call's precise error (unreachable, permission denied), marked with this backend
+        so that the CLI layer can word its hint from the backend's descriptor."""
+        err = self.classify_stderr(returncode, stderr)
+        if err is not None:
+            err.backend = self.name
+        return err
+
+    def classify_stderr(self, returncode: int, stderr: str) -> ToolError | None:
+        """Map a failed call's stderr to a precise error. The tool's words only: no hints here."""
         return None
 
     def argv(self, *args: str) -> list[str]:
@@ -710,7 +718,27 @@ class Adapter:
             raise self.failed(result)
         return result
 
+    def _require_socket(self, argv: Sequence[str]) -> None:
+        """A unix socket endpoint that does not exist is unreachable now: say so at once. (ctr 1.6
+        keeps dialing a missing socket until its deadline, so the user waited the whole timeout.)
+        Only a missing file counts; a path ctrtool may not look at is left to the tool."""
+        address = self.endpoint.address or ""
+        path = address[len("unix://") :] if address.startswith("unix://") else address
+        if not path.startswith("/"):
+            return
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            from ..errors import Unreachable
+
+            err = Unreachable(self.binary, address, f"no socket at {path}", argv=list(argv))
+            err.backend = self.name
+            raise err from None
+        except OSError:
+            return
+
     def run(self, *args: str, check: bool = True, input: str | None = None) -> Result:
+        self._require_socket(self.argv(*args))
         remaining = self.deadline.remaining()
         if remaining <= 0:
             raise ToolTimeout(self.binary, self.deadline.seconds, endpoint=self.endpoint.address, argv=self.argv(*args))
@@ -732,6 +760,7 @@ class Adapter:
     def run_argv(self, argv: Sequence[str], check: bool = True, bounded: bool = True) -> Result:
         """Run a full argv made by this adapter (a step of a Plan). ``bounded=False``: no deadline,
         for calls that move data for as long as it takes (load, save)."""
+        self._require_socket(argv)
         timeout = None
         if bounded:
             timeout = self.deadline.remaining()
@@ -759,6 +788,7 @@ class Adapter:
     ) -> Streamed:
         """Run a full argv with its output going straight to the user (logs, exec, pull).
         Not bounded by the backend's timeout: it runs until the tool ends or the user stops it."""
+        self._require_socket(argv)
         return run_passthrough(
             argv,
             endpoint=self.endpoint.address,
@@ -775,6 +805,7 @@ class Adapter:
         return lambda line: self.is_noise(line) or bool(withhold and withhold(line))
 
     def interactive(self, argv: Sequence[str], withhold: LineFilter | None = None) -> Streamed:
+        self._require_socket(argv)
         return run_interactive(
             argv, endpoint=self.endpoint.address, unset_env=self.unset_env(), withhold=self._withhold(withhold)
         )

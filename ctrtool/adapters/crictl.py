@@ -67,6 +67,7 @@ DESCRIPTOR = Descriptor(
         "unix:///run/crio/crio.sock",
         "unix:///var/run/cri-dockerd.sock",
     ),
+    daemon="the CRI runtime",
     endpoint_hint="set CONTAINER_RUNTIME_ENDPOINT, pass --runtime-endpoint, or set runtime-endpoint "
     "in /etc/crictl.yaml",
     archives=False,
@@ -96,7 +97,7 @@ class CrictlAdapter(Adapter):
         args += ["--timeout", f"{seconds}s"]
         return args
 
-    def classify(self, returncode: int, stderr: str) -> ToolError | None:
+    def classify_stderr(self, returncode: int, stderr: str) -> ToolError | None:
         if stderr_mentions(stderr, "validate service connection", "connection error", "error while dialing"):
             detail = _error_line(stderr)
             if stderr_mentions(stderr, "permission denied"):
@@ -105,8 +106,6 @@ class CrictlAdapter(Adapter):
                 self.binary,
                 self.endpoint.address,
                 detail,
-                hint="is the CRI runtime running at this endpoint? set "
-                "CONTAINER_RUNTIME_ENDPOINT or --runtime-endpoint",
             )
         return None
 
@@ -259,7 +258,7 @@ class CrictlAdapter(Adapter):
                 )
             if found:
                 return found[0]
-        raise NotFound("pod", ref, "crictl", hint="`ctrtool pods` lists the pods")
+        raise NotFound("pod", ref, "crictl")
 
     def _inspect(self, what: str, ident: str) -> Any:
         # crictl takes no flags after its arguments

@@ -98,6 +98,7 @@ DESCRIPTOR = Descriptor(
         "/run/k3s/containerd/containerd.sock",
         "/run/docker/containerd/containerd.sock",
     ),
+    daemon="containerd",
     endpoint_hint="set CONTAINERD_ADDRESS, pass --address, or set ctr.address in the ctrtool config file",
 )
 
@@ -112,7 +113,7 @@ class CtrAdapter(Adapter):
     def ns_argv(self, namespace: str | None, *args: str) -> list[str]:
         return ["--namespace", namespace or "default", *args]
 
-    def classify(self, returncode: int, stderr: str) -> ToolError | None:
+    def classify_stderr(self, returncode: int, stderr: str) -> ToolError | None:
         if stderr_mentions(
             stderr, "failed to dial", "connection error", "transport: error while dialing", "cannot access socket"
         ):  # the last: ctr 2.x, when the socket is not there
@@ -123,7 +124,6 @@ class CtrAdapter(Adapter):
                 self.binary,
                 self.endpoint.address,
                 detail,
-                hint="is containerd running at this address? set CONTAINERD_ADDRESS or --address",
             )
         return None
 

@@ -41,6 +41,7 @@ class Descriptor:
     config_keys: dict[str, Any] = field(default_factory=dict)
     default_sockets: tuple[str, ...] = ()
     endpoint_hint: str = ""
+    daemon: str = "the daemon"  # what answers at the endpoint, in words (hints)
     # images in and out: whether it can export/import archives itself; if not, the backend whose
     # tool moves the data for it, in its namespace (crictl: ctr -n k8s.io)
     archives: bool = True

@@ -62,6 +62,7 @@ DESCRIPTOR = Descriptor(
     env=("DOCKER_HOST", "DOCKER_CONTEXT"),
     config_keys={"host": str, "context": str, "binary": str},
     default_sockets=("unix:///var/run/docker.sock",),
+    daemon="dockerd",
     endpoint_hint="set DOCKER_HOST, pass --docker-host, or set docker.host in the ctrtool config file",
 )
 
@@ -115,7 +116,7 @@ class DockerAdapter(Adapter):
         # we always say where to connect; these would conflict with --host/--context
         return ("DOCKER_HOST", "DOCKER_CONTEXT")
 
-    def classify(self, returncode: int, stderr: str) -> ToolError | None:
+    def classify_stderr(self, returncode: int, stderr: str) -> ToolError | None:
         if stderr_mentions(stderr, "permission denied while trying to connect"):
             return PermissionDenied(self.binary, self.endpoint.address, _first_line(stderr))
         if stderr_mentions(
@@ -125,7 +126,6 @@ class DockerAdapter(Adapter):
                 self.binary,
                 self.endpoint.address,
                 _first_line(stderr),
-                hint="is dockerd running at this address? set DOCKER_HOST or --docker-host",
             )
         return None
 

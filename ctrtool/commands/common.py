@@ -112,6 +112,25 @@ def settings(ctx: typer.Context):
     return obj["settings"]
 
 
+def hint_for(exc: CtrtoolError, backend: str | None = None) -> str | None:
+    """The hint printed under an error. Hints are the CLI's words: an adapter says only that its
+    daemon did not answer, and the hint comes from that backend's descriptor (how its endpoint is
+    found and set)."""
+    from ..errors import UNREACHABLE_HINT, Unreachable
+
+    if isinstance(exc, Unreachable) and exc.hint == UNREACHABLE_HINT:
+        name = getattr(exc, "backend", None) or backend
+        if name:
+            from ..adapters import get_descriptor
+
+            try:
+                desc = get_descriptor(name)
+            except (KeyError, CtrtoolError):
+                return exc.hint
+            return f"is {desc.daemon} running at this endpoint? {desc.endpoint_hint}"
+    return exc.hint
+
+
 def handle_errors(fn: Callable) -> Callable:
     """Turn expected failures into one line plus a hint on stderr and the documented exit code.
     The traceback is shown only with CTRTOOL_DEBUG=1."""
@@ -124,7 +143,7 @@ def handle_errors(fn: Callable) -> Callable:
             if os.environ.get("CTRTOOL_DEBUG"):
                 traceback.print_exc()
             if not getattr(exc, "silent", False):
-                Output().error(exc.message, exc.hint)
+                Output().error(exc.message, hint_for(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             import signal
@@ -164,7 +183,7 @@ def report_failures(out: Output, got: Any, asked: int) -> int:
         if os.environ.get("CTRTOOL_DEBUG"):
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         message = exc.message if exc.message.startswith(outcome.backend) else f"{outcome.backend}: {exc.message}"
-        out.error(message, exc.hint)
+        out.error(message, hint_for(exc, outcome.backend))
     if not failed:
         return EXIT_OK
     if len(failed) < asked:
