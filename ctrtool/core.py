@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .adapters import BACKENDS, adapter_class
-from .adapters.base import Adapter, BackendInfo, ImageRecord, canonical_ref
+from .adapters.base import Adapter, BackendInfo, ContainerRecord, ImageRecord, canonical_ref
 from .config import Settings
 from .errors import Ambiguous, CtrtoolError, NotFound, ToolTimeout, UsageError
 from .model import daemon_id
@@ -335,21 +335,60 @@ def image_layers(
     return Layers(rows, failed, [w for o in outcomes for w in o.warnings], duplicated, absent)
 
 
-def image_homes(
+@dataclass
+class Holding:
+    """A store that holds image ``ref`` itself: every name the same image has there (removing one
+    name frees nothing while another remains) and the containers there that use it."""
+
+    backend: str
+    refs: list[str] = field(default_factory=list)
+    used_by: list[ContainerRecord] = field(default_factory=list)
+
+
+def image_holdings(
     settings: Settings, backends: Sequence[str], ref: str, namespaces: Sequence[str] | None = None
-) -> set[tuple[str, str | None]]:
-    """The stores that hold image ``ref`` itself (by name, else by id), as ("graph", None) or
-    ("containerd", namespace): one listing per backend. (`layers` also finds a layer where only
-    another image that shares it is.)"""
+) -> dict[tuple[str, str | None], Holding]:
+    """The stores that hold image ``ref`` itself (by name, else by id), keyed ("graph", None) or
+    ("containerd", namespace), with the image's names there and the containers using it: one image
+    listing and one container listing per backend, in parallel. (`layers` also finds a layer where
+    only another image that shares it is.)"""
     from .adapters.base import match_images
 
-    homes: set[tuple[str, str | None]] = set()
-    for outcome in fan_out(settings, backends, lambda a: a.images(namespaces)):
-        records = outcome.value or []
+    def op(adapter: Adapter) -> tuple[list[ImageRecord], list[ContainerRecord]]:
+        return adapter.images(namespaces), adapter.containers(namespaces)
+
+    holdings: dict[tuple[str, str | None], Holding] = {}
+    for outcome in fan_out(settings, backends, op):
+        if outcome.value is None:
+            continue
+        records, containers = outcome.value
         for ns in dict.fromkeys(r.namespace for r in records):
-            if match_images([r for r in records if r.namespace == ns], ref)[0]:
-                homes.add(("containerd", ns) if ns else ("graph", None))
-    return homes
+            here = [r for r in records if r.namespace == ns]
+            found, _ = match_images(here, ref)
+            if not found:
+                continue
+            keys = {k for r in found for k in (r.id, r.digest) if k}
+            same = [r for r in here if keys & {r.id, r.digest}] or found
+            names = list(dict.fromkeys(r.ref for r in same if r.ref))
+            key = ("containerd", ns) if ns else ("graph", None)
+            holding = holdings.setdefault(key, Holding(outcome.backend))
+            holding.refs += [n for n in names if n not in holding.refs]
+            # docker's containers carry no namespace: all of them are its store's
+            users = [c for c in containers if c.namespace in (ns, None) and _uses(c, names, keys)]
+            holding.used_by += [c for c in users if all(c.id != u.id for u in holding.used_by)]
+    return holdings
+
+
+def _uses(container: ContainerRecord, names: Sequence[str], ids: set[str]) -> bool:
+    """Whether a container's image (a name, an ID or an ID prefix, as each tool prints it) is one of
+    the image's names or IDs."""
+    image = container.image
+    if not image:
+        return False
+    if image in names or canonical_ref(image) in {canonical_ref(n) for n in names}:
+        return True
+    bare = image.removeprefix("sha256:")
+    return len(bare) >= 12 and any(i.removeprefix("sha256:").startswith(bare) for i in ids)
 
 
 # -- df -------------------------------------------------------------------------------------

@@ -8,13 +8,15 @@ import subprocess
 
 import pytest
 from helpers import ctrtool, ctrtool_json
+from registry import scratch_image
+from workloads import Native
 from test_layers_lab import close, file_bytes
 
 pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
-FIELDS = ["image", "stored", "duplicated", "places", "blobs", "advice", "sentences"]
-PLACE_FIELDS = ["store", "backend", "namespace", "seen_by", "has_image", "paths", "bytes"]
+FIELDS = ["image", "stored", "duplicated", "places", "blobs", "advice", "sentences", "verdict", "recommendation"]
+PLACE_FIELDS = ["store", "backend", "namespace", "seen_by", "has_image", "paths", "bytes", "refs", "used_by"]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,10 @@ def test_facts_are_those_of_layers_and_true_on_disk(told, layers, lab, docker_pl
 
 
 def test_sentences_carry_the_numbers_and_paths(told, lab_env, lab):
-    first, *rest = told["sentences"]
+    first, recommended, *rest = told["sentences"]
+    assert first == told["verdict"]
     assert first.startswith(f"{DEMO} is stored 3 times") and f"({told['duplicated']} bytes) duplicated" in first
+    assert recommended == f"recommended: {told['recommendation']['text']}"
     for place, line in zip(told["places"], rest):
         assert f"({place['bytes']} bytes)" in line
         assert all(path in line for path in place["paths"])
@@ -77,20 +81,70 @@ def test_sentences_carry_the_numbers_and_paths(told, lab_env, lab):
     assert "shared by namespaces" in blob_line and f"({told['blobs']['bytes']} bytes)" in blob_line
     assert all(path in blob_line for path in told["blobs"]["paths"])
     (todo,) = told["advice"]
+    assert todo == told["recommendation"]["text"]
     # through the tool that owns each copy: docker's (even when it is namespace moby), never ctr -n moby
-    assert f"ctrtool rmi --backend docker {DEMO}" in todo and f"ctrtool rmi --backend ctr -n default {DEMO}" in todo
+    commands = told["recommendation"]["commands"]
+    assert sorted(commands) == sorted([f"ctrtool rmi --backend docker {DEMO}", f"ctrtool rmi --backend ctr -n default {DEMO}"])
+    assert all(c in todo for c in commands)
     assert "-n moby" not in todo and "-n k8s.io" not in todo
-    assert "k8s.io" in todo
+    assert "k8s.io" in todo and told["recommendation"]["action"] == "remove"
     text = ctrtool("explain", "-A", DEMO, env=dict(lab_env, COLUMNS="400"))
     assert text.returncode == 0, text.stderr
-    for sentence in told["sentences"]:
-        assert sentence in text.stdout
+    printed = text.stdout.splitlines()
+    # the verdict and the one recommendation come first, the evidence after them
+    assert printed[0] == told["verdict"] + "."
+    assert printed[1] == f"recommended: {told['recommendation']['headline']}:"
+    assert [line.strip() for line in printed[2 : 2 + len(commands)]] == commands
+    evidence = printed.index("evidence:")
+    assert evidence > 2 + len(commands)
+    assert [line.removeprefix("  - ") for line in printed[evidence + 1 :]] == rest
+
+
+def test_the_recommendation_clears_what_would_keep_the_bytes(native, lab_env, tmp_path):
+    """Removing one name frees nothing while the image has another name in that store, and docker
+    refuses to remove an image a container uses: the recommended commands remove every name and,
+    first, the container; run as given, they free the copy (its snapshot directories go)."""
+    ref, other, name = "localhost/ctrtool/explain:1", "example.local/explain-other:2", "ctrtool-explain-user"
+    image = scratch_image(ref)
+    archive = tmp_path / "explain.tar"
+    archive.write_bytes(image.archive)
+    try:
+        native.docker("load", "-i", str(archive))
+        for ns in ("default", "k8s.io"):
+            native.ctr(ns, "images", "import", str(archive))
+        native.ctr("default", "images", "tag", ref, other)
+        native.docker("create", "--name", name, ref, "true")
+        told, _ = ctrtool_json("explain", "-A", ref, env=lab_env)
+        rec = told["recommendation"]
+        assert rec["action"] == "remove"
+        rmi_default = f"ctrtool rmi --backend ctr -n default {other} {ref}"
+        rm, rmi_docker = f"ctrtool rm --backend docker --force {name}", f"ctrtool rmi --backend docker {ref}"
+        assert sorted(rec["commands"]) == sorted([rmi_default, rm, rmi_docker])
+        assert rec["commands"].index(rm) < rec["commands"].index(rmi_docker)
+        assert any(name in b for b in rec["blockers"]) and any(other in b for b in rec["blockers"])
+        (default,) = [p for p in told["places"] if p["namespace"] == "default"]
+        assert sorted(default["refs"]) == sorted([other, ref]) and default["used_by"] == []
+        (docker,) = [p for p in told["places"] if "docker" in p["seen_by"]]
+        assert docker["used_by"] == [name] and docker["refs"] == [ref]
+        # every command, run as given (with --yes), succeeds, and the copies it removed are gone
+        for command in rec["commands"]:
+            done = ctrtool(*command.split()[1:], "--yes", env=lab_env)
+            assert done.returncode == 0, (command, done.stderr)
+        gone = [path for p in (default, docker) for path in p["paths"]]
+        Native.wait(lambda: not any(os.path.exists(path) for path in gone))
+        after, _ = ctrtool_json("explain", "-A", ref, env=lab_env)
+        assert after["stored"] == 1 and after["recommendation"]["action"] == "nothing"
+    finally:
+        native.docker("rm", "-f", name, check=False)
+        native.docker("image", "rm", "--force", image.id, check=False)
+        native.ctr("default", "images", "rm", ref, other, check=False)
+        native.crictl("rmi", image.id, check=False)
 
 
 def test_one_store_and_the_kubelet_hint(lab_env):
     once, _ = ctrtool_json("explain", "-b", "docker", DEMO, env=lab_env)
     assert once["stored"] == 1 and once["duplicated"] == 0
-    assert once["sentences"][0] == f"{DEMO} is stored once, nothing duplicated:"
+    assert once["sentences"][0] == once["verdict"] == f"{DEMO} is stored once, nothing duplicated"
     two, _ = ctrtool_json("explain", "-b", "docker", "-b", "ctr", "-n", "default", DEMO, env=lab_env)
     assert two["stored"] == 2
     assert not any("kubelet cannot see" in a for a in two["advice"])  # k8s.io was not asked
@@ -109,6 +163,7 @@ def test_one_store_and_the_kubelet_hint(lab_env):
     )
     # pause is in k8s.io only; namespace default unpacks its base layer for the demo image
     assert both["stored"] == 1 and both["advice"] == ["nothing: the image is stored once"]
+    assert both["recommendation"]["action"] == "nothing" and both["recommendation"]["commands"] == []
     (other,) = [p for p in both["places"] if not p["has_image"]]
     assert other["namespace"] == "default" and all(os.path.isdir(path) for path in other["paths"])
     assert "also unpacked for other images" in both["sentences"][0]

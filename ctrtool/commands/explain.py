@@ -6,6 +6,7 @@ Only formats the facts of `core.image_layers` (the same as `ctrtool layers`): no
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -18,10 +19,6 @@ from .layers import ImageArg
 if TYPE_CHECKING:
     from ..adapters.base import LayerRow
 
-# the documented JSON fields (docs/reference.md), in order
-FIELDS = ("image", "stored", "duplicated", "places", "blobs", "advice", "sentences")
-PLACE_FIELDS = ("store", "backend", "namespace", "seen_by", "has_image", "paths", "bytes")
-BLOB_FIELDS = ("paths", "bytes", "namespaces")
 
 
 def _rule(backend: str):
@@ -38,41 +35,87 @@ def _cri_backend() -> str:
     return next(b for b in BACKENDS if _rule(b) is NamespaceRule.FIXED)
 
 
-def places(rows: list[LayerRow], homes: set) -> list[dict[str, Any]]:
-    """The image's unpacked copies by store: docker, then each containerd namespace. ``has_image``:
-    the image itself is there (else only another image that shares its layers)."""
-    found: dict[Any, dict[str, Any]] = {}
+@dataclass
+class Place:
+    """A store with unpacked layers of the image (JSON ``places``)."""
+
+    store: str  # "docker", "containerd namespace NS"
+    backend: str
+    namespace: str | None
+    seen_by: list[str]
+    has_image: bool  # false: only another image that shares its layers is there
+    paths: list[str] = field(default_factory=list)
+    bytes: int = 0
+    refs: list[str] = field(default_factory=list)  # the image's names in this store
+    used_by: list[str] = field(default_factory=list)  # containers here that use it
+
+
+@dataclass
+class Blobs:
+    paths: list[str] = field(default_factory=list)
+    bytes: int = 0
+    namespaces: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Recommendation:
+    """The one thing to do, as exact ctrtool command lines in order."""
+
+    action: str  # "nothing", "remove" (keep one copy) or "copy" (to the kubelet's namespace first)
+    headline: str  # what to do, in words
+    text: str  # the headline with the commands, in one line
+    commands: list[str] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)  # what the commands first clear out of the way
+
+
+@dataclass
+class Explanation:
+    image: str
+    stored: int
+    duplicated: int
+    places: list[Place]
+    blobs: Blobs
+    advice: list[str]  # the recommendation in one line (kept for scripts written before `recommendation`)
+    sentences: list[str]
+    verdict: str
+    recommendation: Recommendation
+
+
+def places(rows: list[LayerRow], holdings: dict[Any, Any]) -> list[Place]:
+    """The image's unpacked copies by store: docker, then each containerd namespace. ``holdings``:
+    the stores that hold the image itself (core.image_holdings), with its names and users there."""
+    found: dict[Any, Place] = {}
     for row in rows:
         for c in row.copies:
             if c.kind != "unpacked":
                 continue
             key = ("containerd", c.namespace) if c.namespace else ("graph", None)
-            place = found.setdefault(
-                key,
-                {
-                    "store": c.backend if key[0] == "graph" else f"containerd namespace {c.namespace}",
-                    "backend": c.backend,
-                    "namespace": c.namespace,
-                    "seen_by": [],
-                    "has_image": key in homes,
-                    "paths": [],
-                    "bytes": 0,
-                },
-            )
-            place["seen_by"] += [b for b in c.seen_by if b not in place["seen_by"]]
-            place["paths"].append(c.path)
-            place["bytes"] += c.size or 0
-    return sorted(found.values(), key=lambda p: (p["namespace"] is not None, p["namespace"] or ""))
+            held = holdings.get(key)
+            place = found.get(key)
+            if place is None:
+                place = found[key] = Place(
+                    store=c.backend if key[0] == "graph" else f"containerd namespace {c.namespace}",
+                    backend=c.backend,
+                    namespace=c.namespace,
+                    seen_by=[],
+                    has_image=held is not None,
+                    refs=list(held.refs) if held else [],
+                    used_by=[u.name for u in held.used_by] if held else [],
+                )
+            place.seen_by += [b for b in c.seen_by if b not in place.seen_by]
+            place.paths.append(c.path)
+            place.bytes += c.size or 0
+    return sorted(found.values(), key=lambda p: (p.namespace is not None, p.namespace or ""))
 
 
-def blobs(rows: list[LayerRow]) -> dict[str, Any]:
-    out: dict[str, Any] = {"paths": [], "bytes": 0, "namespaces": []}
+def blobs(rows: list[LayerRow]) -> Blobs:
+    out = Blobs()
     for row in rows:
         for c in row.copies:
-            if c.kind == "blob" and c.path not in out["paths"]:
-                out["paths"].append(c.path)
-                out["bytes"] += c.size or 0
-                out["namespaces"] += [n for n in c.namespaces if n not in out["namespaces"]]
+            if c.kind == "blob" and c.path not in out.paths:
+                out.paths.append(c.path)
+                out.bytes += c.size or 0
+                out.namespaces += [n for n in c.namespaces if n not in out.namespaces]
     return out
 
 
@@ -84,117 +127,124 @@ def _times(n: int) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
-def _owner(p: dict[str, Any], docker_namespace: str | None) -> str:
+def _owner(p: Place, docker_namespace: str | None) -> str:
     """The backend a copy belongs to, so that advice acts through it and never behind its back:
     docker for its namespace (or its own store), crictl for the CRI's, ctr for any other namespace."""
-    from ..adapters import owner_of
+    from ..adapters import all_namespaces_backend, owner_of
 
-    if p["namespace"] is None:
-        return p["backend"]
-    from ..adapters import all_namespaces_backend
-
-    return owner_of(p["namespace"], docker_namespace) or all_namespaces_backend()
+    if p.namespace is None:
+        return p.backend
+    return owner_of(p.namespace, docker_namespace) or all_namespaces_backend()
 
 
-def _rmi(image: str, p: dict[str, Any], docker_namespace: str | None) -> str:
+def _removal(image: str, p: Place, docker_namespace: str | None, blockers: list[str]) -> list[str]:
+    """The commands that take the image out of one store, through its owner: first the containers
+    that use it, then every name the image has there (one name alone frees nothing while another
+    remains)."""
     from ..adapters import get_descriptor
 
     owner = get_descriptor(_owner(p, docker_namespace))
-    return shlex.join(["ctrtool", "rmi", *owner.place_flags(p["namespace"]).split(), image])
+    flags = owner.place_flags(p.namespace).split()
+    where = owner.words(p.namespace)
+    steps = []
+    for name in p.used_by:
+        blockers.append(f"container {name} in {where} uses the image: it is removed first")
+        steps.append(shlex.join(["ctrtool", "rm", *flags, "--force", name]))
+    names = p.refs or [image]
+    if len(names) > 1:
+        blockers.append(f"in {where} the image is also named {', '.join(n for n in names if n != image) or '-'}")
+    steps.append(shlex.join(["ctrtool", "rmi", *flags, *names]))
+    return steps
 
 
-def advice(
-    image: str, where: list[dict[str, Any]], containerd_asked: bool, docker_namespace: str | None = None
-) -> list[str]:
-    """What to do about it, as ctrtool command lines through the tool that owns each copy.
-    ``containerd_asked``: ctr or crictl was queried, so an image not in k8s.io is known not to be
-    there. ``docker_namespace``: the containerd namespace docker keeps its images in, when it is on
-    containerd's image store. One recommendation: keep the kubelet's copy when there is one; when
-    there is none, copy the image there first (never "keep X" and "copy X" together)."""
+FREED = "a layer's directory is freed only when no other image in that store uses it"
+
+
+def recommend(
+    image: str, where: list[Place], containerd_asked: bool, docker_namespace: str | None = None
+) -> Recommendation:
+    """One recommendation, through the tool that owns each copy. ``containerd_asked``: ctr or
+    crictl was queried, so an image not in k8s.io is known not to be there. ``docker_namespace``:
+    the containerd namespace docker keeps its images in (containerd's image store). Keep the
+    kubelet's copy when there is one; when there is none, copy the image there first and then
+    remove the others: never "keep X" and "copy X" together."""
     from ..adapters import get_descriptor
 
     cri = get_descriptor(_cri_backend())
     k8s = cri.namespace
-    where = [p for p in where if p["has_image"]]
-    spaces = [p["namespace"] for p in where if p["namespace"]]
-    out = []
-    if where and k8s in spaces:
-        drop = [p for p in where if p["namespace"] != k8s]
+    holding = [p for p in where if p.has_image]
+    spaces = [p.namespace for p in holding if p.namespace]
+    blockers: list[str] = []
+    if holding and k8s in spaces:
+        drop = [p for p in holding if p.namespace != k8s]
         if drop:
-            out.append(
-                f"keep one copy (the one in {k8s}: the kubelet, through crictl, sees only that namespace) and "
-                "remove the others: "
-                + "; ".join(_rmi(image, p, docker_namespace) for p in drop)
-                + ". A layer's directory is freed only when no other image in that store uses it."
-            )
-    elif where and containerd_asked:
-        first = where[0]
+            commands = [c for p in drop for c in _removal(image, p, docker_namespace, blockers)]
+            head = f"keep the copy in {k8s} (the kubelet, through {cri.name}, sees only that namespace) and remove the others"
+            return Recommendation("remove", head, f"{head}: {'; '.join(commands)} ({FREED})", commands, blockers)
+    elif holding and containerd_asked:
+        first = holding[0]
         owner = get_descriptor(_owner(first, docker_namespace))
-        src = f"{owner.name}:{first['namespace']}" if owner.selects_namespace else owner.name
-        line = (
-            f"the kubelet cannot see this image: it sees only containerd namespace {k8s}; copy it there: "
-            + shlex.join(["ctrtool", "copy", image, "--from", src, "--to", cri.name])
-        )
-        if len(where) > 1:
-            line += "; then, if only the kubelet needs it, the other copies can go: " + "; ".join(
-                _rmi(image, p, docker_namespace) for p in where
-            )
-        out.append(line)
-    elif len(where) > 1:
-        keep, drop = where[0], where[1:]
-        out.append(
-            f"keep one copy (the one in {keep['store']}) and remove the others: "
-            + "; ".join(_rmi(image, p, docker_namespace) for p in drop)
-            + ". A layer's directory is freed only when no other image in that store uses it."
-        )
-    if not out:
-        out.append("nothing: the image is stored once")
-    return out
+        src = f"{owner.name}:{first.namespace}" if owner.selects_namespace else owner.name
+        copy = shlex.join(["ctrtool", "copy", image, "--from", src, "--to", cri.name])
+        head = f"the kubelet cannot see this image (it sees only containerd namespace {k8s}): copy it there"
+        removals = [c for p in holding for c in _removal(image, p, docker_namespace, blockers)]
+        text = f"{head}: {copy}; then, if only the kubelet needs it, remove the other copies: " + "; ".join(removals)
+        head += ", then (if only the kubelet needs it) remove the other copies"
+        return Recommendation("copy", head, text, [copy, *removals], blockers)
+    elif len(holding) > 1:
+        # keep a copy that a container uses, if one does: removing it would remove the container too
+        keep = next((p for p in holding if p.used_by), holding[0])
+        drop = [p for p in holding if p is not keep]
+        commands = [c for p in drop for c in _removal(image, p, docker_namespace, blockers)]
+        head = f"keep the copy in {keep.store} and remove the others"
+        return Recommendation("remove", head, f"{head}: {'; '.join(commands)} ({FREED})", commands, blockers)
+    return Recommendation("nothing", "nothing: the image is stored once", "nothing: the image is stored once")
 
 
-def sentences(
-    image: str, stored: int, duplicated: int, where: list[dict[str, Any]], shared: dict[str, Any], todo: list[str]
-) -> list[str]:
-    others = [p for p in where if not p["has_image"]]
-    where = [p for p in where if p["has_image"]]
+def verdict(image: str, stored: int, duplicated: int, where: list[Place]) -> str:
+    others = [p for p in where if not p.has_image]
     dup = f"{human_size(duplicated)} ({duplicated} bytes) duplicated"
     if not duplicated:
         dup = "nothing duplicated"
     elif others:
         dup += " (its layers are also unpacked for other images)"
-    lines = [f"{image} is stored {_times(stored)}, {dup}:"]
-    for p in where:
-        size = f"{human_size(p['bytes'])} ({p['bytes']} bytes)"
-        if p["namespace"] is None:
-            lines.append(f"{p['backend']} keeps its own unpacked copy, {size}, under {_dirs(p['paths'])}")
-        else:
-            who = ""
-            from ..adapters.descriptor import NamespaceRule
+    return f"{image} is stored {_times(stored)}, {dup}"
 
-            rules = {b: _rule(b) for b in p["seen_by"]}
-            cri = [b for b, r in rules.items() if r is NamespaceRule.FIXED]
-            own = [b for b, r in rules.items() if r is NamespaceRule.NONE]
-            if cri:
-                who = f" (also what {cri[0]} and the kubelet see)"
-            elif own:
-                who = f" ({own[0]}'s images: {own[0]} is on containerd's image store)"
-            lines.append(
-                f"containerd namespace {p['namespace']}{who} unpacks its own snapshot, {size}, "
-                f"under {_dirs(p['paths'])}"
-            )
-    for p in others:
-        size = f"{human_size(p['bytes'])} ({p['bytes']} bytes)"
+
+def evidence(where: list[Place], shared: Blobs) -> list[str]:
+    """One sentence per store, then the blobs: where the bytes are, with paths and sizes."""
+    from ..adapters.descriptor import NamespaceRule
+
+    lines = []
+    for p in [p for p in where if p.has_image]:
+        size = f"{human_size(p.bytes)} ({p.bytes} bytes)"
+        used = f"; used by container {', '.join(p.used_by)}" if p.used_by else ""
+        if p.namespace is None:
+            lines.append(f"{p.backend} keeps its own unpacked copy, {size}, under {_dirs(p.paths)}{used}")
+            continue
+        rules = {b: _rule(b) for b in p.seen_by}
+        cri = [b for b, r in rules.items() if r is NamespaceRule.FIXED]
+        own = [b for b, r in rules.items() if r is NamespaceRule.NONE]
+        who = ""
+        if cri:
+            who = f" (also what {cri[0]} and the kubelet see)"
+        elif own:
+            who = f" ({own[0]}'s images: {own[0]} is on containerd's image store)"
         lines.append(
-            f"{p['store']} does not have the image, but other images there unpack some of its layers "
-            f"too, {size}, under {_dirs(p['paths'])}"
+            f"containerd namespace {p.namespace}{who} unpacks its own snapshot, {size}, under {_dirs(p.paths)}{used}"
         )
-    if shared["paths"]:
+    for p in [p for p in where if not p.has_image]:
+        size = f"{human_size(p.bytes)} ({p.bytes} bytes)"
         lines.append(
-            f"the compressed blobs, {human_size(shared['bytes'])} ({shared['bytes']} bytes), are stored "
+            f"{p.store} does not have the image, but other images there unpack some of its layers "
+            f"too, {size}, under {_dirs(p.paths)}"
+        )
+    if shared.paths:
+        lines.append(
+            f"the compressed blobs, {human_size(shared.bytes)} ({shared.bytes} bytes), are stored "
             f"once in containerd's content store and shared by namespaces "
-            f"{', '.join(shared['namespaces']) or '(none)'}: {_dirs(shared['paths'])}"
+            f"{', '.join(shared.namespaces) or '(none)'}: {_dirs(shared.paths)}"
         )
-    lines += [f"what to do: {t}" for t in todo]
     return lines
 
 
@@ -218,45 +268,46 @@ def explain(
 
     out = Output(check_format(output))
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = core.image_layers(conf, names, image, namespace or _default_namespace(conf))
-    # the sentences are built from the same facts `layers` prints, and where the image itself is
-    where = places(got.rows, core.image_homes(conf, names, image, namespace or _default_namespace(conf)))
-    shared = blobs(got.rows)
     ns = namespace or _default_namespace(conf)
+    got = core.image_layers(conf, names, image, ns)
+    # the sentences are built from the same facts `layers` prints, and where the image itself is
+    where = places(got.rows, core.image_holdings(conf, names, image, ns))
+    shared = blobs(got.rows)
     from ..adapters.descriptor import NamespaceRule
 
     # the namespace docker keeps its images in, when it is on containerd's image store
     docker_ns = next(
-        (p["namespace"] for p in where if p["namespace"] and any(_rule(b) is NamespaceRule.NONE for b in p["seen_by"])),
+        (p.namespace for p in where if p.namespace and any(_rule(b) is NamespaceRule.NONE for b in p.seen_by)),
         None,
     )
     k8s = core.cri_namespace()
     containerd_asked = any(_rule(b) is not NamespaceRule.NONE for b in names) and (not ns or k8s in ns)
-    todo = advice(image, where, containerd_asked, docker_ns)
-    stored = sum(p["has_image"] for p in where)
-    words = sentences(image, stored, got.duplicated, where, shared, todo)
+    todo = recommend(image, where, containerd_asked, docker_ns)
+    stored = sum(p.has_image for p in where)
+    said = verdict(image, stored, got.duplicated, where)
+    facts = evidence(where, shared)
+    told = Explanation(
+        image=image,
+        stored=stored,
+        duplicated=got.duplicated,
+        places=where,
+        blobs=shared,
+        advice=[todo.text],
+        sentences=[said, f"recommended: {todo.text}", *facts],
+        verdict=said,
+        recommendation=todo,
+    )
 
     def table() -> None:
-        facts = [w for w in words[1:] if not w.startswith("what to do: ")]
-        text = words[0] + "\n" + "".join(f"  - {w};\n" for w in facts)
-        text += "".join(f"{w}\n" for w in words[1 + len(facts) :])
+        text = [said + ".", f"recommended: {todo.headline}" + (":" if todo.commands else "")]
+        text += [f"  {c}" for c in todo.commands]
+        text += [f"  ({b})" for b in todo.blockers]
+        if todo.action == "remove":
+            text.append(f"  ({FREED})")
+        text.append("evidence:")
+        text += [f"  - {f}" for f in facts]
         if got.absent:
-            text += f"not in: {', '.join(got.absent)}\n"
-        out.lines([text.rstrip("\n")])
+            text.append(f"not in: {', '.join(got.absent)}")
+        out.lines(text)
 
-    listing.show(
-        out,
-        got,
-        len(names),
-        nothing=not got.rows and bool(got.failed),
-        table=table,
-        data=lambda: {
-            "image": image,
-            "stored": stored,
-            "duplicated": got.duplicated,
-            "places": [{k: p[k] for k in PLACE_FIELDS} for p in where],
-            "blobs": {k: shared[k] for k in BLOB_FIELDS},
-            "advice": todo,
-            "sentences": words,
-        },
-    )
+    listing.show(out, got, len(names), nothing=not got.rows and bool(got.failed), table=table, data=lambda: told)
