@@ -9,8 +9,8 @@ import subprocess
 import pytest
 from helpers import ctrtool, ctrtool_json
 from registry import scratch_image
-from workloads import Native
 from test_layers_lab import close, file_bytes
+from workloads import Native
 
 pytestmark = pytest.mark.lab
 
@@ -84,7 +84,9 @@ def test_sentences_carry_the_numbers_and_paths(told, lab_env, lab):
     assert todo == told["recommendation"]["text"]
     # through the tool that owns each copy: docker's (even when it is namespace moby), never ctr -n moby
     commands = told["recommendation"]["commands"]
-    assert sorted(commands) == sorted([f"ctrtool rmi --backend docker {DEMO}", f"ctrtool rmi --backend ctr -n default {DEMO}"])
+    assert sorted(commands) == sorted(
+        [f"ctrtool rmi --backend docker {DEMO}", f"ctrtool rmi --backend ctr -n default {DEMO}"]
+    )
     assert all(c in todo for c in commands)
     assert "-n moby" not in todo and "-n k8s.io" not in todo
     assert "k8s.io" in todo and told["recommendation"]["action"] == "remove"

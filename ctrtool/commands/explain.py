@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from ..adapters.base import LayerRow
 
 
-
 def _rule(backend: str):
     from ..adapters import get_descriptor
 
