@@ -116,8 +116,76 @@ def list_images(settings: Settings, backends: Sequence[str], namespaces: Sequenc
     records: list[ImageRecord] = [r for o in outcomes for r in (o.value or [])]
     warnings = [w for o in outcomes for w in o.warnings]
     complete_stores(settings, records, warnings)
+    complete_created(records)
     annotate_copies(records)
+    annotate_kubelet(records, _kubelet_listed([o.backend for o in outcomes if o.error is None], namespaces))
     return Gathered(records, [o for o in outcomes if o.error], warnings)
+
+
+def _kubelet_listed(answered: Sequence[str], namespaces: Sequence[str] | None) -> bool:
+    """Whether what the kubelet can use was listed: the CRI answered, or a backend that reads every
+    namespace answered for the CRI's namespace."""
+    from .adapters.descriptor import NamespaceRule
+
+    k8s = cri_namespace()
+    for name in answered:
+        rule = _descriptor(name).namespace_rule
+        if rule is NamespaceRule.FIXED or (rule is NamespaceRule.ALL and (not namespaces or k8s in namespaces)):
+            return True
+    return False
+
+
+def annotate_kubelet(records: Sequence[ImageRecord], listed: bool) -> None:
+    """Set ``kubelet_visible``: the CRI's namespace (of the CRI's containerd, when the CRI answered)
+    has this reference, by name (normalised: ``busybox`` is ``docker.io/library/busybox:latest``), or,
+    for a name that is an image id, by id. None when that namespace was not listed."""
+    from .adapters.descriptor import NamespaceRule
+
+    if not listed:
+        return
+    k8s = cri_namespace()
+    daemons = {
+        r.store.daemon
+        for r in records
+        if r.store and _descriptor(r.backend).namespace_rule is NamespaceRule.FIXED and r.store.daemon != "?"
+    }
+    kube = [r for r in records if r.namespace == k8s and (not daemons or (r.store and r.store.daemon in daemons))]
+    names = {canonical_ref(r.ref) for r in kube if r.ref and not _is_id_ref(r.ref)}
+    ids = {r.id for r in kube if r.id}
+    for r in records:
+        if r.ref and not _is_id_ref(r.ref):
+            r.kubelet_visible = canonical_ref(r.ref) in names
+        else:
+            r.kubelet_visible = bool(r.id) and r.id in ids
+
+
+def _is_id_ref(ref: str) -> bool:
+    """A name that is an image id: the CRI names every image also ``sha256:<id>``."""
+    return ref.startswith("sha256:") and len(ref) == 71
+
+
+def complete_created(records: Sequence[ImageRecord]) -> None:
+    """Set ``created`` from the image's config in containerd's content store on disk (the config
+    blob the image id names), where the tool did not say it; each config is read once."""
+    from .model import rfc3339_utc
+
+    seen: dict[str, str | None] = {}
+    for r in records:
+        if r.created or not r.id or not r.content or not r.content.path:
+            continue
+        algo, _, hexpart = r.id.partition(":")
+        path = os.path.join(r.content.path, "blobs", algo, hexpart)
+        if path not in seen:
+            seen[path] = None
+            try:
+                import json
+
+                with open(path, "rb") as fh:
+                    config = json.loads(fh.read(1 << 20))
+                seen[path] = rfc3339_utc(config.get("created")) if isinstance(config, dict) else None
+            except (OSError, ValueError):
+                pass
+        r.created = seen[path]
 
 
 def image_groups(records: Sequence[ImageRecord]) -> list[list[ImageRecord]]:
@@ -234,8 +302,17 @@ def annotate_copies(records: Sequence[ImageRecord]) -> None:
     store and ``ctr -n moby``) count it once. Blobs in a shared content store are not copies."""
     for group in image_groups(records):
         stores = {r.store.key if r.store else (r.backend, r.namespace) for r in group}
+        by_name: dict[str, set] = {}
+        for r in group:
+            if r.ref and not _is_id_ref(r.ref):
+                by_name.setdefault(canonical_ref(r.ref), set()).add(
+                    r.store.key if r.store else (r.backend, r.namespace)
+                )
         for r in group:
             r.copies = len(stores)
+            # ``ref_copies``: the stores where the image has this same name (an id-name: all of them)
+            named = r.ref and not _is_id_ref(r.ref)
+            r.ref_copies = len(by_name[canonical_ref(r.ref)]) if named and r.ref else len(stores)
 
 
 def through_views(

@@ -83,6 +83,25 @@ def graph_store(data_root: str | None, path: str | None, driver: str | None) -> 
     return Store(StoreKind.GRAPH, daemon_id(data_root or path), path, None, driver)
 
 
+def rfc3339_utc(text: Any) -> str | None:
+    """An RFC 3339 time as images record it ("2024-01-02T03:04:05.123456789+01:00", nanoseconds
+    and all) -> "2024-01-02T02:04:05Z" (UTC, whole seconds); None for anything else."""
+    import re
+    from datetime import datetime, timezone
+
+    if not isinstance(text, str):
+        return None
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)", text.strip())
+    if not m:
+        return None
+    zone = "+00:00" if m[2] == "Z" else m[2]
+    try:
+        moment = datetime.fromisoformat(m[1] + zone)
+    except ValueError:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def plain(obj: Any) -> Any:
     """Records (dataclasses, enums, stores) as JSON-ready values, in one place: a record's own
     ``to_dict`` when it has one (its documented fields), else every field; a Store is its path."""

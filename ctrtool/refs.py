@@ -85,3 +85,46 @@ def canonical(ref: str) -> str:
     """The full form of a reference (``busybox`` -> ``docker.io/library/busybox:latest``), or the
     reference itself when it is not one docker would accept."""
     return normalize_ref(ref) or names_for(ref)[-1]
+
+
+def _split_tag(full: str) -> tuple[str, str | None]:
+    name = full.split("@", 1)[0]
+    slash, colon = name.rfind("/"), name.rfind(":")
+    return (name[:colon], name[colon + 1 :]) if colon > slash else (name, None)
+
+
+def familiar(ref: str) -> str:
+    """docker's short form: ``docker.io/library/busybox:latest`` -> ``busybox:latest``."""
+    full = canonical(ref)
+    for prefix in (f"{DEFAULT_DOMAIN}/library/", f"{DEFAULT_DOMAIN}/"):
+        if full.startswith(prefix):
+            return full[len(prefix) :]
+    return full
+
+
+def matches_repo_tag(ref: str, wanted: str) -> bool:
+    """``docker images REPO[:TAG]``: the same repository (both normalised: ``busybox`` is
+    ``docker.io/library/busybox``) and, when ``wanted`` has a tag, the same tag."""
+    if looks_like_id(ref):
+        return False
+    last = wanted.rsplit("/", 1)[-1]
+    has_tag = ":" in last or "@" in wanted
+    repo, tag = _split_tag(canonical(ref))
+    want_repo, want_tag = _split_tag(canonical(wanted))
+    return repo == want_repo and (not has_tag or tag == want_tag)
+
+
+def matches_pattern(ref: str, pattern: str) -> bool:
+    """``--filter reference=PATTERN`` (docker's): a shell-style pattern matched against the name as
+    listed, its full form and its familiar form; a pattern without a tag matches the repository
+    (every tag of it)."""
+    import fnmatch
+
+    if looks_like_id(ref):
+        return False
+    tagged = ":" in pattern.rsplit("/", 1)[-1] or "@" in pattern
+    for form in dict.fromkeys((ref, canonical(ref), familiar(ref))):
+        target = form if tagged else _split_tag(form)[0]
+        if fnmatch.fnmatchcase(target, pattern):
+            return True
+    return False

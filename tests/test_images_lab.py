@@ -32,6 +32,9 @@ FIELDS = [
     "store_kind",
     "content_store",
     "copies",
+    "ref_copies",
+    "kubelet_visible",
+    "created",
 ]
 
 
@@ -359,3 +362,81 @@ def test_tables_into_a_pipe_have_no_trailing_blanks(lab_env):
         assert proc.returncode == 0
         lines = proc.stdout.splitlines()
         assert lines and all(line == line.rstrip() for line in lines), args
+
+
+# -- what the kubelet can use, per name; filters and sorting ---------------------------------------
+
+
+def _cri_names(native) -> set[str]:
+    from ctrtool.refs import canonical
+
+    data = json.loads(native.crictl("images", "-o", "json").stdout)
+    return {canonical(t) for i in data["images"] for t in i.get("repoTags") or []}
+
+
+def test_kubelet_visibility_is_per_name_and_true_to_crictl(native, lab_env):
+    """A name tagged only in ctr's default namespace is not available to the kubelet, and its row
+    does not claim the copies its image has under other names; every mark agrees with crictl."""
+    from ctrtool.refs import canonical
+
+    other = "example.local/visible:2"
+    native.ctr("default", "images", "tag", DEMO, other)
+    try:
+        rows, _ = ctrtool_json("images", "--all-backends", env=lab_env)
+        (row,) = [r for r in rows if r["ref"] == other]
+        assert row["kubelet_visible"] is False and row["ref_copies"] == 1 and row["copies"] == 3
+        demo = [r for r in rows if r["ref"] == DEMO]
+        assert all(r["kubelet_visible"] is True and r["ref_copies"] == 3 for r in demo)
+        cri = _cri_names(native)
+        for r in rows:
+            if r["ref"] and not r["ref"].startswith("sha256:"):
+                assert r["kubelet_visible"] is (canonical(r["ref"]) in cri), r
+        table = ctrtool("images", "--all-backends", env=dict(lab_env, COLUMNS="200"))
+        line = next(x for x in table.stdout.splitlines() if other in x)
+        assert "1x (image 3x)" in line and "✗" in line and "stored 3x" not in line
+        assert any(x.startswith("K8S: ✓ the kubelet can use this name") for x in table.stdout.splitlines())
+        # nothing listed what the kubelet has: not known, never a guess
+        alone, _ = ctrtool_json("images", "-b", "docker", env=lab_env)
+        assert alone and all(r["kubelet_visible"] is None for r in alone)
+        default_only, _ = ctrtool_json("images", "-b", "ctr", "-n", "default", env=lab_env)
+        assert all(r["kubelet_visible"] is None for r in default_only)
+    finally:
+        native.ctr("default", "images", "rm", other, check=False)
+
+
+def test_repository_and_reference_filters(lab_env, rows):
+    demo, _ = ctrtool_json("images", "--all-backends", "localhost/ctrtool/demo", env=lab_env)
+    assert demo and {r["ref"] for r in demo} == {DEMO}
+    assert len(demo) == len([r for r in rows if r["ref"] == DEMO])
+    tagged, _ = ctrtool_json("images", "--all-backends", "localhost/ctrtool/demo:9.9", env=lab_env)
+    assert tagged == []
+    pause, _ = ctrtool_json("images", "-A", "--filter", "reference=localhost/*/pau*", env=lab_env)
+    assert pause and {r["ref"] for r in pause} == {PAUSE}
+    both, _ = ctrtool_json("images", "-A", "-f", "reference=localhost/ctrtool/*", "-f", "dangling=false", env=lab_env)
+    assert {r["ref"] for r in both} == {DEMO, PAUSE}
+    dangling, _ = ctrtool_json("images", "-A", "--filter", "dangling=true", env=lab_env)
+    assert all(r["ref"] is None for r in dangling)  # the CRI's id-names of named images are not dangling
+    for bad in (["--filter", "colour=red"], ["--filter", "dangling=maybe"], ["--filter", "reference"], ["--sort", "age"]):
+        proc = ctrtool("images", "-A", *bad, env=dict(lab_env, CTRTOOL_DEBUG=""))
+        assert proc.returncode == 2 and proc.stdout == "", (bad, proc.stderr)
+        assert proc.stderr.startswith("ctrtool: error: ") and "debug: run:" not in proc.stderr
+
+
+def test_sorting_and_created_times_are_true(lab_env, native, lab):
+    by_size, _ = ctrtool_json("images", "-A", "--sort", "size", env=lab_env)
+    sizes = [r["size"] for r in by_size]
+    assert sizes == sorted(sizes, reverse=True)
+    by_ref, _ = ctrtool_json("images", "-A", "--sort", "ref", env=lab_env)
+    refs = [r["ref"] for r in by_ref if r["ref"]]
+    assert refs == sorted(refs)
+    by_created, _ = ctrtool_json("images", "-A", "--sort", "created", env=lab_env)
+    times = [r["created"] for r in by_created if r["created"]]
+    assert times and times == sorted(times, reverse=True)
+    # each created time is the image config's own, read independently
+    for r in by_created:
+        if r["backend"] == "docker" and r["ref"]:
+            raw = json.loads(native.docker("image", "inspect", r["ref"]).stdout)[0]["Created"]
+            assert raw.startswith(r["created"][:19]), (raw, r)
+        elif r["content_store"] and r["id"]:
+            with open(os.path.join(r["content_store"], "blobs", "sha256", r["id"][7:])) as fh:
+                assert json.load(fh)["created"].startswith(r["created"][:19]), r

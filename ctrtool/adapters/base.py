@@ -37,6 +37,11 @@ class ImageRecord:
     store: Store | None  # where this copy's layers are unpacked (its path: the JSON field ``store``)
     content: Store | None = None  # containerd's content store holding its blobs (None: docker's graph driver)
     copies: int = 1  # set by core: in how many distinct unpacked stores the same image is
+    created: str | None = None  # the image config's creation time, RFC 3339 UTC, where known
+    ref_copies: int = 1  # set by core: in how many of those stores the image has this same name
+    # set by core: whether the kubelet (the CRI, in its namespace) has this reference (by name, or an
+    # id-name by id); None when neither the CRI nor that namespace of containerd was listed
+    kubelet_visible: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON fields (docs/reference.md), in order."""
@@ -52,6 +57,9 @@ class ImageRecord:
             "store_kind": self.store.kind.value if self.store else None,
             "content_store": self.content.path if self.content else None,
             "copies": self.copies,
+            "ref_copies": self.ref_copies,
+            "kubelet_visible": self.kubelet_visible,
+            "created": self.created,
         }
 
 

@@ -526,6 +526,7 @@ def parse_inspect(items: list[dict[str, Any]], store: Store | None, content: Sto
                     size_kind=UNPACKED if content is None else CONTENT_AND_UNPACKED,
                     store=store,
                     content=content,
+                    created=model.rfc3339_utc(item.get("Created")),
                 )
             )
     return records

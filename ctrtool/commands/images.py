@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -17,10 +17,22 @@ if TYPE_CHECKING:
 
 
 def _copies(row: ImageRecord):
+    """Copies of this name; when the image itself is unpacked in more stores (under other names
+    there), that count too: a name in one store is never shown as "stored 3x"."""
     from rich.text import Text
 
-    n = row.copies
-    return Text(f"stored {n}x", style="bold yellow") if n > 1 else Text("1x", style="dim")
+    n, image = row.ref_copies, row.copies
+    text = Text(f"stored {n}x", style="bold yellow") if n > 1 else Text("1x", style="dim")
+    if image != n:
+        text.append(f" (image {image}x)", style="yellow")
+    return text
+
+
+KUBELET_MARKS = {True: "✓", False: "✗", None: "?"}
+KUBELET_LEGEND = (
+    "K8S: ✓ the kubelet can use this name (it is in the CRI's namespace k8s.io), ✗ it cannot, "
+    "? not known (neither crictl nor ctr's k8s.io was listed)"
+)
 
 
 def _ref(ref: str | None) -> str:
@@ -46,6 +58,8 @@ def columns(legend: dict[tuple, int]) -> list[Column]:
         Column("SIZE", lambda r: human_size(r.size), no_wrap=True),
         Column("SIZE OF", lambda r: r.size_kind, wide_only=True),
         Column("COPIES", _copies, no_wrap=True),
+        Column("K8S", lambda r: KUBELET_MARKS[r.kubelet_visible], no_wrap=True),
+        Column("CREATED", lambda r: r.created, wide_only=True),
         Column("STORE", store_no, no_wrap=True),
         Column("LAYERS STORED UNDER", lambda r: r.store.path if r.store else None, wide_only=True),
     ]
@@ -59,26 +73,50 @@ def images(
     namespace: NamespaceOpt = None,
     output: OutputOpt = "table",
     quiet: QuietOpt = False,
+    repository: Annotated[
+        Optional[str],
+        typer.Argument(metavar="[REPO[:TAG]]", help="Only this repository (and tag), as docker images REPO[:TAG]."),
+    ] = None,
+    filters: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--filter",
+            "-f",
+            metavar="KEY=VALUE",
+            help="reference=PATTERN (shell-style, as docker), dangling=true|false. Repeatable: all must hold.",
+        ),
+    ] = None,
+    sort: Annotated[
+        Optional[str],
+        typer.Option("--sort", metavar="KEY", help="size (largest first), created (newest first) or ref."),
+    ] = None,
 ) -> None:
     """List images in docker's store, in each containerd namespace (ctr) and in the CRI (crictl).
 
-    One row per backend, namespace and image tag. COPIES counts the distinct places where the
-    same image is unpacked (docker's graph driver directory, each containerd namespace's
-    snapshots): those copies do not share layers. Blobs in containerd's content store are stored
-    once and shared by its namespaces. Exit status 3: some backends failed, the rest printed.
+    One row per backend, namespace and image name. COPIES counts the distinct places where the
+    same name is unpacked (docker's graph driver directory, each containerd namespace's
+    snapshots), and, when the image is unpacked in more places under other names, those too:
+    the copies do not share layers. Blobs in containerd's content store are stored once and
+    shared by its namespaces. K8S says whether the kubelet can use the name. Exit status 3: some
+    backends failed, the rest printed.
     """
     from .. import core
 
+    keep = _row_filter(repository, filters or [])
+    order = _sort_key(sort)
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
     got = core.list_images(conf, names, namespace or _default_namespace(conf))
+    got.rows = [r for r in got.rows if keep(r, got.rows)]
+    if order:
+        got.rows = sorted(got.rows, key=order)
     rows: list[ImageRecord] = got.rows
 
     def table() -> None:
         stores = list(dict.fromkeys(r.store for r in rows if r.store))
         legend = {store.key: n for n, store in enumerate(stores, 1)}
         lines = [f"[{legend[s.key]}] {s.path or '(directory not reported)'}  ({_store_words(s, rows)})" for s in stores]
-        out.table(columns(legend), rows, caption=lines + caption(rows))
+        out.table(columns(legend), rows, caption=lines + caption(rows) + ([KUBELET_LEGEND] if rows else []))
 
     listing.show(
         out,
@@ -87,6 +125,76 @@ def images(
         table=table,
         quiet=lambda: dict.fromkeys(r.id or r.digest or "" for r in rows if r.id or r.digest),
     )
+
+
+def _row_filter(repository: str | None, filters: Sequence[str]):
+    """The rows to show: REPO[:TAG] and --filter (every one must hold). Bad input is a usage error
+    before any tool runs."""
+    from ..errors import UsageError
+    from ..refs import matches_pattern, matches_repo_tag
+
+    Test = Callable[["ImageRecord", Sequence["ImageRecord"]], bool]
+    tests: list[Test] = []
+
+    def repo_tag(wanted: str) -> Test:
+        return lambda r, rows: bool(r.ref) and matches_repo_tag(r.ref or "", wanted)
+
+    def reference(pattern: str) -> Test:
+        return lambda r, rows: bool(r.ref) and matches_pattern(r.ref or "", pattern)
+
+    def dangling(want: bool) -> Test:
+        return lambda r, rows: _dangling(r, rows) is want
+
+    if repository is not None:
+        if not repository.strip():
+            raise UsageError("REPO[:TAG] is empty", "give a repository, e.g. busybox or localhost/app:1")
+        tests.append(repo_tag(repository))
+    for item in filters:
+        key, eq, value = item.partition("=")
+        if not eq or not value:
+            raise UsageError(f"--filter {item!r} is not KEY=VALUE", "e.g. --filter reference='busy*' or dangling=true")
+        if key == "reference":
+            tests.append(reference(value))
+        elif key == "dangling":
+            if value not in ("true", "false"):
+                raise UsageError(f"--filter dangling={value!r}: true or false", "e.g. --filter dangling=true")
+            tests.append(dangling(value == "true"))
+        else:
+            raise UsageError(f"--filter {key!r} is not known", "images filters: reference=PATTERN, dangling=true|false")
+    return lambda r, rows: all(test(r, rows) for test in tests)
+
+
+def _dangling(row: ImageRecord, rows: Sequence[ImageRecord]) -> bool:
+    """Untagged: no name in its store but the image id (the CRI names every image by its id too)."""
+    from ..core import _is_id_ref
+
+    if row.ref and not _is_id_ref(row.ref):
+        return False
+    key = row.store.key if row.store else (row.backend, row.namespace)
+    return not any(
+        r.ref
+        and not _is_id_ref(r.ref)
+        and (r.store.key if r.store else (r.backend, r.namespace)) == key
+        and {r.id, r.digest} & ({row.id, row.digest} - {None})
+        for r in rows
+    )
+
+
+SORTS = ("size", "created", "ref")
+
+
+def _sort_key(sort: str | None):
+    from ..errors import UsageError
+
+    if sort is None:
+        return None
+    if sort == "size":  # largest first; unknown sizes last
+        return lambda r: (r.size is None, -(r.size or 0))
+    if sort == "created":  # newest first (RFC 3339 UTC strings sort as times); unknown last
+        return lambda r: (r.created is None, "".join(chr(0x10FFFF - ord(c)) for c in (r.created or "")))
+    if sort == "ref":
+        return lambda r: (r.ref is None, r.ref or "")
+    raise UsageError(f"--sort {sort!r} is not one of {', '.join(SORTS)}", "e.g. --sort size")
 
 
 def _default_namespace(conf) -> list[str] | None:
