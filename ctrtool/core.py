@@ -619,9 +619,49 @@ def complete_infos(settings: Settings, infos: list[BackendInfo], warnings: list[
 
 def list_containers(settings: Settings, backends: Sequence[str], namespaces: Sequence[str] | None = None) -> Gathered:
     """Rows for every container of every backend (any state): one listing per backend (ctr: per
-    namespace, in parallel), never a call per container."""
-    outcomes = fan_out(settings, backends, lambda a: a.containers(namespaces))
-    return _gathered(outcomes, [r for o in outcomes for r in (o.value or [])])
+    namespace, in parallel), never a call per container. Every record is kept (``all_views``
+    in `ps`); :func:`one_row_per_container` merges the views."""
+    outcomes = fan_out(settings, backends, lambda a: a.containers_view(namespaces))
+    records: list[ContainerRecord] = [r for o in outcomes for r in (o.value[0] if o.value else [])]
+    sandboxes = {i for o in outcomes if o.value for i in o.value[1]}
+    for r in records:
+        if r.id in sandboxes:
+            r.kind = "sandbox"
+    annotate_views(records)
+    return _gathered(outcomes, records)
+
+
+def annotate_views(records: Sequence[ContainerRecord]) -> None:
+    """One container, several views: docker's container is namespace moby's in ctr, the CRI's is
+    k8s.io's (the same id). Each record gets ``seen_by`` (every backend listing it); where the
+    views disagree on the state, ``states`` has each one's word and the owner's (docker's, the
+    CRI's) is the one `ps` shows: ctr calls a container whose task is gone "created", the CRI "exited"."""
+    groups: dict[str, list[ContainerRecord]] = {}
+    for r in records:
+        groups.setdefault(r.id, []).append(r)
+    for group in groups.values():
+        seen = list(dict.fromkeys(r.backend for r in group))
+        states = {r.backend: r.state for r in group}
+        for r in group:
+            r.seen_by = list(seen)
+            if len(set(states.values())) > 1:
+                r.states = dict(states)
+
+
+def view_owner(group: Sequence[ContainerRecord]) -> ContainerRecord:
+    """The record of the backend that owns the container (docker, the CRI), else the first."""
+    from .adapters.descriptor import NamespaceRule
+
+    return next((r for r in group if _descriptor(r.backend).namespace_rule is not NamespaceRule.ALL), group[0])
+
+
+def one_row_per_container(records: Sequence[ContainerRecord]) -> list[ContainerRecord]:
+    """The owner's record of each container, in listing order."""
+    groups: dict[str, list[ContainerRecord]] = {}
+    for r in records:
+        groups.setdefault(r.id, []).append(r)
+    owners = {id(view_owner(g)) for g in groups.values()}
+    return [r for r in records if id(r) in owners]
 
 
 def list_pods(settings: Settings) -> Gathered:

@@ -19,7 +19,22 @@ from workloads import Native
 
 pytestmark = pytest.mark.lab
 
-FIELDS = ["backend", "namespace", "id", "name", "image", "state", "status", "pod", "pod_id", "created"]
+FIELDS = [
+    "backend",
+    "namespace",
+    "id",
+    "name",
+    "image",
+    "state",
+    "status",
+    "pod",
+    "pod_id",
+    "created",
+    "labels",
+    "kind",
+    "seen_by",
+    "states",
+]
 POD_FIELDS = [
     "backend",
     "namespace",
@@ -72,7 +87,7 @@ def row(rows, **match):
 
 
 def test_ps_all_backends_rows_agree_with_the_native_tools(w, native, lab_env):
-    rows, proc = ctrtool_json("ps", "--all-backends", "-a", env=lab_env)
+    rows, proc = ctrtool_json("ps", "--all-backends", "-a", "--all-views", "--sandboxes", env=lab_env)
     assert proc.stderr == ""
     assert all(list(r) == FIELDS for r in rows)
     assert {r["state"] for r in rows} <= {"running", "created", "exited", "paused", "unknown"}
@@ -101,6 +116,83 @@ def test_ps_all_backends_rows_agree_with_the_native_tools(w, native, lab_env):
     # the same CRI containers, by id, in ctr namespace k8s.io (with the pod sandboxes)
     k8s = {r["id"] for r in rows if r["backend"] == "ctr" and r["namespace"] == "k8s.io"}
     assert {w["box"], w["box2"], w["new"], w["pod"], w["pod2"]} <= k8s
+    assert {r["id"] for r in rows if r["kind"] == "sandbox"} == {p["id"] for p in native.cri_pods()}
+
+
+def test_ps_one_row_per_container_with_the_other_views_named(w, native, lab_env):
+    """docker's containers are namespace moby's in ctr, the CRI's are k8s.io's: one row each, by
+    the owner, with SEEN BY; the pod sandboxes are left out unless asked for."""
+    rows, _ = ctrtool_json("ps", "-A", "-a", env=lab_env)
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids))
+    web = row(rows, id=w["docker_id"])
+    assert web["backend"] == "docker" and web["seen_by"] == ["docker", "ctr"]
+    box = row(rows, id=w["box"])
+    assert box["backend"] == "crictl" and sorted(box["seen_by"]) == ["crictl", "ctr"]
+    idle = row(rows, id="ctl-ctr-idle")
+    assert idle["backend"] == "ctr" and idle["seen_by"] == ["ctr"]
+    assert not {w["pod"], w["pod2"]} & set(ids)
+    pods = {p["id"] for p in native.cri_pods()}
+    with_boxes, _ = ctrtool_json("ps", "-A", "-a", "--sandboxes", env=lab_env)
+    boxes = [r for r in with_boxes if r["kind"] == "sandbox"]
+    assert {r["id"] for r in boxes} == pods and all(r["namespace"] == "k8s.io" for r in boxes)
+    # the same count as the native tools: docker ps -a + crictl ps -a + ctr's own (default) containers
+    docker_ids = native.docker("ps", "-a", "-q", "--no-trunc").stdout.split()
+    cri_ids = [c["id"] for c in json.loads(native.crictl("ps", "-a", "-o", "json").stdout)["containers"]]
+    ctr_default = native.ctr("default", "containers", "ls", "-q").stdout.split()
+    assert sorted(ids) == sorted(docker_ids + cri_ids + ctr_default)
+    table = ctrtool("ps", "-A", "-a", env=dict(lab_env, COLUMNS="200"))
+    assert "SEEN BY" in table.stdout.splitlines()[0]
+    assert "pod sandboxes (pause containers) not shown: --sandboxes shows them" in table.stdout
+    line = next(x for x in table.stdout.splitlines() if "ctl-web" in x)
+    assert " ctr " in f" {line} "
+
+
+def test_ps_states_of_two_views_are_reconciled(w, native, lab_env):
+    """A CRI container that ran and exited: the CRI says exited; ctr may say otherwise (a container
+    whose task is gone is "created" to ctr). The row shows the CRI's word and, when they differ,
+    each view's word."""
+    pod = native.pod("ctl-pod-done")  # a pod of its own: the module's pods keep their counts
+    cid = native.cri_container(pod, "ctl-pod-done", "ctl-done", script="exit 0")
+    native.wait(lambda: native.cri_state(cid) == "CONTAINER_EXITED")
+    rows, _ = ctrtool_json("ps", "-A", "-a", env=lab_env)
+    done = row(rows, id=cid)
+    assert done["backend"] == "crictl" and done["state"] == "exited"
+    views, _ = ctrtool_json("ps", "-A", "-a", "--all-views", env=lab_env)
+    ctr_view = row(views, id=cid, backend="ctr")
+    if ctr_view["state"] != "exited":
+        assert done["states"] == {"ctr": ctr_view["state"], "crictl": "exited"}
+        table = ctrtool("ps", "-A", "-a", env=dict(lab_env, COLUMNS="200"))
+        assert "exited*" in table.stdout
+        assert f"* ctl-done: ctr says {ctr_view['state']}; crictl says exited" in table.stdout
+    else:
+        assert done["states"] == {}
+
+
+def test_ps_filters_and_sorting(w, native, lab_env):
+    native.docker("run", "-d", "--name", "ctl-labelled", "--label", "tier=web", DEMO, "sleep", "300")
+    try:
+        named, _ = ctrtool_json("ps", "-A", "-a", "--filter", "name=ctl-web", env=lab_env)
+        assert [r["id"] for r in named] == [w["docker_id"]]
+        labelled, proc = ctrtool_json("ps", "-A", "-a", "-f", "label=tier=web", env=lab_env)
+        assert [r["name"] for r in labelled] == ["ctl-labelled"] and labelled[0]["labels"]["tier"] == "web"
+        assert "ctr's listing has no labels" in proc.stderr
+        assert ctrtool_json("ps", "-A", "-a", "-f", "label=tier=db", env=lab_env)[0] == []
+        created, _ = ctrtool_json("ps", "-A", "-a", "-f", "state=created", env=lab_env)
+        assert created and all(r["state"] == "created" for r in created)
+        assert {w["docker_created_id"], "ctl-ctr-idle", w["new"]} <= {r["id"] for r in created}
+        default, _ = ctrtool_json("ps", "-A", "-a", "-f", "namespace=default", env=lab_env)
+        assert default and all(r["namespace"] == "default" for r in default)
+        both, _ = ctrtool_json("ps", "-A", "-a", "-f", f"image={DEMO}", "-f", "state=running", env=lab_env)
+        assert {w["docker_id"], "ctl-ctr", w["box"]} <= {r["id"] for r in both}
+        assert all(r["state"] == "running" for r in both)
+        by_name, _ = ctrtool_json("ps", "-A", "-a", "--sort", "name", env=lab_env)
+        assert [r["name"] for r in by_name] == sorted(r["name"] for r in by_name)
+        for bad in (["-f", "colour=red"], ["-f", "state=sleeping"], ["-f", "name"], ["--sort", "age"]):
+            proc = ctrtool("ps", "-A", *bad, env=lab_env)
+            assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith("ctrtool: error: "), bad
+    finally:
+        native.docker("rm", "-f", "ctl-labelled", check=False)
 
 
 def test_ps_shows_running_ones_unless_all_and_q_prints_full_ids(w, lab_env):
@@ -124,7 +216,8 @@ def test_ps_one_backend_one_namespace_and_the_other_formats(w, lab_env):
     table = ctrtool("ps", "-A", "-a", env=lab_env)
     assert table.returncode == 0 and table.stderr == ""
     assert "ctl-pod" in table.stdout and "CONTAINER ID" in table.stdout
-    assert "namespace moby holds docker's containers" in table.stdout
+    views = ctrtool("ps", "-A", "-a", "--all-views", env=lab_env)
+    assert "namespace moby holds docker's containers" in views.stdout
     wide = ctrtool("ps", "-A", "-a", "-o", "wide", env=lab_env)
     assert w["pod"] in wide.stdout and "CONTAINER_RUNNING" in wide.stdout
 

@@ -416,7 +416,12 @@ def test_repository_and_reference_filters(lab_env, rows):
     assert {r["ref"] for r in both} == {DEMO, PAUSE}
     dangling, _ = ctrtool_json("images", "-A", "--filter", "dangling=true", env=lab_env)
     assert all(r["ref"] is None for r in dangling)  # the CRI's id-names of named images are not dangling
-    for bad in (["--filter", "colour=red"], ["--filter", "dangling=maybe"], ["--filter", "reference"], ["--sort", "age"]):
+    for bad in (
+        ["--filter", "colour=red"],
+        ["--filter", "dangling=maybe"],
+        ["--filter", "reference"],
+        ["--sort", "age"],
+    ):
         proc = ctrtool("images", "-A", *bad, env=dict(lab_env, CTRTOOL_DEBUG=""))
         assert proc.returncode == 2 and proc.stdout == "", (bad, proc.stderr)
         assert proc.stderr.startswith("ctrtool: error: ") and "debug: run:" not in proc.stderr

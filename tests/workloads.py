@@ -115,6 +115,9 @@ class Native:
         return cid
 
     # -- what the tools say ---------------------------------------------------------------------
+    def cri_pods(self) -> list[dict]:
+        return json.loads(self.crictl("pods", "-o", "json").stdout).get("items") or []
+
     def docker_state(self, name: str) -> str | None:
         proc = self.docker("inspect", "--format", "{{.State.Status}}", name, check=False)
         return proc.stdout.strip() if proc.returncode == 0 else None

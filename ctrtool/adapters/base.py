@@ -109,6 +109,12 @@ class ContainerRecord:
     pod: str | None  # crictl: the pod's name; None elsewhere
     pod_id: str | None  # crictl: the pod sandbox id
     created: str | None  # RFC 3339, UTC; None where the tool's listing does not say (ctr)
+    labels: dict[str, str] = field(default_factory=dict)  # docker's and the CRI's; ctr's listing has none
+    kind: str = "container"  # "sandbox": a CRI pod sandbox (its pause container), as ctr shows it
+    seen_by: list[str] = field(default_factory=list)  # set by core: every backend that lists this container
+    # set by core when two backends' views disagree on the state: each one's word (the row's
+    # ``state`` is the owner's: docker's or the CRI's, over ctr's)
+    states: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -687,6 +693,11 @@ class Adapter:
 
     def unset_env(self) -> Sequence[str]:
         return ()
+
+    def containers_view(self, namespaces: Sequence[str] | None = None) -> tuple[list[ContainerRecord], set[str]]:
+        """The containers, and the ids of the pod sandboxes among what other views show (the CRI
+        knows them from the same listing; others know none)."""
+        return self.containers(namespaces), set()
 
     def classify(self, returncode: int, stderr: str) -> ToolError | None:
         """A failed call's precise error (unreachable, permission denied), marked with this backend

@@ -239,6 +239,18 @@ class CrictlAdapter(Adapter):
         except ValueError as exc:
             raise not_understood(ps, str(exc), self.endpoint.address) from None
 
+    def containers_view(self, namespaces: Sequence[str] | None = None) -> tuple[list[ContainerRecord], set[str]]:
+        """The containers and, from the same listing, the pod sandboxes' ids (ctr -n k8s.io shows
+        each sandbox as a container)."""
+        namespace, ps, pods = self._listing()
+        if namespaces and namespace not in namespaces:
+            return [], set()
+        try:
+            records = parse_ps(_json(ps, self.endpoint.address), _json(pods, self.endpoint.address), namespace)
+            return records, {str(p.get("id")) for p in _pod_items(_json(pods, self.endpoint.address))}
+        except ValueError as exc:
+            raise not_understood(ps, str(exc), self.endpoint.address) from None
+
     def pods(self) -> list[PodRecord]:
         namespace, ps, pods = self._listing()
         try:
@@ -640,6 +652,7 @@ def parse_ps(ps: Any, pods: Any, namespace: str | None) -> list[ContainerRecord]
                 pod=pod_names.get(item.get("podSandboxId")),
                 pod_id=item.get("podSandboxId"),
                 created=cri_time(item.get("createdAt")),
+                labels={str(k): str(v) for k, v in (item.get("labels") or {}).items()},
             )
         )
     return records

@@ -580,9 +580,23 @@ def parse_ps(stdout: str) -> list[ContainerRecord]:
                 pod=None,
                 pod_id=None,
                 created=docker_time(item.get("CreatedAt")),
+                labels=_labels(item.get("Labels")),
             )
         )
     return records
+
+
+def _labels(text: Any) -> dict[str, str]:
+    """``docker ps``'s Labels: "k=v,k2=v2" (a value with a comma cannot be told apart: docker
+    joins them so)."""
+    if not isinstance(text, str) or not text:
+        return {}
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if key:
+            out[key] = value
+    return out
 
 
 def docker_time(text: str | None) -> str | None:

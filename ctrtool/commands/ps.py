@@ -3,8 +3,9 @@ in the CRI (crictl), and the CRI's pods."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -48,7 +49,13 @@ def _state(row: ContainerRecord):
     from rich.text import Text
 
     style = {"running": "green", "exited": "dim", "paused": "yellow", "unknown": "red"}.get(row.state)
-    return Text(row.state, style=style or "")
+    # "*": another view says otherwise (a caption line says who says what)
+    return Text(row.state + ("*" if row.states else ""), style=style or "")
+
+
+def _seen_by(row: ContainerRecord) -> str:
+    others = [b for b in row.seen_by if b != row.backend]
+    return ", ".join(others) if others else "-"
 
 
 COLUMNS = [
@@ -61,6 +68,8 @@ COLUMNS = [
     Column("STATE", _state, no_wrap=True),
     Column("STATUS", lambda r: r.status, wide_only=True),
     Column("POD", lambda r: r.pod),
+    Column("SEEN BY", _seen_by, no_wrap=True),
+    Column("LABELS", lambda r: ",".join(f"{k}={v}" for k, v in sorted(r.labels.items())) or None, wide_only=True),
     Column("POD ID", lambda r: r.pod_id, wide_only=True),
     Column("CREATED", lambda r: ago(r.created), no_wrap=True),
     Column("CREATED AT", lambda r: r.created, wide_only=True),
@@ -76,36 +85,160 @@ def ps(
     all_: AllOpt = False,
     output: OutputOpt = "table",
     quiet: QuietIdsOpt = False,
+    all_views: Annotated[
+        bool,
+        typer.Option(
+            "--all-views",
+            help="One row per backend that lists a container (ctr's views of docker's and the CRI's too).",
+        ),
+    ] = False,
+    sandboxes: Annotated[
+        bool, typer.Option("--sandboxes", help="Also show the CRI's pod sandboxes (pause containers) that ctr lists.")
+    ] = False,
+    filters: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--filter",
+            "-f",
+            metavar="KEY=VALUE",
+            help="name=, label=KEY[=VALUE], state=, image=, namespace= (as docker ps). Repeatable: all must hold.",
+        ),
+    ] = None,
+    sort: Annotated[
+        Optional[str],
+        typer.Option("--sort", metavar="KEY", help="name, created (newest first), state, image or backend."),
+    ] = None,
 ) -> None:
     """List containers: docker's, ctr's per containerd namespace (with their task state), and the
     CRI's with their pod (crictl).
 
-    STATE is one vocabulary for all three: running, created, exited, paused, unknown (the tool's
-    own word is STATUS in -o wide and JSON). Exit status 3: some backends failed, the rest printed.
+    One row per container: ctr's views of docker's containers (namespace moby) and of the CRI's
+    (k8s.io) are named in SEEN BY, not repeated (--all-views repeats them). The CRI's pod
+    sandboxes, which ctr lists as containers, are left out unless --sandboxes. STATE is one
+    vocabulary for all three: running, created, exited, paused, unknown (the tool's own word is
+    STATUS in -o wide and JSON); where two views disagree the owner's (docker's, the CRI's) is
+    shown, marked "*". Exit status 3: some backends failed, the rest printed.
     """
     from .. import core
     from .images import _default_namespace
 
+    keep = _container_filter(filters or [])
+    order = _sort_key(sort)
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
     got = core.list_containers(conf, names, namespace or _default_namespace(conf))
-    rows: list[ContainerRecord] = [row for row in got.rows if all_ or row.state in SHOWN_WITHOUT_ALL]
+    every: list[ContainerRecord] = got.rows
+    shown = every if all_views else core.one_row_per_container(every)
+    rows = [
+        r for r in shown if (all_ or r.state in SHOWN_WITHOUT_ALL) and (sandboxes or r.kind != "sandbox") and keep(r)
+    ]
+    if order:
+        rows.sort(key=order)
+    hidden = sum(1 for r in shown if r.kind == "sandbox" and not sandboxes and (all_ or r.state in SHOWN_WITHOUT_ALL))
+    if filters and any(f.startswith("label=") for f in filters) and any(not r.labels for r in shown):
+        got.warnings.append("ctr's listing has no labels: a label filter matches no container that only ctr lists")
+    got.rows = rows
     listing.show(
         out,
         got,
         len(names),
         data=lambda: rows,
         quiet=lambda: dict.fromkeys(r.id for r in rows),
-        table=lambda: out.table(COLUMNS, rows, caption=caption(rows, all_, len(got.rows))),
+        table=lambda: out.table(COLUMNS, rows, caption=caption(rows, all_, len(every), all_views, hidden)),
     )
 
 
-def caption(rows: list[ContainerRecord], all_: bool, total: int) -> list[str]:
+def _container_filter(filters: list[str]) -> Callable[[ContainerRecord], bool]:
+    """--filter as docker ps: name (a substring of the name or the pod's), label=KEY or KEY=VALUE,
+    state (one of the common states; status= is the same), image (the name, normalised, or an id
+    prefix of 12 or more), namespace. Bad input is a usage error before any tool runs."""
+    from ..adapters.base import STATES
+    from ..errors import UsageError
+    from ..refs import canonical
+
+    Test = Callable[["ContainerRecord"], bool]
+
+    def name(v: str) -> Test:
+        return lambda r: v in r.name or v in (r.pod or "")
+
+    def label(k: str, v: str | None) -> Test:
+        return lambda r: k in r.labels and (v is None or r.labels[k] == v)
+
+    def state(v: str) -> Test:
+        return lambda r: r.state == v
+
+    def image(v: str) -> Test:
+        bare = v.removeprefix("sha256:")
+
+        def test(r: ContainerRecord) -> bool:
+            got = r.image or ""
+            if not got:
+                return False
+            if got == v or canonical(got) == canonical(v):
+                return True
+            return len(bare) >= 12 and got.removeprefix("sha256:").startswith(bare)
+
+        return test
+
+    def namespace(v: str) -> Test:
+        return lambda r: r.namespace == v
+
+    tests: list[Test] = []
+    for item in filters:
+        key, eq, value = item.partition("=")
+        if not eq or not value:
+            raise UsageError(f"--filter {item!r} is not KEY=VALUE", "e.g. --filter name=web or --filter state=running")
+        if key == "name":
+            tests.append(name(value))
+        elif key == "label":
+            k, has_value, v = value.partition("=")
+            tests.append(label(k, v if has_value else None))
+        elif key in ("state", "status"):
+            if value not in STATES:
+                raise UsageError(f"--filter {key}={value!r} is not one of {', '.join(STATES)}", "e.g. state=running")
+            tests.append(state(value))
+        elif key == "image":
+            tests.append(image(value))
+        elif key == "namespace":
+            tests.append(namespace(value))
+        else:
+            raise UsageError(
+                f"--filter {key!r} is not known", "ps filters: name=, label=KEY[=VALUE], state=, image=, namespace="
+            )
+    return lambda r: all(test(r) for test in tests)
+
+
+PS_SORTS = ("name", "created", "state", "image", "backend")
+
+
+def _sort_key(sort: str | None):
+    from ..errors import UsageError
+
+    if sort is None:
+        return None
+    if sort == "created":  # newest first; unknown (ctr) last
+        return lambda r: (r.created is None, "".join(chr(0x10FFFF - ord(c)) for c in (r.created or "")))
+    if sort in PS_SORTS:
+        return lambda r: (getattr(r, sort) is None, getattr(r, sort) or "")
+    raise UsageError(f"--sort {sort!r} is not one of {', '.join(PS_SORTS)}", "e.g. --sort name")
+
+
+def caption(rows: list[ContainerRecord], all_: bool, total: int, all_views: bool = False, hidden: int = 0) -> list[str]:
     lines = []
     if not rows:
         lines.append(
             "no containers" if all_ or not total else f"no running containers ({total} in other states: -a shows them)"
         )
+    for r in rows:
+        if r.states:
+            says = "; ".join(f"{b} says {s}" for b, s in r.states.items())
+            lines.append(f"* {_name(r)}: {says} (ctr shows a container whose task is gone as created)")
+    if hidden:
+        lines.append(
+            f"{hidden} pod sandbox{'es' if hidden > 1 else ''} (pause containers) not shown: --sandboxes shows them"
+        )
+    if not all_views:
+        return lines
     from ..adapters import get_descriptor, owner_of
     from ..adapters.descriptor import NamespaceRule
 
