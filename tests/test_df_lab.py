@@ -133,6 +133,30 @@ def test_table_names_every_store_path_and_the_total(usage, lab_env):
     assert "shared by namespaces" in table.stdout
 
 
+def test_each_rows_path_is_what_du_checks(usage, lab_env):
+    """Namespaces share one snapshotter root: a row's PATH is its own directories (brace form),
+    and du of that PATH, expanded by bash, gives the row's bytes (its files; du adds the
+    directories' own sizes, within the tolerance)."""
+    table = ctrtool("df", "-A", "-o", "wide", env=dict(lab_env, COLUMNS="2000"))
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert any(line.startswith("PATH: the directories measured") for line in lines)
+    for s in usage["stores"]:
+        if s["kind"] == "blob" or not s["entries"]:
+            continue
+        line = next(x for x in lines if x.startswith(s["store"] + " ") and f" {s['bytes']} " in x)
+        path = line.split()[-1]
+        expanded = subprocess.run(["bash", "-c", f"printf '%s\\n' {path}"], capture_output=True, text=True).stdout
+        assert sorted(expanded.split()) == sorted(e["path"] for e in s["entries"]), (path, s["entries"])
+        du = subprocess.run(
+            ["bash", "-c", f"du -scb --apparent-size {path}"], capture_output=True, text=True, check=True
+        ).stdout
+        total = int(du.splitlines()[-1].split()[0])
+        assert close(s["bytes"], total), (s["store"], s["bytes"], total)
+    paths = [x.split()[-1] for x in lines if " unpacked " in x]
+    assert len(paths) == len(set(paths)), "no two rows name the same directories"
+
+
 def test_tool_calls_do_not_grow_with_tags(lab_env, tmp_path):
     def calls():
         trace = tmp_path / f"trace-{len(list(tmp_path.iterdir()))}.jsonl"

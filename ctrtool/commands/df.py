@@ -23,8 +23,41 @@ COLUMNS = [
     Column(
         "DUPLICATED", lambda r: {"unpacked": human_size(r.duplicated), "blob": "shared"}.get(r.kind, "-"), no_wrap=True
     ),
-    Column("PATH", lambda r: r.path),
+    Column("PATH", lambda r: measured(r)),
 ]
+
+
+def measured(row: StoreUsage) -> str:
+    """What was measured, as one path a shell expands: a store's own directories in brace form
+    (``<root>/snapshots/{3,4}/fs``), so that `du` of it checks the row. A content store's blobs
+    are its own directory's files."""
+    paths = [e.path for e in row.entries]
+    if row.kind == "blob" or not paths:
+        return row.path
+    return braces(paths)
+
+
+def braces(paths: list[str]) -> str:
+    """``/a/x/fs``, ``/a/y/fs`` -> ``/a/{x,y}/fs``: the common directories before and after, the
+    differing part in braces (bash's brace expansion gives the paths back, in order)."""
+    import re
+    import shlex
+
+    if any(not re.fullmatch(r"[A-Za-z0-9._/+:@-]+", p) for p in paths):
+        return shlex.join(paths)  # a character the shell would read: each path quoted, in full
+    if len(paths) == 1:
+        return paths[0]
+    split = [p.split("/") for p in paths]
+    head = 0
+    while all(len(s) > head + 1 for s in split) and len({s[head] for s in split}) == 1:
+        head += 1
+    tail = 0
+    while all(len(s) > head + tail + 1 for s in split) and len({s[len(s) - 1 - tail] for s in split}) == 1:
+        tail += 1
+    middles = ["/".join(s[head : len(s) - tail]) for s in split]
+    before = "/".join(split[0][:head])
+    after = "/".join(split[0][len(split[0]) - tail :]) if tail else ""
+    return f"{before}/{{{','.join(middles)}}}" + (f"/{after}" if after else "")
 
 
 @handle_errors
@@ -68,4 +101,9 @@ def caption(stores: list[StoreUsage], could_save: int) -> list[str]:
     lines.append(
         f"{could_save} bytes unpacked more than once across stores ({human_size(could_save)}): that much could be saved"
     )
+    if any(row.kind != "blob" and row.entries for row in stores):
+        lines.append(
+            "PATH: the directories measured, in shell brace form (`du -scb --apparent-size PATH` checks a row; "
+            "SIZE counts the files, a hard-linked one once, not the directories themselves)"
+        )
     return lines
