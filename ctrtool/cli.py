@@ -312,8 +312,42 @@ def _report_usage(exc) -> int:
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "ctrtool"
     message = " ".join(exc.format_message().split())  # click wraps nothing, but a value may hold newlines
-    _report_line(message, f"`{command} --help` shows the usage")
+    hint = f"`{command} --help` shows the usage"
+    docker_verb = _docker_verb(message) if command == "ctrtool" else None
+    if docker_verb:
+        # `ctrtool stats` is a docker habit, not a typo of `start`: say where that command lives
+        word, translated = docker_verb
+        message = f"ctrtool has no command {word!r} (it is docker's)"
+        hint = (
+            f"`ctrtool translate -- docker {word} ...` gives the crictl and ctr commands for it; "
+            "`ctrtool --help` lists ctrtool's own"
+            if translated
+            else f"`ctrtool translate` does not cover `docker {word}` either; `ctrtool --help` lists ctrtool's commands"
+        )
+    _report_line(message, hint)
     return getattr(exc, "exit_code", 2)
+
+
+def _docker_verb(message: str) -> tuple[str, bool] | None:
+    """The word of a "No such command" error when it is a docker command (by docker's grammar in
+    translate's data), and whether translate covers it; else None."""
+    import re
+
+    found = re.match(r"No such command '([^']+)'", message)
+    if not found:
+        return None
+    try:
+        from .translate.tables import grammar
+
+        known = grammar()
+    except Exception:  # the data could not load: the plain usage error stands
+        return None
+    word = found.group(1)
+    if word in known.commands or word in known.aliases or word in known.management:
+        return word, True
+    if word in known.top_level:
+        return word, False
+    return None
 
 
 class _Fd(io.FileIO):
