@@ -42,6 +42,9 @@ class ImageRecord:
     # set by core: whether the kubelet (the CRI, in its namespace) has this reference (by name, or an
     # id-name by id); None when neither the CRI nor that namespace of containerd was listed
     kubelet_visible: bool | None = None
+    # the image config's rootfs.diff_ids, where known (docker's inspect; containerd's config blob):
+    # its layers, for `df --plan`. Not a JSON field (`ctrtool layers` shows them)
+    diff_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON fields (docs/reference.md), in order."""

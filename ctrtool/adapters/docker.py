@@ -527,6 +527,7 @@ def parse_inspect(items: list[dict[str, Any]], store: Store | None, content: Sto
                     store=store,
                     content=content,
                     created=model.rfc3339_utc(item.get("Created")),
+                    diff_ids=[str(d) for d in ((item.get("RootFS") or {}).get("Layers") or [])],
                 )
             )
     return records
