@@ -160,6 +160,32 @@ app.command("save")(save)
 app.command("copy")(copy)
 
 
+def completion_command(
+    shell: Annotated[str, typer.Argument(metavar="bash|zsh|fish", help="The shell.")],
+) -> None:
+    """Print the script that makes SHELL complete ctrtool's commands, options, backends, namespaces,
+    image and container names (these from one listing each, as you type).
+
+    bash: `source <(ctrtool completion bash)` (or write it to /etc/bash_completion.d/ctrtool);
+    zsh: `source <(ctrtool completion zsh)`; fish: `ctrtool completion fish | source`
+    (or write it to ~/.config/fish/completions/ctrtool.fish)."""
+    from . import completion
+    from .errors import UsageError
+
+    if shell not in completion.SHELLS:
+        raise UsageError(f"no completion for shell {shell!r}", f"choose from {', '.join(completion.SHELLS)}")
+    sys.stdout.write(completion.script(shell).rstrip("\n") + "\n")
+
+
+def _add_completion() -> None:
+    from .commands.common import handle_errors
+
+    app.command("completion")(handle_errors(completion_command))
+
+
+_add_completion()
+
+
 def _add_lab() -> None:
     from .commands.lab import app as lab_app
 
@@ -184,6 +210,10 @@ def main() -> None:
 
     _stdio()
     _sane_environment()
+    from . import completion
+
+    if completion.requested():
+        completion.prepare()
     signalled = _handle_signals()
     code: int | str | None = 0
     try:

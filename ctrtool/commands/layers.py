@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .. import completion
 from ..output import Column, Output, human_size, short_id
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
@@ -15,7 +16,12 @@ if TYPE_CHECKING:
     from ..adapters.base import LayerCopy, LayerRow
 
 QuietLayersOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the layers' diff IDs, one per line.")]
-ImageArg = Annotated[str, typer.Argument(metavar="IMAGE", help="Image name, ID, digest or unique ID prefix.")]
+ImageArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="IMAGE", autocompletion=completion.images, help="Image name, ID, digest or unique ID prefix."
+    ),
+]
 
 
 def _where(copy: LayerCopy) -> str:
