@@ -87,7 +87,8 @@ class Output:
         wide = self.fmt == "wide"
         cols = [c for c in columns if (c.wide_only <= wide) and not (wide and c.narrow_only)]
         cells = [[_cell(col.value(row)) for col in cols] for row in rows]
-        layout = fit(cols, cells, self.out.width)
+        # -o wide shows everything whole, as kubectl's does: lines run past a narrow terminal's edge
+        layout = fit(cols, cells, MAX_COLUMNS if wide else self.out.width)
         table = Table(
             box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold"
         )
@@ -106,30 +107,41 @@ class Output:
         self._print_table(table, max(layout.total, self.out.width))
         if layout.dropped:
             names = ", ".join(dict.fromkeys(cols[i].header for i in layout.dropped))
-            more = "a wider terminal or -o json shows them" if wide else "-o wide or a wider terminal shows them"
-            caption = [*caption, f"(left out at {self.out.width} columns: {names}; {more})"]
+            caption = [
+                *caption,
+                f"(left out at {self.out.width} columns: {names}; -o wide or a wider terminal shows them)",
+            ]
         for line in caption:
             self.out.print(Text(line), soft_wrap=True)
 
     def sections(self, blocks: Sequence[tuple[str, Sequence[tuple[str, Any]]]], caption: Sequence[str] = ()) -> None:
         """Key/value blocks, one per thing described (used by ``info``)."""
         from rich import box
+        from rich.cells import cell_len
         from rich.table import Table
         from rich.text import Text
 
+        # values wrap between words, never inside one (a path stays whole): the value column is at
+        # least as wide as its longest word, and the table runs past a narrower terminal's edge
+        def shown(value: Any) -> str:
+            return "-" if value in (None, "", []) else str(value)
+
+        names = max((cell_len(name) for name, _ in blocks), default=0)
+        keys = max((cell_len(k) for _, fields in blocks for k, _ in fields), default=0)
+        word = max((cell_len(w) for _, fields in blocks for _, v in fields for w in shown(v).split()), default=0)
         table = Table(box=box.SIMPLE_HEAD, show_header=False, show_edge=False, pad_edge=False)
         table.add_column("what", style="bold", no_wrap=True)
         table.add_column("field", no_wrap=True)
-        table.add_column("value", overflow="fold")
+        table.add_column("value", overflow="ignore", min_width=word)
         for index, (name, fields) in enumerate(blocks):
             for i, (key, value) in enumerate(fields):
                 table.add_row(
                     Text(name if i == 0 else ""),
                     Text(key),
-                    Text("-" if value in (None, "", []) else str(value)),
+                    Text(shown(value)),
                     end_section=(i == len(fields) - 1 and index < len(blocks) - 1),
                 )
-        self._print_table(table)
+        self._print_table(table, max(self.out.width, names + keys + word + 2 * GAP))
         for line in caption:
             self.out.print(Text(line), soft_wrap=True)
 
