@@ -244,11 +244,16 @@ class CtrAdapter(Adapter):
 
     def unpacked(self, namespace: str) -> list[Unpacked]:
         """Each image of one namespace and the snapshotters that hold its top layer (its chain id)
-        as a committed snapshot: ``plugins ls -d`` and ``images ls``, then ``snapshots ls`` for every
-        snapshotter that loaded, in parallel; manifests and configs from the content store on disk."""
-        got = parallel({"plugins": self.plugins, "images": partial(self.image_table, namespace)})
+        as a committed snapshot: ``plugins ls -d`` ‖ ``plugins ls`` ‖ ``images ls``, then ``snapshots
+        ls`` for every snapshotter that loaded (status ok), in parallel; manifests and configs from
+        the content store on disk."""
+        got = parallel(
+            {"plugins": self.plugins, "rows": self.plugin_rows, "images": partial(self.image_table, namespace)}
+        )
         plugins: Plugins = got["plugins"]
-        names = sorted(plugins.snapshotter_roots)
+        names = sorted(
+            r["ID"] for r in got["rows"] if r["TYPE"] == "io.containerd.snapshotter.v1" and r["STATUS"].lower() == "ok"
+        )
         keys = parallel({name: partial(self.snapshot_keys, namespace, name) for name in names})
         blobs = BlobReader(plugins.content_root)
         out = []
