@@ -32,7 +32,7 @@ def configured(probe: Probe) -> tuple[str | None, Evidence | None]:
         pinned = (section.get("pinned_images") or {}).get("sandbox") if isinstance(section, dict) else None
         if isinstance(pinned, str) and pinned:
             return pinned, file_evidence(
-                daemon.config_path, [f"[plugins.'io.containerd.cri.v1.images'.pinned_images]", f'sandbox = "{pinned}"']
+                daemon.config_path, ["[plugins.'io.containerd.cri.v1.images'.pinned_images]", f'sandbox = "{pinned}"']
             )
     # 2.x with no readable config: the image the CRI pins (sandbox_image below reads that)
     image = probe.sandbox_image()
@@ -78,7 +78,9 @@ def run(probe: Probe, options: Options) -> Result:
                 + (f" (only for {', '.join(others)})" if others else "")
                 + ": the first pod unpacks it"
             )
-            found = probe.evidence("snapshots", "--snapshotter", where.snapshotter, "ls", pick=lambda line: True, limit=6)
+            found = probe.evidence(
+                "snapshots", "--snapshotter", where.snapshotter, "ls", pick=lambda line: True, limit=6
+            )
             if found:
                 evidence.append(found)
     if where.cri_known and not where.cri:

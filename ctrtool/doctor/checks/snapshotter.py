@@ -43,8 +43,11 @@ def run(probe: Probe, options: Options) -> Result:
         raise Skip(f"ctr could not list namespace k8s.io: {exc.message}", [error_evidence(exc)]) from None
     evidence = []
     source = probe.evidence(
-        "info", "--output", "json", excerpt=f'snapshotter: "{snapshotter}" (config.containerd.snapshotter, '
-        "or the image filesystem's directory io.containerd.snapshotter.v1.<name>)"
+        "info",
+        "--output",
+        "json",
+        excerpt=f'snapshotter: "{snapshotter}" (config.containerd.snapshotter, '
+        "or the image filesystem's directory io.containerd.snapshotter.v1.<name>)",
     )
     if source:
         evidence.append(source)
