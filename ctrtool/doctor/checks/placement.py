@@ -84,6 +84,7 @@ def _cri_excerpt(found: list[dict[str, Any]], name: str) -> str:
 
 def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | None]]:
     """Where else the image is, from every backend's listing (ctr's other namespaces, docker)."""
+    from ...adapters import owner_of
     from ...adapters.base import canonical_ref
 
     try:
@@ -97,10 +98,13 @@ def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | 
             continue
         if r.backend == "crictl":
             continue
+        # a copy in a namespace another backend owns (docker's moby) is reached through that backend
+        if r.backend == "ctr" and owner_of(r.namespace) not in (None, "ctr"):
+            continue
         place = (r.backend, r.namespace if r.backend == "ctr" else None)
         if place not in places:
             places.append(place)
-    return places
+    return sorted(places, key=lambda p: (p[0] != "docker", p[1] or ""))
 
 
 def copy_fix(ref: str, place: tuple[str, str | None], why: str) -> Fix:
