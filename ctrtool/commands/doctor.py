@@ -18,6 +18,7 @@ ImageOpt = Annotated[
     ),
 ]
 
+_VERB = {"file": "read", "command": "ran", "system": "measured"}
 _MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skipped": "skipped"}
 
 
@@ -52,7 +53,7 @@ def render(results: list) -> list[str]:
         if r.status.value != "ok" or len(results) == 1:
             lines += [f"    {d}" for d in r.details if d != r.summary]
         for e in r.evidence if r.status.value != "ok" else []:
-            lines.append(f"    evidence ({'read' if e.kind == 'file' else 'ran'}): {e.source}")
+            lines.append(f"    evidence ({_VERB.get(e.kind, e.kind)}): {e.source}")
             lines += [f"      | {x}" for x in e.excerpt.splitlines()]
         for f in r.fixes:
             lines.append(f"    fix: {f.summary}")

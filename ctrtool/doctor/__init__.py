@@ -17,7 +17,7 @@ __all__ = ["CHECKS", "Evidence", "Fix", "Options", "Result", "Skip", "Status", "
 
 # in the order an operator looks: can the tools reach the daemons, is the CRI there, can pods start,
 # the image asked about, then storage and versions
-CHECKS = ("endpoints", "cri_plugin", "sandbox_image", "image", "snapshotter")
+CHECKS = ("endpoints", "cri_plugin", "sandbox_image", "image", "snapshotter", "disk", "versions")
 
 
 class Skip(Exception):

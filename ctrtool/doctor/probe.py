@@ -37,12 +37,21 @@ class Probe:
         runner.set_recorder(None)
 
     def evidence(
-        self, *words: str, pick: Callable[[str], bool] | None = None, limit: int = 12, excerpt: str | None = None
+        self,
+        *words: str,
+        tool: str | None = None,
+        pick: Callable[[str], bool] | None = None,
+        limit: int = 12,
+        excerpt: str | None = None,
     ) -> Evidence | None:
         """The last tool call whose argv holds every one of ``words``: its command line and the
         lines of its output that ``pick`` keeps (all, when None), at most ``limit``; or, for output
-        that is one long JSON document, ``excerpt``: the fields that matter, as the check read them."""
+        that is one long JSON document, ``excerpt``: the fields that matter, as the check read them.
+        ``tool``: only calls of that backend's binary."""
+        binary = self.settings.binary(tool) if tool else None
         for result in reversed(self.calls):
+            if binary and result.argv[0] != binary:
+                continue
             if all(w in result.argv for w in words):
                 if excerpt is not None:
                     return Evidence(shlex.join(result.argv), excerpt)

@@ -86,16 +86,7 @@ def parse_config(text: str) -> dict[str, Any]:
 def containerd_daemons() -> list[Daemon]:
     """Every containerd process this user may look at."""
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as fh:
-                argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
-        except OSError:
-            continue
-        if not argv or os.path.basename(argv[0]) != "containerd":
-            continue
+    for pid, argv in processes("containerd"):
         path = config_argument(argv)
         text = None
         try:
@@ -103,7 +94,7 @@ def containerd_daemons() -> list[Daemon]:
                 text = fh.read()
         except OSError:
             pass
-        found.append(Daemon(int(name), argv, path, text, parse_config(text) if text else {}))
+        found.append(Daemon(pid, argv, path, text, parse_config(text) if text else {}))
     return found
 
 
@@ -118,3 +109,19 @@ def serving(address: str | None) -> Daemon | None:
         if os.path.realpath(daemon.address) == want:
             return daemon
     return None
+
+
+def processes(name: str) -> list[tuple[int, list[str]]]:
+    """(pid, argv) of every process whose program's base name is ``name``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == name:
+            found.append((int(entry), argv))
+    return found

@@ -45,7 +45,7 @@ def run(probe: Probe, options: Options) -> Result:
         )
     cri_rows = [r for r in rows or [] if is_cri_row(r)]
     if rows is not None:
-        found = probe.evidence("plugins", "ls", pick=lambda line: "cri" in line or line.startswith("TYPE"))
+        found = probe.evidence("plugins", "ls", tool="ctr", pick=lambda line: "cri" in line or line.startswith("TYPE"))
         if found:
             evidence.append(found)
     not_ok = [r for r in cri_rows if r["STATUS"].lower() != "ok"]
@@ -53,7 +53,7 @@ def run(probe: Probe, options: Options) -> Result:
     if cri_error is not None:
         evidence.append(error_evidence(cri_error))
     else:
-        found = probe.evidence("version", pick=lambda line: "Runtime" in line)
+        found = probe.evidence("version", tool="crictl", pick=lambda line: "Runtime" in line)
         if found:
             evidence.append(found)
     if rows is not None and cri_rows and not not_ok and cri_error is None:

@@ -47,9 +47,9 @@ def run(probe: Probe, options: Options) -> Result:
         details.append(f"{backend}: {ep.address} (from {ep.source}) answers")
         if backend == "docker":
             info = probe.docker_info()
-            found = probe.evidence("info", excerpt=f"ServerVersion: {info.get('ServerVersion')}")
+            found = probe.evidence("info", tool="docker", excerpt=f"ServerVersion: {info.get('ServerVersion')}")
         else:
-            found = probe.evidence(_CALL_WORD[backend], pick=_version_lines)
+            found = probe.evidence(_CALL_WORD[backend], tool=backend, pick=_version_lines)
         if found:
             evidence.append(found)
 
@@ -134,7 +134,7 @@ def _docker_vs_cri(
             "Containerd.Address before Docker 23)"
         )
         return
-    found = probe.evidence("info", excerpt=f"Containerd.Address: {containerd}")
+    found = probe.evidence("info", tool="docker", excerpt=f"Containerd.Address: {containerd}")
     if same_socket(containerd, cri_address):
         details.append(f"docker works with the CRI's containerd ({containerd})")
         return

@@ -39,7 +39,9 @@ def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
         p.ctr_known = True
         p.in_namespace = [r for r in rows if r.ref == ref or canonical_ref(r.ref) == name]
         p.exact = any(r.ref == name for r in p.in_namespace)
-        found = probe.evidence("images", "ls", pick=lambda line: line.startswith("REF") or _names(line, name, ref))
+        found = probe.evidence(
+            "images", "ls", tool="ctr", pick=lambda line: line.startswith("REF") or _names(line, name, ref)
+        )
         if found:
             p.evidence.append(found)
     except CtrtoolError as exc:
@@ -52,7 +54,7 @@ def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
             for i in (images or {}).get("images") or []
             if any(t == name or canonical_ref(t) == name for t in i.get("repoTags") or [])
         ]
-        crictl = probe.evidence("images", "--output", "json", excerpt=_cri_excerpt(p.cri, name))
+        crictl = probe.evidence("images", "--output", "json", tool="crictl", excerpt=_cri_excerpt(p.cri, name))
         if crictl and not any(e.source == crictl.source for e in p.evidence):
             p.evidence.append(crictl)
     except CtrtoolError as exc:

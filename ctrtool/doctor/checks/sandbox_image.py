@@ -22,7 +22,9 @@ def configured(probe: Probe) -> tuple[str | None, Evidence | None]:
     config = info.get("config") if isinstance(info.get("config"), dict) else {}
     image = config.get("sandboxImage") if isinstance(config, dict) else None
     if isinstance(image, str) and image:
-        return image, probe.evidence("info", "--output", "json", excerpt=f'config.sandboxImage: "{image}"')
+        return image, probe.evidence(
+            "info", "--output", "json", tool="crictl", excerpt=f'config.sandboxImage: "{image}"'
+        )
     from ..procs import serving
 
     daemon = serving(probe.settings.endpoint("crictl").address) or serving(probe.settings.endpoint("ctr").address)
@@ -37,7 +39,7 @@ def configured(probe: Probe) -> tuple[str | None, Evidence | None]:
     # 2.x with no readable config: the image the CRI pins (sandbox_image below reads that)
     image = probe.sandbox_image()
     if image:
-        return image, probe.evidence("images", "--output", "json", excerpt=f"pinned: {image}")
+        return image, probe.evidence("images", "--output", "json", tool="crictl", excerpt=f"pinned: {image}")
     return None, None
 
 
@@ -78,9 +80,7 @@ def run(probe: Probe, options: Options) -> Result:
                 + (f" (only for {', '.join(others)})" if others else "")
                 + ": the first pod unpacks it"
             )
-            found = probe.evidence(
-                "snapshots", "--snapshotter", where.snapshotter, "ls", pick=lambda line: True, limit=6
-            )
+            found = probe.evidence("snapshots", "--snapshotter", where.snapshotter, "ls", tool="ctr", limit=6)
             if found:
                 evidence.append(found)
     if where.cri_known and not where.cri:

@@ -46,6 +46,7 @@ def run(probe: Probe, options: Options) -> Result:
         "info",
         "--output",
         "json",
+        tool="crictl",
         excerpt=f'snapshotter: "{snapshotter}" (config.containerd.snapshotter, '
         "or the image filesystem's directory io.containerd.snapshotter.v1.<name>)",
     )
@@ -67,11 +68,13 @@ def run(probe: Probe, options: Options) -> Result:
     for r in missing:
         others = ", ".join(r.snapshotters) or "no snapshotter"
         details.append(f"{r.ref} ({(r.id or '?')[:19]}): unpacked for {others}, not for {snapshotter}")
-    found = probe.evidence("--namespace", "k8s.io", "snapshots", "--snapshotter", snapshotter, "ls", limit=8)
+    found = probe.evidence(
+        "--namespace", "k8s.io", "snapshots", "--snapshotter", snapshotter, "ls", tool="ctr", limit=8
+    )
     if found:
         evidence.append(found)
     for other in sorted({s for r in missing for s in r.snapshotters}):
-        more = probe.evidence("--namespace", "k8s.io", "snapshots", "--snapshotter", other, "ls", limit=8)
+        more = probe.evidence("--namespace", "k8s.io", "snapshots", "--snapshotter", other, "ls", tool="ctr", limit=8)
         if more:
             evidence.append(more)
     names = ", ".join(r.ref for r in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
