@@ -49,5 +49,7 @@ def test_lab_versions(lab, lab_env):
         assert "docker 20.10.24+dfsg1: older than 23.0, unmaintained (end of life)" in r["summary"]
         assert len(r["fixes"]) == 2
     else:  # containerd 2.4 (supported until 2027-04-26, tentative); dockerd built from source
-        assert any(d.startswith("containerd 2.4.2: 2.4 is supported until 2027-04-26") for d in r["details"]), r
+        assert any(
+            d.startswith("containerd 2.4.2") and ": 2.4 is supported until 2027-04-26" in d for d in r["details"]
+        ), r
         assert any("docker reports version 'library-import'" in d for d in r["details"])
