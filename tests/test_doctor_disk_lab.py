@@ -46,3 +46,47 @@ def test_kubelet_config_thresholds_read(lab, lab_env):
         assert r["fixes"][0]["commands"] == ["ctrtool prune --backend crictl --all --yes"]
     finally:
         os.unlink(path)
+
+
+def test_tmpfs_root_filled_past_the_high_threshold(lab, lab_env):
+    """A containerd whose root is a 24 MiB tmpfs, filled past 85% by one image in k8s.io (its blob
+    and its unpacked snapshot): doctor fails the disk check; its fix (prune through the CRI the
+    images no container uses) brings the filesystem below the thresholds again."""
+    import secrets
+    import subprocess
+    import time
+
+    from doctor_daemons import OwnContainerd
+    from helpers import apply_fix
+    from test_doctor_snapshotter_lab import unique_image
+
+    c = OwnContainerd(lab, "tmpfs", cri=True, tmpfs_mb=24)
+    try:
+        c.start()
+        env = c.env(lab_env)
+        ref = f"localhost/doctor/big-{secrets.token_hex(3)}:1"
+        path = c.dir / "big.tar"
+        path.write_bytes(unique_image(ref, size=11 * 1024 * 1024))
+        subprocess.run(
+            ["ctr", "--address", str(c.socket), "--namespace", "k8s.io", "images", "import", str(path)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        path.unlink()
+        assert kubelet_percent(str(c.root)) >= 85
+        got, proc = doctor(env=env)
+        r = got["disk"]
+        assert r["status"] == "fail" and proc.returncode == 1, r
+        assert f"({c.root}/io.containerd.snapshotter.v1.overlayfs) is" in r["summary"]
+        assert "at or above the kubelet's image GC high threshold 85%" in r["summary"]
+        statvfs = next(e for e in r["evidence"] if e["kind"] == "system")
+        assert statvfs["source"] == f"statvfs({c.root}/io.containerd.snapshotter.v1.overlayfs)"
+        apply_fix(r["fixes"][0], env)
+        end = time.monotonic() + 20  # containerd's garbage collector removes blobs and snapshots
+        while kubelet_percent(str(c.root)) >= 80 and time.monotonic() < end:
+            time.sleep(0.2)
+        got, _ = doctor(env=env)
+        assert got["disk"]["status"] == "ok", got["disk"]
+    finally:
+        c.purge()

@@ -15,12 +15,12 @@ from ctrtool.lab import image as lab_image
 pytestmark = pytest.mark.lab
 
 
-def unique_image(ref: str) -> bytes:
-    """A docker archive whose one layer is its own (a file of random bytes): no other image shares
-    its chain id, so no snapshotter has it unpacked before the test imports it."""
+def unique_image(ref: str, size: int = 32) -> bytes:
+    """A docker archive whose one layer is its own (a file of ``size`` random bytes): no other image
+    shares its chain id, so no snapshotter has it unpacked before the test imports it."""
     import hashlib
 
-    layer = lab_image._layer_tar([("doctor-test", "file", (0o644, secrets.token_bytes(32)))])
+    layer = lab_image._layer_tar([("doctor-test", "file", (0o644, secrets.token_bytes(size)))])
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     config = lab_image.image_config([diff_id], ["ctrtool doctor test"], arch=lab_image.platform_arch(), cmd=["/x"])
     return lab_image.docker_archive(ref, config, [layer])[0]

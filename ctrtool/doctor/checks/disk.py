@@ -59,12 +59,13 @@ def thresholds(probe: Probe) -> tuple[int, int, Evidence | None, str]:
     return int(high), int(low), ev, f"kubelet config {path} ({how})"
 
 
-def usage(path: str) -> tuple[int, int, float]:
-    """(capacity, available, percent used) of the filesystem holding ``path``, as the kubelet counts."""
+def usage(path: str) -> tuple[int, int, int]:
+    """(capacity, available, percent used) of the filesystem holding ``path``, as the kubelet's image
+    GC counts it: ``100 - int(available * 100 / capacity)``."""
     st = os.statvfs(path)
     capacity = st.f_blocks * st.f_frsize
     available = st.f_bavail * st.f_frsize
-    used = 100.0 * (capacity - available) / capacity if capacity else 0.0
+    used = 100 - int(available * 100 / capacity) if capacity else 0
     return capacity, available, used
 
 
@@ -100,7 +101,7 @@ def run(probe: Probe, options: Options) -> Result:
     evidence.append(
         Evidence(
             f"statvfs({root})",
-            f"capacity {bytes_words(capacity)}, available {bytes_words(available)}, used {used:.1f}%",
+            f"capacity {bytes_words(capacity)}, available {bytes_words(available)}, used {used}% (100 - available * 100 / capacity, as the kubelet counts)",
             kind="system",
         )
     )
@@ -112,18 +113,20 @@ def run(probe: Probe, options: Options) -> Result:
     if used >= high:
         status = Status.FAIL
         summary = (
-            f"the image filesystem ({root}) is {used:.0f}% full, at or above the kubelet's image GC high "
+            f"the image filesystem ({root}) is {used}% full, at or above the kubelet's image GC high "
             f"threshold {high}%: a kubelet deletes unused images down to {low}%, and may evict pods for disk "
             "pressure"
         )
     elif used >= low:
         status = Status.WARN
         summary = (
-            f"the image filesystem ({root}) is {used:.0f}% full, above the kubelet's image GC low threshold "
+            f"the image filesystem ({root}) is {used}% full, above the kubelet's image GC low threshold "
             f"{low}% (image GC starts at {high}%)"
         )
     else:
-        summary = f"the image filesystem ({root}) is {used:.0f}% full, below the kubelet's image GC thresholds ({low}%, {high}%)"
+        summary = (
+            f"the image filesystem ({root}) is {used}% full, below the kubelet's image GC thresholds ({low}%, {high}%)"
+        )
     if status is not Status.OK:
         fixes.append(
             Fix(
