@@ -125,3 +125,86 @@ class OwnContainerd:
         for path in (self.dir / "state", self.root):
             subprocess.run(["umount", "-R", str(path)], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class OwnDockerd:
+    """A second dockerd of the lab's version with its own data root, exec root, socket, daemon.json
+    and pid file (``<lab dir>-<name>``), and its own containerd namespaces; without a "containerd" in
+    its daemon.json it starts a containerd of its own under its exec root. Stopped by its pid."""
+
+    def __init__(self, lab, name: str):
+        import json
+
+        from ctrtool.lab import profiles
+        from ctrtool.lab.common import find_binary
+
+        self.lab = lab
+        self.dir = pathlib.Path(f"{lab.directory}-{name}")
+        self.exec_root = self.dir / "x"  # short: its containerd's socket is under it
+        self.socket = self.dir / "docker.sock"
+        self.pidfile = self.dir / "dockerd.pid"
+        self.config = self.dir / "daemon.json"
+        built = profiles.built_binaries(lab.profile) or {}
+        self.binary = built.get("dockerd") or find_binary("dockerd") or "dockerd"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        settings: dict = {"containerd-namespace": "doctor-moby", "containerd-plugins-namespace": "doctor-plugins"}
+        if lab.profile.builds:
+            settings["features"] = {
+                "time-namespaces": False,
+                "containerd-snapshotter": lab.profile.docker_store == "containerd",
+            }
+        self.config.write_text(json.dumps(settings, indent=2) + "\n")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self) -> None:
+        argv = [
+            self.binary,
+            "--data-root",
+            str(self.dir / "data"),
+            "--exec-root",
+            str(self.exec_root),
+            "-H",
+            self.host,
+            "--pidfile",
+            str(self.pidfile),
+            "--config-file",
+            str(self.config),
+            "--iptables=false",
+            "--ip-masq=false",
+            "--ip-forward=false",
+            "--bridge=none",
+        ]
+        if self.lab.profile.builds and self.lab.profile.docker_store == "overlay2":
+            argv += ["--storage-driver", "overlay2"]
+        with open(self.dir / "dockerd.log", "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+        end = time.monotonic() + 60
+        env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_CONTEXT",)}
+        env["DOCKER_HOST"] = self.host
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                break
+            if subprocess.run(["docker", "version"], env=env, capture_output=True).returncode == 0:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"dockerd did not start: {(self.dir / 'dockerd.log').read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def purge(self) -> None:
+        self.stop()
+        for path in (self.dir / "data", self.exec_root):
+            subprocess.run(["umount", "-R", str(path)], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -64,3 +64,47 @@ def test_table_output_names_problem_and_fix(lab, lab_env):
         line.startswith(("[FAIL] endpoints: crictl has no", "[WARN] endpoints: crictl has no")) for line in lines
     )
     assert f"      in {env['CRI_CONFIG_FILE']}:" in lines
+
+
+def test_docker_on_its_own_containerd(lab, lab_env):
+    """A dockerd that started a containerd of its own: docker 23+ reports it (Containerd.Address),
+    doctor says the kubelet's CRI is another containerd, names the daemon.json dockerd reads (from
+    its command line) and the line for it; with that line and a restart, docker is on the CRI's
+    containerd. Docker 20.10 (Debian) does not report its containerd: doctor says so."""
+    import json
+
+    from doctor_daemons import OwnDockerd
+
+    d = OwnDockerd(lab, "owndocker")
+    try:
+        d.start()
+        env = {**lab_env, "DOCKER_HOST": d.host}
+        got, proc = doctor(env=env)
+        r = got["endpoints"]
+        if not lab.profile.builds:
+            assert r["status"] == "ok", r
+            assert any("does not say which containerd it uses" in x for x in r["details"])
+            return
+        assert r["status"] == "warn" and proc.returncode == 1, r
+        cri = lab_env["CONTAINERD_ADDRESS"]
+        assert r["summary"].startswith("docker works with the containerd at ")
+        assert f"the kubelet's CRI with the one at unix://{cri}" in r["summary"]
+        assert any(
+            e["source"].startswith("docker ") and e["excerpt"].startswith("Containerd.Address: ") for e in r["evidence"]
+        )
+        assert any(e["source"] == f"/proc/{d.proc.pid}/cmdline" for e in r["evidence"])
+        (fix,) = r["fixes"]
+        assert fix["file"] == str(d.config)
+        assert fix["lines"] == [f'"containerd": "{cri}"']
+        # the fix: that key in that file, then a restart of dockerd
+        settings = json.loads(d.config.read_text())
+        settings.update(json.loads("{" + fix["lines"][0] + "}"))
+        d.config.write_text(json.dumps(settings, indent=2) + "\n")
+        assert fix["commands"] == ["systemctl restart docker"]
+        d.stop()
+        d.start()
+        got, _ = doctor(env=env)
+        assert got["endpoints"]["status"] == "ok", got["endpoints"]
+        assert f"docker works with the CRI's containerd ({cri})" in got["endpoints"]["details"]
+    finally:
+        d.purge()

@@ -125,3 +125,33 @@ def processes(name: str) -> list[tuple[int, list[str]]]:
         if argv and os.path.basename(argv[0]) == name:
             found.append((int(entry), argv))
     return found
+
+
+DOCKER_CONFIG = "/etc/docker/daemon.json"
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def _option(argv: list[str], *names: str) -> list[str]:
+    values = []
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name and i + 1 < len(argv):
+                values.append(argv[i + 1])
+            elif arg.startswith(name + "="):
+                values.append(arg.split("=", 1)[1])
+    return values
+
+
+def dockerd_serving(address: str | None) -> tuple[int, list[str], str] | None:
+    """(pid, argv, daemon.json path) of the dockerd listening on ``address`` (its -H/--host), from
+    /proc; the config file is its --config-file, else /etc/docker/daemon.json."""
+    from ..config import socket_path
+
+    if not address:
+        return None
+    want = os.path.realpath(socket_path(address))
+    for pid, argv in processes("dockerd"):
+        hosts = _option(argv, "-H", "--host") or [f"unix://{DOCKER_SOCKET}"]
+        if any(os.path.realpath(socket_path(h)) == want for h in hosts if h.startswith(("unix://", "/"))):
+            return pid, argv, (_option(argv, "--config-file") or [DOCKER_CONFIG])[0]
+    return None

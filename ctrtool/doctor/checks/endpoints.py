@@ -144,12 +144,21 @@ def _docker_vs_cri(
     )
     if found:
         evidence.append(found)
+    from ..procs import DOCKER_CONFIG, dockerd_serving
+
+    daemon = dockerd_serving(probe.settings.endpoint("docker").address)
+    config = daemon[2] if daemon else DOCKER_CONFIG
+    if daemon:
+        evidence.append(Evidence(f"/proc/{daemon[0]}/cmdline", " ".join(daemon[1]), kind="file"))
+        if "--containerd" in " ".join(daemon[1]):
+            details.append("dockerd's command line sets --containerd: change it there (it wins over daemon.json)")
+    target = (cri_address or "").removeprefix("unix://")
     fixes.append(
         Fix(
-            "make docker use the CRI's containerd: set in /etc/docker/daemon.json (or dockerd's --containerd), "
-            "then restart dockerd",
-            file="/etc/docker/daemon.json",
-            lines=[f'"containerd": "{cri_address.removeprefix("unix://") if cri_address else ""}"'],
+            f'make docker use the CRI\'s containerd: set "containerd" in {config} (the config file dockerd '
+            "reads), then restart dockerd",
+            file=config,
+            lines=[f'"containerd": "{target}"'],
             commands=["systemctl restart docker"],
         )
     )
