@@ -46,7 +46,7 @@ def doctor(*args: str, env: dict[str, str]) -> tuple[dict[str, dict], subprocess
 
 def apply_fix(fix: dict, env: dict[str, str]) -> None:
     """Do what a doctor fix says: write its lines into its file (the whole file: doctor gives every
-    line it needs), then run its commands (ctrtool command lines, run as the CLI)."""
+    line it needs), then run its commands (ctrtool command lines, run as the CLI; or a tool's own)."""
     import shlex
 
     if fix["file"]:
@@ -54,6 +54,9 @@ def apply_fix(fix: dict, env: dict[str, str]) -> None:
             fh.write("\n".join(fix["lines"]) + "\n")
     for line in fix["commands"]:
         argv = shlex.split(line)
-        assert argv[0] == "ctrtool", line
-        proc = ctrtool(*argv[1:], env=env)
+        assert argv[0] in ("ctrtool", "ctr", "docker", "crictl"), line
+        if argv[0] == "ctrtool":
+            proc = ctrtool(*argv[1:], env=env)
+        else:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, (line, proc.stderr)

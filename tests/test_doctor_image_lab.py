@@ -83,3 +83,29 @@ def test_image_nowhere(lab_env):
     assert r["status"] == "fail", r
     assert "is nowhere on this node" in r["summary"]
     assert r["fixes"][0]["commands"][0] == f"ctrtool pull --backend crictl {ref}"
+
+
+def test_image_under_a_short_name(lab_env, native, scratch):
+    """`ctr images tag` keeps a short name as given: the CRI (and so the kubelet, which asks for
+    docker.io/library/NAME:TAG) does not see it; doctor gives ctr's tag to the full name."""
+    ref, path = scratch
+    short = ref.split("/")[-1]  # img-xxxx:1: Docker Hub's library image of that name, for a pod spec
+    full = f"docker.io/library/{short}"
+    native.ctr("k8s.io", "images", "import", path)
+    native.ctr("k8s.io", "images", "tag", ref, short)
+    try:
+        got, _ = doctor("--image", short, env=lab_env)
+        r = got["image"]
+        assert r["status"] == "fail", r
+        assert f"k8s.io has it as {short!r}, not under the full name {full} the kubelet asks for" in r["summary"]
+        (fix,) = r["fixes"]
+        (command,) = fix["commands"]
+        assert command.startswith("ctr --address ") and command.endswith(
+            f"--namespace k8s.io images tag {short} {full}"
+        )
+        apply_fix(fix, lab_env)
+        got, _ = doctor("--image", short, env=lab_env)
+        assert got["image"]["status"] == "ok", got["image"]
+    finally:
+        for name in (short, full):
+            native.ctr("k8s.io", "images", "rm", name, check=False)

@@ -64,15 +64,10 @@ def run(probe: Probe, options: Options) -> Result:
         status = Status.FAIL
         stored = where.in_namespace[0].ref
         problems.append(
-            f"k8s.io has it as {stored!r}, not under the full name {name} the kubelet asks for (ctr does not "
-            "normalise names on import)"
+            f"k8s.io has it as {stored!r}, not under the full name {name} the kubelet asks for (ctr takes names as given: "
+            "`ctr images tag` does not normalise them)"
         )
-        fixes.append(
-            Fix(
-                f"give it the name the kubelet asks for: tag {stored} as {name} in k8s.io",
-                commands=[shlex.join(["ctrtool", "tag", "--backend", "ctr", "-n", "k8s.io", "--yes", stored, name])],
-            )
-        )
+        fixes.append(_tag_fix(probe, stored, name))
     elif where.cri_known and not where.cri:
         status = Status.FAIL
         problems.append(
@@ -111,4 +106,16 @@ def run(probe: Probe, options: Options) -> Result:
         f"for {node}: the kubelet can start it without pulling (imagePullPolicy IfNotPresent or Never)",
         evidence=evidence,
         details=details,
+    )
+
+
+def _tag_fix(probe: Probe, stored: str, name: str) -> Fix:
+    """ctr's own tag (its adapter's command line): ctrtool's `tag` treats the two names as one, as
+    docker and the CRI do, so the command is ctr's."""
+    from ...adapters.base import ImageTarget
+
+    plan = probe.adapter("ctr").plan_tag(ImageTarget("ctr", "k8s.io", stored, None), name)
+    return Fix(
+        f"give it the name the kubelet asks for: tag {stored} as {name} in k8s.io",
+        commands=[shlex.join(argv) for argv in plan.commands],
     )
