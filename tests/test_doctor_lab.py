@@ -70,3 +70,34 @@ def test_read_only(lab_env, tmp_path):
         words = [a for a in argv[1:] if not a.startswith("-") or a == "--version"]
         assert any(w in reads for w in words), argv
         assert not {"rm", "rmi", "import", "load", "tag", "pull", "prune", "delete", "remove"} & set(argv), argv
+
+
+def test_exit_status_rule():
+    from ctrtool.doctor import Result, Status, exit_code
+
+    def results(*statuses):
+        return [Result(f"c{i}", "t", s, "x") for i, s in enumerate(statuses)]
+
+    assert exit_code(results(Status.OK, Status.OK)) == 0
+    assert exit_code(results(Status.OK, Status.SKIPPED)) == 3
+    assert exit_code(results(Status.WARN, Status.SKIPPED)) == 1
+    assert exit_code(results(Status.FAIL, Status.OK)) == 1
+
+
+def test_nothing_answers(lab_env):
+    """Every endpoint dead: endpoints fails with each tool's call as evidence, the other checks say
+    why they could not run."""
+    env = {
+        **{k: v for k, v in lab_env.items() if k != "CRI_CONFIG_FILE"},
+        "DOCKER_HOST": "unix:///nonexistent/d.sock",
+        "CONTAINERD_ADDRESS": "/nonexistent/c.sock",
+        "CONTAINER_RUNTIME_ENDPOINT": "unix:///nonexistent/c.sock",
+        "IMAGE_SERVICE_ENDPOINT": "unix:///nonexistent/c.sock",
+    }
+    got, proc = doctor(env=env)
+    assert proc.returncode == 1
+    assert got["endpoints"]["status"] == "fail"
+    assert got["endpoints"]["summary"] == "docker, ctr and crictl do not answer at their endpoints"
+    assert {e["source"].split()[0] for e in got["endpoints"]["evidence"]} == {"docker", "ctr", "crictl"}
+    for name in ("cri_plugin", "sandbox_image", "snapshotter", "disk", "versions"):
+        assert got[name]["status"] == "skipped" and got[name]["summary"], got[name]

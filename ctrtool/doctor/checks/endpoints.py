@@ -91,7 +91,14 @@ def run(probe: Probe, options: Options) -> Result:
         if any(f.summary.startswith("make docker use") for f in fixes):
             status = max(status, Status.WARN, key=_rank)
 
-    problems = [d for d in details if "does not answer" in d or d.startswith(("crictl has no", "docker works with"))]
+    silent = [b for b, ok in answered.items() if not ok]
+    problems = [d for d in details if d.startswith(("crictl has no", "docker works with"))]
+    if silent:
+        names = ", ".join(silent[:-1]) + (" and " if len(silent) > 1 else "") + silent[-1]
+        problems.insert(
+            0,
+            f"{names} {'do' if len(silent) > 1 else 'does'} not answer at {'their' if len(silent) > 1 else 'its'} endpoint{'s' if len(silent) > 1 else ''}",
+        )
     if status is Status.OK:
         summary = "every installed tool has an endpoint that answers" if answered else "no tool answered"
         if not answered:
