@@ -35,7 +35,13 @@ def test_cri_disabled_names_config_line_and_fix(lab, lab_env):
         got, proc = doctor(env=env)
         r = got["cri_plugin"]
         assert r["status"] == "fail" and proc.returncode == 1, r
-        assert "unknown service runtime.v1.RuntimeService" in r["summary"]
+        assert r["summary"].startswith("the CRI plugin is not loaded (not in `ctr plugins ls`)")
+        # what crictl itself said, as evidence; the summary quotes it
+        crictl = next(e for e in r["evidence"] if e["source"].startswith("crictl "))
+        assert "unknown service runtime.v1.RuntimeService" in crictl["excerpt"]
+        assert "get 'unknown service runtime.v1.RuntimeService'" in r["summary"]
+        plugins = next(e for e in r["evidence"] if e["source"].endswith(" plugins ls"))
+        assert "cri" not in plugins["excerpt"].replace("TYPE", "")
         assert f"containerd (pid {c.proc.pid}) was started with config {c.config}" in r["details"][0]
         assert any(
             e["kind"] == "file"

@@ -61,6 +61,8 @@ class Probe:
                     lines = [line for line in lines if pick(line)]
                 if len(lines) > limit:
                     lines = lines[:limit] + [f"... ({len(lines) - limit} more lines)"]
+                if pick is not None and len(lines) <= 1:
+                    lines.append("(no line about it)")
                 if result.returncode != 0:
                     lines.append(f"(exit status {result.returncode})")
                 return Evidence(shlex.join(result.argv), "\n".join(lines))

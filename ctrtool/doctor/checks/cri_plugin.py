@@ -6,6 +6,7 @@ config version."""
 from __future__ import annotations
 
 import json
+import re
 
 from ...errors import CtrtoolError
 from .. import Evidence, Fix, Options, Result, Skip, Status
@@ -78,10 +79,10 @@ def run(probe: Probe, options: Options) -> Result:
             evidence=evidence,
             details=[cri_error.message],
         )
-    return _disabled(probe, rows, cri_rows, not_ok, evidence)
+    return _disabled(probe, rows, cri_rows, not_ok, evidence, cri_error)
 
 
-def _disabled(probe: Probe, rows, cri_rows, not_ok, evidence: list[Evidence]) -> Result:
+def _disabled(probe: Probe, rows, cri_rows, not_ok, evidence: list[Evidence], cri_error) -> Result:
     from ..procs import serving
 
     ctr_address = probe.settings.endpoint("ctr").address
@@ -97,7 +98,14 @@ def _disabled(probe: Probe, rows, cri_rows, not_ok, evidence: list[Evidence]) ->
             evidence=evidence,
             fixes=[Fix("read the plugin's error, fix the CRI section of containerd's config, restart containerd")],
         )
-    summary = "the CRI plugin is not loaded: the kubelet and crictl get 'unknown service runtime.v1.RuntimeService'"
+    said = re.search(r"unknown service [\w.]+", cri_error.message) if cri_error is not None else None
+    summary = "the CRI plugin is not loaded" + (
+        f" (not in `ctr plugins ls`): crictl, and so the kubelet, get '{said[0]}'"
+        if said
+        else " (not in `ctr plugins ls`)"
+        if rows is not None
+        else ""
+    )
     if daemon is None:
         return Result(
             NAME,
