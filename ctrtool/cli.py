@@ -15,6 +15,7 @@ from . import __version__
 from .commands.containers import exec_, inspect, kill, logs, rm, start, stop
 from .commands.copy import copy
 from .commands.df import df
+from .commands.doctor import doctor
 from .commands.explain import explain
 from .commands.imageops import load, prune, pull, rmi, save, tag
 from .commands.images import images
@@ -140,6 +141,7 @@ app.command("layers")(layers)
 app.command("df")(df)
 app.command("explain")(explain)
 app.command("info")(info)
+app.command("doctor")(doctor)
 app.command("where", help="Alias of `info`.")(info)
 app.command("translate", context_settings=_TRANSLATE_CONTEXT)(translate)
 app.command("ps")(ps)

@@ -137,6 +137,10 @@ class DockerAdapter(Adapter):
             raise not_understood(result, "expected a JSON object with DockerRootDir", self.endpoint.address)
         return data
 
+    def daemon_info(self) -> dict[str, Any]:
+        """``docker info`` as JSON (for `ctrtool doctor`)."""
+        return self._info()
+
     def _image_ids(self) -> list[str]:
         result = self.run("image", "ls", "--quiet", "--no-trunc")
         return parse_image_ids(result.stdout)
