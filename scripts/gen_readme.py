@@ -50,6 +50,17 @@ class Example:
 
 
 EXAMPLES = [
+    Example(
+        "doctor",
+        "debian",
+        # the disk check is left out: its figure is the host disk's, which changes from run to run
+        [
+            "ctrtool doctor --image localhost/app:2 --check endpoints --check cri_plugin --check image "
+            '--check versions; echo "exit status $?"'
+        ],
+        setup=[["ctr", "-n", "default", "images", "tag", DEMO, "localhost/app:2"]],
+        teardown=[["ctr", "-n", "default", "images", "rm", "localhost/app:2"]],
+    ),
     Example("images", "debian", ["ctrtool images --all-backends"]),
     Example("layers", "debian", [f"ctrtool layers {DEMO}"]),
     Example("df", "debian", ["ctrtool df"]),

@@ -101,3 +101,12 @@ def test_nothing_answers(lab_env):
     assert {e["source"].split()[0] for e in got["endpoints"]["evidence"]} == {"docker", "ctr", "crictl"}
     for name in ("cri_plugin", "sandbox_image", "snapshotter", "disk", "versions"):
         assert got[name]["status"] == "skipped" and got[name]["summary"], got[name]
+
+
+def test_check_runs_only_the_checks_named_and_refuses_unknown_ones(lab_env):
+    results, proc = doctor("--check", "versions", "--check", "endpoints", env=lab_env)
+    assert list(results) == ["endpoints", "versions"]  # in doctor's order, each once
+    bad = ctrtool("doctor", "--check", "nope", env=lab_env)
+    assert bad.returncode == 2 and bad.stdout == "" and "no check named 'nope'" in bad.stderr
+    lone = ctrtool("doctor", "--check", "image", env=lab_env)
+    assert lone.returncode == 2 and "needs --image" in lone.stderr

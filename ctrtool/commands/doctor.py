@@ -18,26 +18,51 @@ ImageOpt = Annotated[
     ),
 ]
 
+
+def _check_names(incomplete: str) -> list[str]:
+    from ..doctor import CHECKS
+
+    return [c for c in CHECKS if c.startswith(incomplete)]
+
+
+ChecksOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--check",
+        metavar="NAME",
+        autocompletion=_check_names,
+        help="Run only this check (repeatable): endpoints, cri_plugin, sandbox_image, image, snapshotter, disk, "
+        "versions. Default: all (image only with --image).",
+    ),
+]
+
 _VERB = {"file": "read", "command": "ran", "system": "measured"}
 _MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skipped": "skipped"}
 
 
 @handle_errors
-def doctor(ctx: typer.Context, image: ImageOpt = None, output: OutputOpt = "table") -> None:
+def doctor(ctx: typer.Context, image: ImageOpt = None, checks: ChecksOpt = None, output: OutputOpt = "table") -> None:
     """Check this node's container tooling and say what is wrong, why (the tool call or file read,
     and the lines that show it) and how to fix it (exact commands, or config lines and their file).
     Only reads; changes nothing. Checks: endpoints, CRI plugin, sandbox (pause) image, --image,
     snapshotter consistency, disk, versions. Exit status: 0 every check ok, 1 a problem found (warn
     or fail), 3 no problem found but some checks could not run (skipped, with the reason)."""
-    from ..doctor import Options, exit_code, run_checks
+    from ..doctor import CHECKS, Options, exit_code, run_checks
+    from ..errors import UsageError
 
+    unknown = [c for c in checks or [] if c not in CHECKS]
+    if unknown:
+        raise UsageError(f"no check named {unknown[0]!r}", f"choose from {', '.join(CHECKS)}")
+    if "image" in (checks or []) and image is None:
+        raise UsageError("the image check needs --image REF")
+    names = tuple(c for c in CHECKS if c in checks) if checks else CHECKS
     fmt = check_format(output)
     if fmt == "wide":
         fmt = "table"
     out = Output(fmt)
     if image is not None:
         check_names("image", [image])
-    results = run_checks(settings(ctx), Options(image=image))
+    results = run_checks(settings(ctx), Options(image=image), names)
     if out.structured:
         out.data(results)
     else:
