@@ -129,3 +129,12 @@ def test_every_table_fits_the_terminal_and_keeps_identifiers_whole(scene, lab_en
             if "…" in token:
                 head = token.split("…")[0]
                 assert any(p.startswith(head) for p in real), (token, real)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_info_keeps_every_path_whole_at_any_width(scene, lab_env, tmux, width):
+    data, _ = ctrtool_json("info", "-A", env=lab_env)
+    lines = _screen(tmux, lab_env, width, ["info", "-A"], f"info-{width}")
+    paths = {b[k] for b in data for k in ("root", "store", "content_store") if b.get(k)}
+    assert paths
+    _whole(lines, paths)
