@@ -40,6 +40,7 @@ class ReclaimStep:
     paths: list[str]  # those directories
     commands: list[str]  # exact ctrtool command lines, in order
     blockers: list[str] = field(default_factory=list)  # what the commands first clear out of the way
+    used_by: list[str] = field(default_factory=list)  # names of the containers there that use it
     shared_with: list[str] = field(default_factory=list)  # images there that keep some of its layers
     kept_bytes: int = 0  # bytes of its layers that those images keep
 
@@ -190,4 +191,5 @@ def _step(
         blockers=blockers,
         shared_with=sorted(others),
         kept_bytes=sum(here[c][0] for c in kept if c in here),
+        used_by=[c.name for c in users],
     )

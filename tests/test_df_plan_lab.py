@@ -54,6 +54,7 @@ def test_plan_frees_what_it_says(native, lab_env, tmp_path, docker_place):
             f"ctrtool rmi --backend docker {a_ref}",
         ]
         assert any(name in b for b in docker["blockers"]) and docker["shared_with"] == []
+        assert docker["used_by"] == [name] and default["used_by"] == []
         # the bytes are the files' (as df counts them): exactly what is in the layer's directory
         assert docker["layers"] == 1 and docker["frees"] == sum(file_bytes(p) for p in docker["paths"]) > 0
         assert plan["frees"] == sum(s["frees"] for s in plan["steps"])

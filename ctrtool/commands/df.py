@@ -114,9 +114,8 @@ PLAN_COLUMNS = [
 
 def _in_the_way(step) -> str:
     parts = [f"{len(step.refs)} names" if len(step.refs) > 1 else ""]
-    used = [b.split(" ", 2)[1] for b in step.blockers if b.startswith("container ")]
-    if used:
-        parts.append("used by " + ", ".join(used))
+    if step.used_by:
+        parts.append("used by " + ", ".join(step.used_by))
     if step.shared_with:
         parts.append(f"{human_size(step.kept_bytes)} kept for " + ", ".join(step.shared_with))
     return "; ".join(p for p in parts if p) or "-"
