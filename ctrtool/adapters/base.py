@@ -42,6 +42,9 @@ class ImageRecord:
     # set by core: whether the kubelet (the CRI, in its namespace) has this reference (by name, or an
     # id-name by id); None when neither the CRI nor that namespace of containerd was listed
     kubelet_visible: bool | None = None
+    # how this row was read: "tool" (the tool's output), "metadata" (containerd's meta.db and content
+    # store on disk, read directly)
+    source: str = "tool"
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON fields (docs/reference.md), in order."""
@@ -60,6 +63,7 @@ class ImageRecord:
             "ref_copies": self.ref_copies,
             "kubelet_visible": self.kubelet_visible,
             "created": self.created,
+            "source": self.source,
         }
 
 

@@ -10,16 +10,26 @@ directory's number), ``kind`` (one byte), ``parent`` and, for committed snapshot
 ``inodes`` (containerd 1.6, snapshots/storage/bolt.go).
 
 The file is opened read-only and never locked or written: containerd may be writing it at the same
-time. bbolt never overwrites pages a reader of the newest committed meta page can reach, so one
-consistent snapshot is read from the valid meta page with the highest transaction id; anything
-inconsistent (bad checksum, a page out of range, an unknown page type) is retried once and then
-raised as :class:`BoltError`, never guessed around.
+time (:func:`read_consistent`). Both meta pages are checked (magic, version, page size, checksum) and
+the valid one with the highest transaction id is read. bbolt writes a transaction's pages into pages
+free at the previous transaction and only then its meta page, so the pages reachable from transaction
+N can be overwritten only by transaction N+2, which starts after N+1's meta page is on disk: when the
+meta pages, read again after the walk, still name N as the newest, every page read belonged to N.
+Otherwise (a commit happened meanwhile), or on anything inconsistent (bad checksum, a page out of
+range, an unknown page type), the whole read is retried a few times and then raised as
+:class:`BoltError`, never guessed around.
 """
 
 from __future__ import annotations
 
+import os
 import struct
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 MAGIC = 0xED0CDAED
 BRANCH, LEAF, META = 0x01, 0x02, 0x04
@@ -46,9 +56,9 @@ def _fnv1a64(data: bytes) -> int:
 class _Bolt:
     def __init__(self, data: bytes):
         self.data = data
-        self.page_size, self.root = self._meta()
+        self.txid, self.page_size, self.root = self._meta()
 
-    def _meta(self) -> tuple[int, int]:
+    def _meta(self) -> tuple[int, int, int]:
         best = None
         # the page size is not known before a meta page is read: try the first one's, then 4096
         sizes = []
@@ -75,7 +85,7 @@ class _Bolt:
                 break
         if best is None:
             raise BoltError("no valid meta page (bad magic or checksum)")
-        return best[1], best[2]
+        return best
 
     def _page(self, pgid: int) -> tuple[bytes, int]:
         off = pgid * self.page_size
@@ -142,6 +152,33 @@ class _Bolt:
         return items
 
 
+def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 8) -> T:
+    """``walk`` applied to one consistent snapshot of the bbolt file at ``path``: read (never
+    written, never locked), walked, then its meta pages read again; retried when a commit happened
+    meanwhile or the read was inconsistent. OSError (missing, permission) is raised at once."""
+    problem = "changed while being read"
+    for attempt in range(attempts):
+        with open(path, "rb", buffering=0) as fh:
+            data = fh.read()
+            try:
+                db = _Bolt(data)
+                result = walk(db)
+            except BoltError as exc:
+                problem = str(exc)
+            else:
+                head = os.pread(fh.fileno(), 2 * db.page_size, 0)
+                try:
+                    newest = _Bolt(head).txid
+                except BoltError as exc:
+                    problem = str(exc)
+                else:
+                    if newest == db.txid:
+                        return result
+                    problem = f"changed while being read (transaction {db.txid}, now {newest})"
+        time.sleep(0.005 * (attempt + 1))
+    raise BoltError(f"{problem} ({attempts} attempts)")
+
+
 def _uvarint(raw: bytes) -> int:
     value = shift = 0
     for b in raw:
@@ -159,20 +196,13 @@ class SnapshotEntry:
     id: int  # the directory: <snapshotter root>/snapshots/<id>
     kind: str  # committed, active, view
     size: int | None  # the snapshotter's own figure for committed snapshots (often 0 in 1.6)
+    name: str = ""  # the whole bucket name, ``<namespace>/<n>/<key>`` (containerd's meta.db names it)
 
 
 def read_snapshots(path: str) -> list[SnapshotEntry]:
-    """Every snapshot in a snapshotter's ``metadata.db``. Retries once on an inconsistent read
-    (the file may change under us), then raises :class:`BoltError`."""
-    for attempt in (1, 2):
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-            return _entries(_Bolt(data))
-        except BoltError:
-            if attempt == 2:
-                raise
-    return []  # not reached
+    """Every snapshot in a snapshotter's ``metadata.db``, from one consistent snapshot of it
+    (:func:`read_consistent`), else :class:`BoltError`."""
+    return read_consistent(path, _entries)
 
 
 def _entries(db: _Bolt) -> list[SnapshotEntry]:
@@ -189,6 +219,8 @@ def _entries(db: _Bolt) -> list[SnapshotEntry]:
         kind = fields.get(b"kind", b"\x00")
         size = _uvarint(fields[b"size"]) if b"size" in fields else None
         out.append(
-            SnapshotEntry(namespace, key, _uvarint(fields[b"id"]), KINDS.get(kind[0] if kind else 0, "unknown"), size)
+            SnapshotEntry(
+                namespace, key, _uvarint(fields[b"id"]), KINDS.get(kind[0] if kind else 0, "unknown"), size, text
+            )
         )
     return out
