@@ -154,29 +154,42 @@ class _Bolt:
 
 def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 8) -> T:
     """``walk`` applied to one consistent snapshot of the bbolt file at ``path``: read (never
-    written, never locked), walked, then its meta pages read again; retried when a commit happened
-    meanwhile or the read was inconsistent. OSError (missing, permission) is raised at once."""
-    problem = "changed while being read"
+    written, never locked), walked, then its meta pages read again. A commit meanwhile means the
+    pages read may be torn: the read is retried (so is a read whose meta pages were both bad). A
+    :class:`BoltError` from ``walk`` on a snapshot that did not change is the file's own state and
+    raised at once, with its type (e.g. a schema refused). OSError (missing, permission) is raised
+    at once."""
+    problem: BoltError = BoltError("changed while being read")
     for attempt in range(attempts):
         with open(path, "rb", buffering=0) as fh:
             data = fh.read()
             try:
                 db = _Bolt(data)
-                result = walk(db)
             except BoltError as exc:
-                problem = str(exc)
+                problem = exc
             else:
+                failed: BoltError | None = None
+                try:
+                    result = walk(db)
+                except BoltError as exc:
+                    failed = exc
+                except (struct.error, IndexError, KeyError, ValueError) as exc:  # torn, or not bbolt
+                    failed = BoltError(f"not understood ({type(exc).__name__}: {exc})")
                 head = os.pread(fh.fileno(), 2 * db.page_size, 0)
                 try:
                     newest = _Bolt(head).txid
                 except BoltError as exc:
-                    problem = str(exc)
-                else:
-                    if newest == db.txid:
-                        return result
-                    problem = f"changed while being read (transaction {db.txid}, now {newest})"
+                    newest, problem = -1, exc
+                if newest == db.txid:
+                    if failed is not None:
+                        raise failed
+                    return result
+                if failed is not None:
+                    problem = failed
+                if newest != -1:
+                    problem = BoltError(f"changed while being read (transaction {db.txid}, now {newest})")
         time.sleep(0.005 * (attempt + 1))
-    raise BoltError(f"{problem} ({attempts} attempts)")
+    raise type(problem)(f"{problem} ({attempts} attempts)")
 
 
 def _uvarint(raw: bytes) -> int:
