@@ -14,10 +14,10 @@ time (:func:`read_consistent`). Both meta pages are checked (magic, version, pag
 the valid one with the highest transaction id is read. bbolt writes a transaction's pages into pages
 free at the previous transaction and only then its meta page, so the pages reachable from transaction
 N can be overwritten only by transaction N+2, which starts after N+1's meta page is on disk: when the
-meta pages, read again after the walk, still name N as the newest, every page read belonged to N.
-Otherwise (a commit happened meanwhile), or on anything inconsistent (bad checksum, a page out of
-range, an unknown page type), the whole read is retried a few times and then raised as
-:class:`BoltError`, never guessed around.
+meta pages, read again right after the file was copied into memory, still name N as the newest,
+every page copied belonged to N, and the copy is walked. Otherwise (a commit happened meanwhile) the
+copy is read again, up to 50 times; anything inconsistent in a copy that did not change (a page out
+of range, an unknown page type) is raised as :class:`BoltError`, never guessed around.
 """
 
 from __future__ import annotations
@@ -152,43 +152,33 @@ class _Bolt:
         return items
 
 
-def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 8) -> T:
-    """``walk`` applied to one consistent snapshot of the bbolt file at ``path``: read (never
-    written, never locked), walked, then its meta pages read again. A commit meanwhile means the
-    pages read may be torn: the read is retried (so is a read whose meta pages were both bad). A
-    :class:`BoltError` from ``walk`` on a snapshot that did not change is the file's own state and
-    raised at once, with its type (e.g. a schema refused). OSError (missing, permission) is raised
+def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 50) -> T:
+    """``walk`` applied to one consistent snapshot of the bbolt file at ``path``. The file is read
+    into memory (never written, never locked, never mapped) and its meta pages read again at once:
+    when the newest transaction is still the one the copy's meta pages name, no commit finished
+    during the read and every page of that transaction in the copy is intact (see the module's
+    docstring); the walk then runs on the copy. Otherwise (containerd committed meanwhile, or both
+    meta pages were bad) the read is retried. A :class:`BoltError` from ``walk`` is the file's own
+    state and raised with its type (e.g. a schema refused). OSError (missing, permission) is raised
     at once."""
-    problem: BoltError = BoltError("changed while being read")
+    problem: BoltError = BoltError("no attempt")
     for attempt in range(attempts):
         with open(path, "rb", buffering=0) as fh:
             data = fh.read()
-            try:
-                db = _Bolt(data)
-            except BoltError as exc:
-                problem = exc
-            else:
-                failed: BoltError | None = None
+            head = os.pread(fh.fileno(), 2 * 65536, 0)
+        try:
+            db = _Bolt(data)
+            newest = _Bolt(head).txid
+        except BoltError as exc:
+            problem = exc
+        else:
+            if newest == db.txid:
                 try:
-                    result = walk(db)
-                except BoltError as exc:
-                    failed = exc
-                except (struct.error, IndexError, KeyError, ValueError) as exc:  # torn, or not bbolt
-                    failed = BoltError(f"not understood ({type(exc).__name__}: {exc})")
-                head = os.pread(fh.fileno(), 2 * db.page_size, 0)
-                try:
-                    newest = _Bolt(head).txid
-                except BoltError as exc:
-                    newest, problem = -1, exc
-                if newest == db.txid:
-                    if failed is not None:
-                        raise failed
-                    return result
-                if failed is not None:
-                    problem = failed
-                if newest != -1:
-                    problem = BoltError(f"changed while being read (transaction {db.txid}, now {newest})")
-        time.sleep(0.005 * (attempt + 1))
+                    return walk(db)
+                except (struct.error, IndexError, KeyError, ValueError) as exc:
+                    raise BoltError(f"not understood ({type(exc).__name__}: {exc})") from None
+            problem = BoltError(f"changed while being read (transaction {db.txid}, now {newest})")
+        time.sleep(0.001 * min(attempt + 1, 10))
     raise type(problem)(f"{problem} ({attempts} attempts)")
 
 

@@ -71,6 +71,7 @@ class Plugins:
     content_root: str | None = None
     snapshotter_roots: dict[str, str] = field(default_factory=dict)
     failed_snapshotters: set[str] = field(default_factory=set)
+    metadata_db: str | None = None  # the metadata plugin's bolt file (it exports its path)
 
     @property
     def root(self) -> str | None:
@@ -251,11 +252,11 @@ class CtrAdapter(Adapter):
         if "_metadata" in self.__dict__:
             return self.__dict__["_metadata"]
         meta = None
-        if self.settings.via != "tools" and plugins.root:
+        if self.settings.via != "tools" and (plugins.metadata_db or plugins.root):
             from .boltdb import BoltError
             from .metadata import meta_db_path, read_metadata
 
-            path = meta_db_path(plugins.root)
+            path = plugins.metadata_db or meta_db_path(plugins.root or "")
             try:
                 meta = read_metadata(path)
             except OSError:
@@ -1045,6 +1046,8 @@ def parse_plugins(stdout: str) -> Plugins:
         if section != "Exports":
             continue
         parts = line.split(None, 1)
+        if len(parts) == 2 and parts[0] == "path" and ptype == "io.containerd.metadata.v1":
+            plugins.metadata_db = parts[1].strip()
         if len(parts) != 2 or parts[0] != "root":
             continue
         root = parts[1].strip()
