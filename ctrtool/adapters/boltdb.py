@@ -37,6 +37,10 @@ BUCKET_LEAF_FLAG = 0x01
 PAGE_HEADER = 16  # id u64, flags u16, count u16, overflow u32
 ELEMENT = 16  # branch: pos u32, ksize u32, pgid u64; leaf: flags u32, pos u32, ksize u32, vsize u32
 
+_HEADER = struct.Struct("<HH")
+_BRANCH = struct.Struct("<IIQ")
+_LEAF = struct.Struct("<IIII")
+
 # containerd's snapshot kinds (snapshots.Kind)
 KINDS = {1: "view", 2: "active", 3: "committed"}
 
@@ -112,27 +116,26 @@ class _Bolt:
             raise BoltError("tree too deep (a page cycle?)")
         if off + PAGE_HEADER > len(data):
             raise BoltError("page header out of range")
-        flags, count = struct.unpack_from("<HH", data, off + 8)
+        flags, count = _HEADER.unpack_from(data, off + 8)
+        first = off + PAGE_HEADER
         if flags & BRANCH:
             for i in range(count):
-                e = off + PAGE_HEADER + i * ELEMENT
-                _pos, _ksize, pgid = struct.unpack_from("<IIQ", data, e)
+                _pos, _ksize, pgid = _BRANCH.unpack_from(data, first + i * ELEMENT)
                 pdata, poff = self._page(pgid)
                 self._walk(pdata, poff, out, depth + 1)
         elif flags & LEAF:
+            size = len(data)
+            append = out.append
+            unpack = _LEAF.unpack_from
             for i in range(count):
-                e = off + PAGE_HEADER + i * ELEMENT
-                eflags, pos, ksize, vsize = struct.unpack_from("<IIII", data, e)
+                e = first + i * ELEMENT
+                eflags, pos, ksize, vsize = unpack(data, e)
                 start = e + pos
-                if start + ksize + vsize > len(data):
+                mid = start + ksize
+                end = mid + vsize
+                if end > size:
                     raise BoltError("leaf element out of range")
-                out.append(
-                    (
-                        data[start : start + ksize],
-                        data[start + ksize : start + ksize + vsize],
-                        bool(eflags & BUCKET_LEAF_FLAG),
-                    )
-                )
+                append((data[start:mid], data[mid:end], bool(eflags & BUCKET_LEAF_FLAG)))
         else:
             raise BoltError(f"unexpected page type {flags:#x}")
 

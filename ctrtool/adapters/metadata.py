@@ -44,9 +44,23 @@ class MetaImage:
     digest: str | None  # the target (manifest or index) digest
     media_type: str | None
     size: int | None  # the target descriptor's own size
-    created: str | None  # RFC 3339 UTC (the record's, not the image config's)
-    updated: str | None
-    labels: dict[str, str] = field(default_factory=dict)
+    created_raw: bytes | None = field(default=None, repr=False)  # Go's time.MarshalBinary
+    updated_raw: bytes | None = field(default=None, repr=False)
+    labels_raw: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
+
+    # decoded when asked (a listing of thousands of images needs none of them)
+    @property
+    def created(self) -> str | None:
+        """When containerd created the record, RFC 3339 UTC (not the image config's time)."""
+        return go_time(self.created_raw)
+
+    @property
+    def updated(self) -> str | None:
+        return go_time(self.updated_raw)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {_text(k): _text(v) for k, v in self.labels_raw}
 
 
 @dataclass
@@ -155,15 +169,15 @@ def _image(db: _Bolt, name: str, value: bytes) -> MetaImage:
     if b"target" not in buckets:
         raise BoltError(f"image {name!r} has no target bucket")
     target, _b = _fields(db, buckets[b"target"])
-    labels = {}
+    labels: tuple[tuple[bytes, bytes], ...] = ()
     if b"labels" in buckets:
-        labels = {_text(k): _text(v) for k, v, b in db.bucket(buckets[b"labels"]) if not b}
+        labels = tuple((k, v) for k, v, b in db.bucket(buckets[b"labels"]) if not b)
     return MetaImage(
         name=name,
         digest=_text(target[b"digest"]) if b"digest" in target else None,
         media_type=_text(target[b"mediatype"]) if b"mediatype" in target else None,
         size=varint(target[b"size"]) if target.get(b"size") else None,
-        created=go_time(plain.get(b"createdat")),
-        updated=go_time(plain.get(b"updatedat")),
-        labels=labels,
+        created_raw=plain.get(b"createdat"),
+        updated_raw=plain.get(b"updatedat"),
+        labels_raw=labels,
     )
