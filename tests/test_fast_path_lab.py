@@ -44,7 +44,9 @@ def test_images_fast_and_tool_paths_give_the_same_rows(lab_env, extra_tags):
     assert without_source(fast) == without_source(tool)
     ctr_rows = [r for r in fast if r["backend"] == "ctr"]
     assert ctr_rows and {r["source"] for r in ctr_rows} == {"metadata"}
-    assert {r["source"] for r in fast if r["backend"] != "ctr"} == {"tool"}
+    # docker through its Engine API on the socket; crictl always the tool (the CRI's own view)
+    assert {r["source"] for r in fast if r["backend"] == "docker"} == {"api"}
+    assert {r["source"] for r in fast if r["backend"] == "crictl"} == {"tool"}
     assert {r["source"] for r in tool} == {"tool"}
     assert set(extra_tags) <= {r["ref"] for r in ctr_rows}
     # the env variable does what the option does
@@ -147,7 +149,8 @@ def _trace(lab_env, tmp_path, *args):
 
 def test_tool_calls_do_not_grow_with_images(lab_env, tmp_path):
     """The calls of `images --all-backends` (both paths) are the same before and after adding tags;
-    the fast path asks ctr once (`plugins ls`: where containerd's root is), whatever the namespaces."""
+    the fast path asks ctr once (`plugins ls`: where containerd's root is), whatever the namespaces,
+    and starts no docker process (the Engine API answers)."""
 
     def calls(*via):
         argvs = _trace(lab_env, tmp_path, *via, "images", "--all-backends", "-q")
@@ -156,6 +159,7 @@ def test_tool_calls_do_not_grow_with_images(lab_env, tmp_path):
     before_fast, argvs = calls()
     ctr_calls = [a for a in argvs if os.path.basename(a[0]) == "ctr"]
     assert len(ctr_calls) == 1 and ctr_calls[0][-3:] == ["plugins", "ls", "--detailed"], ctr_calls
+    assert not [a for a in argvs if os.path.basename(a[0]) == "docker"], argvs
     before_tool, _ = calls("--via", "tools")
     docker = ["docker", "-H", lab_env["DOCKER_HOST"]]
     extra = [f"localhost/ctrtool/fast-calls:{i}" for i in range(8)]
