@@ -15,6 +15,7 @@ from . import __version__
 from .commands.containers import exec_, inspect, kill, logs, rm, start, stop
 from .commands.copy import copy
 from .commands.df import df
+from .commands.doctor import doctor
 from .commands.explain import explain
 from .commands.imageops import load, prune, pull, rmi, save, tag
 from .commands.images import images
@@ -162,6 +163,7 @@ app.command("layers")(layers)
 app.command("df")(df)
 app.command("explain")(explain)
 app.command("info")(info)
+app.command("doctor")(doctor)
 app.command("where", help="Alias of `info`.")(info)
 app.command("translate", context_settings=_TRANSLATE_CONTEXT)(translate)
 app.command("ps")(ps)
@@ -180,6 +182,32 @@ app.command("pull")(pull)
 app.command("load")(load)
 app.command("save")(save)
 app.command("copy")(copy)
+
+
+def completion_command(
+    shell: Annotated[str, typer.Argument(metavar="bash|zsh|fish", help="The shell.")],
+) -> None:
+    """Print the script that makes SHELL complete ctrtool's commands, options, backends, namespaces,
+    image and container names (these from one listing each, as you type).
+
+    bash: `source <(ctrtool completion bash)` (or write it to /etc/bash_completion.d/ctrtool);
+    zsh: `source <(ctrtool completion zsh)`; fish: `ctrtool completion fish | source`
+    (or write it to ~/.config/fish/completions/ctrtool.fish)."""
+    from . import completion
+    from .errors import UsageError
+
+    if shell not in completion.SHELLS:
+        raise UsageError(f"no completion for shell {shell!r}", f"choose from {', '.join(completion.SHELLS)}")
+    sys.stdout.write(completion.script(shell).rstrip("\n") + "\n")
+
+
+def _add_completion() -> None:
+    from .commands.common import handle_errors
+
+    app.command("completion")(handle_errors(completion_command))
+
+
+_add_completion()
 
 
 def _add_lab() -> None:
@@ -206,6 +234,10 @@ def main() -> None:
 
     _stdio()
     _sane_environment()
+    from . import completion
+
+    if completion.requested():
+        completion.prepare()
     signalled = _handle_signals()
     code: int | str | None = 0
     try:
@@ -334,8 +366,42 @@ def _report_usage(exc) -> int:
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "ctrtool"
     message = " ".join(exc.format_message().split())  # click wraps nothing, but a value may hold newlines
-    _report_line(message, f"`{command} --help` shows the usage")
+    hint = f"`{command} --help` shows the usage"
+    docker_verb = _docker_verb(message) if command == "ctrtool" else None
+    if docker_verb:
+        # `ctrtool stats` is a docker habit, not a typo of `start`: say where that command lives
+        word, translated = docker_verb
+        message = f"ctrtool has no command {word!r} (it is docker's)"
+        hint = (
+            f"`ctrtool translate -- docker {word} ...` gives the crictl and ctr commands for it; "
+            "`ctrtool --help` lists ctrtool's own"
+            if translated
+            else f"`ctrtool translate` does not cover `docker {word}` either; `ctrtool --help` lists ctrtool's commands"
+        )
+    _report_line(message, hint)
     return getattr(exc, "exit_code", 2)
+
+
+def _docker_verb(message: str) -> tuple[str, bool] | None:
+    """The word of a "No such command" error when it is a docker command (by docker's grammar in
+    translate's data), and whether translate covers it; else None."""
+    import re
+
+    found = re.match(r"No such command '([^']+)'", message)
+    if not found:
+        return None
+    try:
+        from .translate.tables import grammar
+
+        known = grammar()
+    except Exception:  # the data could not load: the plain usage error stands
+        return None
+    word = found.group(1)
+    if word in known.commands or word in known.aliases or word in known.management:
+        return word, True
+    if word in known.top_level:
+        return word, False
+    return None
 
 
 class _Fd(io.FileIO):

@@ -116,7 +116,7 @@ def list_images(settings: Settings, backends: Sequence[str], namespaces: Sequenc
     records: list[ImageRecord] = [r for o in outcomes for r in (o.value or [])]
     warnings = [w for o in outcomes for w in o.warnings]
     complete_stores(settings, records, warnings)
-    complete_created(records)
+    complete_configs(records)
     annotate_copies(records)
     annotate_kubelet(records, _kubelet_listed([o.backend for o in outcomes if o.error is None], namespaces))
     return Gathered(records, [o for o in outcomes if o.error], warnings)
@@ -164,28 +164,33 @@ def _is_id_ref(ref: str) -> bool:
     return ref.startswith("sha256:") and len(ref) == 71
 
 
-def complete_created(records: Sequence[ImageRecord]) -> None:
-    """Set ``created`` from the image's config in containerd's content store on disk (the config
-    blob the image id names), where the tool did not say it; each config is read once."""
+def complete_configs(records: Sequence[ImageRecord]) -> None:
+    """Set ``created`` and ``diff_ids`` from the image's config in containerd's content store on
+    disk (the config blob the image id names), where the tool did not say them; each config is
+    read once."""
+    import json
+
     from .model import rfc3339_utc
 
-    seen: dict[str, str | None] = {}
+    seen: dict[str, tuple[str | None, list[str]]] = {}
     for r in records:
-        if r.created or not r.id or not r.content or not r.content.path:
+        if (r.created and r.diff_ids) or not r.id or not r.content or not r.content.path:
             continue
         algo, _, hexpart = r.id.partition(":")
         path = os.path.join(r.content.path, "blobs", algo, hexpart)
         if path not in seen:
-            seen[path] = None
+            seen[path] = (None, [])
             try:
-                import json
-
                 with open(path, "rb") as fh:
-                    config = json.loads(fh.read(1 << 20))
-                seen[path] = rfc3339_utc(config.get("created")) if isinstance(config, dict) else None
-            except (OSError, ValueError):
+                    config = json.loads(fh.read(1 << 22))
+                if isinstance(config, dict):
+                    diffs = (config.get("rootfs") or {}).get("diff_ids") or []
+                    seen[path] = (rfc3339_utc(config.get("created")), [str(d) for d in diffs])
+            except (OSError, ValueError, AttributeError):
                 pass
-        r.created = seen[path]
+        created, diffs = seen[path]
+        r.created = r.created or created
+        r.diff_ids = r.diff_ids or list(diffs)
 
 
 def image_groups(records: Sequence[ImageRecord]) -> list[list[ImageRecord]]:

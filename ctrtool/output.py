@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FORMATS = ("table", "wide", "json", "yaml")
@@ -18,15 +18,19 @@ FORMATS = ("table", "wide", "json", "yaml")
 
 @dataclass(frozen=True)
 class Column:
+    """A table column. On a terminal narrower than the table (or COLUMNS), columns are left out by
+    ``drop`` (the highest number first, as ``kubectl get`` keeps its wide data for ``-o wide``;
+    0: never), then ``text`` columns wrap between words and ``path`` columns are shortened in the
+    middle with "…". Any other cell (a reference, a name, an id) is never split or shortened: if the
+    table still does not fit, its lines run past the edge rather than break an identifier."""
+
     header: str
     value: Callable[[Any], Any]  # a row (a record or a dict) -> what the cell shows
     wide_only: bool = False
     narrow_only: bool = False  # left out of -o wide, which shows the whole value in a wide_only column
     style: str | None = None
-    no_wrap: bool = False
-    # paths and references are never cut short with "…": on a narrow terminal they fold onto
-    # the next line, so what is printed can still be copied
-    overflow: Literal["fold", "crop", "ellipsis", "ignore"] = "fold"
+    drop: int = 0
+    shape: Literal["id", "path", "text"] = "id"
 
 
 class Output:
@@ -82,51 +86,83 @@ class Output:
 
         wide = self.fmt == "wide"
         cols = [c for c in columns if (c.wide_only <= wide) and not (wide and c.narrow_only)]
+        cells = [[_cell(col.value(row)) for col in cols] for row in rows]
+        # -o wide shows everything whole, as kubectl's does: lines run past a narrow terminal's edge
+        layout = fit(cols, cells, MAX_COLUMNS if wide else self.out.width)
         table = Table(
             box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold"
         )
-        for col in cols:
-            table.add_column(col.header, no_wrap=col.no_wrap, style=col.style, overflow=col.overflow)
-        for row in rows:
-            cells = []
-            for col in cols:
-                value = col.value(row)
-                cells.append(value if isinstance(value, Text) else Text("-" if value is None else str(value)))
-            table.add_row(*cells)
-        self._print_table(table)
+        for i in layout.keep:
+            col = cols[i]
+            text = col.shape == "text" and layout.widths[i] < layout.natural[i]
+            table.add_column(
+                col.header,
+                style=col.style,
+                no_wrap=not text,
+                overflow="fold" if text else "ignore",
+                width=layout.widths[i],
+            )
+        for row in cells:
+            table.add_row(*(layout.shown(i, row[i]) for i in layout.keep))
+        self._print_table(table, max(layout.total, self.out.width))
+        if layout.dropped:
+            names = ", ".join(dict.fromkeys(cols[i].header for i in layout.dropped))
+            caption = [
+                *caption,
+                f"(left out at {self.out.width} columns: {names}; -o wide or a wider terminal shows them)",
+            ]
         for line in caption:
             self.out.print(Text(line), soft_wrap=True)
 
     def sections(self, blocks: Sequence[tuple[str, Sequence[tuple[str, Any]]]], caption: Sequence[str] = ()) -> None:
         """Key/value blocks, one per thing described (used by ``info``)."""
         from rich import box
+        from rich.cells import cell_len
         from rich.table import Table
         from rich.text import Text
 
+        # values wrap between words, never inside one (a path stays whole): the value column is at
+        # least as wide as its longest word, and the table runs past a narrower terminal's edge
+        def shown(value: Any) -> str:
+            return "-" if value in (None, "", []) else str(value)
+
+        names = max((cell_len(name) for name, _ in blocks), default=0)
+        keys = max((cell_len(k) for _, fields in blocks for k, _ in fields), default=0)
+        word = max((cell_len(w) for _, fields in blocks for _, v in fields for w in shown(v).split()), default=0)
         table = Table(box=box.SIMPLE_HEAD, show_header=False, show_edge=False, pad_edge=False)
         table.add_column("what", style="bold", no_wrap=True)
         table.add_column("field", no_wrap=True)
-        table.add_column("value", overflow="fold")
+        table.add_column("value", overflow="ignore", min_width=word)
         for index, (name, fields) in enumerate(blocks):
             for i, (key, value) in enumerate(fields):
                 table.add_row(
                     Text(name if i == 0 else ""),
                     Text(key),
-                    Text("-" if value in (None, "", []) else str(value)),
+                    Text(shown(value)),
                     end_section=(i == len(fields) - 1 and index < len(blocks) - 1),
                 )
-        self._print_table(table)
+        self._print_table(table, max(self.out.width, names + keys + word + 2 * GAP))
         for line in caption:
             self.out.print(Text(line), soft_wrap=True)
 
-    def _print_table(self, table) -> None:
+    def _print_table(self, table, width: int | None = None) -> None:
         """On a terminal rich prints as usual; into a pipe or a file, lines lose the padding rich
-        puts after the last column, so that grep, diff and editors see no trailing blanks."""
-        if self.out.is_terminal:
-            self.out.print(table)
+        puts after the last column, so that grep, diff and editors see no trailing blanks. A table
+        that cannot fit is printed at its own ``width``: lines run past the edge, cells stay whole."""
+        console = self.out
+        if width is not None and width > console.width:
+            saved = console.width
+            console.width = width  # rich caps print(width=) at the console's width
+            try:
+                self._print_table(table)
+            finally:
+                console.width = saved
             return
-        with self.out.capture() as captured:
-            self.out.print(table)
+        if console.is_terminal:
+            console.print(table)
+            return
+        with console.capture() as captured:
+            console.print(table)
         sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
         sys.stdout.flush()
 
@@ -151,6 +187,107 @@ class Output:
             text.append(f"{label}: ", style=style)
         text.append(one_line(message))
         self.err.print(text, soft_wrap=True, highlight=False)
+
+
+GAP = 3  # between columns: padding, the (blank) divider of box.SIMPLE_HEAD, padding
+MIN_PATH = 24  # a path is not shortened below this
+MIN_TEXT = 12  # nor wrapped narrower than this (or its longest word)
+COMFORTABLE_TEXT = 20  # text is wrapped to this before a path is shortened
+
+
+def _cell(value: Any):
+    from rich.text import Text
+
+    return value if isinstance(value, Text) else Text("-" if value is None else str(value))
+
+
+def _width(text) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(line) for line in text.plain.split("\n")), default=0)
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    """``text`` in ``width`` cells at most, its middle replaced by "…" (a path keeps its root and
+    its last part, which say the most)."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) // 2
+    head = width - 1 - tail
+    start = set_cell_size(text, head).rstrip()
+    end = text[::-1]
+    kept = ""
+    for ch in end:
+        if cell_len(kept) + cell_len(ch) > tail:
+            break
+        kept = ch + kept
+    return start + "…" + kept
+
+
+@dataclass
+class Layout:
+    """Which columns a table keeps at a width, and how wide each is."""
+
+    keep: list[int]
+    dropped: list[int]
+    natural: list[int]
+    widths: list[int]
+    header: list[int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.widths[i] for i in self.keep) + GAP * max(len(self.keep) - 1, 0)
+
+    def shown(self, i: int, text):
+        """A cell as printed: a path column narrower than its longest path is shortened in the
+        middle; every other cell as it is."""
+        if self.widths[i] >= self.natural[i] or self._shapes[i] != "path":
+            return text
+        from rich.text import Text
+
+        width = self.widths[i]
+        return Text("\n".join(middle_ellipsis(line, width) for line in text.plain.split("\n")), style=text.style)
+
+    _shapes: list[str] = field(default_factory=list)
+
+
+def fit(cols: Sequence[Column], cells: Sequence[Sequence[Any]], width: int) -> Layout:
+    """The kubectl-like layout of a table at ``width`` cells: drop columns by priority, then wrap
+    text and shorten paths (in the middle), never below their minimums; ids and names stay whole."""
+    from rich.cells import cell_len
+
+    header = [cell_len(c.header) for c in cols]
+    natural = [max([header[i], *(_width(row[i]) for row in cells)]) for i in range(len(cols))]
+    layout = Layout(list(range(len(cols))), [], natural, list(natural), header, [c.shape for c in cols])
+    while layout.total > width:
+        droppable = [i for i in layout.keep if cols[i].drop > 0]
+        if not droppable:
+            break
+        # the highest drop number goes first; of equal ones the rightmost
+        victim = max(droppable, key=lambda i: (cols[i].drop, i))
+        layout.keep.remove(victim)
+        layout.dropped.append(victim)
+    # text columns wrap to a comfortable width first, then paths are shortened, then text wraps
+    # down to its longest word
+    for shape, comfortable in (("text", COMFORTABLE_TEXT), ("path", MIN_PATH), ("text", MIN_TEXT)):
+        for i in layout.keep:
+            over = layout.total - width
+            if over <= 0:
+                break
+            if cols[i].shape != shape:
+                continue
+            if shape == "text":
+                words = max((cell_len(w) for row in cells for w in row[i].plain.split()), default=0)
+                floor = max(header[i], min(natural[i], max(comfortable, words)))
+            else:
+                floor = max(header[i], min(natural[i], comfortable))
+            layout.widths[i] = max(floor, layout.widths[i] - over)
+    layout.dropped.sort()
+    return layout
 
 
 def one_line(text: str) -> str:

@@ -3,7 +3,7 @@
 #   scripts/dev.sh demo   install what is missing, start the local lab, show images and info
 #   scripts/dev.sh test   install what is missing, run the whole test suite (lab tests included)
 # Installs only what is missing: Debian packages (containerd, runc, docker.io,
-# containernetworking-plugins, busybox-static; tmux for the tests), crictl v1.37.0 (go install, into /usr/local/bin),
+# containernetworking-plugins, busybox-static; tmux, zsh and fish for the tests), crictl v1.37.0 (go install, into /usr/local/bin),
 # and ctrtool itself with its test dependencies in ./.venv. The lab's modern profiles (containerd 2.4.2,
 # dockerd 29) are built with go install by the first `lab up` that needs them, into ~/.cache/ctrtool/bin.
 set -euo pipefail
@@ -29,14 +29,16 @@ missing=()
 for bin in containerd ctr runc dockerd; do command -v "$bin" >/dev/null || missing+=("$bin"); done
 [ -x /usr/lib/cni/bridge ] || missing+=(cni-plugins)
 [ -x /bin/busybox ] || missing+=(busybox)
-# the tests run `ctrtool exec -it` in a real terminal: tmux
-[ "$job" = test ] && ! command -v tmux >/dev/null && missing+=(tmux)
+# the tests run `ctrtool exec -it`, the tables and shell completion in a real terminal: tmux, zsh, fish
+if [ "$job" = test ]; then
+  for bin in tmux zsh fish; do command -v "$bin" >/dev/null || missing+=("$bin"); done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages (missing: ${missing[*]})"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends containerd runc docker.io containernetworking-plugins \
-    busybox-static $([ "$job" = test ] && echo tmux) >/dev/null
+    busybox-static $([ "$job" = test ] && echo tmux zsh fish) >/dev/null
 fi
 
 if ! command -v crictl >/dev/null; then

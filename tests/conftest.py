@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -95,3 +96,17 @@ def docker_place(lab):
     """How df and explain name docker's copy of an image on this lab's stack: its own graph driver
     store ("docker"), or, with docker on containerd's image store, the namespace it keeps images in."""
     return "docker" if lab.profile.docker_store == "overlay2" else "containerd namespace moby"
+
+
+@pytest.fixture(scope="module")
+def tmux(tmp_path_factory):
+    """A private tmux server (its own socket): killed at the end, nobody else's touched."""
+    import shutil
+
+    if not shutil.which("tmux"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("tmux is needed for the terminal tests")
+        pytest.skip("tmux not installed")
+    socket = str(tmp_path_factory.mktemp("tmux") / "sock")
+    yield ["tmux", "-S", socket]
+    subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)

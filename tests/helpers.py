@@ -18,3 +18,45 @@ def ctrtool_json(*args: str, env: dict[str, str], expect: int = 0):
     proc = ctrtool(*args, "-o", "json", env=env)
     assert proc.returncode == expect, proc.stderr
     return json.loads(proc.stdout), proc
+
+
+def pane(tmux: list[str], session: str) -> str:
+    """What a tmux session's window shows now (capture-pane drops trailing blanks)."""
+    return subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+
+def wait_for_screen(tmux: list[str], session: str, text: str, seconds: float = 30) -> str:
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        screen = pane(tmux, session)
+        if text in screen:
+            return screen
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} never appeared on the screen:\n{pane(tmux, session)}")
+
+
+def doctor(*args: str, env: dict[str, str]) -> tuple[dict[str, dict], subprocess.CompletedProcess]:
+    """`ctrtool doctor -o json ARGS`: the results by check name, and the process (its exit status)."""
+    proc = ctrtool("doctor", *args, "-o", "json", env=env)
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    return {r["check"]: r for r in json.loads(proc.stdout)}, proc
+
+
+def apply_fix(fix: dict, env: dict[str, str]) -> None:
+    """Do what a doctor fix says: write its lines into its file (the whole file: doctor gives every
+    line it needs), then run its commands (ctrtool command lines, run as the CLI; or a tool's own)."""
+    import shlex
+
+    if fix["file"]:
+        with open(fix["file"], "w") as fh:
+            fh.write("\n".join(fix["lines"]) + "\n")
+    for line in fix["commands"]:
+        argv = shlex.split(line)
+        assert argv[0] in ("ctrtool", "ctr", "docker", "crictl"), line
+        if argv[0] == "ctrtool":
+            proc = ctrtool(*argv[1:], env=env)
+        else:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, (line, proc.stderr)

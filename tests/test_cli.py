@@ -178,3 +178,22 @@ def test_wide_tables_show_each_id_column_once(capsys):
         header = printed.splitlines()[0]
         assert header.count("POD ID") == 1
         assert (("a" * 64) in printed) == full and ("UID" in header) == full
+
+
+@pytest.mark.parametrize(
+    "word, translated",
+    [("stats", True), ("cp", True), ("system", True), ("build", False), ("commit", False)],
+)
+def test_a_docker_command_is_pointed_to_translate_not_guessed_as_a_typo(word, translated):
+    """`ctrtool stats` once answered "Did you mean 'start'?": a docker habit, not a typo."""
+    got = ctrtool(word, "x", env=dict(os.environ))
+    assert got.returncode == 2 and got.stdout == ""
+    assert f"ctrtool has no command '{word}' (it is docker's)" in got.stderr
+    assert "Did you mean" not in got.stderr
+    assert (f"ctrtool translate -- docker {word} ..." in got.stderr) is translated
+    assert ("does not cover" in got.stderr) is not translated
+
+
+def test_a_typo_still_gets_clicks_suggestion():
+    got = ctrtool("imagez", env=dict(os.environ))
+    assert got.returncode == 2 and "Did you mean 'images'?" in got.stderr

@@ -8,7 +8,20 @@ import typer
 
 from ctrtool.cli import app
 
-READ_ONLY = {"images", "layers", "df", "explain", "info", "where", "ps", "pods", "inspect", "logs"}
+READ_ONLY = {
+    "images",
+    "layers",
+    "df",
+    "explain",
+    "info",
+    "where",
+    "ps",
+    "pods",
+    "inspect",
+    "logs",
+    "completion",
+    "doctor",
+}
 # translate prints, and with --run runs the translation through the same consent rule
 TRANSLATES = {"translate"}
 # exec runs what the user asked in a container: it is the user's command, not ctrtool's change

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 import yaml
-from helpers import ctrtool, ctrtool_json
+from helpers import ctrtool, ctrtool_json, pane, wait_for_screen
 from workloads import Native
 
 pytestmark = pytest.mark.lab
@@ -461,36 +461,6 @@ def test_an_ambiguous_name_is_an_error_that_lists_the_candidates(w, lab_env):
 # -- exec -it in a real terminal (tmux) ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tmux(tmp_path_factory):
-    """A private tmux server (its own socket): killed at the end, nobody else's touched."""
-    import shutil
-
-    if not shutil.which("tmux"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("tmux is needed for the terminal tests")
-        pytest.skip("tmux not installed")
-    socket = str(tmp_path_factory.mktemp("tmux") / "sock")
-    yield ["tmux", "-S", socket]
-    subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
-
-
-def _pane(tmux, session: str) -> str:
-    return subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-
-def _wait_for(tmux, session: str, text: str, seconds: float = 30) -> str:
-    import time
-
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        screen = _pane(tmux, session)
-        if text in screen:
-            return screen
-        time.sleep(0.1)
-    raise AssertionError(f"{text!r} never appeared on the screen:\n{_pane(tmux, session)}")
-
-
 @pytest.mark.parametrize("backend", ["docker", "ctr", "crictl"])
 def test_exec_it_is_a_terminal_session_that_follows_resizes_and_ends_with_the_exit_status(
     w, crictl_running, lab_env, tmux, tmp_path, backend
@@ -519,9 +489,9 @@ def test_exec_it_is_a_terminal_session_that_follows_resizes_and_ends_with_the_ex
     )
     subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True)
     try:
-        _wait_for(tmux, session, "/ #")  # capture-pane drops trailing blanks
+        wait_for_screen(tmux, session, "/ #")  # capture-pane drops trailing blanks
         subprocess.run([*tmux, "send-keys", "-t", session, "echo $((6*7)); stty size", "Enter"], check=True)
-        screen = _wait_for(tmux, session, "40 120")
+        screen = wait_for_screen(tmux, session, "40 120")
         assert "\n42\n" in screen
         subprocess.run([*tmux, "resize-window", "-t", session, "-x", "100", "-y", "30"], check=True)
         # the new size travels: tmux -> ctrtool (SIGWINCH) -> its pty -> the tool -> the container's
@@ -529,12 +499,12 @@ def test_exec_it_is_a_terminal_session_that_follows_resizes_and_ends_with_the_ex
         for _ in range(50):
             subprocess.run([*tmux, "send-keys", "-t", session, "stty size", "Enter"], check=True)
             try:
-                _wait_for(tmux, session, "30 100", seconds=0.5)
+                wait_for_screen(tmux, session, "30 100", seconds=0.5)
                 break
             except AssertionError:
                 continue
         else:
-            raise AssertionError(f"the resize did not reach the container:\n{_pane(tmux, session)}")
+            raise AssertionError(f"the resize did not reach the container:\n{pane(tmux, session)}")
         subprocess.run([*tmux, "send-keys", "-t", session, "exit 3", "Enter"], check=True)
         import time
 
@@ -542,6 +512,6 @@ def test_exec_it_is_a_terminal_session_that_follows_resizes_and_ends_with_the_ex
         while not (status.exists() and status.read_text().strip()) and time.monotonic() < end:
             time.sleep(0.1)
         assert status.read_text().strip() == "3"
-        assert "exit code" not in _pane(tmux, session), "crictl's own report of the status is kept back"
+        assert "exit code" not in pane(tmux, session), "crictl's own report of the status is kept back"
     finally:
         subprocess.run([*tmux, "kill-session", "-t", session], capture_output=True)

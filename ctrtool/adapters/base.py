@@ -45,6 +45,9 @@ class ImageRecord:
     # how this row was read: "tool" (the tool's output), "metadata" (containerd's meta.db and content
     # store on disk, read directly)
     source: str = "tool"
+    # the image config's rootfs.diff_ids, where known (docker's inspect; containerd's config blob):
+    # its layers, for `df --plan`. Not a JSON field (`ctrtool layers` shows them)
+    diff_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON fields (docs/reference.md), in order."""

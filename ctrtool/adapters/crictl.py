@@ -120,6 +120,24 @@ class CrictlAdapter(Adapter):
     def imagefs(self) -> str | None:
         return parse_imagefs_mountpoint(self._json("imagefsinfo"))
 
+    # -- facts for `ctrtool doctor` (each one call) --------------------------------------------
+    def cri_info(self) -> dict[str, Any]:
+        """``crictl info -o json``: the CRI runtime's status and configuration."""
+        result = self.run("info", "--output", "json")
+        data = _json(result, self.endpoint.address)
+        if not isinstance(data, dict):
+            raise not_understood(result, "expected a JSON object", self.endpoint.address)
+        return data
+
+    def image_list(self) -> Any:
+        """``crictl images -o json`` as crictl prints it (images with repoTags, pinned, ...)."""
+        return self._json("images")
+
+    def client_version(self) -> str | None:
+        """crictl's own version (``crictl --version``): "v1.37.0", or None when the binary does not
+        know it (a ``go install`` build says "unknown")."""
+        return parse_client_version(self.run("--version").stdout)
+
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
         got = parallel(
             {"images": lambda: self.run("images", "--output", "json"), "version": self.version, "fs": self.imagefs}
@@ -559,6 +577,12 @@ def parse_version(stdout: str) -> dict[str, str]:
         if sep and key.strip():
             out[key.strip()] = value.strip()
     return out
+
+
+def parse_client_version(stdout: str) -> str | None:
+    """``crictl --version``: "crictl version v1.37.0" -> "v1.37.0"; None for "unknown"."""
+    m = re.search(r"version\s+(v?\d+\.\d+[^\s]*)", stdout)
+    return m[1] if m else None
 
 
 def parse_imagefs_mountpoint(data: Any) -> str | None:

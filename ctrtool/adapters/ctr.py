@@ -104,6 +104,17 @@ DESCRIPTOR = Descriptor(
 )
 
 
+@dataclass
+class Unpacked:
+    """One image of a namespace and the snapshotters it is unpacked in (``CtrAdapter.unpacked``)."""
+
+    ref: str
+    id: str | None  # config digest
+    top_layer: str | None  # the chain id of its last layer (None: config not readable)
+    platform: str | None  # os/architecture from its config
+    snapshotters: list[str]
+
+
 class CtrAdapter(Adapter):
     name = "ctr"
     noise = (r'level=warning msg="DEPRECATION: The support for cgroup v1 is deprecated',)
@@ -306,11 +317,58 @@ class CtrAdapter(Adapter):
             out[ns] = {k: kinds[b] for k, b in keys.items() if kinds.get(b) in ("committed", "active")}
         return out
 
+    # -- facts for `ctrtool doctor` ----------------------------------------------------------------
+    def plugin_rows(self) -> list[dict[str, str]]:
+        """``ctr plugins ls``: one row per plugin (TYPE, ID, PLATFORMS, STATUS: ok, skip, error)."""
+        result = self.run("plugins", "ls")
+        try:
+            return parse_table(result.stdout, required=("TYPE", "ID", "STATUS"))
+        except ValueError as exc:
+            raise not_understood(result, str(exc), self.endpoint.address) from None
+
+    def versions(self) -> dict[str, str]:
+        """``ctr version``: {"client": ..., "server": ...}."""
+        return parse_version(self.run("version").stdout)
+
+    def unpacked(self, namespace: str) -> list[Unpacked]:
+        """Each image of one namespace and the snapshotters that hold its top layer (its chain id)
+        as a committed snapshot: ``plugins ls -d`` ‖ ``plugins ls`` ‖ ``images ls``, then ``snapshots
+        ls`` for every snapshotter that loaded (status ok), in parallel; manifests and configs from
+        the content store on disk."""
+        got = parallel(
+            {"plugins": self.plugins, "rows": self.plugin_rows, "images": partial(self.image_table, namespace)}
+        )
+        plugins: Plugins = got["plugins"]
+        names = sorted(
+            r["ID"] for r in got["rows"] if r["TYPE"] == "io.containerd.snapshotter.v1" and r["STATUS"].lower() == "ok"
+        )
+        keys = parallel({name: partial(self.snapshot_keys, namespace, name) for name in names})
+        blobs = BlobReader(plugins.content_root)
+        out = []
+        for row in got["images"]:
+            digest = row["DIGEST"] if row["DIGEST"].startswith("sha256:") else None
+            config, _size = blobs.image_config_and_size(digest, row.get("TYPE"))
+            doc = blobs.document(config) if config else None
+            diff_ids = ((doc or {}).get("rootfs") or {}).get("diff_ids")
+            top = chain_ids(diff_ids)[-1] if isinstance(diff_ids, list) and diff_ids else None
+            platform = "/".join(str((doc or {}).get(k)) for k in ("os", "architecture") if (doc or {}).get(k)) or None
+            out.append(
+                Unpacked(
+                    ref=row["REF"],
+                    id=config,
+                    top_layer=top,
+                    platform=platform,
+                    snapshotters=[name for name in names if top and keys[name].get(top) == "committed"],
+                )
+            )
+        return out
+
     # -- layers ----------------------------------------------------------------------------------
-    def snapshot_keys(self, namespace: str) -> dict[str, str]:
-        """key -> kind ("committed", "active") of the snapshots in one namespace: committed ones
-        keyed by a chain id are image layers; the others belong to containers."""
-        result = self.run(*self.ns_argv(namespace, "snapshots", "--snapshotter", self.snapshotter, "ls"))
+    def snapshot_keys(self, namespace: str, snapshotter: str | None = None) -> dict[str, str]:
+        """key -> kind ("committed", "active") of the snapshots in one namespace (of ctr's
+        snapshotter, or ``snapshotter``): committed ones keyed by a chain id are image layers; the
+        others belong to containers."""
+        result = self.run(*self.ns_argv(namespace, "snapshots", "--snapshotter", snapshotter or self.snapshotter, "ls"))
         try:
             rows = parse_table(result.stdout, required=("KEY", "KIND")) if result.stdout.strip() else []
         except ValueError as exc:

@@ -168,6 +168,10 @@ class DockerAdapter(Adapter):
             raise not_understood(result, "expected a JSON object with DockerRootDir", self.endpoint.address)
         return data
 
+    def daemon_info(self) -> dict[str, Any]:
+        """``docker info`` as JSON (for `ctrtool doctor`)."""
+        return self._info()
+
     def _image_ids(self) -> list[str]:
         got = self._via_api("image_ids")
         if got is not None:
@@ -574,6 +578,7 @@ def parse_inspect(items: list[dict[str, Any]], store: Store | None, content: Sto
                     store=store,
                     content=content,
                     created=model.rfc3339_utc(item.get("Created")),
+                    diff_ids=[str(d) for d in ((item.get("RootFS") or {}).get("Layers") or [])],
                 )
             )
     return records

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from .. import completion
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, CtrtoolError
 from ..output import FORMATS, Output
 
@@ -20,6 +21,7 @@ BackendOpt = Annotated[
         "--backend",
         "-b",
         metavar="docker|ctr|crictl",
+        autocompletion=completion.backends,
         help="Backend to query; repeat for several. Default: every backend found on this machine.",
     ),
 ]
@@ -33,11 +35,15 @@ NamespaceOpt = Annotated[
         "-n",
         metavar="NS",
         callback=lambda v: _namespaces_option(v),
+        autocompletion=completion.namespaces,
         help="containerd namespace for ctr (repeatable). Default: CONTAINERD_NAMESPACE, else every "
         "namespace `ctr namespaces ls` lists.",
     ),
 ]
-OutputOpt = Annotated[str, typer.Option("--output", "-o", metavar="|".join(FORMATS), help="Output format.")]
+OutputOpt = Annotated[
+    str,
+    typer.Option("--output", "-o", metavar="|".join(FORMATS), autocompletion=completion.formats, help="Output format."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only image IDs, one per line.")]
 
 
@@ -201,6 +207,7 @@ OneBackendOpt = Annotated[
         "--backend",
         "-b",
         metavar="docker|ctr|crictl",
+        autocompletion=completion.backends,
         help="The tool to use. Default: wherever the container or image is (an error if it is in several places).",
     ),
 ]
@@ -211,6 +218,7 @@ OneNamespaceOpt = Annotated[
         "-n",
         metavar="NS",
         callback=lambda v: _namespace_option(v),
+        autocompletion=completion.namespaces,
         help="containerd namespace for ctr. Default: CONTAINERD_NAMESPACE, then ctr.namespace in the "
         "config file, then `default` (ctr's own default).",
     ),

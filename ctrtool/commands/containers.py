@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from .. import completion
 from ..errors import CtrtoolError, NotFound, UsageError
 from ..output import Output
 from .common import (
@@ -30,8 +31,15 @@ from .common import (
 INSPECT_FIELDS = ("backend", "namespace", "type", "id", "name", "details")
 TYPES = ("container", "image", "pod")
 
-ContainerArg = Annotated[str, typer.Argument(metavar="CONTAINER", help="Name, ID or unique ID prefix.")]
-ContainersArg = Annotated[list[str], typer.Argument(metavar="CONTAINER...", help="Names, IDs or unique ID prefixes.")]
+ContainerArg = Annotated[
+    str, typer.Argument(metavar="CONTAINER", autocompletion=completion.containers, help="Name, ID or unique ID prefix.")
+]
+ContainersArg = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="CONTAINER...", autocompletion=completion.containers, help="Names, IDs or unique ID prefixes."
+    ),
+]
 
 
 # -- inspect ------------------------------------------------------------------------------------
@@ -40,7 +48,12 @@ ContainersArg = Annotated[list[str], typer.Argument(metavar="CONTAINER...", help
 @handle_errors
 def inspect(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="A container, image or pod: name, ID or ID prefix.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", autocompletion=completion.objects, help="A container, image or pod: name, ID or ID prefix."
+        ),
+    ],
     backend: OneBackendOpt = None,
     namespace: OneNamespaceOpt = None,
     kind: Annotated[

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .. import completion
 from ..errors import UsageError
 from ..output import Output
 from .common import DryRunOpt, YesOpt, carry_out, check_names, check_namespace, handle_errors, settings
@@ -36,7 +37,10 @@ def parse_store(text: str, option: str) -> tuple[str, Optional[str]]:
 @handle_errors
 def copy(
     ctx: typer.Context,
-    image: Annotated[str, typer.Argument(metavar="IMAGE", help="Image name, ID or unique ID prefix.")],
+    image: Annotated[
+        str,
+        typer.Argument(metavar="IMAGE", autocompletion=completion.images, help="Image name, ID or unique ID prefix."),
+    ],
     source: FromOpt,
     target: ToOpt,
     yes: YesOpt = False,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,16 +14,14 @@ if TYPE_CHECKING:
     from ..adapters.base import StoreUsage
 
 COLUMNS = [
-    Column("STORE", lambda r: r.store, no_wrap=True),
-    Column("KIND", lambda r: r.kind, no_wrap=True),
-    Column("SEEN BY", lambda r: ", ".join(r.seen_by), no_wrap=True),
-    Column("ITEMS", lambda r: r.items, no_wrap=True),
-    Column("SIZE", lambda r: human_size(r.bytes), no_wrap=True),
-    Column("BYTES", lambda r: r.bytes, wide_only=True, no_wrap=True),
-    Column(
-        "DUPLICATED", lambda r: {"unpacked": human_size(r.duplicated), "blob": "shared"}.get(r.kind, "-"), no_wrap=True
-    ),
-    Column("PATH", lambda r: measured(r)),
+    Column("STORE", lambda r: r.store, shape="text"),
+    Column("KIND", lambda r: r.kind),
+    Column("SEEN BY", lambda r: ", ".join(r.seen_by), drop=3),
+    Column("ITEMS", lambda r: r.items, drop=2),
+    Column("SIZE", lambda r: human_size(r.bytes)),
+    Column("BYTES", lambda r: r.bytes, wide_only=True, drop=4),
+    Column("DUPLICATED", lambda r: {"unpacked": human_size(r.duplicated), "blob": "shared"}.get(r.kind, "-"), drop=1),
+    Column("PATH", lambda r: measured(r), shape="path"),
 ]
 
 
@@ -67,6 +65,14 @@ def df(
     all_backends: AllBackendsOpt = False,
     namespace: NamespaceOpt = None,
     output: OutputOpt = "table",
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="The removals that free bytes: per store, the image copies to remove (one copy of each image "
+            "stays), the bytes each frees and what stands in the way, as ctrtool commands. Changes nothing.",
+        ),
+    ] = False,
 ) -> None:
     """The bytes each image store uses on disk, and how much of it another store holds too.
 
@@ -81,6 +87,8 @@ def df(
 
     out = Output(check_format(output))
     conf, names = listing.backends(ctx, backend, all_backends)
+    if plan:
+        return _plan(out, conf, names, namespace or _default_namespace(conf))
     got = core.disk_usage(conf, names, namespace or _default_namespace(conf))
     stores: list[StoreUsage] = got.rows
     listing.show(
@@ -91,6 +99,61 @@ def df(
         data=lambda: {"stores": stores, "duplicated": got.duplicated, "could_save": got.could_save},
         table=lambda: out.table(COLUMNS, stores, caption=caption(stores, got.could_save)),
     )
+
+
+PLAN_COLUMNS = [
+    Column("STORE", lambda s: s.store, shape="text"),
+    Column("IMAGE", lambda s: s.image),
+    Column("FREES", lambda s: human_size(s.frees)),
+    Column("BYTES", lambda s: s.frees, wide_only=True, drop=3),
+    Column("KEEPS", lambda s: s.kept_in, shape="text", drop=2),
+    Column("IN THE WAY", lambda s: _in_the_way(s), shape="text", drop=1),
+    Column("COMMANDS", lambda s: "\n".join(s.commands), wide_only=True, shape="text"),
+]
+
+
+def _in_the_way(step) -> str:
+    parts = [f"{len(step.refs)} names" if len(step.refs) > 1 else ""]
+    used = [b.split(" ", 2)[1] for b in step.blockers if b.startswith("container ")]
+    if used:
+        parts.append("used by " + ", ".join(used))
+    if step.shared_with:
+        parts.append(f"{human_size(step.kept_bytes)} kept for " + ", ".join(step.shared_with))
+    return "; ".join(p for p in parts if p) or "-"
+
+
+def _plan(out: Output, conf, names: list[str], namespaces) -> None:
+    from ..reclaim import reclaim_plan
+
+    got = reclaim_plan(conf, names, namespaces)
+
+    def table() -> None:
+        out.table(PLAN_COLUMNS, got.rows, caption=plan_caption(got))
+
+    listing.show(
+        out,
+        got,
+        len(names),
+        nothing=not got.rows and bool(got.failed),
+        data=lambda: {"steps": got.rows, "frees": got.frees},
+        table=table,
+    )
+
+
+def plan_caption(got) -> list[str]:
+    if not got.rows:
+        return ["nothing to reclaim: no image is unpacked in more than one store"]
+    lines = [f"the steps free {got.frees} bytes ({human_size(got.frees)}) in all; run them in this order:"]
+    for n, step in enumerate(got.rows, 1):
+        lines.append(f"{n}. {step.image} from {step.store} (frees {step.frees} bytes):")
+        lines += [f"     {c}" for c in step.commands]
+        lines += [f"     ({b})" for b in step.blockers]
+        if step.shared_with:
+            lines.append(
+                f"     ({step.kept_bytes} bytes of its layers stay: {', '.join(step.shared_with)} use them there)"
+            )
+    lines.append("one copy of each image stays: the one in k8s.io (the kubelet's), else one a container uses")
+    return lines
 
 
 def caption(stores: list[StoreUsage], could_save: int) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .. import completion
 from ..errors import UsageError
 from ..output import Output
 from .common import (
@@ -25,7 +26,10 @@ from .common import (
     settings,
 )
 
-ImagesArg = Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Names, IDs or unique ID prefixes.")]
+ImagesArg = Annotated[
+    list[str],
+    typer.Argument(metavar="IMAGE...", autocompletion=completion.images, help="Names, IDs or unique ID prefixes."),
+]
 StoreBackendOpt = Annotated[
     Optional[str],
     typer.Option(
@@ -88,7 +92,9 @@ def prune(
 @handle_errors
 def tag(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(metavar="SOURCE", help="An existing image.")],
+    source: Annotated[
+        str, typer.Argument(metavar="SOURCE", autocompletion=completion.images, help="An existing image.")
+    ],
     target: Annotated[str, typer.Argument(metavar="TARGET", help="The new name.")],
     backend: OneBackendOpt = None,
     namespace: OneNamespaceOpt = None,

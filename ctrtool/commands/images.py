@@ -49,19 +49,21 @@ def columns(legend: dict[tuple, int]) -> list[Column]:
         return f"[{legend[r.store.key]}]" if r.store and r.store.key in legend else None
 
     return [
-        Column("BACKEND", lambda r: r.backend, no_wrap=True),
-        Column("NAMESPACE", lambda r: r.namespace, no_wrap=True),
+        Column("BACKEND", lambda r: r.backend),
+        Column("NAMESPACE", lambda r: r.namespace),
         Column("IMAGE", lambda r: _ref(r.ref)),
-        Column("IMAGE ID", lambda r: short_id(r.id or r.digest), no_wrap=True, narrow_only=True),
-        Column("IMAGE ID", lambda r: r.id, wide_only=True),
-        Column("DIGEST", lambda r: r.digest, wide_only=True),
-        Column("SIZE", lambda r: human_size(r.size), no_wrap=True),
-        Column("SIZE OF", lambda r: r.size_kind, wide_only=True),
-        Column("COPIES", _copies, no_wrap=True),
-        Column("K8S", lambda r: KUBELET_MARKS[r.kubelet_visible], no_wrap=True),
-        Column("CREATED", lambda r: r.created, wide_only=True),
-        Column("STORE", store_no, no_wrap=True),
-        Column("LAYERS STORED UNDER", lambda r: r.store.path if r.store else None, wide_only=True),
+        Column("IMAGE ID", lambda r: short_id(r.id or r.digest), narrow_only=True, drop=5),
+        Column("IMAGE ID", lambda r: r.id, wide_only=True, drop=7),
+        Column("DIGEST", lambda r: r.digest, wide_only=True, drop=8),
+        Column("SIZE", lambda r: human_size(r.size), drop=3),
+        Column("SIZE OF", lambda r: r.size_kind, wide_only=True, drop=6),
+        Column("COPIES", _copies, drop=4),
+        Column("K8S", lambda r: KUBELET_MARKS[r.kubelet_visible], drop=2),
+        Column("CREATED", lambda r: r.created, wide_only=True, drop=5),
+        Column("STORE", store_no, drop=6),
+        Column(
+            "LAYERS STORED UNDER", lambda r: r.store.path if r.store else None, wide_only=True, shape="path", drop=9
+        ),
     ]
 
 

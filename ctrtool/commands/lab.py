@@ -122,11 +122,11 @@ def _show_status(out: Output, status: dict) -> None:
 
     out.table(
         [
-            Column("DAEMON", lambda d: d.get("name"), no_wrap=True),
-            Column("RUNNING", lambda d: "yes" if d.get("running") else "no", no_wrap=True),
-            Column("PID", lambda d: d.get("pid"), no_wrap=True),
-            Column("SOCKET", lambda d: d.get("socket")),
-            Column("LOG", lambda d: d.get("log")),
+            Column("DAEMON", lambda d: d.get("name")),
+            Column("RUNNING", lambda d: "yes" if d.get("running") else "no"),
+            Column("PID", lambda d: d.get("pid")),
+            Column("SOCKET", lambda d: d.get("socket"), shape="path"),
+            Column("LOG", lambda d: d.get("log"), shape="path", drop=1),
         ],
         status.get("daemons", []),
         title=f"lab {status.get('directory')} ({status.get('profile_summary')})",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .. import completion
 from ..output import Column, Output, human_size, short_id
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
@@ -15,7 +16,12 @@ if TYPE_CHECKING:
     from ..adapters.base import LayerCopy, LayerRow
 
 QuietLayersOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the layers' diff IDs, one per line.")]
-ImageArg = Annotated[str, typer.Argument(metavar="IMAGE", help="Image name, ID, digest or unique ID prefix.")]
+ImageArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="IMAGE", autocompletion=completion.images, help="Image name, ID, digest or unique ID prefix."
+    ),
+]
 
 
 def _where(copy: LayerCopy) -> str:
@@ -36,15 +42,15 @@ class _Line:
 
 
 COLUMNS = [
-    Column("LAYER", lambda r: f"{r.layer.index} {short_id(r.layer.diff_id)}" if r.first else "", no_wrap=True),
-    Column("DIFF ID", lambda r: r.layer.diff_id if r.first else "", wide_only=True),
-    Column("CHAIN ID", lambda r: r.layer.chain_id if r.first else "", wide_only=True),
-    Column("COPY", lambda r: r.copy.kind, no_wrap=True),
-    Column("WHERE", lambda r: _where(r.copy)),
-    Column("SEEN BY", lambda r: ", ".join(r.copy.seen_by), no_wrap=True),
-    Column("SIZE", lambda r: human_size(r.copy.size), no_wrap=True),
-    Column("BYTES", lambda r: r.copy.size, wide_only=True, no_wrap=True),
-    Column("PATH", lambda r: r.copy.path),
+    Column("LAYER", lambda r: f"{r.layer.index} {short_id(r.layer.diff_id)}" if r.first else ""),
+    Column("DIFF ID", lambda r: r.layer.diff_id if r.first else "", wide_only=True, drop=5),
+    Column("CHAIN ID", lambda r: r.layer.chain_id if r.first else "", wide_only=True, drop=6),
+    Column("COPY", lambda r: r.copy.kind),
+    Column("WHERE", lambda r: _where(r.copy), shape="text"),
+    Column("SEEN BY", lambda r: ", ".join(r.copy.seen_by), drop=3),
+    Column("SIZE", lambda r: human_size(r.copy.size)),
+    Column("BYTES", lambda r: r.copy.size, wide_only=True, drop=4),
+    Column("PATH", lambda r: r.copy.path, shape="path"),
 ]
 
 

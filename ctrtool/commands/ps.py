@@ -59,20 +59,26 @@ def _seen_by(row: ContainerRecord) -> str:
 
 
 COLUMNS = [
-    Column("BACKEND", lambda r: r.backend, no_wrap=True),
-    Column("NAMESPACE", lambda r: r.namespace, no_wrap=True),
-    Column("CONTAINER ID", lambda r: short_id(r.id), no_wrap=True, narrow_only=True),
-    Column("CONTAINER ID", lambda r: r.id, wide_only=True),
+    Column("BACKEND", lambda r: r.backend),
+    Column("NAMESPACE", lambda r: r.namespace),
+    Column("CONTAINER ID", lambda r: short_id(r.id), narrow_only=True, drop=3),
+    Column("CONTAINER ID", lambda r: r.id, wide_only=True, drop=9),
     Column("NAME", _name),
-    Column("IMAGE", lambda r: r.image),
-    Column("STATE", _state, no_wrap=True),
-    Column("STATUS", lambda r: r.status, wide_only=True),
-    Column("POD", lambda r: r.pod),
-    Column("SEEN BY", _seen_by, no_wrap=True),
-    Column("LABELS", lambda r: ",".join(f"{k}={v}" for k, v in sorted(r.labels.items())) or None, wide_only=True),
-    Column("POD ID", lambda r: r.pod_id, wide_only=True),
-    Column("CREATED", lambda r: ago(r.created), no_wrap=True),
-    Column("CREATED AT", lambda r: r.created, wide_only=True),
+    Column("IMAGE", lambda r: r.image, drop=4),
+    Column("STATE", _state),
+    Column("STATUS", lambda r: r.status, wide_only=True, shape="text"),
+    Column("POD", lambda r: r.pod, drop=5),
+    Column("SEEN BY", _seen_by, drop=7),
+    Column(
+        "LABELS",
+        lambda r: ", ".join(f"{k}={v}" for k, v in sorted(r.labels.items())) or None,
+        wide_only=True,
+        shape="text",
+        drop=10,
+    ),
+    Column("POD ID", lambda r: r.pod_id, wide_only=True, drop=8),
+    Column("CREATED", lambda r: ago(r.created), drop=6),
+    Column("CREATED AT", lambda r: r.created, wide_only=True, drop=6),
 ]
 
 
@@ -254,17 +260,17 @@ def caption(rows: list[ContainerRecord], all_: bool, total: int, all_views: bool
 
 
 POD_COLUMNS = [
-    Column("POD ID", lambda r: short_id(r.id), no_wrap=True, narrow_only=True),
-    Column("POD ID", lambda r: r.id, wide_only=True),
+    Column("POD ID", lambda r: short_id(r.id), narrow_only=True, drop=3),
+    Column("POD ID", lambda r: r.id, wide_only=True, drop=5),
     Column("NAME", lambda r: r.name),
-    Column("POD NAMESPACE", lambda r: r.pod_namespace, no_wrap=True),
-    Column("STATE", lambda r: r.state, no_wrap=True),
-    Column("STATUS", lambda r: r.status, wide_only=True),
-    Column("CONTAINERS", lambda r: r.containers, no_wrap=True),
-    Column("UID", lambda r: r.uid, wide_only=True),
-    Column("ATTEMPT", lambda r: r.attempt, wide_only=True),
-    Column("CREATED", lambda r: ago(r.created), no_wrap=True),
-    Column("CREATED AT", lambda r: r.created, wide_only=True),
+    Column("POD NAMESPACE", lambda r: r.pod_namespace),
+    Column("STATE", lambda r: r.state),
+    Column("STATUS", lambda r: r.status, wide_only=True, shape="text"),
+    Column("CONTAINERS", lambda r: r.containers, drop=2),
+    Column("UID", lambda r: r.uid, wide_only=True, drop=6),
+    Column("ATTEMPT", lambda r: r.attempt, wide_only=True, drop=7),
+    Column("CREATED", lambda r: ago(r.created), drop=6),
+    Column("CREATED AT", lambda r: r.created, wide_only=True, drop=6),
 ]
 
 

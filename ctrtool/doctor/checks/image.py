@@ -1,0 +1,121 @@
+"""``--image REF``: can the kubelet start a container from REF without pulling it? In ``k8s.io``,
+under the name a pod spec's image normalises to (``busybox`` is ``docker.io/library/busybox:latest``),
+visible to the CRI, unpacked for the CRI's snapshotter, for this node's platform. When REF is
+elsewhere (docker, another namespace), where, and the `ctrtool copy` that fixes it."""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from .. import Evidence, Fix, Options, Result, Skip, Status
+from ..probe import Probe
+from .placement import copy_fix, load_fix, locate
+from .snapshotter import unpack_fix
+
+NAME = "image"
+TITLE = "Image: the kubelet can start a container from it without pulling"
+NEEDS_IMAGE = True
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+def node_platform() -> str:
+    machine = os.uname().machine
+    return f"linux/{_ARCH.get(machine, machine)}"
+
+
+def run(probe: Probe, options: Options) -> Result:
+    ref = options.image or ""
+    where = locate(probe, ref)
+    if not where.ctr_known and not where.cri_known:
+        raise Skip("neither ctr nor crictl could list images: " + "; ".join(where.problems))
+    evidence = list(where.evidence)
+    details = list(where.problems)
+    name = where.name
+    if name != ref:
+        details.append(f"a pod spec naming {ref!r} asks the CRI for {name}")
+    if not where.in_namespace and not where.cri:
+        why = f"the kubelet looks for {name} in containerd namespace k8s.io"
+        if where.elsewhere:
+            places = ", ".join(f"ctr namespace {ns}" if b == "ctr" else b for b, ns in where.elsewhere)
+            return Result(
+                NAME,
+                TITLE,
+                Status.FAIL,
+                f"{ref} is not in containerd namespace k8s.io, which the kubelet uses; it is in {places}",
+                evidence=evidence,
+                fixes=[copy_fix(ref, where.elsewhere[0], why)],
+                details=details,
+            )
+        return Result(
+            NAME,
+            TITLE,
+            Status.FAIL,
+            f"{ref} is nowhere on this node (not in docker, nor in any containerd namespace): the kubelet must pull it",
+            evidence=evidence,
+            fixes=[load_fix(ref, why)],
+            details=details,
+        )
+    problems: list[str] = []
+    fixes: list[Fix] = []
+    status = Status.OK
+    if where.ctr_known and where.in_namespace and not where.exact:
+        status = Status.FAIL
+        stored = where.in_namespace[0].ref
+        problems.append(
+            f"k8s.io has it as {stored!r}, not under the full name {name} the kubelet asks for (ctr takes names as given: "
+            "`ctr images tag` does not normalise them)"
+        )
+        fixes.append(_tag_fix(probe, stored, name))
+    elif where.cri_known and not where.cri:
+        status = Status.FAIL
+        problems.append(
+            "ctr lists it in k8s.io but the CRI does not (imported around the CRI's image cache: containerd 1.7's "
+            "`ctr import` through the transfer service without --local, or early 2.0's cache)"
+        )
+        fixes.append(unpack_fix(ref, where.snapshotter))
+    if where.ctr_known and where.in_namespace and where.snapshotter:
+        if not any(where.snapshotter in r.snapshotters for r in where.in_namespace):
+            if status is Status.OK:
+                status = Status.WARN
+            others = sorted({s for r in where.in_namespace for s in r.snapshotters})
+            problems.append(
+                f"not unpacked for the CRI's snapshotter {where.snapshotter}"
+                + (f" (only for {', '.join(others)})" if others else "")
+                + ": the first container start unpacks it"
+            )
+            if not fixes:
+                fixes.append(unpack_fix(ref, where.snapshotter))
+    node = node_platform()
+    platforms = {r.platform for r in where.in_namespace if r.platform}
+    if platforms and node not in platforms:
+        status = Status.FAIL
+        problems.append(f"its platform is {', '.join(sorted(platforms))}; this node is {node}")
+        evidence.append(Evidence("os.uname().machine", os.uname().machine, kind="system"))
+        fixes.append(load_fix(ref, f"get the {node} variant of the image"))
+    if problems:
+        return Result(
+            NAME, TITLE, status, f"{ref}: " + "; ".join(problems), evidence=evidence, fixes=fixes, details=details
+        )
+    return Result(
+        NAME,
+        TITLE,
+        Status.OK,
+        f"{ref} is in k8s.io as {name}, visible to the CRI, unpacked for {where.snapshotter or 'its snapshotter'}, "
+        f"for {node}: the kubelet can start it without pulling (imagePullPolicy IfNotPresent or Never)",
+        evidence=evidence,
+        details=details,
+    )
+
+
+def _tag_fix(probe: Probe, stored: str, name: str) -> Fix:
+    """ctr's own tag (its adapter's command line): ctrtool's `tag` treats the two names as one, as
+    docker and the CRI do, so the command is ctr's."""
+    from ...adapters.base import ImageTarget
+
+    plan = probe.adapter("ctr").plan_tag(ImageTarget("ctr", "k8s.io", stored, None), name)
+    return Fix(
+        f"give it the name the kubelet asks for: tag {stored} as {name} in k8s.io",
+        commands=[shlex.join(argv) for argv in plan.commands],
+    )

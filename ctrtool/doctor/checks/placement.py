@@ -1,0 +1,131 @@
+"""Where an image is, seen from the kubelet: in the CRI's namespace (ctr's view), visible to the CRI
+(crictl's view), unpacked for the CRI's snapshotter, and where else it is (docker, other
+namespaces), with the `ctrtool copy` that brings it to the kubelet. Shared by the sandbox_image and
+image checks."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...errors import CtrtoolError
+from .. import Evidence, Fix
+from ..probe import Probe
+
+
+@dataclass
+class Placement:
+    ref: str  # as asked
+    name: str  # the name the kubelet asks the CRI for (normalised)
+    in_namespace: list[Any] = field(default_factory=list)  # ctr's Unpacked rows in k8s.io that match
+    exact: bool = False  # one of them has exactly the kubelet's name
+    cri: list[dict[str, Any]] = field(default_factory=list)  # crictl's images that match
+    cri_known: bool = False  # crictl answered
+    ctr_known: bool = False  # ctr answered
+    elsewhere: list[tuple[str, str | None]] = field(default_factory=list)  # (backend, namespace)
+    snapshotter: str | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
+    from ...adapters.base import canonical_ref
+
+    name = canonical_ref(ref)
+    p = Placement(ref, name)
+    try:
+        rows = probe.unpacked(namespace)
+        p.ctr_known = True
+        p.in_namespace = [r for r in rows if r.ref == ref or canonical_ref(r.ref) == name]
+        p.exact = any(r.ref == name for r in p.in_namespace)
+        found = probe.evidence(
+            "images", "ls", tool="ctr", pick=lambda line: line.startswith("REF") or _names(line, name, ref)
+        )
+        if found:
+            p.evidence.append(found)
+    except CtrtoolError as exc:
+        p.problems.append(f"ctr could not list namespace {namespace}: {exc.message}")
+    try:
+        images = probe.cri_images()
+        p.cri_known = True
+        p.cri = [
+            i
+            for i in (images or {}).get("images") or []
+            if any(t == name or canonical_ref(t) == name for t in i.get("repoTags") or [])
+        ]
+        crictl = probe.evidence("images", "--output", "json", tool="crictl", excerpt=_cri_excerpt(p.cri, name))
+        if crictl and not any(e.source == crictl.source for e in p.evidence):
+            p.evidence.append(crictl)
+    except CtrtoolError as exc:
+        p.problems.append(f"crictl could not list images: {exc.message}")
+    try:
+        p.snapshotter = probe.cri_snapshotter()
+    except CtrtoolError:
+        p.snapshotter = None
+    if not p.in_namespace:
+        p.elsewhere = _elsewhere(probe, ref, namespace)
+    return p
+
+
+def _names(line: str, name: str, ref: str) -> bool:
+    first = line.split(None, 1)[0] if line.strip() else ""
+    from ...adapters.base import canonical_ref
+
+    return first in (name, ref) or (bool(first) and canonical_ref(first) == name)
+
+
+def _cri_excerpt(found: list[dict[str, Any]], name: str) -> str:
+    if not found:
+        return f"(no image named {name})"
+    import json
+
+    keys = ("id", "repoTags", "pinned")
+    return "\n".join(json.dumps({k: i.get(k) for k in keys}) for i in found[:5])
+
+
+def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | None]]:
+    """Where else the image is, from every backend's listing (ctr's other namespaces, docker)."""
+    from ...adapters import owner_of
+    from ...adapters.base import canonical_ref
+
+    try:
+        got = probe.images()
+    except CtrtoolError:
+        return []
+    name = canonical_ref(ref)
+    places: list[tuple[str, str | None]] = []
+    for r in got.rows:
+        if not r.ref or canonical_ref(r.ref) != name or r.namespace == namespace:
+            continue
+        if r.backend == "crictl":
+            continue
+        # a copy in a namespace another backend owns (docker's moby) is reached through that backend
+        if r.backend == "ctr" and owner_of(r.namespace) not in (None, "ctr"):
+            continue
+        place = (r.backend, r.namespace if r.backend == "ctr" else None)
+        if place not in places:
+            places.append(place)
+    return sorted(places, key=lambda p: (p[0] != "docker", p[1] or ""))
+
+
+def copy_fix(ref: str, place: tuple[str, str | None], why: str) -> Fix:
+    """The `ctrtool copy` that brings ``ref`` from ``place`` to the kubelet (ctr namespace k8s.io)."""
+    backend, namespace = place
+    source = f"{backend}:{namespace}" if backend == "ctr" and namespace else backend
+    where = f"ctr namespace {namespace}" if backend == "ctr" else backend
+    return Fix(
+        f"{why}: it is in {where}; copy it to the kubelet's store (containerd namespace k8s.io)",
+        commands=[shlex.join(["ctrtool", "copy", ref, "--from", source, "--to", "crictl", "--yes"])],
+    )
+
+
+def load_fix(ref: str, why: str) -> Fix:
+    return Fix(
+        f"{why}: pull it through the CRI; on a node without a registry, save it on a machine that has "
+        "it (`ctrtool save -o IMAGE.tar REF`) and load the archive into namespace k8s.io",
+        commands=[
+            shlex.join(["ctrtool", "pull", "--backend", "crictl", ref]),
+            shlex.join(["ctrtool", "load", "--backend", "ctr", "-n", "k8s.io", "IMAGE.tar"]),
+        ],
+    )

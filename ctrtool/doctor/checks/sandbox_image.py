@@ -1,0 +1,107 @@
+"""Sandbox image: the CRI's configured pause image (containerd 1.6/1.7 ``sandbox_image``, 2.x
+``pinned_images.sandbox``) present in ``k8s.io``, visible to the CRI, unpacked for the CRI's
+snapshotter, and pinned. Missing, every pod sandbox needs a registry (an air-gapped node starts no
+pod)."""
+
+from __future__ import annotations
+
+from ...errors import CtrtoolError
+from .. import Evidence, Options, Result, Skip, Status
+from ..probe import Probe
+from .common import error_evidence, file_evidence
+from .placement import copy_fix, load_fix, locate
+
+NAME = "sandbox_image"
+TITLE = "Sandbox (pause) image: in k8s.io, unpacked, pinned"
+
+
+def configured(probe: Probe) -> tuple[str | None, Evidence | None]:
+    """The sandbox image and where it was read: ``crictl info`` (1.x: config.sandboxImage), else
+    containerd's config file (2.x: pinned_images.sandbox of io.containerd.cri.v1.images)."""
+    info = probe.cri_info()
+    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+    image = config.get("sandboxImage") if isinstance(config, dict) else None
+    if isinstance(image, str) and image:
+        return image, probe.evidence(
+            "info", "--output", "json", tool="crictl", excerpt=f'config.sandboxImage: "{image}"'
+        )
+    from ..procs import serving
+
+    daemon = serving(probe.settings.endpoint("crictl").address) or serving(probe.settings.endpoint("ctr").address)
+    if daemon is not None:
+        plugins = daemon.config.get("plugins") or {}
+        section = plugins.get("io.containerd.cri.v1.images") or {}
+        pinned = (section.get("pinned_images") or {}).get("sandbox") if isinstance(section, dict) else None
+        if isinstance(pinned, str) and pinned:
+            return pinned, file_evidence(
+                daemon.config_path, ["[plugins.'io.containerd.cri.v1.images'.pinned_images]", f'sandbox = "{pinned}"']
+            )
+    # 2.x with no readable config: the image the CRI pins (sandbox_image below reads that)
+    image = probe.sandbox_image()
+    if image:
+        return image, probe.evidence("images", "--output", "json", tool="crictl", excerpt=f"pinned: {image}")
+    return None, None
+
+
+def run(probe: Probe, options: Options) -> Result:
+    try:
+        image, source = configured(probe)
+    except CtrtoolError as exc:
+        raise Skip(f"the CRI did not answer: {exc.message}", [error_evidence(exc)]) from None
+    if not image:
+        raise Skip("the CRI does not say which sandbox image it uses, and containerd's config was not readable")
+    where = locate(probe, image)
+    evidence = ([source] if source else []) + where.evidence
+    details: list[str] = list(where.problems)
+    why = f"every new pod needs the sandbox image {image}"
+    if not where.in_namespace and not where.cri:
+        fixes = [copy_fix(image, place, why) for place in where.elsewhere[:1]] or [load_fix(image, why)]
+        if where.elsewhere:
+            places = ", ".join(f"ctr namespace {ns}" if b == "ctr" else b for b, ns in where.elsewhere)
+            details.append(f"it is in {places}, which the CRI does not see")
+        return Result(
+            NAME,
+            TITLE,
+            Status.FAIL,
+            f"the sandbox image {image} is not in containerd namespace k8s.io: every pod sandbox needs a registry",
+            evidence=evidence,
+            fixes=fixes,
+            details=details,
+        )
+    status = Status.OK
+    problems = []
+    if where.ctr_known and where.in_namespace and where.snapshotter:
+        unpacked = any(where.snapshotter in r.snapshotters for r in where.in_namespace)
+        if not unpacked:
+            status = Status.WARN
+            others = sorted({s for r in where.in_namespace for s in r.snapshotters})
+            problems.append(
+                f"not unpacked for the CRI's snapshotter {where.snapshotter}"
+                + (f" (only for {', '.join(others)})" if others else "")
+                + ": the first pod unpacks it"
+            )
+            found = probe.evidence("snapshots", "--snapshotter", where.snapshotter, "ls", tool="ctr", limit=6)
+            if found:
+                evidence.append(found)
+    if where.cri_known and not where.cri:
+        status = Status.FAIL
+        problems.append("in k8s.io, but the CRI does not list it (imported around the CRI's image cache)")
+    pinned = [i.get("pinned") for i in where.cri]
+    if pinned and not any(pinned):
+        details.append(
+            "the CRI does not report it pinned (containerd pins the sandbox image from 1.7 on): "
+            "`crictl rmi --prune` and the kubelet's image GC may remove it while no pod runs"
+        )
+    summary = (
+        f"the sandbox image {image} is in k8s.io, visible to the CRI"
+        + (f", unpacked for {where.snapshotter}" if where.snapshotter and status is Status.OK else "")
+        + (", pinned" if pinned and all(pinned) else "")
+    )
+    if problems:
+        summary = f"the sandbox image {image}: " + "; ".join(problems)
+    fixes = []
+    if status is not Status.OK:
+        from .snapshotter import unpack_fix
+
+        fixes.append(unpack_fix(image, where.snapshotter))
+    return Result(NAME, TITLE, status, summary, evidence=evidence, fixes=fixes, details=details)

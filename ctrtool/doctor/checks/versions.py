@@ -1,0 +1,165 @@
+"""Versions: end-of-life containerd and docker (the table is data: ctrtool/doctor/eol.yaml, with its
+sources), and a crictl that does not speak the CRI API version its runtime serves."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from ...errors import CtrtoolError
+from .. import Evidence, Fix, Options, Result, Skip, Status
+from ..probe import Probe
+
+NAME = "versions"
+TITLE = "Versions: end of life, and crictl against the CRI API it talks to"
+
+
+def eol_table() -> dict[str, Any]:
+    import os
+
+    import yaml
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "eol.yaml"), encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def minor_of(version: str | None) -> tuple[int, int] | None:
+    m = re.match(r"v?(\d+)\.(\d+)", version or "")
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def containerd_verdict(version: str, table: dict[str, Any], today: datetime.date) -> tuple[bool | None, str]:
+    """(end of life?, words) for a containerd version; None: not in the table."""
+    mm = minor_of(version)
+    if mm is None:
+        return None, f"containerd reports version {version!r}: not a release number"
+    releases = table["releases"]
+    key = f"{mm[0]}.{mm[1]}"
+    entry = releases.get(key)
+    if entry is None:
+        listed = sorted((minor_of(k) or (0, 0), k) for k in releases)
+        if mm < listed[0][0]:
+            return True, f"containerd {version}: {key} is older than {listed[0][1]}, long end of life"
+        return None, f"containerd {version}: {key} is not in the end-of-life table (newer than it?)"
+    eol = entry["eol"]
+    note = f" ({entry['note']})" if entry.get("note") else ""
+    if today > eol:
+        return True, f"containerd {version}: {key} reached end of life on {eol}{note}"
+    return False, f"containerd {version}: {key} is supported until {eol}{note}"
+
+
+def docker_verdict(version: str, table: dict[str, Any], today: datetime.date) -> tuple[bool | None, str]:
+    mm = minor_of(version)
+    if mm is None:
+        return None, f"docker reports version {version!r}: not a release number (a build from source?)"
+    major = mm[0]
+    if major < 23:
+        return True, f"docker {version}: older than 23.0, unmaintained (end of life)"
+    entry = table["releases"].get(str(major))
+    if entry is None:
+        return None, f"docker {version}: {major} is not in the end-of-life table (newer than it?)"
+    eol = entry.get("eol")
+    note = f" ({entry['note']})" if entry.get("note") else ""
+    if entry["status"] == "unmaintained":
+        return True, f"docker {version}: {major}.x is unmaintained (end of life{f' {eol}' if eol else ''})"
+    if eol and today > eol:
+        return True, f"docker {version}: {major}.x was maintained until {eol}{note}"
+    return False, f"docker {version}: {major}.x is maintained{f' until {eol}' if eol else ''}{note}"
+
+
+def crictl_verdict(client: str | None, api: str | None) -> tuple[bool | None, str]:
+    """crictl 1.26+ speaks only CRI v1; crictl before 1.20 only v1alpha2 (CRI v1 came with Kubernetes 1.20)."""
+    mm = minor_of(client)
+    if not api:
+        return None, "the CRI runtime did not report its API version"
+    if mm is None:
+        return None, f"crictl does not know its own version (a build from source?); the runtime serves CRI {api}"
+    if api == "v1alpha2" and mm >= (1, 26):
+        return True, f"crictl {client} speaks only CRI v1; the runtime serves v1alpha2 (containerd < 1.6?)"
+    if api == "v1" and mm < (1, 20):
+        return True, f"crictl {client} speaks only CRI v1alpha2; the runtime serves v1"
+    return False, f"crictl {client} speaks CRI {api}, the runtime's API"
+
+
+def run(probe: Probe, options: Options) -> Result:
+    table = eol_table()
+    today = datetime.date.today()
+    checked: list[tuple[bool | None, str]] = []
+    evidence: list[Evidence] = []
+    fixes: list[Fix] = []
+    asked = 0
+    try:
+        server = probe.ask("ctr", "versions").get("server")
+        asked += 1
+        if server:
+            checked.append(containerd_verdict(server, table["containerd"], today))
+            found = probe.evidence(
+                "version", tool="ctr", pick=lambda line: line.strip().startswith(("Server", "Version"))
+            )
+            if found:
+                evidence.append(found)
+    except CtrtoolError:
+        try:  # the CRI says which containerd it is too
+            v = probe.cri_version()
+            asked += 1
+            if v.get("RuntimeName") == "containerd" and v.get("RuntimeVersion"):
+                checked.append(containerd_verdict(v["RuntimeVersion"], table["containerd"], today))
+        except CtrtoolError:
+            pass
+    if probe.installed("docker") and probe.settings.endpoint("docker").address:
+        try:
+            version = probe.docker_info().get("ServerVersion")
+            asked += 1
+            checked.append(docker_verdict(str(version), table["docker"], today))
+            found = probe.evidence("info", tool="docker", excerpt=f"ServerVersion: {version}")
+            if found:
+                evidence.append(found)
+        except CtrtoolError:
+            pass
+    try:
+        api = probe.cri_version().get("RuntimeApiVersion")
+        client = probe.ask("crictl", "client_version")
+        asked += 1
+        checked.append(crictl_verdict(client, api))
+        for call in ("--version", "version"):
+            found = probe.evidence(call, tool="crictl", pick=lambda line: "ersion" in line)
+            if found:
+                evidence.append(found)
+    except CtrtoolError:
+        pass
+    if not asked:
+        raise Skip("no tool answered: no version to check (see the endpoints check)")
+    ended = [words for eol, words in checked if eol]
+    details = [words for _eol, words in checked]
+    evidence.append(
+        Evidence(
+            "ctrtool/doctor/eol.yaml",
+            f"containerd: {table['containerd']['source']}\ndocker: {table['docker']['source']}",
+            kind="file",
+        )
+    )
+    for words in ended:
+        if words.startswith("containerd"):
+            fixes.append(
+                Fix(
+                    "upgrade containerd to a supported release (RELEASES.md lists them); 2.x needs config version 3: `containerd config migrate`"
+                )
+            )
+        elif words.startswith("docker"):
+            fixes.append(Fix("upgrade Docker Engine to a maintained branch (docker-29.x)"))
+        elif words.startswith("crictl"):
+            fixes.append(
+                Fix("install the crictl of your Kubernetes minor version (cri-tools releases follow Kubernetes)")
+            )
+    if ended:
+        return Result(NAME, TITLE, Status.WARN, "; ".join(ended), evidence=evidence, fixes=fixes, details=details)
+    return Result(
+        NAME,
+        TITLE,
+        Status.OK,
+        "no end-of-life version found"
+        + (f" ({len([c for c in checked if c[0] is None])} not judged)" if any(c[0] is None for c in checked) else ""),
+        evidence=evidence,
+        details=details,
+    )

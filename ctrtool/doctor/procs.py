@@ -1,0 +1,157 @@
+"""The containerd serving a socket, found from /proc (read only): its command line, the config file
+it was started with, and what that file says (TOML read with tomllib where Python has it, else the
+few top-level keys doctor needs, line by line)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_CONFIG = "/etc/containerd/config.toml"
+DEFAULT_ADDRESS = "/run/containerd/containerd.sock"
+
+
+@dataclass
+class Daemon:
+    pid: int
+    cmdline: list[str]
+    config_path: str
+    config_text: str | None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        grpc = self.config.get("grpc")
+        return str((grpc.get("address") if isinstance(grpc, dict) else None) or DEFAULT_ADDRESS)
+
+    @property
+    def version(self) -> int:
+        """The config file's version (1.x: 1 or 2; 2.x: 3 or later); 1 when it says none."""
+        try:
+            return int(self.config.get("version") or 1)
+        except (TypeError, ValueError):
+            return 1
+
+    def line_of(self, key: str) -> tuple[int, str] | None:
+        """The (1-based) number and text of the top-level line that sets ``key``."""
+        for number, line in enumerate((self.config_text or "").splitlines(), 1):
+            if re.match(rf"\s*{re.escape(key)}\s*=", line):
+                return number, line
+            if line.lstrip().startswith("["):
+                return None
+        return None
+
+
+def config_argument(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            return argv[i + 1]
+        for prefix in ("--config=", "-c="):
+            if arg.startswith(prefix):
+                return arg[len(prefix) :]
+    return DEFAULT_CONFIG
+
+
+def parse_config(text: str) -> dict[str, Any]:
+    try:
+        import tomllib  # type: ignore[import-not-found,unused-ignore]
+
+        return dict(tomllib.loads(text))
+    except ImportError:
+        pass
+    except ValueError:
+        return {}
+    out: dict[str, Any] = {}
+    section = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped.strip("[] ")
+            continue
+        m = re.match(r"([A-Za-z_]+)\s*=\s*(.+)$", stripped)
+        if not m:
+            continue
+        key, value = m[1], m[2].strip()
+        if section == "" and key == "version":
+            out["version"] = int(value) if value.isdigit() else value
+        elif section == "" and key == "disabled_plugins":
+            out["disabled_plugins"] = [a or b for a, b in re.findall(r'"([^"]*)"|\'([^\']*)\'', value)]
+        elif section == "grpc" and key == "address":
+            out.setdefault("grpc", {})["address"] = value.strip("\"'")
+    return out
+
+
+def containerd_daemons() -> list[Daemon]:
+    """Every containerd process this user may look at."""
+    found = []
+    for pid, argv in processes("containerd"):
+        path = config_argument(argv)
+        text = None
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        except OSError:
+            pass
+        found.append(Daemon(pid, argv, path, text, parse_config(text) if text else {}))
+    return found
+
+
+def serving(address: str | None) -> Daemon | None:
+    """The containerd whose config's grpc address is ``address``."""
+    from ..config import socket_path
+
+    if not address:
+        return None
+    want = os.path.realpath(socket_path(address))
+    for daemon in containerd_daemons():
+        if os.path.realpath(daemon.address) == want:
+            return daemon
+    return None
+
+
+def processes(name: str) -> list[tuple[int, list[str]]]:
+    """(pid, argv) of every process whose program's base name is ``name``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == name:
+            found.append((int(entry), argv))
+    return found
+
+
+DOCKER_CONFIG = "/etc/docker/daemon.json"
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def _option(argv: list[str], *names: str) -> list[str]:
+    values = []
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name and i + 1 < len(argv):
+                values.append(argv[i + 1])
+            elif arg.startswith(name + "="):
+                values.append(arg.split("=", 1)[1])
+    return values
+
+
+def dockerd_serving(address: str | None) -> tuple[int, list[str], str] | None:
+    """(pid, argv, daemon.json path) of the dockerd listening on ``address`` (its -H/--host), from
+    /proc; the config file is its --config-file, else /etc/docker/daemon.json."""
+    from ..config import socket_path
+
+    if not address:
+        return None
+    want = os.path.realpath(socket_path(address))
+    for pid, argv in processes("dockerd"):
+        hosts = _option(argv, "-H", "--host") or [f"unix://{DOCKER_SOCKET}"]
+        if any(os.path.realpath(socket_path(h)) == want for h in hosts if h.startswith(("unix://", "/"))):
+            return pid, argv, (_option(argv, "--config-file") or [DOCKER_CONFIG])[0]
+    return None

@@ -1,0 +1,193 @@
+"""`ctrtool df --plan`: the removals that actually free bytes, per store, and what stops each one.
+
+An image unpacked in several stores is kept in one of them (the CRI's namespace when it is there:
+the kubelet sees only that one; else a store where a container uses it; else the first) and
+removed from the others. For each removal the plan computes, from the layer graph, the bytes it
+frees: the layers (chain ids) of the image in that store that no other image there uses. It
+names what stands in the way: containers using the image there (removed first), the image's
+other names there (one name alone frees nothing), and the images that need some of its layers
+(those bytes stay). Each step is an exact ctrtool command line through the tool that owns the
+copy: docker for its own store or namespace, crictl never (its copy is the one kept), ctr for the
+other namespaces. Facts only from the listings `images`, `df` and `ps` make (no call per image).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .adapters.base import ContainerRecord, ImageRecord, StoreUsage, chain_ids
+from .config import Settings
+from .core import Gathered, cri_namespace, disk_usage, image_groups, list_containers, list_images
+
+
+@dataclass
+class ReclaimStep:
+    """One removal: the image's copy in one store, and what removing it frees."""
+
+    store: str  # in words: "docker", "containerd namespace default"
+    backend: str  # the backend the commands go through (the copy's owner)
+    namespace: str | None
+    image: str  # the image's first name there (or its id)
+    id: str | None
+    refs: list[str]  # every name the image has in that store (all are removed)
+    kept_in: str  # the store whose copy stays
+    frees: int  # bytes: the files of the layers no other image in that store uses
+    layers: int  # how many layer directories go
+    paths: list[str]  # those directories
+    commands: list[str]  # exact ctrtool command lines, in order
+    blockers: list[str] = field(default_factory=list)  # what the commands first clear out of the way
+    shared_with: list[str] = field(default_factory=list)  # images there that keep some of its layers
+    kept_bytes: int = 0  # bytes of its layers that those images keep
+
+
+@dataclass
+class ReclaimPlan(Gathered):
+    frees: int = 0
+
+
+def _store_key(path: str | None, namespace: str | None) -> tuple[str, str | None]:
+    return (os.path.realpath(path) if path else "", namespace)
+
+
+def _owner(record: ImageRecord, docker_namespace: str | None) -> Any:
+    """The descriptor of the backend that owns this copy."""
+    from .adapters import all_namespaces_backend, get_descriptor, owner_of
+
+    if record.namespace is None:
+        return get_descriptor(record.backend)
+    return get_descriptor(owner_of(record.namespace, docker_namespace) or all_namespaces_backend())
+
+
+def reclaim_plan(settings: Settings, backends: Sequence[str], namespaces: Sequence[str] | None = None) -> ReclaimPlan:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .adapters import get_descriptor
+    from .adapters.descriptor import NamespaceRule
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        images_f = pool.submit(list_images, settings, backends, namespaces)
+        usage_f = pool.submit(disk_usage, settings, backends, namespaces)
+        containers_f = pool.submit(list_containers, settings, backends, namespaces)
+        images, usage, containers = images_f.result(), usage_f.result(), containers_f.result()
+    failed = {o.backend: o for g in (images, usage, containers) for o in g.failed}
+    warnings = list(dict.fromkeys(w for g in (images, usage, containers) for w in g.warnings))
+    records: list[ImageRecord] = images.rows
+    stores: list[StoreUsage] = [s for s in usage.rows if s.kind == "unpacked"]
+    by_store = {_store_key(s.path, s.namespace): s for s in stores}
+    sizes = {key: {e.key: (e.size or 0, e.path) for e in s.entries} for key, s in by_store.items()}
+    docker_ns = next(
+        (
+            r.namespace
+            for r in records
+            if r.namespace and get_descriptor(r.backend).namespace_rule is NamespaceRule.NONE
+        ),
+        None,
+    )
+    k8s = cri_namespace()
+    # every image in each store: its id (or digest) and its chain ids
+    in_store: dict[tuple[str, str | None], dict[str, list[ImageRecord]]] = {}
+    for r in records:
+        if r.store is None:
+            continue
+        image_key = r.id or r.digest or r.ref or ""
+        in_store.setdefault(_store_key(r.store.path, r.namespace), {}).setdefault(image_key, []).append(r)
+    steps: list[ReclaimStep] = []
+    for group in image_groups(records):
+        copies: dict[tuple[str, str | None], list[ImageRecord]] = {}
+        for r in group:
+            if r.store is not None:
+                copies.setdefault(_store_key(r.store.path, r.namespace), []).append(r)
+        if len(copies) < 2:
+            continue
+        users = {key: _users(recs, containers.rows) for key, recs in copies.items()}
+        keep = next(
+            (k for k in copies if k[1] == k8s),
+            next((k for k in copies if users[k]), next(iter(copies))),
+        )
+        kept_words = _words(copies[keep][0], docker_ns)
+        for key, recs in copies.items():
+            if key == keep:
+                continue
+            steps.append(_step(key, recs, users[key], kept_words, in_store, sizes, docker_ns))
+    steps.sort(key=lambda s: -s.frees)
+    rows_failed = list(failed.values())
+    return ReclaimPlan(steps, rows_failed, warnings, sum(s.frees for s in steps))
+
+
+def _words(record: ImageRecord, docker_ns: str | None) -> str:
+    if record.namespace is None:
+        return record.backend
+    return f"containerd namespace {record.namespace}"
+
+
+def _users(recs: list[ImageRecord], containers: Sequence[ContainerRecord]) -> list[ContainerRecord]:
+    from .core import _uses, one_row_per_container
+
+    names = [r.ref for r in recs if r.ref]
+    ids = {k for r in recs for k in (r.id, r.digest) if k}
+    namespace = recs[0].namespace
+    # docker's containers carry no namespace: they are its store's (namespace moby, or its graph)
+    owners = recs[0].backend
+    found = []
+    for c in one_row_per_container(containers):
+        here = c.namespace == namespace or (c.namespace is None and c.backend == owners)
+        if here and _uses(c, names, ids):
+            found.append(c)
+    return found
+
+
+def _step(
+    key: tuple[str, str | None],
+    recs: list[ImageRecord],
+    users: list[ContainerRecord],
+    kept_words: str,
+    in_store: dict[tuple[str, str | None], dict[str, list[ImageRecord]]],
+    sizes: dict[tuple[str, str | None], dict[str, tuple[int, str]]],
+    docker_ns: str | None,
+) -> ReclaimStep:
+    from .core import _is_id_ref
+
+    first = recs[0]
+    owner = _owner(first, docker_ns)
+    flags = owner.place_flags(first.namespace).split()
+    where = owner.words(first.namespace)
+    names = list(dict.fromkeys(r.ref for r in recs if r.ref and not _is_id_ref(r.ref)))
+    image = names[0] if names else (first.id or first.digest or "?")
+    mine = set(chain_ids(next((r.diff_ids for r in recs if r.diff_ids), [])))
+    here = sizes.get(key, {})
+    own_key = first.id or first.digest or first.ref or ""
+    others: dict[str, set[str]] = {}
+    for image_key, other in in_store.get(key, {}).items():
+        if image_key == own_key or not other[0].diff_ids:
+            continue
+        shared = mine & set(chain_ids(other[0].diff_ids))
+        if shared:
+            label = next((r.ref for r in other if r.ref and not _is_id_ref(r.ref)), image_key)
+            others[label] = shared
+    kept = set().union(*others.values()) if others else set()
+    going = [c for c in mine if c not in kept and c in here]
+    blockers = [f"container {c.name} in {where} uses the image: it is removed first" for c in users]
+    if len(names) > 1:
+        blockers.append(f"the image has {len(names)} names in {where}: all are removed (one alone frees nothing)")
+    commands = [shlex.join(["ctrtool", "rm", *flags, "--force", c.name]) for c in users]
+    commands.append(shlex.join(["ctrtool", "rmi", *flags, *(names or [image])]))
+    return ReclaimStep(
+        store=_words(first, docker_ns),
+        backend=owner.name,
+        namespace=first.namespace,
+        image=image,
+        id=first.id,
+        refs=names,
+        kept_in=kept_words,
+        frees=sum(here[c][0] for c in going),
+        layers=len(going),
+        paths=sorted(here[c][1] for c in going),
+        commands=commands,
+        blockers=blockers,
+        shared_with=sorted(others),
+        kept_bytes=sum(here[c][0] for c in kept if c in here),
+    )

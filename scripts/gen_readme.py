@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Generate README.md's examples from a real run on fresh labs, so that they cannot drift.
+
+README.md marks each example block:
+
+    <!-- example: NAME -->
+    ```
+    $ ctrtool ...
+    ...output...
+    ```
+    <!-- /example -->
+
+EXAMPLES below says, for each NAME, the lab profile and the command lines (run with bash, as a
+user would type them, with `ctrtool lab env`'s variables, NO_COLOR=1 and COLUMNS=100; stdout and
+stderr in the order they were written). The labs are fresh ones in their default directories
+(/var/tmp/ctrtool-lab for debian, /var/tmp/ctrtool-lab-PROFILE for the others), the directories the
+README's paths name; a lab already running there is refused, so that nothing of a user's is shown
+or touched. The labs are purged at the end.
+
+    scripts/gen_readme.py            rewrite README.md (atomically)
+    scripts/gen_readme.py --check    regenerate and compare, exit 1 on a difference (the test
+                                     suite runs this): what varies from run to run (docker's
+                                     random directory ids, container ids, ages) is masked
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(REPO, "README.md")
+COLUMNS = "100"
+DEMO = "localhost/ctrtool/demo:1.0"
+
+
+@dataclass
+class Example:
+    name: str
+    profile: str  # a lab profile, or "" for none
+    lines: list[str]
+    setup: list[list[str]] = field(default_factory=list)  # argv run before (native tools), quietly
+    teardown: list[list[str]] = field(default_factory=list)
+
+
+EXAMPLES = [
+    Example(
+        "doctor",
+        "debian",
+        # the disk check is left out: its figure is the host disk's, which changes from run to run
+        [
+            "ctrtool doctor --image localhost/app:2 --check endpoints --check cri_plugin --check image "
+            '--check versions; echo "exit status $?"'
+        ],
+        setup=[["ctr", "-n", "default", "images", "tag", DEMO, "localhost/app:2"]],
+        teardown=[["ctr", "-n", "default", "images", "rm", "localhost/app:2"]],
+    ),
+    Example("images", "debian", ["ctrtool images --all-backends"]),
+    Example("layers", "debian", [f"ctrtool layers {DEMO}"]),
+    Example("df", "debian", ["ctrtool df"]),
+    Example("df-plan", "debian", ["ctrtool df --plan"]),
+    Example("images-modern", "modern", ["ctrtool images --all-backends"]),
+    Example("info-docker-modern", "modern", ["ctrtool info -b docker"]),
+    Example("info", "debian", ["ctrtool info"]),
+    Example("json", "debian", ["ctrtool images -b docker -o json"]),
+    Example(
+        "partial",
+        "debian",
+        ['ctrtool -t 2 --docker-host unix:///nonexistent.sock images --all-backends -q; echo "exit status $?"'],
+    ),
+    Example(
+        "containers",
+        "debian",
+        [
+            "ctrtool ps",
+            "ctrtool exec web -- sh -c 'echo hello from $(hostname); exit 3'; echo \"exit status $?\"",
+            "ctrtool rm --force --dry-run web",
+            'ctrtool stop web; echo "exit status $?"',
+        ],
+        setup=[["docker", "run", "-d", "--name", "web", DEMO, "sleep", "3600"]],
+        teardown=[["docker", "rm", "-f", "web"]],
+    ),
+    Example("not-ctrtool", "", ["ctrtool stats"]),
+    Example(
+        "translate",
+        "",
+        ["ctrtool translate --to all -- docker load -i demo.tar", "ctrtool translate -- docker kill -s HUP web"],
+    ),
+]
+
+MARK = re.compile(r"<!-- example: (?P<name>[\w-]+) -->\n```\n(?P<body>.*?)```\n<!-- /example -->", re.S)
+
+
+def ctrtool_bin() -> str:
+    here = os.path.dirname(sys.executable)
+    return here if os.path.exists(os.path.join(here, "ctrtool")) else ""
+
+
+def lab_dir(profile: str) -> str:
+    return "/var/tmp/ctrtool-lab" if profile == "debian" else f"/var/tmp/ctrtool-lab-{profile}"
+
+
+def ctrtool(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ctrtool", *args], capture_output=True, text=True, env=env, cwd=REPO, check=False
+    )
+
+
+def start_lab(profile: str) -> dict[str, str]:
+    directory = lab_dir(profile)
+    status = ctrtool("lab", "status", "--dir", directory, "-o", "json")
+    if status.returncode == 0 and '"running": true' in status.stdout:
+        raise SystemExit(
+            f"gen_readme: a lab is running in {directory}; the examples need a fresh one there "
+            f"(stop it with `ctrtool lab down --purge --dir {directory}`)"
+        )
+    up = ctrtool("lab", "up", "--profile", profile, "--dir", directory)
+    if up.returncode != 0:
+        raise SystemExit(f"gen_readme: lab up --profile {profile} failed:\n{up.stderr}")
+    exports = ctrtool("lab", "env", "--dir", directory).stdout
+    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_CONTEXT", "CONTAINERD_NAMESPACE", "CTRTOOL_CONFIG")}
+    for line in exports.splitlines():
+        m = re.match(r"export (\w+)=(.*)$", line)
+        if m:
+            import shlex
+
+            env[m.group(1)] = shlex.split(m.group(2))[0] if m.group(2) else ""
+    return env
+
+
+def stop_lab(profile: str) -> None:
+    ctrtool("lab", "down", "--purge", "--yes", "--dir", lab_dir(profile))
+
+
+def run_example(example: Example, env: dict[str, str]) -> str:
+    env = dict(env, NO_COLOR="1", COLUMNS=COLUMNS, TERM="dumb")
+    env.pop("CTRTOOL_DEBUG", None)
+    bindir = ctrtool_bin()
+    if bindir:
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    for argv in example.setup:
+        subprocess.run(argv, env=env, capture_output=True, check=True)
+    out = []
+    try:
+        for line in example.lines:
+            got = subprocess.run(
+                ["bash", "-c", line],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd="/tmp",
+                check=False,
+            )
+            out.append(f"$ {line}\n{got.stdout}")
+    finally:
+        for argv in example.teardown:
+            subprocess.run(argv, env=env, capture_output=True, check=False)
+    return "".join(out)
+
+
+def generate() -> dict[str, str]:
+    blocks: dict[str, str] = {}
+    profiles = list(dict.fromkeys(e.profile for e in EXAMPLES))
+    for profile in profiles:
+        env = start_lab(profile) if profile else dict(os.environ)
+        try:
+            for example in EXAMPLES:
+                if example.profile == profile:
+                    blocks[example.name] = run_example(example, env)
+        finally:
+            if profile:
+                stop_lab(profile)
+    return blocks
+
+
+_HEX = re.compile(r"(?<=…)[0-9a-f]+|[0-9a-f]+(?=…)|\b[0-9a-f]{12,}\b")
+_AGE = re.compile(r"\b(just now|\d+ (second|minute|hour)s? ago|About (a|an) (minute|hour) ago)\b")
+
+
+def masked(text: str) -> str:
+    """What a rerun on a fresh lab must reproduce: docker's random ids, container ids and ages
+    masked, runs of blanks (column widths follow them) made one."""
+    text = _AGE.sub("<age>", _HEX.sub("<hex>", text))
+    return "\n".join(re.sub(r"[ ─]+", " ", line).rstrip() for line in text.splitlines())
+
+
+def check_names(readme: str) -> list[str]:
+    """Differences between README's marked blocks and EXAMPLES: names, and each block's commands."""
+    problems = []
+    found = {m.group("name"): m.group("body") for m in MARK.finditer(readme)}
+    for example in EXAMPLES:
+        body = found.get(example.name)
+        if body is None:
+            problems.append(f"README.md has no block <!-- example: {example.name} -->")
+            continue
+        commands = [line[2:] for line in body.splitlines() if line.startswith("$ ")]
+        if commands != example.lines:
+            problems.append(f"block {example.name}: commands {commands} are not {example.lines}")
+    for name in found:
+        if name not in {e.name for e in EXAMPLES}:
+            problems.append(f"README.md block {name!r} is not an example of scripts/gen_readme.py")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args()
+    with open(README, encoding="utf-8") as fh:
+        readme = fh.read()
+    problems = check_names(readme)
+    if problems and args.check:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    blocks = generate()
+    if args.check:
+        diffs = []
+        for m in MARK.finditer(readme):
+            want, got = masked(m.group("body")), masked(blocks[m.group("name")])
+            if want != got:
+                diffs += difflib.unified_diff(
+                    want.splitlines(), got.splitlines(), f"README {m.group('name')}", "this run", lineterm=""
+                )
+        if diffs:
+            print("README.md's examples differ from a run now (scripts/gen_readme.py rewrites them):", file=sys.stderr)
+            print("\n".join(diffs), file=sys.stderr)
+            return 1
+        print(f"README.md: {len(blocks)} examples match a run now")
+        return 0
+    new = MARK.sub(
+        lambda m: f"<!-- example: {m.group('name')} -->\n```\n{blocks[m.group('name')]}```\n<!-- /example -->", readme
+    )
+    fd, tmp = tempfile.mkstemp(dir=REPO, prefix=".README.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(new)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, README)
+    print(f"README.md: {len(blocks)} examples written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Shell completion in real shells (bash, zsh, fish) in a real terminal (tmux), against the lab:
+commands, options, backends, namespaces, and image and container names from the listings; and the
+completion protocol itself: no error output, a bounded number of tool calls."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import ctrtool, pane
+
+pytestmark = pytest.mark.lab
+
+DEMO = "localhost/ctrtool/demo:1.0"
+BIN = os.path.dirname(sys.executable)  # the venv's bin: `ctrtool` is there
+ENV_KEYS = (
+    "DOCKER_HOST",
+    "CONTAINERD_ADDRESS",
+    "CONTAINER_RUNTIME_ENDPOINT",
+    "IMAGE_SERVICE_ENDPOINT",
+    "CRI_CONFIG_FILE",
+)
+
+SHELLS = {
+    # shell: (how to start it with no user config, how to load ctrtool's completion)
+    "bash": ("bash --norc --noprofile", "source <(ctrtool completion bash)"),
+    "zsh": ("zsh -f", "autoload -Uz compinit && compinit -u && source <(ctrtool completion zsh)"),
+    "fish": ("fish --no-config", "ctrtool completion fish | source"),
+}
+
+
+@pytest.fixture(scope="module")
+def container(lab, lab_env):
+    from workloads import Native
+
+    native = Native(lab, lab_env)
+    native.docker_run("ctl-completion-box")
+    yield "ctl-completion-box"
+    native.cleanup()
+
+
+def _type(tmux, session: str, keys: str, expect: str, seconds: float = 30) -> str:
+    """Type ``keys`` then Tab, and wait until the prompt line shows ``expect``."""
+    subprocess.run([*tmux, "send-keys", "-t", session, "-l", keys], check=True)
+    subprocess.run([*tmux, "send-keys", "-t", session, "Tab"], check=True)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        screen = pane(tmux, session)
+        if expect in screen:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"{expect!r} not completed from {keys!r}:\n{pane(tmux, session)}")
+    # clear the line for the next one
+    subprocess.run([*tmux, "send-keys", "-t", session, "C-u"], check=True)
+    subprocess.run([*tmux, "send-keys", "-t", session, "C-l"], check=True)
+    time.sleep(0.3)
+    return screen
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_completion_in_a_real_shell(shell, lab_env, tmux, container):
+    start, load = SHELLS[shell]
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in lab_env.items() if k in ENV_KEYS)
+    path = f"{BIN}:{lab_env['PATH']}"
+    session = f"complete-{shell}"
+    subprocess.run(
+        [
+            *tmux,
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            f"env -i HOME={shlex.quote(os.environ.get('HOME', '/root'))} TERM=xterm PATH={shlex.quote(path)} {env} {start}",
+        ],
+        check=True,
+    )
+    try:
+        subprocess.run([*tmux, "send-keys", "-t", session, "-l", load], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", session, "Enter"], check=True)
+        time.sleep(1.5)
+        _type(tmux, session, "ctrtool ima", "ctrtool images")
+        _type(tmux, session, "ctrtool images --all-b", "ctrtool images --all-backends")
+        _type(tmux, session, "ctrtool rmi --backend cri", "ctrtool rmi --backend crictl")
+        _type(tmux, session, "ctrtool rmi -b ctr -n k8", "ctrtool rmi -b ctr -n k8s.io")
+        _type(
+            tmux, session, "ctrtool rmi -b ctr -n default localhost/ctrtool/de", f"ctrtool rmi -b ctr -n default {DEMO}"
+        )
+        _type(tmux, session, "ctrtool stop ctl-completion-b", f"ctrtool stop {container}")
+        _type(tmux, session, "ctrtool df -o ya", "ctrtool df -o yaml")
+    finally:
+        subprocess.run([*tmux, "kill-session", "-t", session], capture_output=True)
+
+
+def _complete(lab_env, words: str, trace=None) -> subprocess.CompletedProcess:
+    env = dict(lab_env, _CTRTOOL_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(len(words.split(" ")) - 1))
+    if trace:
+        env["CTRTOOL_TRACE"] = trace
+    return subprocess.run([sys.executable, "-m", "ctrtool"], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_image_names_come_from_one_listing_and_a_dead_backend_prints_nothing(lab_env, tmp_path):
+    got = _complete(lab_env, "ctrtool rmi -b ctr -n default ")
+    assert got.returncode == 0 and got.stderr == ""
+    assert DEMO in got.stdout.split()
+    # the namespace given limits the listing: k8s.io's id-names are not offered
+    assert not any(w.startswith("sha256:") for w in got.stdout.split())
+    # one listing: the same tool calls as `ctrtool images` of that place, however many images
+    completing, listing = tmp_path / "completing.trace", tmp_path / "listing.trace"
+    assert _complete(lab_env, "ctrtool rmi -b ctr -n default ", trace=str(completing)).returncode == 0
+    assert (
+        ctrtool("images", "-b", "ctr", "-n", "default", "-q", env=dict(lab_env, CTRTOOL_TRACE=str(listing))).returncode
+        == 0
+    )
+    calls = completing.read_text().splitlines()
+    assert 0 < len(calls) == len(listing.read_text().splitlines())
+    dead = dict(lab_env, CONTAINERD_ADDRESS=str(tmp_path / "nothing.sock"))
+    got = _complete(dead, "ctrtool rmi -b ctr -n default ")
+    assert (got.returncode, got.stdout.strip(), got.stderr) == (0, "", "")
+
+
+def test_the_completion_command_prints_each_shells_script_and_refuses_others(lab_env):
+    for shell, marker in (
+        ("bash", "complete -o default -F"),
+        ("zsh", "compdef"),
+        ("fish", "complete --command ctrtool"),
+    ):
+        got = ctrtool("completion", shell, env=lab_env)
+        assert got.returncode == 0 and marker in got.stdout and "_CTRTOOL_COMPLETE" in got.stdout
+    bad = ctrtool("completion", "tcsh", env=lab_env)
+    assert bad.returncode == 2 and bad.stdout == "" and "no completion for shell 'tcsh'" in bad.stderr

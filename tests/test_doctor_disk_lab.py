@@ -1,0 +1,92 @@
+"""`ctrtool doctor`, disk check, against the lab: the image filesystem's use, measured as the kubelet
+counts it, against the kubelet's image GC thresholds (defaults 85/80, or its config file's)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from helpers import doctor
+
+pytestmark = pytest.mark.lab
+
+
+def kubelet_percent(path: str) -> int:
+    """What the kubelet's image GC computes: 100 - available * 100 / capacity."""
+    st = os.statvfs(path)
+    return 100 - int(st.f_bavail * 100 / st.f_blocks)
+
+
+def test_disk_against_default_thresholds(lab_env):
+    got, _ = doctor(env=lab_env)
+    r = got["disk"]
+    root = next(e for e in r["evidence"] if e["source"].endswith("imagefsinfo --output json"))["excerpt"].split(": ")[1]
+    assert os.path.isdir(root) and root.endswith("io.containerd.snapshotter.v1.overlayfs")
+    used = kubelet_percent(root)
+    expected = "fail" if used >= 85 else "warn" if used >= 80 else "ok"
+    assert r["status"] == expected, r
+    assert any(d.startswith("image GC thresholds: high 85%, low 80% (no kubelet config at") for d in r["details"])
+    assert any(d.startswith("unpacked more than once across stores: ") for d in r["details"])
+
+
+def test_kubelet_config_thresholds_read(lab, lab_env):
+    path = os.path.join(lab.directory, "doctor-kubelet-config.yaml")
+    with open(path, "w") as fh:
+        fh.write("kind: KubeletConfiguration\nimageGCHighThresholdPercent: 2\nimageGCLowThresholdPercent: 1\n")
+    try:
+        got, proc = doctor(env={**lab_env, "CTRTOOL_KUBELET_CONFIG": path})
+        r = got["disk"]
+        assert r["status"] == "fail" and proc.returncode == 1, r
+        assert "at or above the kubelet's image GC high threshold 2%" in r["summary"]
+        assert {
+            "kind": "file",
+            "source": path,
+            "excerpt": "imageGCHighThresholdPercent: 2\nimageGCLowThresholdPercent: 1",
+        } in r["evidence"]
+        assert r["fixes"][0]["commands"] == ["ctrtool prune --backend crictl --all --yes"]
+    finally:
+        os.unlink(path)
+
+
+def test_tmpfs_root_filled_past_the_high_threshold(lab, lab_env):
+    """A containerd whose root is a 24 MiB tmpfs, filled past 85% by one image in k8s.io (its blob
+    and its unpacked snapshot): doctor fails the disk check; its fix (prune through the CRI the
+    images no container uses) brings the filesystem below the thresholds again."""
+    import secrets
+    import subprocess
+    import time
+
+    from doctor_daemons import OwnContainerd
+    from helpers import apply_fix
+    from test_doctor_snapshotter_lab import unique_image
+
+    c = OwnContainerd(lab, "tmpfs", cri=True, tmpfs_mb=24)
+    try:
+        c.start()
+        env = c.env(lab_env)
+        ref = f"localhost/doctor/big-{secrets.token_hex(3)}:1"
+        path = c.dir / "big.tar"
+        path.write_bytes(unique_image(ref, size=11 * 1024 * 1024))
+        subprocess.run(
+            ["ctr", "--address", str(c.socket), "--namespace", "k8s.io", "images", "import", str(path)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        path.unlink()
+        assert kubelet_percent(str(c.root)) >= 85
+        got, proc = doctor(env=env)
+        r = got["disk"]
+        assert r["status"] == "fail" and proc.returncode == 1, r
+        assert f"({c.root}/io.containerd.snapshotter.v1.overlayfs) is" in r["summary"]
+        assert "at or above the kubelet's image GC high threshold 85%" in r["summary"]
+        statvfs = next(e for e in r["evidence"] if e["kind"] == "system")
+        assert statvfs["source"] == f"statvfs({c.root}/io.containerd.snapshotter.v1.overlayfs)"
+        apply_fix(r["fixes"][0], env)
+        end = time.monotonic() + 20  # containerd's garbage collector removes blobs and snapshots
+        while kubelet_percent(str(c.root)) >= 80 and time.monotonic() < end:
+            time.sleep(0.2)
+        got, _ = doctor(env=env)
+        assert got["disk"]["status"] == "ok", got["disk"]
+    finally:
+        c.purge()

@@ -1,0 +1,41 @@
+"""README.md's examples are a real run: scripts/gen_readme.py reruns them on fresh labs in the
+directories the README names, and they must match (docker's random ids, container ids and ages
+masked). A changed output or a changed command fails here until the README is regenerated."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+
+import gen_readme  # noqa: E402
+
+
+def test_every_example_block_is_one_the_generator_knows_with_the_same_commands():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as fh:
+        assert gen_readme.check_names(fh.read()) == []
+
+
+def test_the_mask_hides_what_varies_and_keeps_what_does_not():
+    a = "docker  -  124636ada8cc  web  running  2 seconds ago\n/x/overlay2/{09c9…,94…}/diff"
+    b = "docker  -  9f00aa11bb22  web  running    just now\n/x/overlay2/{a1b2…,c3…}/diff"
+    assert gen_readme.masked(a) == gen_readme.masked(b)
+    assert gen_readme.masked("stored 3x") != gen_readme.masked("stored 2x")
+    assert gen_readme.masked("/var/tmp/ctrtool-lab/x") != gen_readme.masked("/var/tmp/other-lab/x")
+
+
+def test_the_readme_examples_match_a_run_now(lab_prerequisites):
+    got = subprocess.run(
+        [sys.executable, os.path.join(REPO, "scripts", "gen_readme.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert got.returncode == 0, got.stdout + got.stderr

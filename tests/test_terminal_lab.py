@@ -1,0 +1,140 @@
+"""Every table at 80 and 120 columns, in a real terminal (tmux): it fits the width, leaves columns
+out by priority and says which, and never splits or shortens an identifier (a reference, a name,
+an id); a path that must be shortened keeps its head and tail around "…"."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+import pytest
+from helpers import ctrtool_json, wait_for_screen
+
+pytestmark = pytest.mark.lab
+
+DEMO = "localhost/ctrtool/demo:1.0"
+LONG = "localhost/ctrtool/long-name-for-narrow-terminals:1"  # fits at 80 beside BACKEND and NAMESPACE
+END = "__ctrtool_done__"
+ENV_KEYS = (
+    "DOCKER_HOST",
+    "CONTAINERD_ADDRESS",
+    "CONTAINER_RUNTIME_ENDPOINT",
+    "IMAGE_SERVICE_ENDPOINT",
+    "CRI_CONFIG_FILE",
+    "PATH",
+    "XDG_CONFIG_HOME",
+)
+
+
+@pytest.fixture(scope="module")
+def scene(lab, lab_env):
+    """A long reference in two stores, a running docker container with a long name, a pod with a
+    CRI container."""
+    from workloads import Native
+
+    native = Native(lab, lab_env)
+    native.docker("tag", DEMO, LONG)
+    native.ctr("default", "images", "tag", DEMO, LONG)
+    native.docker_run("ctl-term-a-container-with-a-long-name")
+    pod = native.pod("ctl-term-pod")
+    native.cri_container(pod, "ctl-term-pod", "ctl-term-box")
+    yield
+    native.cleanup()
+    native.docker("image", "rm", LONG, check=False)
+    native.ctr("default", "images", "rm", LONG, check=False)
+
+
+def _screen(tmux, lab_env, width: int, args: list[str], session: str) -> list[str]:
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in lab_env.items() if k in ENV_KEYS)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = (
+        f"cd {shlex.quote(repo)} && env -u COLUMNS -u LINES NO_COLOR=1 {env} {shlex.quote(sys.executable)} "
+        f"-m ctrtool {shlex.join(args)}; echo {END}; sleep 600"
+    )
+    import subprocess
+
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", str(width), "-y", "200", command], check=True)
+    try:
+        wait_for_screen(tmux, session, END, seconds=60)
+        got = subprocess.run(
+            [*tmux, "capture-pane", "-p", "-J", "-t", session], capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        subprocess.run([*tmux, "kill-session", "-t", session], capture_output=True)
+    lines = got.splitlines()
+    return lines[: lines.index(END)]
+
+
+def _table(lines: list[str], width: int | None) -> list[str]:
+    """The table's lines (header to last row); its rule, as wide as the table, fits the terminal
+    (``width``; None: -o wide, which shows everything whole however wide)."""
+    rule = next(i for i, line in enumerate(lines) if line and set(line) == {"─"})
+    if width is not None:
+        assert len(lines[rule]) <= width, f"the table is {len(lines[rule])} wide at {width}:\n" + "\n".join(lines)
+    end = rule + 1
+    while end < len(lines) and lines[end].startswith(("", " ")) and not lines[end].startswith(("[", "(")):
+        end += 1
+    return lines[rule - 1 : end]
+
+
+def _whole(lines: list[str], words: set[str]) -> None:
+    text = "\n".join(lines)
+    for word in words:
+        assert any(word in line for line in lines), f"{word!r} split or shortened:\n{text}"
+
+
+# command, how to read the identifiers it must keep whole from its JSON
+TABLES = {
+    "images": (["images", "-A"], lambda j: {r["ref"] for r in j if not r["ref"].startswith("sha256:")}),
+    "images-wide": (
+        ["images", "-A", "-o", "wide"],
+        lambda j: {r["ref"] for r in j if not r["ref"].startswith("sha256:")},
+    ),
+    "ps": (["ps", "-a", "-A"], lambda j: {r["name"] for r in j if r["name"]}),
+    "pods": (["pods"], lambda j: {r["name"] for r in j}),
+    "df": (["df", "-A"], lambda j: set()),
+    "df-plan": (["df", "--plan", "-A"], lambda j: {s["image"] for s in j["steps"]}),
+    "layers": (["layers", "-A", DEMO], lambda j: set()),
+}
+
+
+@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_every_table_fits_the_terminal_and_keeps_identifiers_whole(scene, lab_env, tmux, table, width):
+    args, ids = TABLES[table]
+    data, _ = ctrtool_json(*[a for a in args if a not in ("-o", "wide")], env=lab_env)
+    lines = _screen(tmux, lab_env, width, args, f"{table}-{width}")
+    wide = "wide" in args
+    rows = _table(lines, None if wide else width)
+    _whole(rows, ids(data))
+    left_out = [line for line in lines if line.startswith("(left out at ")]
+    if wide:
+        # kubectl's -o wide: every column, every cell whole, lines past the edge if need be
+        # (the CRI's id-names, sha256:<id>, are always shown short, as the id column has them)
+        cut = [t for line in rows[2:] for t in line.split() if "…" in t and not t.startswith("sha256:")]
+        assert left_out == [] and cut == []
+        return
+    if left_out:
+        assert left_out == [left_out[0]] and f"(left out at {width} columns: " in left_out[0]
+        header = rows[0]
+        for name in left_out[0].split(": ", 1)[1].split(";")[0].split(", "):
+            assert f"  {name}  " not in f"  {header}  ", (name, header)
+    if table in ("df", "layers"):
+        # paths: whole, or their head and tail around one "…"
+        stores = data["stores"] if table == "df" else [c for layer in data for c in layer["copies"]]
+        real = [s["path"] for s in stores]
+        for line in rows[2:]:
+            token = line.split()[-1] if line.split() else ""
+            if "…" in token:
+                head = token.split("…")[0]
+                assert any(p.startswith(head) for p in real), (token, real)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_info_keeps_every_path_whole_at_any_width(scene, lab_env, tmux, width):
+    data, _ = ctrtool_json("info", "-A", env=lab_env)
+    lines = _screen(tmux, lab_env, width, ["info", "-A"], f"info-{width}")
+    paths = {b[k] for b in data for k in ("root", "store", "content_store") if b.get(k)}
+    assert paths
+    _whole(lines, paths)
