@@ -50,6 +50,17 @@ def _check_timeout(value: Optional[float]) -> Optional[float]:
     return value
 
 
+def _check_via(value: Optional[str]) -> Optional[str]:
+    from .config import VIA_CHOICES
+
+    if value is not None and value not in VIA_CHOICES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(VIA_CHOICES)}")
+    env = os.environ.get("CTRTOOL_VIA")
+    if value is None and env and env not in VIA_CHOICES:
+        raise typer.BadParameter(f"CTRTOOL_VIA={env!r} is not one of {', '.join(VIA_CHOICES)}")
+    return value
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -101,6 +112,16 @@ def root(
             "--image-endpoint", "-i", metavar="URL", help="CRI image endpoint for crictl (like IMAGE_SERVICE_ENDPOINT)."
         ),
     ] = None,
+    via: Annotated[
+        Optional[str],
+        typer.Option(
+            "--via",
+            metavar="auto|tools",
+            callback=_check_via,
+            help="How listings are read: auto (containerd's metadata on disk when readable, else the "
+            "tools) or tools (always the tools) (default auto; env CTRTOOL_VIA).",
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print ctrtool's version.")
     ] = False,
@@ -132,6 +153,7 @@ def root(
             containerd_address=address,
             runtime_endpoint=runtime_endpoint,
             image_endpoint=image_endpoint,
+            via=via,
         )
     }
 

@@ -60,6 +60,10 @@ class Flags:
     containerd_address: str | None = None
     runtime_endpoint: str | None = None
     image_endpoint: str | None = None
+    via: str | None = None  # "tools" | "auto"
+
+
+VIA_CHOICES = ("auto", "tools")
 
 
 @dataclass
@@ -97,6 +101,17 @@ class Settings:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     # -- simple settings -------------------------------------------------------------------
+    @property
+    def via(self) -> str:
+        """How listings are read: ``auto`` (containerd's metadata and content store on disk when
+        readable, else the tools) or ``tools`` (always the tools): --via, CTRTOOL_VIA, else auto."""
+        value, where = self.flags.via, "--via"
+        if value is None:
+            value, where = self.env.get("CTRTOOL_VIA") or "auto", "CTRTOOL_VIA"
+        if value not in VIA_CHOICES:
+            raise UsageError(f"{where}={value!r} is not one of {', '.join(VIA_CHOICES)}", "give auto or tools")
+        return value
+
     @property
     def timeout(self) -> float:
         """Seconds per backend: --timeout, CTRTOOL_TIMEOUT, the config file's ``timeout``, else

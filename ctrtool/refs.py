@@ -7,6 +7,7 @@ to what a tool lists), core and translate.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
@@ -81,9 +82,11 @@ def names_for(ref: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def canonical(ref: str) -> str:
     """The full form of a reference (``busybox`` -> ``docker.io/library/busybox:latest``), or the
-    reference itself when it is not one docker would accept."""
+    reference itself when it is not one docker would accept. Cached: core asks it several times for
+    every row, and a listing of thousands of tags names few distinct references more than once."""
     return normalize_ref(ref) or names_for(ref)[-1]
 
 

@@ -88,4 +88,6 @@ class Replay:
         }
         env.update(self.env)
         env["XDG_CONFIG_HOME"] = "/nonexistent-ctrtool-replay"
+        # a replay answers tool calls: the tool path, never a live containerd's files on this machine
+        env["CTRTOOL_VIA"] = "tools"
         return load(Flags(), env=env)

@@ -35,6 +35,7 @@ FIELDS = [
     "ref_copies",
     "kubelet_visible",
     "created",
+    "source",
 ]
 
 

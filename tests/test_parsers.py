@@ -55,6 +55,8 @@ def test_ctr_plugins_give_the_storage_roots():
     assert plugins.root == str(Path(recorded["content_root"]).parent)
     assert plugins.snapshotter_roots["overlayfs"] == f"{plugins.root}/io.containerd.snapshotter.v1.overlayfs"
     assert all(root.startswith(plugins.root) for root in plugins.snapshotter_roots.values())
+    # the metadata plugin exports its bolt file's path (the fast read path reads it)
+    assert plugins.metadata_db == f"{plugins.root}/io.containerd.metadata.v1.bolt/meta.db"
 
 
 def test_ctr_plugins_drop_snapshotters_that_failed_to_load():

@@ -42,6 +42,9 @@ class ImageRecord:
     # set by core: whether the kubelet (the CRI, in its namespace) has this reference (by name, or an
     # id-name by id); None when neither the CRI nor that namespace of containerd was listed
     kubelet_visible: bool | None = None
+    # how this row was read: "tool" (the tool's output), "metadata" (containerd's meta.db and content
+    # store on disk, read directly)
+    source: str = "tool"
     # the image config's rootfs.diff_ids, where known (docker's inspect; containerd's config blob):
     # its layers, for `df --plan`. Not a JSON field (`ctrtool layers` shows them)
     diff_ids: list[str] = field(default_factory=list)
@@ -63,6 +66,7 @@ class ImageRecord:
             "ref_copies": self.ref_copies,
             "kubelet_visible": self.kubelet_visible,
             "created": self.created,
+            "source": self.source,
         }
 
 

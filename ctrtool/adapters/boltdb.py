@@ -10,22 +10,37 @@ directory's number), ``kind`` (one byte), ``parent`` and, for committed snapshot
 ``inodes`` (containerd 1.6, snapshots/storage/bolt.go).
 
 The file is opened read-only and never locked or written: containerd may be writing it at the same
-time. bbolt never overwrites pages a reader of the newest committed meta page can reach, so one
-consistent snapshot is read from the valid meta page with the highest transaction id; anything
-inconsistent (bad checksum, a page out of range, an unknown page type) is retried once and then
-raised as :class:`BoltError`, never guessed around.
+time (:func:`read_consistent`). Both meta pages are checked (magic, version, page size, checksum) and
+the valid one with the highest transaction id is read. bbolt writes a transaction's pages into pages
+free at the previous transaction and only then its meta page, so the pages reachable from transaction
+N can be overwritten only by transaction N+2, which starts after N+1's meta page is on disk: when the
+meta pages, read again right after the walk (which reads only the pages it reaches), still name N
+as the newest, every page read belonged to N. Otherwise (a commit happened meanwhile) the walk is
+done again, up to 50 times; anything inconsistent in a snapshot that did not change (a page out of
+range, an unknown page type) is raised as :class:`BoltError`, never guessed around.
 """
 
 from __future__ import annotations
 
+import os
 import struct
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MAGIC = 0xED0CDAED
 BRANCH, LEAF, META = 0x01, 0x02, 0x04
 BUCKET_LEAF_FLAG = 0x01
+MAX_PAGE = 65536  # bbolt's page size is the OS page size: 4 KiB here, 64 KiB at most on any platform
 PAGE_HEADER = 16  # id u64, flags u16, count u16, overflow u32
 ELEMENT = 16  # branch: pos u32, ksize u32, pgid u64; leaf: flags u32, pos u32, ksize u32, vsize u32
+
+_HEADER = struct.Struct("<HH")
+_BRANCH = struct.Struct("<IIQ")
+_LEAF = struct.Struct("<IIII")
 
 # containerd's snapshot kinds (snapshots.Kind)
 KINDS = {1: "view", 2: "active", 3: "committed"}
@@ -44,11 +59,16 @@ def _fnv1a64(data: bytes) -> int:
 
 
 class _Bolt:
-    def __init__(self, data: bytes):
-        self.data = data
-        self.page_size, self.root = self._meta()
+    """A bbolt file: ``data`` is the whole file, or, with ``fd``, its first two pages (the meta
+    pages), the other pages then read with pread when the walk reaches them (each once)."""
 
-    def _meta(self) -> tuple[int, int]:
+    def __init__(self, data: bytes, fd: int | None = None):
+        self.data = data
+        self.fd = fd
+        self._pages: dict[int, bytes] = {}
+        self.txid, self.page_size, self.root, self.high_water = self._meta()
+
+    def _meta(self) -> tuple[int, int, int, int]:
         best = None
         # the page size is not known before a meta page is read: try the first one's, then 4096
         sizes = []
@@ -62,7 +82,7 @@ class _Bolt:
                     continue
                 flags = struct.unpack_from("<H", self.data, off + 8)[0]
                 meta = off + PAGE_HEADER
-                magic, _version, psize, _flags, root, _seq, _freelist, _pgid, txid, checksum = struct.unpack_from(
+                magic, _version, psize, _flags, root, _seq, _freelist, pgid, txid, checksum = struct.unpack_from(
                     "<IIIIQQQQQQ", self.data, meta
                 )
                 if flags != META or magic != MAGIC or psize != page_size:
@@ -70,14 +90,16 @@ class _Bolt:
                 if _fnv1a64(self.data[meta : meta + 56]) != checksum:
                     continue
                 if best is None or txid > best[0]:
-                    best = (txid, psize, root)
+                    best = (txid, psize, root, pgid)
             if best:
                 break
         if best is None:
             raise BoltError("no valid meta page (bad magic or checksum)")
-        return best[1], best[2]
+        return best
 
     def _page(self, pgid: int) -> tuple[bytes, int]:
+        if self.fd is not None:
+            return self._read_page(pgid), 0
         off = pgid * self.page_size
         if pgid < 2 or off + PAGE_HEADER > len(self.data):
             raise BoltError(f"page {pgid} out of range")
@@ -86,6 +108,26 @@ class _Bolt:
         if end > len(self.data):
             raise BoltError(f"page {pgid} (+{overflow} overflow) out of range")
         return self.data, off
+
+    def _read_page(self, pgid: int) -> bytes:
+        if pgid in self._pages:
+            return self._pages[pgid]
+        if pgid < 2 or pgid >= self.high_water:
+            raise BoltError(f"page {pgid} out of range (high water mark {self.high_water})")
+        assert self.fd is not None
+        off = pgid * self.page_size
+        buf = os.pread(self.fd, self.page_size, off)
+        if len(buf) < self.page_size:
+            raise BoltError(f"page {pgid} beyond the end of the file")
+        overflow = struct.unpack_from("<I", buf, 12)[0]
+        if overflow:
+            if pgid + overflow >= self.high_water:
+                raise BoltError(f"page {pgid} (+{overflow} overflow) out of range")
+            buf = os.pread(self.fd, (overflow + 1) * self.page_size, off)
+            if len(buf) < (overflow + 1) * self.page_size:
+                raise BoltError(f"page {pgid} (+{overflow} overflow) beyond the end of the file")
+        self._pages[pgid] = buf
+        return buf
 
     def items(self, root: int, inline: bytes | None = None) -> list[tuple[bytes, bytes, bool]]:
         """(key, value, is_bucket) of a bucket: its root page, or its inline page."""
@@ -102,27 +144,26 @@ class _Bolt:
             raise BoltError("tree too deep (a page cycle?)")
         if off + PAGE_HEADER > len(data):
             raise BoltError("page header out of range")
-        flags, count = struct.unpack_from("<HH", data, off + 8)
+        flags, count = _HEADER.unpack_from(data, off + 8)
+        first = off + PAGE_HEADER
         if flags & BRANCH:
             for i in range(count):
-                e = off + PAGE_HEADER + i * ELEMENT
-                _pos, _ksize, pgid = struct.unpack_from("<IIQ", data, e)
+                _pos, _ksize, pgid = _BRANCH.unpack_from(data, first + i * ELEMENT)
                 pdata, poff = self._page(pgid)
                 self._walk(pdata, poff, out, depth + 1)
         elif flags & LEAF:
+            size = len(data)
+            append = out.append
+            unpack = _LEAF.unpack_from
             for i in range(count):
-                e = off + PAGE_HEADER + i * ELEMENT
-                eflags, pos, ksize, vsize = struct.unpack_from("<IIII", data, e)
+                e = first + i * ELEMENT
+                eflags, pos, ksize, vsize = unpack(data, e)
                 start = e + pos
-                if start + ksize + vsize > len(data):
+                mid = start + ksize
+                end = mid + vsize
+                if end > size:
                     raise BoltError("leaf element out of range")
-                out.append(
-                    (
-                        data[start : start + ksize],
-                        data[start + ksize : start + ksize + vsize],
-                        bool(eflags & BUCKET_LEAF_FLAG),
-                    )
-                )
+                append((data[start:mid], data[mid:end], bool(eflags & BUCKET_LEAF_FLAG)))
         else:
             raise BoltError(f"unexpected page type {flags:#x}")
 
@@ -142,6 +183,46 @@ class _Bolt:
         return items
 
 
+def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 50) -> T:
+    """``walk`` applied to one consistent snapshot of the bbolt file at ``path``: the meta pages
+    are read, the walk reads the pages it reaches (pread: never written, never locked, never mapped),
+    then the meta pages are read again. The same newest transaction means no commit finished during
+    the walk, so every page it read belonged to that transaction (see the module's docstring); a
+    change means a retry, and so does a read whose meta pages were both bad. Only the pages reached
+    are read, so the window a commit can fall in is short whatever the file's size. A
+    :class:`BoltError` from ``walk`` on a snapshot that did not change is the file's own state and
+    raised with its type (e.g. a schema refused). OSError (missing, permission) is raised at once."""
+    problem: BoltError = BoltError("no attempt")
+    for attempt in range(attempts):
+        with open(path, "rb", buffering=0) as fh:
+            fd = fh.fileno()
+            try:
+                db = _Bolt(os.pread(fd, 2 * MAX_PAGE, 0), fd=fd)
+            except BoltError as exc:
+                problem = exc
+            else:
+                failed: BoltError | None = None
+                result: Any = None
+                try:
+                    result = walk(db)
+                except BoltError as exc:
+                    failed = exc
+                except (struct.error, IndexError, KeyError, ValueError) as exc:  # torn, or not bbolt
+                    failed = BoltError(f"not understood ({type(exc).__name__}: {exc})")
+                try:
+                    newest = _Bolt(os.pread(fd, 2 * db.page_size, 0)).txid
+                except BoltError as exc:
+                    newest, problem = -1, exc
+                if newest == db.txid:
+                    if failed is not None:
+                        raise failed
+                    return result
+                if newest != -1:
+                    problem = BoltError(f"changed while being read (transaction {db.txid}, now {newest})")
+        time.sleep(0.001 * min(attempt + 1, 10))
+    raise type(problem)(f"{problem} ({attempts} attempts)")
+
+
 def _uvarint(raw: bytes) -> int:
     value = shift = 0
     for b in raw:
@@ -159,20 +240,13 @@ class SnapshotEntry:
     id: int  # the directory: <snapshotter root>/snapshots/<id>
     kind: str  # committed, active, view
     size: int | None  # the snapshotter's own figure for committed snapshots (often 0 in 1.6)
+    name: str = ""  # the whole bucket name, ``<namespace>/<n>/<key>`` (containerd's meta.db names it)
 
 
 def read_snapshots(path: str) -> list[SnapshotEntry]:
-    """Every snapshot in a snapshotter's ``metadata.db``. Retries once on an inconsistent read
-    (the file may change under us), then raises :class:`BoltError`."""
-    for attempt in (1, 2):
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-            return _entries(_Bolt(data))
-        except BoltError:
-            if attempt == 2:
-                raise
-    return []  # not reached
+    """Every snapshot in a snapshotter's ``metadata.db``, from one consistent snapshot of it
+    (:func:`read_consistent`), else :class:`BoltError`."""
+    return read_consistent(path, _entries)
 
 
 def _entries(db: _Bolt) -> list[SnapshotEntry]:
@@ -189,6 +263,8 @@ def _entries(db: _Bolt) -> list[SnapshotEntry]:
         kind = fields.get(b"kind", b"\x00")
         size = _uvarint(fields[b"size"]) if b"size" in fields else None
         out.append(
-            SnapshotEntry(namespace, key, _uvarint(fields[b"id"]), KINDS.get(kind[0] if kind else 0, "unknown"), size)
+            SnapshotEntry(
+                namespace, key, _uvarint(fields[b"id"]), KINDS.get(kind[0] if kind else 0, "unknown"), size, text
+            )
         )
     return out

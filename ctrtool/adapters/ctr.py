@@ -71,6 +71,7 @@ class Plugins:
     content_root: str | None = None
     snapshotter_roots: dict[str, str] = field(default_factory=dict)
     failed_snapshotters: set[str] = field(default_factory=set)
+    metadata_db: str | None = None  # the metadata plugin's bolt file (it exports its path)
 
     @property
     def root(self) -> str | None:
@@ -182,22 +183,46 @@ class CtrAdapter(Adapter):
     def _images_and_snapshots(self, namespaces: Sequence[str] | None) -> tuple[list[str], Plugins, dict]:
         """Namespaces, plugins, and per namespace its image table and snapshot keys, all listed in
         parallel: got[("images", ns)], got[("snapshots", ns)]."""
-        names, plugins = self._resolve_namespaces(namespaces)
+        fast = self._fast_tables(namespaces)
+        if fast is not None:
+            names, plugins, tables = fast
+            keys = self._fast_snapshot_keys(plugins, names)
+            if keys is not None:
+                got: dict[Any, Any] = {("images", ns): tables[ns] for ns in names}
+                got.update({("snapshots", ns): keys[ns] for ns in names})
+                return names, plugins, got
+        names, plugins = self._resolve_namespaces(namespaces, self.__dict__.get("_plugins"))
         calls: dict[Any, Any] = {}
         for ns in names:
             calls[("images", ns)] = partial(self.image_table, ns)
             calls[("snapshots", ns)] = partial(self.snapshot_keys, ns)
         return names, plugins, parallel(calls)
 
-    def _resolve_namespaces(self, namespaces: Sequence[str] | None) -> tuple[list[str], Plugins]:
+    def _resolve_namespaces(
+        self, namespaces: Sequence[str] | None, plugins: Plugins | None = None
+    ) -> tuple[list[str], Plugins]:
         if namespaces:
-            return list(namespaces), self.plugins()
+            return list(namespaces), plugins or self.plugins()
+        if plugins is not None:  # already asked (the fast path's attempt)
+            return self.namespaces(), plugins
         got = parallel({"ns": self.namespaces, "plugins": self.plugins})
         return got["ns"], got["plugins"]
 
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
-        names, plugins = self._resolve_namespaces(namespaces)
+        """Fast path (``--via auto``, containerd's files readable): ``plugins ls`` and one read of
+        meta.db for every namespace. Else ``namespaces ls`` ‖ ``plugins ls``, then ``images ls``
+        per namespace in parallel. Either way the manifests on disk give the id and size."""
+        fast = self._fast_tables(namespaces)
+        if fast is not None:
+            names, plugins, tables = fast
+            return self._image_records(names, plugins, tables, "metadata")
+        names, plugins = self._resolve_namespaces(namespaces, self.__dict__.get("_plugins"))
         tables = parallel({ns: partial(self.image_table, ns) for ns in names})
+        return self._image_records(names, plugins, tables, "tool")
+
+    def _image_records(
+        self, names: list[str], plugins: Plugins, tables: dict[str, list[dict[str, str]]], source: str
+    ) -> list[ImageRecord]:
         root = plugins.snapshotter_roots.get(self.snapshotter)
         content = model.containerd_content(self.endpoint.address, plugins.content_root)
         blobs = BlobReader(plugins.content_root)
@@ -220,6 +245,7 @@ class CtrAdapter(Adapter):
                         size_kind=CONTENT,
                         store=store,
                         content=content,
+                        source=source,
                     )
                 )
             if unknown:
@@ -228,6 +254,68 @@ class CtrAdapter(Adapter):
                     f"{plugins.content_root} ({blobs.problem or 'missing'}); their id and size are unknown"
                 )
         return records
+
+    # -- the fast path: containerd's metadata read directly -------------------------------------
+    def metadata(self, plugins: Plugins) -> Any:
+        """containerd's meta.db (:class:`.metadata.Metadata`), read once per adapter, or None when
+        the tools must be asked: ``--via tools``, containerd's root not on this machine or not
+        readable (not root), or a file or schema ctrtool does not read (with a warning)."""
+        if "_metadata" in self.__dict__:
+            return self.__dict__["_metadata"]
+        meta = None
+        if self.settings.via != "tools" and (plugins.metadata_db or plugins.root):
+            from .boltdb import BoltError
+            from .metadata import meta_db_path, read_metadata
+
+            path = plugins.metadata_db or meta_db_path(plugins.root or "")
+            try:
+                meta = read_metadata(path)
+            except OSError:
+                meta = None  # not on this machine, or not root: ctr reads it through containerd
+            except BoltError as exc:  # SchemaUnsupported included
+                self.warnings.append(f"ctr: containerd's metadata not read directly ({path}: {exc}); listed with ctr")
+        self.__dict__["_metadata"] = meta
+        return meta
+
+    def _fast_tables(self, namespaces: Sequence[str] | None) -> tuple[list[str], Plugins, dict] | None:
+        """(namespaces, plugins, namespace -> image rows as ``images ls`` gives them) from meta.db,
+        or None (the tools). Costs one ``plugins ls``, which the tool path needs too."""
+        if self.settings.via == "tools":
+            return None
+        if "_plugins" not in self.__dict__:
+            self.__dict__["_plugins"] = self.plugins()
+        plugins = self.__dict__["_plugins"]
+        meta = self.metadata(plugins)
+        if meta is None:
+            return None
+        names = list(namespaces) if namespaces else meta.namespaces
+        tables = {
+            ns: [
+                {"REF": i.name, "DIGEST": i.digest or "-", "TYPE": i.media_type or "-"} for i in meta.images.get(ns, [])
+            ]
+            for ns in names
+        }
+        return names, plugins, tables
+
+    def _fast_snapshot_keys(self, plugins: Plugins, names: list[str]) -> dict[str, dict[str, str]] | None:
+        """namespace -> {key: kind} as ``snapshots ls`` gives them (committed and active only): the
+        keys of meta.db joined with the snapshotter's metadata.db by its own name for each; None
+        when that cannot be read (the tools then)."""
+        from .boltdb import BoltError, read_snapshots
+
+        meta = self.metadata(plugins)
+        root = plugins.snapshotter_roots.get(self.snapshotter)
+        if meta is None or not root:
+            return None
+        try:
+            kinds = {e.name: e.kind for e in read_snapshots(os.path.join(root, "metadata.db"))}
+        except (OSError, BoltError):
+            return None
+        out = {}
+        for ns in names:
+            keys = (meta.snapshots.get(ns) or {}).get(self.snapshotter) or {}
+            out[ns] = {k: kinds[b] for k, b in keys.items() if kinds.get(b) in ("committed", "active")}
+        return out
 
     # -- facts for `ctrtool doctor` ----------------------------------------------------------------
     def plugin_rows(self) -> list[dict[str, str]]:
@@ -1016,6 +1104,8 @@ def parse_plugins(stdout: str) -> Plugins:
         if section != "Exports":
             continue
         parts = line.split(None, 1)
+        if len(parts) == 2 and parts[0] == "path" and ptype == "io.containerd.metadata.v1":
+            plugins.metadata_db = parts[1].strip()
         if len(parts) != 2 or parts[0] != "root":
             continue
         root = parts[1].strip()

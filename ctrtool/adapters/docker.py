@@ -129,8 +129,39 @@ class DockerAdapter(Adapter):
             )
         return None
 
+    # -- the fast path: the Engine API on the local socket ---------------------------------------
+    def api(self) -> Any:
+        """docker's Engine API (:class:`.dockerapi.EngineAPI`) when ``--via auto`` and the endpoint
+        is a local unix socket (not a context), else None: the CLI then."""
+        if "_api" not in self.__dict__:
+            from .dockerapi import EngineAPI, socket_path
+
+            path = None if self.settings.via == "tools" or self.endpoint.context else socket_path(self.endpoint.address)
+            self.__dict__["_api"] = EngineAPI(path, self.deadline.remaining) if path else None
+        return self.__dict__["_api"]
+
+    def _via_api(self, ask: str, *args: Any) -> Any:
+        """``api.<ask>(*args)``, or None when the API is not used or did not answer (from then on
+        this adapter asks the CLI: it says what is wrong in its own words)."""
+        api = self.api()
+        if api is None:
+            return None
+        from .dockerapi import ApiUnavailable
+
+        try:
+            got = getattr(api, ask)(*args)
+        except ApiUnavailable:
+            api.close()
+            self.__dict__["_api"] = None
+            return None
+        self.__dict__["_api_used"] = True
+        return got
+
     # -- queries ---------------------------------------------------------------------------
     def _info(self) -> dict[str, Any]:
+        got = self._via_api("info")
+        if got is not None:
+            return got
         result = self.run("info", "--format", "{{json .}}")
         data = _json(result, self.endpoint.address)
         if not isinstance(data, dict) or "DockerRootDir" not in data:
@@ -142,12 +173,18 @@ class DockerAdapter(Adapter):
         return self._info()
 
     def _image_ids(self) -> list[str]:
+        got = self._via_api("image_ids")
+        if got is not None:
+            return got
         result = self.run("image", "ls", "--quiet", "--no-trunc")
         return parse_image_ids(result.stdout)
 
     def _inspect(self, ids: list[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
+        got = self._via_api("inspect", ids)
+        if got is not None:
+            return got
         result = self.run("image", "inspect", *ids, check=False)
         if result.returncode != 0 and not stderr_mentions(result.stderr, "no such image"):
             from ..runner import failure
@@ -160,6 +197,16 @@ class DockerAdapter(Adapter):
         return data
 
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
+        """``image ls -q`` then one ``image inspect`` of them all (plus ``info`` unless overlay2):
+        through the Engine API on a local socket with ``--via auto`` (``source`` "api"), else the
+        CLI."""
+        records = self._image_records()
+        if self.__dict__.get("_api_used") and self.api() is not None:
+            for r in records:
+                r.source = "api"
+        return records
+
+    def _image_records(self) -> list[ImageRecord]:
         items = self._inspect(self._image_ids())
         path = overlay2_store(items)
         if path is not None:  # overlay2 says where its layers are: no `docker info` needed
