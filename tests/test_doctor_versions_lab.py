@@ -43,6 +43,8 @@ def test_lab_versions(lab, lab_env):
     sources = [e["source"] for e in r["evidence"]]
     assert any(s.endswith(" version") and s.startswith("ctr ") for s in sources), sources
     assert "ctrtool/doctor/eol.yaml" in sources
+    # docker's version is shown as the docker call that said it (not lost when listings use the API)
+    assert any(s.startswith("docker ") and s.endswith(" info --format '{{json .}}'") for s in sources), sources
     if lab.profile.name == "debian":
         assert r["status"] == "warn", r
         assert "containerd 1.6.20~ds1: 1.6 reached end of life on 2025-08-23" in r["summary"]

@@ -158,8 +158,8 @@ class DockerAdapter(Adapter):
         return got
 
     # -- queries ---------------------------------------------------------------------------
-    def _info(self) -> dict[str, Any]:
-        got = self._via_api("info")
+    def _info(self, tool: bool = False) -> dict[str, Any]:
+        got = None if tool else self._via_api("info")
         if got is not None:
             return got
         result = self.run("info", "--format", "{{json .}}")
@@ -169,8 +169,9 @@ class DockerAdapter(Adapter):
         return data
 
     def daemon_info(self) -> dict[str, Any]:
-        """``docker info`` as JSON (for `ctrtool doctor`)."""
-        return self._info()
+        """``docker info`` as JSON, from the docker CLI itself: `ctrtool doctor` shows the tool call
+        as its evidence, and what a user running docker would get."""
+        return self._info(tool=True)
 
     def _image_ids(self) -> list[str]:
         got = self._via_api("image_ids")
