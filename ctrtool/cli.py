@@ -303,6 +303,8 @@ def _handle_signals() -> list[int]:
         runner.end_children(wait=None, signum=signum)  # at once: a thread may be waiting for one
         if len(signalled) > 1:
             return  # already on the way out (timeout(1) signals its child, then its group again)
+        if runner.deferring():
+            return  # a tool is starting: it is ended, and this raised, once it is recorded
         raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
     for sig in SIGNALS:

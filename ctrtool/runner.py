@@ -62,6 +62,35 @@ def _started(proc: subprocess.Popen, own_group: bool = True) -> None:
         raise Terminated(_stop_signal[0] if _stop_signal else signal.SIGTERM)
 
 
+_main_spawning = 0  # the main thread is between fork and recording a tool (see _Spawning)
+
+
+def deferring() -> bool:
+    """Whether a signal handler must not raise now: the main thread is starting a tool, and an
+    exception raised inside Popen would leave the started tool unrecorded, so that nothing would
+    end it. The handler ends the tools it knows; the start is recorded, ended, and raised after."""
+    return _main_spawning > 0
+
+
+class _Spawning:
+    """Around Popen and _started in the main thread: a signal that comes in between is raised
+    when the tool is recorded (by _started, or here at the end), never in the middle."""
+
+    def __enter__(self) -> None:
+        global _main_spawning
+        self.main = threading.current_thread() is threading.main_thread()
+        if self.main:
+            _main_spawning += 1
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        global _main_spawning
+        if not self.main:
+            return
+        _main_spawning -= 1
+        if exc_type is None and not _main_spawning and _stopping.is_set() and _stop_signal:
+            raise Terminated(_stop_signal[0])
+
+
 def _finished(proc: subprocess.Popen) -> None:
     with _children_lock:
         _children.pop(proc, None)
@@ -155,25 +184,26 @@ def run(
     started = time.monotonic()
     _debug(f"run: {_join(argv)} ({_timeout_words(timeout)})")
     _refuse_if_stopping()
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=full_env,
-            text=True,
-            errors="replace",
-            start_new_session=True,  # own process group: a timeout kills the tool and its children
-        )
-    except FileNotFoundError:
-        raise ToolNotInstalled(tool, argv=argv) from None
-    except PermissionError as exc:
-        raise ToolError(
-            tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
-        ) from None
-    try:
+    with _Spawning():
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=full_env,
+                text=True,
+                errors="replace",
+                start_new_session=True,  # own process group: a timeout kills the tool and its children
+            )
+        except FileNotFoundError:
+            raise ToolNotInstalled(tool, argv=argv) from None
+        except PermissionError as exc:
+            raise ToolError(
+                tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
+            ) from None
         _started(proc)
+    try:
         stdout, stderr = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
@@ -294,23 +324,24 @@ def _run_into(
     _debug(f"run (into a file): {_join(argv)} (no timeout)")
     _refuse_if_stopping()
     started = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out_fd,
-            stderr=subprocess.PIPE,
-            env=_environment(None, unset_env),
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise ToolNotInstalled(tool, argv=argv) from None
-    except PermissionError as exc:
-        raise ToolError(
-            tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
-        ) from None
-    try:
+    with _Spawning():
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out_fd,
+                stderr=subprocess.PIPE,
+                env=_environment(None, unset_env),
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise ToolNotInstalled(tool, argv=argv) from None
+        except PermissionError as exc:
+            raise ToolError(
+                tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
+            ) from None
         _started(proc)
+    try:
         _out, err = proc.communicate()
     except BaseException:
         _kill_group(proc)
@@ -514,17 +545,18 @@ def run_pipe(
             (target, subprocess.PIPE, target_unset_env),
         ):
             try:
-                procs.append(
-                    subprocess.Popen(
-                        argv,
-                        stdin=stdin,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        env=_environment(None, unset),
-                        start_new_session=True,
+                with _Spawning():
+                    procs.append(
+                        subprocess.Popen(
+                            argv,
+                            stdin=stdin,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            env=_environment(None, unset),
+                            start_new_session=True,
+                        )
                     )
-                )
-                _started(procs[-1])
+                    _started(procs[-1])
             except FileNotFoundError:
                 raise ToolNotInstalled(os.path.basename(argv[0]), argv=argv) from None
             except PermissionError as exc:

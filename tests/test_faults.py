@@ -227,3 +227,36 @@ def test_sigterm_during_a_copy_ends_both_sides(tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=10)
     assert wait_for(lambda: processes_with(marker) == [], timeout=5), "a side of the copy outlived ctrtool"
+
+
+@pytest.mark.parametrize("call", ["run", "run_pipe"])
+def test_a_signal_while_a_tool_is_starting_still_ends_it(call):
+    """The signal handler used to raise inside Popen, after the fork: the tool started but was
+    never recorded, so nothing ended it (seen once under load in CI: a side of a copy outlived
+    ctrtool). A Popen that gets SIGTERM right after starting its tool shows it."""
+    marker = f"CTRTOOL_FAULT_MARK={uuid.uuid4().hex}"
+    key, value = marker.split("=")
+    tool = "['sh', '-c', 'sleep 60 & wait']"
+    action = f"runner.run({tool}, timeout=30)" if call == "run" else f"runner.run_pipe({tool}, {tool}, progress=False)"
+    code = (
+        "import os, signal, subprocess\n"
+        "from ctrtool import runner\n"
+        "import ctrtool.cli as c\n"
+        "c._stdio(); c._handle_signals()\n"
+        "real = subprocess.Popen\n"
+        "class Signalled(real):\n"
+        "    def __init__(self, *a, **k):\n"
+        "        super().__init__(*a, **k)\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)  # handled here, inside Popen\n"
+        "        for _ in range(1000): pass\n"
+        "subprocess.Popen = Signalled\n"
+        "try:\n"
+        f"    {action}\n"
+        "except KeyboardInterrupt as exc:\n"
+        "    print(type(exc).__name__, getattr(exc, 'signum', None))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, key: value}, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.strip() == f"Terminated {int(signal.SIGTERM)}", proc.stderr
+    assert wait_for(lambda: processes_with(marker) == [], timeout=5), "the tool outlived ctrtool"
