@@ -7,6 +7,7 @@ the end; the lab's own images (demo:1.0, pause:3.6) are never changed.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -58,6 +59,10 @@ def docker_id(env, ref):
     return manifest["config"]["digest"]
 
 
+_POD_LOGS = "/var/log/pods"
+_POD_LOGS_EXISTED = os.path.exists(_POD_LOGS)  # on a machine without a kubelet: the pods below make it
+
+
 def _remove_cri_pods(env, name):
     """Remove this lab's pods of that name and their log directories (under /var/log/pods, which
     every lab on the machine shares: only the directories these pods name are deleted)."""
@@ -70,6 +75,11 @@ def _remove_cri_pods(env, name):
         tool(env, "crictl", "rmp", "-f", pod, check=False)
         if logs and logs.startswith(f"/var/log/pods/default_{name}_"):
             shutil.rmtree(logs, ignore_errors=True)
+    if not _POD_LOGS_EXISTED:
+        try:
+            os.rmdir(_POD_LOGS)  # only if empty: another lab's pods may still be there
+        except OSError:
+            pass
 
 
 # -- images: list, inspect, load, tag, rmi, save --------------------------------------------------
