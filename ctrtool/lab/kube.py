@@ -134,6 +134,18 @@ def _is_mount_point(path: pathlib.Path) -> bool:
     return any(len(f := line.split(" ")) > 4 and Lab._unescape(f[4]) == target for line in lines)
 
 
+def _hierarchies() -> list[pathlib.Path]:
+    """The cgroup hierarchies' root directories: /sys/fs/cgroup itself on cgroup v2, else every
+    hierarchy mounted under it (cgroup v1, and the hybrid layout's "unified")."""
+    if (CGROUP_FS / "cgroup.controllers").exists():
+        return [CGROUP_FS]
+    try:
+        entries = sorted(CGROUP_FS.iterdir())
+    except OSError:
+        return []
+    return [h for h in entries if h.is_dir() and not h.is_symlink() and _is_mount_point(h)]
+
+
 class NodeRuntime(Lab):
     """One node's containerd: a lab of its own under DIR/nodes/NAME that runs no dockerd, shares the
     cluster's CNI network and uses containerd 2.4's stock sandbox image name."""
@@ -669,15 +681,14 @@ class KubeLab(Lab):
             f"--secure-port={port}",
             "--leader-elect=false",
             "--profiling=false",
+            f"--cert-dir={self.kube_dir / (name + '-certs')}",
         ]
 
     def _start_controller_manager(self, binaries: dict[str, str], ports: dict[str, int], progress: Progress) -> None:
         p = self.pki
         port = ports["controller-manager"]
         argv = self._component_argv(binaries["kube-controller-manager"], "controller-manager", port)
-        argv[1] = f"--kubeconfig={self.controller_manager.value}"  # the value that marks this lab's process
         argv += [
-            f"--cert-dir={self.kube_dir / 'controller-manager-certs'}",
             f"--service-account-private-key-file={p / 'sa.key'}",
             f"--root-ca-file={p / 'ca.crt'}",
             "--use-service-account-credentials=true",
@@ -749,9 +760,7 @@ class KubeLab(Lab):
             if pathlib.Path("/proc/sys", name).exists():
                 self._write_if_changed(sysctl / name.replace("/", "."), value + "\n")
         created = set(self._recorded_cgroups())
-        for hierarchy in sorted(CGROUP_FS.iterdir()):
-            if not hierarchy.is_dir() or hierarchy.is_symlink() or not _is_mount_point(hierarchy):
-                continue
+        for hierarchy in _hierarchies():
             target = hierarchy / node.cgroup_root.lstrip("/")
             if not target.exists():
                 target.mkdir()
@@ -848,12 +857,11 @@ class KubeLab(Lab):
         """This lab's cgroup roots that exist: the recorded ones, and any ``/ctrtool-HASH-*``."""
         found = {pathlib.Path(p) for p in self._recorded_cgroups()}
         prefix = f"ctrtool-{self._hash[:6]}-"
-        if CGROUP_FS.is_dir():
-            for hierarchy in CGROUP_FS.iterdir():
-                try:
-                    found.update(e for e in hierarchy.iterdir() if e.is_dir() and e.name.startswith(prefix))
-                except OSError:
-                    continue
+        for hierarchy in _hierarchies():
+            try:
+                found.update(e for e in hierarchy.iterdir() if e.is_dir() and e.name.startswith(prefix))
+            except OSError:
+                continue
         return sorted(p for p in found if p.is_dir())
 
     def _remove_cgroups(self, warnings: list[str]) -> list[str]:
