@@ -695,6 +695,8 @@ class KubeLab(Lab):
             f"--cluster-signing-cert-file={p / 'ca.crt'}",
             f"--cluster-signing-key-file={p / 'ca.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # default /usr/libexec/kubernetes/kubelet-plugins/volume/exec, which it creates
+            f"--flex-volume-plugin-dir={self.kube_dir / 'volume-plugins'}",
         ]
         daemon = self.controller_manager
         self._start(daemon, argv, lambda: self._http_ok(f"https://127.0.0.1:{port}/healthz"), progress)
