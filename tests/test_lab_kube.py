@@ -204,6 +204,41 @@ def test_a_pod_runs_on_each_node(kube_lab):
         _kubectl("delete", "pods", "-l", "app=ctrtool-lab-test", "--wait=true", "--timeout=60s", check=False)
 
 
+def test_up_again_reuses_what_runs(kube_lab):
+    def pids() -> dict[str, int]:
+        res = _ctrtool("lab", "status", "--dir", str(LAB_DIR), "-o", "json")
+        return {d["name"]: d["pid"] for d in json.loads(res.stdout)["daemons"]}
+
+    before = pids()
+    res = _up()
+    assert "node-2/kubelet already running" in res.stderr and "starting" not in res.stderr, res.stderr
+    assert pids() == before
+    # a lab keeps its node count; --nodes is only the kube profile's
+    res = _ctrtool("lab", "up", "--profile", "kube", "--nodes", "3", "--dir", str(LAB_DIR))
+    assert res.returncode != 0 and "holds a lab of 2 node(s), not 3" in res.stderr, res.stderr
+    res = _ctrtool("lab", "up", "--profile", "debian", "--nodes", "3", "--dir", str(LAB_DIR) + "-x")
+    assert res.returncode != 0 and "--nodes is for the kube profile" in res.stderr, res.stderr
+    assert not pathlib.Path(str(LAB_DIR) + "-x").exists()
+
+
+def test_up_restarts_a_killed_kubelet(kube_lab):
+    import signal
+
+    status = json.loads(_ctrtool("lab", "status", "--dir", str(LAB_DIR), "-o", "json").stdout)
+    kubelet = next(d for d in status["daemons"] if d["name"] == "node-1/kubelet")
+    os.kill(kubelet["pid"], signal.SIGKILL)  # the pid the lab recorded: a stale pid file is left
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{kubelet['pid']}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    res = _ctrtool("lab", "status", "--dir", str(LAB_DIR))
+    assert res.returncode == 1
+    res = _up()
+    assert "removing the stale pid file" in res.stderr and "starting node-1/kubelet" in res.stderr, res.stderr
+    assert "starting node-2/kubelet" not in res.stderr
+    nodes = json.loads(_kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    assert all(c["status"] == "True" for n in nodes for c in n["status"]["conditions"] if c["type"] == "Ready")
+
+
 def test_host_untouched_while_running(kube_lab):
     assert _host_state() == kube_lab["before"]
     assert _iptables_kube_chains() == kube_lab["chains_before"]
