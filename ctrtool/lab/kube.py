@@ -247,6 +247,7 @@ class KubeLab(Lab):
         )
         self.scheduler = daemon("kube-scheduler", "--kubeconfig", self.kube_dir / "scheduler.kubeconfig")
         self.control_plane = [self.etcd, self.apiserver, self.controller_manager, self.scheduler]
+        self._kubelets_started: dict[str, float] = {}  # node -> when this up started its kubelet
 
     def __repr__(self) -> str:
         return f"KubeLab({str(self.directory)!r}, nodes={self.node_count})"
@@ -809,6 +810,7 @@ class KubeLab(Lab):
             "--node-ip",
             gateway,
         ]
+        self._kubelets_started[node.name] = time.time()
         self._start(node.kubelet, argv, lambda: node.kubelet.running_pid() is not None, progress)
 
     def _wait_cluster_ready(self, progress: Progress) -> None:
@@ -817,7 +819,7 @@ class KubeLab(Lab):
         deadline = t0 + READY_TIMEOUT
         names = {n.name for n in self.nodes}
         while True:
-            ready = self.ready_nodes()
+            ready = self.ready_nodes(self._kubelets_started)
             account = self._api("/api/v1/namespaces/default/serviceaccounts/default") is not None
             if names <= ready and account:
                 progress(f"{len(names)} node(s) Ready ({time.monotonic() - t0:.1f}s)")
@@ -837,13 +839,27 @@ class KubeLab(Lab):
                 )
             time.sleep(1.0)
 
-    def ready_nodes(self) -> set[str]:
+    def ready_nodes(self, since: dict[str, float] | None = None) -> set[str]:
+        """Names of the nodes whose Ready condition is True; for a node in ``since`` (its kubelet
+        started at that time) only once its kubelet has reported after that: a restarted kubelet's
+        node still shows the Ready of the kubelet before it for a while."""
+        import calendar
+
         nodes = self._api("/api/v1/nodes") or {}
         ready = set()
         for item in nodes.get("items") or []:
+            name = str((item.get("metadata") or {}).get("name"))
             for cond in (item.get("status") or {}).get("conditions") or []:
-                if cond.get("type") == "Ready" and cond.get("status") == "True":
-                    ready.add(str((item.get("metadata") or {}).get("name")))
+                if cond.get("type") != "Ready" or cond.get("status") != "True":
+                    continue
+                if since and name in since:
+                    try:
+                        beat = calendar.timegm(time.strptime(str(cond.get("lastHeartbeatTime")), "%Y-%m-%dT%H:%M:%SZ"))
+                    except ValueError:
+                        continue
+                    if beat < int(since[name]):
+                        continue
+                ready.add(name)
         return ready
 
     # ---- down --------------------------------------------------------------------------------
