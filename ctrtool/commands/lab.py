@@ -11,7 +11,9 @@ from ..output import Output
 from .common import OutputOpt, check_format, handle_errors
 
 app = typer.Typer(
-    help="A local lab: containerd with CRI, dockerd and a demo image, isolated in one directory.", no_args_is_help=True
+    help="A local lab: containerd with CRI, dockerd and a demo image (or, with --profile kube, a Kubernetes "
+    "cluster of kubelets on their own containerds), isolated in one directory.",
+    no_args_is_help=True,
 )
 
 DirOpt = Annotated[
