@@ -119,6 +119,10 @@ def _noop(_: str) -> None:
     pass
 
 
+def _prefixed(progress: Progress, prefix: str) -> Progress:
+    return lambda message: progress(f"{prefix}: {message}")
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -189,7 +193,7 @@ class NodeRuntime(Lab):
         ):
             progress(f"{self.name}: containerd's configuration changed while it runs; `lab down` then `lab up`")
         self._write_if_changed(self.crictl_config, self._crictl_yaml())
-        self._ensure_containerd(binaries, lambda m: progress(f"{self.name}: {m}"))
+        self._ensure_containerd(binaries, _prefixed(progress, self.name))
 
     def import_images(self, binaries: dict[str, str], images: list[image_mod.BuiltImage], progress: Progress) -> None:
         """The demo and sandbox images into k8s.io, unless that namespace already has them."""
@@ -418,7 +422,10 @@ class KubeLab(Lab):
         self._write_if_changed(self.ports_file, json.dumps(ports, indent=2, sort_keys=True) + "\n")
         self._write_cni_conflist()
         gateway = self.gateway()
-        assert gateway is not None
+        if gateway is None:
+            raise LabError(
+                f"cannot read the lab's CNI subnet from {self.cni_conflist}", "`ctrtool lab down --purge` first"
+            )
         self._ensure_bridge(gateway, progress)
         self._ensure_pki(binaries["openssl"], gateway, progress)
         self._write_kubeconfigs(ports)
@@ -482,15 +489,49 @@ class KubeLab(Lab):
             return path
 
         def ca(name: str, cn: str) -> None:
-            run("req", "-x509", "-new", "-config", str(conf), "-extensions", "ca", "-key", key(name),
-                "-subj", f"/CN={cn}", "-days", "3650", "-sha256", "-out", str(p / f"{name}.crt"))  # fmt: skip
+            run(
+                "req",
+                "-x509",
+                "-new",
+                "-config",
+                str(conf),
+                "-extensions",
+                "ca",
+                "-key",
+                key(name),
+                "-subj",
+                f"/CN={cn}",
+                "-days",
+                "3650",
+                "-sha256",
+                "-out",
+                str(p / f"{name}.crt"),
+            )
 
         def cert(name: str, subject: str, kind: str, signer: str = "ca") -> None:
             csr = str(p / f"{name}.csr")
             run("req", "-new", "-config", str(conf), "-key", key(name), "-subj", subject, "-out", csr)
-            run("x509", "-req", "-in", csr, "-CA", str(p / f"{signer}.crt"), "-CAkey", str(p / f"{signer}.key"),
-                "-set_serial", "0x" + secrets.token_hex(8), "-days", "3650", "-sha256", "-extfile", str(conf),
-                "-extensions", kind, "-out", str(p / f"{name}.crt"))  # fmt: skip
+            run(
+                "x509",
+                "-req",
+                "-in",
+                csr,
+                "-CA",
+                str(p / f"{signer}.crt"),
+                "-CAkey",
+                str(p / f"{signer}.key"),
+                "-set_serial",
+                "0x" + secrets.token_hex(8),
+                "-days",
+                "3650",
+                "-sha256",
+                "-extfile",
+                str(conf),
+                "-extensions",
+                kind,
+                "-out",
+                str(p / f"{name}.crt"),
+            )
             os.unlink(csr)
 
         ca("ca", "ctrtool-lab-ca")
@@ -926,7 +967,7 @@ class KubeLab(Lab):
             stop(node.kubelet)
         for node in self.nodes:
             if node.directory.is_dir():
-                sub = node._down(False, lambda m, n=node.name: progress(f"{n}: {m}"))  # type: ignore[misc]
+                sub = node._down(False, _prefixed(progress, node.name))
                 for key in ("stopped", "shims", "unmounted", "removed", "warnings"):
                     result[key] += sub[key]
                 if sub["workloads"]:
