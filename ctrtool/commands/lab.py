@@ -11,7 +11,9 @@ from ..output import Output
 from .common import OutputOpt, check_format, handle_errors
 
 app = typer.Typer(
-    help="A local lab: containerd with CRI, dockerd and a demo image, isolated in one directory.", no_args_is_help=True
+    help="A local lab: containerd with CRI, dockerd and a demo image (or, with --profile kube, a Kubernetes "
+    "cluster of kubelets on their own containerds), isolated in one directory.",
+    no_args_is_help=True,
 )
 
 DirOpt = Annotated[
@@ -32,18 +34,32 @@ ProfileOpt = Annotated[
         metavar="NAME",
         help="What the lab runs: debian (Debian 12's containerd 1.6 and dockerd 20.10, docker on overlay2), modern "
         "(containerd 2.4.2 and dockerd 29 on containerd's image store, built once with Go), modern-overlay2 "
-        "(the same, docker on overlay2). Default: the profile the lab directory was made with, else debian.",
+        "(the same, docker on overlay2), kube (a Kubernetes v1.37.2 cluster: etcd, control plane and --nodes "
+        "kubelets, each on its own containerd 2.4.2; built once with Go). Default: the profile the lab directory "
+        "was made with, else debian.",
     ),
 ]
 
 
-def _lab(directory: Optional[str], profile: Optional[str] = None):
+NodesOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--nodes",
+        "-N",
+        metavar="N",
+        help="Profile kube: how many nodes (kubelets, each on its own containerd). Default: as the lab was "
+        "made, else 2.",
+    ),
+]
+
+
+def _lab(directory: Optional[str], profile: Optional[str] = None, nodes: Optional[int] = None):
     from ..errors import UsageError
-    from ..lab import Lab
+    from ..lab import open_lab
 
     if directory is not None and not directory.strip():
         raise UsageError("--dir is empty", "give the lab's directory, or leave --dir out for the default")
-    return Lab(directory, profile)
+    return open_lab(directory, profile, nodes)
 
 
 def _progress(out: Output):
@@ -52,12 +68,15 @@ def _progress(out: Output):
 
 @app.command("up")
 @handle_errors
-def up(directory: DirOpt = None, profile: ProfileOpt = None, output: OutputOpt = "table") -> None:
+def up(
+    directory: DirOpt = None, profile: ProfileOpt = None, nodes: NodesOpt = None, output: OutputOpt = "table"
+) -> None:
     """Start the lab (idempotent): containerd with CRI, dockerd, a CNI config, and the demo image
     imported into docker, containerd `default` and `k8s.io`. Needs root. Labs of different profiles
-    run side by side, each in its own directory."""
+    run side by side, each in its own directory. --profile kube starts a Kubernetes cluster instead:
+    etcd, apiserver, controller-manager, scheduler and N nodes, the demo image in each node's k8s.io."""
     out = Output(check_format(output))
-    lab = _lab(directory, profile)
+    lab = _lab(directory, profile, nodes)
     status = lab.up(progress=_progress(out))
     _show_status(out, status)
     if not out.structured:

@@ -21,6 +21,22 @@ from .common import (
 )
 from .daemons import Lab, pid_alive, preflight, require_binaries, require_root
 
+
+def open_lab(directory: str | None = None, profile: str | None = None, nodes: int | None = None) -> Lab:
+    """The lab in ``directory``: a :class:`Lab`, or for the ``kube`` profile (asked for, or recorded in
+    the directory) a :class:`ctrtool.lab.kube.KubeLab` of ``nodes`` nodes."""
+    lab = Lab(directory, profile)
+    if lab.profile.kubernetes:
+        from .kube import KubeLab
+
+        return KubeLab(directory, lab.profile.name, nodes=nodes)
+    if nodes is not None:
+        raise LabError(
+            f"--nodes is for the kube profile; lab profile {lab.profile.name} has no nodes", "leave --nodes out"
+        )
+    return lab
+
+
 __all__ = [
     "APT_INSTALL",
     "CRICTL_INSTALL",
@@ -31,6 +47,7 @@ __all__ = [
     "LabError",
     "default_dir",
     "find_crictl",
+    "open_lab",
     "pid_alive",
     "preflight",
     "require_binaries",

@@ -263,6 +263,9 @@ class _Daemon:
 class Lab:
     """One lab directory and the daemons it holds. Every method is safe to call repeatedly."""
 
+    # the CRI plugin's sandbox image (containerd 2.x: pinned_images.sandbox)
+    sandbox_image = PAUSE_IMAGE
+
     def __init__(self, directory: pathlib.Path | str | None = None, profile: str | None = None):
         """``profile``: what to run (see :mod:`ctrtool.lab.profiles`). None: the profile recorded in
         the directory by an earlier ``up``, else ``debian``. ``directory`` None: $CTRTOOL_LAB_DIR,
@@ -702,7 +705,7 @@ class Lab:
                 f"  {images}]",
                 '    snapshotter = "overlayfs"',
                 f"  {images}.pinned_images]",
-                f"    sandbox = {q(PAUSE_IMAGE)}",
+                f"    sandbox = {q(self.sandbox_image)}",
                 f"  {images}.registry]",
                 f"    config_path = {q(str(self.registry_hosts_dir))}",
                 f"  {rt}]",

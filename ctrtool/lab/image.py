@@ -224,6 +224,16 @@ def docker_archive(ref: str, config: dict, layers: list[bytes]) -> tuple[bytes, 
     return buf.getvalue(), image_id
 
 
+def _pause_config(base_id: str, arch: str) -> dict:
+    return image_config(
+        [base_id],
+        ["ctrtool lab: busybox and its applets in /bin"],
+        arch=arch,
+        entrypoint=["/bin/sh", "-c", PAUSE_SCRIPT],
+        labels={"org.opencontainers.image.title": "ctrtool lab pause (pod sandbox)"},
+    )
+
+
 def build_archives(busybox: str = BUSYBOX, arch: str | None = None) -> dict[str, tuple[bytes, str, list[str]]]:
     """Both images in memory: ref -> (archive bytes, image id, diff ids)."""
     arch = arch or platform_arch()
@@ -237,13 +247,7 @@ def build_archives(busybox: str = BUSYBOX, arch: str | None = None) -> dict[str,
         cmd=["/bin/sh"],
         labels={"org.opencontainers.image.title": "ctrtool lab demo"},
     )
-    pause = image_config(
-        [base_id],
-        ["ctrtool lab: busybox and its applets in /bin"],
-        arch=arch,
-        entrypoint=["/bin/sh", "-c", PAUSE_SCRIPT],
-        labels={"org.opencontainers.image.title": "ctrtool lab pause (pod sandbox)"},
-    )
+    pause = _pause_config(base_id, arch)
     out: dict[str, tuple[bytes, str, list[str]]] = {}
     for ref, config, layers in ((DEMO_IMAGE, demo, [base, extra]), (PAUSE_IMAGE, pause, [base])):
         data, image_id = docker_archive(ref, config, layers)
@@ -273,3 +277,16 @@ def build_images(out_dir: pathlib.Path | str, busybox: str = BUSYBOX, arch: str 
         _write_if_changed(path, data)
         built[ref] = BuiltImage(ref, path, image_id, diff_ids)
     return built
+
+
+def build_sandbox_image(
+    out_dir: pathlib.Path | str, ref: str, name: str, busybox: str = BUSYBOX, arch: str | None = None
+) -> BuiltImage:
+    """The pause image under another reference (a stock containerd's own sandbox image, such as
+    ``registry.k8s.io/pause:3.10.2``), written to ``out_dir/name``: same config, same layer."""
+    base = busybox_layer(busybox)
+    data, image_id = docker_archive(ref, _pause_config(_sha256(base), arch or platform_arch()), [base])
+    path = pathlib.Path(out_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(path, data)
+    return BuiltImage(ref, path, image_id, [_sha256(base)])
