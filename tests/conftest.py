@@ -110,3 +110,10 @@ def tmux(tmp_path_factory):
     socket = str(tmp_path_factory.mktemp("tmux") / "sock")
     yield ["tmux", "-S", socket]
     subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """The Kubernetes lab's tests run last: on a fresh machine its build (scripts/dev.sh starts it
+    beside the first tests) has had time to finish."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_lab_kube.py"))
