@@ -186,9 +186,13 @@ class _Bolt:
 def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 50) -> T:
     """``walk`` applied to one consistent snapshot of the bbolt file at ``path``: the meta pages
     are read, the walk reads the pages it reaches (pread: never written, never locked, never mapped),
-    then the meta pages are read again. The same newest transaction means no commit finished during
-    the walk, so every page it read belonged to that transaction (see the module's docstring); a
-    change means a retry, and so does a read whose meta pages were both bad. Only the pages reached
+    then the meta pages are read again. The same newest transaction, or the next one, means that
+    every page the walk read still belonged to the transaction it started from: a write transaction
+    T+1 writes only to pages free before it began, and the pages of T's tree that T+1 replaces are
+    released for reuse only when T+2 begins (bbolt's freePages, with no reader registered). Two
+    commits or more mean a retry, and so does a read whose meta pages were both bad (containerd
+    commits in bursts, e.g. the CRI labelling thousands of new tags: needing no commit at all in a
+    walk failed there 50 times in a row). Only the pages reached
     are read, so the window a commit can fall in is short whatever the file's size. A
     :class:`BoltError` from ``walk`` on a snapshot that did not change is the file's own state and
     raised with its type (e.g. a schema refused). OSError (missing, permission) is raised at once."""
@@ -213,7 +217,7 @@ def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 50) -
                     newest = _Bolt(os.pread(fd, 2 * db.page_size, 0)).txid
                 except BoltError as exc:
                     newest, problem = -1, exc
-                if newest == db.txid:
+                if newest in (db.txid, db.txid + 1):
                     if failed is not None:
                         raise failed
                     return result
