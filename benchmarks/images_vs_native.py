@@ -232,11 +232,38 @@ def extra_tags(tools: Tools, env: dict[str, str], count: int) -> Iterator[None]:
             log(f"ctr -n {ns}: adding {count} tags (1 call)")
             removals[f"ctr -n {ns}"] = [tools.ctr, "-n", ns, "images", "rm", *refs]
             run([tools.ctr, "-n", ns, "images", "tag", "--force", DEMO_IMAGE, *refs], env)
+        settle(env)
         yield
     finally:
         for store, argv in removals.items():
             log(f"{store}: removing the {count} extra tags (1 call)")
             remove_tags(argv, env)
+
+
+def settle(env: dict[str, str], quiet: float = 2.0, limit: float = 300.0) -> None:
+    """Wait until containerd has stopped writing: after thousands of new tags the CRI plugin keeps
+    committing (it labels each new image in k8s.io) for a while, and a node at rest is what is
+    measured. Quiet: the newest transaction of its meta.db unchanged for ``quiet`` seconds."""
+    import glob
+
+    from ctrtool.adapters import boltdb
+
+    found = glob.glob(os.path.join(env.get("CTRTOOL_LAB_DIR", ""), "containerd", "root", "*metadata*", "meta.db"))
+    if not found:
+        return
+
+    def txid() -> int:
+        with open(found[0], "rb", buffering=0) as fh:
+            return boltdb._Bolt(os.pread(fh.fileno(), 2 * boltdb.MAX_PAGE, 0)).txid
+
+    start = time.monotonic()
+    last, since = txid(), time.monotonic()
+    while time.monotonic() - since < quiet and time.monotonic() - start < limit:
+        time.sleep(0.2)
+        now = txid()
+        if now != last:
+            last, since = now, time.monotonic()
+    log(f"containerd quiet after {time.monotonic() - start:.1f} s (transaction {last})")
 
 
 def remove_tags(argv: list[str], env: dict[str, str]) -> None:
