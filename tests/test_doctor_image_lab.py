@@ -25,9 +25,7 @@ def scratch(lab, native):
         fh.write(scratch_image(ref).archive)
     yield ref, path
     os.unlink(path)
-    for ns in ("default", "k8s.io"):
-        native.ctr(ns, "images", "rm", ref, check=False)
-    native.docker("image", "rm", "--force", ref, check=False)
+    native.forget_images(ref)
 
 
 def test_image_the_kubelet_can_use(lab_env):
@@ -107,5 +105,4 @@ def test_image_under_a_short_name(lab_env, native, scratch):
         got, _ = doctor("--image", short, env=lab_env)
         assert got["image"]["status"] == "ok", got["image"]
     finally:
-        for name in (short, full):
-            native.ctr("k8s.io", "images", "rm", name, check=False)
+        native.forget_images(full, short)

@@ -59,7 +59,7 @@ def test_image_unpacked_for_native_only(lab, lab_env, native):
         assert got["snapshotter"]["status"] == "ok", got["snapshotter"]
         assert got["image"]["status"] == "ok", got["image"]
     finally:
-        native.ctr("k8s.io", "images", "rm", ref, check=False)
+        native.forget_images(ref)
         os.unlink(path)
         if archive and os.path.exists(archive):
             os.unlink(archive)

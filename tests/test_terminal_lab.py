@@ -86,10 +86,10 @@ def _whole(lines: list[str], words: set[str]) -> None:
 
 # command, how to read the identifiers it must keep whole from its JSON
 TABLES = {
-    "images": (["images", "-A"], lambda j: {r["ref"] for r in j if not r["ref"].startswith("sha256:")}),
+    "images": (["images", "-A"], lambda j: {r["ref"] for r in j if r["ref"] and not r["ref"].startswith("sha256:")}),
     "images-wide": (
         ["images", "-A", "-o", "wide"],
-        lambda j: {r["ref"] for r in j if not r["ref"].startswith("sha256:")},
+        lambda j: {r["ref"] for r in j if r["ref"] and not r["ref"].startswith("sha256:")},
     ),
     "ps": (["ps", "-a", "-A"], lambda j: {r["name"] for r in j if r["name"]}),
     "pods": (["pods"], lambda j: {r["name"] for r in j}),

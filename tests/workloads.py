@@ -145,6 +145,23 @@ class Native:
             time.sleep(0.1)
 
     # -- removing them --------------------------------------------------------------------------
+    def forget_images(self, *refs: str) -> None:
+        """Remove images a test made from docker and ctr's default and k8s.io, with every name:
+        in k8s.io the CRI also names each image by its id (sha256:<id>), and removing only the
+        test's names with ctr would leave that one behind, an unnamed image for later tests."""
+
+        for ref in refs:
+            got = self.crictl("inspecti", "-o", "json", ref, check=False)
+            try:
+                image_id = json.loads(got.stdout)["status"]["id"]
+            except (ValueError, KeyError, TypeError):
+                image_id = None
+            if image_id:
+                self.crictl("rmi", image_id, check=False)
+            for ns in ("default", "k8s.io"):
+                self.ctr(ns, "images", "rm", ref, check=False)
+            self.docker("image", "rm", "--force", ref, check=False)
+
     def cleanup(self) -> None:
         for item in reversed(self.made):
             if item[0] == "docker":
