@@ -54,16 +54,20 @@ def test_lab_dir(profile: str) -> str:
 def lab(request):
     """A running lab of one profile in its own directory. Started once per session and profile and
     stopped when pytest moves on to the next profile, if this session started it (a lab a developer
-    left running is reused and left running)."""
+    left running is reused and left running). A lab this session starts starts fresh (the directory
+    of an earlier run is purged first: what its tests left must not decide this run's) and is
+    purged at the end."""
     require_lab()
     from ctrtool.lab import Lab
 
     the_lab = Lab(test_lab_dir(request.param), request.param)
     was_running = all(d["running"] for d in the_lab.status()["daemons"])
+    if not was_running:
+        the_lab.down(purge=True)
     the_lab.up()
     yield the_lab
     if not was_running:
-        the_lab.down()
+        the_lab.down(purge=True)
 
 
 @pytest.fixture(scope="session")
