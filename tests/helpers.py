@@ -60,3 +60,22 @@ def apply_fix(fix: dict, env: dict[str, str]) -> None:
         else:
             proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, (line, proc.stderr)
+
+
+# the variables that point the tools and ctrtool at a lab (`ctrtool lab env`), for a shell started
+# in a terminal (tmux) that must reach the same lab
+LAB_ENDPOINT_KEYS = (
+    "DOCKER_HOST",
+    "CONTAINERD_ADDRESS",
+    "CONTAINER_RUNTIME_ENDPOINT",
+    "IMAGE_SERVICE_ENDPOINT",
+    "CRI_CONFIG_FILE",
+)
+
+
+def lab_exports(lab_env: dict[str, str], *extra: str) -> str:
+    """`NAME=value ...` (shell-quoted) of the lab's endpoint variables and ``extra`` ones, for `env`."""
+    import shlex
+
+    keys = (*LAB_ENDPOINT_KEYS, *extra)
+    return " ".join(f"{k}={shlex.quote(v)}" for k, v in lab_env.items() if k in keys)

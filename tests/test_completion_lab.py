@@ -11,19 +11,12 @@ import sys
 import time
 
 import pytest
-from helpers import ctrtool, pane
+from helpers import ctrtool, lab_exports, pane
 
 pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
 BIN = os.path.dirname(sys.executable)  # the venv's bin: `ctrtool` is there
-ENV_KEYS = (
-    "DOCKER_HOST",
-    "CONTAINERD_ADDRESS",
-    "CONTAINER_RUNTIME_ENDPOINT",
-    "IMAGE_SERVICE_ENDPOINT",
-    "CRI_CONFIG_FILE",
-)
 
 SHELLS = {
     # shell: (how to start it with no user config, how to load ctrtool's completion)
@@ -65,7 +58,7 @@ def _type(tmux, session: str, keys: str, expect: str, seconds: float = 30) -> st
 @pytest.mark.parametrize("shell", sorted(SHELLS))
 def test_completion_in_a_real_shell(shell, lab_env, tmux, container):
     start, load = SHELLS[shell]
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in lab_env.items() if k in ENV_KEYS)
+    env = lab_exports(lab_env)
     path = f"{BIN}:{lab_env['PATH']}"
     session = f"complete-{shell}"
     subprocess.run(

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 import yaml
-from helpers import ctrtool, ctrtool_json, pane, wait_for_screen
+from helpers import ctrtool, ctrtool_json, lab_exports, pane, wait_for_screen
 from workloads import Native
 
 pytestmark = pytest.mark.lab
@@ -467,21 +467,7 @@ def test_exec_it_is_a_terminal_session_that_follows_resizes_and_ends_with_the_ex
 ):
     status = tmp_path / "status"
     session = f"exec-{backend}"
-    env_exports = " ".join(
-        f"{k}={shlex.quote(v)}"
-        for k, v in lab_env.items()
-        if k
-        in (
-            "DOCKER_HOST",
-            "CONTAINERD_ADDRESS",
-            "CONTAINER_RUNTIME_ENDPOINT",
-            "IMAGE_SERVICE_ENDPOINT",
-            "CRI_CONFIG_FILE",
-            "PATH",
-            "XDG_CONFIG_HOME",
-            "NO_COLOR",
-        )
-    )
+    env_exports = lab_exports(lab_env, "PATH", "XDG_CONFIG_HOME", "NO_COLOR")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     command = (
         f"cd {shlex.quote(repo)} && env {env_exports} {shlex.quote(sys.executable)} -m ctrtool exec -it "

@@ -9,22 +9,13 @@ import shlex
 import sys
 
 import pytest
-from helpers import ctrtool_json, wait_for_screen
+from helpers import ctrtool_json, lab_exports, wait_for_screen
 
 pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
 LONG = "localhost/ctrtool/long-name-for-narrow-terminals:1"  # fits at 80 beside BACKEND and NAMESPACE
 END = "__ctrtool_done__"
-ENV_KEYS = (
-    "DOCKER_HOST",
-    "CONTAINERD_ADDRESS",
-    "CONTAINER_RUNTIME_ENDPOINT",
-    "IMAGE_SERVICE_ENDPOINT",
-    "CRI_CONFIG_FILE",
-    "PATH",
-    "XDG_CONFIG_HOME",
-)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +37,7 @@ def scene(lab, lab_env):
 
 
 def _screen(tmux, lab_env, width: int, args: list[str], session: str) -> list[str]:
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in lab_env.items() if k in ENV_KEYS)
+    env = lab_exports(lab_env, "PATH", "XDG_CONFIG_HOME")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     command = (
         f"cd {shlex.quote(repo)} && env -u COLUMNS -u LINES NO_COLOR=1 {env} {shlex.quote(sys.executable)} "
