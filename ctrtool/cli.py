@@ -219,7 +219,22 @@ def _add_lab() -> None:
 _add_lab()
 
 
-def main() -> None:
+def _add_nodes() -> None:
+    from .commands.nodes import app as nodes_app
+
+    app.add_typer(nodes_app, name="nodes")
+
+
+_add_nodes()
+
+
+def kubectl_plugin() -> None:
+    """The `kubectl-ctrtool` command: kubectl runs it for `kubectl ctrtool ...` (a kubectl plugin is
+    an executable named kubectl-NAME on PATH). The same CLI; usage lines say `kubectl ctrtool`."""
+    main(prog_name="kubectl ctrtool")
+
+
+def main(prog_name: str = "ctrtool") -> None:
     """The `ctrtool` command: the app, with the process-wide rules around it.
 
     * stdin, stdout and stderr always exist (a closed one is replaced, so that no file or tool
@@ -242,7 +257,7 @@ def main() -> None:
     code: int | str | None = 0
     try:
         try:
-            returned = app(prog_name="ctrtool", standalone_mode=False)
+            returned = app(prog_name=prog_name, standalone_mode=False)
             code = returned if isinstance(returned, int) else 0  # typer.Exit(n): n; a command's return: 0
         except SystemExit as exc:
             code = exc.code

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import OutputNotUnderstood, Terminated, ToolError, ToolFailed, ToolNotInstalled, ToolTimeout
@@ -54,10 +54,10 @@ _children_lock = threading.Lock()
 _stopping = threading.Event()
 
 
-def _started(proc: subprocess.Popen, own_group: bool = True) -> None:
+def _started(proc: subprocess.Popen, own_group: bool = True, cleanup: bool = False) -> None:
     with _children_lock:
         _children[proc] = own_group
-    if _stopping.is_set():  # a signal came while it was starting
+    if _stopping.is_set() and not cleanup:  # a signal came while it was starting
         _end(proc, own_group)
         raise Terminated(_stop_signal[0] if _stop_signal else signal.SIGTERM)
 
@@ -76,6 +76,9 @@ class _Spawning:
     """Around Popen and _started in the main thread: a signal that comes in between is raised
     when the tool is recorded (by _started, or here at the end), never in the middle."""
 
+    def __init__(self, cleanup: bool = False):
+        self.cleanup = cleanup
+
     def __enter__(self) -> None:
         global _main_spawning
         self.main = threading.current_thread() is threading.main_thread()
@@ -87,7 +90,7 @@ class _Spawning:
         if not self.main:
             return
         _main_spawning -= 1
-        if exc_type is None and not _main_spawning and _stopping.is_set() and _stop_signal:
+        if exc_type is None and not _main_spawning and _stopping.is_set() and _stop_signal and not self.cleanup:
             raise Terminated(_stop_signal[0])
 
 
@@ -169,12 +172,16 @@ def run(
     input: str | None = None,
     check: bool = True,
     classify: Classifier | None = None,
+    cleanup: bool = False,
 ) -> Result:
     """Run ``argv`` and return its output, or raise a typed :class:`ToolError`.
 
     ``env`` entries are added to the current environment, ``unset_env`` names are removed from it
     (e.g. DOCKER_CONTEXT when an explicit ``--host`` is passed). ``timeout=None`` is only for
     calls that move data for as long as it takes (load, save): the user interrupts them.
+
+    ``cleanup``: a call that undoes what ctrtool made (``nodes`` deleting its pods), which runs even
+    after a signal ended every other tool; it needs a timeout, and a second signal still ends it.
     """
     argv = [str(a) for a in argv]
     if not argv:
@@ -183,8 +190,11 @@ def run(
     full_env = _environment(env, unset_env)
     started = time.monotonic()
     _debug(f"run: {_join(argv)} ({_timeout_words(timeout)})")
-    _refuse_if_stopping()
-    with _Spawning():
+    if not cleanup:
+        _refuse_if_stopping()
+    elif timeout is None:
+        raise ValueError("a clean-up call needs a timeout")
+    with _Spawning(cleanup):
         try:
             proc = subprocess.Popen(
                 argv,
@@ -202,7 +212,7 @@ def run(
             raise ToolError(
                 tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
             ) from None
-        _started(proc)
+        _started(proc, cleanup=cleanup)
     try:
         stdout, stderr = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -492,6 +502,102 @@ def run_passthrough(
     seconds = time.monotonic() - started
     _trace(argv, seconds, proc.returncode)
     return Streamed(argv, _exit_status(proc.returncode), tail.decode(errors="replace"), withheld, seconds)
+
+
+class Stream:
+    """A tool whose stdout is read as it comes, for as long as the caller wants (``kubectl get
+    --watch``): ``with Stream(argv) as s: for chunk in s.chunks(): ...``. It is one of the tools a
+    signal ends (its own process group); leaving the block ends it. ``stderr`` holds the end of
+    what it wrote there, once it has ended."""
+
+    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None):
+        self.argv = [str(a) for a in argv]
+        self.env = _environment(env, ())
+        self.stderr = ""
+        self.returncode: int | None = None
+        self._proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Stream:
+        tool = os.path.basename(self.argv[0])
+        _debug(f"run (stream): {_join(self.argv)}")
+        _refuse_if_stopping()
+        self._started = time.monotonic()
+        with _Spawning():
+            try:
+                proc = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=self.env,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                raise ToolNotInstalled(tool, argv=self.argv) from None
+            except PermissionError as exc:
+                raise ToolError(
+                    tool,
+                    f"cannot execute {self.argv[0]}: {exc.strerror}",
+                    "check the file's permissions",
+                    argv=self.argv,
+                ) from None
+            self._proc = proc
+            _started(proc)
+        self._tail = bytearray()
+
+        def drain() -> None:
+            if proc.stderr is None:
+                return
+            fd = proc.stderr.fileno()
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                self._tail.extend(chunk)
+                del self._tail[:-STDERR_TAIL]
+
+        self._drain = threading.Thread(target=drain, daemon=True)
+        self._drain.start()
+        return self
+
+    def chunks(self) -> Iterator[bytes]:
+        """stdout as it comes, until the tool closes it (ends, or is ended)."""
+        proc = self._proc
+        if proc is None or proc.stdout is None:
+            return
+        fd = proc.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # ended (and its pipe closed) from another thread
+                return
+            if not chunk:
+                return
+            yield chunk
+
+    def end(self) -> None:
+        """End the tool (and whatever it started) and collect it; safe to call twice."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._proc = None
+        if proc.poll() is None:
+            _kill_group(proc)
+        proc.wait()
+        _finished(proc)
+        self._drain.join(timeout=5)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        self.returncode = proc.returncode
+        self.stderr = self._tail.decode(errors="replace")
+        _trace(self.argv, time.monotonic() - self._started, proc.returncode)
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
 
 
 @dataclass(frozen=True)

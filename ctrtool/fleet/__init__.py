@@ -5,3 +5,10 @@
 * :mod:`.onnode` is what runs inside that image, on the host (chroot /host);
 * :mod:`.run` creates one pod per node, watches them, reads their logs and cleans up.
 """
+
+
+def rbac_text() -> str:
+    """The RBAC manifest shipped with ctrtool (ctrtool/fleet/rbac.yaml)."""
+    from importlib.resources import files
+
+    return files(__name__).joinpath("rbac.yaml").read_text(encoding="utf-8")

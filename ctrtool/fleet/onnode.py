@@ -1,14 +1,245 @@
 """What runs on a node, inside ctrtool's node image, chrooted to the host's root.
 
+``python -m ctrtool.fleet.onnode run NODE REPORTS_JSON``
+
+1. finds this node's container tooling from the host's processes (read only, /proc): the kubelet
+   of node NODE (its ``--hostname-override``, else the only kubelet) and, from its config file, the
+   CRI endpoint it uses (``containerRuntimeEndpoint``); that socket is also ctr's containerd
+   address when containerd serves it; the dockerd that runs on that containerd (``--containerd``),
+   else the only dockerd; the directories of the running containerd and dockerd binaries go first
+   on PATH, so ctr and docker are the daemons' own versions;
+2. runs each report (a ctrtool command line, read-only commands only, ``-o json``) as ctrtool
+   itself, in a forked child with those endpoints in its environment, capturing its stdout, stderr
+   and exit status;
+3. prints ONE line: ``ctrtool-node-result:1 `` then base64 of the gzip of a JSON object (the
+   node, ctrtool's version, the endpoints and how each was found, each report's argv, exit
+   status, stdout and stderr). ``ctrtool nodes`` reads it from the pod's log.
+
 ``python -m ctrtool.fleet.onnode probe`` prints one JSON line: the Python and ctrtool versions, and
 the root this process sees (a check that the image's Python runs on the host).
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import os
 import sys
+import time
+from typing import Any
+
+MARKER = "ctrtool-node-result:1 "
+# the commands a node may be asked to run: read-only reports
+REPORTS = ("images", "df", "doctor", "layers", "info")
+DEFAULT_CRI = "unix:///run/containerd/containerd.sock"
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _in_root_of(pid: int, path: str) -> str:
+    """``path`` as process ``pid`` sees it (its root and working directory: a kubelet in its own
+    mount namespace)."""
+    if os.path.isabs(path):
+        return f"/proc/{pid}/root{path}"
+    return f"/proc/{pid}/cwd/{path}"
+
+
+def _kubelet_config(pid: int, argv: list[str]) -> tuple[str | None, dict[str, Any]]:
+    path = _option(argv, "--config")
+    if not path:
+        return None, {}
+    try:
+        with open(_in_root_of(pid, path), encoding="utf-8") as fh:
+            import yaml
+
+            loaded = yaml.safe_load(fh)
+    except (OSError, ValueError, ImportError):
+        return path, {}
+    except Exception:  # noqa: BLE001  (yaml's errors: the file is not what a kubelet reads)
+        return path, {}
+    return path, loaded if isinstance(loaded, dict) else {}
+
+
+def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """(environment for ctrtool, what was found and how) for node ``node``."""
+    import socket
+
+    from ..config import socket_path
+    from ..doctor.procs import _option as options
+    from ..doctor.procs import processes, serving
+
+    found: dict[str, Any] = {"node": node, "notes": []}
+    env: dict[str, str] = {}
+    kubelets = processes("kubelet")
+    chosen: tuple[int, list[str]] | None = None
+    hostname = socket.gethostname().lower()
+    for pid, argv in kubelets:
+        name = (_option(argv, "--hostname-override") or hostname).lower()
+        if name == node.lower():
+            chosen = (pid, argv)
+    if chosen is None and len(kubelets) == 1:
+        chosen = kubelets[0]
+    cri = None
+    if chosen is None:
+        found["notes"].append(
+            f"no kubelet process for node {node} (of {len(kubelets)} kubelet(s)): the tools' own defaults are used"
+        )
+    else:
+        pid, argv = chosen
+        path, config = _kubelet_config(pid, argv)
+        found["kubelet"] = {"pid": pid, "config": path}
+        if path:
+            env["CTRTOOL_KUBELET_CONFIG"] = _in_root_of(pid, path)
+        cri = _option(argv, "--container-runtime-endpoint") or config.get("containerRuntimeEndpoint") or DEFAULT_CRI
+        how = "the kubelet's " + (
+            "--container-runtime-endpoint"
+            if _option(argv, "--container-runtime-endpoint")
+            else "containerRuntimeEndpoint"
+            if config.get("containerRuntimeEndpoint")
+            else "default"
+        )
+        image_endpoint = _option(argv, "--image-service-endpoint") or config.get("imageServiceEndpoint") or cri
+        env["CONTAINER_RUNTIME_ENDPOINT"] = str(cri)
+        env["IMAGE_SERVICE_ENDPOINT"] = str(image_endpoint)
+        found["cri"] = {"endpoint": cri, "from": how}
+    path_dirs: list[str] = []
+    containerd = serving(str(cri or DEFAULT_CRI))
+    if containerd is not None:
+        env["CONTAINERD_ADDRESS"] = socket_path(containerd.address)
+        found["containerd"] = {"pid": containerd.pid, "address": containerd.address, "config": containerd.config_path}
+        exe = _exe(containerd.pid)
+        if exe:
+            path_dirs.append(os.path.dirname(exe))
+    elif cri:
+        found["notes"].append(f"no containerd serves {cri}: ctr is left to its defaults")
+    dockerds = processes("dockerd")
+    docker = None
+    if containerd is not None:
+        want = os.path.realpath(socket_path(containerd.address))
+        on_ours = [(p, a) for p, a in dockerds if any(os.path.realpath(c) == want for c in options(a, "--containerd"))]
+        docker = on_ours[0] if len(on_ours) == 1 else None
+    if docker is None and len(dockerds) == 1:
+        docker = dockerds[0]
+    if docker is not None:
+        pid, argv = docker
+        hosts = [h for h in options(argv, "-H", "--host") if h.startswith(("unix://", "/"))]
+        host = hosts[0] if hosts else "unix:///var/run/docker.sock"
+        env["DOCKER_HOST"] = host if host.startswith("unix://") else "unix://" + host
+        found["docker"] = {"pid": pid, "host": env["DOCKER_HOST"]}
+        exe = _exe(pid)
+        if exe:
+            path_dirs.append(os.path.dirname(exe))
+    elif dockerds:
+        found["notes"].append(f"{len(dockerds)} dockerd processes, none on this node's containerd: docker left out")
+    found["backends"] = [
+        b
+        for b, there in (("docker", docker), ("ctr", containerd), ("crictl", chosen or containerd))
+        if there is not None
+    ]
+    env["PATH"] = ":".join(dict.fromkeys([*path_dirs, *os.environ.get("PATH", "").split(":")]))
+    return env, found
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+    return exe if os.path.isabs(exe) and " (deleted)" not in exe else None
+
+
+def _capture(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run ``ctrtool ARGV`` in a forked child (ctrtool's own main, its own signal handling and
+    exit status), stdout and stderr into files."""
+    import tempfile
+
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: becomes `ctrtool ARGV`
+            code = 1
+            try:
+                os.dup2(out.fileno(), 1)
+                os.dup2(err.fileno(), 2)
+                os.environ.update(env)
+                sys.argv = ["ctrtool", *argv]
+                from ..cli import main
+
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:  # noqa: BLE001  (said on stderr, which is captured)
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return {
+            "argv": argv,
+            "exit": code if code >= 0 else 128 - code,
+            "stdout": out.read().decode(errors="replace"),
+            "stderr": err.read().decode(errors="replace"),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+
+
+def check_reports(reports: Any) -> list[list[str]]:
+    """The reports asked for, refused unless each is a read-only ctrtool command line."""
+    if not isinstance(reports, list) or not reports:
+        raise ValueError("REPORTS must be a non-empty JSON list of ctrtool command lines")
+    out = []
+    for argv in reports:
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise ValueError(f"not a command line: {argv!r}")
+        if argv[0] not in REPORTS:
+            raise ValueError(f"not a read-only report: {argv[0]!r} (allowed: {', '.join(REPORTS)})")
+        out.append(argv)
+    return out
+
+
+def with_backends(argv: list[str], backends: list[str]) -> list[str]:
+    """A listing that names no backend asks the ones this node has (a docker CLI with no dockerd
+    on the node is not a failure of the node)."""
+    if argv[0] not in ("images", "df", "layers", "info") or not backends:
+        return argv
+    if any(a in ("-b", "--backend", "-A", "--all-backends") or a.startswith("--backend=") for a in argv):
+        return argv
+    return [argv[0], *(x for b in backends for x in ("-b", b)), *argv[1:]]
+
+
+def encode(result: dict[str, Any]) -> str:
+    return MARKER + base64.b64encode(gzip.compress(json.dumps(result).encode(), mtime=0)).decode()
+
+
+def decode(log: str) -> dict[str, Any] | None:
+    """The result line in a pod's log (the last one), or None."""
+    for line in reversed(log.splitlines()):
+        if line.startswith(MARKER):
+            try:
+                value = json.loads(gzip.decompress(base64.b64decode(line[len(MARKER) :].strip())))
+            except (ValueError, OSError, EOFError):
+                return None
+            return value if isinstance(value, dict) else None
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -17,8 +248,32 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["probe"]:
         print(json.dumps({"python": sys.version.split()[0], "ctrtool": __version__, "cwd": os.getcwd()}))
         return 0
-    print("usage: python -m ctrtool.fleet.onnode probe", file=sys.stderr)
-    return 2
+    if len(argv) != 3 or argv[0] != "run":
+        print("usage: python -m ctrtool.fleet.onnode run NODE REPORTS_JSON | probe", file=sys.stderr)
+        return 2
+    node = argv[1]
+    try:
+        reports = check_reports(json.loads(argv[2]))
+    except ValueError as exc:
+        print(f"ctrtool-node: error: {exc}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    env, found = discover(node)
+    env.update({"NO_COLOR": "1", "COLUMNS": "200", "CTRTOOL_NODE": node})
+    results = [_capture(with_backends(r, found["backends"]), env) for r in reports]
+    print(
+        encode(
+            {
+                "node": node,
+                "ctrtool": __version__,
+                "found": found,
+                "reports": results,
+                "seconds": round(time.monotonic() - started, 3),
+            }
+        ),
+        flush=True,
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ SYSCTLS = {
     "kernel/keys/root_maxkeys": "1000000",
     "kernel/keys/root_maxbytes": "25000000",
 }
-KUBE_BINARIES = ("runc", "busybox", "mount", "umount", "unshare", "openssl", "ip")
+KUBE_BINARIES = ("runc", "busybox", "mount", "umount", "unshare", "openssl", "ip", "docker")
 OPENSSL_CONF = """# written by ctrtool lab
 [req]
 distinguished_name = dn
@@ -151,8 +151,10 @@ def _hierarchies() -> list[pathlib.Path]:
 
 
 class NodeRuntime(Lab):
-    """One node's containerd: a lab of its own under DIR/nodes/NAME that runs no dockerd, shares the
-    cluster's CNI network and uses containerd 2.4's stock sandbox image name."""
+    """One node's containerd and dockerd: a lab of its own under DIR/nodes/NAME. Its dockerd (29)
+    runs on the node's containerd with containerd's image store (namespace ``moby``), as Docker 29
+    installs on a node that also runs a kubelet; it shares the cluster's CNI network and uses
+    containerd 2.4's stock sandbox image name."""
 
     sandbox_image = KUBE_PAUSE_IMAGE
 
@@ -165,6 +167,7 @@ class NodeRuntime(Lab):
         self.bridge = cluster.bridge
         self.network_name = cluster.network_name
         self.containerd = dataclasses.replace(self.containerd, name=f"{name}/containerd")
+        self.dockerd = dataclasses.replace(self.dockerd, name=f"{name}/dockerd")
         d = self.directory
         self.kubelet_root = d / "kubelet"
         self.kubelet_config = d / "kubelet.json"
@@ -194,6 +197,12 @@ class NodeRuntime(Lab):
             progress(f"{self.name}: containerd's configuration changed while it runs; `lab down` then `lab up`")
         self._write_if_changed(self.crictl_config, self._crictl_yaml())
         self._ensure_containerd(binaries, _prefixed(progress, self.name))
+
+    def start_dockerd(self, binaries: dict[str, str], progress: Progress) -> None:
+        self.docker_dir.mkdir(parents=True, exist_ok=True)
+        if self._write_if_changed(self.docker_config, self._daemon_json()) and self.dockerd.running_pid():
+            progress(f"{self.name}: dockerd's configuration changed while it runs; `lab down` then `lab up`")
+        self._ensure_dockerd(binaries, _prefixed(progress, self.name))
 
     def import_images(self, binaries: dict[str, str], images: list[image_mod.BuiltImage], progress: Progress) -> None:
         """The demo and sandbox images into k8s.io, unless that namespace already has them."""
@@ -284,7 +293,7 @@ class KubeLab(Lab):
     def _daemons(self) -> list[_Daemon]:
         out = list(self.control_plane)
         for node in self.nodes:
-            out += [node.containerd, node.kubelet]
+            out += [node.containerd, node.dockerd, node.kubelet]
         return out
 
     # ---- public API -------------------------------------------------------------------------
@@ -309,6 +318,7 @@ class KubeLab(Lab):
         gateway = self.gateway()
         for node in self.nodes:
             endpoints[node.containerd.name] = str(node.containerd_socket)
+            endpoints[node.dockerd.name] = f"unix://{node.docker_socket}"
             port = ports.get(f"kubelet-{node.name}")
             endpoints[node.kubelet.name] = f"https://{gateway}:{port}" if port and gateway else None
         daemons = []
@@ -399,12 +409,7 @@ class KubeLab(Lab):
 
     def _check_path_lengths(self) -> None:
         for node in self.nodes:
-            path = str(node.containerd_socket) + ".ttrpc"
-            if len(path.encode()) > 107:
-                raise LabError(
-                    f"lab directory path too long for unix sockets ({path} is {len(path.encode())} bytes)",
-                    "choose a shorter lab directory (--dir)",
-                )
+            node._check_path_lengths()
 
     def _up_cluster(self, binaries: dict[str, str], progress: Progress) -> dict:
         started = time.monotonic()
@@ -442,6 +447,7 @@ class KubeLab(Lab):
         ]
         for node in self.nodes:
             node.start_containerd(binaries, progress)
+            node.start_dockerd(binaries, progress)
             node.import_images(binaries, images, progress)
             self._start_kubelet(node, binaries, ports, gateway, progress)
         self._wait_cluster_ready(progress)

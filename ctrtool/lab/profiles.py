@@ -6,7 +6,7 @@ profile                containerd / dockerd                      docker's image 
 ``debian``             Debian 12's packages: 1.6.20 / 20.10     its own overlay2 graph driver directory
 ``modern``             2.4.2 / 29 (moby v2.0.0-beta.24)         containerd's image store, namespace ``moby``
 ``modern-overlay2``    2.4.2 / 29 (moby v2.0.0-beta.24)         its own overlay2 graph driver directory
-``kube``               2.4.2 per node / none                     (no dockerd: Kubernetes v1.37.2, etcd v3.7.3)
+``kube``               2.4.2 / 29 per node                       containerd's image store (Kubernetes v1.37.2, etcd v3.7.3)
 =====================  =======================================  ==========================================
 
 The modern binaries are built from the Go module proxy with ``go install`` at pinned versions, once,
@@ -141,10 +141,10 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "kube",
-            f"Kubernetes {KUBERNETES_VERSION[1:]} (etcd {ETCD_VERSION[1:]}), each node a kubelet on its own "
-            f"containerd {CONTAINERD_VERSION[1:]}",
-            (CONTAINERD_BUILD, KUBERNETES_BUILD, ETCD_BUILD),
-            "",
+            f"Kubernetes {KUBERNETES_VERSION[1:]} (etcd {ETCD_VERSION[1:]}), each node a kubelet and a dockerd 29 "
+            f"on its own containerd {CONTAINERD_VERSION[1:]}",
+            (CONTAINERD_BUILD, DOCKERD_BUILD, KUBERNETES_BUILD, ETCD_BUILD),
+            "containerd",
             kubernetes=True,
         ),
     )

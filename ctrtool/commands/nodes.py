@@ -1,0 +1,578 @@
+"""`ctrtool nodes ...`: ctrtool's read-only reports on every chosen node of a Kubernetes cluster,
+through the Kubernetes API (kubectl, with the user's kubeconfig and context), merged into one view.
+
+The CLI layer: options, what each node is asked (ctrtool command lines), and how the answers are
+shown. How the pods are made, watched and removed is :mod:`ctrtool.fleet.run`; the calls are the
+kubectl adapter's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from ..output import Column, Output, human_size, short_id
+from .common import OutputOpt, check_format, handle_errors
+
+if TYPE_CHECKING:
+    from ..fleet.run import FleetRun, NodeOutcome
+
+app = typer.Typer(
+    name="nodes",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Every node of a Kubernetes cluster at once: ctrtool's read-only reports (images, df, doctor, "
+    "where an image is) run on each chosen node by a short-lived privileged pod, through the Kubernetes "
+    "API with kubectl's own configuration; one merged view with a NODE column. Needs ctrtool's node "
+    "image on the nodes (`ctrtool nodes build-image`) and the RBAC of `ctrtool nodes rbac`. Exit "
+    "status 3: some nodes gave no answer (each is a row with the reason).",
+)
+
+KubeconfigOpt = Annotated[
+    Optional[str],
+    typer.Option("--kubeconfig", metavar="PATH", help="kubeconfig file (as kubectl; default KUBECONFIG)."),
+]
+ContextOpt = Annotated[
+    Optional[str], typer.Option("--context", metavar="NAME", help="kubeconfig context (as kubectl).")
+]
+KubeNamespaceOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--namespace",
+        "-n",
+        metavar="NS",
+        help="Namespace for ctrtool's pods (as kubectl -n; default the context's). It must admit privileged pods.",
+    ),
+]
+SelectorOpt = Annotated[
+    Optional[str], typer.Option("--selector", "-l", metavar="SELECTOR", help="Nodes with these labels (as kubectl -l).")
+]
+NodesOpt = Annotated[Optional[str], typer.Option("--nodes", metavar="NAME[,NAME...]", help="These nodes.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every node.")]
+AsOpt = Annotated[Optional[str], typer.Option("--as", metavar="USER", help="Impersonate USER (as kubectl --as).")]
+AsGroupOpt = Annotated[
+    Optional[list[str]], typer.Option("--as-group", metavar="GROUP", help="Impersonate GROUP (as kubectl; repeatable).")
+]
+NodeImageOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--node-image",
+        metavar="REF",
+        help="ctrtool's node image (default localhost/ctrtool-node:VERSION, or CTRTOOL_NODE_IMAGE). A reference "
+        "from a registry is pulled if not present; the default is never pulled.",
+    ),
+]
+FleetTimeoutOpt = Annotated[
+    float, typer.Option("--timeout", metavar="SECONDS", help="Time for the whole run; nodes not done by then are rows.")
+]
+ParallelOpt = Annotated[int, typer.Option("--parallel", metavar="N", help="At most N of ctrtool's pods at once.")]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Print the pods that would be created (YAML, with namespace and RBAC); create none."
+    ),
+]
+
+K8S_MARKS = {True: "✓", False: "✗", None: "?"}
+
+
+class Target:
+    """The options every `nodes` command shares, checked before any call."""
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: str | None,
+        context: str | None,
+        namespace: str | None,
+        selector: str | None,
+        nodes: str | None,
+        all_nodes: bool,
+        as_user: str | None,
+        as_groups: list[str] | None,
+        node_image: str | None,
+        timeout: float,
+        parallel: int,
+        dry_run: bool,
+        output: str,
+    ):
+        from ..errors import UsageError
+
+        if not 1 <= timeout <= 86400:
+            raise UsageError(f"--timeout {timeout:g}: give 1 to 86400 seconds")
+        if not 1 <= parallel <= 10000:
+            raise UsageError(f"--parallel {parallel}: give 1 to 10000")
+        self.names = [n.strip() for n in (nodes or "").split(",") if n.strip()]
+        if nodes is not None and not self.names:
+            raise UsageError("--nodes names no node", "e.g. --nodes node-1,node-2")
+        self.selector = selector
+        self.all_nodes = all_nodes
+        self.timeout = timeout
+        self.parallel = parallel
+        self.dry_run = dry_run
+        fmt = check_format(output)
+        self.out = Output(fmt)
+        self.image = node_image or os.environ.get("CTRTOOL_NODE_IMAGE") or _default_image()
+        from ..adapters.kubectl import Kubectl
+
+        self.kube = Kubectl(kubeconfig, context, namespace, as_user=as_user, as_groups=as_groups or [])
+
+
+def _default_image() -> str:
+    from .. import __version__
+
+    return f"localhost/ctrtool-node:{__version__}"
+
+
+def _progress(out: Output) -> Callable[[str], None]:
+    if out.structured or not sys.stderr.isatty():
+        return lambda _m: None
+    return out.note
+
+
+def _fleet(
+    t: Target, command: str, reports_for: Callable[[str], list[list[str]]]
+) -> tuple[FleetRun | None, list[NodeOutcome]]:
+    """Run the reports on the chosen nodes; (the run, every node's outcome sorted by node), or
+    (None, ...) after --dry-run printed the plan."""
+    from ..fleet import run as fleet_run
+
+    targets, others = fleet_run.select_nodes(t.kube, selector=t.selector, names=t.names, all_nodes=t.all_nodes)
+    fleet = fleet_run.plan(t.kube, targets, reports_for, image=t.image, timeout=t.timeout, command=command)
+    if t.dry_run:
+        _print_plan(fleet, others)
+        raise typer.Exit(0)
+    if targets:
+        fleet = fleet_run.execute(t.kube, fleet, timeout=t.timeout, parallel=t.parallel, progress=_progress(t.out))
+        if fleet.cleanup_error:
+            t.out.warn(
+                f"ctrtool's pods in namespace {fleet.namespace} may remain: {fleet.cleanup_error} "
+                f"(`kubectl delete pods -n {fleet.namespace} -l ctrtool.io/run={fleet.run_id}`; the next run "
+                "removes them once expired)"
+            )
+    outcomes = sorted(others + fleet.outcomes, key=lambda o: o.node)
+    return fleet, outcomes
+
+
+def _print_plan(fleet: FleetRun, others: list[NodeOutcome]) -> None:
+    import yaml
+
+    from ..fleet import rbac_text
+
+    head = [
+        "# ctrtool nodes --dry-run: nothing was created.",
+        f"# namespace: {fleet.namespace} (not created; it must exist and admit privileged pods)",
+        f"# {len(fleet.manifests)} pod(s) would be created there, labelled ctrtool.io/run={fleet.run_id}, "
+        "and deleted at the end of the run.",
+        "# The RBAC a user needs (`ctrtool nodes rbac` prints it as a manifest to apply):",
+    ]
+    head += ["#   " + line for line in rbac_text().splitlines() if line and not line.startswith("#")]
+    head += [f"# skipped: {o.node}: {o.status} ({o.reason})" for o in others]
+    sys.stdout.write("\n".join(head) + "\n")
+    for manifest in fleet.manifests:
+        sys.stdout.write("---\n" + yaml.safe_dump(manifest, sort_keys=False))
+    sys.stdout.flush()
+
+
+def _exit(outcomes: list[NodeOutcome], problem: bool = False) -> None:
+    answered = [o for o in outcomes if o.answered]
+    if not answered:
+        raise typer.Exit(1)
+    if any(o.status != "ok" for o in outcomes):
+        raise typer.Exit(3)
+    raise typer.Exit(1 if problem else 0)
+
+
+def _report_data(o: NodeOutcome, command: str) -> Any:
+    for r in (o.result or {}).get("reports", []):
+        if r.get("argv", [""])[0] == command:
+            return r.get("data")
+    return None
+
+
+def _node_fields(o: NodeOutcome) -> dict[str, Any]:
+    return {
+        "node": o.node,
+        "status": o.status,
+        "reason": o.reason,
+        "pod": o.pod,
+        "seconds": o.seconds,
+        "found": (o.result or {}).get("found"),
+    }
+
+
+def _missing_rows(outcomes: list[NodeOutcome]) -> list[dict[str, Any]]:
+    """A table row for each node that gave nothing: its status and reason."""
+    return [
+        {"node": o.node, "_missing": f"({o.status}: {o.reason})" if o.reason else f"({o.status})"}
+        for o in outcomes
+        if not o.answered
+    ]
+
+
+def _show_partial(t: Target, outcomes: list[NodeOutcome]) -> None:
+    for o in outcomes:
+        if o.answered and o.status != "ok":
+            t.out.warn(f"{o.node}: {o.reason}")
+
+
+def _common(
+    kubeconfig,
+    context,
+    namespace,
+    selector,
+    nodes,
+    all_nodes,
+    as_user,
+    as_groups,
+    node_image,
+    timeout,
+    parallel,
+    dry_run,
+    output,
+) -> Target:
+    return Target(
+        kubeconfig=kubeconfig,
+        context=context,
+        namespace=namespace,
+        selector=selector,
+        nodes=nodes,
+        all_nodes=all_nodes,
+        as_user=as_user,
+        as_groups=as_groups,
+        node_image=node_image,
+        timeout=timeout,
+        parallel=parallel,
+        dry_run=dry_run,
+        output=output,
+    )
+
+
+# ---- images ----------------------------------------------------------------------------------
+
+
+@app.command("images")
+@handle_errors
+def images(
+    repository: Annotated[
+        Optional[str], typer.Argument(metavar="[REPO[:TAG]]", help="Only this repository (and tag).")
+    ] = None,
+    all_nodes: AllOpt = False,
+    nodes: NodesOpt = None,
+    selector: SelectorOpt = None,
+    output: OutputOpt = "table",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: KubeNamespaceOpt = None,
+    as_user: AsOpt = None,
+    as_groups: AsGroupOpt = None,
+    node_image: NodeImageOpt = None,
+    timeout: FleetTimeoutOpt = 120.0,
+    parallel: ParallelOpt = 50,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Every image in every store (docker, each containerd namespace, the CRI) of every chosen node:
+    `ctrtool images` on each node, with a NODE column. K8S: whether that node's kubelet can use
+    the name."""
+    t = _common(
+        kubeconfig,
+        context,
+        namespace,
+        selector,
+        nodes,
+        all_nodes,
+        as_user,
+        as_groups,
+        node_image,
+        timeout,
+        parallel,
+        dry_run,
+        output,
+    )
+    report = ["images", "-o", "json"] + ([repository] if repository else [])
+    _, outcomes = _fleet(t, "ctrtool nodes images", lambda _n: [report])
+    if t.out.structured:
+        t.out.data([_node_fields(o) | {"images": _report_data(o, "images")} for o in outcomes])
+    else:
+        rows: list[dict[str, Any]] = []
+        for o in outcomes:
+            rows += [dict(r, node=o.node) for r in _report_data(o, "images") or []]
+        rows += _missing_rows(outcomes)
+        t.out.table(
+            [
+                Column("NODE", lambda r: r["node"]),
+                Column("BACKEND", lambda r: r.get("backend") or r.get("_missing")),
+                Column("NAMESPACE", lambda r: r.get("namespace"), drop=3),
+                Column("IMAGE", lambda r: r.get("ref") or ("<none>" if "_missing" not in r else None)),
+                Column("IMAGE ID", lambda r: short_id(r.get("id") or r.get("digest")), drop=4),
+                Column("SIZE", lambda r: human_size(r.get("size")) if "size" in r else None, drop=2),
+                Column("K8S", lambda r: K8S_MARKS[r.get("kubelet_visible")] if "_missing" not in r else None, drop=1),
+            ],
+            rows,
+            caption=["K8S: ✓ that node's kubelet can use this name, ✗ it cannot, ? not known"] if rows else [],
+        )
+        _show_partial(t, outcomes)
+    _exit(outcomes)
+
+
+# ---- df --------------------------------------------------------------------------------------
+
+
+@app.command("df")
+@handle_errors
+def df(
+    all_nodes: AllOpt = False,
+    nodes: NodesOpt = None,
+    selector: SelectorOpt = None,
+    output: OutputOpt = "table",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: KubeNamespaceOpt = None,
+    as_user: AsOpt = None,
+    as_groups: AsGroupOpt = None,
+    node_image: NodeImageOpt = None,
+    timeout: FleetTimeoutOpt = 120.0,
+    parallel: ParallelOpt = 50,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """The bytes each image store uses on every chosen node, and how much is unpacked more than
+    once: `ctrtool df` on each node, with a NODE column and a total per node."""
+    t = _common(
+        kubeconfig,
+        context,
+        namespace,
+        selector,
+        nodes,
+        all_nodes,
+        as_user,
+        as_groups,
+        node_image,
+        timeout,
+        parallel,
+        dry_run,
+        output,
+    )
+    _, outcomes = _fleet(t, "ctrtool nodes df", lambda _n: [["df", "-o", "json"]])
+    if t.out.structured:
+        t.out.data([_node_fields(o) | {"df": _report_data(o, "df")} for o in outcomes])
+    else:
+        rows: list[dict[str, Any]] = []
+        for o in outcomes:
+            data = _report_data(o, "df") or {}
+            rows += [dict(s, node=o.node) for s in data.get("stores", [])]
+            if data:
+                rows.append({"node": o.node, "store": "unpacked more than once", "bytes": data.get("duplicated")})
+        rows += _missing_rows(outcomes)
+        t.out.table(
+            [
+                Column("NODE", lambda r: r["node"]),
+                Column("STORE", lambda r: r.get("store") or r.get("_missing")),
+                Column("SEEN BY", lambda r: ", ".join(r.get("seen_by") or []) or None, drop=3),
+                Column("ITEMS", lambda r: r.get("items"), drop=2),
+                Column("SIZE", lambda r: human_size(r.get("bytes")) if "bytes" in r else None),
+                Column("DUPLICATED", lambda r: human_size(r.get("duplicated")) if "duplicated" in r else None, drop=1),
+                Column("PATH", lambda r: r.get("path"), shape="path", drop=4),
+            ],
+            rows,
+        )
+        _show_partial(t, outcomes)
+    _exit(outcomes)
+
+
+# ---- doctor ----------------------------------------------------------------------------------
+
+
+@app.command("doctor")
+@handle_errors
+def doctor(
+    image: Annotated[
+        Optional[str], typer.Option("--image", metavar="REF", help="Also check that each node's kubelet can use REF.")
+    ] = None,
+    all_nodes: AllOpt = False,
+    nodes: NodesOpt = None,
+    selector: SelectorOpt = None,
+    output: OutputOpt = "table",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: KubeNamespaceOpt = None,
+    as_user: AsOpt = None,
+    as_groups: AsGroupOpt = None,
+    node_image: NodeImageOpt = None,
+    timeout: FleetTimeoutOpt = 120.0,
+    parallel: ParallelOpt = 50,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """`ctrtool doctor` on every chosen node: one line per node and check (the problems first), each
+    node's full report in JSON. Exit status 1: a problem found on some node."""
+    from .common import check_names
+
+    if image is not None:
+        check_names("image", [image])
+    t = _common(
+        kubeconfig,
+        context,
+        namespace,
+        selector,
+        nodes,
+        all_nodes,
+        as_user,
+        as_groups,
+        node_image,
+        timeout,
+        parallel,
+        dry_run,
+        output,
+    )
+    report = ["doctor", "-o", "json"] + (["--image", image] if image else [])
+    _, outcomes = _fleet(t, "ctrtool nodes doctor", lambda _n: [report])
+    problem = False
+    if t.out.structured:
+        t.out.data([_node_fields(o) | {"checks": _report_data(o, "doctor")} for o in outcomes])
+    rows: list[dict[str, Any]] = []
+    for o in outcomes:
+        checks = _report_data(o, "doctor") or []
+        problem = problem or any(c.get("status") in ("warn", "fail") for c in checks)
+        order = {"fail": 0, "warn": 1, "skipped": 2, "ok": 3}
+        rows += [dict(c, node=o.node) for c in sorted(checks, key=lambda c: order.get(c.get("status"), 4))]
+    if not t.out.structured:
+        rows += _missing_rows(outcomes)
+        t.out.table(
+            [
+                Column("NODE", lambda r: r["node"]),
+                Column("CHECK", lambda r: r.get("check") or r.get("_missing")),
+                Column("STATUS", lambda r: r.get("status")),
+                Column("SUMMARY", lambda r: r.get("summary"), shape="text"),
+                Column("FIX", lambda r: _first_fix(r), shape="text", drop=1),
+            ],
+            rows,
+        )
+        _show_partial(t, outcomes)
+    _exit(outcomes, problem)
+
+
+def _first_fix(check: dict[str, Any]) -> str | None:
+    for fix in check.get("fixes") or []:
+        if fix.get("commands"):
+            return str(fix["commands"][0])
+        if fix.get("file"):
+            return f"in {fix['file']}: " + "; ".join(fix.get("lines") or [])
+        return fix.get("summary")
+    return None
+
+
+# ---- where -----------------------------------------------------------------------------------
+
+
+@app.command("where")
+@handle_errors
+def where(
+    image: Annotated[str, typer.Argument(metavar="IMAGE", help="The image reference (as in a pod spec) or id.")],
+    all_nodes: AllOpt = False,
+    nodes: NodesOpt = None,
+    selector: SelectorOpt = None,
+    output: OutputOpt = "table",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: KubeNamespaceOpt = None,
+    as_user: AsOpt = None,
+    as_groups: AsGroupOpt = None,
+    node_image: NodeImageOpt = None,
+    timeout: FleetTimeoutOpt = 120.0,
+    parallel: ParallelOpt = 50,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Which nodes hold IMAGE, in which stores, and whether each node's kubelet can use it. For
+    nodes where a pod of IMAGE waits (Pending: ErrImageNeverPull, ImagePullBackOff, ...), that
+    node's `ctrtool doctor --image IMAGE` verdict and fix."""
+    from ..fleet import where as where_mod
+    from .common import check_names
+
+    check_names("image", [image])
+    t = _common(
+        kubeconfig,
+        context,
+        namespace,
+        selector,
+        nodes,
+        all_nodes,
+        as_user,
+        as_groups,
+        node_image,
+        timeout,
+        parallel,
+        dry_run,
+        output,
+    )
+    waiting = where_mod.waiting_pods(t.kube, image)
+    doctor_report = ["doctor", "--image", image, "-o", "json"]
+
+    def reports_for(node: str) -> list[list[str]]:
+        return [["images", "-o", "json"]] + ([doctor_report] if node in waiting else [])
+
+    _, outcomes = _fleet(t, "ctrtool nodes where", reports_for)
+    rows = [where_mod.row(o, image, waiting.get(o.node, []), _report_data) for o in outcomes]
+    unscheduled = waiting.get("", [])
+    if t.out.structured:
+        t.out.data(
+            [
+                _node_fields(o) | {k: v for k, v in r.items() if k not in ("answered", "_missing")}
+                for o, r in zip(outcomes, rows)
+            ]
+        )
+    else:
+        t.out.table(
+            [
+                Column("NODE", lambda r: r["node"]),
+                Column("STORES", lambda r: where_mod.stores_words(r) if r["answered"] else r["_missing"], shape="text"),
+                Column("K8S", lambda r: K8S_MARKS[r["kubelet_visible"]] if r["answered"] else None),
+                Column("PODS WAITING", lambda r: where_mod.pods_words(r["pods"]) or None, shape="text", drop=2),
+                Column("DOCTOR", lambda r: where_mod.verdict_words(r["doctor"]), shape="text", drop=1),
+            ],
+            rows,
+            caption=["K8S: ✓ that node's kubelet can use the image, ✗ it cannot"]
+            + [f"not scheduled on any node yet: {where_mod.pods_words(unscheduled)}" for _ in unscheduled[:1]],
+        )
+        _show_partial(t, outcomes)
+    _exit(outcomes)
+
+
+# ---- the node image and the RBAC -------------------------------------------------------------
+
+
+@app.command("rbac")
+@handle_errors
+def rbac() -> None:
+    """Print the minimal RBAC `ctrtool nodes` needs, as a manifest: `ctrtool nodes rbac | kubectl
+    apply -f -`, after editing its subjects. It also makes namespace `ctrtool` (admitting privileged
+    pods) for `-n ctrtool`."""
+    from ..fleet import rbac_text
+
+    sys.stdout.write(rbac_text())
+    sys.stdout.flush()
+
+
+@app.command("build-image")
+@handle_errors
+def build_image(
+    output_file: Annotated[
+        str,
+        typer.Option("--output", "-o", metavar="FILE", help="Where to write the image archive (docker-archive tar)."),
+    ],
+    ref: Annotated[
+        Optional[str],
+        typer.Option("--tag", metavar="REF", help="The image's name (default localhost/ctrtool-node:VERSION)."),
+    ] = None,
+) -> None:
+    """Build ctrtool's node image: ctrtool, its own Python and a static busybox, nothing else; no
+    registry needed. Import it on every node (`ctr -n k8s.io images import FILE`), or push it to
+    your registry and pass `--node-image`."""
+    from ..fleet import nodeimage
+
+    built = nodeimage.build(output_file, ref or _default_image())
+    Output().note(f"wrote {output_file}: {built.ref} ({human_size(built.archive_bytes)})")

@@ -1,0 +1,105 @@
+"""`ctrtool nodes where IMAGE`: the pods waiting for IMAGE (from the API), and each node's answer
+(its images listing, and doctor's verdict where a pod waits) merged into one row per node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..adapters.kubectl import Kubectl
+    from .run import NodeOutcome
+
+
+def same_image(ref: str | None, wanted: str) -> bool:
+    """A listed name is the image a pod spec names: both normalised as the kubelet does
+    (``busybox`` is ``docker.io/library/busybox:latest``); or ``wanted`` is an image id."""
+    from ..refs import canonical, looks_like_id
+
+    if not ref:
+        return False
+    if looks_like_id(wanted):
+        return False
+    return canonical(ref) == canonical(wanted)
+
+
+def waiting_pods(kube: Kubectl, image: str) -> dict[str, list[dict[str, Any]]]:
+    """Pending pods with a container of ``image``, by node ("" for those not scheduled yet): one
+    list call over every namespace."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for pod in kube.pods(all_namespaces=True, phase="Pending"):
+        if not any(same_image(i, image) for i in pod.images):
+            continue
+        reasons = [r for i, r, _m in pod.waiting if same_image(i, image) and r]
+        messages = [m for i, _r, m in pod.waiting if same_image(i, image) and m]
+        if not pod.node:
+            status, why = pod.conditions.get("PodScheduled", ("", ""))
+            reasons = reasons or [why or "Unscheduled"]
+        out.setdefault(pod.node or "", []).append(
+            {
+                "namespace": pod.namespace,
+                "name": pod.name,
+                "reasons": reasons or ["Pending"],
+                "message": messages[0] if messages else None,
+            }
+        )
+    return out
+
+
+def row(
+    o: NodeOutcome, image: str, pods: list[dict[str, Any]], data: Callable[[NodeOutcome, str], Any]
+) -> dict[str, Any]:
+    """The JSON fields of one node's answer (documented in docs/reference.md)."""
+    from ..refs import looks_like_id
+
+    listed = data(o, "images") if o.answered else None
+    present = []
+    for r in listed or []:
+        by_id = looks_like_id(image) and any(
+            (v or "").removeprefix("sha256:").startswith(image.removeprefix("sha256:"))
+            for v in (r.get("id"), r.get("digest"))
+        )
+        if by_id or same_image(r.get("ref"), image):
+            present.append({k: r.get(k) for k in ("backend", "namespace", "ref", "id", "kubelet_visible")})
+    visible: bool | None = None
+    if listed is not None:
+        visible = any(p.get("kubelet_visible") for p in present)
+    return {
+        "node": o.node,
+        "answered": listed is not None,
+        "_missing": f"({o.status}: {o.reason})" if o.reason else f"({o.status})",
+        "image": image,
+        "present": present,
+        "kubelet_visible": visible,
+        "pods": pods,
+        "doctor": data(o, "doctor") if o.answered else None,
+    }
+
+
+def stores_words(r: dict[str, Any]) -> str:
+    if not r["present"]:
+        return "none"
+    seen = []
+    for p in r["present"]:
+        words = p["backend"] + (f" {p['namespace']}" if p.get("namespace") and p["backend"] == "ctr" else "")
+        if words not in seen:
+            seen.append(words)
+    return ", ".join(seen)
+
+
+def pods_words(pods: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{p['namespace']}/{p['name']} {','.join(p['reasons'])}" for p in pods)
+
+
+def verdict_words(checks: list[dict[str, Any]] | None) -> str | None:
+    """doctor's image check, in one line: its status, what it found and its first fix."""
+    if not checks:
+        return None
+    check = next((c for c in checks if c.get("check") == "image"), None)
+    if check is None:
+        return None
+    words = f"[{check.get('status')}] {check.get('summary')}"
+    for fix in check.get("fixes") or []:
+        if fix.get("commands"):
+            return f"{words}; fix: {fix['commands'][0]}"
+    return words
