@@ -439,19 +439,52 @@ def package_files(package_dir: str, name: str = "ctrtool") -> list[tuple[str, st
 # -- layers -------------------------------------------------------------------------------------
 
 
-def compile_pyc(source: bytes, filename: str) -> bytes | None:
-    """The .pyc of a source file with unchecked-hash invalidation (valid whatever the files' mtimes),
-    or None when it does not compile (left to Python to report, should it ever be imported)."""
-    import importlib.util
-    from importlib import _bootstrap_external
-
+# Run in a fresh interpreter (`python -I -c`): marshal's output depends on reference counts, so
+# code compiled in a process that has done other work first differs from build to build; a fresh
+# process compiling the same files in the same order writes the same bytes.
+_COMPILER = """\
+import importlib.util, json, sys
+from importlib import _bootstrap_external as be
+jobs = json.load(open(sys.argv[1]))
+for i, (src, name) in enumerate(jobs):
+    data = open(src, "rb").read()
     try:
-        code = compile(source, filename, "exec", dont_inherit=True, optimize=0)
+        code = compile(data, name, "exec", dont_inherit=True, optimize=0)
     except (SyntaxError, ValueError):
-        return None
-    # what py_compile writes for PycInvalidationMode.UNCHECKED_HASH, without a file in between
-    to_pyc = _bootstrap_external._code_to_hash_pyc  # type: ignore[attr-defined]
-    return bytes(to_pyc(code, importlib.util.source_hash(source), checked=False))
+        continue
+    with open(f"{sys.argv[2]}/{i}.pyc", "wb") as f:
+        f.write(be._code_to_hash_pyc(code, importlib.util.source_hash(data), False))
+"""
+
+
+def compile_pycs(jobs: list[tuple[str, str]]) -> list[bytes | None]:
+    """The .pyc of each (source file, name in tracebacks), compiled by this Python with
+    unchecked-hash invalidation (what ``py_compile`` writes for ``PycInvalidationMode.UNCHECKED_HASH``:
+    valid whatever the files' mtimes; the image is read-only, so checking sources would only cost
+    time), or None for a file that does not compile (left to Python to report if it is imported)."""
+    import json
+    import tempfile
+
+    from .. import runner
+    from ..errors import ToolError
+
+    if not jobs:
+        return []
+    with tempfile.TemporaryDirectory(prefix="ctrtool-pyc-") as work:
+        listing = os.path.join(work, "jobs.json")
+        with open(listing, "w") as f:
+            json.dump(jobs, f)
+        try:
+            runner.run([sys.executable, "-I", "-c", _COMPILER, listing, work], timeout=600)
+        except ToolError as exc:
+            raise NodeImageError(f"compiling the image's Python files failed: {exc.message}", "") from None
+        out: list[bytes | None] = []
+        for i in range(len(jobs)):
+            try:
+                out.append(pathlib.Path(work, f"{i}.pyc").read_bytes())
+            except FileNotFoundError:
+                out.append(None)
+    return out
 
 
 def _pyc_path(rel: str) -> str:
@@ -467,29 +500,37 @@ class _Layer:
         self.entries: dict[str, tuple[str, object]] = {}
         self.files = 0
         self.file_bytes = 0
+        self.sources: list[tuple[str, str]] = []  # (host file, path) of .py files to compile
 
     def _dirs(self, path: str) -> None:
         parts = path.split("/")[:-1]
         for i in range(1, len(parts) + 1):
             self.entries.setdefault("/".join(parts[:i]), ("dir", 0o755))
 
-    def add(self, path: str, data: bytes, mode: int = 0o644, pyc: bool = False) -> None:
+    def add(self, path: str, data: bytes, mode: int = 0o644) -> None:
         self._dirs(path)
         if path not in self.entries:
             self.files += 1
             self.file_bytes += len(data)
         self.entries[path] = ("file", (mode, data))
-        if pyc and path.endswith(".py"):
-            compiled = compile_pyc(data, "/" + path)
-            if compiled is not None:
-                self.add(_pyc_path(path), compiled)
 
     def copy(self, src: str, path: str, pyc: bool = True) -> None:
+        """Add a host file; a .py one also gets its .pyc (see :meth:`compile`)."""
         st = os.stat(src)
         mode = 0o755 if st.st_mode & stat.S_IXUSR else 0o644
-        self.add(path, pathlib.Path(src).read_bytes(), mode, pyc=pyc)
+        self.add(path, pathlib.Path(src).read_bytes(), mode)
+        if pyc and path.endswith(".py"):
+            self.sources.append((src, path))
+
+    def compile(self) -> None:
+        """Add the .pyc of every .py file copied (in __pycache__, as Python looks for it)."""
+        for (_, path), pyc in zip(self.sources, compile_pycs([(src, "/" + path) for src, path in self.sources])):
+            if pyc is not None:
+                self.add(_pyc_path(path), pyc)
+        self.sources = []
 
     def tar(self) -> bytes:
+        self.compile()
         return _layer_tar([(p, kind, payload) for p, (kind, payload) in self.entries.items()])
 
 
