@@ -215,7 +215,7 @@ def test_layout_has_nothing_outside_it(files):
     ]
     assert outside == []
     top = {name.split("/")[2] for name in files if name.startswith("opt/ctrtool/") and name.count("/") >= 2}
-    assert top == {"bin", "lib", "site"}
+    assert top == {"bin", "lib", sys.platlibdir, "site"}
     assert {n for n in files if n.startswith("opt/ctrtool/bin/")} == {
         "opt/ctrtool/bin/python3",
         "opt/ctrtool/bin/ctrtool-node",
@@ -235,7 +235,7 @@ def test_python_and_its_loader_are_inside(built, files):
 
 
 def test_stdlib_is_trimmed_and_compiled(files):
-    lib = f"opt/ctrtool/lib/{PY}/"
+    lib = f"opt/ctrtool/{sys.platlibdir}/{PY}/"
     for kept in ("os.py", "json/__init__.py", "subprocess.py", "encodings/utf_8.py", "lib-dynload"):
         assert lib + kept in files
     for dropped in ("test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "venv"):

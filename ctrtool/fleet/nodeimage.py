@@ -7,7 +7,7 @@
 2. ``/opt/ctrtool/``: a Python runtime copied from the Python running the build: ``bin/python3``,
    the dynamic loader and every shared library the interpreter and its extension modules need
    (``lib/``), and the standard library trimmed of what ctrtool never uses (``lib/python3.X/``, with
-   ``lib-dynload/``);
+   ``lib-dynload/``; ``lib64/python3.X`` for a Python whose ``sys.platlibdir`` is lib64);
 3. ``/opt/ctrtool/site/``: the ctrtool package and its runtime dependencies (read from ctrtool's
    ``Requires-Dist``, recursively, extras left out), and ``/opt/ctrtool/bin/ctrtool-node``, the
    entrypoint.
@@ -222,6 +222,7 @@ def check_busybox(busybox: str | None = None) -> str:
 class Runtime:
     version: str  # "3.11.7"
     short: str  # "python3.11"
+    platlibdir: str  # "lib" ("lib64" on Fedora): Python looks for PYTHONHOME/<this>/python3.X
     executable: str  # realpath of the base interpreter
     stdlib: str  # the standard library directory
     dynload: str | None  # its lib-dynload directory (None when every module is built in)
@@ -239,7 +240,8 @@ def python_runtime() -> Runtime:
     if not os.path.isdir(dynload):
         candidates = [p for p in sys.path if os.path.basename(p) == "lib-dynload" and os.path.isdir(p)]
         dynload = candidates[0] if candidates else ""
-    return Runtime(sys.version.split()[0], short, executable, stdlib, dynload or None)
+    platlibdir = getattr(sys, "platlibdir", "lib")
+    return Runtime(sys.version.split()[0], short, platlibdir, executable, stdlib, dynload or None)
 
 
 def stdlib_keep(relpath: str) -> bool:
@@ -579,7 +581,7 @@ def _runtime_layer(runtime: Runtime, site_extensions: list[str]) -> tuple[bytes,
             real = os.path.realpath(path)
             layer.add(f"{PREFIX}/lib/{soname}", pathlib.Path(use.get(real, real)).read_bytes(), 0o755)
         for src, rel in files:
-            layer.copy(use.get(src, src), f"{PREFIX}/lib/{runtime.short}/{rel}")
+            layer.copy(use.get(src, src), f"{PREFIX}/{runtime.platlibdir}/{runtime.short}/{rel}")
     return layer.tar(), layer, loader_name, sorted(libs), stripped is not None
 
 
