@@ -118,6 +118,7 @@ def tmux(tmp_path_factory):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """The Kubernetes lab's tests run last: on a fresh machine its build (scripts/dev.sh starts it
-    beside the first tests) has had time to finish."""
-    items.sort(key=lambda item: item.nodeid.startswith("tests/test_lab_kube.py"))
+    """The Kubernetes lab's tests run last (`ctrtool nodes` on it, then the lab itself): on a fresh
+    machine its build (scripts/dev.sh starts it beside the first tests) has had time to finish."""
+    late = ("tests/test_nodes_lab.py", "tests/test_lab_kube.py")
+    items.sort(key=lambda item: next((i + 1 for i, f in enumerate(late) if item.nodeid.startswith(f)), 0))

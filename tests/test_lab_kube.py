@@ -160,7 +160,7 @@ def test_status_lists_every_daemon(kube_lab):
     assert res.returncode == 0, res.stderr
     daemons = {d["name"]: d for d in json.loads(res.stdout)["daemons"]}
     expected = {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
-    expected |= {f"{n}/{d}" for n in NODES for d in ("containerd", "kubelet")}
+    expected |= {f"{n}/{d}" for n in NODES for d in ("containerd", "dockerd", "kubelet")}
     assert set(daemons) == expected
     for name, d in daemons.items():
         assert d["running"] and d["pid"], name

@@ -191,11 +191,21 @@ class Kubectl:
         return res.stdout.split()
 
     def delete_pods(
-        self, *, selector: str | None = None, names: Sequence[str] = (), wait: bool, timeout: float, cleanup: bool
+        self,
+        *,
+        selector: str | None = None,
+        names: Sequence[str] = (),
+        wait: bool,
+        timeout: float,
+        cleanup: bool,
+        force: bool = False,
     ) -> Result:
         """Delete pods by label selector or by names (not found is not an error). ``wait``: until
-        they are gone from the API."""
+        they are gone from the API. ``force``: at once, without the kubelet's confirmation (a pod
+        on a node whose kubelet is gone would otherwise stay Terminating)."""
         args = ["delete", "pods", "--ignore-not-found", f"--wait={'true' if wait else 'false'}"]
+        if force:
+            args += ["--force", "--grace-period=0"]
         if wait:
             args.append(f"--timeout={int(timeout)}s")
         args += ["--selector", selector] if selector else list(names)

@@ -88,6 +88,7 @@ class Target:
     def __init__(
         self,
         *,
+        command_path: str,
         kubeconfig: str | None,
         context: str | None,
         namespace: str | None,
@@ -111,6 +112,11 @@ class Target:
         self.names = [n.strip() for n in (nodes or "").split(",") if n.strip()]
         if nodes is not None and not self.names:
             raise UsageError("--nodes names no node", "e.g. --nodes node-1,node-2")
+        if sum((bool(selector), nodes is not None, all_nodes)) != 1:
+            raise UsageError(
+                "choose the nodes: exactly one of --all, --nodes NAME[,NAME...] or -l/--selector",
+                f"e.g. `{command_path} --all`; each chosen node runs a short-lived privileged pod",
+            )
         self.selector = selector
         self.all_nodes = all_nodes
         self.timeout = timeout
@@ -223,6 +229,7 @@ def _show_partial(t: Target, outcomes: list[NodeOutcome]) -> None:
 
 
 def _common(
+    ctx: typer.Context,
     kubeconfig,
     context,
     namespace,
@@ -238,6 +245,7 @@ def _common(
     output,
 ) -> Target:
     return Target(
+        command_path=ctx.command_path,
         kubeconfig=kubeconfig,
         context=context,
         namespace=namespace,
@@ -260,6 +268,7 @@ def _common(
 @app.command("images")
 @handle_errors
 def images(
+    ctx: typer.Context,
     repository: Annotated[
         Optional[str], typer.Argument(metavar="[REPO[:TAG]]", help="Only this repository (and tag).")
     ] = None,
@@ -281,6 +290,7 @@ def images(
     `ctrtool images` on each node, with a NODE column. K8S: whether that node's kubelet can use
     the name."""
     t = _common(
+        ctx,
         kubeconfig,
         context,
         namespace,
@@ -327,6 +337,7 @@ def images(
 @app.command("df")
 @handle_errors
 def df(
+    ctx: typer.Context,
     all_nodes: AllOpt = False,
     nodes: NodesOpt = None,
     selector: SelectorOpt = None,
@@ -344,6 +355,7 @@ def df(
     """The bytes each image store uses on every chosen node, and how much is unpacked more than
     once: `ctrtool df` on each node, with a NODE column and a total per node."""
     t = _common(
+        ctx,
         kubeconfig,
         context,
         namespace,
@@ -391,6 +403,7 @@ def df(
 @app.command("doctor")
 @handle_errors
 def doctor(
+    ctx: typer.Context,
     image: Annotated[
         Optional[str], typer.Option("--image", metavar="REF", help="Also check that each node's kubelet can use REF.")
     ] = None,
@@ -415,6 +428,7 @@ def doctor(
     if image is not None:
         check_names("image", [image])
     t = _common(
+        ctx,
         kubeconfig,
         context,
         namespace,
@@ -472,6 +486,7 @@ def _first_fix(check: dict[str, Any]) -> str | None:
 @app.command("where")
 @handle_errors
 def where(
+    ctx: typer.Context,
     image: Annotated[str, typer.Argument(metavar="IMAGE", help="The image reference (as in a pod spec) or id.")],
     all_nodes: AllOpt = False,
     nodes: NodesOpt = None,
@@ -495,6 +510,7 @@ def where(
 
     check_names("image", [image])
     t = _common(
+        ctx,
         kubeconfig,
         context,
         namespace,

@@ -155,3 +155,92 @@ def dockerd_serving(address: str | None) -> tuple[int, list[str], str] | None:
         if any(os.path.realpath(socket_path(h)) == want for h in hosts if h.startswith(("unix://", "/"))):
             return pid, argv, (_option(argv, "--config-file") or [DOCKER_CONFIG])[0]
     return None
+
+
+DEFAULT_CRI = "unix:///run/containerd/containerd.sock"  # the kubelet's default since 1.27
+
+
+@dataclass
+class Kubelet:
+    """A running kubelet, from /proc: its node name, config file and the CRI endpoint it uses."""
+
+    pid: int
+    argv: list[str]
+    node: str  # --hostname-override, else this host's name, lower-cased (as the kubelet does)
+    config_path: str | None  # its --config, as the kubelet sees it
+    config: dict[str, Any]
+    endpoint: str  # --container-runtime-endpoint, else the config's containerRuntimeEndpoint, else the default
+    endpoint_from: str
+    image_endpoint: str
+
+    @property
+    def config_file(self) -> str | None:
+        """Its config file, readable from here (through its root: it may run in its own mount namespace)."""
+        return in_root_of(self.pid, self.config_path) if self.config_path else None
+
+
+def in_root_of(pid: int, path: str) -> str:
+    """``path`` as process ``pid`` sees it (its root and working directory): the path itself when
+    that process has our root and an absolute path; else through /proc/PID/root or cwd."""
+    if os.path.isabs(path):
+        try:
+            ours, theirs = os.stat("/"), os.stat(f"/proc/{pid}/root")
+            if (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino):
+                return path
+        except OSError:
+            pass
+        return f"/proc/{pid}/root{path}"
+    return f"/proc/{pid}/cwd/{path}"
+
+
+def _first(argv: list[str], name: str) -> str | None:
+    values = _option(argv, name)
+    return values[0] if values else None
+
+
+def kubelets() -> list[Kubelet]:
+    """Every running kubelet (read only)."""
+    import socket
+
+    hostname = socket.gethostname().lower()
+    found = []
+    for pid, argv in processes("kubelet"):
+        path = _first(argv, "--config")
+        config: dict[str, Any] = {}
+        if path:
+            try:
+                import yaml
+
+                with open(in_root_of(pid, path), encoding="utf-8") as fh:
+                    loaded = yaml.safe_load(fh)
+                config = loaded if isinstance(loaded, dict) else {}
+            except Exception:  # noqa: BLE001  (unreadable or not YAML: the defaults)
+                config = {}
+        flag = _first(argv, "--container-runtime-endpoint")
+        endpoint = flag or config.get("containerRuntimeEndpoint") or DEFAULT_CRI
+        how = (
+            "--container-runtime-endpoint"
+            if flag
+            else "containerRuntimeEndpoint in its config"
+            if config.get("containerRuntimeEndpoint")
+            else "the kubelet's default"
+        )
+        image = _first(argv, "--image-service-endpoint") or config.get("imageServiceEndpoint") or endpoint
+        node = (_first(argv, "--hostname-override") or hostname).lower()
+        found.append(Kubelet(pid, argv, node, path, config, str(endpoint), how, str(image)))
+    return found
+
+
+def kubelet_for(endpoint: str | None) -> Kubelet | None:
+    """The running kubelet that uses the CRI at ``endpoint``; when ``endpoint`` is None, the only
+    kubelet, if exactly one runs."""
+    from ..config import socket_path
+
+    running = kubelets()
+    if endpoint is None:
+        return running[0] if len(running) == 1 else None
+    want = os.path.realpath(socket_path(endpoint))
+    for k in running:
+        if os.path.realpath(socket_path(k.endpoint)) == want:
+            return k
+    return None

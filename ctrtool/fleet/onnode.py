@@ -32,86 +32,35 @@ from typing import Any
 MARKER = "ctrtool-node-result:1 "
 # the commands a node may be asked to run: read-only reports
 REPORTS = ("images", "df", "doctor", "layers", "info")
-DEFAULT_CRI = "unix:///run/containerd/containerd.sock"
-
-
-def _option(argv: list[str], name: str) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def _in_root_of(pid: int, path: str) -> str:
-    """``path`` as process ``pid`` sees it (its root and working directory: a kubelet in its own
-    mount namespace)."""
-    if os.path.isabs(path):
-        return f"/proc/{pid}/root{path}"
-    return f"/proc/{pid}/cwd/{path}"
-
-
-def _kubelet_config(pid: int, argv: list[str]) -> tuple[str | None, dict[str, Any]]:
-    path = _option(argv, "--config")
-    if not path:
-        return None, {}
-    try:
-        with open(_in_root_of(pid, path), encoding="utf-8") as fh:
-            import yaml
-
-            loaded = yaml.safe_load(fh)
-    except (OSError, ValueError, ImportError):
-        return path, {}
-    except Exception:  # noqa: BLE001  (yaml's errors: the file is not what a kubelet reads)
-        return path, {}
-    return path, loaded if isinstance(loaded, dict) else {}
 
 
 def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
     """(environment for ctrtool, what was found and how) for node ``node``."""
-    import socket
-
     from ..config import socket_path
+    from ..doctor.procs import DEFAULT_CRI, kubelets, processes, serving
     from ..doctor.procs import _option as options
-    from ..doctor.procs import processes, serving
 
     found: dict[str, Any] = {"node": node, "notes": []}
     env: dict[str, str] = {}
-    kubelets = processes("kubelet")
-    chosen: tuple[int, list[str]] | None = None
-    hostname = socket.gethostname().lower()
-    for pid, argv in kubelets:
-        name = (_option(argv, "--hostname-override") or hostname).lower()
-        if name == node.lower():
-            chosen = (pid, argv)
-    if chosen is None and len(kubelets) == 1:
-        chosen = kubelets[0]
+    running = kubelets()
+    chosen = next((k for k in running if k.node == node.lower()), None)
+    if chosen is None and len(running) == 1:
+        chosen = running[0]
     cri = None
     if chosen is None:
         found["notes"].append(
-            f"no kubelet process for node {node} (of {len(kubelets)} kubelet(s)): the tools' own defaults are used"
+            f"no kubelet process for node {node} (of {len(running)} kubelet(s)): the tools' own defaults are used"
         )
     else:
-        pid, argv = chosen
-        path, config = _kubelet_config(pid, argv)
-        found["kubelet"] = {"pid": pid, "config": path}
-        if path:
-            env["CTRTOOL_KUBELET_CONFIG"] = _in_root_of(pid, path)
-        cri = _option(argv, "--container-runtime-endpoint") or config.get("containerRuntimeEndpoint") or DEFAULT_CRI
-        how = "the kubelet's " + (
-            "--container-runtime-endpoint"
-            if _option(argv, "--container-runtime-endpoint")
-            else "containerRuntimeEndpoint"
-            if config.get("containerRuntimeEndpoint")
-            else "default"
-        )
-        image_endpoint = _option(argv, "--image-service-endpoint") or config.get("imageServiceEndpoint") or cri
-        env["CONTAINER_RUNTIME_ENDPOINT"] = str(cri)
-        env["IMAGE_SERVICE_ENDPOINT"] = str(image_endpoint)
-        found["cri"] = {"endpoint": cri, "from": how}
+        found["kubelet"] = {"pid": chosen.pid, "config": chosen.config_path}
+        if chosen.config_file:
+            env["CTRTOOL_KUBELET_CONFIG"] = chosen.config_file
+        cri = chosen.endpoint
+        env["CONTAINER_RUNTIME_ENDPOINT"] = chosen.endpoint
+        env["IMAGE_SERVICE_ENDPOINT"] = chosen.image_endpoint
+        found["cri"] = {"endpoint": chosen.endpoint, "from": f"the kubelet's {chosen.endpoint_from}"}
     path_dirs: list[str] = []
-    containerd = serving(str(cri or DEFAULT_CRI))
+    containerd = serving(cri or DEFAULT_CRI)
     if containerd is not None:
         env["CONTAINERD_ADDRESS"] = socket_path(containerd.address)
         found["containerd"] = {"pid": containerd.pid, "address": containerd.address, "config": containerd.config_path}

@@ -56,6 +56,7 @@ STUCK = {
 }
 LOG_LIMIT = 64 * 1024 * 1024
 CLEANUP_TIMEOUT = 30.0
+GRACEFUL_TIMEOUT = 10.0
 
 Progress = Callable[[str], None]
 
@@ -157,7 +158,9 @@ def pod_manifest(
                 {
                     "name": CONTAINER,
                     "image": image,
-                    "imagePullPolicy": "Never",
+                    # ctrtool's own image (localhost/...) is imported, never pulled; one from a
+                    # registry is pulled once per node
+                    "imagePullPolicy": "Never" if image.startswith("localhost/") else "IfNotPresent",
                     "args": ["run", node, json.dumps(reports, separators=(",", ":"))],
                     "securityContext": {"privileged": True},
                     "volumeMounts": [{"name": "host", "mountPath": "/host"}],
@@ -326,8 +329,13 @@ def execute(
 
 
 def cleanup(kube: Kubectl, selector: str) -> str | None:
-    """Delete the run's pods (one call, waiting until they are gone); runs even after Ctrl-C."""
-    res = kube.delete_pods(selector=selector, wait=True, timeout=CLEANUP_TIMEOUT, cleanup=True)
+    """Delete the run's pods, waiting until they are gone; runs even after Ctrl-C. A pod whose node
+    does not confirm in time (its kubelet is down) is then deleted by force: it is ctrtool's own,
+    and its kubelet ends its container, if it ever started, when it comes back."""
+    res = kube.delete_pods(selector=selector, wait=True, timeout=GRACEFUL_TIMEOUT, cleanup=True)
+    if res.returncode == 0:
+        return None
+    res = kube.delete_pods(selector=selector, wait=True, timeout=CLEANUP_TIMEOUT, cleanup=True, force=True)
     if res.returncode != 0:
         return (res.stderr.strip().splitlines() or ["kubectl delete failed"])[-1]
     return None

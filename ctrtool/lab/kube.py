@@ -213,6 +213,11 @@ class NodeRuntime(Lab):
             progress(f"{self.name}: ctr -n k8s.io: importing {built.ref}")
             self._ctr(binaries, "images", "import", str(built.path), namespace="k8s.io", timeout=120)
 
+    def import_node_image(self, binaries: dict[str, str], built, progress: Progress) -> None:
+        """ctrtool's node image into k8s.io, every time (its content follows ctrtool's code)."""
+        progress(f"{self.name}: ctr -n k8s.io: importing {built.ref}")
+        self._ctr(binaries, "images", "import", str(built.path), namespace="k8s.io", timeout=120)
+
 
 class KubeLab(Lab):
     """A Kubernetes lab directory: etcd, the control plane and N nodes (see the module's docstring)."""
@@ -445,14 +450,24 @@ class KubeLab(Lab):
             built[DEMO_IMAGE],
             image_mod.build_sandbox_image(self.images_dir, KUBE_PAUSE_IMAGE, "sandbox.tar", binaries["busybox"]),
         ]
+        node_image = self._build_node_image(progress)
         for node in self.nodes:
             node.start_containerd(binaries, progress)
             node.start_dockerd(binaries, progress)
             node.import_images(binaries, images, progress)
+            node.import_node_image(binaries, node_image, progress)
             self._start_kubelet(node, binaries, ports, gateway, progress)
         self._wait_cluster_ready(progress)
         progress(f"lab up in {time.monotonic() - started:.1f}s: {self.directory}")
         return self.status()
+
+    def _build_node_image(self, progress: Progress):
+        """ctrtool's node image (``ctrtool nodes``), built from this ctrtool on every up: the lab has
+        no registry, so every node gets it the way an air-gapped cluster would, by import."""
+        from ..fleet import nodeimage
+
+        progress(f"packing ctrtool's node image {nodeimage.NODE_IMAGE}")
+        return nodeimage.build(self.images_dir / "ctrtool-node.tar", nodeimage.NODE_IMAGE)
 
     def _ensure_bridge(self, gateway: str, progress: Progress) -> None:
         """The CNI bridge exists, is up and holds the gateway address before any kubelet starts
@@ -743,6 +758,9 @@ class KubeLab(Lab):
             f"--cluster-signing-cert-file={p / 'ca.crt'}",
             f"--cluster-signing-key-file={p / 'ca.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # a stopped kubelet shows as NotReady after 16 s, not 50 (the kubelets renew their
+            # lease every 4 s: nodeLeaseDurationSeconds 16)
+            "--node-monitor-grace-period=16s",
             # default /usr/libexec/kubernetes/kubelet-plugins/volume/exec, which it creates
             f"--flex-volume-plugin-dir={self.kube_dir / 'volume-plugins'}",
         ]
@@ -792,6 +810,8 @@ class KubeLab(Lab):
             "rotateCertificates": False,
             "serverTLSBootstrap": False,
             "registerNode": True,
+            "nodeLeaseDurationSeconds": 16,
+            "nodeStatusUpdateFrequency": "4s",
             "logging": {"format": "text"},
         }
         return json.dumps(config, indent=2) + "\n"

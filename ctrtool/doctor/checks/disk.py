@@ -24,19 +24,21 @@ KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 
 
 def kubelet_config_path(probe: Probe) -> tuple[str, str]:
-    """The kubelet's config file and how it was found: CTRTOOL_KUBELET_CONFIG, the running kubelet's
-    --config, else the kubeadm default."""
+    """The kubelet's config file and how it was found: CTRTOOL_KUBELET_CONFIG, the --config of the
+    running kubelet that uses this CRI endpoint (several kubelets may run on one host), else the
+    kubeadm default."""
     given = probe.settings.env.get("CTRTOOL_KUBELET_CONFIG")
     if given:
         return given, "env CTRTOOL_KUBELET_CONFIG"
-    from ..procs import processes
+    from ..procs import kubelet_for
 
-    for pid, argv in processes("kubelet"):
-        for i, arg in enumerate(argv):
-            if arg == "--config" and i + 1 < len(argv):
-                return argv[i + 1], f"--config of the kubelet (pid {pid})"
-            if arg.startswith("--config="):
-                return arg.split("=", 1)[1], f"--config of the kubelet (pid {pid})"
+    try:
+        endpoint = probe.settings.endpoint("crictl").address
+    except CtrtoolError:
+        endpoint = None
+    kubelet = kubelet_for(endpoint)
+    if kubelet is not None and kubelet.config_file:
+        return kubelet.config_file, f"--config of the kubelet (pid {kubelet.pid}) that uses {kubelet.endpoint}"
     return KUBELET_CONFIG, "kubeadm's default location"
 
 
