@@ -38,6 +38,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "README.md")
 COLUMNS = "100"
 DEMO = "localhost/ctrtool/demo:1.0"
+KUBE_LAB = "/var/tmp/ctrtool-lab-kube"
+KUBE_NODE = KUBE_LAB + "/nodes/node-{}"
 
 
 @dataclass
@@ -85,6 +87,63 @@ EXAMPLES = [
         ],
         setup=[["docker", "run", "-d", "--name", "web", DEMO, "sleep", "3600"]],
         teardown=[["docker", "rm", "-f", "web"]],
+    ),
+    Example(
+        "nodes-where",
+        "kube",
+        [
+            'ctrtool nodes where localhost/app:3 --all; echo "exit status $?"',
+            "ctrtool nodes images localhost/app --all",
+        ],
+        setup=[
+            # node-1: the image in k8s.io; node-2: only in docker (containerd namespace moby), and a
+            # pod there that cannot start
+            [
+                "ctr",
+                "-a",
+                f"{KUBE_NODE.format(1)}/containerd/containerd.sock",
+                "-n",
+                "k8s.io",
+                "images",
+                "tag",
+                DEMO,
+                "localhost/app:3",
+            ],
+            [
+                "docker",
+                "-H",
+                f"unix://{KUBE_NODE.format(2)}/docker/docker.sock",
+                "load",
+                "-i",
+                f"{KUBE_LAB}/images/demo.tar",
+            ],
+            ["docker", "-H", f"unix://{KUBE_NODE.format(2)}/docker/docker.sock", "tag", DEMO, "localhost/app:3"],
+            [
+                "kubectl",
+                "run",
+                "app",
+                "--image=localhost/app:3",
+                "--image-pull-policy=Never",
+                '--overrides={"spec": {"nodeName": "node-2"}}',
+                "--",
+                "sleep",
+                "3600",
+            ],
+            [
+                "kubectl",
+                "wait",
+                "pod/app",
+                "--timeout=90s",
+                "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ErrImageNeverPull",
+            ],
+            # the CRI of node-1 learns of ctr's tag by an event
+            [
+                "sh",
+                "-c",
+                f"until crictl -r unix://{KUBE_NODE.format(1)}/containerd/containerd.sock images -q "
+                "localhost/app:3 | grep -q .; do sleep 0.2; done",
+            ],
+        ],
     ),
     Example("not-ctrtool", "", ["ctrtool stats"]),
     Example(

@@ -162,8 +162,10 @@ class Kubectl:
         doc = self._json(args, namespaced=not all_namespaces)
         return [pod_state(item) for item in doc.get("items", [])]
 
-    def logs(self, pod: str, container: str, limit_bytes: int) -> str:
-        return self._run(["logs", pod, "--container", container, f"--limit-bytes={limit_bytes}"]).stdout
+    def logs(self, namespace: str, pod: str, container: str, limit_bytes: int) -> str:
+        """One container's log: one request (``kubectl logs`` would first get the pod too)."""
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log?container={container}&limitBytes={limit_bytes}"
+        return self._run(["get", "--raw", path], namespaced=False).stdout
 
     def watch_pods(self, selector: str) -> PodWatch:
         """One watch of the pods matching ``selector`` (see :class:`PodWatch`)."""
@@ -187,7 +189,9 @@ class Kubectl:
     def create(self, objects: list[dict]) -> list[str]:
         """Create every object in one call (a List); returns kubectl's names (kind/name)."""
         doc = {"apiVersion": "v1", "kind": "List", "items": objects}
-        res = self._run(["create", "-f", "-", "-o", "name"], input=json.dumps(doc))
+        # --validate=false: the API server validates anyway; kubectl's own check first downloads the
+        # whole OpenAPI document
+        res = self._run(["create", "--validate=false", "-f", "-", "-o", "name"], input=json.dumps(doc))
         return res.stdout.split()
 
     def delete_pods(

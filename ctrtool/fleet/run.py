@@ -89,6 +89,8 @@ class FleetRun:
     manifests: list[dict] = field(default_factory=list)
     calls: int = 0
     watch_bytes: int = 0
+    log_bytes: int = 0
+    manifest_bytes: int = 0
     expired_removed: int = 0
     seconds: float = 0.0
     cleanup_error: str | None = None
@@ -239,6 +241,7 @@ def execute(
     events: queue.Queue[PodState | None] = queue.Queue()
     selector = f"{RUN_LABEL}={fleet.run_id}"
     readers: list[threading.Thread] = []
+    finished_pods: list[str] = []  # their containers have ended: deleted at once, without waiting
     lock = threading.Lock()
     read_slots = threading.Semaphore(8)
 
@@ -246,7 +249,7 @@ def execute(
         node = node_of[pod]
         with read_slots:
             try:
-                log = kube.logs(pod, CONTAINER, LOG_LIMIT)
+                log = kube.logs(fleet.namespace, pod, CONTAINER, LOG_LIMIT)
             except Exception as exc:  # noqa: BLE001  (one node's failure is one row)
                 outcome = NodeOutcome(node, "failed", f"reading the pod's log: {getattr(exc, 'message', exc)}", pod=pod)
             else:
@@ -290,6 +293,7 @@ def execute(
                 finished = state.phase in ("Succeeded", "Failed") or CONTAINER in state.terminated
                 stuck = next((w for w in state.waiting if w[1] in STUCK), None)
                 if finished:
+                    finished_pods.append(state.name)
                     created = active.pop(state.name)
                     t = threading.Thread(target=read_result, args=(state.name, state, created), daemon=True)
                     t.start()
@@ -307,7 +311,7 @@ def execute(
                 t.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
             fleet.watch_bytes = watch.bytes
     finally:
-        fleet.cleanup_error = cleanup(kube, selector)
+        fleet.cleanup_error = cleanup(kube, selector, finished_pods)
         fleet.calls = kube.calls
     for pod in list(active) + [p for p in waiting]:
         node = node_of[pod]
@@ -325,13 +329,31 @@ def execute(
     with lock:
         fleet.outcomes += [outcomes[node_of[p]] for p in manifest_of if node_of[p] in outcomes]
     fleet.seconds = round(time.monotonic() - started, 3)
+    fleet.manifest_bytes = sum(len(json.dumps(m)) for m in fleet.manifests)
+    fleet.log_bytes = sum(o.log_bytes for o in fleet.outcomes)
+    _debug(
+        f"nodes: {len(fleet.manifests)} pod(s) in {fleet.seconds:.3f}s; {fleet.calls} kubectl call(s) to the API; "
+        f"bytes: manifests {fleet.manifest_bytes}, watch {fleet.watch_bytes}, logs {fleet.log_bytes}"
+    )
     return fleet
 
 
-def cleanup(kube: Kubectl, selector: str) -> str | None:
-    """Delete the run's pods, waiting until they are gone; runs even after Ctrl-C. A pod whose node
-    does not confirm in time (its kubelet is down) is then deleted by force: it is ctrtool's own,
-    and its kubelet ends its container, if it ever started, when it comes back."""
+def _debug(message: str) -> None:
+    import os
+    import sys
+
+    if os.environ.get("CTRTOOL_DEBUG"):
+        print(f"ctrtool: debug: {message}", file=sys.stderr)
+
+
+def cleanup(kube: Kubectl, selector: str, finished: Sequence[str] = ()) -> str | None:
+    """Delete the run's pods; runs even after Ctrl-C. The pods whose container has ended are
+    deleted at once (their kubelet would take seconds to confirm what is already true); the others
+    are deleted gracefully, waiting until they are gone. A pod whose node does not confirm in time
+    (its kubelet is down) is then deleted by force: it is ctrtool's own, and its kubelet ends its
+    container, if it ever started, when it comes back."""
+    if finished:
+        kube.delete_pods(names=finished, wait=False, timeout=CLEANUP_TIMEOUT, cleanup=True, force=True)
     res = kube.delete_pods(selector=selector, wait=True, timeout=GRACEFUL_TIMEOUT, cleanup=True)
     if res.returncode == 0:
         return None

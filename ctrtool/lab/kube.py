@@ -7,6 +7,7 @@ Layout of the lab directory DIR (default /var/tmp/ctrtool-lab-kube)::
     DIR/kube/ports.json, nodes     the ports chosen on the first up, and the number of nodes
     DIR/kube/etcd/data, etcd.pid, etcd.log            etcd on 127.0.0.1
     DIR/kube/kube-apiserver.pid, .log (and the controller-manager's and scheduler's)
+    DIR/kube/audit-policy.yaml, audit.log   the apiserver's audit log of the admin's requests
     DIR/kube/kubectl-cache         KUBECACHEDIR: kubectl's discovery and HTTP cache
     DIR/cni/                       one CNI network for every node: one bridge, its gateway is the node IP
     DIR/images/                    the demo image and the sandbox image (registry.k8s.io/pause:3.10.2)
@@ -92,6 +93,17 @@ keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
 subjectAltName = @alt
 [alt]
+"""
+
+ADMIN_USER = "ctrtool-lab-admin"
+AUDIT_POLICY = f"""# written by ctrtool lab: the admin's requests only (metadata: who, verb, resource, when)
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    users: ["{ADMIN_USER}"]
+  - level: None
 """
 
 # Run in the kubelet's new mount namespace (sh -c SCRIPT kubelet-ns ROOT NODEDIR KUBELET ARGS...):
@@ -236,6 +248,8 @@ class KubeLab(Lab):
         self.ports_file = self.kube_dir / "ports.json"
         self.nodes_file = self.kube_dir / "nodes"
         self.cgroups_file = self.kube_dir / "cgroups.json"
+        self.audit_policy = self.kube_dir / "audit-policy.yaml"
+        self.audit_log = self.kube_dir / "audit.log"
         recorded = self._recorded_nodes()
         if nodes is not None and not 1 <= nodes <= MAX_NODES:
             raise LabError(f"--nodes {nodes}: a kube lab has 1 to {MAX_NODES} nodes", "e.g. --nodes 2")
@@ -558,7 +572,7 @@ class KubeLab(Lab):
         ca("ca", "ctrtool-lab-ca")
         ca("front-proxy-ca", "ctrtool-lab-front-proxy-ca")
         cert("apiserver", "/CN=kube-apiserver", "server")
-        cert("admin", "/O=system:masters/CN=ctrtool-lab-admin", "client")
+        cert("admin", f"/O=system:masters/CN={ADMIN_USER}", "client")
         cert("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client", "client")
         cert("controller-manager", "/CN=system:kube-controller-manager", "client")
         cert("scheduler", "/CN=system:kube-scheduler", "client")
@@ -730,7 +744,14 @@ class KubeLab(Lab):
             f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
             f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
             "--profiling=false",
+            # every request the lab's admin makes (kubectl, ctrtool nodes), for the benchmarks'
+            # count of API calls (benchmarks/nodes_cost.py); the components' requests are not kept
+            f"--audit-policy-file={self.audit_policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-maxsize=50",
+            "--audit-log-maxbackup=1",
         ]
+        self._write_if_changed(self.audit_policy, AUDIT_POLICY)
         self._start(self.apiserver, argv, lambda: (self._api("/readyz") or {}).get("text") == "ok", progress)
 
     def _component_argv(self, binary: str, name: str, port: int) -> list[str]:
