@@ -412,3 +412,28 @@ def test_a_stopped_kubelet_is_a_row_and_a_partial_result(cluster):
     finally:
         _up()  # starts the kubelet again
     assert _ours() == []
+
+
+def test_a_node_image_that_is_not_there_is_a_row_per_node(cluster):
+    res = _nodes("images", "--all", "-o", "json", "--node-image", "localhost/ctrtool-node:nosuch")
+    assert res.returncode == 1, res.stderr  # no node answered
+    rows = {r["node"]: r for r in json.loads(res.stdout)}
+    for node in NODES:
+        assert rows[node]["status"] == "no-image"
+        assert "localhost/ctrtool-node:nosuch is not on this node" in rows[node]["reason"]
+    assert _ours() == []
+    res = _nodes("images", "--all", "--node-image", "not a ref")
+    assert res.returncode == 2 and "is not an image reference" in res.stderr
+
+
+def test_a_namespace_that_refuses_privileged_pods_is_one_line(cluster):
+    _kubectl("create", "namespace", "locked")
+    _kubectl("label", "namespace", "locked", "pod-security.kubernetes.io/enforce=restricted")
+    try:
+        res = _nodes("images", "--all", "-n", "locked")
+        assert res.returncode == 1, res.stderr
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert lines[0].startswith("ctrtool: error: kubectl") and "PodSecurity" in lines[0], res.stderr
+        assert "ctrtool nodes rbac" in res.stderr and "Traceback" not in res.stderr
+    finally:
+        _kubectl("delete", "namespace", "locked", "--wait=false", check=False)

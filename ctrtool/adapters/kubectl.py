@@ -186,13 +186,19 @@ class Kubectl:
 
     # ---- changes ---------------------------------------------------------------------------
 
-    def create(self, objects: list[dict]) -> list[str]:
-        """Create every object in one call (a List); returns kubectl's names (kind/name)."""
+    def create(self, objects: list[dict]) -> tuple[list[str], str]:
+        """Create every object in one call (a List): (the names of those created, ``name`` only,
+        and kubectl's stderr about the others). None created at all is an error."""
         doc = {"apiVersion": "v1", "kind": "List", "items": objects}
         # --validate=false: the API server validates anyway; kubectl's own check first downloads the
         # whole OpenAPI document
-        res = self._run(["create", "--validate=false", "-f", "-", "-o", "name"], input=json.dumps(doc))
-        return res.stdout.split()
+        res = self._run(["create", "--validate=false", "-f", "-", "-o", "name"], input=json.dumps(doc), check=False)
+        created = [n.split("/", 1)[-1] for n in res.stdout.split()]
+        if res.returncode != 0 and not created:
+            from ..runner import failure
+
+            raise failure(res, endpoint=self.endpoint, classify=_classify)
+        return created, res.stderr
 
     def delete_pods(
         self,
@@ -261,6 +267,13 @@ def _classify(code: int, stderr: str) -> ToolError | None:
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
     last = lines[-1] if lines else f"exit status {code}"
     lowered = stderr.lower()
+    if "violates podsecurity" in lowered:
+        return ToolError(
+            "kubectl",
+            last,
+            "ctrtool's pods are privileged: use a namespace that admits them (`ctrtool nodes rbac` makes "
+            "namespace ctrtool; then -n ctrtool)",
+        )
     if "forbidden" in lowered:
         return ToolError(
             "kubectl",

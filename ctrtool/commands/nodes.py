@@ -125,6 +125,12 @@ class Target:
         fmt = check_format(output)
         self.out = Output(fmt)
         self.image = node_image or os.environ.get("CTRTOOL_NODE_IMAGE") or _default_image()
+        from ..refs import normalize_ref
+
+        if normalize_ref(self.image) is None:
+            raise UsageError(
+                f"node image {self.image!r} is not an image reference", "e.g. registry.example/ctrtool-node:0.1.0"
+            )
         from ..adapters.kubectl import Kubectl
 
         self.kube = Kubectl(kubeconfig, context, namespace, as_user=as_user, as_groups=as_groups or [])

@@ -275,9 +275,13 @@ def execute(
                 if waiting and room > 0:
                     batch = [waiting.popleft() for _ in range(min(room, len(waiting)))]
                     progress(f"creating {len(batch)} pod(s) in namespace {fleet.namespace}")
-                    kube.create([manifest_of[p] for p in batch])
+                    created, errors = kube.create([manifest_of[p] for p in batch])
                     now = time.monotonic()
-                    active.update({p: now for p in batch})
+                    active.update({p: now for p in batch if p in created})
+                    why = (errors.strip().splitlines() or ["kubectl create said nothing"])[-1]
+                    for p in batch:
+                        if p not in created:
+                            outcomes[node_of[p]] = NodeOutcome(node_of[p], "failed", f"pod not created: {why}", pod=p)
                 if watch_ended:
                     break
                 try:
@@ -294,12 +298,12 @@ def execute(
                 stuck = next((w for w in state.waiting if w[1] in STUCK), None)
                 if finished:
                     finished_pods.append(state.name)
-                    created = active.pop(state.name)
-                    t = threading.Thread(target=read_result, args=(state.name, state, created), daemon=True)
+                    since = active.pop(state.name)
+                    t = threading.Thread(target=read_result, args=(state.name, state, since), daemon=True)
                     t.start()
                     readers.append(t)
                 elif stuck is not None:
-                    created = active.pop(state.name)
+                    active.pop(state.name)
                     node = node_of[state.name]
                     image, reason, message = stuck
                     words = f"{reason}: {message}" if message else reason
