@@ -118,7 +118,8 @@ def tmux(tmp_path_factory):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """The Kubernetes lab's tests run last (`ctrtool nodes` on it, then the lab itself): on a fresh
-    machine its build (scripts/dev.sh starts it beside the first tests) has had time to finish."""
-    late = ("tests/test_nodes_lab.py", "tests/test_lab_kube.py")
+    """The tests that need the Kubernetes lab run last (README's examples, `ctrtool nodes` on it, then
+    the lab itself): on a fresh machine its build (scripts/dev.sh starts it beside the first tests)
+    has had time to finish."""
+    late = ("tests/test_readme_lab.py", "tests/test_nodes_lab.py", "tests/test_lab_kube.py")
     items.sort(key=lambda item: next((i + 1 for i, f in enumerate(late) if item.nodeid.startswith(f)), 0))

@@ -553,8 +553,9 @@ def where(
                 Column("NODE", lambda r: r["node"]),
                 Column("STORES", lambda r: where_mod.stores_words(r) if r["answered"] else r["_missing"], shape="text"),
                 Column("K8S", lambda r: K8S_MARKS[r["kubelet_visible"]] if r["answered"] else None),
-                Column("PODS WAITING", lambda r: where_mod.pods_words(r["pods"]) or None, shape="text", drop=2),
-                Column("DOCTOR", lambda r: where_mod.verdict_words(r["doctor"]), shape="text", drop=1),
+                # what `where` is for: wrapped, never left out
+                Column("PODS WAITING", lambda r: where_mod.pods_words(r["pods"]) or None, shape="text"),
+                Column("DOCTOR", lambda r: where_mod.verdict_words(r["doctor"]), shape="text"),
             ],
             rows,
             caption=["K8S: ✓ that node's kubelet can use the image, ✗ it cannot"]
