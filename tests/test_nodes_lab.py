@@ -437,3 +437,47 @@ def test_a_namespace_that_refuses_privileged_pods_is_one_line(cluster):
         assert "ctrtool nodes rbac" in res.stderr and "Traceback" not in res.stderr
     finally:
         _kubectl("delete", "namespace", "locked", "--wait=false", check=False)
+
+
+def test_a_label_selector_chooses_the_nodes(cluster):
+    _kubectl("label", "node", "node-2", "ctrtool-test/pool=blue", "--overwrite")
+    try:
+        res = _nodes("images", "-l", "ctrtool-test/pool=blue", "-o", "json")
+        assert res.returncode == 0, res.stderr
+        assert [n["node"] for n in json.loads(res.stdout)] == ["node-2"]
+        res = _nodes("images", "--selector", "ctrtool-test/pool=green")
+        assert res.returncode == 2 and "no node matches the selector" in res.stderr, res.stderr
+    finally:
+        _kubectl("label", "node", "node-2", "ctrtool-test/pool-")
+
+
+def test_kubeconfig_and_context_flags_as_kubectl(cluster, tmp_path):
+    """No KUBECONFIG: --kubeconfig and --context name the cluster, as they do for kubectl."""
+    config = yaml.safe_load((LAB_DIR / "kubeconfig").read_text())
+    config["contexts"][0]["name"] = "lab-admin"
+    config["contexts"].append({"name": "elsewhere", "context": dict(config["contexts"][0]["context"], user="nobody")})
+    config["current-context"] = "elsewhere"
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in _lab_env().items() if k != "KUBECONFIG"}
+    env["NO_COLOR"] = "1"
+    env["HOME"] = str(tmp_path)  # no ~/.kube/config to fall back on
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "ctrtool", "nodes", "images", "--all", "-o", "json", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+
+    res = run("--kubeconfig", str(path), "--context", "lab-admin")
+    assert res.returncode == 0, res.stderr
+    assert sorted(n["node"] for n in json.loads(res.stdout)) == list(NODES)
+    # the file's current context names a user the file does not have: kubectl's own error, one line
+    res = run("--kubeconfig", str(path))
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("ctrtool: error: kubectl"), res.stderr
+    res = run("--kubeconfig", str(path), "--context", "nosuch")
+    assert res.returncode != 0 and "nosuch" in res.stderr and "Traceback" not in res.stderr
