@@ -252,6 +252,8 @@ def execute(
                 log = kube.logs(fleet.namespace, pod, CONTAINER, LOG_LIMIT)
             except Exception as exc:  # noqa: BLE001  (one node's failure is one row)
                 outcome = NodeOutcome(node, "failed", f"reading the pod's log: {getattr(exc, 'message', exc)}", pod=pod)
+            except BaseException:  # a signal ended the call: the main thread reports it
+                return
             else:
                 outcome = _outcome(node, pod, state, log)
         outcome.seconds = round(time.monotonic() - created, 3)
@@ -260,16 +262,19 @@ def execute(
         progress(f"{node}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
 
     watch = kube.watch_pods(selector)
+    watch_ended = False
     try:
         with watch:
 
             def pump() -> None:
-                for _kind, state in watch.events():
-                    events.put(state)
+                try:
+                    for _kind, state in watch.events():
+                        events.put(state)
+                except BaseException:  # noqa: BLE001  (ended by a signal, or output not understood)
+                    pass
                 events.put(None)
 
             threading.Thread(target=pump, name="ctrtool-watch", daemon=True).start()
-            watch_ended = False
             while (waiting or active) and time.monotonic() < deadline:
                 room = parallel - len(active)
                 if waiting and room > 0:
@@ -281,7 +286,10 @@ def execute(
                     why = (errors.strip().splitlines() or ["kubectl create said nothing"])[-1]
                     for p in batch:
                         if p not in created:
-                            outcomes[node_of[p]] = NodeOutcome(node_of[p], "failed", f"pod not created: {why}", pod=p)
+                            with lock:
+                                outcomes[node_of[p]] = NodeOutcome(
+                                    node_of[p], "failed", f"pod not created: {why}", pod=p
+                                )
                 if watch_ended:
                     break
                 try:
@@ -309,7 +317,8 @@ def execute(
                     words = f"{reason}: {message}" if message else reason
                     if STUCK[reason] == "no-image":
                         words = f"ctrtool's node image {image} is not on this node ({words})"
-                    outcomes[node] = NodeOutcome(node, STUCK[reason], words, pod=state.name)
+                    with lock:
+                        outcomes[node] = NodeOutcome(node, STUCK[reason], words, pod=state.name)
                     progress(f"{node}: {STUCK[reason]} ({reason})")
             for t in readers:
                 t.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
@@ -317,19 +326,26 @@ def execute(
     finally:
         fleet.cleanup_error = cleanup(kube, selector, finished_pods)
         fleet.calls = kube.calls
-    for pod in list(active) + [p for p in waiting]:
+    watch_words = " | ".join(ln for ln in watch.stream.stderr.strip().splitlines()[-2:])
+    for pod in manifest_of:  # every node has a row, whatever happened to its pod
         node = node_of[pod]
-        if node in outcomes:
-            continue
+        with lock:
+            if node in outcomes:
+                continue
         seen = last_seen.get(pod)
         if pod in waiting:
             reason = "not started: the run's time was up before there was room for it"
+        elif pod not in active:
+            reason = "its pod ended, but reading its result did not finish in time"
+        elif watch_ended and time.monotonic() < deadline:
+            reason = "the watch of ctrtool's pods ended early" + (f": {watch_words}" if watch_words else "")
         elif seen is None:
             reason = "the pod was created but the API reported nothing about it"
         else:
             detail = ", ".join(f"{r}: {m}" if m else r for _i, r, m in seen.waiting) or seen.phase
             reason = f"pod {seen.phase or 'not started'} ({detail})"
-        outcomes[node] = NodeOutcome(node, "timeout", f"no result in {timeout:g}s: {reason}", pod=pod)
+        with lock:
+            outcomes[node] = NodeOutcome(node, "timeout", f"no result in {timeout:g}s: {reason}", pod=pod)
     with lock:
         fleet.outcomes += [outcomes[node_of[p]] for p in manifest_of if node_of[p] in outcomes]
     fleet.seconds = round(time.monotonic() - started, 3)
