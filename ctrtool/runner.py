@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import OutputNotUnderstood, Terminated, ToolError, ToolFailed, ToolNotInstalled, ToolTimeout
 
@@ -162,6 +163,21 @@ def children() -> list[int]:
         return [p.pid for p in _children if p.poll() is None]
 
 
+def _popen(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+    """subprocess.Popen, with the tool's absence or a binary that cannot run as typed errors."""
+    try:
+        return subprocess.Popen(argv, **kwargs)
+    except FileNotFoundError:
+        raise ToolNotInstalled(os.path.basename(argv[0]), argv=list(argv)) from None
+    except PermissionError as exc:
+        raise ToolError(
+            os.path.basename(argv[0]),
+            f"cannot execute {argv[0]}: {exc.strerror}",
+            "check the file's permissions",
+            argv=list(argv),
+        ) from None
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -195,23 +211,16 @@ def run(
     elif timeout is None:
         raise ValueError("a clean-up call needs a timeout")
     with _Spawning(cleanup):
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=full_env,
-                text=True,
-                errors="replace",
-                start_new_session=True,  # own process group: a timeout kills the tool and its children
-            )
-        except FileNotFoundError:
-            raise ToolNotInstalled(tool, argv=argv) from None
-        except PermissionError as exc:
-            raise ToolError(
-                tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
-            ) from None
+        proc = _popen(
+            argv,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # own process group: a timeout kills the tool and its children
+        )
         _started(proc, cleanup=cleanup)
     try:
         stdout, stderr = proc.communicate(input=input, timeout=timeout)
@@ -330,26 +339,18 @@ def _run_into(
     argv: list[str], out_fd: int, *, endpoint: str | None, unset_env: Sequence[str], classify: Classifier | None
 ) -> Result:
     """Run ``argv`` with its stdout on ``out_fd``, its stderr kept; a failure is a typed error."""
-    tool = os.path.basename(argv[0])
     _debug(f"run (into a file): {_join(argv)} (no timeout)")
     _refuse_if_stopping()
     started = time.monotonic()
     with _Spawning():
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out_fd,
-                stderr=subprocess.PIPE,
-                env=_environment(None, unset_env),
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise ToolNotInstalled(tool, argv=argv) from None
-        except PermissionError as exc:
-            raise ToolError(
-                tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
-            ) from None
+        proc = _popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out_fd,
+            stderr=subprocess.PIPE,
+            env=_environment(None, unset_env),
+            start_new_session=True,
+        )
         _started(proc)
     try:
         _out, err = proc.communicate()
@@ -460,20 +461,13 @@ def run_passthrough(
     # tool, never kills ctrtool first
     _refuse_if_stopping()
     with _SignalsPassedOn() as signals:
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE if stdin_gate else None if stdin else subprocess.DEVNULL,
-                stdout=sys.stderr.fileno() if stdout_to_stderr else None,
-                stderr=subprocess.PIPE,
-                env=full_env,
-            )
-        except FileNotFoundError:
-            raise ToolNotInstalled(tool, argv=argv) from None
-        except PermissionError as exc:
-            raise ToolError(
-                tool, f"cannot execute {argv[0]}: {exc.strerror}", "check the file's permissions", argv=argv
-            ) from None
+        proc = _popen(
+            argv,
+            stdin=subprocess.PIPE if stdin_gate else None if stdin else subprocess.DEVNULL,
+            stdout=sys.stderr.fileno() if stdout_to_stderr else None,
+            stderr=subprocess.PIPE,
+            env=full_env,
+        )
         signals.proc = proc
         try:
             _started(proc, own_group=False)
@@ -518,29 +512,18 @@ class Stream:
         self._proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Stream:
-        tool = os.path.basename(self.argv[0])
         _debug(f"run (stream): {_join(self.argv)}")
         _refuse_if_stopping()
         self._started = time.monotonic()
         with _Spawning():
-            try:
-                proc = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=self.env,
-                    start_new_session=True,
-                )
-            except FileNotFoundError:
-                raise ToolNotInstalled(tool, argv=self.argv) from None
-            except PermissionError as exc:
-                raise ToolError(
-                    tool,
-                    f"cannot execute {self.argv[0]}: {exc.strerror}",
-                    "check the file's permissions",
-                    argv=self.argv,
-                ) from None
+            proc = _popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.env,
+                start_new_session=True,
+            )
             self._proc = proc
             _started(proc)
         self._tail = bytearray()
@@ -650,28 +633,18 @@ def run_pipe(
             (source, subprocess.DEVNULL, source_unset_env),
             (target, subprocess.PIPE, target_unset_env),
         ):
-            try:
-                with _Spawning():
-                    procs.append(
-                        subprocess.Popen(
-                            argv,
-                            stdin=stdin,
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE,
-                            env=_environment(None, unset),
-                            start_new_session=True,
-                        )
+            with _Spawning():
+                procs.append(
+                    _popen(
+                        argv,
+                        stdin=stdin,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        env=_environment(None, unset),
+                        start_new_session=True,
                     )
-                    _started(procs[-1])
-            except FileNotFoundError:
-                raise ToolNotInstalled(os.path.basename(argv[0]), argv=argv) from None
-            except PermissionError as exc:
-                raise ToolError(
-                    os.path.basename(argv[0]),
-                    f"cannot execute {argv[0]}: {exc.strerror}",
-                    "check the file's permissions",
-                    argv=argv,
-                ) from None
+                )
+                _started(procs[-1])
         src, dst = procs
         outputs: dict[str, bytes] = {}
 
@@ -685,7 +658,7 @@ def run_pipe(
         for t in readers:
             t.start()
         moved = 0
-        broken = False
+        stopped = False  # ctrtool ended the source because the target had stopped reading
         bar = _ProgressBar(label) if progress else None
         try:
             assert src.stdout is not None
@@ -698,7 +671,15 @@ def run_pipe(
                     assert dst.stdin is not None
                     dst.stdin.write(chunk)
                 except (BrokenPipeError, OSError):
-                    broken = True  # the target stopped reading: its exit status says why
+                    # the target stopped reading: its exit status says why. The source is stopped
+                    # now, while it still waits to write: once its pipe is closed below it would end
+                    # by itself (EPIPE) and look like a failure of its own
+                    stopped = src.poll() is None
+                    if stopped:
+                        try:
+                            os.killpg(src.pid, signal.SIGKILL)
+                        except (ProcessLookupError, PermissionError):
+                            pass
                     break
                 moved += len(chunk)
                 if bar:
@@ -712,9 +693,6 @@ def run_pipe(
                     pipe.close()
                 except (BrokenPipeError, OSError):
                     pass
-        stopped = broken and src.poll() is None
-        if stopped:
-            _kill_group(src)  # nobody reads its output any more
         src.wait()
         dst.wait()
         for t in readers:
