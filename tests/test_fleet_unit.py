@@ -194,3 +194,31 @@ def test_no_kubectl_is_one_line(tmp_path):
     )
     assert res.returncode != 0 and "kubectl" in res.stderr and "not installed" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_build_image_writes_once_and_asks_before_overwriting(tmp_path):
+    def build(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "ctrtool", "nodes", "build-image", *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+
+    target = tmp_path / "node.tar"
+    res = build("-o", str(target), "--dry-run")
+    assert res.returncode == 0 and "ctrtool nodes build-image -o" in res.stdout and not target.exists()
+    res = build("-o", str(target))
+    assert res.returncode == 0, res.stderr
+    assert f"wrote {target}: localhost/ctrtool-node:" in res.stderr
+    import tarfile
+
+    with tarfile.open(target) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == [f"localhost/ctrtool-node:{__import__('ctrtool').__version__}"]
+    before = target.stat()
+    res = build("-o", str(target))  # not on a terminal, no --yes: refused, the file untouched
+    assert res.returncode == 5 and "refusing to overwrite" in res.stderr
+    assert target.stat().st_mtime_ns == before.st_mtime_ns
+    assert build("-o", "-").returncode == 2
+    assert build("-o", str(target), "--tag", "Not A Ref").returncode == 2

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..output import Column, Output, human_size, short_id
-from .common import OutputOpt, check_format, handle_errors
+from .common import OutputOpt, YesOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
     from ..fleet.run import FleetRun, NodeOutcome
@@ -591,11 +591,32 @@ def build_image(
         Optional[str],
         typer.Option("--tag", metavar="REF", help="The image's name (default localhost/ctrtool-node:VERSION)."),
     ] = None,
+    yes: YesOpt = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be written; write nothing.")] = False,
 ) -> None:
     """Build ctrtool's node image: ctrtool, its own Python and a static busybox, nothing else; no
     registry needed. Import it on every node (`ctr -n k8s.io images import FILE`), or push it to
-    your registry and pass `--node-image`."""
+    your registry and pass `--node-image`. The file is written whole or not at all; overwriting an
+    existing file asks first."""
+    from ..errors import UsageError
     from ..fleet import nodeimage
+    from ..refs import normalize_ref
+    from ..safety import approve
+    from .imageops import check_output_path
 
-    built = nodeimage.build(output_file, ref or _default_image())
-    Output().note(f"wrote {output_file}: {built.ref} ({human_size(built.archive_bytes)})")
+    if output_file == "-":
+        raise UsageError("build-image writes a file, not stdout", "give -o FILE")
+    check_output_path(output_file)
+    name = ref or _default_image()
+    if normalize_ref(name) is None:
+        raise UsageError(f"--tag {name!r} is not an image reference", "e.g. registry.example/ctrtool-node:0.1.0")
+    exists = os.path.lexists(output_file)
+    argv = ["ctrtool", "nodes", "build-image", "-o", output_file, "--tag", name]
+    what = f"{'overwrite' if exists else 'write'} {output_file} with ctrtool's node image {name}"
+    if not approve(what, [argv], yes=yes or not exists, dry_run=dry_run):
+        return
+    built = nodeimage.build(output_file, name)
+    Output().note(
+        f"wrote {output_file}: {built.ref} ({human_size(built.archive_bytes)}, {human_size(built.gzip_bytes)} "
+        "compressed)"
+    )
