@@ -43,10 +43,12 @@ class Probe:
         pick: Callable[[str], bool] | None = None,
         limit: int = 12,
         excerpt: str | None = None,
+        header: Callable[[str], bool] | None = None,
     ) -> Evidence | None:
         """The last tool call whose argv holds every one of ``words``: its command line and the
-        lines of its output that ``pick`` keeps (all, when None), at most ``limit``; or, for output
-        that is one long JSON document, ``excerpt``: the fields that matter, as the check read them.
+        lines of its output that ``pick`` keeps (all, when None), at most ``limit``, after the table
+        header lines ``header`` keeps; "(no line about it)" when ``pick`` kept none. For output that
+        is one long JSON document, ``excerpt``: the fields that matter, as the check read them.
         ``tool``: only calls of that backend's binary."""
         binary = self.settings.binary(tool) if tool else None
         for result in reversed(self.calls):
@@ -57,12 +59,14 @@ class Probe:
                     return Evidence(shlex.join(result.argv), excerpt)
                 text = result.stdout if result.returncode == 0 or result.stdout.strip() else result.stderr
                 lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+                heads = [line for line in lines if header is not None and header(line)]
                 if pick is not None:
-                    lines = [line for line in lines if pick(line)]
+                    lines = [line for line in lines if line not in heads and pick(line)]
                 if len(lines) > limit:
                     lines = lines[:limit] + [f"... ({len(lines) - limit} more lines)"]
-                if pick is not None and len(lines) <= 1:
+                if pick is not None and not lines:
                     lines.append("(no line about it)")
+                lines = heads + lines
                 if result.returncode != 0:
                     lines.append(f"(exit status {result.returncode})")
                 return Evidence(shlex.join(result.argv), "\n".join(lines))

@@ -207,6 +207,9 @@ def main(argv: list[str]) -> int:
         print(f"ctrtool-node: error: {exc}", file=sys.stderr)
         return 2
     started = time.monotonic()
+    # the image's Python needs these to start; the host's tools that ctrtool runs must not see them
+    for name in ("PYTHONHOME", "PYTHONPATH", "PYTHONNOUSERSITE", "PYTHONDONTWRITEBYTECODE", "PYTHONUTF8"):
+        os.environ.pop(name, None)
     env, found = discover(node)
     env.update({"NO_COLOR": "1", "COLUMNS": "200", "CTRTOOL_NODE": node})
     results = [_capture(with_backends(r, found["backends"]), env) for r in reports]

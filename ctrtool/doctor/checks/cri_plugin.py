@@ -46,7 +46,9 @@ def run(probe: Probe, options: Options) -> Result:
         )
     cri_rows = [r for r in rows or [] if is_cri_row(r)]
     if rows is not None:
-        found = probe.evidence("plugins", "ls", tool="ctr", pick=lambda line: "cri" in line or line.startswith("TYPE"))
+        found = probe.evidence(
+            "plugins", "ls", tool="ctr", pick=lambda line: "cri" in line, header=lambda line: line.startswith("TYPE")
+        )
         if found:
             evidence.append(found)
     not_ok = [r for r in cri_rows if r["STATUS"].lower() != "ok"]

@@ -40,7 +40,11 @@ def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
         p.in_namespace = [r for r in rows if r.ref == ref or canonical_ref(r.ref) == name]
         p.exact = any(r.ref == name for r in p.in_namespace)
         found = probe.evidence(
-            "images", "ls", tool="ctr", pick=lambda line: line.startswith("REF") or _names(line, name, ref)
+            "images",
+            "ls",
+            tool="ctr",
+            pick=lambda line: _names(line, name, ref),
+            header=lambda line: line.startswith("REF"),
         )
         if found:
             p.evidence.append(found)
