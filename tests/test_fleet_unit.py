@@ -222,3 +222,42 @@ def test_build_image_writes_once_and_asks_before_overwriting(tmp_path):
     assert target.stat().st_mtime_ns == before.st_mtime_ns
     assert build("-o", "-").returncode == 2
     assert build("-o", str(target), "--tag", "Not A Ref").returncode == 2
+
+
+class _Nodes:
+    """Stands in for the kubectl adapter's node list (the parsing is tested on the lab)."""
+
+    def __init__(self, *nodes):
+        self.listed = list(nodes)
+
+    def nodes(self, selector=None):
+        return self.listed
+
+
+def _node(name, ready=True, arch="amd64"):
+    from ctrtool.adapters.kubectl import NodeInfo
+
+    return NodeInfo(
+        name=name,
+        ready=ready,
+        reason="" if ready else "NodeStatusUnknown: gone",
+        unschedulable=False,
+        architecture=arch,
+    )
+
+
+def test_node_selection_rows_for_the_nodes_that_get_no_pod():
+    kube = _Nodes(_node("a"), _node("b", ready=False), _node("c", arch="arm64"))
+    targets, others = fleet_run.select_nodes(
+        kube, selector=None, names=["a", "b", "c", "zz", "a"], all_nodes=False, arch="amd64"
+    )  # type: ignore[arg-type]
+    assert [t.name for t in targets] == ["a"]
+    rows = {o.node: o for o in others}
+    assert rows["b"].status == "not-ready" and "NodeStatusUnknown" in (rows["b"].reason or "")
+    assert rows["c"].status == "failed" and "the node is arm64, ctrtool's node image is amd64" in (
+        rows["c"].reason or ""
+    )
+    assert rows["zz"].status == "not-found"
+    # a published image may be multi-arch: no architecture check
+    targets, _ = fleet_run.select_nodes(kube, selector=None, names=[], all_nodes=True, arch=None)  # type: ignore[arg-type]
+    assert [t.name for t in targets] == ["a", "c"]

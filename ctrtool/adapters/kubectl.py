@@ -32,6 +32,7 @@ class NodeInfo:
     labels: dict[str, str] = field(default_factory=dict)
     runtime: str = ""  # status.nodeInfo.containerRuntimeVersion, e.g. containerd://2.4.2
     kubelet: str = ""  # status.nodeInfo.kubeletVersion
+    architecture: str = ""  # status.nodeInfo.architecture (GOARCH: amd64, arm64, ...)
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,7 @@ def _node(item: dict) -> NodeInfo:
         labels=dict(meta.get("labels") or {}),
         runtime=info.get("containerRuntimeVersion", ""),
         kubelet=info.get("kubeletVersion", ""),
+        architecture=info.get("architecture", ""),
     )
 
 

@@ -154,8 +154,13 @@ def _fleet(
     """Run the reports on the chosen nodes; (the run, every node's outcome sorted by node), or
     (None, ...) after --dry-run printed the plan."""
     from ..fleet import run as fleet_run
+    from ..lab.image import platform_arch
 
-    targets, others = fleet_run.select_nodes(t.kube, selector=t.selector, names=t.names, all_nodes=t.all_nodes)
+    # ctrtool's own image is built here, for this machine's CPU; a published one may be multi-arch
+    arch = platform_arch() if t.image == _default_image() else None
+    targets, others = fleet_run.select_nodes(
+        t.kube, selector=t.selector, names=t.names, all_nodes=t.all_nodes, arch=arch
+    )
     fleet = fleet_run.plan(t.kube, targets, reports_for, image=t.image, timeout=t.timeout, command=command)
     if t.dry_run:
         _print_plan(fleet, others)

@@ -97,9 +97,10 @@ class FleetRun:
 
 
 def select_nodes(
-    kube: Kubectl, *, selector: str | None, names: Sequence[str], all_nodes: bool
+    kube: Kubectl, *, selector: str | None, names: Sequence[str], all_nodes: bool, arch: str | None = None
 ) -> tuple[list[NodeInfo], list[NodeOutcome]]:
-    """The nodes to visit (Ready ones), and rows for the others: NotReady, or names not found."""
+    """The nodes to visit (Ready ones), and rows for the others: NotReady, names not found, and,
+    when ``arch`` is given (the node image's CPU architecture), nodes of another one."""
     chosen = [bool(selector), bool(names), all_nodes]
     if sum(chosen) != 1:
         raise UsageError(
@@ -117,7 +118,16 @@ def select_nodes(
         raise UsageError(f"no node matches the selector {selector!r}", "`kubectl get nodes --show-labels`")
     targets = []
     for node in listed:
-        if node.ready:
+        if arch and node.architecture and node.architecture != arch:
+            outcomes.append(
+                NodeOutcome(
+                    node.name,
+                    "failed",
+                    f"the node is {node.architecture}, ctrtool's node image is {arch}: build it on a "
+                    f"{node.architecture} machine (`ctrtool nodes build-image`) and pass --node-image",
+                )
+            )
+        elif node.ready:
             targets.append(node)
         else:
             outcomes.append(
