@@ -48,7 +48,6 @@ from ..lab.image import (
 NODE_IMAGE = "localhost/ctrtool-node:" + __version__
 PREFIX = "opt/ctrtool"  # in the image, without the leading slash (tar member names)
 ENTRYPOINT = "/" + PREFIX + "/bin/ctrtool-node"
-SOURCE_URL = "https://github.com/ctrtool/ctrtool"
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Top-level standard library entries ctrtool never uses (and the libraries' tests): left out.
@@ -646,7 +645,6 @@ def build(
             "org.opencontainers.image.title": "ctrtool node image",
             "org.opencontainers.image.description": "ctrtool with its own Python, run on a node by `ctrtool nodes`",
             "org.opencontainers.image.version": __version__,
-            "org.opencontainers.image.source": SOURCE_URL,
             "io.ctrtool.python": runtime.version,
         },
     )
