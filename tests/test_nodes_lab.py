@@ -481,3 +481,42 @@ def test_kubeconfig_and_context_flags_as_kubectl(cluster, tmp_path):
     assert res.stderr.startswith("ctrtool: error: kubectl"), res.stderr
     res = run("--kubeconfig", str(path), "--context", "nosuch")
     assert res.returncode != 0 and "nosuch" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_watch_that_ends_mid_run_is_started_again(cluster):
+    """An API server ends every watch after a while, and connections drop: the run watches again
+    (the new watch lists the pods first) and every node still answers."""
+    env = dict(_lab_env(), NO_COLOR="1", CTRTOOL_DEBUG="1")
+    for _attempt in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ctrtool", "nodes", "df", "--all", "-o", "json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        killed = False
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and not killed and time.monotonic() < deadline:
+            for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+                try:
+                    argv = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+                except OSError:
+                    continue
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                if b"--watch" in argv and ppid == proc.pid:
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed = True
+                    break
+            time.sleep(0.02)
+        out, err = proc.communicate(timeout=300)
+        if not killed:
+            continue
+        assert proc.returncode == 0, err
+        assert "the watch ended" in err and "watching again" in err
+        assert {n["status"] for n in json.loads(out)} == {"ok"}
+        break
+    else:
+        pytest.fail("the watch could not be caught running")
+    assert _ours() == []

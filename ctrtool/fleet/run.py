@@ -13,8 +13,9 @@ How it scales (docs/nodes.md has the figures):
   run's label. Every pod also carries ``activeDeadlineSeconds`` and an expiry annotation; each run
   first deletes the expired pods an earlier, crashed run left (same namespace).
 
-API calls: 1 (nodes) + 1 (expired pods) + ceil(N / parallel) or more creates + 1 watch + N logs + 1
-delete, and 1 more (pending pods, all namespaces) for ``where``.
+API requests: 1 (nodes) + 1 (expired pods) + 1 watch (and its initial list; again if the API server
+ends it while pods still run) + per node 1 create, 1 log, 1 delete + 1 final delete (its list), and
+1 more (pending pods, all namespaces) for ``where``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..adapters.kubectl import Kubectl, NodeInfo, PodState
+from ..adapters.kubectl import Kubectl, NodeInfo, PodState, PodWatch
 from ..errors import UsageError
 from . import onnode
 
@@ -271,20 +272,10 @@ def execute(
             outcomes[node] = outcome
         progress(f"{node}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
 
-    watch = kube.watch_pods(selector)
+    watcher = _Watcher(kube, selector, events)
     watch_ended = False
     try:
-        with watch:
-
-            def pump() -> None:
-                try:
-                    for _kind, state in watch.events():
-                        events.put(state)
-                except BaseException:  # noqa: BLE001  (ended by a signal, or output not understood)
-                    pass
-                events.put(None)
-
-            threading.Thread(target=pump, name="ctrtool-watch", daemon=True).start()
+        with watcher:
             while (waiting or active) and time.monotonic() < deadline:
                 room = parallel - len(active)
                 if waiting and room > 0:
@@ -306,8 +297,10 @@ def execute(
                     state = events.get(timeout=max(0.05, min(1.0, deadline - time.monotonic())))
                 except queue.Empty:
                     continue
-                if state is None:
-                    watch_ended = True  # kubectl's watch ended: what is still running times out
+                if state is None:  # kubectl's watch ended
+                    if (waiting or active) and time.monotonic() < deadline - 1 and watcher.restart():
+                        continue
+                    watch_ended = True  # what is still running times out
                     continue
                 if state.name not in active:
                     continue
@@ -332,11 +325,11 @@ def execute(
                     progress(f"{node}: {STUCK[reason]} ({reason})")
             for t in readers:
                 t.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
-            fleet.watch_bytes = watch.bytes
     finally:
+        fleet.watch_bytes = watcher.bytes
         fleet.cleanup_error = cleanup(kube, selector, finished_pods)
         fleet.calls = kube.calls
-    watch_words = " | ".join(ln for ln in watch.stream.stderr.strip().splitlines()[-2:])
+    watch_words = " | ".join(ln for ln in watcher.stderr.strip().splitlines()[-2:])
     for pod in manifest_of:  # every node has a row, whatever happened to its pod
         node = node_of[pod]
         with lock:
@@ -374,6 +367,61 @@ def _debug(message: str) -> None:
 
     if os.environ.get("CTRTOOL_DEBUG"):
         print(f"ctrtool: debug: {message}", file=sys.stderr)
+
+
+class _Watcher:
+    """The run's one watch of its pods, started again when kubectl's watch ends while pods still run:
+    an API server ends every watch after a while (--min-request-timeout), and a connection may drop.
+    A new watch first lists the pods as they are, so no pod's end is missed."""
+
+    RESTARTS = 5
+
+    def __init__(self, kube: Kubectl, selector: str, events: queue.Queue):
+        self.kube, self.selector, self.events = kube, selector, events
+        self.restarts = 0
+        self.bytes = 0
+        self.stderr = ""
+        self._watch: PodWatch | None = None
+
+    def __enter__(self) -> _Watcher:
+        self._start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._end()
+
+    def _start(self) -> None:
+        watch = self.kube.watch_pods(self.selector)
+        watch.__enter__()
+        self._watch = watch
+
+        def pump() -> None:
+            try:
+                for _kind, state in watch.events():
+                    self.events.put(state)
+            except BaseException:  # noqa: BLE001  (ended by a signal, or output not understood)
+                pass
+            self.events.put(None)  # one None per watch, after its last event
+
+        threading.Thread(target=pump, name="ctrtool-watch", daemon=True).start()
+
+    def _end(self) -> None:
+        if self._watch is not None:
+            self._watch.end()
+            self.bytes += self._watch.bytes
+            self.stderr = self._watch.stream.stderr
+            self._watch = None
+
+    def restart(self) -> bool:
+        """A new watch after the last one ended; False once it has been restarted too often."""
+        self._end()
+        if self.restarts >= self.RESTARTS:
+            return False
+        self.restarts += 1
+        _debug(f"nodes: the watch ended ({self.stderr.strip()[-200:] or 'no message'}); watching again")
+        time.sleep(min(2.0, 0.2 * self.restarts))
+        self._start()
+        return True
 
 
 def cleanup(kube: Kubectl, selector: str, finished: Sequence[str] = ()) -> str | None:
