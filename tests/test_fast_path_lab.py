@@ -179,3 +179,19 @@ def test_tool_calls_do_not_grow_with_images(lab_env, tmp_path):
     assert after_fast == before_fast
     assert after_tool == before_tool
     assert len(before_fast) < len(before_tool)
+
+
+def test_info_counts_every_namespace_from_the_metadata(lab_env, extra_tags, tmp_path):
+    """`info -b ctr` counts each namespace's names from meta.db (no `images ls` per namespace), and
+    the counts are what ctr lists."""
+    fast, _ = ctrtool_json("info", "-b", "ctr", env=lab_env)
+    tool, _ = ctrtool_json("--via", "tools", "info", "-b", "ctr", env=lab_env)
+    assert fast == tool
+    counts = fast[0]["namespace_image_counts"]
+    for ns, n in counts.items():
+        listed = subprocess.run(
+            ctr_cmd(lab_env) + ["-n", ns, "images", "ls", "-q"], check=True, capture_output=True, text=True
+        ).stdout.split()
+        assert n == len(listed), ns
+    argvs = _trace(lab_env, tmp_path, "info", "-b", "ctr")
+    assert not [a for a in argvs if "images" in a], argvs
