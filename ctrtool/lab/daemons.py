@@ -50,7 +50,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .. import runner
@@ -534,8 +534,9 @@ class Lab:
         progress(f"lab up in {time.monotonic() - started:.1f}s: {self.directory}")
         return self.status()
 
-    def _down(self, purge: bool, progress: Progress) -> dict:
-        result: dict = {
+    def _down_result(self) -> dict:
+        """What ``down`` reports (the JSON of ``lab down -o json``), empty."""
+        return {
             "directory": str(self.directory),
             "workloads": {},
             "stopped": [],
@@ -545,6 +546,55 @@ class Lab:
             "purged": False,
             "warnings": [],
         }
+
+    def _stop_daemon(self, daemon: _Daemon, pid: int | None, result: dict, progress: Progress) -> bool:
+        """Stop one of the lab's daemons by its pid (TERM, then KILL); False when it did not exit."""
+        if not pid:
+            return True
+        progress(f"stopping {daemon.name} (pid {pid})")
+        how = self._stop_pid(pid, daemon.owns)
+        result["stopped"].append({"name": daemon.name, "pid": pid, "how": how})
+        if pid_alive(pid):
+            result["warnings"].append(f"{daemon.name} (pid {pid}) did not exit")
+            return False
+        return True
+
+    def _purge(self, result: dict, progress: Progress, runtimes: Sequence[Lab]) -> None:
+        """Remove the lab directory, once it is certainly a lab's and nothing of it runs or is mounted
+        there; then the shims' socket directories of ``runtimes`` (the containerds) kept outside it."""
+        if not self.marker.exists():
+            raise LabError(
+                f"not removing {self.directory}: it has no {self.marker.name} marker, so it "
+                "is not a lab directory made by `ctrtool lab up`",
+                "remove it by hand if it really is a lab directory",
+            )
+        if any(pid_alive(s["pid"]) for s in result["stopped"]):
+            raise LabError(
+                f"not removing {self.directory}: a lab daemon is still running",
+                "`ctrtool lab status` shows it; run down --purge again",
+            )
+        remaining = self._mounts_under()
+        if remaining:
+            raise LabError(
+                f"not removing {self.directory}: still mounted under it: {remaining[0]}",
+                f"unmount it by hand (`umount -l {remaining[0]}`), then run down --purge again",
+            )
+        for runtime in runtimes:
+            result["removed"] += runtime._remove_cni_results()
+        progress(f"removing {self.directory}")
+        shutil.rmtree(self.directory)
+        result["purged"] = True
+        for runtime in runtimes:
+            outside = runtime.shim_socket_dir
+            if not outside.is_relative_to(self.directory) and outside.is_dir():
+                try:
+                    outside.rmdir()  # empty once every shim is gone
+                    result["removed"].append(str(outside))
+                except OSError as exc:
+                    result["warnings"].append(f"{outside} left in place: {exc.strerror}")
+
+    def _down(self, purge: bool, progress: Progress) -> dict:
+        result = self._down_result()
         warnings: list[str] = result["warnings"]
         containerd_pid = self.containerd.running_pid()
         docker_pid = self.dockerd.running_pid()
@@ -556,13 +606,8 @@ class Lab:
             result["workloads"]["ctr"] = self._remove_ctr_workloads(warnings, progress)
 
         for daemon, pid in ((self.dockerd, docker_pid), (self.containerd, containerd_pid)):
-            if pid:
-                progress(f"stopping {daemon.name} (pid {pid})")
-                how = self._stop_pid(pid, daemon.owns)
-                result["stopped"].append({"name": daemon.name, "pid": pid, "how": how})
-                if pid_alive(pid):
-                    warnings.append(f"{daemon.name} (pid {pid}) did not exit")
-                    continue
+            if not self._stop_daemon(daemon, pid, result, progress):
+                continue
             for path in (daemon.pidfile, daemon.socket, pathlib.Path(str(daemon.socket) + ".ttrpc")):
                 if self._remove_stale(path):
                     result["removed"].append(str(path))
@@ -575,34 +620,7 @@ class Lab:
         result["unmounted"] = self._unmount_all(warnings, progress)
 
         if purge and self.directory.exists():
-            if not self.marker.exists():
-                raise LabError(
-                    f"not removing {self.directory}: it has no {self.marker.name} marker, so it "
-                    "is not a lab directory made by `ctrtool lab up`",
-                    "remove it by hand if it really is a lab directory",
-                )
-            if any(pid_alive(s["pid"]) for s in result["stopped"]):
-                raise LabError(
-                    f"not removing {self.directory}: a lab daemon is still running",
-                    "`ctrtool lab status` shows it; run down --purge again",
-                )
-            remaining = self._mounts_under()
-            if remaining:
-                raise LabError(
-                    f"not removing {self.directory}: still mounted under it: {remaining[0]}",
-                    f"unmount it by hand (`umount -l {remaining[0]}`), then run down --purge again",
-                )
-            result["removed"] += self._remove_cni_results()
-            progress(f"removing {self.directory}")
-            shutil.rmtree(self.directory)
-            result["purged"] = True
-            outside = self.shim_socket_dir
-            if not outside.is_relative_to(self.directory) and outside.is_dir():
-                try:
-                    outside.rmdir()  # empty once every shim is gone
-                    result["removed"].append(str(outside))
-                except OSError as exc:
-                    warnings.append(f"{outside} left in place: {exc.strerror}")
+            self._purge(result, progress, [self])
         if purge:
             if self._delete_bridge(warnings):
                 result["removed"].append(f"bridge {self.bridge}")

@@ -44,7 +44,6 @@ import json
 import os
 import pathlib
 import secrets
-import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -53,7 +52,7 @@ from .. import runner
 from . import image as image_mod
 from . import profiles as profiles_mod
 from .common import CNI_BIN_DIR, CNI_PLUGINS, DEMO_IMAGE, LabError, find_binary, missing_binary_error
-from .daemons import Lab, _Daemon, pid_alive, require_root
+from .daemons import Lab, _Daemon, require_root
 
 Progress = Callable[[str], None]
 
@@ -987,28 +986,12 @@ class KubeLab(Lab):
         return removed
 
     def _down(self, purge: bool, progress: Progress) -> dict:
-        result: dict = {
-            "directory": str(self.directory),
-            "workloads": {},
-            "stopped": [],
-            "shims": [],
-            "unmounted": [],
-            "removed": [],
-            "purged": False,
-            "warnings": [],
-        }
+        result = self._down_result()
         warnings: list[str] = result["warnings"]
 
         def stop(daemon: _Daemon) -> None:
-            pid = daemon.running_pid()
-            if pid:
-                progress(f"stopping {daemon.name} (pid {pid})")
-                how = self._stop_pid(pid, daemon.owns)
-                result["stopped"].append({"name": daemon.name, "pid": pid, "how": how})
-                if pid_alive(pid):
-                    warnings.append(f"{daemon.name} (pid {pid}) did not exit")
-                    return
-            self._remove_stale(daemon.pidfile)
+            if self._stop_daemon(daemon, daemon.running_pid(), result, progress):
+                self._remove_stale(daemon.pidfile)
 
         for node in self.nodes:  # first: a running kubelet would start its pods again
             stop(node.kubelet)
@@ -1023,32 +1006,8 @@ class KubeLab(Lab):
             stop(daemon)
         result["unmounted"] += self._unmount_all(warnings, progress)
         result["removed"] += self._remove_cgroups(warnings)
-
         if purge and self.directory.exists():
-            if any(pid_alive(s["pid"]) for s in result["stopped"]):
-                raise LabError(
-                    f"not removing {self.directory}: a lab daemon is still running",
-                    "`ctrtool lab status` shows it; run down --purge again",
-                )
-            remaining = self._mounts_under()
-            if remaining:
-                raise LabError(
-                    f"not removing {self.directory}: still mounted under it: {remaining[0]}",
-                    f"unmount it by hand (`umount -l {remaining[0]}`), then run down --purge again",
-                )
-            for node in self.nodes:
-                result["removed"] += node._remove_cni_results()
-            progress(f"removing {self.directory}")
-            shutil.rmtree(self.directory)
-            result["purged"] = True
-            for node in self.nodes:
-                outside = node.shim_socket_dir
-                if not outside.is_relative_to(self.directory) and outside.is_dir():
-                    try:
-                        outside.rmdir()
-                        result["removed"].append(str(outside))
-                    except OSError as exc:
-                        warnings.append(f"{outside} left in place: {exc.strerror}")
+            self._purge(result, progress, self.nodes)
         if purge and self._delete_bridge(warnings):
             result["removed"].append(f"bridge {self.bridge}")
         return result
