@@ -175,6 +175,8 @@ def test_the_rbac_manifest_is_what_the_docs_say():
         (["images"], "exactly one of --all, --nodes"),
         (["images", "--all", "--nodes", "a"], "exactly one of --all, --nodes"),
         (["df", "--nodes", ",,"], "--nodes names no node"),
+        (["df", "--nodes", "a,B\nc"], "is not a node name"),
+        (["images", "--nodes", "-x"], "is not a node name"),
         (["doctor", "--all", "--timeout", "0"], "--timeout 0"),
         (["where", "x", "--all", "--parallel", "0"], "--parallel 0"),
     ],

@@ -112,6 +112,13 @@ class Target:
         self.names = [n.strip() for n in (nodes or "").split(",") if n.strip()]
         if nodes is not None and not self.names:
             raise UsageError("--nodes names no node", "e.g. --nodes node-1,node-2")
+        import re
+
+        for name in self.names:  # a node's name is a DNS subdomain (RFC 1123)
+            if len(name) > 253 or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
+                raise UsageError(
+                    f"--nodes: {name!r} is not a node name", "node names are lower-case DNS names, e.g. node-1"
+                )
         if sum((bool(selector), nodes is not None, all_nodes)) != 1:
             raise UsageError(
                 "choose the nodes: exactly one of --all, --nodes NAME[,NAME...] or -l/--selector",
