@@ -520,3 +520,35 @@ def test_a_watch_that_ends_mid_run_is_started_again(cluster):
     else:
         pytest.fail("the watch could not be caught running")
     assert _ours() == []
+
+
+def test_parallel_bounds_the_pods_running_at_once(cluster):
+    """--parallel 1: the second node's pod is made only once the first has ended (sampled from the
+    API while the run goes on), and both answer."""
+    env = dict(_lab_env(), NO_COLOR="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ctrtool", "nodes", "images", "--all", "--parallel", "1", "-o", "json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    most, seen = 0, set()
+    while proc.poll() is None:
+        res = _kubectl("get", "pods", "-l", MANAGED, "-o", "json", check=False)
+        items = json.loads(res.stdout or "{}").get("items", [])
+        # a pod still at work: its container has not ended (the phase follows a moment later)
+        running = [
+            p
+            for p in items
+            if p["status"].get("phase") not in ("Succeeded", "Failed")
+            and not any("terminated" in (c.get("state") or {}) for c in p["status"].get("containerStatuses") or [])
+        ]
+        most = max(most, len(running))
+        seen |= {p["metadata"]["name"] for p in items}
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert {n["status"] for n in json.loads(out)} == {"ok"}
+    assert len(seen) == 2, seen  # both pods were seen: the sampling did see the run
+    assert most == 1
+    assert _ours() == []
