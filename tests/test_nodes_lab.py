@@ -360,7 +360,8 @@ def test_kubectl_plugin(cluster):
     assert usage.returncode == 2 and "`kubectl ctrtool nodes images --all`" in usage.stderr, usage.stderr
 
 
-def test_ctrl_c_leaves_nothing(cluster):
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_leaves_nothing(cluster, sig, status):
     env = dict(_lab_env(), NO_COLOR="1")
     for _attempt in range(3):
         proc = subprocess.Popen(
@@ -375,9 +376,9 @@ def test_ctrl_c_leaves_nothing(cluster):
             time.sleep(0.05)
         if proc.poll() is not None:
             continue  # done before a pod was seen: try again
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 130, err
+        assert proc.returncode == status, err
         assert "Traceback" not in err
         break
     else:
