@@ -246,38 +246,26 @@ def _show_partial(t: Target, outcomes: list[NodeOutcome]) -> None:
             t.out.warn(f"{o.node}: {o.reason}")
 
 
-def _common(
-    ctx: typer.Context,
-    kubeconfig,
-    context,
-    namespace,
-    selector,
-    nodes,
-    all_nodes,
-    as_user,
-    as_groups,
-    node_image,
-    timeout,
-    parallel,
-    dry_run,
-    output,
-) -> Target:
-    return Target(
-        command_path=ctx.command_path,
-        kubeconfig=kubeconfig,
-        context=context,
-        namespace=namespace,
-        selector=selector,
-        nodes=nodes,
-        all_nodes=all_nodes,
-        as_user=as_user,
-        as_groups=as_groups,
-        node_image=node_image,
-        timeout=timeout,
-        parallel=parallel,
-        dry_run=dry_run,
-        output=output,
-    )
+TARGET_OPTIONS = (
+    "kubeconfig",
+    "context",
+    "namespace",
+    "selector",
+    "nodes",
+    "all_nodes",
+    "as_user",
+    "as_groups",
+    "node_image",
+    "timeout",
+    "parallel",
+    "dry_run",
+    "output",
+)
+
+
+def _target(ctx: typer.Context, params: dict[str, Any]) -> Target:
+    """The shared options of a command (its ``locals()``), checked."""
+    return Target(command_path=ctx.command_path, **{name: params[name] for name in TARGET_OPTIONS})
 
 
 # ---- images ----------------------------------------------------------------------------------
@@ -307,22 +295,7 @@ def images(
     """Every image in every store (docker, each containerd namespace, the CRI) of every chosen node:
     `ctrtool images` on each node, with a NODE column. K8S: whether that node's kubelet can use
     the name."""
-    t = _common(
-        ctx,
-        kubeconfig,
-        context,
-        namespace,
-        selector,
-        nodes,
-        all_nodes,
-        as_user,
-        as_groups,
-        node_image,
-        timeout,
-        parallel,
-        dry_run,
-        output,
-    )
+    t = _target(ctx, locals())
     report = ["images", "-o", "json"] + ([repository] if repository else [])
     _, outcomes = _fleet(t, "ctrtool nodes images", lambda _n: [report])
     if t.out.structured:
@@ -372,22 +345,7 @@ def df(
 ) -> None:
     """The bytes each image store uses on every chosen node, and how much is unpacked more than
     once: `ctrtool df` on each node, with a NODE column and a total per node."""
-    t = _common(
-        ctx,
-        kubeconfig,
-        context,
-        namespace,
-        selector,
-        nodes,
-        all_nodes,
-        as_user,
-        as_groups,
-        node_image,
-        timeout,
-        parallel,
-        dry_run,
-        output,
-    )
+    t = _target(ctx, locals())
     _, outcomes = _fleet(t, "ctrtool nodes df", lambda _n: [["df", "-o", "json"]])
     if t.out.structured:
         t.out.data([_node_fields(o) | {"df": _report_data(o, "df")} for o in outcomes])
@@ -445,22 +403,7 @@ def doctor(
 
     if image is not None:
         check_names("image", [image])
-    t = _common(
-        ctx,
-        kubeconfig,
-        context,
-        namespace,
-        selector,
-        nodes,
-        all_nodes,
-        as_user,
-        as_groups,
-        node_image,
-        timeout,
-        parallel,
-        dry_run,
-        output,
-    )
+    t = _target(ctx, locals())
     report = ["doctor", "-o", "json"] + (["--image", image] if image else [])
     _, outcomes = _fleet(t, "ctrtool nodes doctor", lambda _n: [report])
     problem = False
@@ -527,22 +470,7 @@ def where(
     from .common import check_names
 
     check_names("image", [image])
-    t = _common(
-        ctx,
-        kubeconfig,
-        context,
-        namespace,
-        selector,
-        nodes,
-        all_nodes,
-        as_user,
-        as_groups,
-        node_image,
-        timeout,
-        parallel,
-        dry_run,
-        output,
-    )
+    t = _target(ctx, locals())
     waiting = where_mod.waiting_pods(t.kube, image)
     doctor_report = ["doctor", "--image", image, "-o", "json"]
 
