@@ -263,3 +263,12 @@ def test_node_selection_rows_for_the_nodes_that_get_no_pod():
     # a published image may be multi-arch: no architecture check
     targets, _ = fleet_run.select_nodes(kube, selector=None, names=[], all_nodes=True, arch=None)  # type: ignore[arg-type]
     assert [t.name for t in targets] == ["a", "c"]
+
+
+def test_a_cluster_without_nodes_is_an_error_not_an_empty_answer():
+    from ctrtool.errors import CtrtoolError
+
+    kube = _Nodes()
+    kube.endpoint = "current context"  # type: ignore[attr-defined]
+    with pytest.raises(CtrtoolError, match="the cluster has no nodes"):
+        fleet_run.select_nodes(kube, selector=None, names=[], all_nodes=True)  # type: ignore[arg-type]

@@ -157,9 +157,9 @@ def _progress(out: Output) -> Callable[[str], None]:
 
 def _fleet(
     t: Target, command: str, reports_for: Callable[[str], list[list[str]]]
-) -> tuple[FleetRun | None, list[NodeOutcome]]:
-    """Run the reports on the chosen nodes; (the run, every node's outcome sorted by node), or
-    (None, ...) after --dry-run printed the plan."""
+) -> tuple[FleetRun, list[NodeOutcome]]:
+    """Run the reports on the chosen nodes: (the run, every node's outcome sorted by node). With
+    --dry-run, print the plan and exit 0."""
     from ..fleet import run as fleet_run
     from ..lab.image import platform_arch
 

@@ -117,6 +117,10 @@ def select_nodes(
         listed = [by_name[n] for n in wanted if n in by_name]
     if selector and not listed:
         raise UsageError(f"no node matches the selector {selector!r}", "`kubectl get nodes --show-labels`")
+    if all_nodes and not listed:
+        from ..errors import CtrtoolError
+
+        raise CtrtoolError(f"the cluster has no nodes ({kube.endpoint})", "`kubectl get nodes` shows the same")
     targets = []
     for node in listed:
         if arch and node.architecture and node.architecture != arch:
