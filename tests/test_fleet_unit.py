@@ -177,6 +177,7 @@ def test_the_rbac_manifest_is_what_the_docs_say():
         (["df", "--nodes", ",,"], "--nodes names no node"),
         (["df", "--nodes", "a,B\nc"], "is not a node name"),
         (["images", "--nodes", "-x"], "is not a node name"),
+        (["images", "--all", "a\nb"], "control characters"),
         (["doctor", "--all", "--timeout", "0"], "--timeout 0"),
         (["where", "x", "--all", "--parallel", "0"], "--parallel 0"),
     ],

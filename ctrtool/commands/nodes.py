@@ -295,6 +295,10 @@ def images(
     """Every image in every store (docker, each containerd namespace, the CRI) of every chosen node:
     `ctrtool images` on each node, with a NODE column. K8S: whether that node's kubelet can use
     the name."""
+    from .common import check_names
+
+    if repository is not None:
+        check_names("image", [repository])
     t = _target(ctx, locals())
     report = ["images", "-o", "json"] + ([repository] if repository else [])
     _, outcomes = _fleet(t, "ctrtool nodes images", lambda _n: [report])
