@@ -20,6 +20,7 @@ ends it while pods still run) + per node 1 create, 1 log, 1 delete + 1 final del
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import queue
@@ -56,6 +57,7 @@ STUCK = {
     "RunContainerError": "failed",
 }
 LOG_LIMIT = 64 * 1024 * 1024
+LOG_READERS = 8  # kubectl processes reading finished pods' logs at once
 CLEANUP_TIMEOUT = 30.0
 GRACEFUL_TIMEOUT = 10.0
 
@@ -255,22 +257,21 @@ def execute(
     outcomes: dict[str, NodeOutcome] = {}
     events: queue.Queue[PodState | None] = queue.Queue()
     selector = f"{RUN_LABEL}={fleet.run_id}"
-    readers: list[threading.Thread] = []
+    readers = concurrent.futures.ThreadPoolExecutor(max_workers=LOG_READERS, thread_name_prefix="ctrtool-log")
+    reading: list[concurrent.futures.Future] = []
     finished_pods: list[str] = []  # their containers have ended: deleted at once, without waiting
     lock = threading.Lock()
-    read_slots = threading.Semaphore(8)
 
     def read_result(pod: str, state: PodState, created: float) -> None:
         node = node_of[pod]
-        with read_slots:
-            try:
-                log = kube.logs(fleet.namespace, pod, CONTAINER, LOG_LIMIT)
-            except Exception as exc:  # noqa: BLE001  (one node's failure is one row)
-                outcome = NodeOutcome(node, "failed", f"reading the pod's log: {getattr(exc, 'message', exc)}", pod=pod)
-            except BaseException:  # a signal ended the call: the main thread reports it
-                return
-            else:
-                outcome = _outcome(node, pod, state, log)
+        try:
+            log = kube.logs(fleet.namespace, pod, CONTAINER, LOG_LIMIT)
+        except Exception as exc:  # noqa: BLE001  (one node's failure is one row)
+            outcome = NodeOutcome(node, "failed", f"reading the pod's log: {getattr(exc, 'message', exc)}", pod=pod)
+        except BaseException:  # a signal ended the call: the main thread reports it
+            return
+        else:
+            outcome = _outcome(node, pod, state, log)
         outcome.seconds = round(time.monotonic() - created, 3)
         with lock:
             outcomes[node] = outcome
@@ -314,9 +315,7 @@ def execute(
                 if finished:
                     finished_pods.append(state.name)
                     since = active.pop(state.name)
-                    t = threading.Thread(target=read_result, args=(state.name, state, since), daemon=True)
-                    t.start()
-                    readers.append(t)
+                    reading.append(readers.submit(read_result, state.name, state, since))
                 elif stuck is not None:
                     active.pop(state.name)
                     node = node_of[state.name]
@@ -327,9 +326,9 @@ def execute(
                     with lock:
                         outcomes[node] = NodeOutcome(node, STUCK[reason], words, pod=state.name)
                     progress(f"{node}: {STUCK[reason]} ({reason})")
-            for t in readers:
-                t.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
+            concurrent.futures.wait(reading, timeout=max(0.0, deadline - time.monotonic()) + 5)
     finally:
+        readers.shutdown(wait=False, cancel_futures=True)
         fleet.watch_bytes = watcher.bytes
         fleet.cleanup_error = cleanup(kube, selector, finished_pods)
         fleet.calls = kube.calls
