@@ -423,6 +423,9 @@ def test_a_node_image_that_is_not_there_is_a_row_per_node(cluster):
         assert rows[node]["status"] == "no-image"
         assert "localhost/ctrtool-node:nosuch is not on this node" in rows[node]["reason"]
     assert _ours() == []
+    res = _nodes("images", "--all", "--node-image", "localhost/ctrtool-node:nosuch")
+    assert res.returncode == 1 and "ctrtool nodes build-image -o F" in res.stderr, res.stderr
+    assert "(no-image: ctrtool's node image localhost/ctrtool-node:nosuch is not on this node" in res.stdout
     res = _nodes("images", "--all", "--node-image", "not a ref")
     assert res.returncode == 2 and "is not an image reference" in res.stderr
 

@@ -241,9 +241,17 @@ def _missing_rows(outcomes: list[NodeOutcome]) -> list[dict[str, Any]]:
 
 
 def _show_partial(t: Target, outcomes: list[NodeOutcome]) -> None:
+    """After a table: the reasons of nodes that answered in part, and how to get ctrtool's image
+    onto nodes that lack it."""
     for o in outcomes:
         if o.answered and o.status != "ok":
             t.out.warn(f"{o.node}: {o.reason}")
+    if any(o.status == "no-image" for o in outcomes):
+        t.out.note(
+            f"hint: {t.image} is imported on each node, never pulled: `ctrtool nodes build-image -o F`, then "
+            "`ctr -n k8s.io images import F` on the node; or push it to a registry and pass --node-image "
+            "(docs/nodes.md)"
+        )
 
 
 TARGET_OPTIONS = (
