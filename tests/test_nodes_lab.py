@@ -356,6 +356,17 @@ def test_kubectl_plugin(cluster):
     )
     assert res.returncode == 0, res.stderr
     assert sorted(n["node"] for n in json.loads(res.stdout)) == list(NODES)
+    # kubectl refuses its flags before a plugin's name; after the command they mean what they mean to it
+    context = _kubectl("config", "current-context").stdout.strip()
+    res = subprocess.run(
+        ["kubectl", "ctrtool", "nodes", "images", "--all", "--context", context, "-n", "default", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert {n["status"] for n in json.loads(res.stdout)} == {"ok"}
     usage = subprocess.run(["kubectl", "ctrtool", "nodes", "images"], capture_output=True, text=True, env=env)
     assert usage.returncode == 2 and "`kubectl ctrtool nodes images --all`" in usage.stderr, usage.stderr
 
