@@ -347,3 +347,15 @@ def test_down_cleans_up_after_killed_daemons_with_running_workloads(lab_prerequi
     finally:
         if killed.directory.exists():
             killed.down(purge=True)
+
+
+@pytest.mark.parametrize("builder", ["_go_install", "_go_build"])
+def test_a_build_without_go_says_so_and_makes_nothing(builder, monkeypatch, tmp_path):
+    from ctrtool.lab import profiles
+
+    monkeypatch.setenv(profiles.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(profiles, "find_go", lambda: None)
+    build = profiles.CONTAINERD_BUILD if builder == "_go_install" else profiles.KUBERNETES_BUILD
+    with pytest.raises(LabError, match=f"needs {build.module}@{build.version}, built with Go, and go is not installed"):
+        getattr(profiles, builder)(build, lambda _m: None)
+    assert not (tmp_path / "cache").exists()

@@ -211,16 +211,20 @@ def _build_lock(build: Build, progress: Progress) -> Iterator[None]:
         os.close(fd)
 
 
-def _go_install(build: Build, progress: Progress) -> dict[str, str]:
+def _build_start(build: Build, hint: str) -> tuple[str, pathlib.Path, pathlib.Path]:
+    """(go, the cache directory the build goes to, a new temporary directory beside it)."""
     go = find_go()
     if go is None:
         raise LabError(
-            f"the lab profile needs {build.module}@{build.version}, built with Go, and go is not installed",
-            "install Go (https://go.dev/dl/) or use `--profile debian`",
+            f"the lab profile needs {build.module}@{build.version}, built with Go, and go is not installed", hint
         )
     target = build.directory()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    return go, target, pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+
+
+def _go_install(build: Build, progress: Progress) -> dict[str, str]:
+    go, target, tmp = _build_start(build, "install Go (https://go.dev/dl/) or use `--profile debian`")
     packages = [f"{build.module}/cmd/{c}@{build.version}" for c in build.commands]
     argv = [go, "install", *(["-tags", ",".join(build.tags)] if build.tags else []), *packages]
     progress(f"building {build.name} {build.version} with go install (once; cached in {target})")
@@ -288,15 +292,7 @@ def wrapper_gomod(build: Build, replaces: list[str]) -> str:
 def _go_build(build: Build, progress: Progress) -> dict[str, str]:
     """A wrapper-module build: go.mod requiring the pinned module with its replaces, then ``go build``
     of its commands into a temporary directory that is renamed into the cache when complete."""
-    go = find_go()
-    if go is None:
-        raise LabError(
-            f"the lab profile needs {build.module}@{build.version}, built with Go, and go is not installed",
-            "install Go (https://go.dev/dl/)",
-        )
-    target = build.directory()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    go, target, tmp = _build_start(build, "install Go (https://go.dev/dl/)")
     src = pathlib.Path(tempfile.mkdtemp(prefix=f"ctrtool-build-{build.name}."))
     progress(f"building {build.name} {build.version} with go build (once; cached in {target})")
     env = dict(os.environ, CGO_ENABLED=os.environ.get("CGO_ENABLED", "1"), GOFLAGS="-mod=mod", GOWORK="off")
