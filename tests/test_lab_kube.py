@@ -119,15 +119,24 @@ def _lab_mounts() -> list[str]:
     return [ln for ln in text.splitlines() if str(LAB_DIR) in ln]
 
 
-@pytest.fixture(scope="module")
-def kube_lab():
+def require_lab() -> None:
+    """The kube lab can run here: else fail in CI, skip elsewhere."""
     reason = _unavailable()
     if reason:
         if os.environ.get("CI") == "true":
             pytest.fail(f"kube lab test cannot run in CI: {reason}", pytrace=False)
         pytest.skip(f"kube lab unavailable: {reason}")
+
+
+def purge() -> None:
     if LAB_DIR.exists():
         _ctrtool("lab", "down", "--purge", "--yes", "--dir", str(LAB_DIR))
+
+
+@pytest.fixture(scope="module")
+def kube_lab():
+    require_lab()
+    purge()
     before = _host_state()
     chains_before = _iptables_kube_chains()
     started = time.monotonic()
@@ -136,7 +145,7 @@ def kube_lab():
     try:
         yield state
     finally:
-        _ctrtool("lab", "down", "--purge", "--yes", "--dir", str(LAB_DIR))
+        purge()
 
 
 def test_nodes_ready(kube_lab):

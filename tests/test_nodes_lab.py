@@ -19,7 +19,7 @@ import time
 
 import pytest
 import yaml
-from test_lab_kube import LAB_DIR, NODES, _ctrtool, _kubectl, _lab_env, _unavailable, _up
+from test_lab_kube import LAB_DIR, NODES, _ctrtool, _kubectl, _lab_env, _up, purge, require_lab
 
 pytestmark = pytest.mark.lab
 
@@ -73,6 +73,33 @@ def _nodes(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+def _apply(manifest: str) -> None:
+    """``kubectl apply`` of a manifest (YAML or JSON), as the lab's admin."""
+    subprocess.run(
+        ["kubectl", "apply", "-f", "-"],
+        input=manifest,
+        env=dict(_lab_env()),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _sleeper(name: str, node: str, image: str, metadata: dict | None = None) -> None:
+    """A pod on ``node`` that sleeps in ``image`` (never pulled)."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, **(metadata or {})},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "c", "image": image, "imagePullPolicy": "Never", "command": ["sleep", "3600"]}],
+        },
+    }
+    _apply(json.dumps(pod))
+
+
 def _ours() -> list[str]:
     """Every object ctrtool made that still exists, in any namespace."""
     res = _kubectl("get", EVERY_KIND, "-A", "-l", MANAGED, "-o", "name")
@@ -81,18 +108,13 @@ def _ours() -> list[str]:
 
 @pytest.fixture(scope="module")
 def cluster():
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"kube lab test cannot run in CI: {reason}", pytrace=False)
-        pytest.skip(f"kube lab unavailable: {reason}")
-    if LAB_DIR.exists():
-        _ctrtool("lab", "down", "--purge", "--yes", "--dir", str(LAB_DIR))
+    require_lab()
+    purge()  # a fresh lab: what an earlier run left must not decide this one's results
     _up()
     try:
         yield
     finally:
-        _ctrtool("lab", "down", "--purge", "--yes", "--dir", str(LAB_DIR))
+        purge()
 
 
 def test_images_on_every_node_agree_with_each_nodes_tools(cluster):
@@ -149,24 +171,7 @@ def test_where_docker_on_one_node_k8s_on_the_other_and_a_pod_that_cannot_start(c
     _docker("node-2", "tag", "localhost/ctrtool/demo:1.0", ref)
     _ctr("node-1", "images", "tag", "localhost/ctrtool/demo:1.0", ref)
     _wait_cri("node-1", ref)
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "fleet-waiter", "labels": {"app": "fleet-test"}},
-        "spec": {
-            "nodeName": "node-2",
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "c", "image": ref, "imagePullPolicy": "Never", "command": ["sleep", "3600"]}],
-        },
-    }
-    subprocess.run(
-        ["kubectl", "apply", "-f", "-"],
-        input=json.dumps(pod),
-        env=dict(_lab_env()),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    _sleeper("fleet-waiter", "node-2", ref, {"labels": {"app": "fleet-test"}})
     try:
         deadline = time.monotonic() + 60
         reason = ""
@@ -263,39 +268,14 @@ def test_choosing_no_nodes_is_a_usage_error(cluster):
 
 
 def test_expired_pods_of_a_crashed_run_are_removed(cluster):
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": "ctrtool-deadbeef-node-1",
-            "labels": {
-                "app.kubernetes.io/managed-by": "ctrtool",
-                "app.kubernetes.io/name": "ctrtool-node",
-                "ctrtool.io/run": "deadbeef",
-            },
-            "annotations": {"ctrtool.io/expires": "2020-01-01T00:00:00Z"},
-        },
-        "spec": {
-            "nodeName": "node-1",
-            "terminationGracePeriodSeconds": 1,
-            "containers": [
-                {
-                    "name": "c",
-                    "image": "localhost/ctrtool/demo:1.0",
-                    "imagePullPolicy": "Never",
-                    "command": ["sleep", "600"],
-                }
-            ],
-        },
+    # a pod as a run that crashed left it: ctrtool's labels, an expiry in the past
+    labels = {
+        "app.kubernetes.io/managed-by": "ctrtool",
+        "app.kubernetes.io/name": "ctrtool-node",
+        "ctrtool.io/run": "deadbeef",
     }
-    subprocess.run(
-        ["kubectl", "apply", "-f", "-"],
-        input=json.dumps(pod),
-        env=dict(_lab_env()),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    expired = {"labels": labels, "annotations": {"ctrtool.io/expires": "2020-01-01T00:00:00Z"}}
+    _sleeper("ctrtool-deadbeef-node-1", "node-1", "localhost/ctrtool/demo:1.0", expired)
     assert _ours() == ["pod/ctrtool-deadbeef-node-1"]
     res = _nodes("images", "--nodes", "node-2", "-o", "json")
     assert res.returncode == 0, res.stderr
@@ -309,14 +289,7 @@ def test_minimal_rbac_is_enough_and_needed(cluster):
     manifest = subprocess.run(
         [sys.executable, "-m", "ctrtool", "nodes", "rbac"], capture_output=True, text=True, check=True
     ).stdout
-    subprocess.run(
-        ["kubectl", "apply", "-f", "-"],
-        input=manifest,
-        env=dict(_lab_env()),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    _apply(manifest)
     try:
         who = ("--as", "alice", "--as-group", "ctrtool-operators", "-n", "ctrtool")
         res = _nodes("images", "--all", "-o", "json", *who)
