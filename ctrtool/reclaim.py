@@ -39,8 +39,9 @@ class ReclaimStep:
     layers: int  # how many layer directories go
     paths: list[str]  # those directories
     commands: list[str]  # exact ctrtool command lines, in order
-    blockers: list[str] = field(default_factory=list)  # what the commands first clear out of the way
+    blockers: list[str] = field(default_factory=list)  # what is in the way, in words
     used_by: list[str] = field(default_factory=list)  # names of the containers there that use it
+    blocked_by: list[str] = field(default_factory=list)  # containers in the way: the step has no command
     shared_with: list[str] = field(default_factory=list)  # images there that keep some of its layers
     kept_bytes: int = 0  # bytes of its layers that those images keep
 
@@ -63,7 +64,12 @@ def _owner(record: ImageRecord, docker_namespace: str | None) -> Any:
     return get_descriptor(owner_of(record.namespace, docker_namespace) or all_namespaces_backend())
 
 
-def reclaim_plan(settings: Settings, backends: Sequence[str], namespaces: Sequence[str] | None = None) -> ReclaimPlan:
+def reclaim_plan(
+    settings: Settings,
+    backends: Sequence[str],
+    namespaces: Sequence[str] | None = None,
+    remove_stopped: bool = False,
+) -> ReclaimPlan:
     from concurrent.futures import ThreadPoolExecutor
 
     from .adapters import get_descriptor
@@ -113,7 +119,7 @@ def reclaim_plan(settings: Settings, backends: Sequence[str], namespaces: Sequen
         for key, recs in copies.items():
             if key == keep:
                 continue
-            steps.append(_step(key, recs, users[key], kept_words, in_store, sizes, docker_ns))
+            steps.append(_step(key, recs, users[key], kept_words, in_store, sizes, docker_ns, remove_stopped))
     steps.sort(key=lambda s: -s.frees)
     rows_failed = list(failed.values())
     return ReclaimPlan(steps, rows_failed, warnings, sum(s.frees for s in steps))
@@ -149,7 +155,10 @@ def _step(
     in_store: dict[tuple[str, str | None], dict[str, list[ImageRecord]]],
     sizes: dict[tuple[str, str | None], dict[str, tuple[int, str]]],
     docker_ns: str | None,
+    remove_stopped: bool,
 ) -> ReclaimStep:
+    from .adapters.base import CREATED, EXITED
+    from .commands.explain import distinct_names
     from .core import _is_id_ref
 
     first = recs[0]
@@ -171,11 +180,29 @@ def _step(
             others[label] = shared
     kept = set().union(*others.values()) if others else set()
     going = [c for c in mine if c not in kept and c in here]
-    blockers = [f"container {c.name} in {where} uses the image: it is removed first" for c in users]
+    names = distinct_names(names)
+    blockers, blocked_by, commands = [], [], []
+    for c in users:
+        if remove_stopped and c.state in (CREATED, EXITED):
+            blockers.append(f"stopped container {c.name} in {where} uses the image: it is removed first")
+            commands.append(shlex.join(["ctrtool", "rm", *flags, c.name]))
+        else:
+            blocked_by.append(c.name)
+            blockers.append(
+                f"{c.state} container {c.name} in {where} uses the image: no command (ctrtool never removes "
+                + (
+                    "a running container"
+                    if c.state not in (CREATED, EXITED)
+                    else "a container unless asked: --remove-stopped"
+                )
+                + ")"
+            )
     if len(names) > 1:
         blockers.append(f"the image has {len(names)} names in {where}: all are removed (one alone frees nothing)")
-    commands = [shlex.join(["ctrtool", "rm", *flags, "--force", c.name]) for c in users]
-    commands.append(shlex.join(["ctrtool", "rmi", *flags, *(names or [image])]))
+    if blocked_by:
+        commands, going = [], []  # not carried out: frees nothing
+    else:
+        commands.append(shlex.join(["ctrtool", "rmi", *flags, *(names or [image])]))
     return ReclaimStep(
         store=_words(first, docker_ns),
         backend=owner.name,
@@ -192,4 +219,5 @@ def _step(
         shared_with=sorted(others),
         kept_bytes=sum(here[c][0] for c in kept if c in here),
         used_by=[c.name for c in users],
+        blocked_by=blocked_by,
     )

@@ -44,6 +44,10 @@ def doctor(*args: str, env: dict[str, str]) -> tuple[dict[str, dict], subprocess
     return {r["check"]: r for r in json.loads(proc.stdout)}, proc
 
 
+# ctrtool's commands that ask before they change something (and so take --yes)
+CONSENTING = ("copy", "load", "rmi", "rm", "tag", "prune", "stop", "kill", "save")
+
+
 def apply_fix(fix: dict, env: dict[str, str]) -> None:
     """Do what a doctor fix says: write its lines into its file (the whole file: doctor gives every
     line it needs), then run its commands (ctrtool command lines, run as the CLI; or a tool's own)."""
@@ -55,8 +59,11 @@ def apply_fix(fix: dict, env: dict[str, str]) -> None:
     for line in fix["commands"]:
         argv = shlex.split(line)
         assert argv[0] in ("ctrtool", "ctr", "docker", "crictl"), line
+        assert "--yes" not in argv and "-y" not in argv, f"advice carries its own consent: {line}"
         if argv[0] == "ctrtool":
-            proc = ctrtool(*argv[1:], env=env)
+            # the person who runs it answers the prompt: here, the test says yes for them
+            consent = ["--yes"] if argv[1] in CONSENTING else []
+            proc = ctrtool(*argv[1:], *consent, env=env)
         else:
             proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, (line, proc.stderr)

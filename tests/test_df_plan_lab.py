@@ -48,21 +48,29 @@ def test_plan_frees_what_it_says(native, lab_env, tmp_path, docker_place):
         assert default["frees"] == 0 and default["layers"] == 0 and default["paths"] == []
         assert default["shared_with"] == [b_ref] and default["kept_bytes"] > 0
         assert default["commands"] == [f"ctrtool rmi --backend ctr -n default {a_ref}"]
+        # by default a step never removes a container: docker's copy is blocked, with no command
+        (docker,) = [s for s in mine if s["backend"] == "docker"]
+        assert docker["blocked_by"] == [name] and docker["commands"] == [] and docker["frees"] == 0
+        assert docker["used_by"] == [name] and default["used_by"] == [] and default["blocked_by"] == []
+        table = ctrtool("df", "--plan", "-A", env=dict(lab_env, COLUMNS="200"))
+        assert table.returncode == 0 and f"blocked by {name}" in table.stdout
+        # asked to, a step removes the stopped container first (without --force), then the image
+        plan, proc = ctrtool_json("df", "--plan", "--remove-stopped", "-A", env=lab_env)
+        mine = [s for s in plan["steps"] if s["id"] == a.id]
         (docker,) = [s for s in mine if s["backend"] == "docker"]
         assert docker["commands"] == [
-            f"ctrtool rm --backend docker --force {name}",
+            f"ctrtool rm --backend docker {name}",
             f"ctrtool rmi --backend docker {a_ref}",
         ]
         assert any(name in b for b in docker["blockers"]) and docker["shared_with"] == []
-        assert docker["used_by"] == [name] and default["used_by"] == []
         # the bytes are the files' (as df counts them): exactly what is in the layer's directory
         assert docker["layers"] == 1 and docker["frees"] == sum(file_bytes(p) for p in docker["paths"]) > 0
         assert plan["frees"] == sum(s["frees"] for s in plan["steps"])
         # the demo image's copies are in the plan too (not carried out here)
         assert any(s["image"] == DEMO for s in plan["steps"])
-        table = ctrtool("df", "--plan", "-A", env=dict(lab_env, COLUMNS="200"))
+        table = ctrtool("df", "--plan", "--remove-stopped", "-A", env=dict(lab_env, COLUMNS="200"))
         assert table.returncode == 0 and f"kept for {b_ref}" in table.stdout and f"used by {name}" in table.stdout
-        assert f"ctrtool rm --backend docker --force {name}" in table.stdout
+        assert f"ctrtool rm --backend docker {name}" in table.stdout
         # carry out the docker step: its layer directory goes, and with it the bytes the plan said
         assert du(docker["paths"]) >= docker["frees"]
         for command in docker["commands"]:

@@ -3,6 +3,7 @@ counts it, against the kubelet's image GC thresholds (defaults 85/80, or its con
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -43,21 +44,25 @@ def test_kubelet_config_thresholds_read(lab, lab_env):
             "source": path,
             "excerpt": "imageGCHighThresholdPercent: 2\nimageGCLowThresholdPercent: 1",
         } in r["evidence"]
-        assert r["fixes"][0]["commands"] == ["ctrtool prune --backend crictl --all --yes"]
+        assert r["fixes"][0]["commands"] == ["ctrtool df --plan"]
     finally:
         os.unlink(path)
 
 
 def test_tmpfs_root_filled_past_the_high_threshold(lab, lab_env):
-    """A containerd whose root is a 24 MiB tmpfs, filled past 85% by one image in k8s.io (its blob
-    and its unpacked snapshot): doctor fails the disk check; its fix (prune through the CRI the
-    images no container uses) brings the filesystem below the thresholds again."""
+    """A containerd whose root is a 24 MiB tmpfs, filled past 85% by one image imported into
+    ``default`` and ``k8s.io`` (one blob, two unpacked snapshots): doctor fails the disk check. Its
+    fix is the plan, not a prune through the CRI (which would take the kubelet's images, the
+    sandbox image on 1.6 among them): carried out step by step as printed, with the person's
+    consent, the plan removes default's copy and brings the filesystem below the thresholds, and
+    the image in k8s.io is still there."""
     import secrets
+    import shlex
     import subprocess
     import time
 
     from doctor_daemons import OwnContainerd
-    from helpers import apply_fix
+    from helpers import ctrtool
     from test_doctor_snapshotter_lab import unique_image
 
     c = OwnContainerd(lab, "tmpfs", cri=True, tmpfs_mb=24)
@@ -66,13 +71,14 @@ def test_tmpfs_root_filled_past_the_high_threshold(lab, lab_env):
         env = c.env(lab_env)
         ref = f"localhost/doctor/big-{secrets.token_hex(3)}:1"
         path = c.dir / "big.tar"
-        path.write_bytes(unique_image(ref, size=11 * 1024 * 1024))
-        subprocess.run(
-            ["ctr", "--address", str(c.socket), "--namespace", "k8s.io", "images", "import", str(path)],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        path.write_bytes(unique_image(ref, size=7 * 1024 * 1024))
+        for ns in ("k8s.io", "default"):
+            subprocess.run(
+                ["ctr", "--address", str(c.socket), "--namespace", ns, "images", "import", str(path)],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
         path.unlink()
         assert kubelet_percent(str(c.root)) >= 85
         got, proc = doctor(env=env)
@@ -82,11 +88,29 @@ def test_tmpfs_root_filled_past_the_high_threshold(lab, lab_env):
         assert "at or above the kubelet's image GC high threshold 85%" in r["summary"]
         statvfs = next(e for e in r["evidence"] if e["kind"] == "system")
         assert statvfs["source"] == f"statvfs({c.root}/io.containerd.snapshotter.v1.overlayfs)"
-        apply_fix(r["fixes"][0], env)
-        end = time.monotonic() + 20  # containerd's garbage collector removes blobs and snapshots
+        (fix,) = [f for f in r["fixes"] if f["commands"]]
+        assert fix["commands"] == ["ctrtool df --plan"]
+        # docker is not there (exit 3: partial): the plan of the backends that answered still holds
+        proc = ctrtool(*shlex.split(fix["commands"][0])[1:], "-o", "json", env=env)
+        assert proc.returncode in (0, 3), proc.stderr
+        plan = json.loads(proc.stdout)
+        steps = [s for s in plan["steps"] if s["image"] == ref]
+        assert [s["namespace"] for s in steps] == ["default"], plan
+        for line in steps[0]["commands"]:
+            assert "--yes" not in shlex.split(line)
+            done = ctrtool(*shlex.split(line)[1:], "--yes", env=env)  # the person says yes at the prompt
+            assert done.returncode == 0, (line, done.stderr)
+        end = time.monotonic() + 20  # containerd's garbage collector removes the snapshot
         while kubelet_percent(str(c.root)) >= 80 and time.monotonic() < end:
             time.sleep(0.2)
         got, _ = doctor(env=env)
         assert got["disk"]["status"] == "ok", got["disk"]
+        listed = subprocess.run(
+            ["ctr", "--address", str(c.socket), "--namespace", "k8s.io", "images", "ls", "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert ref in listed.stdout.split()
     finally:
         c.purge()

@@ -54,7 +54,7 @@ def test_image_only_in_default(lab_env, native, scratch):
         == f"{ref} is not in containerd namespace k8s.io, which the kubelet uses; it is in ctr namespace default"
     )
     (fix,) = r["fixes"]
-    assert fix["commands"] == [f"ctrtool copy {ref} --from ctr:default --to crictl --yes"]
+    assert fix["commands"] == [f"ctrtool copy {ref} --from ctr:default --to crictl"]
     apply_fix(fix, lab_env)
     got, _ = doctor("--image", ref, env=lab_env)
     assert got["image"]["status"] == "ok", got["image"]
@@ -68,7 +68,7 @@ def test_image_only_in_docker(lab_env, native, scratch):
     assert r["status"] == "fail", r
     assert r["summary"].endswith("it is in docker")
     (fix,) = r["fixes"]
-    assert fix["commands"] == [f"ctrtool copy {ref} --from docker --to crictl --yes"]
+    assert fix["commands"] == [f"ctrtool copy {ref} --from docker --to crictl"]
     apply_fix(fix, lab_env)
     got, _ = doctor("--image", ref, env=lab_env)
     assert got["image"]["status"] == "ok", got["image"]

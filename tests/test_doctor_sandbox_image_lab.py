@@ -42,7 +42,7 @@ def test_pause_image_removed_from_k8s_io(lab, lab_env, native):
         assert "it is in ctr namespace default, which the CRI does not see" in r["details"]
         assert any(f"(no image named {PAUSE_IMAGE})" == e["excerpt"] for e in r["evidence"])
         (fix,) = r["fixes"]
-        assert fix["commands"] == [f"ctrtool copy {PAUSE_IMAGE} --from ctr:default --to crictl --yes"]
+        assert fix["commands"] == [f"ctrtool copy {PAUSE_IMAGE} --from ctr:default --to crictl"]
         apply_fix(fix, lab_env)
         got, _ = doctor(env=lab_env)
         assert got["sandbox_image"]["status"] == "ok", got["sandbox_image"]

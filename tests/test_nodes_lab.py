@@ -197,7 +197,7 @@ def test_where_docker_on_one_node_k8s_on_the_other_and_a_pod_that_cannot_start(c
         image_check = next(c for c in two["doctor"] if c["check"] == "image")
         assert image_check["status"] == "fail"
         fix = image_check["fixes"][0]["commands"][0]
-        assert fix == f"ctrtool copy {ref} --from docker --to crictl --yes"
+        assert fix == f"ctrtool copy {ref} --from docker --to crictl"
 
         table = _nodes("where", ref, "--all")
         assert table.returncode == 0, table.stderr

@@ -65,6 +65,13 @@ def df(
     all_backends: AllBackendsOpt = False,
     namespace: NamespaceOpt = None,
     output: OutputOpt = "table",
+    remove_stopped: Annotated[
+        bool,
+        typer.Option(
+            "--remove-stopped",
+            help="With --plan: a step may first remove the stopped containers that use the copy (never a running one).",
+        ),
+    ] = False,
     plan: Annotated[
         bool,
         typer.Option(
@@ -88,7 +95,11 @@ def df(
     out = Output(check_format(output))
     conf, names = listing.backends(ctx, backend, all_backends)
     if plan:
-        return _plan(out, conf, names, namespace or _default_namespace(conf))
+        return _plan(out, conf, names, namespace or _default_namespace(conf), remove_stopped)
+    if remove_stopped:
+        from ..errors import UsageError
+
+        raise UsageError("--remove-stopped goes with --plan")
     got = core.disk_usage(conf, names, namespace or _default_namespace(conf))
     stores: list[StoreUsage] = got.rows
     listing.show(
@@ -114,17 +125,19 @@ PLAN_COLUMNS = [
 
 def _in_the_way(step) -> str:
     parts = [f"{len(step.refs)} names" if len(step.refs) > 1 else ""]
-    if step.used_by:
+    if step.blocked_by:
+        parts.append("blocked by " + ", ".join(step.blocked_by))
+    elif step.used_by:
         parts.append("used by " + ", ".join(step.used_by))
     if step.shared_with:
         parts.append(f"{human_size(step.kept_bytes)} kept for " + ", ".join(step.shared_with))
     return "; ".join(p for p in parts if p) or "-"
 
 
-def _plan(out: Output, conf, names: list[str], namespaces) -> None:
+def _plan(out: Output, conf, names: list[str], namespaces, remove_stopped: bool) -> None:
     from ..reclaim import reclaim_plan
 
-    got = reclaim_plan(conf, names, namespaces)
+    got = reclaim_plan(conf, names, namespaces, remove_stopped)
 
     def table() -> None:
         out.table(PLAN_COLUMNS, got.rows, caption=plan_caption(got))
@@ -144,7 +157,10 @@ def plan_caption(got) -> list[str]:
         return ["nothing to reclaim: no image is unpacked in more than one store"]
     lines = [f"the steps free {got.frees} bytes ({human_size(got.frees)}) in all; run them in this order:"]
     for n, step in enumerate(got.rows, 1):
-        lines.append(f"{n}. {step.image} from {step.store} (frees {step.frees} bytes):")
+        if step.blocked_by:
+            lines.append(f"{n}. {step.image} from {step.store}: blocked by container {', '.join(step.blocked_by)}")
+        else:
+            lines.append(f"{n}. {step.image} from {step.store} (frees {step.frees} bytes):")
         lines += [f"     {c}" for c in step.commands]
         lines += [f"     ({b})" for b in step.blockers]
         if step.shared_with:

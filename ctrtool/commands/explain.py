@@ -60,7 +60,7 @@ class Blobs:
 class Recommendation:
     """The one thing to do, as exact ctrtool command lines in order."""
 
-    action: str  # "nothing", "remove" (keep one copy) or "copy" (to the kubelet's namespace first)
+    action: str  # "nothing", "remove" (keep one copy), "copy" (to the kubelet's namespace first) or "blocked"
     headline: str  # what to do, in words
     text: str  # the headline with the commands, in one line
     commands: list[str] = field(default_factory=list)
@@ -137,23 +137,35 @@ def _owner(p: Place, docker_namespace: str | None) -> str:
 
 
 def _removal(image: str, p: Place, docker_namespace: str | None, blockers: list[str]) -> list[str]:
-    """The commands that take the image out of one store, through its owner: first the containers
-    that use it, then every name the image has there (one name alone frees nothing while another
-    remains)."""
+    """The command that takes the image out of one store, through its owner: every name the image
+    has there, each once (one name alone frees nothing while another remains). A copy that a
+    container uses gets no command: advice never removes a container (it is named as what is in
+    the way; whether it is still needed is the person's call)."""
     from ..adapters import get_descriptor
 
     owner = get_descriptor(_owner(p, docker_namespace))
     flags = owner.place_flags(p.namespace).split()
     where = owner.words(p.namespace)
-    steps = []
-    for name in p.used_by:
-        blockers.append(f"container {name} in {where} uses the image: it is removed first")
-        steps.append(shlex.join(["ctrtool", "rm", *flags, "--force", name]))
-    names = p.refs or [image]
+    if p.used_by:
+        blockers.append(
+            f"in {where}, container {', '.join(p.used_by)} uses the image: that copy stays "
+            "(ctrtool never advises removing a container)"
+        )
+        return []
+    names = distinct_names(p.refs or [image])
     if len(names) > 1:
         blockers.append(f"in {where} the image is also named {', '.join(n for n in names if n != image) or '-'}")
-    steps.append(shlex.join(["ctrtool", "rmi", *flags, *names]))
-    return steps
+    return [shlex.join(["ctrtool", "rmi", *flags, *names])]
+
+
+def distinct_names(names: list[str]) -> list[str]:
+    """Each name once, whatever its spelling (``myapp:2`` and ``docker.io/library/myapp:2`` are one)."""
+    from ..refs import canonical
+
+    seen: dict[str, str] = {}
+    for n in names:
+        seen.setdefault(canonical(n), n)
+    return list(seen.values())
 
 
 FREED = "a layer's directory is freed only when no other image in that store uses it"
@@ -179,7 +191,7 @@ def recommend(
         if drop:
             commands = [c for p in drop for c in _removal(image, p, docker_namespace, blockers)]
             head = f"keep the copy in {k8s} (the kubelet, through {cri.name}, sees only that namespace) and remove the others"
-            return Recommendation("remove", head, f"{head}: {'; '.join(commands)} ({FREED})", commands, blockers)
+            return _removing(head, commands, blockers)
     elif holding and containerd_asked:
         first = holding[0]
         owner = get_descriptor(_owner(first, docker_namespace))
@@ -196,8 +208,15 @@ def recommend(
         drop = [p for p in holding if p is not keep]
         commands = [c for p in drop for c in _removal(image, p, docker_namespace, blockers)]
         head = f"keep the copy in {keep.store} and remove the others"
-        return Recommendation("remove", head, f"{head}: {'; '.join(commands)} ({FREED})", commands, blockers)
+        return _removing(head, commands, blockers)
     return Recommendation("nothing", "nothing: the image is stored once", "nothing: the image is stored once")
+
+
+def _removing(head: str, commands: list[str], blockers: list[str]) -> Recommendation:
+    if commands:
+        return Recommendation("remove", head, f"{head}: {'; '.join(commands)} ({FREED})", commands, blockers)
+    head = "nothing to remove now: every other copy is in use by a container"
+    return Recommendation("blocked", head, f"{head} ({'; '.join(blockers)})", [], blockers)
 
 
 def verdict(image: str, stored: int, duplicated: int, where: list[Place]) -> str:

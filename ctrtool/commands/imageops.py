@@ -62,9 +62,25 @@ def rmi(
     found = core.locate_images(
         settings(ctx), backend, namespace, images, rerun("rmi", *(["--force"] if force else []), *images), complete=True
     )
-    plans = [adapter.plan_rmi(image, force) for adapter, image in found]
+    plans = [adapter.plan_rmi(image, force) for adapter, image in once(found)]
     if carry_out(out, plans, yes=yes, dry_run=dry_run):
         out.lines(images)
+
+
+def once(found: list) -> list:
+    """One (adapter, target) per image name in each place: ``myapp:2`` and
+    ``docker.io/library/myapp:2`` are two spellings of one name, and the tool would fail on the
+    second after removing the first."""
+    from ..refs import canonical
+
+    seen: set[tuple[str, str | None, str]] = set()
+    out = []
+    for adapter, image in found:
+        key = (adapter.name, image.namespace, canonical(image.ref) if image.ref else "")
+        if key not in seen:
+            seen.add(key)
+            out.append((adapter, image))
+    return out
 
 
 @handle_errors

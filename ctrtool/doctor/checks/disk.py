@@ -132,19 +132,13 @@ def run(probe: Probe, options: Options) -> Result:
     if status is not Status.OK:
         fixes.append(
             Fix(
-                "remove the images no container uses, through the CRI (pinned images, like the sandbox "
-                "image, stay); `ctrtool df` shows which store holds what",
-                commands=[shlex.join(["ctrtool", "prune", "--backend", "crictl", "--all", "--yes"])],
+                "see which bytes nothing needs and free exactly those: `ctrtool df --plan` lists the removals "
+                "(never an image in k8s.io, a pinned or the sandbox image, or a container), each with the bytes "
+                "it frees and the command that asks before it acts"
+                + (f"; {bytes_words(dup)} are unpacked more than once across stores" if dup else ""),
+                commands=[shlex.join(["ctrtool", "df", "--plan"])],
             )
         )
-        if dup:
-            fixes.append(
-                Fix(
-                    f"{bytes_words(dup)} are unpacked more than once across stores: remove the copies the "
-                    "kubelet does not need (docker's, namespace default's); `ctrtool explain IMAGE` says which",
-                    commands=[shlex.join(["ctrtool", "df"])],
-                )
-            )
     return Result(NAME, TITLE, status, summary, evidence=evidence, fixes=fixes, details=details)
 
 

@@ -120,7 +120,7 @@ def copy_fix(ref: str, place: tuple[str, str | None], why: str) -> Fix:
     where = f"ctr namespace {namespace}" if backend == "ctr" else backend
     return Fix(
         f"{why}: it is in {where}; copy it to the kubelet's store (containerd namespace k8s.io)",
-        commands=[shlex.join(["ctrtool", "copy", ref, "--from", source, "--to", "crictl", "--yes"])],
+        commands=[shlex.join(["ctrtool", "copy", ref, "--from", source, "--to", "crictl"])],
     )
 
 

@@ -25,7 +25,7 @@ def unpack_fix(ref: str, snapshotter: str | None) -> Fix:
         f"(the import unpacks it); remove {archive} afterwards",
         commands=[
             shlex.join(["ctrtool", "save", "--backend", "ctr", "-n", "k8s.io", "-o", archive, ref]),
-            env + shlex.join(["ctrtool", "load", "--backend", "ctr", "-n", "k8s.io", "--yes", archive]),
+            env + shlex.join(["ctrtool", "load", "--backend", "ctr", "-n", "k8s.io", archive]),
         ],
     )
 
