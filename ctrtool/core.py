@@ -483,6 +483,7 @@ class DiskUsage(Gathered):
 
     duplicated: int = 0
     could_save: int = 0
+    account: list[Any] = field(default_factory=list)  # ctrtool.account.RootAccount, one per storage root
 
 
 def store_name(kind: str, backend: str, namespace: str | None) -> str:
@@ -561,13 +562,31 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
                 list(item.namespaces),
             )
         )
+    roots = storage_account(settings, backends, warnings := [w for o in outcomes for w in o.warnings])
     order = {UNPACKED_COPY: 0, BLOB_COPY: 1, CONTAINER_COPY: 2}
     rows = sorted(stores.values(), key=lambda r: (order.get(r.kind, 3), r.namespace is not None, r.namespace or ""))
     for row in rows:
         row.entries.sort(key=lambda e: e.path)
-    return DiskUsage(
-        rows, [o for o in outcomes if o.error], [w for o in outcomes for w in o.warnings], could_save, could_save
-    )
+    return DiskUsage(rows, [o for o in outcomes if o.error], warnings, could_save, could_save, roots)
+
+
+def storage_account(settings: Settings, backends: Sequence[str], warnings: list[str]) -> list[Any]:
+    """The byte account of every storage root the backends keep (:mod:`ctrtool.account`): each
+    root once, however many backends reach it. A root whose metadata cannot be read is left out
+    with a warning (never guessed)."""
+    from .account import account
+
+    roots: dict[str, Any] = {}
+    for outcome in fan_out(settings, backends, lambda a: a.account_roots()):
+        for root, classify in outcome.value or []:
+            roots.setdefault(os.path.realpath(root), classify)
+    from .adapters.boltdb import BoltError
+
+    try:
+        return account(roots)
+    except (OSError, BoltError) as exc:
+        warnings.append(f"the byte account was not made: {exc}")
+        return []
 
 
 # -- info -----------------------------------------------------------------------------------

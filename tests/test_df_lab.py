@@ -19,7 +19,7 @@ from test_layers_lab import close, file_bytes
 pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
-FIELDS = ["stores", "duplicated", "could_save"]
+FIELDS = ["stores", "duplicated", "could_save", "account"]
 STORE_FIELDS = [
     "store",
     "kind",

@@ -485,6 +485,11 @@ class Adapter:
         image is not here. Tool calls do not depend on the number of images."""
         raise Unsupported(f"{self.name} cannot show layers")
 
+    def account_roots(self) -> list[tuple[str, Callable[[], Any]]]:
+        """The storage roots this backend's tool keeps, each with the function that classifies
+        every path under it for the byte account (:mod:`ctrtool.account`). None by default."""
+        return []
+
     def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
         """Everything this backend's stores hold on disk for images: each unpacked layer directory
         once (sizes left None for core to walk), and containerd's blobs that images refer to. A

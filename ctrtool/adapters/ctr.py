@@ -21,7 +21,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -153,6 +153,20 @@ class CtrAdapter(Adapter):
         if plugins.content_root is None:
             raise not_understood(result, "no content plugin with a root directory", self.endpoint.address)
         return plugins
+
+    def account_roots(self) -> list[tuple[str, Callable[[], Any]]]:
+        """containerd's root (the content store's parent), classified from meta.db (read-only)."""
+        plugins = self.plugins()
+        root = plugins.root
+        if not root:
+            return []
+
+        def classify() -> Any:
+            from .containerd_account import classify
+
+            return classify(root, plugins.content_root, plugins.snapshotter_roots)
+
+        return [(root, classify)]
 
     def layout(self) -> Plugins:
         """containerd's directories: its content store and each snapshotter's root (one call)."""

@@ -453,6 +453,20 @@ class DockerAdapter(Adapter):
             note="what docker removes is decided again when it runs, with the images and containers there are then",
         )
 
+    def account_roots(self) -> list[tuple[str, Callable[[], Any]]]:
+        """docker's data root, classified from its own layer and image databases (read-only)."""
+        data = self._info()
+        root, driver = data.get("DockerRootDir"), data.get("Driver")
+        if not isinstance(root, str) or not root:
+            return []
+
+        def classify() -> Any:
+            from .docker_account import classify
+
+            return classify(root, driver if isinstance(driver, str) else None)
+
+        return [(root, classify)]
+
     def info(self) -> BackendInfo:
         data = self._info()
         where = docker_store(data)

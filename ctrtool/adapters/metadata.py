@@ -181,3 +181,119 @@ def _image(db: _Bolt, name: str, value: bytes) -> MetaImage:
         updated_raw=plain.get(b"updatedat"),
         labels_raw=labels,
     )
+
+
+# -- the whole reference graph, for the byte account (`ctrtool df`'s account, `df --plan`) ----------
+
+
+@dataclass
+class SnapshotRecord:
+    name: str  # the snapshotter's own key (``<namespace>/<n>/<key>``)
+    parent: str | None  # the parent's key in the same namespace and snapshotter
+    labels: dict[str, str]
+
+
+@dataclass
+class LeaseRecord:
+    id: str
+    created: str | None
+    labels: dict[str, str]
+    content: list[str]
+    snapshots: list[tuple[str, str]]  # (snapshotter, key)
+    ingests: list[str]
+    images: list[str]
+
+
+@dataclass
+class Graph:
+    """What containerd's garbage collector reads, one namespace at a time (core/metadata/gc.go):
+    images (name -> target digest), content records (digest -> labels, whose
+    ``containerd.io/gc.ref.*`` labels name what they keep), snapshots (key -> parent, labels),
+    containers (their snapshot), leases (what they hold) and ingests in progress."""
+
+    version: int
+    images: dict[str, dict[str, MetaImage]]
+    content: dict[str, dict[str, dict[str, str]]]
+    snapshots: dict[str, dict[str, dict[str, SnapshotRecord]]]  # ns -> snapshotter -> key -> record
+    containers: dict[str, dict[str, tuple[str, str]]]  # ns -> id -> (snapshotter, snapshot key)
+    leases: dict[str, dict[str, LeaseRecord]]
+    ingests: dict[str, dict[str, str | None]]  # ns -> ref -> expected digest
+
+
+def read_graph(path: str) -> Graph:
+    """One consistent read of meta.db's whole reference graph (see :class:`Graph`)."""
+    return read_consistent(path, _read_graph)
+
+
+def _labels(db: _Bolt, buckets: dict[bytes, bytes]) -> dict[str, str]:
+    if b"labels" not in buckets:
+        return {}
+    return {_text(k): _text(v) for k, v, b in db.bucket(buckets[b"labels"]) if not b}
+
+
+def _keys(db: _Bolt, value: bytes | None) -> list[str]:
+    return [_text(k) for k, _v, _b in _items(db, value)]
+
+
+def _read_graph(db: _Bolt) -> Graph:
+    base = _read(db)  # checks the schema; images with their targets
+    top = {k: v for k, v, b in db.items(db.root) if b}
+    _plain, spaces = _fields(db, top[SCHEMA])
+    g = Graph(base.version, {ns: {i.name: i for i in imgs} for ns, imgs in base.images.items()}, {}, {}, {}, {}, {})
+    for ns_raw, ns_value in spaces.items():
+        ns = _text(ns_raw)
+        _p, objects = _fields(db, ns_value)
+        content: dict[str, dict[str, str]] = {}
+        ingests: dict[str, str | None] = {}
+        if b"content" in objects:
+            _p, cbuckets = _fields(db, objects[b"content"])
+            for k, v, b in _items(db, cbuckets.get(b"blob")):
+                if b:
+                    content[_text(k)] = _labels(db, _fields(db, v)[1])
+            for k, v, b in _items(db, cbuckets.get(b"ingests")):
+                if b:
+                    expected = _fields(db, v)[0].get(b"expected")
+                    ingests[_text(k)] = _text(expected) if expected else None
+        snaps: dict[str, dict[str, SnapshotRecord]] = {}
+        for sn, sv, sb in _items(db, objects.get(b"snapshots")):
+            if sb:
+                records = snaps.setdefault(_text(sn), {})
+                for k, v, b in db.bucket(sv):
+                    if b:
+                        plain, buckets = _fields(db, v)
+                        parent = plain.get(b"parent")
+                        records[_text(k)] = SnapshotRecord(
+                            _text(plain.get(b"name", b"")), _text(parent) if parent else None, _labels(db, buckets)
+                        )
+        containers: dict[str, tuple[str, str]] = {}
+        for k, v, b in _items(db, objects.get(b"containers")):
+            if b:
+                plain, _b = _fields(db, v)
+                containers[_text(k)] = (_text(plain.get(b"snapshotter", b"")), _text(plain.get(b"snapshotKey", b"")))
+        leases: dict[str, LeaseRecord] = {}
+        for k, v, b in _items(db, objects.get(b"leases")):
+            if b:
+                plain, buckets = _fields(db, v)
+                held_snaps = [
+                    (_text(sn), key)
+                    for sn, sv, sb in _items(db, buckets.get(b"snapshots"))
+                    if sb
+                    for key in _keys(db, sv)
+                ]
+                leases[_text(k)] = LeaseRecord(
+                    _text(k),
+                    go_time(plain.get(b"createdat")),
+                    _labels(db, buckets),
+                    _keys(db, buckets.get(b"content")),
+                    held_snaps,
+                    _keys(db, buckets.get(b"ingests")),
+                    _keys(db, buckets.get(b"images")),
+                )
+        g.content[ns], g.ingests[ns], g.snapshots[ns], g.containers[ns], g.leases[ns] = (
+            content,
+            ingests,
+            snaps,
+            containers,
+            leases,
+        )
+    return g

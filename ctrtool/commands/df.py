@@ -107,9 +107,65 @@ def df(
         got,
         len(names),
         nothing=not stores and bool(got.failed),
-        data=lambda: {"stores": stores, "duplicated": got.duplicated, "could_save": got.could_save},
-        table=lambda: out.table(COLUMNS, stores, caption=caption(stores, got.could_save)),
+        data=lambda: {
+            "stores": stores,
+            "duplicated": got.duplicated,
+            "could_save": got.could_save,
+            "account": got.account,
+        },
+        table=lambda: table(out, stores, got),
     )
+
+
+def table(out: Output, stores: list[StoreUsage], got) -> None:
+    out.table(COLUMNS, stores, caption=caption(stores, got.could_save))
+    out.lines(bars(got.account, duplicated_by_root(stores, got.account)))
+
+
+def duplicated_by_root(stores: list[StoreUsage], roots: list) -> dict[str, int]:
+    """Per storage root, the bytes of unpacked layers that another store also unpacks, beyond
+    one copy: the copy in the kubelet's namespace stays (else the first listed), the others count."""
+    import os
+
+    from ..core import cri_namespace
+
+    k8s = cri_namespace()
+    copies: dict[str, list[tuple[str | None, str, int]]] = {}
+    for row in stores:
+        if row.kind != "unpacked":
+            continue
+        for e in row.entries:
+            copies.setdefault(e.key, []).append((row.namespace, e.path, e.size or 0))
+    out: dict[str, int] = {}
+    for found in copies.values():
+        if len(found) < 2:
+            continue
+        keep = next((c for c in found if c[0] == k8s), found[0])
+        for c in found:
+            if c is keep:
+                continue
+            root = next((r.root for r in roots if os.path.realpath(c[1]).startswith(r.root.rstrip("/") + "/")), None)
+            if root:
+                out[root] = out.get(root, 0) + c[2]
+    return out
+
+
+def bars(roots: list, duplicated: dict[str, int]) -> list[str]:
+    """One bar per storage root, as wide as the terminal allows, with the figures under it."""
+    import shutil
+
+    from ..account import CHARS, bar, parts
+
+    if not roots:
+        return []
+    width = max(10, min(60, shutil.get_terminal_size((80, 24)).columns - 4))
+    lines = ["", "every byte under each storage root (du -sxb --apparent-size ROOT):"]
+    for r in roots:
+        shares = parts(r, duplicated.get(r.root, 0))
+        lines.append(f"{r.root} ({r.tool}): {human_size(r.bytes)}")
+        lines.append("  " + bar(shares, width))
+        lines.append("  " + "  ".join(f"{CHARS[n]} {n} {human_size(b)}" for n, b in shares))
+    return lines
 
 
 PLAN_COLUMNS = [

@@ -1,0 +1,226 @@
+"""containerd's root, classified for the byte account (:mod:`ctrtool.account`), read-only.
+
+Who holds each snapshot and blob is decided as containerd's garbage collector decides it
+(core/metadata/gc.go), one namespace at a time, from meta.db (:func:`.metadata.read_graph`):
+
+* roots: every image (its target), every container (its snapshot), every lease that has not
+  expired (what it holds), and anything labelled ``containerd.io/gc.root``;
+* references: a content record's and a snapshot's ``containerd.io/gc.ref.content*`` and
+  ``containerd.io/gc.ref.snapshot.<snapshotter>*`` labels, and a snapshot's parent.
+
+A snapshot directory belongs to its namespace's image layers when an image reaches it, else to the
+containers when a container does, else to a lease, else it is orphaned; the snapshotter's own
+metadata.db maps directories to snapshots (a directory it does not list is orphaned too). A blob
+file is an image's when an image in any namespace reaches it (the namespaces are listed), and so on
+down the same order. Everything else under the root is metadata, ingests, tmpmounts or other.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..account import Bucket, Classifier, Owner
+from .metadata import Graph, meta_db_path, read_graph
+
+GC_ROOT = "containerd.io/gc.root"
+GC_REF_CONTENT = "containerd.io/gc.ref.content"
+GC_REF_SNAPSHOT = "containerd.io/gc.ref.snapshot."
+GC_EXPIRE = "containerd.io/gc.expire"
+GC_FLAT = "containerd.io/gc.flat"
+PINNED = "io.cri-containerd.pinned"
+
+# the snapshotters whose directories ctrtool can map: snapshots/<id>
+KNOWN_SNAPSHOTTERS = ("overlayfs", "native")
+
+Node = tuple[str, str]  # ("content", digest) or ("snapshot", "<snapshotter>/<key>"), in one namespace
+
+
+@dataclass
+class Marks:
+    """Per namespace, the nodes each kind of root reaches."""
+
+    image: set[Node]
+    container: set[Node]
+    lease: dict[str, set[Node]]  # lease id -> what it reaches
+    gcroot: set[Node]
+
+
+def _refs(labels: dict[str, str]) -> Iterable[Node]:
+    for k, v in labels.items():
+        if k.startswith(GC_REF_CONTENT):
+            yield ("content", v)
+        elif k.startswith(GC_REF_SNAPSHOT):
+            snapshotter = k[len(GC_REF_SNAPSHOT) :].split("/", 1)[0]
+            yield ("snapshot", f"{snapshotter}/{v}")
+
+
+def _reach(g: Graph, ns: str, start: Iterable[Node], images: Iterable[str] = ()) -> set[Node]:
+    content = g.content.get(ns, {})
+    snaps = g.snapshots.get(ns, {})
+    todo = list(start)
+    for name in images:
+        image = g.images.get(ns, {}).get(name)
+        if image is not None and image.digest:
+            todo.append(("content", image.digest))
+            todo += list(_refs(image.labels))
+    seen: set[Node] = set()
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        kind, key = node
+        if kind == "content":
+            todo += list(_refs(content.get(key, {})))
+        else:
+            snapshotter, _s, skey = key.partition("/")
+            record = snaps.get(snapshotter, {}).get(skey)
+            if record is None:
+                continue
+            if record.parent:
+                todo.append(("snapshot", f"{snapshotter}/{record.parent}"))
+            todo += list(_refs(record.labels))
+    return seen
+
+
+def expired(labels: dict[str, str], now: _dt.datetime) -> bool:
+    value = labels.get(GC_EXPIRE)
+    if not value:
+        return False
+    try:
+        when = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    return when <= now
+
+
+def marks(g: Graph, ns: str, now: _dt.datetime, drop_images: Iterable[str] = ()) -> Marks:
+    """What each kind of root reaches in one namespace; ``drop_images``: as if those image names
+    were removed (a plan's earlier steps)."""
+    dropped = set(drop_images)
+    images = [n for n in g.images.get(ns, {}) if n not in dropped]
+    containers = [("snapshot", f"{s}/{k}") for s, k in g.containers.get(ns, {}).values() if s and k]
+    leases = {}
+    for lid, lease in g.leases.get(ns, {}).items():
+        if expired(lease.labels, now):
+            continue
+        held: list[Node] = [("content", d) for d in lease.content]
+        held += [("snapshot", f"{s}/{k}") for s, k in lease.snapshots]
+        leases[lid] = _reach(g, ns, held, [n for n in lease.images if n not in dropped])
+    rooted: list[Node] = [("content", d) for d, labels in g.content.get(ns, {}).items() if GC_ROOT in labels]
+    rooted += [
+        ("snapshot", f"{s}/{k}")
+        for s, records in g.snapshots.get(ns, {}).items()
+        for k, r in records.items()
+        if GC_ROOT in r.labels
+    ]
+    return Marks(_reach(g, ns, [], images), _reach(g, ns, containers), leases, _reach(g, ns, rooted))
+
+
+def holder(node: Node, m: Marks) -> tuple[Bucket, str | None]:
+    if node in m.image:
+        return Bucket.LAYERS, None
+    if node in m.container:
+        return Bucket.CONTAINERS, None
+    for lid, reached in m.lease.items():
+        if node in reached:
+            return Bucket.LEASED, lid
+    if node in m.gcroot:
+        return Bucket.HELD, None
+    return Bucket.ORPHANED, None
+
+
+def place(namespace: str) -> str:
+    return f"containerd namespace {namespace}"
+
+
+def classify(
+    root: str,
+    content_root: str | None,
+    snapshotter_roots: dict[str, str],
+    now: _dt.datetime | None = None,
+    graph: Graph | None = None,
+) -> Classifier:
+    """The owner of every path under containerd's ``root``. Raises OSError or BoltError when
+    meta.db cannot be read (the caller says so; it never guesses)."""
+    from .boltdb import read_snapshots
+
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    g = graph or read_graph(meta_db_path(root))
+    c = Classifier(os.path.realpath(root), "containerd", {})
+    real = os.path.realpath
+    c.owners[real(os.path.dirname(meta_db_path(root)))] = Owner(Bucket.METADATA)
+    all_marks = {ns: marks(g, ns, now) for ns in g.images}
+    for ns, leases in g.leases.items():
+        for lid, lease in leases.items():
+            c.leases[f"{ns}/{lid}"] = {
+                "id": lid,
+                "namespace": ns,
+                "created": lease.created,
+                "expired": expired(lease.labels, now),
+                "labels": lease.labels,
+            }
+    tmp = os.path.join(root, "tmpmounts")
+    c.under[real(tmp)] = Owner(Bucket.TMPMOUNTS)
+    if content_root:
+        blobs_dir = real(os.path.join(content_root, "blobs"))
+        c.owners[blobs_dir] = Owner(Bucket.METADATA)
+        c.under[real(os.path.join(content_root, "ingest"))] = Owner(Bucket.INGEST)
+        digest_dir = os.path.join(blobs_dir, "sha256")
+        try:
+            names = os.listdir(digest_dir)
+        except OSError:
+            names = []
+        for name in names:
+            digest = f"sha256:{name}"
+            path = os.path.join(digest_dir, name)
+            c.owners[path] = _blob_owner(("content", digest), all_marks, g)
+            c.items[path] = digest
+    for snapshotter, sroot in snapshotter_roots.items():
+        if snapshotter not in KNOWN_SNAPSHOTTERS or not os.path.isdir(sroot):
+            continue
+        sroot = real(sroot)
+        c.owners[sroot] = Owner(Bucket.METADATA)
+        c.under[os.path.join(sroot, "snapshots")] = Owner(Bucket.ORPHANED)  # a directory no snapshot names
+        try:
+            entries = read_snapshots(os.path.join(sroot, "metadata.db"))
+        except OSError:
+            entries = []
+        for e in entries:
+            path = os.path.join(sroot, "snapshots", str(e.id))
+            ns = e.namespace
+            known = e.key in g.snapshots.get(ns, {}).get(snapshotter, {})
+            node = ("snapshot", f"{snapshotter}/{e.key}")
+            if not known or ns not in all_marks:
+                c.owners[path] = Owner(Bucket.ORPHANED, place(ns), (ns,))
+            else:
+                bucket, lease_id = holder(node, all_marks[ns])
+                c.owners[path] = Owner(bucket, place(ns), (ns,), f"{ns}/{lease_id}" if lease_id else None)
+            c.items[path] = f"{ns}/{e.key}"
+    unknown = [s for s in snapshotter_roots if s not in KNOWN_SNAPSHOTTERS]
+    if unknown:
+        c.notes.append(f"the {', '.join(unknown)} snapshotter's directories are counted as other")
+    return c
+
+
+def _blob_owner(node: Node, all_marks: dict[str, Marks], g: Graph) -> Owner:
+    by_images = tuple(sorted(ns for ns, m in all_marks.items() if node in m.image))
+    if by_images:
+        return Owner(Bucket.BLOBS, None, by_images)
+    for kind in (Bucket.CONTAINERS, Bucket.LEASED, Bucket.HELD):
+        for ns, m in all_marks.items():
+            bucket, lease = holder(node, m)
+            if bucket is kind:
+                return Owner(kind, None, (ns,), f"{ns}/{lease}" if lease else None)
+    return Owner(Bucket.ORPHANED)
+
+
+def ingest_dir(content_root: str, ref: str) -> str:
+    """Where the content store keeps an ingest: ``ingest/<sha256 of its ref>``."""
+    return os.path.join(content_root, "ingest", hashlib.sha256(ref.encode()).hexdigest())

@@ -1,0 +1,154 @@
+"""docker's data root, classified for the byte account (:mod:`ctrtool.account`), read-only.
+
+On the overlay2 graph driver (``<data-root>/image/overlay2``):
+
+* ``repositories.json`` names the tagged images; ``imagedb/content/sha256/<id>`` is each image's
+  config, whose ``rootfs.diff_ids`` give its layers' chain ids;
+* ``layerdb/sha256/<chain id>/cache-id`` names the layer's directory under ``overlay2/``, and
+  ``parent`` its parent layer;
+* ``layerdb/mounts/<container id>/`` holds a container's ``mount-id`` (its writable layer),
+  ``init-id`` (its ``-init`` layer) and ``parent`` (the image's top layer).
+
+A layer directory is an image layer when a tagged image (or one a container uses) reaches it,
+else a container's own layer, else a dangling (untagged) image's, else orphaned. ``containers/`` is
+the containers' own files, ``buildkit/`` the build cache, ``volumes/`` the volumes, ``image/`` and
+``overlay2/l`` metadata. On containerd's image store docker keeps no layers here: they are in
+containerd's root, which its own account covers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from ..account import Bucket, Classifier, Owner
+from .base import chain_ids
+
+LIMIT = 4 << 20  # an image config or a small layerdb file: far less than this
+
+
+def _small(path: str) -> str | None:
+    """A small regular file's text, or None (missing, not regular, too big, not UTF-8)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, LIMIT + 1)
+        if len(data) > LIMIT:
+            return None
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _json(path: str) -> object:
+    text = _small(path)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def classify(root: str, driver: str | None) -> Classifier:
+    real = os.path.realpath(root)
+    c = Classifier(real, "docker", {})
+    for name, bucket in (
+        ("containers", Bucket.CONTAINERS),
+        ("buildkit", Bucket.BUILD_CACHE),
+        ("volumes", Bucket.VOLUMES),
+        ("image", Bucket.METADATA),
+    ):
+        c.owners[os.path.join(real, name)] = Owner(bucket)
+    if driver != "overlay2":
+        if driver and os.path.isdir(os.path.join(real, driver)):
+            c.notes.append(f"docker's {driver} directory is counted as other")
+        return c
+    meta = os.path.join(real, "image", "overlay2")
+    layers_dir = os.path.join(real, "overlay2")
+    c.owners[os.path.join(layers_dir, "l")] = Owner(Bucket.METADATA)
+    c.under[layers_dir] = Owner(Bucket.ORPHANED, "docker")  # a directory no layer names
+    layerdb = os.path.join(meta, "layerdb", "sha256")
+    parent: dict[str, str | None] = {}
+    cache: dict[str, str] = {}
+    for chain in _listdir(layerdb):
+        cid = _small(os.path.join(layerdb, chain, "cache-id"))
+        if cid:
+            cache[f"sha256:{chain}"] = cid.strip()
+        p = _small(os.path.join(layerdb, chain, "parent"))
+        parent[f"sha256:{chain}"] = p.strip() if p else None
+
+    def chain_of(top: str | None) -> set[str]:
+        out: set[str] = set()
+        while top and top not in out:
+            out.add(top)
+            top = parent.get(top)
+        return out
+
+    repos = _json(os.path.join(meta, "repositories.json"))
+    tagged: set[str] = set()
+    if isinstance(repos, dict) and isinstance(repos.get("Repositories"), dict):
+        for refs in repos["Repositories"].values():
+            if isinstance(refs, dict):
+                tagged.update(v for v in refs.values() if isinstance(v, str))
+    image_tops: dict[str, str | None] = {}
+    content = os.path.join(meta, "imagedb", "content", "sha256")
+    for image in _listdir(content):
+        config = _json(os.path.join(content, image))
+        diff_ids = []
+        if isinstance(config, dict) and isinstance(config.get("rootfs"), dict):
+            diff_ids = [d for d in config["rootfs"].get("diff_ids") or [] if isinstance(d, str)]
+        chains = chain_ids(diff_ids)
+        image_tops[f"sha256:{image}"] = chains[-1] if chains else None
+    mounts = os.path.join(meta, "layerdb", "mounts")
+    used_tops: set[str] = set()
+    container_dirs: set[str] = set()
+    for container in _listdir(mounts):
+        for name in ("mount-id", "init-id"):
+            value = _small(os.path.join(mounts, container, name))
+            if value:
+                container_dirs.add(value.strip())
+        p = _small(os.path.join(mounts, container, "parent"))
+        if p:
+            used_tops.add(p.strip())
+    needed: set[str] = set()
+    for image, top in image_tops.items():
+        if image in tagged:
+            needed |= chain_of(top)
+    for top in used_tops:
+        needed |= chain_of(top)
+    dangling: set[str] = set()
+    for image, top in image_tops.items():
+        if image not in tagged:
+            dangling |= chain_of(top) - needed
+    by_dir = {d: chain for chain, d in cache.items()}
+    for d in _listdir(layers_dir):
+        if d == "l":
+            continue
+        path = os.path.join(layers_dir, d)
+        chain = by_dir.get(d, "")
+        if chain in needed:
+            owner = Owner(Bucket.LAYERS, "docker")
+        elif d in container_dirs:
+            owner = Owner(Bucket.CONTAINERS, "docker")
+        elif chain in dangling:
+            owner = Owner(Bucket.DANGLING, "docker")
+        else:
+            owner = Owner(Bucket.ORPHANED, "docker")
+        c.owners[path] = owner
+        c.items[path] = d
+    return c
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []

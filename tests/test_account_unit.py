@@ -1,0 +1,56 @@
+"""The byte account's pieces that need no lab: the bar, and one name per image in a command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ctrtool.account import Bucket, BucketUsage, RootAccount, bar, parts
+
+
+def account(**sizes: int) -> RootAccount:
+    buckets = [BucketUsage(Bucket(k.replace("_", "-")), None, v) for k, v in sizes.items()]
+    return RootAccount("/r", "containerd", sum(sizes.values()), buckets)
+
+
+def test_parts_add_up_to_the_root():
+    r = account(layers=600, blobs=200, metadata=100, orphaned=50, dangling=30, build_cache=20)
+    shares = parts(r, duplicated=150)
+    assert dict(shares) == {"needed": 770, "duplicated": 150, "reclaimable": 30, "orphaned": 50}
+    assert sum(size for _n, size in shares) == r.bytes
+
+
+def test_duplicated_never_exceeds_what_is_needed():
+    shares = dict(parts(account(layers=100), duplicated=500))
+    assert shares["duplicated"] == 100 and shares["needed"] == 0
+
+
+def test_the_bar_fits_and_shows_every_part_there():
+    shares = [("needed", 10_000_000), ("duplicated", 1), ("reclaimable", 0), ("orphaned", 5)]
+    for width in (10, 40, 76):
+        drawn = bar(shares, width)
+        assert len(drawn) == width
+        assert "▓" in drawn and "░" in drawn and "▒" not in drawn
+
+
+@dataclass
+class Target:
+    ref: str
+    namespace: str | None = None
+
+
+@dataclass
+class Adapter:
+    name: str
+
+
+def test_rmi_names_one_image_once_whatever_the_spelling():
+    from ctrtool.commands.explain import distinct_names
+    from ctrtool.commands.imageops import once
+
+    docker = Adapter("docker")
+    found = [(docker, Target("myapp:2")), (docker, Target("docker.io/library/myapp:2")), (docker, Target("myapp:3"))]
+    assert [t.ref for _a, t in once(found)] == ["myapp:2", "myapp:3"]
+    # the same name in two places is two removals
+    ctr = Adapter("ctr")
+    assert len(once([(ctr, Target("a:1", "default")), (ctr, Target("a:1", "k8s.io"))])) == 2
+    assert distinct_names(["rec/two:1", "docker.io/rec/two:1", "rec/two:2"]) == ["rec/two:1", "rec/two:2"]
