@@ -17,6 +17,7 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Bucket(str, enum.Enum):
@@ -83,6 +84,20 @@ class RootAccount:
     bytes: int
     buckets: list[BucketUsage]
     notes: list[str] = field(default_factory=list)  # what the classifier could not tell
+    # not in the JSON: each counted thing's bytes (a snapshot, a blob, a layer directory), its
+    # directory or file, and the tool's reference graph
+    item_bytes: dict[str, int] = field(default_factory=dict, repr=False)
+    item_paths: dict[str, str] = field(default_factory=dict, repr=False)
+    model: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "tool": self.tool,
+            "bytes": self.bytes,
+            "buckets": self.buckets,
+            "notes": self.notes,
+        }
 
     def of(self, kind: Bucket) -> int:
         return sum(b.bytes for b in self.buckets if b.kind is kind)
@@ -103,6 +118,7 @@ class Classifier:
     under: dict[str, Owner] = field(default_factory=dict)
     leases: dict[str, dict] = field(default_factory=dict)  # lease id -> its description
     notes: list[str] = field(default_factory=list)
+    model: Any = None  # the tool's reference graph, for the plan's simulation (:mod:`ctrtool.reclaim`)
 
 
 def walk(classifier: Classifier, skip: frozenset[str] = frozenset()) -> RootAccount:
@@ -114,9 +130,13 @@ def walk(classifier: Classifier, skip: frozenset[str] = frozenset()) -> RootAcco
     sums: dict[Owner, list] = {}
     counted: set[tuple[Owner, str]] = set()
 
+    item_bytes: dict[str, int] = {}
+
     def add(owner: Owner, size: int, item: str | None) -> None:
         slot = sums.setdefault(owner, [0, 0])
         slot[0] += size
+        if item is not None:
+            item_bytes[item] = item_bytes.get(item, 0) + size
         if item is not None and (owner, item) not in counted:
             counted.add((owner, item))
             slot[1] += 1
@@ -158,7 +178,10 @@ def walk(classifier: Classifier, skip: frozenset[str] = frozenset()) -> RootAcco
     for b in buckets:
         b.namespaces.sort()
     total = sum(b.bytes for b in buckets)
-    return RootAccount(root, classifier.tool, total, buckets, list(classifier.notes))
+    paths = {item: path for path, item in classifier.items.items()}
+    return RootAccount(
+        root, classifier.tool, total, buckets, list(classifier.notes), item_bytes, paths, classifier.model
+    )
 
 
 def account(roots: dict[str, Callable[[], Classifier]]) -> list[RootAccount]:

@@ -42,8 +42,11 @@ class ReclaimStep:
     blockers: list[str] = field(default_factory=list)  # what is in the way, in words
     used_by: list[str] = field(default_factory=list)  # names of the containers there that use it
     blocked_by: list[str] = field(default_factory=list)  # containers in the way: the step has no command
+    removes: list[str] = field(default_factory=list, repr=False)  # ids of the stopped containers it removes first
     shared_with: list[str] = field(default_factory=list)  # images there that keep some of its layers
     kept_bytes: int = 0  # bytes of its layers that those images keep
+    blobs: int = 0  # content-store blobs that go with it (their last reference)
+    measured: bool = False  # frees comes from the byte account, in plan order (else: layers alone)
 
 
 @dataclass
@@ -121,8 +124,101 @@ def reclaim_plan(
                 continue
             steps.append(_step(key, recs, users[key], kept_words, in_store, sizes, docker_ns, remove_stopped))
     steps.sort(key=lambda s: -s.frees)
+    if not simulate(steps, usage.account, records):
+        if steps:
+            warnings.append(
+                "the byte account could not be made, so each step's bytes are its layer directories only, "
+                "as if it ran alone (blobs and earlier steps not counted)"
+            )
     rows_failed = list(failed.values())
     return ReclaimPlan(steps, rows_failed, warnings, sum(s.frees for s in steps))
+
+
+def simulate(steps: list[ReclaimStep], roots: list[Any], records: Sequence[ImageRecord]) -> bool:
+    """Each step's bytes from the account, in order, as if the steps before it are done: the
+    blobs and snapshot (or layer) directories that no root reaches any more once its containers
+    and names are gone, as containerd's GC or docker's rmi would remove them (the parents docker
+    removes with a name, the blobs that leave with their last reference). Steps that free most
+    alone come first. False when there is no account to read (the layer-only figures stay)."""
+    from .adapters.containerd_account import ContainerdModel
+    from .adapters.docker_account import DockerModel
+
+    containerd = [r for r in roots if isinstance(r.model, ContainerdModel)]
+    docker = [r for r in roots if isinstance(r.model, DockerModel)]
+    if not steps or not (containerd or docker):
+        return False
+    state: dict[str, Gone] = {r.root: Gone() for r in roots if r.model is not None}
+    alive = {root: state[root].alive(r.model) for r in roots if (root := r.root) in state}
+
+    def root_of(step: ReclaimStep) -> Any:
+        pool = containerd if step.namespace is not None else docker
+        return pool[0] if pool else None
+
+    alone = {}
+    for step in steps:
+        r = root_of(step)
+        if r is None or step.blocked_by:
+            alone[id(step)] = 0
+            continue
+        after = Gone().after(step, r.model).alive(r.model)
+        alone[id(step)] = sum(r.item_bytes.get(i, 0) for i in alive[r.root] - after)
+    steps.sort(key=lambda s: (bool(s.blocked_by), -alone[id(s)]))
+    for step in steps:
+        r = root_of(step)
+        if r is None or step.blocked_by:
+            step.frees, step.layers, step.paths, step.blobs = 0, 0, [], 0
+            continue
+        state[r.root] = state[r.root].after(step, r.model)
+        now = state[r.root].alive(r.model)
+        freed = [i for i in alive[r.root] - now if i in r.item_bytes]
+        alive[r.root] = now
+        step.frees = sum(r.item_bytes[i] for i in freed)
+        dirs = sorted(r.item_paths[i] for i in freed if i in r.item_paths and not i.startswith("sha256:"))
+        step.layers, step.paths = len(dirs), dirs
+        step.blobs = sum(1 for i in freed if i.startswith("sha256:"))
+        step.measured = True
+    return True
+
+
+@dataclass
+class Gone:
+    """What the steps so far take away from one root: image names (containerd: per namespace),
+    docker's image ids, and containers."""
+
+    names: dict[str, set[str]] = field(default_factory=dict)
+    images: set[str] = field(default_factory=set)
+    containers: set[str] = field(default_factory=set)
+
+    def after(self, step: ReclaimStep, model: Any) -> Gone:
+        from .adapters.containerd_account import ContainerdModel
+        from .refs import canonical
+
+        wanted = {canonical(n) for n in step.refs or [step.image]}
+        gone = Gone({k: set(v) for k, v in self.names.items()}, set(self.images), self.containers | set(step.removes))
+        if isinstance(model, ContainerdModel):
+            ns = step.namespace or ""
+            meta = {n for n in model.graph.images.get(ns, {}) if canonical(n) in wanted}
+            already = gone.names.get(ns, set())
+            gone.names[ns] = already | model.names_going(ns, meta | already, _by_docker(step))
+        else:
+            before = {canonical(n) for i in self.images for n in model.names.get(i, ())}
+            gone.images |= model.images_going(wanted | before, gone.containers)
+        return gone
+
+    def alive(self, model: Any) -> set[str]:
+        from .adapters.containerd_account import ContainerdModel
+
+        if isinstance(model, ContainerdModel):
+            return model.alive(self.names, self.containers)
+        return model.alive(self.images, self.containers)
+
+
+def _by_docker(step: ReclaimStep) -> bool:
+    """The copy goes through docker on containerd's image store (its own rmi rules)."""
+    from .adapters import get_descriptor
+    from .adapters.descriptor import NamespaceRule
+
+    return step.namespace is not None and get_descriptor(step.backend).namespace_rule is NamespaceRule.NONE
 
 
 def _words(record: ImageRecord, docker_ns: str | None) -> str:
@@ -181,11 +277,12 @@ def _step(
     kept = set().union(*others.values()) if others else set()
     going = [c for c in mine if c not in kept and c in here]
     names = distinct_names(names)
-    blockers, blocked_by, commands = [], [], []
+    blockers, blocked_by, commands, removes = [], [], [], []
     for c in users:
         if remove_stopped and c.state in (CREATED, EXITED):
             blockers.append(f"stopped container {c.name} in {where} uses the image: it is removed first")
             commands.append(shlex.join(["ctrtool", "rm", *flags, c.name]))
+            removes.append(c.id)
         else:
             blocked_by.append(c.name)
             blockers.append(
@@ -202,7 +299,8 @@ def _step(
     if blocked_by:
         commands, going = [], []  # not carried out: frees nothing
     else:
-        commands.append(shlex.join(["ctrtool", "rmi", *flags, *(names or [image])]))
+        pin = ["--if-id", (first.id or "").removeprefix("sha256:")[:12]] if first.id else []
+        commands.append(shlex.join(["ctrtool", "rmi", *flags, *pin, *(names or [image])]))
     return ReclaimStep(
         store=_words(first, docker_ns),
         backend=owner.name,
@@ -220,4 +318,5 @@ def _step(
         kept_bytes=sum(here[c][0] for c in kept if c in here),
         used_by=[c.name for c in users],
         blocked_by=blocked_by,
+        removes=removes,
     )

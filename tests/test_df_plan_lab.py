@@ -8,7 +8,6 @@ import subprocess
 import pytest
 from helpers import ctrtool, ctrtool_json
 from registry import scratch_image
-from test_layers_lab import file_bytes
 
 pytestmark = pytest.mark.lab
 
@@ -47,7 +46,8 @@ def test_plan_frees_what_it_says(native, lab_env, tmp_path, docker_place):
         (default,) = [s for s in mine if s["namespace"] == "default"]
         assert default["frees"] == 0 and default["layers"] == 0 and default["paths"] == []
         assert default["shared_with"] == [b_ref] and default["kept_bytes"] > 0
-        assert default["commands"] == [f"ctrtool rmi --backend ctr -n default {a_ref}"]
+        pin = a.id.removeprefix("sha256:")[:12]
+        assert default["commands"] == [f"ctrtool rmi --backend ctr -n default --if-id {pin} {a_ref}"]
         # by default a step never removes a container: docker's copy is blocked, with no command
         (docker,) = [s for s in mine if s["backend"] == "docker"]
         assert docker["blocked_by"] == [name] and docker["commands"] == [] and docker["frees"] == 0
@@ -60,11 +60,12 @@ def test_plan_frees_what_it_says(native, lab_env, tmp_path, docker_place):
         (docker,) = [s for s in mine if s["backend"] == "docker"]
         assert docker["commands"] == [
             f"ctrtool rm --backend docker {name}",
-            f"ctrtool rmi --backend docker {a_ref}",
+            f"ctrtool rmi --backend docker --if-id {pin} {a_ref}",
         ]
         assert any(name in b for b in docker["blockers"]) and docker["shared_with"] == []
-        # the bytes are the files' (as df counts them): exactly what is in the layer's directory
-        assert docker["layers"] == 1 and docker["frees"] == sum(file_bytes(p) for p in docker["paths"]) > 0
+        # the bytes are the directories', as du counts them (each directory itself included): the
+        # image's one layer, and the container's writable and -init layers that go with it
+        assert docker["layers"] == 3 and docker["frees"] == du(docker["paths"]) > 0
         assert plan["frees"] == sum(s["frees"] for s in plan["steps"])
         # the demo image's copies are in the plan too (not carried out here)
         assert any(s["image"] == DEMO for s in plan["steps"])

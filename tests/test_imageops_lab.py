@@ -88,7 +88,17 @@ def test_ctr_tag_then_rmi_with_consent(native, scratch, lab_env):
     assert (
         dry.stdout
         == shlex.join(
-            ["ctr", "--address", lab_env["CONTAINERD_ADDRESS"], "--namespace", "default", "images", "rm", target]
+            [
+                "ctr",
+                "--address",
+                lab_env["CONTAINERD_ADDRESS"],
+                "--namespace",
+                "default",
+                "images",
+                "rm",
+                "--sync",
+                target,
+            ]
         )
         + "\n"
     )

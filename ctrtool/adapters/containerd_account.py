@@ -20,11 +20,11 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from ..account import Bucket, Classifier, Owner
-from .metadata import Graph, meta_db_path, read_graph
+from .metadata import Graph, LeaseRecord, meta_db_path, read_graph
 
 GC_ROOT = "containerd.io/gc.root"
 GC_REF_CONTENT = "containerd.io/gc.ref.content"
@@ -100,18 +100,27 @@ def expired(labels: dict[str, str], now: _dt.datetime) -> bool:
     return when <= now
 
 
-def marks(g: Graph, ns: str, now: _dt.datetime, drop_images: Iterable[str] = ()) -> Marks:
-    """What each kind of root reaches in one namespace; ``drop_images``: as if those image names
-    were removed (a plan's earlier steps)."""
-    dropped = set(drop_images)
+def marks(
+    g: Graph, ns: str, now: _dt.datetime, drop_images: Iterable[str] = (), drop_containers: Iterable[str] = ()
+) -> Marks:
+    """What each kind of root reaches in one namespace; ``drop_images`` and ``drop_containers``:
+    as if those image names and containers were removed (a plan's earlier steps)."""
+    dropped, gone = set(drop_images), set(drop_containers)
     images = [n for n in g.images.get(ns, {}) if n not in dropped]
-    containers = [("snapshot", f"{s}/{k}") for s, k in g.containers.get(ns, {}).values() if s and k]
+    containers = [
+        ("snapshot", f"{s}/{k}") for cid, (s, k) in g.containers.get(ns, {}).items() if s and k and not among(cid, gone)
+    ]
     leases = {}
     for lid, lease in g.leases.get(ns, {}).items():
         if expired(lease.labels, now):
             continue
         held: list[Node] = [("content", d) for d in lease.content]
         held += [("snapshot", f"{s}/{k}") for s, k in lease.snapshots]
+        if container_lease(lid, lease):
+            # docker 29 holds a container's snapshots with a lease named after it until it starts
+            if not among(lid, gone):
+                containers += held
+            continue
         leases[lid] = _reach(g, ns, held, [n for n in lease.images if n not in dropped])
     rooted: list[Node] = [("content", d) for d, labels in g.content.get(ns, {}).items() if GC_ROOT in labels]
     rooted += [
@@ -121,6 +130,17 @@ def marks(g: Graph, ns: str, now: _dt.datetime, drop_images: Iterable[str] = ())
         if GC_ROOT in r.labels
     ]
     return Marks(_reach(g, ns, [], images), _reach(g, ns, containers), leases, _reach(g, ns, rooted))
+
+
+def container_lease(lease_id: str, lease: LeaseRecord) -> bool:
+    """A lease that stands for a container: it holds a snapshot keyed by its own id (how docker 29
+    keeps a created container's writable and -init snapshots on containerd's image store)."""
+    return any(key == lease_id for _s, key in lease.snapshots)
+
+
+def among(container_id: str, ids: set[str]) -> bool:
+    """``container_id`` is one of ``ids``, which a tool may print shortened (docker: 12 hex digits)."""
+    return container_id in ids or any(len(i) >= 12 and container_id.startswith(i) for i in ids)
 
 
 def holder(node: Node, m: Marks) -> tuple[Bucket, str | None]:
@@ -202,7 +222,8 @@ def classify(
             else:
                 bucket, lease_id = holder(node, all_marks[ns])
                 c.owners[path] = Owner(bucket, place(ns), (ns,), f"{ns}/{lease_id}" if lease_id else None)
-            c.items[path] = f"{ns}/{e.key}"
+            c.items[path] = snapshot_item(ns, snapshotter, e.key)
+    c.model = ContainerdModel(g, now)
     unknown = [s for s in snapshotter_roots if s not in KNOWN_SNAPSHOTTERS]
     if unknown:
         c.notes.append(f"the {', '.join(unknown)} snapshotter's directories are counted as other")
@@ -224,3 +245,64 @@ def _blob_owner(node: Node, all_marks: dict[str, Marks], g: Graph) -> Owner:
 def ingest_dir(content_root: str, ref: str) -> str:
     """Where the content store keeps an ingest: ``ingest/<sha256 of its ref>``."""
     return os.path.join(content_root, "ingest", hashlib.sha256(ref.encode()).hexdigest())
+
+
+def snapshot_item(namespace: str, snapshotter: str, key: str) -> str:
+    """The account's name for one snapshot's directory."""
+    return f"{namespace}/{snapshotter}/{key}"
+
+
+DANGLING_PREFIX = "moby-dangling@"  # docker 29's name for an untagged image on containerd's store
+BUILDER_PARENT = "org.mobyproject.image.parent"  # the classic builder's parent image label
+
+
+@dataclass
+class ContainerdModel:
+    """containerd's reference graph, to tell what a removal frees: the things (blobs, snapshot
+    directories) some root still reaches, before and after image names are gone."""
+
+    graph: Graph
+    now: _dt.datetime
+
+    def alive(self, dropped: dict[str, set[str]], containers: Collection[str] = ()) -> set[str]:
+        """Every blob digest and snapshot item that some root reaches, with the image names in
+        ``dropped`` (namespace -> names) and the ``containers`` (ids) gone. containerd's GC
+        removes the rest."""
+        out: set[str] = set()
+        for ns in self.graph.images:
+            m = marks(self.graph, ns, self.now, dropped.get(ns, set()), containers)
+            reached = m.image | m.container | m.gcroot
+            for held in m.lease.values():
+                reached |= held
+            for kind, key in reached:
+                if kind == "content":
+                    out.add(key)
+                else:
+                    snapshotter, _s, skey = key.partition("/")
+                    out.add(snapshot_item(ns, snapshotter, skey))
+        return out
+
+    def names_going(self, namespace: str, names: set[str], by_docker: bool) -> set[str]:
+        """The image records that removing ``names`` in ``namespace`` takes away. Through ctr or
+        the CRI: those names. Through docker on containerd's image store (moby's
+        daemon/containerd/image_delete.go): when the last of an image's names goes, every record
+        of the same target goes with it (its ``moby-dangling@`` one too), and then its classic
+        builder parents (``org.mobyproject.image.parent``) while they are dangling."""
+        images = self.graph.images.get(namespace, {})
+        going = {n for n in names if n in images}
+        if not by_docker:
+            return going
+        targets = {images[n].digest for n in going}
+        for target in targets:
+            same = {n for n, i in images.items() if i.digest == target}
+            named = {n for n in same if not n.startswith(DANGLING_PREFIX)}
+            if named <= going:
+                going |= same
+                parent = next((images[n].labels.get(BUILDER_PARENT) for n in same if n in images), None)
+                while parent:
+                    records = {n for n, i in images.items() if i.digest == parent}
+                    if not records or any(not n.startswith(DANGLING_PREFIX) for n in records):
+                        break
+                    going |= records
+                    parent = next((images[n].labels.get(BUILDER_PARENT) for n in records), None)
+        return going

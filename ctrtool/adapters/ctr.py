@@ -730,9 +730,11 @@ class CtrAdapter(Adapter):
         return record.ref or ""
 
     def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
+        # --sync: containerd's garbage collector has removed what the name alone held when ctr
+        # returns, so that what `df` says next is already true
         return self._plan(
             f"remove image {image.ref} from ctr namespace {image.namespace}",
-            [self.argv(*self.ns_argv(image.namespace, "images", "rm", image.ref))],
+            [self.argv(*self.ns_argv(image.namespace, "images", "rm", "--sync", image.ref))],
             destructive=True,
         )
 

@@ -21,9 +21,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Collection
+from dataclasses import dataclass
 
 from ..account import Bucket, Classifier, Owner
 from .base import chain_ids
+from .containerd_account import among
 
 LIMIT = 4 << 20  # an image config or a small layerdb file: far less than this
 
@@ -108,16 +111,18 @@ def classify(root: str, driver: str | None) -> Classifier:
         chains = chain_ids(diff_ids)
         image_tops[f"sha256:{image}"] = chains[-1] if chains else None
     mounts = os.path.join(meta, "layerdb", "mounts")
-    used_tops: set[str] = set()
-    container_dirs: set[str] = set()
+    tops_by_container: dict[str, str] = {}
+    dirs_by_container: dict[str, set[str]] = {}
     for container in _listdir(mounts):
         for name in ("mount-id", "init-id"):
             value = _small(os.path.join(mounts, container, name))
             if value:
-                container_dirs.add(value.strip())
+                dirs_by_container.setdefault(container, set()).add(value.strip())
         p = _small(os.path.join(mounts, container, "parent"))
         if p:
-            used_tops.add(p.strip())
+            tops_by_container[container] = p.strip()
+    used_tops = set(tops_by_container.values())
+    container_dirs = {d for dirs in dirs_by_container.values() for d in dirs}
     needed: set[str] = set()
     for image, top in image_tops.items():
         if image in tagged:
@@ -128,6 +133,20 @@ def classify(root: str, driver: str | None) -> Classifier:
     for image, top in image_tops.items():
         if image not in tagged:
             dangling |= chain_of(top) - needed
+    names: dict[str, set[str]] = {}
+    if isinstance(repos, dict) and isinstance(repos.get("Repositories"), dict):
+        for refs in repos["Repositories"].values():
+            if isinstance(refs, dict):
+                for ref, image in refs.items():
+                    if isinstance(image, str):
+                        names.setdefault(image, set()).add(ref)
+    parents = {}
+    metadata = os.path.join(meta, "imagedb", "metadata", "sha256")
+    for image in _listdir(metadata):
+        p = _small(os.path.join(metadata, image, "parent"))
+        if p:
+            parents[f"sha256:{image}"] = p.strip()
+    c.model = DockerModel(names, image_tops, parents, parent, cache, tops_by_container, dirs_by_container)
     by_dir = {d: chain for chain, d in cache.items()}
     for d in _listdir(layers_dir):
         if d == "l":
@@ -145,6 +164,57 @@ def classify(root: str, driver: str | None) -> Classifier:
         c.owners[path] = owner
         c.items[path] = d
     return c
+
+
+@dataclass
+class DockerModel:
+    """docker's graph (overlay2), to tell what ``docker rmi`` of some names frees: the layer
+    directories still needed before and after."""
+
+    names: dict[str, set[str]]  # image id -> its names (repositories.json)
+    tops: dict[str, str | None]  # image id -> its top layer's chain id
+    parents: dict[str, str]  # image id -> its parent image (built images)
+    layer_parent: dict[str, str | None]  # chain id -> parent chain id
+    cache: dict[str, str]  # chain id -> directory name under overlay2/
+    container_tops: dict[str, str]  # container id -> the image layer it sits on
+    container_dirs: dict[str, set[str]]  # container id -> its own directories (writable, -init)
+
+    def images_going(self, names: set[str], containers_gone: Collection[str] = ()) -> set[str]:
+        """The images ``docker rmi`` of ``names`` (canonical forms) deletes (daemon/images/
+        image_delete.go): an image whose every name is among them and that no container sits on,
+        then its parents while they have no name, no other child and no container."""
+        from ..refs import canonical
+
+        used = set()
+        for cid, top in self.container_tops.items():
+            if not among(cid, set(containers_gone)):
+                used |= {i for i, t in self.tops.items() if t == top}
+        going = {
+            i for i, refs in self.names.items() if refs and {canonical(r) for r in refs} <= names and i not in used
+        }
+        for image in list(going):
+            parent = self.parents.get(image)
+            while parent and parent not in going and not self.names.get(parent) and parent not in used:
+                children = {c for c, p in self.parents.items() if p == parent and c not in going}
+                if children:
+                    break
+                going.add(parent)
+                parent = self.parents.get(parent)
+        return going
+
+    def alive(self, gone: set[str], containers_gone: Collection[str] = ()) -> set[str]:
+        """The layer directories still needed once the images ``gone`` and the containers
+        ``containers_gone`` are deleted."""
+        tops = [t for i, t in self.tops.items() if i not in gone and t]
+        tops += [t for cid, t in self.container_tops.items() if not among(cid, set(containers_gone))]
+        chains: set[str] = set()
+        for top in tops:
+            here: str | None = top
+            while here and here not in chains:
+                chains.add(here)
+                here = self.layer_parent.get(here)
+        own = {d for cid, dirs in self.container_dirs.items() if not among(cid, set(containers_gone)) for d in dirs}
+        return {self.cache[c] for c in chains if c in self.cache} | own
 
 
 def _listdir(path: str) -> list[str]:

@@ -50,6 +50,15 @@ def rmi(
     force: Annotated[
         bool, typer.Option("--force", "-f", help="docker: remove even if in use or tagged in several repositories.")
     ] = False,
+    if_id: Annotated[
+        Optional[str],
+        typer.Option(
+            "--if-id",
+            metavar="ID",
+            help="Remove only if every IMAGE is still the image with this ID (or ID prefix); else remove nothing. "
+            "df --plan's steps use it, so that a name moved since the plan is not removed.",
+        ),
+    ] = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
 ) -> None:
@@ -62,9 +71,28 @@ def rmi(
     found = core.locate_images(
         settings(ctx), backend, namespace, images, rerun("rmi", *(["--force"] if force else []), *images), complete=True
     )
+    if if_id is not None:
+        still(found, if_id)
     plans = [adapter.plan_rmi(image, force) for adapter, image in once(found)]
     if carry_out(out, plans, yes=yes, dry_run=dry_run):
         out.lines(images)
+
+
+def still(found: list, expected: str) -> None:
+    """Every image found is still the one with the ID ``expected`` (a prefix will do), or nothing
+    is removed."""
+    from ..errors import CtrtoolError
+
+    want = expected.removeprefix("sha256:").lower()
+    if len(want) < 12 or any(c not in "0123456789abcdef" for c in want):
+        raise UsageError(f"--if-id {expected!r} is not an image ID", "give at least 12 hex digits")
+    for _adapter, image in found:
+        have = (image.id or "").removeprefix("sha256:")
+        if not have.startswith(want):
+            raise CtrtoolError(
+                f"{image.ref} is now image {have[:12] or 'with no ID'}, not {want[:12]}: nothing removed",
+                "the name was moved since the plan was made: make the plan again (`ctrtool df --plan`)",
+            )
 
 
 def once(found: list) -> list:

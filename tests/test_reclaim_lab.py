@@ -1,0 +1,186 @@
+"""Reclaim you can trust, against the real lab on every profile: node states built from a seed,
+the byte account checked against du, then every step of `df --plan` carried out in order, as
+printed (the test answers each prompt), with du measuring what each step freed against what it
+said. Nothing a running container, the kubelet or the sandbox image needs may change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shlex
+import subprocess
+
+import pytest
+from helpers import ctrtool, ctrtool_json
+from workloads import DEMO_IMAGE
+
+from ctrtool.lab import image as lab_image
+
+pytestmark = pytest.mark.lab
+
+
+def du(path: str) -> int:
+    got = subprocess.run(["du", "-sxb", "--apparent-size", path], capture_output=True, text=True, check=True)
+    return int(got.stdout.split()[0])
+
+
+def layer(rng: random.Random, name: str, size: int) -> bytes:
+    return lab_image._layer_tar([(name, "file", (0o644, rng.randbytes(size)))])
+
+
+def archive(ref: str, layers: list[bytes]) -> tuple[bytes, str]:
+    """A docker archive of ``layers``; and the image's id (its config digest)."""
+    diff_ids = ["sha256:" + hashlib.sha256(x).hexdigest() for x in layers]
+    config = lab_image.image_config(diff_ids, ["reclaim test"], arch=lab_image.platform_arch(), cmd=["/x"])
+    data, image_id = lab_image.docker_archive(ref, config, layers)
+    return data, image_id
+
+
+class State:
+    """One node state from a seed: images sharing a base layer, in docker, ctr's default (one of
+    them imported from `docker save`) and k8s.io, under several names; running and stopped
+    containers in each tool that has them."""
+
+    def __init__(self, seed: int, native, tmp_path):
+        rng = random.Random(seed)
+        self.native = native
+        tag = f"s{seed}"
+        base = layer(rng, "base", rng.randrange(900_000, 1_500_000))
+        self.a, self.a_alias, self.b = (
+            f"localhost/reclaim/{tag}-a:1",
+            f"localhost/reclaim/{tag}-a:alias",
+            f"localhost/reclaim/{tag}-b:1",
+        )
+        a_tar, b_tar = tmp_path / "a.tar", tmp_path / "b.tar"
+        a_data, self.a_id = archive(self.a, [base, layer(rng, "x", rng.randrange(400_000, 800_000))])
+        b_data, self.b_id = archive(self.b, [base, layer(rng, "y", rng.randrange(300_000, 700_000))])
+        a_tar.write_bytes(a_data)
+        b_tar.write_bytes(b_data)
+        self.stopped = f"reclaim-{tag}-stopped"
+        self.running = f"reclaim-{tag}-running"
+        native.docker("load", "-i", str(a_tar))
+        native.docker("load", "-i", str(b_tar))
+        native.docker("tag", self.a, self.a_alias)
+        # default gets A as `docker save` writes it, B from its own archive
+        saved = tmp_path / "a-saved.tar"
+        native.docker("save", "-o", str(saved), self.a)
+        native.ctr("default", "images", "import", str(saved))
+        native.ctr("default", "images", "import", str(b_tar))
+        native.ctr("default", "images", "tag", self.a, self.a_alias)
+        native.ctr("k8s.io", "images", "import", str(a_tar))
+        # a stopped docker container on A; running ones on the demo image in every tool
+        native.made.append(("docker", self.stopped))
+        native.docker("create", "--network", "none", "--name", self.stopped, self.a, "/x")
+        native.docker_run(self.running)
+        native.ctr_run("default", self.running)
+        pod = native.pod(f"reclaim-{tag}")
+        self.cri = native.cri_container(pod, f"reclaim-{tag}", "web")
+
+    def forget(self) -> None:
+        self.native.cleanup()
+        self.native.forget_images(self.a, self.a_alias, self.b)
+
+
+def k8s_images(native) -> list[str]:
+    return sorted(native.ctr("k8s.io", "images", "ls", "-q").stdout.split())
+
+
+def running(native, name: str) -> bool:
+    return native.docker_state(name) == "running" and native.ctr_task("default", name) == "RUNNING"
+
+
+@pytest.mark.parametrize("seed,flags", [(7, ()), (1913, ("--remove-stopped",))])
+def test_carrying_out_the_plan_frees_what_each_step_says(seed, flags, lab, lab_env, native, tmp_path):
+    state = State(seed, native, tmp_path)
+    try:
+        usage, _ = ctrtool_json("df", "-A", env=lab_env)
+        roots = {r["tool"]: r["root"] for r in usage["account"]}
+        for r in usage["account"]:
+            assert abs(r["bytes"] - du(r["root"])) <= du(r["root"]) * 0.02 + 65536, r["root"]
+        kubelet = k8s_images(native)
+        plan, _ = ctrtool_json("df", "--plan", *flags, "-A", env=lab_env)
+        steps = plan["steps"]
+        assert plan["frees"] == sum(s["frees"] for s in steps)
+        mine = [s for s in steps if s["image"] in (state.a, state.a_alias, state.b)]
+        assert mine, steps
+        for s in steps:
+            assert s["namespace"] != "k8s.io", s
+            lines = [shlex.split(c) for c in s["commands"]]
+            assert all("--yes" not in argv and "--force" not in argv for argv in lines), s
+            if s["blocked_by"]:
+                assert s["commands"] == [] and s["frees"] == 0
+            for argv in lines:
+                if argv[1] == "rm":  # only with --remove-stopped, and only stopped containers
+                    assert flags and argv[-1] == state.stopped, s
+                else:
+                    assert argv[1] == "rmi" and "--if-id" in argv, s
+                    named = argv[argv.index("--if-id") + 2 :]
+                    assert len({n.removeprefix("docker.io/library/") for n in named}) == len(named), s
+        # the demo image's docker and default copies are in use by running containers: blocked
+        demo = [s for s in steps if s["image"] == DEMO_IMAGE]
+        assert demo and all(s["blocked_by"] == [state.running] for s in demo), demo
+        # docker's A copy is blocked by the stopped container unless --remove-stopped
+        (docker_a,) = [s for s in mine if s["id"] == state.a_id and s["namespace"] in (None, "moby")]
+        assert docker_a["blocked_by"] == ([] if flags else [state.stopped]), docker_a
+        carried = [s for s in steps if s["commands"]]
+        # A goes from docker and default (k8s.io keeps it), B from one of its two stores
+        assert {(s["image"], s["namespace"] or "docker") for s in carried if s in mine} >= {
+            (state.a, "default"),
+        }
+        assert sum(s["frees"] for s in carried if s in mine) > 1_000_000
+        if flags:
+            assert any(shlex.split(c)[1] == "rm" for s in carried for c in s["commands"])
+        # carry every step out, in order, as printed; du of the step's root says what it freed
+        for s in steps:
+            if not s["commands"]:
+                continue
+            root = roots["containerd"] if s["namespace"] else roots["docker"]
+            before = du(root)
+            for line in s["commands"]:
+                done = ctrtool(*shlex.split(line)[1:], "--yes", env=lab_env)  # the person says yes
+                assert done.returncode == 0, (line, done.stderr)
+            freed = before - du(root)
+            assert abs(freed - s["frees"]) <= s["frees"] * 0.05 + 65536, (s["store"], s["image"], freed, s["frees"])
+        # nothing the kubelet, a running container or the sandbox needs has changed
+        assert k8s_images(native) == kubelet and lab.sandbox_image in kubelet
+        assert running(native, state.running) and native.cri_state(state.cri) == "CONTAINER_RUNNING"
+        if not flags:
+            assert native.docker_state(state.stopped) is not None
+        # what is left to do is only what stays blocked
+        again, _ = ctrtool_json("df", "--plan", *flags, "-A", env=lab_env)
+        assert all(not s["commands"] for s in again["steps"]), again["steps"]
+    finally:
+        state.forget()
+
+
+def test_a_name_moved_since_the_plan_is_not_removed(lab_env, native, tmp_path):
+    """The plan's rmi is pinned to the image it was made for (--if-id): a name moved to another
+    image since is refused in one line, and nothing is removed."""
+    rng = random.Random(5)
+    ref = "localhost/reclaim/moved:1"
+    first, first_id = archive(ref, [layer(rng, "one", 50_000)])
+    second, second_id = archive(ref, [layer(rng, "two", 50_000)])
+    (tmp_path / "1.tar").write_bytes(first)
+    (tmp_path / "2.tar").write_bytes(second)
+    try:
+        for ns in ("default", "k8s.io"):
+            native.ctr(ns, "images", "import", str(tmp_path / "1.tar"))
+        plan, _ = ctrtool_json("df", "--plan", "-b", "ctr", env=lab_env)
+        (step,) = [s for s in plan["steps"] if s["image"] == ref]
+        # the name moves to another image before the step is carried out
+        native.ctr("default", "images", "import", str(tmp_path / "2.tar"))
+        (line,) = step["commands"]
+        done = ctrtool(*shlex.split(line)[1:], "--yes", env=lab_env)
+        assert done.returncode != 0 and "nothing removed" in done.stderr
+        assert len(done.stderr.strip().splitlines()) <= 2  # one line and its hint
+        listed = json.loads(ctrtool("images", "-b", "ctr", "-n", "default", ref, "-o", "json", env=lab_env).stdout)
+        assert [r["id"] for r in listed] == [second_id]
+        # a name that matches nothing: one line, nothing removed
+        gone = ctrtool(
+            "rmi", "-b", "ctr", "-n", "default", "--if-id", first_id, "localhost/reclaim/none:1", "--yes", env=lab_env
+        )
+        assert gone.returncode != 0 and "Traceback" not in gone.stderr
+        assert ref in native.ctr("default", "images", "ls", "-q").stdout
+    finally:
+        native.forget_images(ref)
