@@ -102,6 +102,10 @@ class RootAccount:
     def of(self, kind: Bucket) -> int:
         return sum(b.bytes for b in self.buckets if b.kind is kind)
 
+    def of_needed_layers(self) -> int:
+        """Image layers and dangling images' layers: what a tool keeps for images here."""
+        return self.of(Bucket.LAYERS) + self.of(Bucket.DANGLING)
+
 
 # A classifier maps a path under the root to its owner. ``owners`` holds the paths whose owner is
 # known (a directory's owner covers everything under it unless a deeper path is listed); ``items``

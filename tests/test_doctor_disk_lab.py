@@ -114,3 +114,45 @@ def test_tmpfs_root_filled_past_the_high_threshold(lab, lab_env):
         assert ref in listed.stdout.split()
     finally:
         c.purge()
+
+
+def test_both_percentages_and_how_each_is_counted(lab_env):
+    """doctor's figure is the kubelet's (100 - available * 100 / capacity); df -h's Use% leaves out
+    reserved blocks. Both are given, each with how it is counted, and df's is what df prints."""
+    import re
+    import subprocess
+
+    got, _ = doctor(env=lab_env)
+    r = got["disk"]
+    root = next(e for e in r["evidence"] if e["kind"] == "system")["source"][len("statvfs(") : -1]
+    (line,) = [d for d in r["details"] if "is the kubelet's count" in d]
+    kubelet, shown = (
+        int(x) for x in re.fullmatch(r"(\d+)% is the kubelet's count.*`df -h` says (\d+)%.*", line).groups()
+    )
+    assert kubelet == kubelet_percent(root)
+    df = subprocess.run(["df", "--output=pcent", root], capture_output=True, text=True, check=True)
+    assert shown == int(df.stdout.splitlines()[1].strip().rstrip("%"))
+
+
+def test_what_the_kubelet_gc_cannot_free_is_said_in_bytes(lab_env):
+    """The disk check reads the byte account: the images outside k8s.io and the content store's
+    blobs it names are the account's own figures (`ctrtool df`)."""
+    from helpers import ctrtool_json
+
+    got, _ = doctor(env=lab_env)
+    usage, _ = ctrtool_json("df", env=lab_env)
+    (containerd,) = [a for a in usage["account"] if a["tool"] == "containerd"]
+    outside = sum(
+        b["bytes"] for b in containerd["buckets"] if b["kind"] == "layers" and "k8s.io" not in b["namespaces"]
+    )
+    blobs = sum(b["bytes"] for b in containerd["buckets"] if b["kind"] == "blobs")
+    (line,) = [d for d in got["disk"]["details"] if d.startswith(f"under {containerd['root']} the kubelet's image GC")]
+    assert f"images outside k8s.io {outside_words(outside)}" in line
+    assert f"the content store beside the image filesystem {outside_words(blobs)}" in line
+    assert outside > 0 and blobs > 0
+
+
+def outside_words(n: int) -> str:
+    from ctrtool.doctor.checks.common import bytes_words
+
+    return bytes_words(n)

@@ -21,6 +21,7 @@ import datetime as _dt
 import hashlib
 import os
 from collections.abc import Collection, Iterable
+from typing import Any
 from dataclasses import dataclass
 
 from ..account import Bucket, Classifier, Owner
@@ -306,3 +307,31 @@ class ContainerdModel:
                     going |= records
                     parent = next((images[n].labels.get(BUILDER_PARENT) for n in records), None)
         return going
+
+
+def kubelet_blind(account: Any, namespace: str) -> dict[str, int]:
+    """Of one containerd root's account, the bytes the kubelet's image GC can neither see nor
+    free: images outside the CRI's ``namespace``; the content store's blobs (the CRI reports the
+    snapshotter's usage as the image filesystem, not the content store beside it); in the CRI's
+    namespace, the layers of pinned images and of images containers use (the GC skips them); and
+    what nothing needs (orphans, leases, ingests, tmpmounts). Each byte counts once, in that order."""
+    from ..account import Bucket
+
+    model = account.model
+    if not isinstance(model, ContainerdModel):
+        return {}
+    outside = sum(
+        b.bytes for b in account.buckets if b.kind is Bucket.LAYERS and b.namespaces and namespace not in b.namespaces
+    )
+    blobs = account.of(Bucket.BLOBS)
+    images = model.graph.images.get(namespace, {})
+    pinned = [n for n, i in images.items() if i.labels.get(PINNED) == "pinned"]
+    m = marks(model.graph, namespace, model.now)
+    held = {n for n in _reach(model.graph, namespace, [], pinned)} | m.container
+    kept = sum(
+        account.item_bytes.get(snapshot_item(namespace, *key.split("/", 1)), 0)
+        for kind, key in held
+        if kind == "snapshot"
+    )
+    orphans = sum(account.of(b) for b in (Bucket.ORPHANED, Bucket.LEASED, Bucket.INGEST, Bucket.TMPMOUNTS, Bucket.HELD))
+    return {"outside": outside, "content_store": blobs, "pinned_or_in_use": kept, "orphans": orphans}

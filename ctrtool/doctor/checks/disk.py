@@ -71,6 +71,16 @@ def usage(path: str) -> tuple[int, int, int]:
     return capacity, available, used
 
 
+def df_percent(path: str) -> int:
+    """What ``df -h`` prints as Use%: used / (used + available), rounded up, with used = blocks -
+    free. It leaves out the blocks reserved for root and those neither used nor available to anyone
+    (a thin volume's), which the kubelet counts as full: the two can differ a lot."""
+    st = os.statvfs(path)
+    used = st.f_blocks - st.f_bfree
+    total = used + st.f_bavail
+    return -(-used * 100 // total) if total else 0
+
+
 def run(probe: Probe, options: Options) -> Result:
     try:
         root = probe.cri_imagefs()
@@ -95,6 +105,7 @@ def run(probe: Probe, options: Options) -> Result:
         evidence.append(found)
     try:
         capacity, available, used = usage(root)
+        shown = df_percent(root)
     except OSError as exc:
         raise Skip(f"cannot read the filesystem of {root}: {exc.strerror}") from None
     high, low, config_ev, where = thresholds(probe)
@@ -103,11 +114,15 @@ def run(probe: Probe, options: Options) -> Result:
     evidence.append(
         Evidence(
             f"statvfs({root})",
-            f"capacity {bytes_words(capacity)}, available {bytes_words(available)}, used {used}% (100 - available * 100 / capacity, as the kubelet counts)",
+            f"capacity {bytes_words(capacity)}, available {bytes_words(available)}, used {used}% (100 - available * 100 / capacity, as the kubelet counts; df -h says {shown}%: used / (used + available))",
             kind="system",
         )
     )
-    details = [f"image GC thresholds: high {high}%, low {low}% ({where})"]
+    details = [
+        f"image GC thresholds: high {high}%, low {low}% ({where})",
+        f"{used}% is the kubelet's count, 100 - available * 100 / capacity; `df -h` says {shown}%, "
+        "used / (used + available), which leaves out reserved blocks",
+    ]
     dup, unref, extra = _stores(probe)
     details += extra
     status = Status.OK
@@ -143,33 +158,45 @@ def run(probe: Probe, options: Options) -> Result:
 
 
 def _stores(probe: Probe) -> tuple[int, int, list[str]]:
-    """Duplicated bytes (core.disk_usage, as `ctrtool df`) and blob bytes no image refers to."""
+    """Duplicated bytes (core.disk_usage, as `ctrtool df`) and, from the byte account, what the
+    kubelet's image GC can neither see nor free, with numbers."""
     from ... import core
-    from ...adapters.base import BLOB_COPY
 
     try:
         got: Any = probe.fact("df", lambda: core.disk_usage(probe.settings, probe.present_backends()))
     except CtrtoolError as exc:
         return 0, 0, [f"store usage not measured: {exc.message}"]
     details = [f"unpacked more than once across stores: {bytes_words(got.could_save)} (`ctrtool df`)"]
-    unreferenced = 0
-    for row in got.rows:
-        if row.kind != BLOB_COPY:
+    orphans = 0
+    for line in blind_spots(got.account, core.cri_namespace()):
+        details.append(line)
+    for root in got.account:
+        from ...account import ORPHANS
+
+        orphans += sum(root.of(b) for b in ORPHANS)
+    return got.could_save, orphans, details
+
+
+def blind_spots(roots: list, namespace: str) -> list[str]:
+    """Why the kubelet's image GC frees nothing, per storage root, in bytes."""
+    from ...adapters.containerd_account import kubelet_blind
+
+    lines = []
+    for root in roots:
+        blind = kubelet_blind(root, namespace)
+        if not blind:
             continue
-        referenced = {e.key for e in row.entries}
-        blobs = os.path.join(row.path, "blobs", "sha256")
-        try:
-            names = os.listdir(blobs)
-        except OSError:
-            continue
-        for name in names:
-            if f"sha256:{name}" not in referenced:
-                try:
-                    unreferenced += os.path.getsize(os.path.join(blobs, name))
-                except OSError:
-                    pass
-        details.append(
-            f"blobs in {row.path} that no image refers to: {bytes_words(unreferenced)} (containerd's garbage "
-            "collector removes them unless a lease holds them: `ctr leases ls`)"
+        lines.append(
+            f"under {root.root} the kubelet's image GC can neither see nor free "
+            f"{bytes_words(sum(blind.values()))}: images outside {namespace} {bytes_words(blind['outside'])}; "
+            f"the content store beside the image filesystem {bytes_words(blind['content_store'])}; "
+            f"pinned and in-use images {bytes_words(blind['pinned_or_in_use'])}; "
+            f"what nothing needs (orphans, leases) {bytes_words(blind['orphans'])} (`ctrtool df` accounts for every byte)"
         )
-    return got.could_save, unreferenced, details
+    for root in roots:
+        if root.tool != "containerd" and root.of_needed_layers():
+            lines.append(
+                f"under {root.root} docker's own image layers, {bytes_words(root.of_needed_layers())}: the kubelet "
+                "does not see them at all"
+            )
+    return lines
