@@ -22,6 +22,7 @@ from .commands.images import images
 from .commands.info import info
 from .commands.layers import layers
 from .commands.ps import pods, ps
+from .commands.reclaim import reclaim
 from .commands.translate import CONTEXT_SETTINGS as _TRANSLATE_CONTEXT
 from .commands.translate import translate
 
@@ -182,6 +183,7 @@ app.command("pull")(pull)
 app.command("load")(load)
 app.command("save")(save)
 app.command("copy")(copy)
+app.command("reclaim")(reclaim)
 
 
 def completion_command(

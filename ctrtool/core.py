@@ -1049,7 +1049,33 @@ def copy_plan(
         exists,
         f"copy {image.ref} from {src_place} to {dst_place}",
     )
-    return plan, dst_place
+    cost = _copy_cost(settings, [src_backend, dst_backend, src_d.moves_via, dst_d.moves_via], image, dst_store, plan)
+    return plan, dst_place, cost
+
+
+def _copy_cost(settings: Settings, backends: list[str | None], image: Any, dst_store: str, plan: Any) -> Any:
+    """What the copy will add (said in the plan's words, so in the prompt and --dry-run), and,
+    once it ran, what it added: the target root measured before and after (``cost.added``)."""
+    from .costs import copy_cost, measure
+
+    target_ns = None if dst_store.endswith(":graph") else dst_store
+    try:
+        cost = copy_cost(settings, [b for b in dict.fromkeys(backends) if b], image, image.namespace, target_ns)
+    except CtrtoolError:
+        return None
+    if cost is None:
+        return None
+    plan.what = f"{plan.what} ({cost.words()})"
+    inner = plan.execute
+
+    def execute() -> Any:
+        before = measure(cost.root)
+        found = inner()
+        cost.added = measure(cost.root) - before
+        return found
+
+    plan.execute = execute
+    return cost
 
 
 # -- what a change would replace ------------------------------------------------------------------

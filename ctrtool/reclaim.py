@@ -43,6 +43,8 @@ class ReclaimStep:
     used_by: list[str] = field(default_factory=list)  # names of the containers there that use it
     blocked_by: list[str] = field(default_factory=list)  # containers in the way: the step has no command
     removes: list[str] = field(default_factory=list, repr=False)  # ids of the stopped containers it removes first
+    orphan: Any = field(default=None, repr=False)  # an orphan step's Orphan (containerd_account)
+    kind: str = "image"  # "image": a copy of an image; "orphan": what nothing needs
     shared_with: list[str] = field(default_factory=list)  # images there that keep some of its layers
     kept_bytes: int = 0  # bytes of its layers that those images keep
     blobs: int = 0  # content-store blobs that go with it (their last reference)
@@ -72,6 +74,7 @@ def reclaim_plan(
     backends: Sequence[str],
     namespaces: Sequence[str] | None = None,
     remove_stopped: bool = False,
+    lease_age: str = "24h",
 ) -> ReclaimPlan:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -124,6 +127,7 @@ def reclaim_plan(
                 continue
             steps.append(_step(key, recs, users[key], kept_words, in_store, sizes, docker_ns, remove_stopped))
     steps.sort(key=lambda s: -s.frees)
+    steps += orphan_steps(usage.account, lease_age)
     if not simulate(steps, usage.account, records):
         if steps:
             warnings.append(
@@ -162,15 +166,20 @@ def simulate(steps: list[ReclaimStep], roots: list[Any], records: Sequence[Image
             continue
         after = Gone().after(step, r.model).alive(r.model)
         alone[id(step)] = sum(r.item_bytes.get(i, 0) for i in alive[r.root] - after)
-    steps.sort(key=lambda s: (bool(s.blocked_by), -alone[id(s)]))
+    steps.sort(key=lambda s: (phase(s), -alone[id(s)]))
     for step in steps:
         r = root_of(step)
         if r is None or step.blocked_by:
             step.frees, step.layers, step.paths, step.blobs = 0, 0, [], 0
             continue
-        state[r.root] = state[r.root].after(step, r.model)
+        before = state[r.root]
+        state[r.root] = before.after(step, r.model)
         now = state[r.root].alive(r.model)
         freed = [i for i in alive[r.root] - now if i in r.item_bytes]
+        item = step.orphan.item if step.orphan is not None else None
+        if item and item in r.item_bytes and item not in now and item not in freed:
+            if before.present(r.model, item) and not state[r.root].present(r.model, item):
+                freed.append(item)
         alive[r.root] = now
         step.frees = sum(r.item_bytes[i] for i in freed)
         dirs = sorted(r.item_paths[i] for i in freed if i in r.item_paths and not i.startswith("sha256:"))
@@ -178,6 +187,71 @@ def simulate(steps: list[ReclaimStep], roots: list[Any], records: Sequence[Image
         step.blobs = sum(1 for i in freed if i.startswith("sha256:"))
         step.measured = True
     return True
+
+
+def duration(text: str) -> float:
+    """``90s``, ``30m``, ``12h``, ``2d`` -> seconds (--lease-age)."""
+    from .errors import UsageError
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) > 10**7:
+        raise UsageError(f"--lease-age {text!r}: expected a number and a unit, as 90s, 30m, 12h or 2d")
+    return int(number) * units[unit]
+
+
+def orphan_steps(roots: list[Any], lease_age: str) -> list[ReclaimStep]:
+    """A step for each thing containerd keeps that nothing needs (:meth:`ContainerdModel.orphans`),
+    carried out by `ctrtool reclaim` through containerd's API."""
+    import datetime as dt
+
+    from .adapters import all_namespaces_backend
+    from .adapters.containerd_account import ContainerdModel
+
+    age = dt.timedelta(seconds=duration(lease_age))
+    steps = []
+    for r in roots:
+        if not isinstance(r.model, ContainerdModel):
+            continue
+        for o in r.model.orphans(age):
+            if o.kind == "lease":
+                why = f"lease {o.key}, created {o.created or 'at an unknown time'}, " + (
+                    "expired" if o.expired else f"older than {lease_age}, holding no ingest and no active snapshot"
+                )
+            elif o.kind == "snapshot":
+                why = f"snapshot {o.key} ({o.snapshotter}): no image, container or lease reaches it"
+            else:
+                why = f"blob {o.key}: no image, container or lease in namespace {o.namespace} refers to it"
+            flags = [] if lease_age == "24h" else ["--lease-age", lease_age]
+            steps.append(
+                ReclaimStep(
+                    store=f"containerd namespace {o.namespace}",
+                    backend=all_namespaces_backend(),
+                    namespace=o.namespace,
+                    image=o.spec,
+                    id=None,
+                    refs=[],
+                    kept_in="-",
+                    frees=0,
+                    layers=0,
+                    paths=[],
+                    commands=[shlex.join(["ctrtool", "reclaim", *flags, o.spec])],
+                    blockers=[why],
+                    orphan=o,
+                    kind="orphan",
+                )
+            )
+    return steps
+
+
+def phase(step: ReclaimStep) -> int:
+    """The order of a plan: orphaned records first (any later removal's garbage collection would
+    sweep them anyway), then the images, then the leases, then what is blocked."""
+    if step.blocked_by:
+        return 3
+    if step.orphan is None:
+        return 1
+    return 2 if step.orphan.kind == "lease" else 0
 
 
 @dataclass
@@ -188,14 +262,28 @@ class Gone:
     names: dict[str, set[str]] = field(default_factory=dict)
     images: set[str] = field(default_factory=set)
     containers: set[str] = field(default_factory=set)
+    leases: set[str] = field(default_factory=set)  # NS/ID
+    records: set[tuple[str, str]] = field(default_factory=set)  # (namespace, snapshot item or digest)
 
     def after(self, step: ReclaimStep, model: Any) -> Gone:
         from .adapters.containerd_account import ContainerdModel
         from .refs import canonical
 
         wanted = {canonical(n) for n in step.refs or [step.image]}
-        gone = Gone({k: set(v) for k, v in self.names.items()}, set(self.images), self.containers | set(step.removes))
-        if isinstance(model, ContainerdModel):
+        gone = Gone(
+            {k: set(v) for k, v in self.names.items()},
+            set(self.images),
+            self.containers | set(step.removes),
+            set(self.leases),
+            set(self.records),
+        )
+        if step.orphan is not None:
+            o = step.orphan
+            if o.kind == "lease":
+                gone.leases.add(f"{o.namespace}/{o.key}")
+            else:
+                gone.records.add((o.namespace, o.item or ""))
+        elif isinstance(model, ContainerdModel):
             ns = step.namespace or ""
             meta = {n for n in model.graph.images.get(ns, {}) if canonical(n) in wanted}
             already = gone.names.get(ns, set())
@@ -209,8 +297,20 @@ class Gone:
         from .adapters.containerd_account import ContainerdModel
 
         if isinstance(model, ContainerdModel):
-            return model.alive(self.names, self.containers)
+            return model.alive(self.names, self.containers, self.leases)
         return model.alive(self.images, self.containers)
+
+    def present(self, model: Any, item: str) -> bool:
+        """Whether an item's record is still there: a snapshot in its namespace, a blob while
+        any namespace still has a record of it."""
+        from .adapters.containerd_account import ContainerdModel
+
+        if not isinstance(model, ContainerdModel):
+            return True
+        if not item.startswith("sha256:"):
+            return not any(i == item for _ns, i in self.records)
+        holders = {ns for ns, content in model.graph.content.items() if item in content}
+        return bool(holders - {ns for ns, i in self.records if i == item})
 
 
 def _by_docker(step: ReclaimStep) -> bool:

@@ -29,7 +29,7 @@ RUNS_THE_USERS_COMMAND = {"exec"}
 GROUPS = {"lab", "nodes"}  # the lab's own commands (tests/test_lab_daemons.py); nodes: below
 # changes that may remove, overwrite or move something: they ask (refused without a terminal
 # unless --yes), and say what with --dry-run
-ASKS = {"stop", "kill", "rm", "rmi", "prune", "tag", "load", "save", "copy"}
+ASKS = {"stop", "kill", "rm", "rmi", "prune", "tag", "load", "save", "copy", "reclaim"}
 # changes that only add (a new task, a pulled image): --dry-run
 ADDS = {"start", "pull"}
 

@@ -43,9 +43,14 @@ COMMANDS = [
     "load",
     "save",
     "copy",
+    "reclaim",
     "translate",
 ]
 OPTIONS = [
+    "--plan",
+    "--remove-stopped",
+    "--lease-age",
+    "--if-id",
     "-t",
     "--timeout",
     "-c",

@@ -184,3 +184,83 @@ def test_a_name_moved_since_the_plan_is_not_removed(lab_env, native, tmp_path):
         assert ref in native.ctr("default", "images", "ls", "-q").stdout
     finally:
         native.forget_images(ref)
+
+
+def interrupted_unpack(lab, native, meta_db: str, tmp_path) -> tuple[str, str]:
+    """An unpack cut off by a killed ctr, after the image it unpacked was removed: ctr's own lease
+    (expiring in 24 h) is left holding the layers it had committed. Returns (lease id, ref)."""
+    import signal
+    import time
+
+    from ctrtool.adapters.metadata import read_graph
+
+    rng = random.Random(4)
+    ref = "localhost/reclaim/interrupted:1"
+    data, _ = archive(ref, [layer(rng, f"l{i}", 1_500_000) for i in range(4)])
+    (tmp_path / "big.tar").write_bytes(data)
+    # ctr 2.x imports through containerd's transfer service unless --local: its unpack runs in ctr then
+    local = ["--local"] if lab.profile.containerd_major >= 2 else []
+    argv = ["ctr", "--namespace", "default", "images", "import", *local, str(tmp_path / "big.tar")]
+    proc = subprocess.Popen(argv, env=native.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lease = None
+    try:
+        end = time.monotonic() + 60
+        while lease is None and proc.poll() is None and time.monotonic() < end:
+            g = read_graph(meta_db)
+            committed = set(g.snapshots.get("default", {}).get("overlayfs", {}))
+            for lid, held in g.leases.get("default", {}).items():
+                if any(k in committed and not k.startswith("extract") for _s, k in held.snapshots):
+                    lease = lid
+            if lease is None:
+                time.sleep(0.002)
+        assert lease is not None, "ctr finished before a layer of its unpack was committed"
+        proc.send_signal(signal.SIGSTOP)
+        native.ctr("default", "images", "rm", ref)  # the image goes while the lease holds its layers
+    finally:
+        proc.kill()
+        proc.wait()
+    return lease, ref
+
+
+def test_an_interrupted_unpack_is_an_orphan_the_plan_reclaims(lab, lab_env, native, tmp_path):
+    """The lease a killed unpack leaves behind holds bytes no image needs: the account puts them
+    under `leased` (with the lease's id and age), to the byte as du says; the default plan never
+    cuts a lease younger than 24 h (a pull or unpack may be in progress); once the lease is older
+    than --lease-age and holds nothing active, the plan's step removes it through containerd's API
+    (`ctrtool reclaim`, which asks first) and frees what it said."""
+    import time
+
+    usage, _ = ctrtool_json("df", "-b", "ctr", env=lab_env)
+    (root,) = [r["root"] for r in usage["account"] if r["tool"] == "containerd"]
+    meta = f"{root}/io.containerd.metadata.v1.bolt/meta.db"
+    lease, _ref = interrupted_unpack(lab, native, meta, tmp_path)
+    try:
+        usage, _ = ctrtool_json("df", "-b", "ctr", env=lab_env)
+        (account,) = [r for r in usage["account"] if r["tool"] == "containerd"]
+        assert abs(account["bytes"] - du(root)) <= du(root) * 0.02 + 65536
+        leased = [b for b in account["buckets"] if b["kind"] == "leased"]
+        assert leased and lease in [x["id"] for b in leased for x in b["leases"]], leased
+        held = sum(b["bytes"] for b in leased)
+        assert held > 1_000_000
+        plan, _ = ctrtool_json("df", "--plan", "-b", "ctr", env=lab_env)
+        assert not any(lease in s["image"] for s in plan["steps"]), "a young lease is never cut"
+        time.sleep(2)
+        plan, _ = ctrtool_json("df", "--plan", "-b", "ctr", "--lease-age", "1s", env=lab_env)
+        (step,) = [s for s in plan["steps"] if s["image"] == f"lease:default/{lease}"]
+        assert step["commands"] == [f"ctrtool reclaim --lease-age 1s lease:default/{lease}"]
+        assert step["frees"] == held
+        # refused without a terminal and without --yes; --dry-run shows ctr's own command
+        line = shlex.split(step["commands"][0])[1:]
+        assert ctrtool(*line, env=lab_env).returncode == 5
+        dry = ctrtool(*line, "--dry-run", env=lab_env)
+        assert dry.returncode == 0 and "leases rm --sync " + lease in dry.stdout
+        before = du(root)
+        done = ctrtool(*line, "--yes", env=lab_env)
+        assert done.returncode == 0, done.stderr
+        freed = before - du(root)
+        assert abs(freed - step["frees"]) <= step["frees"] * 0.05 + 65536, (freed, step["frees"])
+        # it is gone: naming it again is refused in one line, nothing removed
+        again = ctrtool(*line, "--yes", env=lab_env)
+        assert again.returncode == 2 and "not an orphan now" in again.stderr and "Traceback" not in again.stderr
+    finally:
+        native.ctr("default", "leases", "rm", lease, check=False)

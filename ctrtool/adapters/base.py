@@ -485,6 +485,10 @@ class Adapter:
         image is not here. Tool calls do not depend on the number of images."""
         raise Unsupported(f"{self.name} cannot show layers")
 
+    def plan_reclaim(self, orphans: Sequence[Any]) -> Plan:
+        """Remove orphans (:class:`.containerd_account.Orphan`) through the tool's API."""
+        raise Unsupported(f"{self.name} cannot remove containerd's orphans")
+
     def account_roots(self) -> list[tuple[str, Callable[[], Any]]]:
         """The storage roots this backend's tool keeps, each with the function that classifies
         every path under it for the byte account (:mod:`ctrtool.account`). None by default."""

@@ -21,8 +21,8 @@ import datetime as _dt
 import hashlib
 import os
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from typing import Any
-from dataclasses import dataclass
 
 from ..account import Bucket, Classifier, Owner
 from .metadata import Graph, LeaseRecord, meta_db_path, read_graph
@@ -89,31 +89,28 @@ def _reach(g: Graph, ns: str, start: Iterable[Node], images: Iterable[str] = ())
 
 
 def expired(labels: dict[str, str], now: _dt.datetime) -> bool:
-    value = labels.get(GC_EXPIRE)
-    if not value:
-        return False
-    try:
-        when = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=_dt.timezone.utc)
-    return when <= now
+    when = _when(labels.get(GC_EXPIRE))
+    return when is not None and when <= now
 
 
 def marks(
-    g: Graph, ns: str, now: _dt.datetime, drop_images: Iterable[str] = (), drop_containers: Iterable[str] = ()
+    g: Graph,
+    ns: str,
+    now: _dt.datetime,
+    drop_images: Iterable[str] = (),
+    drop_containers: Iterable[str] = (),
+    drop_leases: Iterable[str] = (),
 ) -> Marks:
-    """What each kind of root reaches in one namespace; ``drop_images`` and ``drop_containers``:
-    as if those image names and containers were removed (a plan's earlier steps)."""
-    dropped, gone = set(drop_images), set(drop_containers)
+    """What each kind of root reaches in one namespace; ``drop_images``, ``drop_containers`` and
+    ``drop_leases``: as if those were removed (a plan's earlier steps)."""
+    dropped, gone, cut = set(drop_images), set(drop_containers), set(drop_leases)
     images = [n for n in g.images.get(ns, {}) if n not in dropped]
     containers = [
         ("snapshot", f"{s}/{k}") for cid, (s, k) in g.containers.get(ns, {}).items() if s and k and not among(cid, gone)
     ]
     leases = {}
     for lid, lease in g.leases.get(ns, {}).items():
-        if expired(lease.labels, now):
+        if expired(lease.labels, now) or lid in cut:
             continue
         held: list[Node] = [("content", d) for d in lease.content]
         held += [("snapshot", f"{s}/{k}") for s, k in lease.snapshots]
@@ -178,6 +175,7 @@ def classify(
     real = os.path.realpath
     c.owners[real(os.path.dirname(meta_db_path(root)))] = Owner(Bucket.METADATA)
     all_marks = {ns: marks(g, ns, now) for ns in g.images}
+    active: set[str] = set()
     for ns, leases in g.leases.items():
         for lid, lease in leases.items():
             c.leases[f"{ns}/{lid}"] = {
@@ -224,7 +222,9 @@ def classify(
                 bucket, lease_id = holder(node, all_marks[ns])
                 c.owners[path] = Owner(bucket, place(ns), (ns,), f"{ns}/{lease_id}" if lease_id else None)
             c.items[path] = snapshot_item(ns, snapshotter, e.key)
-    c.model = ContainerdModel(g, now)
+            if e.kind == "active":
+                active.add(snapshot_item(ns, snapshotter, e.key))
+    c.model = ContainerdModel(g, now, active)
     unknown = [s for s in snapshotter_roots if s not in KNOWN_SNAPSHOTTERS]
     if unknown:
         c.notes.append(f"the {', '.join(unknown)} snapshotter's directories are counted as other")
@@ -253,6 +253,55 @@ def snapshot_item(namespace: str, snapshotter: str, key: str) -> str:
     return f"{namespace}/{snapshotter}/{key}"
 
 
+@dataclass(frozen=True)
+class Orphan:
+    """Something ``ctrtool reclaim`` can remove through containerd's API: ``kind`` is ``snapshot``,
+    ``content`` or ``lease``; ``item`` is the account's item its bytes are under (snapshots and
+    blobs), or None (a lease: what it frees is what only it holds)."""
+
+    kind: str
+    namespace: str
+    key: str  # the snapshot key, blob digest or lease id
+    snapshotter: str | None = None
+    item: str | None = None
+    created: str | None = None  # a lease's creation time
+    expired: bool = False
+
+    @property
+    def spec(self) -> str:
+        """How `ctrtool reclaim` names it: ``lease:NS/ID``, ``content:NS/DIGEST``,
+        ``snapshot:NS/SNAPSHOTTER/KEY``."""
+        middle = f"{self.snapshotter}/" if self.snapshotter else ""
+        return f"{self.kind}:{self.namespace}/{middle}{self.key}"
+
+
+def parse_orphan(spec: str) -> tuple[str, str, str | None, str] | None:
+    """``lease:NS/ID`` and the like -> (kind, namespace, snapshotter, key), or None."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind not in ("lease", "content", "snapshot"):
+        return None
+    ns, sep, rest = rest.partition("/")
+    if not sep or not ns or not rest:
+        return None
+    if kind == "snapshot":
+        snapshotter, sep, key = rest.partition("/")
+        return (kind, ns, snapshotter, key) if sep and snapshotter and key else None
+    return kind, ns, None, rest
+
+
+def _when(text: str | None) -> _dt.datetime | None:
+    """RFC 3339 in UTC (``...Z``, as :func:`.metadata.go_time` writes it, nanoseconds and all)."""
+    if not text:
+        return None
+    body = text.removesuffix("Z")
+    whole, _dot, fraction = body.partition(".")
+    try:
+        when = _dt.datetime.fromisoformat(whole + (f".{fraction[:6]}" if fraction else ""))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
+
+
 DANGLING_PREFIX = "moby-dangling@"  # docker 29's name for an untagged image on containerd's store
 BUILDER_PARENT = "org.mobyproject.image.parent"  # the classic builder's parent image label
 
@@ -264,14 +313,65 @@ class ContainerdModel:
 
     graph: Graph
     now: _dt.datetime
+    active: set[str] = field(default_factory=set)  # snapshot items being written (an unpack, a container)
 
-    def alive(self, dropped: dict[str, set[str]], containers: Collection[str] = ()) -> set[str]:
+    def orphans(self, lease_age: _dt.timedelta) -> list[Orphan]:
+        """What nothing needs and containerd's own API can remove, children before parents:
+        snapshot and content records that no root reaches (containerd's GC would remove them at
+        its next run), then the leases that have expired, or are older than ``lease_age`` and hold
+        neither an ingest (a pull in progress) nor an active snapshot (an unpack in progress)."""
+        out: list[Orphan] = []
+        for ns in self.graph.images:
+            m = marks(self.graph, ns, self.now)
+            reached = m.image | m.container | m.gcroot
+            for held in m.lease.values():
+                reached |= held
+            records = self.graph.snapshots.get(ns, {})
+            for snapshotter, keys in sorted(records.items()):
+                lost = [k for k in keys if ("snapshot", f"{snapshotter}/{k}") not in reached]
+                depth = {k: self._depth(ns, snapshotter, k) for k in lost}
+                for k in sorted(lost, key=lambda k: (-depth[k], k)):
+                    out.append(Orphan("snapshot", ns, k, snapshotter, snapshot_item(ns, snapshotter, k)))
+            for digest in sorted(self.graph.content.get(ns, {})):
+                if ("content", digest) not in reached:
+                    out.append(Orphan("content", ns, digest, None, digest))
+            for lid, lease in sorted(self.graph.leases.get(ns, {}).items()):
+                if container_lease(lid, lease):
+                    continue
+                gone = expired(lease.labels, self.now)
+                created = _when(lease.created)
+                old = created is not None and self.now - created >= lease_age
+                busy = bool(lease.ingests) or any(self._busy(ns, s, k, lease_age) for s, k in lease.snapshots)
+                if gone or (old and not busy):
+                    out.append(Orphan("lease", ns, lid, None, None, lease.created, gone))
+        return out
+
+    def _busy(self, ns: str, snapshotter: str, key: str, age: _dt.timedelta) -> bool:
+        """An active snapshot (an unpack writing into it) made less than ``age`` ago."""
+        if snapshot_item(ns, snapshotter, key) not in self.active:
+            return False
+        record = self.graph.snapshots.get(ns, {}).get(snapshotter, {}).get(key)
+        created = _when(record.created) if record else None
+        return created is None or self.now - created < age
+
+    def _depth(self, ns: str, snapshotter: str, key: str) -> int:
+        records = self.graph.snapshots.get(ns, {}).get(snapshotter, {})
+        depth, here, seen = 0, records.get(key), {key}
+        while here is not None and here.parent and here.parent not in seen:
+            seen.add(here.parent)
+            depth, here = depth + 1, records.get(here.parent)
+        return depth
+
+    def alive(
+        self, dropped: dict[str, set[str]], containers: Collection[str] = (), leases: Collection[str] = ()
+    ) -> set[str]:
         """Every blob digest and snapshot item that some root reaches, with the image names in
-        ``dropped`` (namespace -> names) and the ``containers`` (ids) gone. containerd's GC
-        removes the rest."""
+        ``dropped`` (namespace -> names), the ``containers`` (ids) and the ``leases``
+        (``NS/ID``) gone. containerd's GC removes the rest."""
         out: set[str] = set()
         for ns in self.graph.images:
-            m = marks(self.graph, ns, self.now, dropped.get(ns, set()), containers)
+            cut = [k.partition("/")[2] for k in leases if k.partition("/")[0] == ns]
+            m = marks(self.graph, ns, self.now, dropped.get(ns, set()), containers, cut)
             reached = m.image | m.container | m.gcroot
             for held in m.lease.values():
                 reached |= held
@@ -282,6 +382,60 @@ class ContainerdModel:
                     snapshotter, _s, skey = key.partition("/")
                     out.add(snapshot_item(ns, snapshotter, skey))
         return out
+
+    def image_layers(self, namespace: str, name: str) -> list[tuple[str, str | None, str]]:
+        """An image's unpacked layers in ``namespace``, base first: (chain id, the layer's blob
+        digest where its manifest names it, the account's item for its snapshot), from the
+        ``containerd.io/gc.ref.*`` labels: target -> manifest -> config -> top snapshot -> parents."""
+        from ..refs import canonical
+
+        images = self.graph.images.get(namespace, {})
+        image = images.get(name) or next((i for n, i in images.items() if canonical(n) == canonical(name)), None)
+        if image is None or not image.digest:
+            return []
+        content = self.graph.content.get(namespace, {})
+        todo, seen = [image.digest], set()
+        while todo:
+            digest = todo.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            labels = content.get(digest, {})
+            layers = [v for k, v in sorted(labels.items(), key=_layer_order) if k.startswith(GC_REF_CONTENT + ".l.")]
+            config = labels.get(GC_REF_CONTENT + ".config")
+            if config:
+                top = next(
+                    (
+                        (k[len(GC_REF_SNAPSHOT) :].split("/", 1)[0], v)
+                        for k, v in content.get(config, {}).items()
+                        if k.startswith(GC_REF_SNAPSHOT)
+                    ),
+                    None,
+                )
+                if top is not None:
+                    return self._chain(namespace, top[0], top[1], layers)
+            todo += [v for k, v in labels.items() if k.startswith(GC_REF_CONTENT + ".m.")]
+        return []
+
+    def _chain(self, namespace: str, snapshotter: str, top: str, blobs: list[str]) -> list[tuple[str, str | None, str]]:
+        records = self.graph.snapshots.get(namespace, {}).get(snapshotter, {})
+        chain: list[str] = []
+        here: str | None = top
+        while here and here not in chain:
+            chain.append(here)
+            record = records.get(here)
+            here = record.parent if record else None
+        chain.reverse()
+        return [
+            (c, blobs[i] if i < len(blobs) else None, snapshot_item(namespace, snapshotter, c))
+            for i, c in enumerate(chain)
+        ]
+
+    def unpacked(self, namespace: str, chain_id: str) -> bool:
+        return any(chain_id in records for records in self.graph.snapshots.get(namespace, {}).values())
+
+    def has_blob(self, digest: str) -> bool:
+        return any(digest in content for content in self.graph.content.values())
 
     def names_going(self, namespace: str, names: set[str], by_docker: bool) -> set[str]:
         """The image records that removing ``names`` in ``namespace`` takes away. Through ctr or
@@ -307,6 +461,12 @@ class ContainerdModel:
                     going |= records
                     parent = next((images[n].labels.get(BUILDER_PARENT) for n in records), None)
         return going
+
+
+def _layer_order(item: tuple[str, str]) -> tuple[int, str]:
+    """``containerd.io/gc.ref.content.l.<n>`` labels in layer order (n as a number)."""
+    tail = item[0].rsplit(".", 1)[-1]
+    return (int(tail), "") if tail.isdigit() else (1 << 30, item[0])
 
 
 def kubelet_blind(account: Any, namespace: str) -> dict[str, int]:

@@ -738,6 +738,34 @@ class CtrAdapter(Adapter):
             destructive=True,
         )
 
+    def plan_reclaim(self, orphans: Sequence[Any]) -> Plan:
+        """Remove what nothing needs through containerd's API (never a directory by hand): a
+        snapshot record (``snapshots rm``; children first), a content record (``content rm``), a
+        lease (``leases rm --sync``). When records went, a last lease created and removed with
+        --sync makes containerd's garbage collector run now, so the bytes are gone when ctrtool
+        returns."""
+        import secrets
+
+        commands: list[list[str]] = []
+        spaces: list[str] = []
+        for o in orphans:
+            if o.kind == "snapshot":
+                args = ["snapshots", "--snapshotter", o.snapshotter, "rm", o.key]
+            elif o.kind == "content":
+                args = ["content", "rm", o.key]
+            else:
+                args = ["leases", "rm", "--sync", o.key]
+            commands.append(self.argv(*self.ns_argv(o.namespace, *args)))
+            if o.kind != "lease" and o.namespace not in spaces:
+                spaces.append(o.namespace)
+        for ns in spaces[:1]:
+            sweep = f"ctrtool-sweep-{secrets.token_hex(4)}"
+            commands.append(self.argv(*self.ns_argv(ns, "leases", "create", "--id", sweep, "--expires", "1m")))
+            commands.append(self.argv(*self.ns_argv(ns, "leases", "rm", "--sync", sweep)))
+        return self._plan(
+            "remove what nothing needs: " + ", ".join(o.spec for o in orphans), commands, destructive=True
+        )
+
     def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
         # ctr images tag refuses an existing name unless --force; the user has agreed to move it
         force = ["--force"] if replaces is not None else []

@@ -22,7 +22,7 @@ import json
 import os
 import stat
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..account import Bucket, Classifier, Owner
 from .base import chain_ids
@@ -102,6 +102,7 @@ def classify(root: str, driver: str | None) -> Classifier:
             if isinstance(refs, dict):
                 tagged.update(v for v in refs.values() if isinstance(v, str))
     image_tops: dict[str, str | None] = {}
+    image_diffs: dict[str, list[str]] = {}
     content = os.path.join(meta, "imagedb", "content", "sha256")
     for image in _listdir(content):
         config = _json(os.path.join(content, image))
@@ -110,6 +111,7 @@ def classify(root: str, driver: str | None) -> Classifier:
             diff_ids = [d for d in config["rootfs"].get("diff_ids") or [] if isinstance(d, str)]
         chains = chain_ids(diff_ids)
         image_tops[f"sha256:{image}"] = chains[-1] if chains else None
+        image_diffs[f"sha256:{image}"] = diff_ids
     mounts = os.path.join(meta, "layerdb", "mounts")
     tops_by_container: dict[str, str] = {}
     dirs_by_container: dict[str, set[str]] = {}
@@ -146,7 +148,7 @@ def classify(root: str, driver: str | None) -> Classifier:
         p = _small(os.path.join(metadata, image, "parent"))
         if p:
             parents[f"sha256:{image}"] = p.strip()
-    c.model = DockerModel(names, image_tops, parents, parent, cache, tops_by_container, dirs_by_container)
+    c.model = DockerModel(names, image_tops, parents, parent, cache, tops_by_container, dirs_by_container, image_diffs)
     by_dir = {d: chain for chain, d in cache.items()}
     for d in _listdir(layers_dir):
         if d == "l":
@@ -178,6 +180,16 @@ class DockerModel:
     cache: dict[str, str]  # chain id -> directory name under overlay2/
     container_tops: dict[str, str]  # container id -> the image layer it sits on
     container_dirs: dict[str, set[str]]  # container id -> its own directories (writable, -init)
+    diffs: dict[str, list[str]] = field(default_factory=dict)  # image id -> its layers' diff ids
+
+    def image_layers(self, image_id: str) -> list[tuple[str, str | None, str]]:
+        """An image's layers, base first: (chain id, diff id: the digest of the layer's tar as
+        `docker save` writes it, the account's item for its directory)."""
+        diffs = self.diffs.get(image_id) or []
+        return [(c, d, self.cache.get(c, "")) for c, d in zip(chain_ids(diffs), diffs)]
+
+    def unpacked(self, chain_id: str) -> bool:
+        return chain_id in self.cache
 
     def images_going(self, names: set[str], containers_gone: Collection[str] = ()) -> set[str]:
         """The images ``docker rmi`` of ``names`` (canonical forms) deletes (daemon/images/

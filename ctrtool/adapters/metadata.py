@@ -191,6 +191,7 @@ class SnapshotRecord:
     name: str  # the snapshotter's own key (``<namespace>/<n>/<key>``)
     parent: str | None  # the parent's key in the same namespace and snapshotter
     labels: dict[str, str]
+    created: str | None = None
 
 
 @dataclass
@@ -263,7 +264,10 @@ def _read_graph(db: _Bolt) -> Graph:
                         plain, buckets = _fields(db, v)
                         parent = plain.get(b"parent")
                         records[_text(k)] = SnapshotRecord(
-                            _text(plain.get(b"name", b"")), _text(parent) if parent else None, _labels(db, buckets)
+                            _text(plain.get(b"name", b"")),
+                            _text(parent) if parent else None,
+                            _labels(db, buckets),
+                            go_time(plain.get(b"createdat")),
                         )
         containers: dict[str, tuple[str, str]] = {}
         for k, v, b in _items(db, objects.get(b"containers")):

@@ -67,8 +67,14 @@ def copy(
         spec = f"{backend}:{namespace}" if get_descriptor(backend).selects_namespace and namespace else backend
         return shlex.join(["ctrtool", "copy", image, "--from", spec, "--to", target])
 
-    plan, where = core.copy_plan(settings(ctx), image, src, dst, elsewhere)
+    plan, where, cost = core.copy_plan(settings(ctx), image, src, dst, elsewhere)
+    if cost is not None:
+        out.note(f"{plan.what}")  # what it will add, before anything runs (and with --dry-run)
     for found in carry_out(out, [plan], yes=yes, dry_run=dry_run):
         names = ", ".join(dict.fromkeys(r.ref or r.id for r in found))
         out.note(f"{image} is now in {where}: {names}")
+        if cost is not None and cost.added is not None:
+            from ..output import human_size
+
+            out.note(f"it added {human_size(cost.added)} ({cost.added} bytes) under {cost.root} (du before and after)")
         out.lines([image])

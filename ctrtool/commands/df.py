@@ -72,6 +72,15 @@ def df(
             help="With --plan: a step may first remove the stopped containers that use the copy (never a running one).",
         ),
     ] = False,
+    lease_age: Annotated[
+        str,
+        typer.Option(
+            "--lease-age",
+            metavar="DURATION",
+            help="With --plan: a lease older than this, holding no ingest and no active snapshot, is an orphan "
+            "(e.g. 30m, 12h). Default 24h.",
+        ),
+    ] = "24h",
     plan: Annotated[
         bool,
         typer.Option(
@@ -95,11 +104,14 @@ def df(
     out = Output(check_format(output))
     conf, names = listing.backends(ctx, backend, all_backends)
     if plan:
-        return _plan(out, conf, names, namespace or _default_namespace(conf), remove_stopped)
-    if remove_stopped:
+        from ..reclaim import duration
+
+        duration(lease_age)  # checked before anything is asked
+        return _plan(out, conf, names, namespace or _default_namespace(conf), remove_stopped, lease_age)
+    if remove_stopped or lease_age != "24h":
         from ..errors import UsageError
 
-        raise UsageError("--remove-stopped goes with --plan")
+        raise UsageError("--remove-stopped and --lease-age go with --plan")
     got = core.disk_usage(conf, names, namespace or _default_namespace(conf))
     stores: list[StoreUsage] = got.rows
     listing.show(
@@ -190,10 +202,10 @@ def _in_the_way(step) -> str:
     return "; ".join(p for p in parts if p) or "-"
 
 
-def _plan(out: Output, conf, names: list[str], namespaces, remove_stopped: bool) -> None:
+def _plan(out: Output, conf, names: list[str], namespaces, remove_stopped: bool, lease_age: str) -> None:
     from ..reclaim import reclaim_plan
 
-    got = reclaim_plan(conf, names, namespaces, remove_stopped)
+    got = reclaim_plan(conf, names, namespaces, remove_stopped, lease_age)
 
     def table() -> None:
         out.table(PLAN_COLUMNS, got.rows, caption=plan_caption(got))

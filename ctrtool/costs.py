@@ -1,0 +1,98 @@
+"""What a copy costs on disk, said before it runs and measured after.
+
+A copy into a containerd namespace writes the blobs the content store does not have yet (none
+when the image comes from another namespace of the same containerd: one content store) and
+unpacks the layers that namespace has not unpacked yet. A copy into docker's overlay2 store
+unpacks the layers docker has not got. The figures come from the byte account
+(:mod:`ctrtool.account`): a layer's size is its unpacked copy's in the source store; a blob the
+copy writes from docker's store is the layer's tar as `docker save` writes it, counted as its
+unpacked size (so ``exact`` is False then).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class CopyCost:
+    blobs: int  # bytes of blobs the copy writes
+    unpacked: int  # bytes of layers it unpacks
+    shared: int  # bytes the target already holds (blobs or layers), not written again
+    layers: int  # layers it unpacks
+    exact: bool  # False: the blobs' sizes are estimated from the unpacked layers
+    root: str  # the target's storage root, measured before and after
+    added: int | None = None  # measured once the copy ran: the root's bytes after, less before
+
+    @property
+    def total(self) -> int:
+        return self.blobs + self.unpacked
+
+    def words(self) -> str:
+        from .output import human_size
+
+        about = "" if self.exact else "about "
+        text = (
+            f"adds {about}{human_size(self.total)} ({self.total} bytes): blobs {human_size(self.blobs)}, "
+            f"{self.layers} layer(s) unpacked {human_size(self.unpacked)}"
+        )
+        if self.shared:
+            text += f"; {human_size(self.shared)} already there is shared, not written again"
+        return text
+
+
+def copy_cost(
+    settings: Any, backends: Sequence[str], image: Any, source_ns: str | None, target_ns: str | None
+) -> CopyCost | None:
+    """The cost of copying ``image`` (an ImageTarget, in ``source_ns`` or docker's graph store when
+    None) into ``target_ns`` (a containerd namespace) or docker's graph store (None). None when the
+    stores' metadata cannot be read (the copy still runs; it just cannot say)."""
+    from .adapters.containerd_account import ContainerdModel
+    from .adapters.docker_account import DockerModel
+    from .core import storage_account
+
+    roots = storage_account(settings, backends, [])
+    containerd: Any = next((r for r in roots if isinstance(r.model, ContainerdModel)), None)
+    docker: Any = next((r for r in roots if isinstance(r.model, DockerModel)), None)
+    if source_ns is not None:
+        if containerd is None:
+            return None
+        source, layers = containerd, containerd.model.image_layers(source_ns, image.ref)
+    else:
+        if docker is None or not image.id:
+            return None
+        source, layers = docker, docker.model.image_layers(image.id)
+    if not layers:
+        return None
+    target: Any = containerd if target_ns is not None else docker
+    if target is None:
+        return None
+    blobs = unpacked = shared = count = 0
+    exact = True
+    for chain, blob, item in layers:
+        size = source.item_bytes.get(item, 0)
+        if target is containerd:
+            assert target_ns is not None
+            if containerd.model.unpacked(target_ns, chain):
+                shared += size
+            else:
+                unpacked, count = unpacked + size, count + 1
+            if blob and containerd.model.has_blob(blob):
+                shared += source.item_bytes.get(blob, 0) if source is containerd else size
+            elif source is not containerd:
+                blobs, exact = blobs + size, False
+        elif target.model.unpacked(chain):
+            shared += size
+        else:
+            unpacked, count = unpacked + size, count + 1
+    return CopyCost(blobs, unpacked, shared, count, exact, target.root)
+
+
+def measure(root: str) -> int:
+    """``du -sxb --apparent-size`` of a storage root, as the account counts it."""
+    from .account import Classifier, walk
+
+    return walk(Classifier(os.path.realpath(root), "", {})).bytes
