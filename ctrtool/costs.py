@@ -45,7 +45,12 @@ class CopyCost:
 
 
 def copy_cost(
-    settings: Any, backends: Sequence[str], image: Any, source_ns: str | None, target_ns: str | None
+    settings: Any,
+    backends: Sequence[str],
+    image: Any,
+    source_ns: str | None,
+    target_ns: str | None,
+    roots: list[Any] | None = None,
 ) -> CopyCost | None:
     """The cost of copying ``image`` (an ImageTarget, in ``source_ns`` or docker's graph store when
     None) into ``target_ns`` (a containerd namespace) or docker's graph store (None). None when the
@@ -54,7 +59,8 @@ def copy_cost(
     from .adapters.docker_account import DockerModel
     from .core import storage_account
 
-    roots = storage_account(settings, backends, [])
+    if roots is None:
+        roots = storage_account(settings, backends, [])
     containerd: Any = next((r for r in roots if isinstance(r.model, ContainerdModel)), None)
     docker: Any = next((r for r in roots if isinstance(r.model, DockerModel)), None)
     if source_ns is not None:

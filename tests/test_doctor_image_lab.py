@@ -69,6 +69,11 @@ def test_image_only_in_docker(lab_env, native, scratch):
     assert r["summary"].endswith("it is in docker")
     (fix,) = r["fixes"]
     assert fix["commands"] == [f"ctrtool copy {ref} --from docker --to crictl"]
+    # what the copy adds is said, in bytes: from docker's store, the blob and the snapshot are new
+    import re
+
+    said = re.search(r"the copy adds (?:about )?[^(]+\((\d+) bytes\)", fix["summary"])
+    assert said and int(said.group(1)) > 0, fix
     apply_fix(fix, lab_env)
     got, _ = doctor("--image", ref, env=lab_env)
     assert got["image"]["status"] == "ok", got["image"]

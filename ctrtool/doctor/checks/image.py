@@ -45,7 +45,7 @@ def run(probe: Probe, options: Options) -> Result:
                 Status.FAIL,
                 f"{ref} is not in containerd namespace k8s.io, which the kubelet uses; it is in {places}",
                 evidence=evidence,
-                fixes=[copy_fix(ref, where.elsewhere[0], why)],
+                fixes=[copy_fix(ref, where.elsewhere[0], why, probe)],
                 details=details,
             )
         return Result(

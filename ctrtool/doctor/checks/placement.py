@@ -113,13 +113,16 @@ def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | 
     return sorted(places, key=lambda p: (p[0] != "docker", p[1] or ""))
 
 
-def copy_fix(ref: str, place: tuple[str, str | None], why: str) -> Fix:
-    """The `ctrtool copy` that brings ``ref`` from ``place`` to the kubelet (ctr namespace k8s.io)."""
+def copy_fix(ref: str, place: tuple[str, str | None], why: str, probe: Probe | None = None) -> Fix:
+    """The `ctrtool copy` that brings ``ref`` from ``place`` to the kubelet (ctr namespace k8s.io),
+    with what it will add on disk (from the byte account) when the stores could be read."""
     backend, namespace = place
     source = f"{backend}:{namespace}" if backend == "ctr" and namespace else backend
     where = f"ctr namespace {namespace}" if backend == "ctr" else backend
+    cost = _copy_cost(probe, ref, place) if probe is not None else None
     return Fix(
-        f"{why}: it is in {where}; copy it to the kubelet's store (containerd namespace k8s.io)",
+        f"{why}: it is in {where}; copy it to the kubelet's store (containerd namespace k8s.io)"
+        + (f"; the copy {cost.words()}" if cost is not None else ""),
         commands=[shlex.join(["ctrtool", "copy", ref, "--from", source, "--to", "crictl"])],
     )
 
@@ -133,3 +136,33 @@ def load_fix(ref: str, why: str) -> Fix:
             shlex.join(["ctrtool", "load", "--backend", "ctr", "-n", "k8s.io", "IMAGE.tar"]),
         ],
     )
+
+
+def _copy_cost(probe: Probe, ref: str, place: tuple[str, str | None]) -> Any:
+    from ... import core
+    from ...adapters.base import canonical_ref
+    from ...costs import copy_cost
+
+    backend, namespace = place
+    try:
+        rows = probe.images().rows
+        usage: Any = probe.fact("df", lambda: core.disk_usage(probe.settings, probe.present_backends()))
+    except CtrtoolError:
+        return None
+    record = next(
+        (
+            r
+            for r in rows
+            if r.backend == backend
+            and (namespace is None or r.namespace == namespace)
+            and r.ref
+            and canonical_ref(r.ref) == canonical_ref(ref)
+        ),
+        None,
+    )
+    if record is None:
+        return None
+    try:
+        return copy_cost(probe.settings, [], record, record.namespace, core.cri_namespace(), usage.account)
+    except CtrtoolError:
+        return None

@@ -55,7 +55,7 @@ def run(probe: Probe, options: Options) -> Result:
     details: list[str] = list(where.problems)
     why = f"every new pod needs the sandbox image {image}"
     if not where.in_namespace and not where.cri:
-        fixes = [copy_fix(image, place, why) for place in where.elsewhere[:1]] or [load_fix(image, why)]
+        fixes = [copy_fix(image, place, why, probe) for place in where.elsewhere[:1]] or [load_fix(image, why)]
         if where.elsewhere:
             places = ", ".join(f"ctr namespace {ns}" if b == "ctr" else b for b, ns in where.elsewhere)
             details.append(f"it is in {places}, which the CRI does not see")
