@@ -264,3 +264,42 @@ def test_an_interrupted_unpack_is_an_orphan_the_plan_reclaims(lab, lab_env, nati
         assert again.returncode == 2 and "not an orphan now" in again.stderr and "Traceback" not in again.stderr
     finally:
         native.ctr("default", "leases", "rm", lease, check=False)
+
+
+def test_a_store_gone_mid_plan_is_one_line_and_removes_nothing(lab, lab_env, tmp_path):
+    """The plan is made, then containerd goes away before its step runs: the step fails in one
+    line naming ctr and the endpoint, and once containerd is back the image is still there."""
+    from doctor_daemons import OwnContainerd
+
+    c = OwnContainerd(lab, "reclaim-gone", cri=True)
+    try:
+        c.start()
+        env = dict(c.env(lab_env), DOCKER_HOST="unix:///nonexistent/docker.sock")
+        rng = random.Random(9)
+        ref = "localhost/reclaim/gone:1"
+        data, _ = archive(ref, [layer(rng, "g", 200_000)])
+        (tmp_path / "g.tar").write_bytes(data)
+        for ns in ("default", "k8s.io"):
+            subprocess.run(
+                ["ctr", "--address", str(c.socket), "--namespace", ns, "images", "import", str(tmp_path / "g.tar")],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        plan, _ = ctrtool_json("df", "--plan", "-b", "ctr", env=env)
+        (step,) = [s for s in plan["steps"] if s["image"] == ref]
+        c.stop()
+        done = ctrtool(*shlex.split(step["commands"][0])[1:], "--yes", env=env)
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) <= 2 and "ctr" in lines[0] and str(c.socket) in lines[0] and "Traceback" not in done.stderr
+        c.start()
+        listed = subprocess.run(
+            ["ctr", "--address", str(c.socket), "--namespace", "default", "images", "ls", "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert ref in listed.stdout.split()
+    finally:
+        c.purge()
