@@ -108,6 +108,16 @@ class OwnContainerd:
         env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
         return env
 
+    def ctr(self, env: dict[str, str], namespace: str, *args: str) -> subprocess.CompletedProcess:
+        """ctr at this containerd, in one namespace; fails the test if ctr does."""
+        return subprocess.run(
+            ["ctr", "--address", str(self.socket), "--namespace", namespace, *args],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)

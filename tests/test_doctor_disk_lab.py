@@ -58,7 +58,6 @@ def test_tmpfs_root_filled_past_the_high_threshold(lab, lab_env):
     the image in k8s.io is still there."""
     import secrets
     import shlex
-    import subprocess
     import time
 
     from doctor_daemons import OwnContainerd
@@ -73,12 +72,7 @@ def test_tmpfs_root_filled_past_the_high_threshold(lab, lab_env):
         path = c.dir / "big.tar"
         path.write_bytes(unique_image(ref, size=7 * 1024 * 1024))
         for ns in ("k8s.io", "default"):
-            subprocess.run(
-                ["ctr", "--address", str(c.socket), "--namespace", ns, "images", "import", str(path)],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
+            c.ctr(env, ns, "images", "import", str(path))
         path.unlink()
         assert kubelet_percent(str(c.root)) >= 85
         got, proc = doctor(env=env)
@@ -105,12 +99,7 @@ def test_tmpfs_root_filled_past_the_high_threshold(lab, lab_env):
             time.sleep(0.2)
         got, _ = doctor(env=env)
         assert got["disk"]["status"] == "ok", got["disk"]
-        listed = subprocess.run(
-            ["ctr", "--address", str(c.socket), "--namespace", "k8s.io", "images", "ls", "-q"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        listed = c.ctr(env, "k8s.io", "images", "ls", "-q")
         assert ref in listed.stdout.split()
     finally:
         c.purge()

@@ -280,12 +280,7 @@ def test_a_store_gone_mid_plan_is_one_line_and_removes_nothing(lab, lab_env, tmp
         data, _ = archive(ref, [layer(rng, "g", 200_000)])
         (tmp_path / "g.tar").write_bytes(data)
         for ns in ("default", "k8s.io"):
-            subprocess.run(
-                ["ctr", "--address", str(c.socket), "--namespace", ns, "images", "import", str(tmp_path / "g.tar")],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
+            c.ctr(env, ns, "images", "import", str(tmp_path / "g.tar"))
         plan, _ = ctrtool_json("df", "--plan", "-b", "ctr", env=env)
         (step,) = [s for s in plan["steps"] if s["image"] == ref]
         c.stop()
@@ -294,12 +289,7 @@ def test_a_store_gone_mid_plan_is_one_line_and_removes_nothing(lab, lab_env, tmp
         lines = done.stderr.strip().splitlines()
         assert len(lines) <= 2 and "ctr" in lines[0] and str(c.socket) in lines[0] and "Traceback" not in done.stderr
         c.start()
-        listed = subprocess.run(
-            ["ctr", "--address", str(c.socket), "--namespace", "default", "images", "ls", "-q"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        listed = c.ctr(env, "default", "images", "ls", "-q")
         assert ref in listed.stdout.split()
     finally:
         c.purge()
