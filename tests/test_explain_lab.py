@@ -177,3 +177,12 @@ def test_one_store_and_the_kubelet_hint(lab_env):
 def test_not_found(lab_env):
     proc = ctrtool("explain", "-A", "localhost/ctrtool/nonexistent:9", env=lab_env)
     assert proc.returncode == 1 and "not found" in proc.stderr and proc.stdout == ""
+
+
+def test_the_recommendation_frees_what_the_plan_says(lab_env):
+    """explain and df --plan read one account: the bytes explain's removals free are the plan's
+    steps for that image, added up."""
+    told, _ = ctrtool_json("explain", "-A", DEMO, env=lab_env)
+    plan, _ = ctrtool_json("df", "--plan", "-A", env=lab_env)
+    steps = [s for s in plan["steps"] if s["image"] == DEMO and s["commands"]]
+    assert steps and told["recommendation"]["frees"] == sum(s["frees"] for s in steps) > 0

@@ -65,6 +65,7 @@ class Recommendation:
     text: str  # the headline with the commands, in one line
     commands: list[str] = field(default_factory=list)
     blockers: list[str] = field(default_factory=list)  # what the commands first clear out of the way
+    frees: int | None = None  # bytes the removals free, from the byte account (None: not measured)
 
 
 @dataclass
@@ -219,6 +220,38 @@ def _removing(head: str, commands: list[str], blockers: list[str]) -> Recommenda
     return Recommendation("blocked", head, f"{head} ({'; '.join(blockers)})", [], blockers)
 
 
+def frees(conf: Any, names: list[str], image: str, where: list[Place], docker_ns: str | None, todo: Any) -> int | None:
+    """What the recommended removals free, in order, on the byte account: the same simulation as
+    `df --plan` (:func:`ctrtool.reclaim.simulate`). None when the account cannot be made."""
+    from .. import core
+    from ..reclaim import ReclaimStep, simulate
+
+    removing = [c for c in todo.commands if shlex.split(c)[1:2] == ["rmi"]]
+    if not removing:
+        return None
+    dropped = [p for p in where if p.has_image and not p.used_by and p.namespace != core.cri_namespace()]
+    steps = [
+        ReclaimStep(
+            store=p.store,
+            backend=_owner(p, docker_ns),
+            namespace=p.namespace,
+            image=image,
+            id=None,
+            refs=distinct_names(p.refs or [image]),
+            kept_in="",
+            frees=0,
+            layers=0,
+            paths=[],
+            commands=[],
+        )
+        for p in dropped
+    ]
+    roots = core.storage_account(conf, names, [])
+    if not steps or not simulate(steps, roots, []):
+        return None
+    return sum(s.frees for s in steps)
+
+
 def verdict(image: str, stored: int, duplicated: int, where: list[Place]) -> str:
     others = [p for p in where if not p.has_image]
     dup = f"{human_size(duplicated)} ({duplicated} bytes) duplicated"
@@ -301,6 +334,7 @@ def explain(
     k8s = core.cri_namespace()
     containerd_asked = any(_rule(b) is not NamespaceRule.NONE for b in names) and (not ns or k8s in ns)
     todo = recommend(image, where, containerd_asked, docker_ns)
+    todo.frees = frees(conf, names, image, where, docker_ns, todo)
     stored = sum(p.has_image for p in where)
     said = verdict(image, stored, got.duplicated, where)
     facts = evidence(where, shared)
@@ -320,7 +354,9 @@ def explain(
         text = [said + ".", f"recommended: {todo.headline}" + (":" if todo.commands else "")]
         text += [f"  {c}" for c in todo.commands]
         text += [f"  ({b})" for b in todo.blockers]
-        if todo.action == "remove":
+        if todo.frees is not None and any(" rmi " in f" {c} " for c in todo.commands):
+            text.append(f"  (they free {human_size(todo.frees)}, {todo.frees} bytes, as du counts them)")
+        elif todo.action == "remove":
             text.append(f"  ({FREED})")
         text.append("evidence:")
         text += [f"  - {f}" for f in facts]
