@@ -123,11 +123,11 @@ def reclaim_plan(
         )
         kept_words = _words(copies[keep][0], docker_ns)
         for key, recs in copies.items():
-            if key == keep:
+            if key == keep or key[1] == k8s:  # the kubelet's namespace is never a step's
                 continue
             steps.append(_step(key, recs, users[key], kept_words, in_store, sizes, docker_ns, remove_stopped))
     steps.sort(key=lambda s: -s.frees)
-    steps += orphan_steps(usage.account, lease_age)
+    steps += orphan_steps(usage.account, lease_age, k8s)
     if not simulate(steps, usage.account, records):
         if steps:
             warnings.append(
@@ -200,9 +200,10 @@ def duration(text: str) -> float:
     return int(number) * units[unit]
 
 
-def orphan_steps(roots: list[Any], lease_age: str) -> list[ReclaimStep]:
+def orphan_steps(roots: list[Any], lease_age: str, kubelets: str) -> list[ReclaimStep]:
     """A step for each thing containerd keeps that nothing needs (:meth:`ContainerdModel.orphans`),
-    carried out by `ctrtool reclaim` through containerd's API."""
+    carried out by `ctrtool reclaim` through containerd's API; none in the kubelet's namespace
+    (``kubelets``: the CRI's own pulls and leases are the CRI's business; they stay in the account)."""
     import datetime as dt
 
     from .adapters import all_namespaces_backend
@@ -214,6 +215,8 @@ def orphan_steps(roots: list[Any], lease_age: str) -> list[ReclaimStep]:
         if not isinstance(r.model, ContainerdModel):
             continue
         for o in r.model.orphans(age):
+            if o.namespace == kubelets:
+                continue
             if o.kind == "lease":
                 why = f"lease {o.key}, created {o.created or 'at an unknown time'}, " + (
                     "expired" if o.expired else f"older than {lease_age}, holding no ingest and no active snapshot"

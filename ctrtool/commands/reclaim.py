@@ -73,9 +73,17 @@ def reclaim(
             + (f": {warnings[0]}" if warnings else ""),
             "run as root, where ctr reaches containerd",
         )
-    now = {(o.kind, o.namespace, o.snapshotter, o.key): o for o in roots[0].model.orphans(age)}
+    kubelets = core.cri_namespace()
+    now = {
+        (o.kind, o.namespace, o.snapshotter, o.key): o for o in roots[0].model.orphans(age) if o.namespace != kubelets
+    }
     chosen = []
     for key in wanted:
+        if key[1] == kubelets:
+            raise UsageError(
+                f"namespace {kubelets} is the kubelet's: ctrtool removes nothing there, orphans included",
+                "the CRI manages its own namespace (its image GC and its leases)",
+            )
         if key not in now:
             kind, ns, _s, name = key
             raise UsageError(
