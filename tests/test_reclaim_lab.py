@@ -263,6 +263,9 @@ def test_an_interrupted_unpack_is_an_orphan_the_plan_reclaims(lab, lab_env, nati
         assert done.returncode == 0, done.stderr
         freed = before - du(root)
         assert abs(freed - step["frees"]) <= step["frees"] * 0.05 + 65536, (freed, step["frees"])
+        # the kubelet's namespace is never touched, orphans included
+        kubelets = ctrtool("reclaim", f"lease:k8s.io/{lease}", "--yes", env=lab_env)
+        assert kubelets.returncode == 2 and "kubelet's" in kubelets.stderr
         # it is gone: naming it again is refused in one line, nothing removed
         again = ctrtool(*line, "--yes", env=lab_env)
         assert again.returncode == 2 and "not an orphan now" in again.stderr and "Traceback" not in again.stderr
