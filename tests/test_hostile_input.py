@@ -1,0 +1,383 @@
+"""Hostile input, second round (issue 22): files ctrtool must not read blindly, processes it must
+not believe, names it must not print raw. No daemon is needed: every backend points at a socket
+that does not exist (tests/fault_helpers.py), and the "daemons" here are copies of /bin/sleep
+that user nobody starts under a daemon's name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from types import SimpleNamespace
+
+import pytest
+from fault_helpers import assert_one_error, offline_env, run_ctrtool
+
+from ctrtool import safeio
+from ctrtool.errors import ConfigError
+
+BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(9)
+)
+DEEP_YAML = "a: " + "[" * 20000 + "]" * 20000 + "\n"
+DEEP_MAPPING = "".join("  " * i + f"k{i}:\n" for i in range(200))
+
+
+@pytest.fixture
+def env(tmp_path):
+    return offline_env(tmp_path)
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+def hostile_files(tmp_path, fifo) -> dict[str, str]:
+    """A FIFO, /dev/zero, a directory, a 50 MB (sparse) file, a file that is not UTF-8."""
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as fh:
+        fh.truncate(50 * 1024 * 1024)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"# caf\xe9\ntimeout: 5\n")
+    return {"fifo": str(fifo), "zero": "/dev/zero", "dir": str(tmp_path), "big": str(big), "latin": str(latin)}
+
+
+# -- safeio ---------------------------------------------------------------------------------------
+
+
+def test_read_text_refuses_what_is_not_a_regular_file(tmp_path, fifo):
+    for path, kind in ((fifo, "a FIFO"), ("/dev/zero", "a character device"), (tmp_path, "a directory")):
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match=f"not a regular file \\({kind}\\)"):
+            safeio.read_text(str(path), safeio.CONFIG_LIMIT, "config file")
+        assert time.monotonic() - started < 1
+
+
+def test_read_text_refuses_a_file_over_its_limit(tmp_path):
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * 1025)
+    with pytest.raises(ConfigError, match="too big: 1025 bytes \\(at most 1024\\)"):
+        safeio.read_text(str(big), 1024, "config file")
+    assert safeio.read_text(str(big), 1025, "config file") == "x" * 1025
+
+
+def test_read_text_names_the_byte_that_is_not_utf8(tmp_path):
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"ok\n\xff\n")
+    with pytest.raises(ConfigError, match=f"^config file {bad}:2: not UTF-8 text: byte 0xff at offset 3$"):
+        safeio.read_text(str(bad), 100, "config file")
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (BILLION_LAUGHS, "aliases"),
+        (DEEP_YAML, "nested deeper"),
+        (DEEP_MAPPING, "nested deeper"),
+        ("a: " + "9" * 5000 + "\n", "5000 digits"),
+        ("a: *x\n", "aliases"),
+    ],
+)
+def test_load_yaml_bounds_aliases_depth_and_numbers(text, problem):
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=problem):
+        safeio.load_yaml("f.yaml", text, "config file")
+    assert time.monotonic() - started < 5
+
+
+def test_load_yaml_still_reads_plain_yaml():
+    assert safeio.load_yaml("f", "a: [1, {b: c}]\nd: 1.5\n", "x") == {"a": [1, {"b": "c"}], "d": 1.5}
+
+
+def test_number_refuses_nan_inf_bool_and_out_of_range():
+    assert [safeio.number(v, 0, 100) for v in (85, 85.0, float("nan"), float("inf"), True, "85", 101, -1)] == [
+        85,
+        85,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+
+
+# -- ctrtool's config file, crictl's, the trace file: one line, exit 2, at once ------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "dir", "big", "latin"])
+def test_config_option_file_that_is_hostile(env, tmp_path, fifo, kind):
+    path = hostile_files(tmp_path, fifo)[kind]
+    proc = run_ctrtool("-c", path, "images", "-b", "docker", env=env, timeout=20)
+    line = assert_one_error(proc, 2)
+    assert line.startswith(f"ctrtool: error: config file {path}")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "big", "latin"])
+def test_cri_config_file_that_is_hostile(env, tmp_path, fifo, kind):
+    path = hostile_files(tmp_path, fifo)[kind]
+    env = {k: v for k, v in env.items() if k != "CONTAINER_RUNTIME_ENDPOINT"}
+    proc = run_ctrtool("images", "-b", "crictl", env={**env, "CRI_CONFIG_FILE": path}, timeout=20)
+    line = assert_one_error(proc, 2)
+    assert f"config file {path}" in line
+
+
+@pytest.mark.parametrize(
+    "text, problem", [(BILLION_LAUGHS, "aliases"), (DEEP_YAML, "nested deeper"), (DEEP_MAPPING, "nested deeper")]
+)
+def test_cri_config_yaml_that_is_hostile(env, tmp_path, text, problem):
+    conf = tmp_path / "crictl.yaml"
+    conf.write_text(text)
+    env = {k: v for k, v in env.items() if k != "CONTAINER_RUNTIME_ENDPOINT"}
+    proc = run_ctrtool("images", "-b", "crictl", env={**env, "CRI_CONFIG_FILE": str(conf)}, timeout=20)
+    line = assert_one_error(proc, 2)
+    assert problem in line
+
+
+@pytest.mark.parametrize(
+    "text", [BILLION_LAUGHS, DEEP_YAML, "timeout: " + "9" * 5000 + "\n", "? [a, b]\n: 1\n", "{[1]: 2}\n"]
+)
+def test_ctrtool_config_yaml_that_is_hostile(env, tmp_path, text):
+    conf = tmp_path / "config.yaml"
+    conf.write_text(text)
+    proc = run_ctrtool("images", "-b", "docker", env={**env, "CTRTOOL_CONFIG": str(conf)}, timeout=20)
+    assert_one_error(proc, 2)
+
+
+def test_trace_file_that_is_a_fifo(env, fifo):
+    proc = run_ctrtool("images", "-b", "docker", env={**env, "CTRTOOL_TRACE": str(fifo)}, timeout=20)
+    line = assert_one_error(proc, 2)
+    assert "CTRTOOL_TRACE" in line
+
+
+def test_trace_file_that_is_a_fifo_with_a_reader(env, fifo):
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.DEVNULL)
+    try:
+        proc = run_ctrtool("images", "-b", "docker", env={**env, "CTRTOOL_TRACE": str(fifo)}, timeout=20)
+        line = assert_one_error(proc, 2)
+        assert "not a regular file" in line
+    finally:
+        try:  # let cat see an end, should ctrtool not have opened it
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        reader.kill()
+        reader.wait(timeout=10)
+
+
+def test_trace_to_dev_null_is_still_fine(env):
+    proc = run_ctrtool("images", "-b", "docker", env={**env, "CTRTOOL_TRACE": os.devnull}, timeout=20)
+    line = assert_one_error(proc, 1)
+    assert "cannot reach the daemon" in line
+
+
+# -- the kubelet's config (doctor's disk check) -----------------------------------------------------
+
+
+def thresholds_of(path: str):
+    from ctrtool.doctor.checks.disk import thresholds
+
+    return thresholds(SimpleNamespace(settings=SimpleNamespace(env={"CTRTOOL_KUBELET_CONFIG": path})))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "dir", "big", "latin"])
+def test_kubelet_config_that_is_hostile_gives_the_defaults_at_once(tmp_path, fifo, kind):
+    path = hostile_files(tmp_path, fifo)[kind]
+    started = time.monotonic()
+    high, low, evidence, where = thresholds_of(path)
+    assert time.monotonic() - started < 2
+    assert (high, low, evidence) == (85, 80, None)
+    assert path in where and "the kubelet's defaults" in where and "\n" not in where
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        BILLION_LAUGHS,
+        DEEP_YAML,
+        "imageGCHighThresholdPercent: .nan\n",
+        "imageGCHighThresholdPercent: .inf\n",
+        "imageGCHighThresholdPercent: " + "9" * 5000 + "\n",
+        "imageGCHighThresholdPercent: [1]\n",
+        "imageGCHighThresholdPercent: true\n",
+        "imageGCHighThresholdPercent: 150\n",
+        "imageGCHighThresholdPercent: 85.5\n",
+    ],
+)
+def test_kubelet_config_values_that_are_hostile(tmp_path, text):
+    conf = tmp_path / "config.yaml"
+    conf.write_text(text + "imageGCLowThresholdPercent: 70\n" if "&" not in text and "[[" not in text else text)
+    started = time.monotonic()
+    high, low, _evidence, where = thresholds_of(str(conf))
+    assert time.monotonic() - started < 5
+    assert high == 85
+    assert low in (70, 80)
+    assert "\n" not in where
+
+
+def test_kubelet_config_with_thresholds_is_read(tmp_path):
+    conf = tmp_path / "config.yaml"
+    conf.write_text("imageGCHighThresholdPercent: 90\nimageGCLowThresholdPercent: 70\n")
+    high, low, evidence, _where = thresholds_of(str(conf))
+    assert (high, low) == (90, 70)
+    assert evidence is not None and "imageGCHighThresholdPercent: 90" in evidence.excerpt
+
+
+def test_doctor_disk_with_a_kubelet_config_that_is_not_utf8(env, tmp_path):
+    conf = tmp_path / "kubelet.yaml"
+    conf.write_bytes(b"imageGCHighThresholdPercent: 90 # \xff\n")
+    proc = run_ctrtool(
+        "doctor", "--check", "disk", "-o", "json", env={**env, "CTRTOOL_KUBELET_CONFIG": str(conf)}, timeout=30
+    )
+    assert "Traceback" not in proc.stderr.decode()
+    assert proc.stdout.strip().startswith(b"{") or proc.stdout.strip().startswith(b"[")
+
+
+# -- processes another user started ------------------------------------------------------------------
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+
+
+@pytest.fixture
+def nobody_dir():
+    """A directory user nobody can use (pytest's tmp_path is root's alone)."""
+    path = tempfile.mkdtemp(prefix="ctrtool-h22-nobody-")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def start_as_nobody(directory: str, name: str, *args: str) -> subprocess.Popen:
+    """A copy of bash named ``name``, run as user nobody with ``args``, waiting (builtins only: no
+    child to leave behind) on a FIFO of its own that never gets a line."""
+    exe = os.path.join(directory, name)
+    shutil.copy("/bin/bash", exe)
+    os.chmod(exe, 0o755)
+    wait = os.path.join(directory, f"{name}.wait")
+    os.mkfifo(wait)
+    os.chmod(wait, 0o666)
+    script = os.path.join(directory, f"{name}.sh")
+    with open(script, "w") as fh:
+        fh.write(f"exec 3<>{wait}\nread -r -t 600 -u 3 line\n")
+    os.chmod(script, 0o644)
+    proc = subprocess.Popen(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, script, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # setpriv has exec'd the copy
+        try:
+            if os.stat(f"/proc/{proc.pid}").st_uid == 65534 and open(
+                f"/proc/{proc.pid}/cmdline", "rb"
+            ).read().startswith(exe.encode()):
+                break
+        except OSError:
+            pass
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the process as nobody did not start")
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.kill()
+    proc.wait(timeout=10)
+
+
+def in_child(code: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=dict(os.environ)
+    )
+
+
+@needs_root
+@pytest.mark.parametrize("target", ["fifo", "/dev/zero"])
+def test_another_users_containerd_with_a_hostile_config_is_not_read(nobody_dir, target):
+    config = target
+    if target == "fifo":
+        config = os.path.join(nobody_dir, "fifo")
+        os.mkfifo(config)
+        os.chmod(config, 0o666)
+    proc = start_as_nobody(nobody_dir, "containerd", "--config", config)
+    try:
+        got = in_child(
+            "from ctrtool.doctor import procs\n"
+            "print([d.pid for d in procs.containerd_daemons()])\n"
+            "print([p for p, _u, _a in procs.claims('containerd')])\n"
+            f"print(procs.serving('{nobody_dir}/containerd.sock'))\n",
+            timeout=20,
+        )
+        assert got.returncode == 0, got.stderr
+        believed, claimed, serving = got.stdout.splitlines()
+        assert str(proc.pid) not in believed
+        assert str(proc.pid) in claimed
+        assert serving == "None"
+    finally:
+        stop(proc)
+
+
+@needs_root
+def test_another_users_containerd_claiming_a_socket_is_not_blamed(nobody_dir):
+    socket = os.path.join(nobody_dir, "lab.sock")
+    config = os.path.join(nobody_dir, "config.toml")
+    with open(config, "w") as fh:
+        fh.write(f'version = 2\ndisabled_plugins = "io.containerd.grpc.v1.cri"\n[grpc]\naddress = "{socket}"\n')
+    os.chown(config, 65534, 65534)
+    proc = start_as_nobody(nobody_dir, "containerd", "--config", config)
+    try:
+        got = in_child(f"from ctrtool.doctor import procs\nprint(procs.serving({socket!r}))\n")
+        assert got.returncode == 0, got.stderr
+        assert got.stdout.strip() == "None"
+    finally:
+        stop(proc)
+
+
+@needs_root
+def test_doctor_cri_plugin_with_another_users_containerd_on_a_fifo_returns(env, nobody_dir):
+    fifo = os.path.join(nobody_dir, "fifo")
+    os.mkfifo(fifo)
+    os.chmod(fifo, 0o666)
+    proc = start_as_nobody(nobody_dir, "containerd", "--config", fifo)
+    try:
+        got = run_ctrtool("-t", "3", "doctor", "--check", "cri_plugin", "-o", "json", env=env, timeout=60)
+        assert "Traceback" not in got.stderr.decode()
+        assert got.returncode in (0, 1, 3), got.stderr
+    finally:
+        stop(proc)
+
+
+def test_a_config_whose_values_have_the_wrong_types_is_type_checked():
+    from ctrtool.doctor.procs import parse_config
+
+    config = parse_config(
+        'version = "2"\ndisabled_plugins = "io.containerd.grpc.v1.cri"\n[grpc]\naddress = 5\n[plugins]\n'
+    )
+    assert "version" not in config and "disabled_plugins" not in config
+    assert config["grpc"] == {}
+    assert parse_config('disabled_plugins = ["a", 1]\n').get("disabled_plugins") is None
+    assert parse_config('disabled_plugins = ["cri"]\nversion = 2\n') == {"disabled_plugins": ["cri"], "version": 2}
+
+
+def test_peer_names_the_process_listening_on_a_socket(tmp_path):
+    import socket as socket_
+
+    from ctrtool.doctor.procs import peer
+
+    path = str(tmp_path / "s.sock")
+    server = socket_.socket(socket_.AF_UNIX, socket_.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    try:
+        assert peer(path) == (os.getpid(), os.geteuid())
+        assert peer(f"unix://{path}") == (os.getpid(), os.geteuid())
+    finally:
+        server.close()
+    assert peer(path) is None
