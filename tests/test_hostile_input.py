@@ -381,3 +381,73 @@ def test_peer_names_the_process_listening_on_a_socket(tmp_path):
     finally:
         server.close()
     assert peer(path) is None
+
+
+# -- names with control characters: escaped in tables, lines, prompts, errors, completion ----------
+
+HOSTILE_NAMES = ["esc\x1b]0;owned\x07", "red\x1b[31mtext", "nl\nx", "cr\rx", "c1\x9b31m", "bell\x07"]
+
+
+def _table(rows) -> str:
+    import io
+
+    from rich.console import Console
+
+    from ctrtool.output import Column, Output
+
+    out = Output("table")
+    buf = io.StringIO()
+    out._out = Console(file=buf, width=200, force_terminal=True, color_system=None)
+    out.table([Column("NAME", lambda r: r[0]), Column("STATE", lambda r: r[1])], rows)
+    return buf.getvalue()
+
+
+def _raw_controls(text: str) -> set[str]:
+    return {ch for ch in text if (ord(ch) < 32 and ch != "\n") or 0x7F <= ord(ch) < 0xA0}
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_table_shows_control_characters_escaped(name):
+    from rich.text import Text
+
+    screen = _table([(name, Text("run\x1b[2Jning", style="green"))])
+    assert not _raw_controls(screen), repr(screen)
+    assert name.encode("unicode_escape").decode() in screen.replace("\n", "")
+    assert "\\x1b[2J" in screen
+
+
+def test_a_table_still_shows_plain_names_as_they_are():
+    assert "localhost/app:1" in _table([("localhost/app:1", "running")])
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_lines_and_prompts_show_control_characters_escaped(name, capsys, monkeypatch):
+    from ctrtool import safety
+    from ctrtool.output import Output
+
+    Output("table").lines([name])
+    assert not _raw_controls(capsys.readouterr().out.rstrip("\n"))
+    safety.approve(f"remove image {name}", [["crictl", "rmi", name]], dry_run=True)
+    assert not _raw_controls(capsys.readouterr().out.rstrip("\n"))
+    monkeypatch.setattr(safety, "interactive", lambda: True)
+    asked = []
+    with pytest.raises(safety.ConsentRefused):
+        safety.approve(f"remove image {name}", [["crictl", "rmi", name]], ask=lambda q: asked.append(q) or False)
+    assert not _raw_controls(asked[0].replace("\n", ""))
+    assert "crictl rmi" in asked[0]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_completion_shows_control_characters_escaped(name):
+    from ctrtool import completion
+
+    got = completion._quietly(lambda: [name, "plain"], "")
+    assert "plain" in got and len(got) == 2
+    assert not any(_raw_controls(w) or "\n" in w for w in got)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_an_error_naming_a_hostile_name_is_one_line(env, name):
+    proc = run_ctrtool("rmi", "--yes", "-b", "docker", name, env=env, timeout=20)
+    line = assert_one_error(proc, 2)
+    assert not _raw_controls(line)
