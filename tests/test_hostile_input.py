@@ -451,3 +451,72 @@ def test_an_error_naming_a_hostile_name_is_one_line(env, name):
     proc = run_ctrtool("rmi", "--yes", "-b", "docker", name, env=env, timeout=20)
     line = assert_one_error(proc, 2)
     assert not _raw_controls(line)
+
+
+# -- copy: the check after the change reads the truth ----------------------------------------------
+
+
+class _Place:
+    """Enough of an adapter for base.plan_copy: the pipe runs ``printf | cat``; ``images()`` reads
+    its "meta.db" once and keeps it (as the ctr adapter keeps containerd's), until forgotten."""
+
+    name = binary = "ctr"
+    cached = ("_metadata",)
+
+    def __init__(self, truth):
+        from ctrtool.adapters.base import Adapter
+
+        self.truth = truth
+        self.settings = SimpleNamespace(timeout=5.0)
+        self.fresh_deadline = Adapter.fresh_deadline.__get__(self)
+        self.forget = Adapter.forget.__get__(self)
+        self.endpoint = SimpleNamespace(address="/nonexistent.sock")
+
+    def images(self, namespaces=None):
+        if "_metadata" not in self.__dict__:
+            self.__dict__["_metadata"] = list(self.truth)
+        return self.__dict__["_metadata"]
+
+    def export_argv(self, ref, namespace):
+        return ["printf", "archive"]
+
+    def import_argv(self, namespace):
+        return ["cat"]
+
+    def unset_env(self):
+        return ()
+
+    def parse_import(self, stdout):
+        return []
+
+    def classify(self, exc):
+        return exc
+
+
+def _record(ref, image_id="sha256:" + "1" * 64):
+    from ctrtool.adapters.base import ImageRecord
+
+    return ImageRecord("ctr", "new", ref, image_id, None, 1, "content", None)
+
+
+def test_copy_checks_the_target_after_the_copy_not_a_cached_listing():
+    from ctrtool.adapters.base import ImageTarget, plan_copy
+
+    target = _Place([_record("other:1")])  # the same image under another name, before the copy
+    image = ImageTarget("docker", None, "localhost/app:1", "sha256:" + "1" * 64)
+    assert target.images(["new"])[0].ref == "other:1"  # read (and kept) before the copy: core does
+    target.truth.append(_record("localhost/app:1"))  # what the import did
+    plan = plan_copy(target, image, target, "new", target, "new", False, "copy")
+    found = plan.execute()
+    assert [r.ref for r in found] == ["localhost/app:1"]
+
+
+def test_copy_that_did_not_arrive_is_not_reported_under_another_name():
+    from ctrtool.adapters.base import ImageTarget, plan_copy
+    from ctrtool.errors import ToolError
+
+    target = _Place([_record("other:1")])
+    image = ImageTarget("docker", None, "localhost/app:1", "sha256:" + "1" * 64)
+    plan = plan_copy(target, image, target, "new", target, "new", False, "copy")
+    with pytest.raises(ToolError, match="does not list localhost/app:1"):
+        plan.execute()

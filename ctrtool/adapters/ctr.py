@@ -117,6 +117,8 @@ class Unpacked:
 
 class CtrAdapter(Adapter):
     name = "ctr"
+    # meta.db as read changes with every change (plugins, and blobs by digest, do not)
+    cached = ("_metadata",)
     noise = (r'level=warning msg="DEPRECATION: The support for cgroup v1 is deprecated',)
 
     def connection_args(self) -> list[str]:
