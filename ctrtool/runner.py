@@ -365,8 +365,28 @@ def _run_into(
     if _recorder is not None:
         _recorder(result)
     if result.returncode != 0:
+        if _reader_gone(out_fd):
+            from .errors import ArchiveReaderGone
+
+            raise ArchiveReaderGone(None, "the reader went away")
         raise failure(result, endpoint=endpoint, classify=classify)
     return result
+
+
+def _reader_gone(fd: int) -> bool:
+    """Whether ``fd`` is a pipe whose reading end is closed (poll says POLLERR): what the tool
+    writing into it failed of (SIGPIPE, EPIPE) was the reader's choice, not an error."""
+    import select
+    import stat as stat_
+
+    try:
+        if not stat_.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 # -- streaming and interactive calls -------------------------------------------------------------

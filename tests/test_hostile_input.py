@@ -520,3 +520,103 @@ def test_copy_that_did_not_arrive_is_not_reported_under_another_name():
     plan = plan_copy(target, image, target, "new", target, "new", False, "copy")
     with pytest.raises(ToolError, match="does not list localhost/app:1"):
         plan.execute()
+
+
+# -- save -o - | head: the reader going away is its choice -----------------------------------------
+
+
+def test_an_archive_to_stdout_whose_reader_goes_away_ends_quietly():
+    code = (
+        "import sys\n"
+        "from ctrtool.errors import ArchiveReaderGone\n"
+        "from ctrtool.runner import run_to_file\n"
+        "try:\n"
+        "    run_to_file(['cat', '/dev/zero'], '-')\n"
+        "except ArchiveReaderGone as exc:\n"
+        "    sys.exit(10 + exc.exit_code + (5 if exc.silent else 0))\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert writer.stdout is not None
+    assert len(writer.stdout.read(100)) == 100
+    writer.stdout.close()
+    _out, err = writer.communicate(timeout=30)
+    assert (writer.returncode, err) == (15, b"")
+
+
+def test_a_tool_failing_into_a_pipe_that_is_read_is_still_an_error():
+    code = (
+        "from ctrtool.errors import ToolFailed\n"
+        "from ctrtool.runner import run_to_file\n"
+        "try:\n"
+        "    run_to_file(['sh', '-c', 'echo part; exit 3'], '-')\n"
+        "except ToolFailed as exc:\n"
+        "    print('failed', exc.returncode)\n"
+    )
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert got.stdout == "part\nfailed 3\n"
+
+
+# -- load: an archive's names are input too --------------------------------------------------------
+
+
+def _archive(tmp_path, files: dict[str, bytes]) -> str:
+    import io
+    import tarfile
+
+    path = tmp_path / "image.tar"
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+HOSTILE_MANIFESTS = [
+    b'[{"RepoTags": [["x"]]}]',
+    b'[{"RepoTags": [null, 5]}]',
+    b'[{"RepoTags": "app:1"}]',
+    b'[null, 5, "x"]',
+    b'{"RepoTags": ["app:1"]}',
+    b'[{"Config": 5, "RepoTags": ["app:1"]}]',
+    b"[" * 100000 + b"]" * 100000,
+]
+
+
+@pytest.mark.parametrize("manifest", HOSTILE_MANIFESTS)
+def test_archive_names_are_type_checked(tmp_path, manifest):
+    from ctrtool.commands.imageops import archive_images
+
+    names = archive_images(_archive(tmp_path, {"manifest.json": manifest}))
+    assert names is None or all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in names.items())
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        b'{"manifests": [{"annotations": {"io.containerd.image.name": ["x"]}, "digest": 5}]}',
+        b'{"manifests": {"a": 1}}',
+        b'{"manifests": [null, {"annotations": null}]}',
+        b"[1]",
+    ],
+)
+def test_archive_index_is_type_checked(tmp_path, index):
+    from ctrtool.commands.imageops import archive_images
+
+    names = archive_images(_archive(tmp_path, {"index.json": index}))
+    assert names is None or all(isinstance(k, str) for k in names)
+
+
+def test_archive_names_still_read(tmp_path):
+    from ctrtool.commands.imageops import archive_images
+
+    manifest = b'[{"Config": "blobs/sha256/' + b"a" * 64 + b'", "RepoTags": ["app:1", 5]}]'
+    assert archive_images(_archive(tmp_path, {"manifest.json": manifest})) == {"app:1": "sha256:" + "a" * 64}
+
+
+@pytest.mark.parametrize("manifest", HOSTILE_MANIFESTS[:2])
+def test_load_dry_run_of_an_archive_with_hostile_names_is_one_line(env, tmp_path, manifest):
+    path = _archive(tmp_path, {"manifest.json": manifest})
+    proc = run_ctrtool("load", "--dry-run", "-b", "docker", path, env=env, timeout=30)
+    assert (proc.returncode, b"Traceback" in proc.stderr) == (0, False), proc.stderr
+    assert proc.stdout.decode().startswith("docker ")  # the command it would run
