@@ -620,3 +620,49 @@ def test_load_dry_run_of_an_archive_with_hostile_names_is_one_line(env, tmp_path
     proc = run_ctrtool("load", "--dry-run", "-b", "docker", path, env=env, timeout=30)
     assert (proc.returncode, b"Traceback" in proc.stderr) == (0, False), proc.stderr
     assert proc.stdout.decode().startswith("docker ")  # the command it would run
+
+
+# -- rmi -b crictl of an image a CRI container uses --------------------------------------------------
+
+
+def _crictl_with(containers):
+    from ctrtool.adapters import crictl
+    from ctrtool.config import Endpoint, Settings
+
+    adapter = crictl.CrictlAdapter(Settings(), Endpoint("crictl", "unix:///nonexistent/cri.sock", "test"))
+    adapter.containers = lambda namespaces=None: containers  # type: ignore[method-assign]
+    return adapter
+
+
+def _cri_container(state, image="sha256:" + "2" * 64, name="web"):
+    from ctrtool.adapters.base import ContainerRecord
+
+    return ContainerRecord("crictl", "k8s.io", "c" * 64, name, image, state, None, "pod-1", "p" * 64, None)
+
+
+def _image():
+    from ctrtool.adapters.base import ImageTarget
+
+    return ImageTarget("crictl", "k8s.io", "localhost/app:1", "sha256:" + "2" * 64, ["localhost/app:1"])
+
+
+@pytest.mark.parametrize("image", ["sha256:" + "2" * 64, "localhost/app:1", "2" * 64])
+def test_crictl_rmi_of_an_image_a_running_container_uses_is_refused(image):
+    from ctrtool.errors import InvalidState
+
+    adapter = _crictl_with([_cri_container("running", image)])
+    with pytest.raises(InvalidState, match="used by running CRI container\\(s\\) web"):
+        adapter.plan_rmi(_image())
+
+
+def test_crictl_rmi_force_names_the_containers_in_the_question():
+    adapter = _crictl_with([_cri_container("running"), _cri_container("exited", name="old")])
+    plan = adapter.plan_rmi(_image(), force=True)
+    assert "web (running, pod pod-1)" in plan.what and "old (exited, pod pod-1)" in plan.what
+    assert plan.commands[0][-2:] == ["rmi", "localhost/app:1"]
+
+
+def test_crictl_rmi_of_an_image_no_container_uses():
+    adapter = _crictl_with([_cri_container("running", image="sha256:" + "3" * 64)])
+    plan = adapter.plan_rmi(_image())
+    assert "containers that use it" not in plan.what

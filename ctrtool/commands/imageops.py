@@ -48,7 +48,12 @@ def rmi(
     backend: OneBackendOpt = None,
     namespace: OneNamespaceOpt = None,
     force: Annotated[
-        bool, typer.Option("--force", "-f", help="docker: remove even if in use or tagged in several repositories.")
+        bool,
+        typer.Option(
+            "--force",
+            "-f",
+            help="docker: remove even if in use or tagged in several repositories; crictl: even if a running container uses it.",
+        ),
     ] = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
