@@ -159,7 +159,10 @@ def load_yaml(path: str, text: str, what: str, max_depth: int = MAX_DEPTH, max_n
     the file and line otherwise."""
     import yaml
 
-    loader = _loader(max_depth, max_nodes)(text)
+    try:
+        loader = _loader(max_depth, max_nodes)(text)
+    except yaml.YAMLError as exc:  # the reader refuses a character at once (NUL, a control)
+        raise ConfigError(path, f"not valid YAML: {str(exc).splitlines()[0]}") from None
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:
@@ -177,7 +180,10 @@ def compose_yaml(path: str, text: str, what: str, max_depth: int = MAX_DEPTH) ->
     :func:`load_yaml`."""
     import yaml
 
-    loader = _loader(max_depth, MAX_NODES)(text)
+    try:
+        loader = _loader(max_depth, MAX_NODES)(text)
+    except yaml.YAMLError as exc:  # the reader refuses a character at once (NUL, a control)
+        raise ConfigError(path, f"not valid YAML: {str(exc).splitlines()[0]}") from None
     try:
         return loader.get_single_node()
     except yaml.YAMLError as exc:
