@@ -161,3 +161,20 @@ def test_copy_between_namespaces_of_one_containerd_writes_no_second_blob(lab, la
             assert parts - digests_before and after > before  # docker's layers were not in containerd
     finally:
         subprocess.run(crictl + ["rmi", image.id], capture_output=True)
+
+
+def test_copy_to_a_ctr_namespace_is_checked_afresh_on_the_fast_path(lab_env, tools):
+    """Issue 22: the check after a copy to ctr:NS read the meta.db the adapter had read before the
+    copy (to see whether the target had the name) and exited 1 although the import had worked;
+    where the image was there under another name, it named that one."""
+    docker, ctr, _crictl = tools
+    subprocess.run(docker + ["tag", DEMO, SCRATCH], check=True, capture_output=True)
+    # the same image under another name in the target namespace already
+    subprocess.run(ctr + ["-n", "default", "images", "tag", "--force", DEMO, BACK], capture_output=True)
+    assert subprocess.run(ctr + ["-n", "default", "images", "rm", SCRATCH], capture_output=True) is not None
+    proc = ctrtool("copy", SCRATCH, "--from", "docker", "--to", "ctr:default", "--yes", env=lab_env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"is now in ctr (default): {SCRATCH}" in proc.stderr, proc.stderr
+    assert BACK not in proc.stderr
+    listed = subprocess.run(ctr + ["-n", "default", "images", "ls", "-q"], capture_output=True, text=True).stdout
+    assert SCRATCH in listed.split()

@@ -666,3 +666,26 @@ def test_crictl_rmi_of_an_image_no_container_uses():
     adapter = _crictl_with([_cri_container("running", image="sha256:" + "3" * 64)])
     plan = adapter.plan_rmi(_image())
     assert "containers that use it" not in plan.what
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version = 3\nplugins = 5\n",
+        "version = 3\n[plugins]\n'io.containerd.cri.v1.images' = 'x'\n",
+        "version = 3\n[plugins.'io.containerd.cri.v1.images']\npinned_images = 'x'\n",
+        "version = 3\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\nsandbox = 5\n",
+    ],
+)
+def test_sandbox_image_from_a_containerd_config_of_the_wrong_shape(monkeypatch, text):
+    from ctrtool.doctor import procs
+    from ctrtool.doctor.checks import sandbox_image
+
+    daemon = procs.Daemon(1, ["containerd"], "/etc/containerd/config.toml", text, procs.parse_config(text))
+    monkeypatch.setattr(procs, "serving", lambda address: daemon)
+    probe = SimpleNamespace(
+        cri_info=lambda: {},
+        settings=SimpleNamespace(endpoint=lambda name: SimpleNamespace(address="/run/x.sock")),
+        sandbox_image=lambda: None,
+    )
+    assert sandbox_image.configured(probe) == (None, None)
