@@ -168,13 +168,26 @@ def test_copy_to_a_ctr_namespace_is_checked_afresh_on_the_fast_path(lab_env, too
     copy (to see whether the target had the name) and exited 1 although the import had worked;
     where the image was there under another name, it named that one."""
     docker, ctr, _crictl = tools
-    subprocess.run(docker + ["tag", DEMO, SCRATCH], check=True, capture_output=True)
-    # the same image under another name in the target namespace already
-    subprocess.run(ctr + ["-n", "default", "images", "tag", "--force", DEMO, BACK], capture_output=True)
-    assert subprocess.run(ctr + ["-n", "default", "images", "rm", SCRATCH], capture_output=True) is not None
-    proc = ctrtool("copy", SCRATCH, "--from", "docker", "--to", "ctr:default", "--yes", env=lab_env)
-    assert proc.returncode == 0, proc.stderr
-    assert f"is now in ctr (default): {SCRATCH}" in proc.stderr, proc.stderr
-    assert BACK not in proc.stderr
-    listed = subprocess.run(ctr + ["-n", "default", "images", "ls", "-q"], capture_output=True, text=True).stdout
-    assert SCRATCH in listed.split()
+    ns = "copy-test-22"
+
+    def clean():
+        subprocess.run(ctr + ["-n", ns, "images", "rm", SCRATCH, BACK], capture_output=True)
+        subprocess.run(ctr + ["namespaces", "rm", ns], capture_output=True)
+
+    clean()
+    try:
+        subprocess.run(docker + ["tag", DEMO, SCRATCH], check=True, capture_output=True)
+        subprocess.run(docker + ["tag", DEMO, BACK], check=True, capture_output=True)
+        # a namespace the image is not in yet
+        first = ctrtool("copy", BACK, "--from", "docker", "--to", f"ctr:{ns}", env=lab_env)
+        assert first.returncode == 0, first.stderr
+        assert f"is now in ctr namespace {ns}: {BACK}\n" in first.stderr, first.stderr
+        # the same image is there now under another name: the copy reports the name it copied
+        proc = ctrtool("copy", SCRATCH, "--from", "docker", "--to", f"ctr:{ns}", env=lab_env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"is now in ctr namespace {ns}: {SCRATCH}\n" in proc.stderr, proc.stderr
+        assert BACK not in proc.stderr
+        listed = subprocess.run(ctr + ["-n", ns, "images", "ls", "-q"], capture_output=True, text=True).stdout.split()
+        assert SCRATCH in listed and BACK in listed
+    finally:
+        clean()
