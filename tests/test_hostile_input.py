@@ -689,3 +689,38 @@ def test_sandbox_image_from_a_containerd_config_of_the_wrong_shape(monkeypatch, 
         sandbox_image=lambda: None,
     )
     assert sandbox_image.configured(probe) == (None, None)
+
+
+@needs_root
+@pytest.mark.lab
+def test_on_the_lab_another_users_containerd_claiming_its_socket_is_not_blamed(lab_env, nobody_dir):
+    """The issue's probe: nobody's "containerd" whose config claims the lab's socket (and disables
+    the CRI, as a string); doctor must name the lab's containerd, or none, never nobody's."""
+    socket = lab_env["CONTAINERD_ADDRESS"]
+    config = os.path.join(nobody_dir, "config.toml")
+    with open(config, "w") as fh:
+        fh.write(f'version = 2\ndisabled_plugins = "io.containerd.grpc.v1.cri"\n[grpc]\naddress = "{socket}"\n')
+    os.chown(config, 65534, 65534)
+    fifo = os.path.join(nobody_dir, "fifo")
+    os.mkfifo(fifo)
+    os.chmod(fifo, 0o666)
+    claimer = start_as_nobody(nobody_dir, "containerd", "--config", config)
+    other = os.path.join(nobody_dir, "other")
+    os.mkdir(other)
+    os.chmod(other, 0o755)
+    hanger = start_as_nobody(other, "containerd", "--config", fifo)
+    try:
+        got = in_child(
+            "from ctrtool.doctor import procs\n"
+            f"d = procs.serving({socket!r})\n"
+            f"print(d.pid if d else None, procs.peer({socket!r})[0])\n"
+        )
+        assert got.returncode == 0, got.stderr
+        found, listening = got.stdout.split()
+        assert found == listening != str(claimer.pid)
+        proc = run_ctrtool("-t", "3", "doctor", "--check", "cri_plugin", "-o", "json", env=lab_env, timeout=60)
+        assert "Traceback" not in proc.stderr.decode()
+        assert str(claimer.pid) not in proc.stdout.decode() and config not in proc.stdout.decode()
+    finally:
+        stop(claimer)
+        stop(hanger)

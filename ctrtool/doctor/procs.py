@@ -171,8 +171,8 @@ def peer(address: str, timeout: float = 1.0) -> tuple[int, int] | None:
 
 def serving(address: str | None) -> Daemon | None:
     """The containerd serving ``address``: the process the socket names (SO_PEERCRED), when it is
-    a containerd we believe; else, when the socket does not say, the believed containerd whose
-    config's grpc address is ``address``."""
+    a containerd we believe; else the believed containerd (owned by root or us) whose config's
+    grpc address is ``address``. A socket another user listens on names no daemon."""
     from ..config import socket_path
 
     if not address:
@@ -182,8 +182,12 @@ def serving(address: str | None) -> Daemon | None:
     if named is not None:
         pid, uid = named
         if not trusted(uid):
-            return None
-        return next((d for d in daemons if d.pid == pid), None)
+            return None  # another user listens there: nothing of theirs is believed
+        found = next((d for d in daemons if d.pid == pid), None)
+        if found is not None:
+            return found
+        # the socket names a process we believe but no containerd here (another pid namespace's
+        # view, a wrapper's name): the believed containerd whose config says this address
     want = os.path.realpath(socket_path(address))
     for daemon in daemons:
         if os.path.realpath(daemon.address) == want:
