@@ -726,3 +726,27 @@ def test_on_the_lab_another_users_containerd_claiming_its_socket_is_not_blamed(l
     finally:
         stop(claimer)
         stop(hanger)
+
+
+@pytest.mark.lab
+def test_on_the_lab_a_cri_container_named_with_an_escape_sequence(lab_env, native):
+    """The issue's probe: a CRI container named ``esc\\e]0;owned\\a`` (a terminal title sequence).
+    `ps` shows it escaped, JSON keeps it (escaped by JSON's rules), and `rmi -b crictl` of its
+    image, which it runs from, is refused and names it, escaped."""
+    import json
+
+    name = "esc\x1b]0;owned\x07"
+    pod_id = native.pod("h22-escapes")
+    native.cri_container(pod_id, "h22-escapes", name)
+    table = run_ctrtool("ps", "-a", "-b", "crictl", env=lab_env, timeout=60)
+    assert table.returncode == 0, table.stderr
+    shown = table.stdout.decode()
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "esc\\x1b]0;owned\\x07" in shown
+    as_json = run_ctrtool("ps", "-a", "-b", "crictl", "-o", "json", env=lab_env, timeout=60)
+    assert name in [c["name"] for c in json.loads(as_json.stdout)]
+    assert b"\x1b" not in as_json.stdout  # JSON's own escape: \u001b
+    refused = run_ctrtool("rmi", "--dry-run", "-b", "crictl", "localhost/ctrtool/demo:1.0", env=lab_env, timeout=60)
+    line = assert_one_error(refused, 1)
+    assert "used by running CRI container(s) esc\\x1b]0;owned\\x07" in line
+    assert refused.stdout == b""  # not even the command: nothing would be removed
