@@ -31,24 +31,21 @@ MAX_INT_DIGITS = 32  # digits of an integer in YAML
 MAX_NODES = 100_000  # nodes in one YAML document
 
 
-def read_bytes(path: str, limit: int, what: str) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them; ``what`` names the file
-    in errors ("config file", "kubelet config")."""
+def read_regular(path: str, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, opened without blocking, at most ``limit`` of them;
+    an OSError otherwise (EINVAL: not a regular file; EFBIG: bigger than ``limit``). For files a
+    daemon wrote (content store blobs, docker's layer database), whose callers treat any OSError
+    as "not readable"."""
+    import errno
+
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(path, f"cannot read the {what}: {getattr(exc, 'strerror', None) or exc}") from None
+    fd = os.open(path, flags)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(
-                path,
-                f"the {what} is not a regular file ({_kind(st.st_mode)})",
-                hint=f"name a regular file as the {what}",
-            )
+            raise OSError(errno.EINVAL, f"not a regular file ({_kind(st.st_mode)})", path)
         if st.st_size > limit:
-            raise ConfigError(path, f"the {what} is too big: {st.st_size} bytes (at most {limit})", hint=_big(limit))
+            raise OSError(errno.EFBIG, f"{st.st_size} bytes (at most {limit})", path)
         chunks = []
         got = 0
         while got <= limit:
@@ -58,12 +55,29 @@ def read_bytes(path: str, limit: int, what: str) -> bytes:
             chunks.append(chunk)
             got += len(chunk)
         if got > limit:  # it grew while we read it
-            raise ConfigError(path, f"the {what} is too big: more than {limit} bytes", hint=_big(limit))
+            raise OSError(errno.EFBIG, f"more than {limit} bytes", path)
         return b"".join(chunks)
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read the {what}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
+
+
+def read_bytes(path: str, limit: int, what: str) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them; ``what`` names the file
+    in errors ("config file", "kubelet config"): a ConfigError, one line with a hint."""
+    import errno
+
+    try:
+        return read_regular(path, limit)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL and str(exc.strerror).startswith("not a regular file"):
+            raise ConfigError(
+                path, f"the {what} is {exc.strerror}", hint=f"name a regular file as the {what}"
+            ) from None
+        if exc.errno == errno.EFBIG:
+            raise ConfigError(path, f"the {what} is too big: {exc.strerror}", hint=_big(limit)) from None
+        raise ConfigError(path, f"cannot read the {what}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a NUL in the path
+        raise ConfigError(path, f"cannot read the {what}: {exc}") from None
 
 
 def read_text(path: str, limit: int, what: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 from helpers import ctrtool
@@ -172,7 +173,15 @@ def test_copy_to_a_ctr_namespace_is_checked_afresh_on_the_fast_path(lab_env, too
 
     def clean():
         subprocess.run(ctr + ["-n", ns, "images", "rm", SCRATCH, BACK], capture_output=True)
-        subprocess.run(ctr + ["namespaces", "rm", ns], capture_output=True)
+        for _ in range(50):  # containerd's garbage collector empties it soon after
+            if subprocess.run(ctr + ["namespaces", "rm", ns], capture_output=True).returncode == 0:
+                break
+            if (
+                ns
+                not in subprocess.run(ctr + ["namespaces", "ls", "-q"], capture_output=True, text=True).stdout.split()
+            ):
+                break
+            time.sleep(0.2)
 
     clean()
     try:
