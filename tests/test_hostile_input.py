@@ -750,3 +750,32 @@ def test_on_the_lab_a_cri_container_named_with_an_escape_sequence(lab_env, nativ
     line = assert_one_error(refused, 1)
     assert "used by running CRI container(s) esc\\x1b]0;owned\\x07" in line
     assert refused.stdout == b""  # not even the command: nothing would be removed
+
+
+def test_read_regular_refuses_a_fifo_at_once_and_bounds_size(tmp_path, fifo):
+    import errno
+
+    started = time.monotonic()
+    with pytest.raises(OSError) as info:
+        safeio.read_regular(str(fifo), 100)
+    assert info.value.errno == errno.EINVAL and time.monotonic() - started < 1
+    big = tmp_path / "blob"
+    big.write_bytes(b"{}" * 100)
+    with pytest.raises(OSError) as info:
+        safeio.read_regular(str(big), 100)
+    assert info.value.errno == errno.EFBIG
+    assert safeio.read_regular(str(big), 200) == b"{}" * 100
+
+
+def test_a_content_store_blob_that_is_a_fifo_or_too_deep_is_not_readable(tmp_path):
+    from ctrtool.adapters.ctr import BlobReader
+
+    blobs = tmp_path / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    os.mkfifo(blobs / ("a" * 64))
+    (blobs / ("b" * 64)).write_bytes(b"[" * 100000 + b"]" * 100000)
+    reader = BlobReader(str(tmp_path))
+    started = time.monotonic()
+    assert reader.manifest("sha256:" + "a" * 64) is None
+    assert reader.manifest("sha256:" + "b" * 64) is None
+    assert time.monotonic() - started < 2
