@@ -69,11 +69,15 @@ def _chosen(ctx: Any) -> tuple[list[str] | None, list[str] | None]:
 
 
 def _quietly(produce: Callable[[], Iterable[str]], incomplete: str) -> list[str]:
+    """Candidates that start with ``incomplete``, control characters escaped (a name's escape
+    sequence must not reach the shell's line editor raw); nothing when the listing fails."""
     try:
         words = sorted(set(produce()))
     except BaseException:  # noqa: BLE001 -- a completion shows nothing rather than an error
         return []
-    return [w for w in words if w.startswith(incomplete)]
+    from .output import one_line
+
+    return [one_line(w) for w in words if w.startswith(incomplete)]
 
 
 def backends(incomplete: str) -> list[str]:

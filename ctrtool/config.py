@@ -11,7 +11,6 @@ IMAGE_SERVICE_ENDPOINT and crictl's own config file (CRI_CONFIG_FILE or /etc/cri
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from dataclasses import dataclass, field
@@ -269,23 +268,12 @@ def load(flags: Flags | None = None, env: dict[str, str] | None = None) -> Setti
 
 
 def _read_text(path: str) -> str:
-    """A config file's text: UTF-8 (YAML's own encoding); anything else is a ConfigError that
-    names the file, the line and the byte."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            path,
-            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
-            line,
-            "save the file as UTF-8 (plain ASCII is fine)",
-        ) from None
+    """A config file's text: a regular file (opened without blocking), at most
+    safeio.CONFIG_LIMIT bytes, UTF-8 (YAML's own encoding); anything else is a ConfigError that
+    names the file (and, for a byte that is not UTF-8, the line and the byte)."""
+    from . import safeio
+
+    return safeio.read_text(path, safeio.CONFIG_LIMIT, "config file")
 
 
 def _config_path(flags: Flags, env: dict[str, str]) -> tuple[str | None, bool]:
@@ -304,12 +292,9 @@ def parse_config(path: str, text: str) -> dict[str, Any]:
     """Validate a ctrtool config file against :func:`schema`; errors name the file, line and problem."""
     import yaml
 
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path, f"not valid YAML: {problem}", mark.line + 1 if mark else None) from None
+    from . import safeio
+
+    root = safeio.compose_yaml(path, text, "config file")
     if root is None:
         return {}
     if not isinstance(root, yaml.MappingNode):
@@ -320,10 +305,14 @@ def parse_config(path: str, text: str) -> dict[str, Any]:
 def _validate(path: str, node: Any, schema: dict[str, Any], prefix: str) -> dict[str, Any]:
     import yaml
 
+    from . import safeio
+
     out: dict[str, Any] = {}
     for key_node, value_node in node.value:
-        key = key_node.value
         line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(path, f"keys must be names{f' (under {prefix[:-1]!r})' if prefix else ''}", line)
+        key = key_node.value
         name = f"{prefix}{key}"
         if key not in schema:
             known = ", ".join(sorted(schema))
@@ -334,7 +323,10 @@ def _validate(path: str, node: Any, schema: dict[str, Any], prefix: str) -> dict
                 raise ConfigError(path, f"{name!r} must be a mapping", line)
             out[key] = _validate(path, value_node, expected, f"{name}.")
             continue
-        value = yaml.safe_load(yaml.serialize(value_node))
+        try:
+            value = safeio.construct(value_node)
+        except yaml.YAMLError as exc:
+            raise ConfigError(path, f"{name!r}: {getattr(exc, 'problem', None) or exc}", line) from None
         if value is None:
             continue
         if expected is list:
@@ -355,14 +347,10 @@ def _validate(path: str, node: Any, schema: dict[str, Any], prefix: str) -> dict
 
 
 def _load_yaml(path: str, text: str) -> Any:
-    import yaml
+    """YAML through safeio: aliases refused, nesting and numbers bounded."""
+    from . import safeio
 
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path, f"not valid YAML: {problem}", mark.line + 1 if mark else None) from None
+    return safeio.load_yaml(path, text, "config file")
 
 
 def _first_socket(backend: str, candidates: tuple[str, ...]) -> Endpoint:
@@ -390,11 +378,15 @@ def _docker_config_dir(env: dict[str, str]) -> str:
 
 
 def _docker_current_context(env: dict[str, str]) -> str | None:
+    from . import safeio
+
+    path = os.path.join(_docker_config_dir(env), "config.json")
     try:
-        with open(os.path.join(_docker_config_dir(env), "config.json"), encoding="utf-8") as fh:
-            return json.load(fh).get("currentContext")
-    except (OSError, ValueError, AttributeError):
+        value = safeio.json_loads(path, safeio.read_bytes(path, safeio.CONFIG_LIMIT, "docker config"), "docker config")
+    except ConfigError:
         return None
+    context = value.get("currentContext") if isinstance(value, dict) else None
+    return context if isinstance(context, str) else None
 
 
 def _docker_context_endpoint(d: Any, name: str, source: str, env: dict[str, str]) -> Endpoint:
@@ -405,13 +397,15 @@ def _docker_context_endpoint(d: Any, name: str, source: str, env: dict[str, str]
         return ep
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = os.path.join(_docker_config_dir(env), "contexts", "meta", digest, "meta.json")
+    from . import safeio
+
+    if not os.path.lexists(meta):
+        raise UsageError(f"docker context {name!r} ({source}) does not exist", "list contexts with `docker context ls`")
+    value = safeio.json_loads(meta, safeio.read_bytes(meta, safeio.CONFIG_LIMIT, "docker context"), "docker context")
     try:
-        with open(meta, encoding="utf-8") as fh:
-            host = json.load(fh)["Endpoints"]["docker"]["Host"]
-    except FileNotFoundError:
-        raise UsageError(
-            f"docker context {name!r} ({source}) does not exist", "list contexts with `docker context ls`"
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(meta, f"docker context {name!r} is unreadable: {exc}") from None
+        host = value["Endpoints"]["docker"]["Host"]
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(meta, f"docker context {name!r} is unreadable: no {exc}") from None
+    if not isinstance(host, str):
+        raise ConfigError(meta, f"docker context {name!r} is unreadable: its docker Host is not a string")
     return Endpoint(d.name, host, f"{source} {name!r}", context=name)

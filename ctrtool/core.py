@@ -181,12 +181,13 @@ def complete_configs(records: Sequence[ImageRecord]) -> None:
         if path not in seen:
             seen[path] = (None, [])
             try:
-                with open(path, "rb") as fh:
-                    config = json.loads(fh.read(1 << 22))
+                from .safeio import read_regular
+
+                config = json.loads(read_regular(path, 1 << 22))  # a regular file, never blocking
                 if isinstance(config, dict):
                     diffs = (config.get("rootfs") or {}).get("diff_ids") or []
                     seen[path] = (rfc3339_utc(config.get("created")), [str(d) for d in diffs])
-            except (OSError, ValueError, AttributeError):
+            except (OSError, ValueError, AttributeError, TypeError, RecursionError):
                 pass
         created, diffs = seen[path]
         r.created = r.created or created

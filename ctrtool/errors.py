@@ -294,3 +294,11 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = signum
+
+
+class ArchiveReaderGone(OutputGone):
+    """An archive written to stdout (`save -o - | head -c 100`) whose reader went away before its
+    end: the reader's choice, as with docker save. Exit 0, nothing on stderr."""
+
+    exit_code = EXIT_OK
+    silent = True

@@ -73,8 +73,9 @@ class Output:
         sys.stdout.flush()
 
     def lines(self, items: Iterable[str]) -> None:
+        """Lines of text, each with its control characters escaped (:func:`printable`)."""
         for item in items:
-            sys.stdout.write(f"{item}\n")
+            sys.stdout.write(f"{printable(item)}\n")
         sys.stdout.flush()
 
     def table(
@@ -124,7 +125,7 @@ class Output:
         # values wrap between words, never inside one (a path stays whole): the value column is at
         # least as wide as its longest word, and the table runs past a narrower terminal's edge
         def shown(value: Any) -> str:
-            return "-" if value in (None, "", []) else str(value)
+            return "-" if value in (None, "", []) else one_line(str(value))
 
         names = max((cell_len(name) for name, _ in blocks), default=0)
         keys = max((cell_len(k) for _, fields in blocks for k, _ in fields), default=0)
@@ -136,8 +137,8 @@ class Output:
         for index, (name, fields) in enumerate(blocks):
             for i, (key, value) in enumerate(fields):
                 table.add_row(
-                    Text(name if i == 0 else ""),
-                    Text(key),
+                    Text(one_line(name) if i == 0 else ""),
+                    Text(one_line(key)),
                     Text(shown(value)),
                     end_section=(i == len(fields) - 1 and index < len(blocks) - 1),
                 )
@@ -196,9 +197,12 @@ COMFORTABLE_TEXT = 20  # text is wrapped to this before a path is shortened
 
 
 def _cell(value: Any):
+    """A table cell: control characters in it (a name's escape sequence) shown escaped."""
     from rich.text import Text
 
-    return value if isinstance(value, Text) else Text("-" if value is None else str(value))
+    if isinstance(value, Text):
+        return value if value.plain.isprintable() else Text(one_line(value.plain), style=value.style)
+    return Text("-" if value is None else one_line(str(value)))
 
 
 def _width(text) -> int:
@@ -288,6 +292,14 @@ def fit(cols: Sequence[Column], cells: Sequence[Sequence[Any]], width: int) -> L
             layout.widths[i] = max(floor, layout.widths[i] - over)
     layout.dropped.sort()
     return layout
+
+
+def printable(text: str) -> str:
+    """``text`` to show on a terminal: each line with its control characters escaped
+    (:func:`one_line`), the lines kept."""
+    if text.isprintable():
+        return text
+    return "\n".join(one_line(line) for line in text.split("\n"))
 
 
 def one_line(text: str) -> str:

@@ -365,8 +365,28 @@ def _run_into(
     if _recorder is not None:
         _recorder(result)
     if result.returncode != 0:
+        if _reader_gone(out_fd):
+            from .errors import ArchiveReaderGone
+
+            raise ArchiveReaderGone(None, "the reader went away")
         raise failure(result, endpoint=endpoint, classify=classify)
     return result
+
+
+def _reader_gone(fd: int) -> bool:
+    """Whether ``fd`` is a pipe whose reading end is closed (poll says POLLERR): what the tool
+    writing into it failed of (SIGPIPE, EPIPE) was the reader's choice, not an error."""
+    import select
+    import stat as stat_
+
+    try:
+        if not stat_.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 # -- streaming and interactive calls -------------------------------------------------------------
@@ -1018,14 +1038,28 @@ def check_trace() -> None:
     if not path:
         return
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = _open_trace(path)
     except (OSError, ValueError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(
             f"CTRTOOL_TRACE={path!r}: cannot append to it: {why}",
-            "name a file in a directory that exists (it is created if missing), or unset it",
+            "name a regular file in a directory that exists (it is created if missing), or unset it",
         ) from None
     os.close(fd)
+
+
+def _open_trace(path: str) -> int:
+    """The trace file, opened without blocking (a FIFO with no reader must not hang ctrtool), and
+    only if it is a regular file or /dev/null (a FIFO or a device is refused: EINVAL)."""
+    import errno
+    import stat as stat_
+
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, 0o600)
+    st = os.fstat(fd)
+    if not stat_.S_ISREG(st.st_mode) and not os.path.samestat(st, os.stat(os.devnull)):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
 
 
 _trace_broken = threading.Event()
@@ -1038,7 +1072,7 @@ def _trace(argv: list[str], seconds: float, returncode: int | None) -> None:
     line = json.dumps({"argv": argv, "seconds": round(seconds, 4), "returncode": returncode})
     # O_APPEND writes of one short line are atomic enough across our threads and processes
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = _open_trace(path)
         try:
             os.write(fd, (line + "\n").encode())
         finally:

@@ -42,7 +42,12 @@ def approve(
     ``ask`` is the prompt function (default: a y/N question on the terminal).
     ``piped``: the commands are one pipeline (``first | second``) and are shown as one line.
     """
+    from .output import one_line
+
+    # names come from tools and files: a control character in one is shown escaped, never sent raw
     lines = [" | ".join(shlex.join(argv) for argv in commands)] if piped else [shlex.join(argv) for argv in commands]
+    lines = [one_line(line) for line in lines]
+    what = one_line(what)
     if dry_run:
         for line in lines:
             sys.stdout.write(line + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 from helpers import ctrtool
@@ -161,3 +162,41 @@ def test_copy_between_namespaces_of_one_containerd_writes_no_second_blob(lab, la
             assert parts - digests_before and after > before  # docker's layers were not in containerd
     finally:
         subprocess.run(crictl + ["rmi", image.id], capture_output=True)
+
+
+def test_copy_to_a_ctr_namespace_is_checked_afresh_on_the_fast_path(lab_env, tools):
+    """Issue 22: the check after a copy to ctr:NS read the meta.db the adapter had read before the
+    copy (to see whether the target had the name) and exited 1 although the import had worked;
+    where the image was there under another name, it named that one."""
+    docker, ctr, _crictl = tools
+    ns = "copy-test-22"
+
+    def clean():
+        subprocess.run(ctr + ["-n", ns, "images", "rm", SCRATCH, BACK], capture_output=True)
+        for _ in range(50):  # containerd's garbage collector empties it soon after
+            if subprocess.run(ctr + ["namespaces", "rm", ns], capture_output=True).returncode == 0:
+                break
+            if (
+                ns
+                not in subprocess.run(ctr + ["namespaces", "ls", "-q"], capture_output=True, text=True).stdout.split()
+            ):
+                break
+            time.sleep(0.2)
+
+    clean()
+    try:
+        subprocess.run(docker + ["tag", DEMO, SCRATCH], check=True, capture_output=True)
+        subprocess.run(docker + ["tag", DEMO, BACK], check=True, capture_output=True)
+        # a namespace the image is not in yet
+        first = ctrtool("copy", BACK, "--from", "docker", "--to", f"ctr:{ns}", env=lab_env)
+        assert first.returncode == 0, first.stderr
+        assert f"is now in ctr namespace {ns}: {BACK}\n" in first.stderr, first.stderr
+        # the same image is there now under another name: the copy reports the name it copied
+        proc = ctrtool("copy", SCRATCH, "--from", "docker", "--to", f"ctr:{ns}", env=lab_env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"is now in ctr namespace {ns}: {SCRATCH}\n" in proc.stderr, proc.stderr
+        assert BACK not in proc.stderr
+        listed = subprocess.run(ctr + ["-n", ns, "images", "ls", "-q"], capture_output=True, text=True).stdout.split()
+        assert SCRATCH in listed and BACK in listed
+    finally:
+        clean()

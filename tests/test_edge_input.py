@@ -71,7 +71,7 @@ def test_crictl_config_file_that_is_not_utf8(env, tmp_path):
 
 def test_config_path_that_is_a_directory(env, tmp_path):
     proc = run_ctrtool("images", "-b", "docker", env={**env, "CTRTOOL_CONFIG": str(tmp_path)})
-    assert "Is a directory" in assert_one_error(proc, 2)
+    assert "not a regular file (a directory)" in assert_one_error(proc, 2)
 
 
 # -- COLUMNS --------------------------------------------------------------------------------------

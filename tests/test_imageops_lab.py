@@ -259,3 +259,20 @@ def test_ctr_save_to_stdout_is_the_same_archive_every_time(lab_env, tmp_path):
         assert proc.returncode == 0, proc.stderr
         sums.add(hashlib.sha256(proc.stdout).hexdigest())
     assert len(sums) == 1
+
+
+@pytest.mark.parametrize("backend", [["-b", "docker"], ["-b", "ctr", "-n", "default"]])
+def test_save_to_stdout_whose_reader_stops_early_ends_quietly(lab_env, backend):
+    """Issue 22: `save -o - | head -c 100` exited 1 with "failed with exit code 141": the reader
+    stopping is its choice. ctrtool exits 0 with nothing on stderr, as docker save does."""
+    save = subprocess.Popen(
+        [sys.executable, "-m", "ctrtool", "save", *backend, "-o", "-", DEMO],
+        env=lab_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert save.stdout is not None
+    assert len(save.stdout.read(100)) == 100
+    save.stdout.close()
+    _out, err = save.communicate(timeout=120)
+    assert (save.returncode, err) == (0, b"")

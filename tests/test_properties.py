@@ -49,3 +49,50 @@ def test_ctr_tables_parse_back_to_their_cells(table):
     header, rows = table
     parsed = parse_table(tabwriter(header, rows), required=header[:1])
     assert parsed == [dict(zip(header, row)) for row in rows]
+
+
+# -- issue 22: names with control characters, and files as input ------------------------------------
+
+ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+ESCAPES = st.sampled_from(["\x1b]0;owned\x07", "\x1b[31m", "\x1b[2J", "\x9b31m", "\r", "\n", "\x07", "\x00", "\u2028"])
+HOSTILE_NAME = st.builds(lambda a, e, b: a + e + b, ANY_TEXT, ESCAPES, ANY_TEXT)
+
+
+def _raw_controls(text: str) -> list[str]:
+    return [ch for ch in text if ord(ch) < 32 and ch not in "\t" or 0x7F <= ord(ch) < 0xA0 or ch in "\u2028\u2029"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(ANY_TEXT, HOSTILE_NAME))
+def test_a_name_in_a_table_cell_a_line_or_a_completion_has_no_raw_control_character(name):
+    from ctrtool import completion
+    from ctrtool.output import _cell, one_line, printable
+
+    assert not _raw_controls(_cell(name).plain)
+    assert not _raw_controls(one_line(name))
+    assert not [ch for ch in _raw_controls(printable(name)) if ch != "\n"]
+    assert not any(_raw_controls(w) for w in completion._quietly(lambda: [name], ""))
+    if name.isprintable():
+        assert one_line(name) == name  # plain names are shown as they are
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        ANY_TEXT,
+        st.lists(
+            st.sampled_from(
+                ["a: ", "&x ", "*x", "[", "]", "{", "}", "- ", "\n", "  ", "9" * 40, ".nan", "!!str ", "? "]
+            ),
+            max_size=30,
+        ).map("".join),
+    )
+)
+def test_any_yaml_text_is_a_value_or_one_config_error(text):
+    from ctrtool import safeio
+    from ctrtool.errors import ConfigError
+
+    try:
+        safeio.load_yaml("f.yaml", text, "config file")
+    except ConfigError as exc:
+        assert exc.exit_code == 2 and exc.message.startswith("config file f.yaml")

@@ -668,8 +668,20 @@ class Adapter:
     def fresh_deadline(self, grace: float = 0) -> None:
         """A Plan runs after the user said yes, which may have taken a while: its calls get the
         whole per-backend timeout again, plus ``grace``: what the tool waits on purpose (``docker stop
-        -t 10`` takes 10 s with a container that ignores SIGTERM, and was cut off at 10 s: issue 10)."""
+        -t 10`` takes 10 s with a container that ignores SIGTERM, and was cut off at 10 s: issue 10).
+        What the adapter read before is forgotten too (:meth:`forget`): a plan's calls, and the
+        check after a change, read the truth, not what was so before the change."""
         self.deadline = Deadline(self.settings.timeout + grace)
+        self.forget()
+
+    # what an adapter keeps of what it read (attribute names in its __dict__): dropped by forget()
+    cached: tuple[str, ...] = ()
+
+    def forget(self) -> None:
+        """Drop every cached read (containerd's meta.db, ...): no cache survives a change that
+        ctrtool itself made."""
+        for key in self.cached:
+            self.__dict__.pop(key, None)
 
     @staticmethod
     def require_running(c: ContainerRecord, doing: str) -> None:
@@ -888,7 +900,8 @@ def plan_copy(
         records = verify.images([verify_ns] if verify_ns else None)
         found = match_images(records, image.ref)[0]
         if image.id and not found:
-            found = [r for r in records if r.id == image.id]
+            # the same image by id, under no name or its id-name: never another name it had there
+            found = [r for r in records if r.id == image.id and (not r.ref or r.ref.startswith("sha256:"))]
         if not found:
             loaded = ", ".join(target.parse_import(piped.target.stdout)) or "nothing it named"
             raise ToolError(

@@ -369,10 +369,28 @@ class CrictlAdapter(Adapter):
         )
 
     def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
+        """``crictl rmi``: the CRI removes an image even while a container runs from it, so ctrtool
+        looks first (one ``ps -a``): a running container's image is refused without ``--force``,
+        and the question names every container that uses it."""
         names = ", ".join(t for t in image.tags if not t.startswith("sha256:")) or image.ref
+        users = [c for c in self.containers() if uses_image(c, image)]
+        running = [c for c in users if c.state == RUNNING]
+        if running and not force:
+            raise InvalidState(
+                f"image {image.ref} is used by running CRI container(s) "
+                f"{', '.join(f'{c.name} ({c.id[:13]}, pod {c.pod or c.pod_id})' for c in running)}: "
+                "crictl would remove it from under them",
+                "stop them first (the kubelet restarts a pod's containers: delete the pod), or add --force "
+                "to remove the image anyway",
+            )
+        using = (
+            "; containers that use it: " + ", ".join(f"{c.name} ({c.state}, pod {c.pod or c.pod_id})" for c in users)
+            if users
+            else ""
+        )
         return self._plan(
             f"remove image {image.ref} from the CRI ({image.namespace or 'its store'}): "
-            f"the CRI removes the whole image, every name of it ({names})",
+            f"the CRI removes the whole image, every name of it ({names}){using}",
             [self.argv("rmi", image.ref)],
             destructive=True,
         )
@@ -639,6 +657,20 @@ CONTAINER_STATES = {
     "CONTAINER_UNKNOWN": UNKNOWN,
 }
 POD_STATES = {"SANDBOX_READY": "ready", "SANDBOX_NOTREADY": "notready"}
+
+
+def uses_image(c: ContainerRecord, image: ImageTarget) -> bool:
+    """Whether CRI container ``c`` runs from ``image``: the CRI names a container's image by its
+    id (``sha256:...``) or by a name the image has."""
+    if not c.image:
+        return False
+    if image.id and c.image in (image.id, image.id.removeprefix("sha256:")):
+        return True
+    names = {image.ref, *image.tags}
+    try:
+        return c.image in names or canonical_ref(c.image) in {canonical_ref(n) for n in names}
+    except ValueError:
+        return False
 
 
 def cri_time(nanoseconds: Any) -> str | None:

@@ -117,6 +117,8 @@ class Unpacked:
 
 class CtrAdapter(Adapter):
     name = "ctr"
+    # meta.db as read changes with every change (plugins, and blobs by digest, do not)
+    cached = ("_metadata",)
     noise = (r'level=warning msg="DEPRECATION: The support for cgroup v1 is deprecated',)
 
     def connection_args(self) -> list[str]:
@@ -876,6 +878,9 @@ class CtrAdapter(Adapter):
         )
 
 
+BLOB_LIMIT = 16 << 20  # an index, manifest or config blob read as JSON
+
+
 class BlobReader:
     """Reads manifests from containerd's content store on disk, each distinct digest once."""
 
@@ -894,15 +899,16 @@ class BlobReader:
         path = self.path(digest)
         if path is None:
             return None, None
+        from ..safeio import read_regular
+
         try:
-            with open(path, "rb") as fh:
-                raw = fh.read()
+            raw = read_regular(path, BLOB_LIMIT)  # a regular file, never blocking, bounded
         except OSError as exc:
             self.problem = (exc.strerror or str(exc)).lower()
             return None, None
         try:
             return json.loads(raw), len(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, len(raw)
 
     def manifest(self, digest: str | None) -> dict | None:

@@ -534,9 +534,10 @@ def layer_dir(root: str, store: str, chain: str) -> str:
 
     algo, _, hexpart = chain.partition(":")
     meta = os.path.join(root, "image", "overlay2", "layerdb", algo, hexpart)
+    from ..safeio import read_regular
+
     try:
-        with open(os.path.join(meta, "cache-id"), encoding="ascii") as fh:
-            cache_id = fh.read().strip()
+        cache_id = read_regular(os.path.join(meta, "cache-id"), 4096).decode("ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise LayoutNotUnderstood(
             f"docker's layer database has no readable cache-id for layer {chain} "

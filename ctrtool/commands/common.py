@@ -61,7 +61,7 @@ def check_names(kind: str, names: list[str] | tuple[str, ...]) -> None:
                 f"{name!r} is not a valid {kind} name: names never start with '-'",
                 "options go before the names; docker, ctr and crictl names start with a letter or digit",
             )
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):  # C0, DEL, C1 (\x9b is CSI)
             raise UsageError(
                 f"{name!r} is not a valid {kind} name: it holds control characters",
                 "docker, ctr and crictl names are printable text",

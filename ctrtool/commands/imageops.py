@@ -7,7 +7,7 @@ existing name, and save over an existing file ask first; every one of them takes
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -48,7 +48,12 @@ def rmi(
     backend: OneBackendOpt = None,
     namespace: OneNamespaceOpt = None,
     force: Annotated[
-        bool, typer.Option("--force", "-f", help="docker: remove even if in use or tagged in several repositories.")
+        bool,
+        typer.Option(
+            "--force",
+            "-f",
+            help="docker: remove even if in use or tagged in several repositories; crictl: even if a running container uses it.",
+        ),
     ] = False,
     if_id: Annotated[
         Optional[str],
@@ -219,33 +224,47 @@ def archive_images(path: str) -> dict[str, str | None] | None:
     import json
     import tarfile
 
+    from ..safeio import ARCHIVE_MEMBER_LIMIT
+
+    def strings(value: Any) -> list[str]:
+        return [v for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
+
+    def mapping(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
     names: dict[str, str | None] = {}
     try:
         with tarfile.open(path, "r:*") as tar:
             members = {m.name.removeprefix("./"): m for m in tar}
 
-            def read(name: str):
+            def read(name: str) -> Any:
                 member = members.get(name)
-                if member is None or not member.isfile() or member.size > 16 << 20:
+                if member is None or not member.isfile() or member.size > ARCHIVE_MEMBER_LIMIT:
                     return None
                 fh = tar.extractfile(member)
-                return json.loads(fh.read()) if fh else None
+                return json.loads(fh.read(ARCHIVE_MEMBER_LIMIT + 1)) if fh else None
 
-            for entry in read("manifest.json") or []:
-                config = str(entry.get("Config") or "")
+            # every value is type-checked: an archive is input like any other (RepoTags [["x"]])
+            manifest = read("manifest.json")
+            for entry in manifest if isinstance(manifest, list) else []:
+                entry = mapping(entry)
+                config = entry.get("Config")
+                config = config if isinstance(config, str) else ""
                 hexid = config.rsplit("/", 1)[-1].removesuffix(".json")
-                for ref in entry.get("RepoTags") or []:
+                for ref in strings(entry.get("RepoTags")):
                     names[ref] = f"sha256:{hexid}" if len(hexid) == 64 else None
-            for desc in (read("index.json") or {}).get("manifests") or []:
-                notes = desc.get("annotations") or {}
-                refs = [notes.get("io.containerd.image.name"), notes.get("org.opencontainers.image.ref.name")]
-                digest = str(desc.get("digest") or "")
-                manifest = read(f"blobs/sha256/{digest[7:]}") if digest.startswith("sha256:") else None
-                config_id = ((manifest or {}).get("config") or {}).get("digest")
+            for desc in mapping(read("index.json")).get("manifests") or []:
+                desc = mapping(desc)
+                notes = mapping(desc.get("annotations"))
+                refs = strings([notes.get("io.containerd.image.name"), notes.get("org.opencontainers.image.ref.name")])
+                digest = desc.get("digest")
+                digest = digest if isinstance(digest, str) else ""
+                blob = read(f"blobs/sha256/{digest[7:]}") if digest.startswith("sha256:") else None
+                config_id = mapping(mapping(blob).get("config")).get("digest")
                 for ref in refs:
-                    if ref and ("/" in ref or ":" in ref) and ref not in names:
-                        names[ref] = config_id
-    except (tarfile.TarError, OSError, ValueError, AttributeError, EOFError):
+                    if ("/" in ref or ":" in ref) and ref not in names:
+                        names[ref] = config_id if isinstance(config_id, str) else None
+    except (tarfile.TarError, OSError, ValueError, AttributeError, EOFError, RecursionError, TypeError):
         return None
     return names
 

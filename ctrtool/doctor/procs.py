@@ -1,6 +1,14 @@
 """The containerd serving a socket, found from /proc (read only): its command line, the config file
 it was started with, and what that file says (TOML read with tomllib where Python has it, else the
-few top-level keys doctor needs, line by line)."""
+few top-level keys doctor needs, line by line).
+
+What /proc says is believed only from processes owned by root or by the user running ctrtool: a
+process another user started may be named ``containerd`` and name any file as its ``--config``
+(a FIFO, /dev/zero, a file claiming someone else's socket). Such a process is a claim
+(:func:`claims`), never read and never blamed. The daemon behind a socket is the one the socket
+names (SO_PEERCRED on a connection to it); matching a config's ``grpc.address`` is the fallback
+when the socket does not say. Config files are read through :mod:`ctrtool.safeio` (a regular file
+owned by root or by us, without blocking, at most 1 MiB) and their values type-checked."""
 
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ class Daemon:
     config_path: str
     config_text: str | None
     config: dict[str, Any] = field(default_factory=dict)
+    config_problem: str | None = None  # why the config file was not read or not believed
 
     @property
     def address(self) -> str:
@@ -55,13 +64,36 @@ def config_argument(argv: list[str]) -> str:
 
 
 def parse_config(text: str) -> dict[str, Any]:
+    """The keys doctor uses, type-checked: ``version`` an int, ``disabled_plugins`` a list of
+    strings, ``grpc.address`` a string, ``plugins`` a mapping; a value of another type is left out."""
+    return _checked(_parse_config(text))
+
+
+def _checked(config: dict[str, Any]) -> dict[str, Any]:
+    out = dict(config)
+    version = out.get("version")
+    if "version" in out and (isinstance(version, bool) or not isinstance(version, int) or not 0 < version < 100):
+        del out["version"]
+    disabled = out.get("disabled_plugins")
+    if "disabled_plugins" in out and (not isinstance(disabled, list) or not all(isinstance(p, str) for p in disabled)):
+        del out["disabled_plugins"]
+    grpc = out.get("grpc")
+    if "grpc" in out:
+        address = grpc.get("address") if isinstance(grpc, dict) else None
+        out["grpc"] = {"address": address} if isinstance(address, str) and address else {}
+    if "plugins" in out and not isinstance(out["plugins"], dict):
+        del out["plugins"]
+    return out
+
+
+def _parse_config(text: str) -> dict[str, Any]:
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
 
         return dict(tomllib.loads(text))
     except ImportError:
         pass
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     out: dict[str, Any] = {}
     section = ""
@@ -83,47 +115,111 @@ def parse_config(text: str) -> dict[str, Any]:
     return out
 
 
+def trusted(uid: int) -> bool:
+    """Whether what a process or file owned by ``uid`` says is believed: root's, and our own."""
+    return uid == 0 or uid == os.geteuid()
+
+
+def read_config(pid: int, path: str) -> tuple[str | None, str | None]:
+    """(text, problem) of a daemon's config file: through safeio, and believed only if a user
+    we trust owns it."""
+    from .. import safeio
+    from ..errors import ConfigError
+
+    try:
+        if not trusted(os.stat(path).st_uid):
+            return None, f"{path} is owned by another user (uid {os.stat(path).st_uid}): not believed"
+        return safeio.read_text(path, safeio.CONTAINERD_CONFIG_LIMIT, "containerd config"), None
+    except OSError as exc:
+        return None, f"{path}: {exc.strerror}"
+    except ConfigError as exc:
+        return None, exc.message
+
+
 def containerd_daemons() -> list[Daemon]:
-    """Every containerd process this user may look at."""
+    """Every containerd process this user may look at and believe (owned by root or by us)."""
     found = []
     for pid, argv in processes("containerd"):
         path = config_argument(argv)
-        text = None
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
-        except OSError:
-            pass
-        found.append(Daemon(pid, argv, path, text, parse_config(text) if text else {}))
+        text, problem = read_config(pid, path)
+        found.append(Daemon(pid, argv, path, text, parse_config(text) if text else {}, problem))
     return found
 
 
+def peer(address: str, timeout: float = 1.0) -> tuple[int, int] | None:
+    """(pid, uid) of the process listening on the unix socket ``address``, as the kernel says it
+    (SO_PEERCRED on a connection): who serves a socket is a fact of the socket, not of a name in
+    /proc. None when it cannot be connected to (or the pid is in another pid namespace: 0)."""
+    import socket
+    import struct
+
+    from ..config import socket_path
+
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(socket_path(address))
+        pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
+    return (pid, uid) if pid > 0 else None
+
+
 def serving(address: str | None) -> Daemon | None:
-    """The containerd whose config's grpc address is ``address``."""
+    """The containerd serving ``address``: the process the socket names (SO_PEERCRED), when it is
+    a containerd we believe; else the believed containerd (owned by root or us) whose config's
+    grpc address is ``address``. A socket another user listens on names no daemon."""
     from ..config import socket_path
 
     if not address:
         return None
+    daemons = containerd_daemons()
+    named = peer(address)
+    if named is not None:
+        pid, uid = named
+        if not trusted(uid):
+            return None  # another user listens there: nothing of theirs is believed
+        found = next((d for d in daemons if d.pid == pid), None)
+        if found is not None:
+            return found
+        # the socket names a process we believe but no containerd here (another pid namespace's
+        # view, a wrapper's name): the believed containerd whose config says this address
     want = os.path.realpath(socket_path(address))
-    for daemon in containerd_daemons():
+    for daemon in daemons:
         if os.path.realpath(daemon.address) == want:
             return daemon
     return None
 
 
+def claims(name: str) -> list[tuple[int, int, list[str]]]:
+    """(pid, uid, argv) of the processes named ``name`` that are not believed: owned by a user
+    other than root and us. Shown as claims, never read."""
+    return [(pid, uid, argv) for pid, uid, argv in _processes(name) if not trusted(uid)]
+
+
 def processes(name: str) -> list[tuple[int, list[str]]]:
-    """(pid, argv) of every process whose program's base name is ``name``."""
+    """(pid, argv) of every process whose program's base name is ``name``, owned by root or by
+    us (what another user's process says about itself is only a claim: :func:`claims`)."""
+    return [(pid, argv) for pid, uid, argv in _processes(name) if trusted(uid)]
+
+
+def _processes(name: str) -> list[tuple[int, int, list[str]]]:
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+            uid = os.stat(f"/proc/{entry}").st_uid
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:  # a proc file: never blocks
+                argv = [a.decode(errors="replace") for a in fh.read(1 << 20).split(b"\0") if a]
         except OSError:
             continue
         if argv and os.path.basename(argv[0]) == name:
-            found.append((int(entry), argv))
+            found.append((int(entry), uid, argv))
     return found
 
 
@@ -208,14 +304,20 @@ def kubelets() -> list[Kubelet]:
         path = _first(argv, "--config")
         config: dict[str, Any] = {}
         if path:
-            try:
-                import yaml
+            from .. import safeio
+            from ..errors import ConfigError
 
-                with open(in_root_of(pid, path), encoding="utf-8") as fh:
-                    loaded = yaml.safe_load(fh)
-                config = loaded if isinstance(loaded, dict) else {}
-            except Exception:  # noqa: BLE001  (unreadable or not YAML: the defaults)
-                config = {}
+            file = in_root_of(pid, path)
+            try:
+                loaded = safeio.load_yaml(
+                    file, safeio.read_text(file, safeio.KUBELET_CONFIG_LIMIT, "kubelet config"), "kubelet config"
+                )
+            except ConfigError:  # unreadable, too big, not YAML: the defaults
+                loaded = {}
+            config = loaded if isinstance(loaded, dict) else {}
+            for key in ("containerRuntimeEndpoint", "imageServiceEndpoint"):
+                if key in config and not isinstance(config[key], str):
+                    del config[key]
         flag = _first(argv, "--container-runtime-endpoint")
         endpoint = flag or config.get("containerRuntimeEndpoint") or DEFAULT_CRI
         how = (

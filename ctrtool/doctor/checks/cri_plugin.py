@@ -109,12 +109,22 @@ def _disabled(probe: Probe, rows, cri_rows, not_ok, evidence: list[Evidence], cr
         else ""
     )
     if daemon is None:
+        from ...output import one_line
+        from ..procs import claims
+
         return Result(
             NAME,
             TITLE,
             Status.FAIL,
             summary,
-            details=[f"no containerd process serving {ctr_address} was found in /proc to read its config from"],
+            details=[f"no containerd process serving {ctr_address} was found in /proc to read its config from"]
+            + [
+                one_line(
+                    f"process {pid} (uid {uid}) is named containerd but another user started it: a claim, not "
+                    f"believed ({' '.join(argv)[:200]})"
+                )
+                for pid, uid, argv in claims("containerd")
+            ],
             evidence=evidence,
             fixes=[
                 Fix(
@@ -125,7 +135,7 @@ def _disabled(probe: Probe, rows, cri_rows, not_ok, evidence: list[Evidence], cr
             ],
         )
     evidence.append(Evidence(f"/proc/{daemon.pid}/cmdline", " ".join(daemon.cmdline), kind="file"))
-    disabled = daemon.config.get("disabled_plugins") or []
+    disabled = [p for p in daemon.config.get("disabled_plugins") or [] if isinstance(p, str)]
     cri_off = [p for p in disabled if p in CRI_NAMES]
     version = daemon.version
     plugins = CRI_PLUGINS_V2 if version >= 3 else CRI_PLUGINS_V1
@@ -147,6 +157,7 @@ def _disabled(probe: Probe, rows, cri_rows, not_ok, evidence: list[Evidence], cr
     ]
     details = [
         f"containerd (pid {daemon.pid}) was started with config {daemon.config_path} (version {version})",
+        *([f"its config was not read: {daemon.config_problem}"] if daemon.config_problem else []),
         f"disabled_plugins there: {json.dumps(disabled)}" if cri_off else "its disabled_plugins do not name the CRI",
     ]
     return Result(NAME, TITLE, Status.FAIL, summary, details=details, evidence=evidence, fixes=fixes)

@@ -43,22 +43,37 @@ def kubelet_config_path(probe: Probe) -> tuple[str, str]:
 
 
 def thresholds(probe: Probe) -> tuple[int, int, Evidence | None, str]:
-    import yaml
+    """The kubelet's image GC thresholds from its config file, read through safeio (a regular file
+    of at most 1 MiB, UTF-8, YAML without aliases, bounded nesting); a file that cannot be used, or
+    a value that is not a percentage, gives the defaults and says why in one line."""
+    from ... import safeio
+    from ...errors import ConfigError
+    from ...output import one_line
 
     path, how = kubelet_config_path(probe)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-    except OSError:
+    if not os.path.lexists(path):
         return DEFAULT_HIGH, DEFAULT_LOW, None, f"no kubelet config at {path} ({how}): the kubelet's defaults"
-    except yaml.YAMLError as exc:
-        return DEFAULT_HIGH, DEFAULT_LOW, None, f"the kubelet config {path} is not YAML ({exc}): the defaults"
+    try:
+        text = safeio.read_text(path, safeio.KUBELET_CONFIG_LIMIT, "kubelet config")
+        data = safeio.load_yaml(path, text, "kubelet config") or {}
+    except ConfigError as exc:
+        return DEFAULT_HIGH, DEFAULT_LOW, None, f"{one_line(exc.message)} ({how}): the kubelet's defaults"
     data = data if isinstance(data, dict) else {}
-    high = data.get("imageGCHighThresholdPercent", DEFAULT_HIGH)
-    low = data.get("imageGCLowThresholdPercent", DEFAULT_LOW)
-    lines = [f"{k}: {data[k]}" for k in ("imageGCHighThresholdPercent", "imageGCLowThresholdPercent") if k in data]
+    values = {"imageGCHighThresholdPercent": DEFAULT_HIGH, "imageGCLowThresholdPercent": DEFAULT_LOW}
+    lines, bad = [], []
+    for key in values:
+        if key not in data:
+            continue
+        number = safeio.number(data[key], 0, 100)
+        shown = one_line(repr(data[key]))[:60]
+        if number is None or number != data[key]:
+            bad.append(f"{key} {shown} is not a whole percentage (0-100)")
+            continue
+        values[key] = number
+        lines.append(f"{key}: {number}")
     ev = Evidence(path, "\n".join(lines) or "(no image GC thresholds: the defaults apply)", kind="file")
-    return int(high), int(low), ev, f"kubelet config {path} ({how})"
+    where = f"kubelet config {path} ({how})" + (f"; {'; '.join(bad)}: the default instead" if bad else "")
+    return values["imageGCHighThresholdPercent"], values["imageGCLowThresholdPercent"], ev, where
 
 
 def usage(path: str) -> tuple[int, int, int]:

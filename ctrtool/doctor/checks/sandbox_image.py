@@ -29,9 +29,10 @@ def configured(probe: Probe) -> tuple[str | None, Evidence | None]:
 
     daemon = serving(probe.settings.endpoint("crictl").address) or serving(probe.settings.endpoint("ctr").address)
     if daemon is not None:
-        plugins = daemon.config.get("plugins") or {}
-        section = plugins.get("io.containerd.cri.v1.images") or {}
-        pinned = (section.get("pinned_images") or {}).get("sandbox") if isinstance(section, dict) else None
+        plugins = daemon.config.get("plugins")
+        section = plugins.get("io.containerd.cri.v1.images") if isinstance(plugins, dict) else None
+        images = section.get("pinned_images") if isinstance(section, dict) else None
+        pinned = images.get("sandbox") if isinstance(images, dict) else None
         if isinstance(pinned, str) and pinned:
             return pinned, file_evidence(
                 daemon.config_path, ["[plugins.'io.containerd.cri.v1.images'.pinned_images]", f'sandbox = "{pinned}"']
