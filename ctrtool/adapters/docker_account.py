@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -33,21 +32,12 @@ LIMIT = 4 << 20  # an image config or a small layerdb file: far less than this
 
 def _small(path: str) -> str | None:
     """A small regular file's text, or None (missing, not regular, too big, not UTF-8)."""
+    from ..safeio import read_regular
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = os.read(fd, LIMIT + 1)
-        if len(data) > LIMIT:
-            return None
-        return data.decode("utf-8")
+        return read_regular(path, LIMIT).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    finally:
-        os.close(fd)
 
 
 def _json(path: str) -> object:
@@ -56,7 +46,7 @@ def _json(path: str) -> object:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
