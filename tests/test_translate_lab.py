@@ -413,6 +413,17 @@ def test_exec_exit_status_is_the_commands(lab_env, web):
     assert got.returncode == 3, got.stderr
 
 
+@pytest.mark.parametrize("to", ["crictl", "ctr"])
+def test_exec_passes_the_commands_output_and_exit_status_through(lab_env, web, to):
+    """`translate --run -- docker exec C sh -c 'echo hi; exit 3'` lost "hi", exited 1 and printed a
+    three-line error (crictl's failure), where docker prints hi and exits 3."""
+    cmd = ["sh", "-c", "echo hi; echo oops >&2; exit 3"]
+    docker = tool(lab_env, "docker", "exec", WEB, *cmd, check=False)
+    assert (docker.returncode, docker.stdout, docker.stderr) == (3, "hi\n", "oops\n")
+    got = ctrtool("translate", "--run", "-q", "--to", to, "--", "docker", "exec", WEB, *cmd, env=lab_env)
+    assert (got.returncode, got.stdout, got.stderr) == (3, "hi\n", "oops\n")
+
+
 def test_top_translated_to_ctr_lists_the_containers_processes(lab_env, web):
     got = translated(lab_env, "-q", "--resolve", "--to", "ctr", "--", "docker", "top", WEB)
     pids = [line.split()[0] for line in got.stdout.splitlines()[1:] if line.strip()]
