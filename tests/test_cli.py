@@ -114,6 +114,27 @@ def test_unreachable_hint_comes_from_the_backends_descriptor(backend, variable, 
     assert gone.returncode == 1 and f"hint: {words}" in gone.stderr, gone.stderr
 
 
+def test_the_crictl_hint_names_the_config_file_crictl_reads(tmp_path):
+    """With CRI_CONFIG_FILE set, the hint named /etc/crictl.yaml, a file crictl does not read then."""
+    conf = tmp_path / "my-crictl.yaml"
+    conf.write_text("runtime-endpoint: unix:///nonexistent/cri.sock\n")
+    env = {**os.environ, **CLEAN_ENV, "CRI_CONFIG_FILE": str(conf)}
+    for name in ("CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "CTRTOOL_DEBUG"):
+        env.pop(name, None)
+    got = ctrtool("images", "--backend", "crictl", env=env)
+    assert got.returncode == 1, got.stderr
+    assert f"set runtime-endpoint in {conf}" in got.stderr, got.stderr
+    assert "/etc/crictl.yaml" not in got.stderr
+    # the same words when no endpoint is found at all (crictl's file without runtime-endpoint)
+    from ctrtool.config import Settings, endpoint_hint
+
+    settings = Settings(env={"CRI_CONFIG_FILE": str(conf)})
+    assert endpoint_hint("crictl", settings).endswith(f"set runtime-endpoint in {conf}")
+    conf.write_text("timeout: 3\n")
+    assert settings.endpoint("crictl").hint == endpoint_hint("crictl", settings)
+    assert endpoint_hint("crictl", Settings(env={})).endswith("set runtime-endpoint in /etc/crictl.yaml")
+
+
 def test_a_missing_socket_is_reported_at_once_not_after_the_timeout():
     """ctr 1.6 dials a missing socket until its deadline: ctrtool says at once that it is missing,
     without starting the tool (no tool call in the trace)."""

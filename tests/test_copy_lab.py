@@ -8,6 +8,7 @@ touched.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 
 import pytest
@@ -161,3 +162,21 @@ def test_copy_between_namespaces_of_one_containerd_writes_no_second_blob(lab, la
             assert parts - digests_before and after > before  # docker's layers were not in containerd
     finally:
         subprocess.run(crictl + ["rmi", image.id], capture_output=True)
+
+
+def test_not_in_the_from_store_the_hint_is_a_copy_copy_accepts(lab_env, tools):
+    """The hint of an image not in --from suggested `--from docker --to docker` when it was in docker
+    and --to was docker (refused: a copy onto itself), and `--to crictl` whatever --to was."""
+    docker, ctr, _crictl = tools
+    subprocess.run(docker + ["tag", DEMO, SCRATCH], check=True, capture_output=True)
+    there = ctrtool("copy", SCRATCH, "--from", "ctr:default", "--to", "docker", env=lab_env)
+    assert there.returncode == 1
+    assert there.stderr.splitlines()[1] == "  hint: nothing to copy: it is already in docker, the --to store"
+    elsewhere = ctrtool("copy", SCRATCH, "--from", "ctr:k8s.io", "--to", "ctr:default", env=lab_env)
+    assert elsewhere.returncode == 1
+    hint = elsewhere.stderr.splitlines()[1]
+    argv = shlex.split(hint.split("copy it from where it is: ", 1)[1])
+    assert argv == ["ctrtool", "copy", SCRATCH, "--from", "docker", "--to", "ctr:default"], hint
+    assert ctrtool(*argv[1:], env=lab_env).returncode == 0
+    listed = subprocess.run(ctr + ["-n", "default", "images", "ls", "-q"], capture_output=True, text=True).stdout
+    assert SCRATCH in listed.split()
