@@ -218,3 +218,15 @@ def test_a_docker_command_is_pointed_to_translate_not_guessed_as_a_typo(word, tr
 def test_a_typo_still_gets_clicks_suggestion():
     got = ctrtool("imagez", env=dict(os.environ))
     assert got.returncode == 2 and "Did you mean 'images'?" in got.stderr
+
+
+def test_the_image_id_shown_is_the_one_the_rows_tool_prints():
+    """Docker 29 on containerd's image store prints the manifest digest as IMAGE ID; the tables of
+    `images` and `nodes images` show that on docker's rows, the config digest elsewhere."""
+    from ctrtool.commands.images import image_id_shown
+
+    config, manifest = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    assert image_id_shown("docker", "moby", config, manifest) == manifest
+    assert image_id_shown("docker", None, config, None) == config  # docker on overlay2
+    assert image_id_shown("ctr", "moby", config, manifest) == config
+    assert image_id_shown("crictl", "k8s.io", None, manifest) == manifest

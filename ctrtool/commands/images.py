@@ -48,9 +48,14 @@ def shown_id(r: ImageRecord) -> str | None:
     """The IMAGE ID the row's own tool prints: docker on containerd's image store (Docker 29's
     default) prints the manifest digest (JSON ``digest``), every other store the config digest (JSON
     ``id``, the ID that tells the same image in several stores: COPIES counts by it)."""
-    if r.backend == "docker" and r.namespace and r.digest:
-        return r.digest
-    return r.id or r.digest
+    return image_id_shown(r.backend, r.namespace, r.id, r.digest)
+
+
+def image_id_shown(backend: str | None, namespace: str | None, image_id: str | None, digest: str | None) -> str | None:
+    """shown_id() of a row's fields (also `nodes images`, whose rows are JSON from the nodes)."""
+    if backend == "docker" and namespace and digest:
+        return digest
+    return image_id or digest
 
 
 def columns(legend: dict[tuple, int]) -> list[Column]:
