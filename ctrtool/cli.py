@@ -192,7 +192,8 @@ def completion_command(
     """Print the script that makes SHELL complete ctrtool's commands, options, backends, namespaces,
     image and container names (these from one listing each, as you type).
 
-    bash: `source <(ctrtool completion bash)` (or write it to /etc/bash_completion.d/ctrtool);
+    bash: `source <(ctrtool completion bash)` (or write it to a file that ~/.bashrc sources;
+    /etc/bash_completion.d is read only with the bash-completion package);
     zsh: `source <(ctrtool completion zsh)`; fish: `ctrtool completion fish | source`
     (or write it to ~/.config/fish/completions/ctrtool.fish)."""
     from . import completion

@@ -18,13 +18,41 @@ import typer
 
 COMPLETE_VAR = "_CTRTOOL_COMPLETE"
 SHELLS = ("bash", "zsh", "fish")
-TIMEOUT = 3.0  # seconds per backend while the user waits at the prompt
+TIMEOUT = 1.0  # seconds per backend while the user waits at the prompt: a hung one gives up then
+
+# bash: typer's script assigned `COMPREPLY=( $(...) )`, which expands a candidate as a glob (and
+# split a word at ':' as bash does, so `--from ctr:de` or `demo:1` completed wrongly). This one
+# takes each line as one candidate, passes the line up to the cursor whole (ctrtool splits it), and
+# gives bash only what follows the last ':' of the word, which is what bash replaces. No
+# bash-completion package is needed.
+BASH_SCRIPT = r"""_ctrtool_completion() {
+    local line=${COMP_LINE:0:COMP_POINT} cur="" candidate
+    local -a words
+    read -r -a words <<< "$line"
+    local cword=${#words[@]}
+    if [[ -n $line && $line != *[[:space:]] ]]; then
+        cword=$((cword - 1))
+        cur=${words[cword]}
+    fi
+    local colon_prefix=""
+    [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]] && colon_prefix=${cur%"${cur##*:}"}
+    COMPREPLY=()
+    while IFS= read -r candidate; do
+        [[ -n $candidate ]] && COMPREPLY+=("${candidate#"$colon_prefix"}")
+    done < <(COMP_WORDS="$line" COMP_CWORD="$cword" _CTRTOOL_COMPLETE=complete_bash "$1" 2>/dev/null)
+    return 0
+}
+
+complete -o default -F _ctrtool_completion ctrtool
+"""
 
 
 def script(shell: str) -> str:
     """The script that makes ``shell`` complete ctrtool (``source <(ctrtool completion bash)``)."""
     from typer.completion import completion_init, get_completion_script
 
+    if shell == "bash":
+        return BASH_SCRIPT
     completion_init()
     return get_completion_script(prog_name="ctrtool", complete_var=COMPLETE_VAR, shell=shell)
 
@@ -134,3 +162,50 @@ def formats(incomplete: str) -> list[str]:
     from .output import FORMATS
 
     return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+def stores(ctx: typer.Context, incomplete: str) -> list[str]:
+    """For `copy --from/--to`: docker, crictl, ctr, and ctr:NS for each containerd namespace (one
+    `ctr namespaces ls`, only once `ctr:` is typed)."""
+    from .adapters import BACKENDS, get_descriptor
+
+    words = [b for b in BACKENDS if b.startswith(incomplete)]
+    backend, colon, _ = incomplete.partition(":")
+    if backend in BACKENDS and get_descriptor(backend).selects_namespace and (colon or incomplete == backend):
+        words += [f"{backend}:{ns}" for ns in namespaces(ctx, "")]
+    return sorted(w for w in set(words) if w.startswith(incomplete))
+
+
+def profiles(incomplete: str) -> list[str]:
+    """For `lab up --profile`: the lab's profiles."""
+    from .lab.profiles import PROFILES
+
+    return [p for p in PROFILES if p.startswith(incomplete)]
+
+
+def docker_words(ctx: typer.Context, incomplete: str) -> list[str]:
+    """For `translate -- docker ...`: `docker` first, then the docker commands translate knows
+    (management forms such as `container ls` as their second word), then that command's flags."""
+
+    def produce() -> list[str]:
+        from .translate.tables import grammar
+
+        given = list(ctx.params.get("docker_args") or []) if ctx is not None else []
+        if not given:
+            return ["docker"]
+        if given[0] == "docker":  # translate takes the line with or without it
+            given = given[1:]
+        g = grammar()
+        names = set(g.commands) | set(g.aliases)
+        if not given:
+            return [n.split(" ")[0] for n in names]
+        if len(given) == 1 and given[0] not in names:
+            return [n.split(" ", 1)[1] for n in names if n.startswith(given[0] + " ")]
+        command = " ".join(given[:2]) if " ".join(given[:2]) in names else given[0]
+        command = g.aliases.get(command, command)
+        spec = g.commands.get(command)
+        if spec is None or not incomplete.startswith("-"):
+            return []
+        return [f.long for f in spec.flags if getattr(f, "long", None)]
+
+    return _quietly(produce, incomplete)

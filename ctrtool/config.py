@@ -76,14 +76,25 @@ class Endpoint:
     context: str | None = None  # docker only: a CLI context to pass with --context
     tool_config: str | None = None  # crictl only: its config file, when one is used
     looked_at: tuple[str, ...] = ()
+    hint: str | None = field(default=None, repr=False)  # how to set it (endpoint_hint()), when known
 
     def require(self) -> str:
         if self.address is None:
             raise NoEndpoint(
                 f"{self.backend}: no endpoint found (looked at {', '.join(self.looked_at) or 'nothing'})",
-                hint=_descriptor(self.backend).endpoint_hint,
+                hint=self.hint or endpoint_hint(self.backend),
             )
         return self.address
+
+
+def endpoint_hint(backend: str, settings: Settings | None = None) -> str:
+    """How to set ``backend``'s endpoint (its descriptor's words), naming the config file its tool
+    reads here: crictl's is CRI_CONFIG_FILE's (or ctrtool's crictl.config), else /etc/crictl.yaml."""
+    hint = _descriptor(backend).endpoint_hint
+    if "{tool_config}" not in hint:
+        return hint
+    path = settings.crictl_config_path() if settings else (os.environ.get("CRI_CONFIG_FILE") or "/etc/crictl.yaml")
+    return hint.replace("{tool_config}", path)
 
 
 def _descriptor(backend: str) -> Any:
@@ -206,7 +217,7 @@ class Settings:
             (conf.get("runtime-endpoint"), f"{d.name}.runtime-endpoint in {self.config_path}"),
         )
         image = f.image_endpoint or env.get("IMAGE_SERVICE_ENDPOINT") or conf.get("image-endpoint")
-        tool_path = self._crictl_config_path()
+        tool_path = self.crictl_config_path()
         tool_conf: dict[str, Any] = {}
         if runtime is None or image is None:  # only then does crictl's own file matter (and YAML load)
             tool_conf = self._crictl_config(tool_path)
@@ -215,9 +226,10 @@ class Settings:
         ep = Endpoint(d.name, *runtime) if runtime else _first_socket(d.name, d.default_sockets)
         ep.image_address = image or tool_conf.get("image-endpoint") or ep.address
         ep.tool_config = tool_path if os.path.exists(tool_path) else None
+        ep.hint = endpoint_hint(d.name, self)
         return ep
 
-    def _crictl_config_path(self) -> str:
+    def crictl_config_path(self) -> str:
         return (
             next((self.file[b]["config"] for b in BACKENDS if self.file.get(b, {}).get("config")), None)
             or self.env.get("CRI_CONFIG_FILE")

@@ -1001,6 +1001,33 @@ def locate_pod(settings: Settings, ref: str) -> tuple[Adapter, Any]:
 # -- copy between stores --------------------------------------------------------------------------
 
 
+def _copy_hint(exc: NotFound, target: tuple[str, str | None], rerun: Rerun) -> None:
+    """The hint when the image is not in the --from store: if it is already in the --to store, that
+    (it suggested copying it from there onto itself, which copy refuses); else the copy from where
+    it is to the --to store given (it suggested `--to crictl` whatever --to was)."""
+    from .adapters import get_descriptor
+    from .adapters.base import place
+
+    def store(backend: str, ns: str | None) -> tuple[str, ...]:
+        d = get_descriptor(backend)
+        if d.moves_via:  # crictl: the CRI's namespace of the containerd ctr reaches
+            return ("containerd", d.namespace or cri_namespace())
+        if d.selects_namespace:  # ctr: one containerd namespace
+            return ("containerd", ns or "default")
+        return (backend,)  # docker: its own store, whatever namespace a listing gave it
+
+    wanted = store(*target)
+
+    def same(backend: str, ns: str | None) -> bool:
+        return store(backend, ns) == wanted
+
+    there = [p for p in exc.elsewhere if same(*p)]
+    if there:
+        exc.hint = f"nothing to copy: it is already in {place(*there[0])}, the --to store"
+    elif exc.elsewhere:  # the copy to the --to store the user gave (the kubelet's hint names crictl)
+        exc.hint = "copy it from where it is: " + "  or  ".join(rerun(b, ns) for b, ns in exc.elsewhere)
+
+
 def copy_plan(
     settings: Settings, ref: str, source: tuple[str, str | None], target: tuple[str, str | None], rerun: Rerun
 ):
@@ -1014,7 +1041,11 @@ def copy_plan(
     from .adapters.base import place, plan_copy
 
     (src_backend, src_ns), (dst_backend, dst_ns) = source, target
-    ((found_adapter, image),) = locate_images(settings, src_backend, src_ns, [ref], rerun)
+    try:
+        ((found_adapter, image),) = locate_images(settings, src_backend, src_ns, [ref], rerun)
+    except NotFound as exc:
+        _copy_hint(exc, target, rerun)
+        raise
     src_d, dst_d = get_descriptor(src_backend), get_descriptor(dst_backend)
     # a backend without archives of its own (crictl) moves images through another (ctr) in its namespace
     mover = operation_adapter(settings, src_d.moves_via, src_d.namespace) if src_d.moves_via else found_adapter

@@ -1,8 +1,8 @@
 """The one way ctrtool runs a tool: an argv list (never a shell), a timeout, typed errors.
 
 Every invocation can be traced: with ``CTRTOOL_TRACE=/path/file`` each call appends one JSON line
-(argv, seconds, exit code), which is how the tests count tool calls; with ``CTRTOOL_DEBUG=1`` each
-call is also echoed to stderr.
+(argv, seconds, exit code, and for a bounded call its timeout), which is how the tests count tool
+calls; with ``CTRTOOL_DEBUG=1`` each call is also echoed to stderr.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def run(
         stdout, stderr = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        _trace(argv, time.monotonic() - started, None)
+        _trace(argv, time.monotonic() - started, None, timeout)
         raise ToolTimeout(tool, timeout or 0.0, endpoint=endpoint, argv=argv) from None
     except BaseException:
         _kill_group(proc)
@@ -234,7 +234,7 @@ def run(
     finally:
         _finished(proc)
     seconds = time.monotonic() - started
-    _trace(argv, seconds, proc.returncode)
+    _trace(argv, seconds, proc.returncode, timeout)
     result = Result(argv, proc.returncode, stdout, stderr, seconds)
     if _recorder is not None:
         _recorder(result)
@@ -1065,11 +1065,14 @@ def _open_trace(path: str) -> int:
 _trace_broken = threading.Event()
 
 
-def _trace(argv: list[str], seconds: float, returncode: int | None) -> None:
+def _trace(argv: list[str], seconds: float, returncode: int | None, timeout: float | None = None) -> None:
     path = os.environ.get("CTRTOOL_TRACE")
     if not path:
         return
-    line = json.dumps({"argv": argv, "seconds": round(seconds, 4), "returncode": returncode})
+    call: dict[str, Any] = {"argv": argv, "seconds": round(seconds, 4), "returncode": returncode}
+    if timeout is not None:
+        call["timeout"] = round(timeout, 4)  # the deadline this call was given (run(): what was left)
+    line = json.dumps(call)
     # O_APPEND writes of one short line are atomic enough across our threads and processes
     try:
         fd = _open_trace(path)

@@ -12,10 +12,14 @@ README.md marks each example block:
 
 EXAMPLES below says, for each NAME, the lab profile and the command lines (run with bash, as a
 user would type them, with `ctrtool lab env`'s variables, NO_COLOR=1 and COLUMNS=100; stdout and
-stderr in the order they were written). The labs are fresh ones in their default directories
-(/var/tmp/ctrtool-lab for debian, /var/tmp/ctrtool-lab-PROFILE for the others), the directories the
-README's paths name; a lab already running there is refused, so that nothing of a user's is shown
-or touched. The labs are purged at the end.
+stderr in the order they were written). The labs are fresh ones in the generator's own directories
+(/var/tmp/ctrtool-gen for debian, /var/tmp/ctrtool-gen-PROFILE for the others), never the default
+ones a user's `ctrtool lab up` takes (/var/tmp/ctrtool-lab, /var/tmp/ctrtool-lab-PROFILE): a lab a
+user left running there is neither shown nor touched. The outputs name the default directories, as a
+user's run would: the generator's directory has the same length (so tables lay out the same) and is
+written back as the default one, in full paths and in paths shortened in the middle. One run at a
+time (a lock, /var/tmp/ctrtool-gen.lock); a lab still running in the generator's directory is one an
+interrupted run left, and is purged first. The labs are purged at the end.
 
     scripts/gen_readme.py            rewrite README.md (atomically)
     scripts/gen_readme.py --check    regenerate and compare, exit 1 on a difference (the test
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import fcntl
 import os
 import re
 import subprocess
@@ -38,7 +43,30 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "README.md")
 COLUMNS = "100"
 DEMO = "localhost/ctrtool/demo:1.0"
-KUBE_LAB = "/var/tmp/ctrtool-lab-kube"
+# the directories README's outputs name (`ctrtool lab up`'s defaults) and the generator's own, of
+# the same length: lab_dir() is where the labs run, as_readme() writes the outputs back
+README_ROOT = "/var/tmp/ctrtool-lab"
+RUN_ROOT = "/var/tmp/ctrtool-gen"
+LOCK = "/var/tmp/ctrtool-gen.lock"
+assert len(README_ROOT) == len(RUN_ROOT)
+
+
+def lab_dir(profile: str) -> str:
+    """Where the generator runs PROFILE's lab (never a directory a user's `lab up` takes)."""
+    return RUN_ROOT if profile == "debian" else f"{RUN_ROOT}-{profile}"
+
+
+def as_readme(text: str) -> str:
+    """An output as a run in the default directories prints it: the generator's directory written
+    as README_ROOT, whole or as the start of a path shortened in the middle ("/var/tmp/ctrtool-ge…")."""
+    text = text.replace(RUN_ROOT, README_ROOT)
+    common = len(os.path.commonprefix([RUN_ROOT, README_ROOT]))
+    for k in range(len(RUN_ROOT) - 1, common, -1):
+        text = text.replace(RUN_ROOT[:k] + "…", README_ROOT[:k] + "…")
+    return text
+
+
+KUBE_LAB = lab_dir("kube")
 KUBE_NODE = KUBE_LAB + "/nodes/node-{}"
 
 
@@ -161,10 +189,6 @@ def ctrtool_bin() -> str:
     return here if os.path.exists(os.path.join(here, "ctrtool")) else ""
 
 
-def lab_dir(profile: str) -> str:
-    return "/var/tmp/ctrtool-lab" if profile == "debian" else f"/var/tmp/ctrtool-lab-{profile}"
-
-
 def ctrtool(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "ctrtool", *args], capture_output=True, text=True, env=env, cwd=REPO, check=False
@@ -173,12 +197,9 @@ def ctrtool(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def start_lab(profile: str) -> dict[str, str]:
     directory = lab_dir(profile)
-    status = ctrtool("lab", "status", "--dir", directory, "-o", "json")
-    if status.returncode == 0 and '"running": true' in status.stdout:
-        raise SystemExit(
-            f"gen_readme: a lab is running in {directory}; the examples need a fresh one there "
-            f"(stop it with `ctrtool lab down --purge --dir {directory}`)"
-        )
+    # the generator's own directory (under its lock): whatever is there, an interrupted run left
+    if os.path.exists(directory):
+        stop_lab(profile)
     up = ctrtool("lab", "up", "--profile", profile, "--dir", directory)
     if up.returncode != 0:
         raise SystemExit(f"gen_readme: lab up --profile {profile} failed:\n{up.stderr}")
@@ -218,7 +239,7 @@ def run_example(example: Example, env: dict[str, str]) -> str:
                 cwd="/tmp",
                 check=False,
             )
-            out.append(f"$ {line}\n{got.stdout}")
+            out.append(f"$ {line}\n{as_readme(got.stdout)}")
     finally:
         for argv in example.teardown:
             subprocess.run(argv, env=env, capture_output=True, check=False)
@@ -226,6 +247,13 @@ def run_example(example: Example, env: dict[str, str]) -> str:
 
 
 def generate() -> dict[str, str]:
+    """Every example's block, from fresh labs in the generator's directories (one run at a time)."""
+    with open(LOCK, "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _generate()
+
+
+def _generate() -> dict[str, str]:
     blocks: dict[str, str] = {}
     profiles = list(dict.fromkeys(e.profile for e in EXAMPLES))
     for profile in profiles:

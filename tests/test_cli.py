@@ -114,6 +114,27 @@ def test_unreachable_hint_comes_from_the_backends_descriptor(backend, variable, 
     assert gone.returncode == 1 and f"hint: {words}" in gone.stderr, gone.stderr
 
 
+def test_the_crictl_hint_names_the_config_file_crictl_reads(tmp_path):
+    """With CRI_CONFIG_FILE set, the hint named /etc/crictl.yaml, a file crictl does not read then."""
+    conf = tmp_path / "my-crictl.yaml"
+    conf.write_text("runtime-endpoint: unix:///nonexistent/cri.sock\n")
+    env = {**os.environ, **CLEAN_ENV, "CRI_CONFIG_FILE": str(conf)}
+    for name in ("CONTAINER_RUNTIME_ENDPOINT", "IMAGE_SERVICE_ENDPOINT", "CTRTOOL_DEBUG"):
+        env.pop(name, None)
+    got = ctrtool("images", "--backend", "crictl", env=env)
+    assert got.returncode == 1, got.stderr
+    assert f"set runtime-endpoint in {conf}" in got.stderr, got.stderr
+    assert "/etc/crictl.yaml" not in got.stderr
+    # the same words when no endpoint is found at all (crictl's file without runtime-endpoint)
+    from ctrtool.config import Settings, endpoint_hint
+
+    settings = Settings(env={"CRI_CONFIG_FILE": str(conf)})
+    assert endpoint_hint("crictl", settings).endswith(f"set runtime-endpoint in {conf}")
+    conf.write_text("timeout: 3\n")
+    assert settings.endpoint("crictl").hint == endpoint_hint("crictl", settings)
+    assert endpoint_hint("crictl", Settings(env={})).endswith("set runtime-endpoint in /etc/crictl.yaml")
+
+
 def test_a_missing_socket_is_reported_at_once_not_after_the_timeout():
     """ctr 1.6 dials a missing socket until its deadline: ctrtool says at once that it is missing,
     without starting the tool (no tool call in the trace)."""
@@ -197,3 +218,15 @@ def test_a_docker_command_is_pointed_to_translate_not_guessed_as_a_typo(word, tr
 def test_a_typo_still_gets_clicks_suggestion():
     got = ctrtool("imagez", env=dict(os.environ))
     assert got.returncode == 2 and "Did you mean 'images'?" in got.stderr
+
+
+def test_the_image_id_shown_is_the_one_the_rows_tool_prints():
+    """Docker 29 on containerd's image store prints the manifest digest as IMAGE ID; the tables of
+    `images` and `nodes images` show that on docker's rows, the config digest elsewhere."""
+    from ctrtool.commands.images import image_id_shown
+
+    config, manifest = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    assert image_id_shown("docker", "moby", config, manifest) == manifest
+    assert image_id_shown("docker", None, config, None) == config  # docker on overlay2
+    assert image_id_shown("ctr", "moby", config, manifest) == config
+    assert image_id_shown("crictl", "k8s.io", None, manifest) == manifest

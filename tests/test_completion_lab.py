@@ -4,6 +4,7 @@ completion protocol itself: no error output, a bounded number of tool calls."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -16,6 +17,7 @@ from helpers import ctrtool, lab_exports, pane
 pytestmark = pytest.mark.lab
 
 DEMO = "localhost/ctrtool/demo:1.0"
+GLOB = "globbox*"
 BIN = os.path.dirname(sys.executable)  # the venv's bin: `ctrtool` is there
 
 SHELLS = {
@@ -32,6 +34,9 @@ def container(lab, lab_env):
 
     native = Native(lab, lab_env)
     native.docker_run("ctl-completion-box")
+    # a CRI container whose name is a glob (the CRI takes any name): bash expanded it against the
+    # files of the current directory (`COMPREPLY=( $(...) )`)
+    native.cri_container(native.pod("ctl-completion-pod"), "ctl-completion-pod", GLOB, start=False)
     yield "ctl-completion-box"
     native.cleanup()
 
@@ -56,11 +61,15 @@ def _type(tmux, session: str, keys: str, expect: str, seconds: float = 30) -> st
 
 
 @pytest.mark.parametrize("shell", sorted(SHELLS))
-def test_completion_in_a_real_shell(shell, lab_env, tmux, container):
+def test_completion_in_a_real_shell(shell, lab_env, tmux, container, tmp_path):
     start, load = SHELLS[shell]
     env = lab_exports(lab_env)
     path = f"{BIN}:{lab_env['PATH']}"
     session = f"complete-{shell}"
+    here = tmp_path / "cwd"  # files a glob candidate would expand to
+    here.mkdir()
+    for name in ("globbox-a", "globbox-b"):
+        (here / name).write_text("")
     subprocess.run(
         [
             *tmux,
@@ -72,6 +81,8 @@ def test_completion_in_a_real_shell(shell, lab_env, tmux, container):
             "200",
             "-y",
             "50",
+            "-c",
+            str(here),
             f"env -i HOME={shlex.quote(os.environ.get('HOME', '/root'))} TERM=xterm PATH={shlex.quote(path)} {env} {start}",
         ],
         check=True,
@@ -87,10 +98,48 @@ def test_completion_in_a_real_shell(shell, lab_env, tmux, container):
         _type(
             tmux, session, "ctrtool rmi -b ctr -n default localhost/ctrtool/de", f"ctrtool rmi -b ctr -n default {DEMO}"
         )
+        # a word with ':' completes whole (bash splits words at ':')
+        _type(tmux, session, "ctrtool rmi -b ctr -n default localhost/ctrtool/demo:1", f"-n default {DEMO}")
         _type(tmux, session, "ctrtool stop ctl-completion-b", f"ctrtool stop {container}")
         _type(tmux, session, "ctrtool df -o ya", "ctrtool df -o yaml")
+        # values that had no completion: copy's stores, doctor --image, lab up --profile, translate
+        _type(tmux, session, "ctrtool copy x --from cri", "ctrtool copy x --from crictl")
+        _type(tmux, session, "ctrtool copy x --to ctr:de", "ctrtool copy x --to ctr:default")
+        _type(tmux, session, "ctrtool doctor --image localhost/ctrtool/de", f"ctrtool doctor --image {DEMO}")
+        _type(tmux, session, "ctrtool lab up --profile modern-o", "ctrtool lab up --profile modern-overlay2")
+        _type(tmux, session, "ctrtool translate -- dock", "ctrtool translate -- docker")
+        _type(tmux, session, "ctrtool translate -- docker unp", "ctrtool translate -- docker unpause")
+        _type(tmux, session, "ctrtool translate -- docker container unp", "-- docker container unpause")
+        _type(tmux, session, "ctrtool translate -- docker run --pul", "ctrtool translate -- docker run --pull")
+        # a candidate is inserted as it is (the shell quotes a glob character its own way), not
+        # replaced by the files it matches
+        screen = _type(tmux, session, "ctrtool stop globb", "ctrtool stop globbox")
+        line = next(ln for ln in screen.splitlines() if "ctrtool stop globbox" in ln)
+        assert "globbox-" not in line and "*" in line, line
     finally:
         subprocess.run([*tmux, "kill-session", "-t", session], capture_output=True)
+
+
+def test_a_hung_backend_is_given_one_second(lab_env, tmp_path):
+    """A completion waits for no backend more than 1 s (it was 3): a socket that accepts and never
+    answers stands for a hung daemon; the trace shows the deadline the call was given."""
+    import socket
+
+    hung = tmp_path / "hung.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(hung))
+    server.listen(16)  # connections wait in the backlog: never accepted, never answered
+    try:
+        trace = tmp_path / "trace.jsonl"
+        env = dict(lab_env, CONTAINERD_ADDRESS=str(hung), CTRTOOL_VIA="tools")
+        got = _complete(env, "ctrtool rmi -b ctr -n default ", trace=str(trace))
+    finally:
+        server.close()
+    assert (got.returncode, got.stdout.strip(), got.stderr) == (0, "", "")
+    calls = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert calls and all(c["argv"][0].endswith("ctr") for c in calls), calls
+    assert all(0 < c["timeout"] <= 1.0 for c in calls), calls
+    assert any(c["returncode"] is None for c in calls), calls  # ended at its deadline
 
 
 def _complete(lab_env, words: str, trace=None) -> subprocess.CompletedProcess:

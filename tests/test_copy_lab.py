@@ -8,6 +8,7 @@ touched.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 
@@ -200,3 +201,21 @@ def test_copy_to_a_ctr_namespace_is_checked_afresh_on_the_fast_path(lab_env, too
         assert SCRATCH in listed and BACK in listed
     finally:
         clean()
+
+
+def test_not_in_the_from_store_the_hint_is_a_copy_copy_accepts(lab_env, tools):
+    """The hint of an image not in --from suggested `--from docker --to docker` when it was in docker
+    and --to was docker (refused: a copy onto itself), and `--to crictl` whatever --to was."""
+    docker, ctr, _crictl = tools
+    subprocess.run(docker + ["tag", DEMO, SCRATCH], check=True, capture_output=True)
+    there = ctrtool("copy", SCRATCH, "--from", "ctr:default", "--to", "docker", env=lab_env)
+    assert there.returncode == 1
+    assert there.stderr.splitlines()[1] == "  hint: nothing to copy: it is already in docker, the --to store"
+    elsewhere = ctrtool("copy", SCRATCH, "--from", "ctr:k8s.io", "--to", "ctr:default", env=lab_env)
+    assert elsewhere.returncode == 1
+    hint = elsewhere.stderr.splitlines()[1]
+    argv = shlex.split(hint.split("copy it from where it is: ", 1)[1])
+    assert argv == ["ctrtool", "copy", SCRATCH, "--from", "docker", "--to", "ctr:default"], hint
+    assert ctrtool(*argv[1:], env=lab_env).returncode == 0
+    listed = subprocess.run(ctr + ["-n", "default", "images", "ls", "-q"], capture_output=True, text=True).stdout
+    assert SCRATCH in listed.split()

@@ -1,7 +1,7 @@
 """`ctrtool doctor`, sandbox image check, against the lab: the pause image the CRI is configured
 with is in k8s.io, visible and unpacked; removed from k8s.io (and left in namespace default), doctor
-says every pod sandbox needs a registry, names where the image is, and its `ctrtool copy` brings
-it back."""
+says every new pod sandbox would pull it from a registry, names where the image is, and its
+`ctrtool copy` brings it back."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_pause_image_removed_from_k8s_io(lab, lab_env, native):
         r = got["sandbox_image"]
         assert r["status"] == "fail", r
         assert proc.returncode == 1
-        assert "every pod sandbox needs a registry" in r["summary"]
+        assert "every new pod sandbox would pull it from a registry" in r["summary"]
         assert "it is in ctr namespace default, which the CRI does not see" in r["details"]
         assert any(f"(no image named {PAUSE_IMAGE})" == e["excerpt"] for e in r["evidence"])
         (fix,) = r["fixes"]

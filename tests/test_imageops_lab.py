@@ -122,6 +122,20 @@ def test_crictl_rmi_removes_the_whole_image_and_says_so(native, scratch, lab_env
     lab_untouched(native)
 
 
+def test_crictl_tag_by_id_names_a_ctr_tag_that_works(native, scratch, lab_env):
+    """Given an image ID, the hint named the ID (`ctrtool tag --backend ctr -n k8s.io sha256:…`),
+    which ctr then refused (the ID has several names in k8s.io: ctr works on names)."""
+    target = "localhost/ctrtool/scratch:2"
+    tag = ctrtool("tag", "-b", "crictl", DEMO_ID[7:19], target, env=lab_env)
+    assert tag.returncode == 2 and "crictl cannot tag" in tag.stderr, tag.stderr
+    hint = tag.stderr.splitlines()[1]
+    argv = shlex.split(hint[hint.index("ctrtool tag") :])
+    assert argv[-2:] == [DEMO, target], hint
+    done = ctrtool(*argv[1:], env=lab_env)
+    assert done.returncode == 0, done.stderr
+    assert target in cri_tags(native)
+
+
 def test_crictl_cannot_tag_load_or_save_and_names_the_ctr_command(scratch, lab_env, tmp_path):
     tag = ctrtool("tag", "-b", "crictl", DEMO, "localhost/ctrtool/scratch:2", env=lab_env)
     assert tag.returncode == 2 and "crictl cannot tag" in tag.stderr

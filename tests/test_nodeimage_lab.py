@@ -6,6 +6,7 @@ own Python. The containerd daemon's PID namespace stands for the host's (PID 1's
 from __future__ import annotations
 
 import json
+import pathlib
 import platform
 import secrets
 import subprocess
@@ -28,10 +29,20 @@ def built(tmp_path_factory) -> nodeimage.NodeImage:
 
 
 class NodeRun:
-    """ctr on the lab: import the image, run it as a node pod would run, clean up."""
+    """ctr on the lab: import the image, run it as a node pod would run, clean up.
 
-    def __init__(self, lab, env: dict[str, str], ref: str):
-        self.lab, self.env, self.ref = lab, env, ref
+    The container's output is taken the way the kubelet takes a pod's, from the file the shim writes
+    (`ctr run --log-uri file://...`), not from ctr's own stdout and stderr: ctr (its containerd client,
+    1.6 and 2.4 alike) closes its end of the output FIFOs as soon as the exit status arrives
+    (task.Delete -> cio's Cancel closes the pipes before Wait), so output still on its way is dropped:
+    on a busy machine a short process's one line ("needs hostPID: true") was lost while the exit status
+    125 came through, leaving only ctr's own cgroup v1 deprecation warning on its stderr. The shim, on
+    the other hand, finishes copying into its log file before the task is deleted. The file holds
+    stdout and stderr together (in the order written); CompletedProcess.stdout is that file,
+    .stderr is ctr's own."""
+
+    def __init__(self, lab, env: dict[str, str], ref: str, logs: pathlib.Path):
+        self.lab, self.env, self.ref, self.logs = lab, env, ref, logs
         self.containers: list[str] = []
 
     def ctr(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -52,18 +63,25 @@ class NodeRun:
         assert pid, "the lab's containerd is not running"
         return f"/proc/{pid}/ns/pid"
 
-    def run(self, *args: str, host_pid: bool = True, host_root: str = "/") -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, host_pid: bool = True, host_root: str = "/", command: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess:
+        """The entrypoint with ARGS (or COMMAND instead) in a container run as a node pod would be."""
         name = f"ctrtool-node-test-{secrets.token_hex(4)}"
         self.containers.append(name)
+        log = self.logs / f"{name}.log"
         runc_root = f"{self.lab.directory}/containerd/runc"  # runc state in the lab
-        opts = ["--rm", "--privileged", "--runc-root", runc_root]
+        opts = ["--rm", "--privileged", "--runc-root", runc_root, "--log-uri", f"file://{log}"]
         opts += ["--mount", f"type=bind,src={host_root},dst=/host,options=rbind:rw"]
         if host_root != "/":  # a bare root of a host: give it the host's /proc
             opts += ["--mount", "type=bind,src=/proc,dst=/host/proc,options=rbind:rw"]
         if host_pid:
             opts += ["--with-ns", f"pid:{self.host_pid_ns()}"]
         # ctr replaces the image's entrypoint when given arguments: name it
-        return self.ctr("run", *opts, self.ref, name, nodeimage.ENTRYPOINT, *args, check=False)
+        argv = command or (nodeimage.ENTRYPOINT, *args)
+        proc = self.ctr("run", *opts, self.ref, name, *argv, check=False)
+        output = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout=output, stderr=proc.stderr)
 
     def cleanup(self) -> None:
         for name in self.containers:
@@ -74,8 +92,8 @@ class NodeRun:
 
 
 @pytest.fixture
-def node(lab, lab_env, built):
-    run = NodeRun(lab, lab_env, built.ref)
+def node(lab, lab_env, built, tmp_path):
+    run = NodeRun(lab, lab_env, built.ref, tmp_path)
     started = time.monotonic()
     run.ctr("images", "import", str(built.path), timeout=300)
     run.import_seconds = time.monotonic() - started  # type: ignore[attr-defined]
@@ -125,7 +143,20 @@ def test_runs_on_a_host_root_with_no_python_and_no_libc(node, built, tmp_path):
 def test_without_the_host_pid_namespace_it_says_so(node):
     proc = node.run("probe", host_pid=False)
     assert proc.returncode == 125, (proc.returncode, proc.stdout, proc.stderr)
-    assert "hostPID" in proc.stderr + proc.stdout
+    assert "the pod needs hostPID: true" in proc.stdout, (proc.stdout, proc.stderr)
+
+
+def test_a_runs_output_is_complete_when_it_exits_at_once(node):
+    """What the hostPID test lost on a busy machine: output still on its way when the process exits.
+    Here 200 kB and a last line, written at once before exit 125 (more than the pipes between the
+    process and ctr hold): through ctr's stdout with a reader that is slower than the exit (`| (sleep
+    3; wc -c)`), ctr 2.4.2 printed 81920 of 150001 bytes and exited 125; the shim's log file has it
+    all."""
+    script = "/bin/busybox head -c 200000 /dev/zero; echo; echo last line >&2; exit 125"
+    proc = node.run(command=("/bin/busybox", "sh", "-c", script))
+    assert proc.returncode == 125, (proc.returncode, proc.stderr)
+    assert proc.stdout.count("\0") == 200000
+    assert proc.stdout.endswith("\nlast line\n"), proc.stdout[-100:]
 
 
 def test_onnode_usage_error_passes_its_exit_status(node):

@@ -1255,3 +1255,46 @@ def test_ctr_has_no_templates_and_says_where_the_fields_are():
     tr = translate(["inspect", "-f", "{{.State.Pid}}", "web"], "ctr", ids=FIXED)
     assert tr.argv == ["ctr", "-n", "k8s.io", "containers", "info", "web"]
     assert "ctr containers info" in tr.unsupported[0]["reason"] and "ctr tasks ls" in tr.unsupported[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    "docker, pointer",
+    [
+        ("build -t app:1 .", "ctrtool copy IMAGE --from docker --to crictl"),
+        ("image build .", "ctrtool copy IMAGE --from docker --to crictl"),
+        ("buildx build .", "ctrtool copy IMAGE --from docker --to crictl"),
+        ("volume ls", "docker run -v HOSTDIR:DIR"),
+        ("compose up", "ctrtool translate -- docker run"),
+        ("container prune", "crictl rm $(crictl ps -a --state exited -q)"),
+    ],
+)
+def test_not_covered_commands_say_what_to_do_instead(docker, pointer):
+    """build, volume, compose (a CLI plugin: it was "unknown docker command") and container prune were
+    "not covered" with only the list of translated commands as hint."""
+    result = invoke("--", "docker", *shlex.split(docker))
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].endswith("is not covered by ctrtool translate"), lines
+    assert pointer in lines[1] and len(lines) == 2, lines
+
+
+def test_a_pointer_for_a_command_that_is_translated_or_unknown_is_refused():
+    from ctrtool.translate.grammar import Grammar
+
+    with open(data_path("docker.yaml"), encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    for words in ("ps", "no-such-command", "image pull", "image no-such"):
+        with pytest.raises(TableError, match=f"instead.{words}"):
+            Grammar(dict(data, instead={words: "do something else"}), "docker.yaml")
+    with pytest.raises(TableError, match="instead.build"):
+        Grammar(dict(data, instead={"build": ""}), "docker.yaml")
+
+
+def test_the_stop_note_on_crictls_default_timeout_only_when_docker_s_default_is_used():
+    """`docker stop -t 30` was translated to --timeout 30 with the note "hence --timeout 10"."""
+    given = t("stop -t 30 web", "crictl")
+    assert given.argv is not None and given.argv[-3:] == ["--timeout", "30", "web"]
+    assert not any("--timeout 10" in n for n in given.notes), given.notes
+    default = t("stop web", "crictl")
+    assert default.argv is not None and default.argv[-3:] == ["--timeout", "10", "web"]
+    assert any("hence --timeout 10" in n for n in default.notes), default.notes

@@ -413,6 +413,25 @@ def test_exec_exit_status_is_the_commands(lab_env, web):
     assert got.returncode == 3, got.stderr
 
 
+@pytest.mark.parametrize("to", ["crictl", "ctr"])
+def test_exec_passes_the_commands_output_and_exit_status_through(lab_env, web, to):
+    """`translate --run -- docker exec C sh -c 'echo hi; exit 3'` lost "hi", exited 1 and printed a
+    three-line error (crictl's failure), where docker prints hi and exits 3."""
+    cmd = ["sh", "-c", "echo hi; echo oops >&2; exit 3"]
+    docker = tool(lab_env, "docker", "exec", WEB, *cmd, check=False)
+    assert (docker.returncode, docker.stdout, docker.stderr) == (3, "hi\n", "oops\n")
+    got = ctrtool("translate", "--run", "-q", "--to", to, "--", "docker", "exec", WEB, *cmd, env=lab_env)
+    if to == "ctr":
+        # ctr (its containerd client) closes its output FIFOs when the exit status arrives (cio's
+        # Cancel before Wait, in task and process Delete alike): on a very busy machine output still
+        # on its way is lost (tests/test_nodeimage_lab.py). What ctrtool owns is checked: the status,
+        # and nothing of its own (no error lines) around ctr's output
+        assert got.returncode == 3, got.stderr
+        assert got.stdout in ("hi\n", "") and got.stderr in ("oops\n", ""), (got.stdout, got.stderr)
+        return
+    assert (got.returncode, got.stdout, got.stderr) == (3, "hi\n", "oops\n")
+
+
 def test_top_translated_to_ctr_lists_the_containers_processes(lab_env, web):
     got = translated(lab_env, "-q", "--resolve", "--to", "ctr", "--", "docker", "top", WEB)
     pids = [line.split()[0] for line in got.stdout.splitlines()[1:] if line.strip()]

@@ -373,7 +373,7 @@ def canonical_ref(ref: str) -> str:
 
 def match_images(records: Sequence[ImageRecord], ref: str) -> tuple[list[ImageRecord], bool]:
     """The image records ``ref`` names, and whether it named them by name (else by id): the same
-    name (both normalised), else the exact id or manifest digest, else an id prefix."""
+    name (both normalised), else the exact id or manifest digest, else a prefix of either."""
     want = canonical_ref(ref)
     found = [r for r in records if r.ref and (r.ref == ref or canonical_ref(r.ref) == want)]
     if found:
@@ -382,7 +382,9 @@ def match_images(records: Sequence[ImageRecord], ref: str) -> tuple[list[ImageRe
     hexish = re.fullmatch(r"[0-9a-f]{3,64}", bare) is not None
     for test in (
         lambda r: r.id == f"sha256:{bare}" or r.digest == f"sha256:{bare}",
-        lambda r: hexish and bool(r.id) and r.id[7:].startswith(bare),
+        # a prefix of the id, or of the manifest digest: Docker 29 on containerd's image store
+        # prints that as its IMAGE ID
+        lambda r: hexish and any(d and d[7:].startswith(bare) for d in (r.id, r.digest)),
     ):
         found = [r for r in records if test(r)]
         if found:

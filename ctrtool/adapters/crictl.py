@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,8 +69,8 @@ DESCRIPTOR = Descriptor(
         "unix:///var/run/cri-dockerd.sock",
     ),
     daemon="the CRI runtime",
-    endpoint_hint="set CONTAINER_RUNTIME_ENDPOINT, pass --runtime-endpoint, or set runtime-endpoint "
-    "in /etc/crictl.yaml",
+    # {tool_config}: the crictl config file crictl reads here (CRI_CONFIG_FILE, else /etc/crictl.yaml)
+    endpoint_hint="set CONTAINER_RUNTIME_ENDPOINT, pass --runtime-endpoint, or set runtime-endpoint in {tool_config}",
     archives=False,
     moves_via="ctr",
     has_pods=True,
@@ -396,9 +397,13 @@ class CrictlAdapter(Adapter):
         )
 
     def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
+        # ctr works on names: given an image ID, the hint names the image by one of its names (ctr
+        # refuses an ID with several names)
+        name = next((t for t in image.tags if not t.startswith("sha256:")), image.ref)
         raise Unsupported(
             "crictl cannot tag images: the CRI has no tag call",
-            f"the CRI sees containerd namespace k8s.io: ctrtool tag --backend ctr -n k8s.io {image.ref} {target}",
+            "the CRI sees containerd namespace k8s.io: "
+            + shlex.join(["ctrtool", "tag", "--backend", "ctr", "-n", "k8s.io", name, target]),
         )
 
     def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:

@@ -344,6 +344,13 @@ class DockerAdapter(Adapter):
         flags = ["--force"] if force else []
         return self._plan(f"remove container {c.name} (docker)", [self.argv("rm", *flags, c.name)], destructive=True)
 
+    def name_for_id(self, record: ImageRecord, tags: list[str]) -> str:
+        """The ID docker itself knows: on containerd's image store (Docker 29) the manifest digest
+        (``docker image rm`` of the config digest is "No such image" there), else the config digest."""
+        if record.namespace and record.digest:
+            return record.digest
+        return super().name_for_id(record, tags)
+
     def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
         flags = ["--force"] if force else []
         return self._plan(

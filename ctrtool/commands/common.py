@@ -115,6 +115,7 @@ def settings(ctx: typer.Context):
     obj = ctx.find_root().obj
     if "settings" not in obj:
         obj["settings"] = load(obj["flags"])
+        _LOADED[:] = [obj["settings"]]
     return obj["settings"]
 
 
@@ -133,8 +134,18 @@ def hint_for(exc: CtrtoolError, backend: str | None = None) -> str | None:
                 desc = get_descriptor(name)
             except (KeyError, CtrtoolError):
                 return exc.hint
-            return f"is {desc.daemon} running at this endpoint? {desc.endpoint_hint}"
+            from ..config import endpoint_hint
+
+            return f"is {desc.daemon} running at this endpoint? {endpoint_hint(name, _loaded_settings())}"
     return exc.hint
+
+
+def _loaded_settings() -> Any:
+    """The running command's Settings if they were loaded (they name the files the tools read)."""
+    return _LOADED[-1] if _LOADED else None
+
+
+_LOADED: list[Any] = []  # the Settings settings() loaded last (one command per process)
 
 
 def handle_errors(fn: Callable) -> Callable:

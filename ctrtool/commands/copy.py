@@ -13,8 +13,15 @@ from .common import DryRunOpt, YesOpt, carry_out, check_names, check_namespace, 
 
 STORES = "docker|ctr[:NS]|crictl"
 
-FromOpt = Annotated[str, typer.Option("--from", metavar=STORES, help="Where the image is now.")]
-ToOpt = Annotated[str, typer.Option("--to", metavar=STORES, help="Where to put it (crictl: ctr namespace k8s.io).")]
+FromOpt = Annotated[
+    str, typer.Option("--from", metavar=STORES, autocompletion=completion.stores, help="Where the image is now.")
+]
+ToOpt = Annotated[
+    str,
+    typer.Option(
+        "--to", metavar=STORES, autocompletion=completion.stores, help="Where to put it (crictl: ctr namespace k8s.io)."
+    ),
+]
 
 
 def parse_store(text: str, option: str) -> tuple[str, Optional[str]]:

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .. import completion
 from ..output import Output
 from .common import OutputOpt, check_format, check_names, handle_errors, settings
 
@@ -14,6 +15,7 @@ ImageOpt = Annotated[
     typer.Option(
         "--image",
         metavar="REF",
+        autocompletion=completion.images,
         help="Also check that the kubelet can start a container from this image without pulling it.",
     ),
 ]

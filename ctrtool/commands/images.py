@@ -44,6 +44,20 @@ def _ref(ref: str | None) -> str:
     return ref
 
 
+def shown_id(r: ImageRecord) -> str | None:
+    """The IMAGE ID the row's own tool prints: docker on containerd's image store (Docker 29's
+    default) prints the manifest digest (JSON ``digest``), every other store the config digest (JSON
+    ``id``, the ID that tells the same image in several stores: COPIES counts by it)."""
+    return image_id_shown(r.backend, r.namespace, r.id, r.digest)
+
+
+def image_id_shown(backend: str | None, namespace: str | None, image_id: str | None, digest: str | None) -> str | None:
+    """shown_id() of a row's fields (also `nodes images`, whose rows are JSON from the nodes)."""
+    if backend == "docker" and namespace and digest:
+        return digest
+    return image_id or digest
+
+
 def columns(legend: dict[tuple, int]) -> list[Column]:
     def store_no(r: ImageRecord) -> str | None:
         return f"[{legend[r.store.key]}]" if r.store and r.store.key in legend else None
@@ -52,8 +66,8 @@ def columns(legend: dict[tuple, int]) -> list[Column]:
         Column("BACKEND", lambda r: r.backend),
         Column("NAMESPACE", lambda r: r.namespace),
         Column("IMAGE", lambda r: _ref(r.ref)),
-        Column("IMAGE ID", lambda r: short_id(r.id or r.digest), narrow_only=True, drop=5),
-        Column("IMAGE ID", lambda r: r.id, wide_only=True, drop=7),
+        Column("IMAGE ID", lambda r: short_id(shown_id(r)), narrow_only=True, drop=5),
+        Column("IMAGE ID", shown_id, wide_only=True, drop=7),
         Column("DIGEST", lambda r: r.digest, wide_only=True, drop=8),
         Column("SIZE", lambda r: human_size(r.size), drop=3),
         Column("SIZE OF", lambda r: r.size_kind, wide_only=True, drop=6),

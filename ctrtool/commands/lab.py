@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .. import completion
 from ..output import Output
 from .common import OutputOpt, check_format, handle_errors
 
@@ -32,6 +33,7 @@ ProfileOpt = Annotated[
         "--profile",
         "-p",
         metavar="NAME",
+        autocompletion=completion.profiles,
         help="What the lab runs: debian (Debian 12's containerd 1.6 and dockerd 20.10, docker on overlay2), modern "
         "(containerd 2.4.2 and dockerd 29 on containerd's image store, built once with Go), modern-overlay2 "
         "(the same, docker on overlay2), kube (a Kubernetes v1.37.2 cluster: etcd, control plane and --nodes "

@@ -304,6 +304,7 @@ def images(
     `ctrtool images` on each node, with a NODE column. K8S: whether that node's kubelet can use
     the name."""
     from .common import check_names
+    from .images import image_id_shown
 
     if repository is not None:
         check_names("image", [repository])
@@ -323,7 +324,13 @@ def images(
                 Column("BACKEND", lambda r: r.get("backend") or r.get("_missing")),
                 Column("NAMESPACE", lambda r: r.get("namespace"), drop=3),
                 Column("IMAGE", lambda r: r.get("ref") or ("<none>" if "_missing" not in r else None)),
-                Column("IMAGE ID", lambda r: short_id(r.get("id") or r.get("digest")), drop=4),
+                Column(
+                    "IMAGE ID",
+                    lambda r: short_id(
+                        image_id_shown(r.get("backend"), r.get("namespace"), r.get("id"), r.get("digest"))
+                    ),
+                    drop=4,
+                ),
                 Column("SIZE", lambda r: human_size(r.get("size")) if "size" in r else None, drop=2),
                 Column("K8S", lambda r: K8S_MARKS[r.get("kubelet_visible")] if "_missing" not in r else None, drop=1),
             ],

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .. import completion
 from ..errors import EXIT_NO_EQUIVALENT, EXIT_OK, UsageError
 from ..output import Output
 from .common import handle_errors
@@ -25,7 +26,9 @@ def translate(
     docker_args: Annotated[
         Optional[list[str]],
         typer.Argument(
-            metavar="[--] [docker] COMMAND [ARGS]...", help="The docker command line, with or without the word docker."
+            metavar="[--] [docker] COMMAND [ARGS]...",
+            autocompletion=completion.docker_words,
+            help="The docker command line, with or without the word docker.",
         ),
     ] = None,
     to: Annotated[

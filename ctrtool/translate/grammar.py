@@ -149,6 +149,16 @@ class Grammar:
             if target not in self.commands:
                 raise TableError(path, f"aliases.{alias}", f"{target!r} is not a command of this table")
             self.aliases[str(alias)] = str(target)
+        self.top_level |= set(_list_of_str(data.get("plugins") or [], path, "plugins"))
+        self.instead: dict[str, str] = {}
+        for words, text in (data.get("instead") or {}).items():
+            first, _, sub = str(words).partition(" ")
+            known = sub in self.management.get(first, ()) if sub else first in self.top_level
+            if not known or str(words) in self.commands or str(words) in self.aliases:
+                raise TableError(path, f"instead.{words}", "is not a docker command that is not covered")
+            if not isinstance(text, str) or not text.strip():
+                raise TableError(path, f"instead.{words}", "must be a non-empty string")
+            self.instead[str(words)] = text
 
     # -- parsing ---------------------------------------------------------------------------
     def parse(self, argv: list[str]) -> DockerCall:
@@ -194,14 +204,19 @@ class Grammar:
                     f"`docker {first}` needs a subcommand", f"e.g. docker {first} {sorted(self.management[first])[0]}"
                 )
             if sub in self.management[first]:
-                raise NotCovered(f"`docker {first} {sub}` is not covered by ctrtool translate", self.covered_hint())
+                raise NotCovered(
+                    f"`docker {first} {sub}` is not covered by ctrtool translate",
+                    self.instead.get(f"{first} {sub}") or self.instead.get(first) or self.covered_hint(),
+                )
             raise DockerUsageError(f"unknown docker command `docker {first} {sub}`", self.covered_hint())
         if first in self.commands and " " not in first:
             return first, 1
         if first in self.aliases:
             return self.aliases[first], 1
         if first in self.top_level:
-            raise NotCovered(f"`docker {first}` is not covered by ctrtool translate", self.covered_hint())
+            raise NotCovered(
+                f"`docker {first}` is not covered by ctrtool translate", self.instead.get(first) or self.covered_hint()
+            )
         raise DockerUsageError(f"unknown docker command {first!r}", self.covered_hint())
 
     def covered_hint(self) -> str:

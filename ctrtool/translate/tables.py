@@ -53,6 +53,7 @@ STREAMS = {
     "output": "streams its output until it ends or is interrupted",
     "attached": "stays attached to the container until it exits",
     "attach": "attaches to a running container",
+    "process": "passes the command's output and exit status through",
 }
 _RULE_KEYS = {
     "emit",

@@ -121,7 +121,7 @@ def _unix(address: str) -> str:
 
 
 def _crictl_config_path(probe: Probe) -> str:
-    return probe.settings._crictl_config_path()
+    return probe.settings.crictl_config_path()
 
 
 def _containerd_socket(probe: Probe, endpoints: dict[str, Any]) -> str | None:

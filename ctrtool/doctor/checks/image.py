@@ -25,13 +25,46 @@ def node_platform() -> str:
     return f"linux/{_ARCH.get(machine, machine)}"
 
 
+def by_id(probe: Probe, ref: str) -> tuple[str, str] | None:
+    """(a name of the image, the words saying so) when REF is no image's name but an image ID or a
+    prefix of one, as `docker images`, `ctr` or `crictl` print it (Docker 29 on containerd's image
+    store prints the manifest digest), else None. The kubelet is asked for names: the check is then
+    about that name."""
+    import re
+
+    from ...adapters.base import match_images
+    from ...errors import CtrtoolError
+
+    if not re.fullmatch(r"(sha256:)?[0-9a-f]{3,64}", ref):
+        return None
+    try:
+        rows = [r for r in probe.images().rows if r.ref and not r.ref.startswith("sha256:")]
+    except CtrtoolError:
+        return None
+    found, by_name = match_images(rows, ref)
+    if not found or by_name:
+        return None
+    names = sorted(
+        {r.ref for r in found if r.ref},
+        key=lambda n: (not any(r.ref == n and r.namespace == "k8s.io" for r in found), n),
+    )
+    if len({r.id for r in found}) > 1:
+        return None  # a prefix of several images: the name check says nothing is there
+    whose = ", ".join(sorted({r.backend for r in found}))
+    said = f"{ref} is an image ID (as {whose} print it) of {', '.join(names)}; the kubelet asks for {names[0]}"
+    return names[0], said
+
+
 def run(probe: Probe, options: Options) -> Result:
     ref = options.image or ""
+    resolved = by_id(probe, ref)
+    if resolved:
+        ref = resolved[0]
     where = locate(probe, ref)
     if not where.ctr_known and not where.cri_known:
         raise Skip("neither ctr nor crictl could list images: " + "; ".join(where.problems))
     evidence = list(where.evidence)
-    details = list(where.problems)
+    details = ([resolved[1]] if resolved else []) + list(where.problems)
     name = where.name
     if name != ref:
         details.append(f"a pod spec naming {ref!r} asks the CRI for {name}")

@@ -1,7 +1,7 @@
 """Sandbox image: the CRI's configured pause image (containerd 1.6/1.7 ``sandbox_image``, 2.x
 ``pinned_images.sandbox``) present in ``k8s.io``, visible to the CRI, unpacked for the CRI's
-snapshotter, and pinned. Missing, every pod sandbox needs a registry (an air-gapped node starts no
-pod)."""
+snapshotter, and pinned. Missing, every new pod sandbox would pull it from a registry (an
+air-gapped node starts no pod)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ def run(probe: Probe, options: Options) -> Result:
             NAME,
             TITLE,
             Status.FAIL,
-            f"the sandbox image {image} is not in containerd namespace k8s.io: every pod sandbox needs a registry",
+            f"the sandbox image {image} is not in containerd namespace k8s.io: "
+            "every new pod sandbox would pull it from a registry",
             evidence=evidence,
             fixes=fixes,
             details=details,
