@@ -1001,7 +1001,41 @@ def locate_pod(settings: Settings, ref: str) -> tuple[Adapter, Any]:
 # -- copy between stores --------------------------------------------------------------------------
 
 
-def _copy_hint(exc: NotFound, target: tuple[str, str | None], rerun: Rerun) -> None:
+def _image_namespace(settings: Settings, target: tuple[str, str | None]) -> str | None:
+    """The containerd namespace a target backend keeps its images in when that is not one it is
+    given (docker on containerd's image store: moby), else None."""
+    from .adapters import get_descriptor
+
+    backend, ns = target
+    d = get_descriptor(backend)
+    if d.moves_via or d.selects_namespace:
+        return None
+    try:
+        return operation_adapter(settings, backend, ns).image_namespace(ns)
+    except CtrtoolError:
+        return None
+
+
+def _owned_namespaces(settings: Settings) -> dict[str, str]:
+    """containerd namespace -> the backend that keeps its images there without being given it
+    (docker on containerd's image store: moby): a copy found there is reached through that backend."""
+    from .adapters import BACKENDS
+
+    out = {}
+    for backend in BACKENDS:
+        ns = _image_namespace(settings, (backend, None))
+        if ns:
+            out[ns] = backend
+    return out
+
+
+def _copy_hint(
+    exc: NotFound,
+    target: tuple[str, str | None],
+    rerun: Rerun,
+    target_store: str | None = None,
+    owners: dict[str, str] | None = None,
+) -> None:
     """The hint when the image is not in the --from store: if it is already in the --to store, that
     (it suggested copying it from there onto itself, which copy refuses); else the copy from where
     it is to the --to store given (it suggested `--to crictl` whatever --to was)."""
@@ -1016,14 +1050,19 @@ def _copy_hint(exc: NotFound, target: tuple[str, str | None], rerun: Rerun) -> N
             return ("containerd", ns or "default")
         return (backend,)  # docker: its own store, whatever namespace a listing gave it
 
-    wanted = store(*target)
+    # docker on containerd's image store: its store is that namespace, which ctr lists too
+    wanted = ("containerd", target_store) if target_store else store(*target)
 
     def same(backend: str, ns: str | None) -> bool:
         return store(backend, ns) == wanted
 
-    there = [p for p in exc.elsewhere if same(*p)]
+    # a copy in a namespace another backend keeps its images in is reached through that backend
+    owned = owners or {}
+    exc.elsewhere = list(dict.fromkeys((owned[ns], None) if ns in owned else (b, ns) for b, ns in exc.elsewhere))
+    there = [p for p in exc.elsewhere if same(*p) or (target_store and p == (target[0], None))]
     if there:
-        exc.hint = f"nothing to copy: it is already in {place(*there[0])}, the --to store"
+        # named as the user named the --to store (docker, not the namespace it keeps its images in)
+        exc.hint = f"nothing to copy: it is already in {place(*(target if target_store else there[0]))}, the --to store"
     elif exc.elsewhere:  # the copy to the --to store the user gave (the kubelet's hint names crictl)
         exc.hint = "copy it from where it is: " + "  or  ".join(rerun(b, ns) for b, ns in exc.elsewhere)
 
@@ -1044,7 +1083,7 @@ def copy_plan(
     try:
         ((found_adapter, image),) = locate_images(settings, src_backend, src_ns, [ref], rerun)
     except NotFound as exc:
-        _copy_hint(exc, target, rerun)
+        _copy_hint(exc, target, rerun, _image_namespace(settings, target), _owned_namespaces(settings))
         raise
     src_d, dst_d = get_descriptor(src_backend), get_descriptor(dst_backend)
     # a backend without archives of its own (crictl) moves images through another (ctr) in its namespace
