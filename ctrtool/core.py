@@ -426,6 +426,7 @@ class Holding:
     backend: str
     refs: list[str] = field(default_factory=list)
     used_by: list[ContainerRecord] = field(default_factory=list)
+    id: str | None = None  # the image's id as that backend lists it
 
 
 def image_holdings(
@@ -454,7 +455,7 @@ def image_holdings(
             same = [r for r in here if keys & {r.id, r.digest}] or found
             names = list(dict.fromkeys(r.ref for r in same if r.ref))
             key = ("containerd", ns) if ns else ("graph", None)
-            holding = holdings.setdefault(key, Holding(outcome.backend))
+            holding = holdings.setdefault(key, Holding(outcome.backend, id=found[0].id))
             holding.refs += [n for n in names if n not in holding.refs]
             # docker's containers carry no namespace: all of them are its store's
             users = [c for c in containers if c.namespace in (ns, None) and _uses(c, names, keys)]
@@ -1140,9 +1141,10 @@ def _copy_cost(settings: Settings, backends: list[str | None], image: Any, dst_s
     inner = plan.execute
 
     def execute() -> Any:
-        before = measure(cost.root)
+        before = measure(settings, cost.backends, cost.root)
         found = inner()
-        cost.added = measure(cost.root) - before
+        after = measure(settings, cost.backends, cost.root)
+        cost.added = after - before if after is not None and before is not None else None
         return found
 
     plan.execute = execute

@@ -11,7 +11,6 @@ unpacked size (so ``exact`` is False then).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,8 @@ class CopyCost:
     layers: int  # layers it unpacks
     exact: bool  # False: the blobs' sizes are estimated from the unpacked layers
     root: str  # the target's storage root, measured before and after
-    added: int | None = None  # measured once the copy ran: the root's bytes after, less before
+    added: int | None = None  # measured once the copy ran: the root's bytes after, less before (databases aside)
+    backends: tuple[str, ...] = ()  # the backends whose account measures the root
 
     @property
     def total(self) -> int:
@@ -94,11 +94,16 @@ def copy_cost(
             shared += size
         else:
             unpacked, count = unpacked + size, count + 1
-    return CopyCost(blobs, unpacked, shared, count, exact, target.root)
+    return CopyCost(blobs, unpacked, shared, count, exact, target.root, None, tuple(backends))
 
 
-def measure(root: str) -> int:
-    """``du -sxb --apparent-size`` of a storage root, as the account counts it."""
-    from .account import Classifier, walk
+def measure(settings: Any, backends: Sequence[str], root: str) -> int | None:
+    """The bytes under a storage root, its databases and indexes aside (the ``metadata`` bucket:
+    a bolt file grows in steps that say nothing of one image), as the account counts them."""
+    from .account import Bucket
+    from .core import storage_account
 
-    return walk(Classifier(os.path.realpath(root), "", {})).bytes
+    for r in storage_account(settings, backends, []):
+        if r.root == root:
+            return r.bytes - r.of(Bucket.METADATA)
+    return None

@@ -186,3 +186,29 @@ def test_the_recommendation_frees_what_the_plan_says(lab_env):
     plan, _ = ctrtool_json("df", "--plan", "-A", env=lab_env)
     steps = [s for s in plan["steps"] if s["image"] == DEMO and s["commands"]]
     assert steps and told["recommendation"]["frees"] == sum(s["frees"] for s in steps) > 0
+
+
+def test_a_copy_recommendation_says_what_the_copy_adds(native, lab_env, tmp_path):
+    """An image only in docker: explain recommends the copy to the kubelet's namespace, and says what
+    it will add on disk; carried out, copy adds that much (its own measure, du before and after)."""
+    import re
+
+    ref = "localhost/ctrtool/explain-copy:1"
+    image = scratch_image(ref)
+    archive = tmp_path / "copy.tar"
+    archive.write_bytes(image.archive)
+    try:
+        native.docker("load", "-i", str(archive))
+        told, _ = ctrtool_json("explain", "-A", ref, env=lab_env)
+        rec = told["recommendation"]
+        assert rec["action"] == "copy" and rec["copy_adds"] is not None, rec
+        adds = rec["copy_adds"]["blobs"] + rec["copy_adds"]["unpacked"]
+        assert "the copy adds" in rec["text"] and adds > 0
+        shown = ctrtool("explain", "-A", ref, env=dict(lab_env, COLUMNS="200"))
+        assert "(the copy adds" in shown.stdout
+        done = ctrtool(*rec["commands"][0].split()[1:], env=lab_env)
+        assert done.returncode == 0, done.stderr
+        added = int(re.search(r"it added [^(]+\((-?\d+) bytes\)", done.stderr).group(1))
+        assert abs(added - adds) <= adds * 0.05 + 65536, (added, adds)
+    finally:
+        native.forget_images(ref)

@@ -412,10 +412,27 @@ class ContainerdModel:
                     ),
                     None,
                 )
+                if top is None:
+                    # unpacked by a client that found the snapshots there already and labelled
+                    # nothing (docker 29): the chain from the layers' uncompressed digests
+                    top = self._top_from_layers(namespace, layers)
                 if top is not None:
                     return self._chain(namespace, top[0], top[1], layers)
             todo += [v for k, v in labels.items() if k.startswith(GC_REF_CONTENT + ".m.")]
         return []
+
+    def _top_from_layers(self, namespace: str, blobs: list[str]) -> tuple[str, str] | None:
+        from .base import chain_ids
+
+        content = self.graph.content.get(namespace, {})
+        diffs = [content.get(b, {}).get("containerd.io/uncompressed", b) for b in blobs]
+        chains = chain_ids(diffs)
+        if not chains:
+            return None
+        for snapshotter, records in self.graph.snapshots.get(namespace, {}).items():
+            if chains[-1] in records:
+                return snapshotter, chains[-1]
+        return None
 
     def _chain(self, namespace: str, snapshotter: str, top: str, blobs: list[str]) -> list[tuple[str, str | None, str]]:
         records = self.graph.snapshots.get(namespace, {}).get(snapshotter, {})

@@ -83,5 +83,8 @@ def copy(
         if cost is not None and cost.added is not None:
             from ..output import human_size
 
-            out.note(f"it added {human_size(cost.added)} ({cost.added} bytes) under {cost.root} (du before and after)")
+            out.note(
+                f"it added {human_size(cost.added)} ({cost.added} bytes) under {cost.root} "
+                "(measured before and after, its databases aside)"
+            )
         out.lines([image])

@@ -66,6 +66,15 @@ class Recommendation:
     commands: list[str] = field(default_factory=list)
     blockers: list[str] = field(default_factory=list)  # what the commands first clear out of the way
     frees: int | None = None  # bytes the removals free, from the byte account (None: not measured)
+    copy_cost: Any = None  # what the copy adds (ctrtool.costs.CopyCost), for a "copy"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("action", "headline", "text", "commands", "blockers", "frees")}
+        cost = self.copy_cost
+        out["copy_adds"] = (
+            None if cost is None else {"blobs": cost.blobs, "unpacked": cost.unpacked, "shared": cost.shared}
+        )
+        return out
 
 
 @dataclass
@@ -252,6 +261,24 @@ def frees(conf: Any, names: list[str], image: str, where: list[Place], docker_ns
     return sum(s.frees for s in steps)
 
 
+def copy_cost(conf: Any, names: list[str], image: str, where: list[Place], holdings: dict) -> Any:
+    """What the recommended copy to the kubelet's namespace adds, from the byte account."""
+    from types import SimpleNamespace
+
+    from .. import core
+    from ..costs import copy_cost as cost_of
+
+    source = next((p for p in where if p.has_image), None)
+    if source is None:
+        return None
+    held = holdings.get(("containerd", source.namespace) if source.namespace else ("graph", None))
+    target = SimpleNamespace(ref=(source.refs or [image])[0], id=held.id if held else None, namespace=source.namespace)
+    try:
+        return cost_of(conf, names, target, source.namespace, core.cri_namespace())
+    except core.CtrtoolError:
+        return None
+
+
 def verdict(image: str, stored: int, duplicated: int, where: list[Place]) -> str:
     others = [p for p in where if not p.has_image]
     dup = f"{human_size(duplicated)} ({duplicated} bytes) duplicated"
@@ -322,7 +349,8 @@ def explain(
     ns = namespace or _default_namespace(conf)
     got = core.image_layers(conf, names, image, ns)
     # the sentences are built from the same facts `layers` prints, and where the image itself is
-    where = places(got.rows, core.image_holdings(conf, names, image, ns))
+    holdings = core.image_holdings(conf, names, image, ns)
+    where = places(got.rows, holdings)
     shared = blobs(got.rows)
     from ..adapters.descriptor import NamespaceRule
 
@@ -335,6 +363,10 @@ def explain(
     containerd_asked = any(_rule(b) is not NamespaceRule.NONE for b in names) and (not ns or k8s in ns)
     todo = recommend(image, where, containerd_asked, docker_ns)
     todo.frees = frees(conf, names, image, where, docker_ns, todo)
+    if todo.action == "copy":
+        todo.copy_cost = copy_cost(conf, names, image, where, holdings)
+        if todo.copy_cost is not None:
+            todo.text = f"{todo.text} (the copy {todo.copy_cost.words()})"
     stored = sum(p.has_image for p in where)
     said = verdict(image, stored, got.duplicated, where)
     facts = evidence(where, shared)
@@ -353,6 +385,8 @@ def explain(
     def table() -> None:
         text = [said + ".", f"recommended: {todo.headline}" + (":" if todo.commands else "")]
         text += [f"  {c}" for c in todo.commands]
+        if todo.copy_cost is not None:
+            text.append(f"  (the copy {todo.copy_cost.words()})")
         text += [f"  ({b})" for b in todo.blockers]
         if todo.frees is not None and any(" rmi " in f" {c} " for c in todo.commands):
             text.append(f"  (they free {human_size(todo.frees)}, {todo.frees} bytes, as du counts them)")
