@@ -272,11 +272,25 @@ _HEX = re.compile(r"(?<=…)[0-9a-f]+|[0-9a-f]+(?=…)|\b[0-9a-f]{12,}\b")
 _AGE = re.compile(r"\b(just now|\d+ (second|minute|hour)s? ago|About (a|an) (minute|hour) ago)\b")
 
 
+# df's byte account: a root's total and its bars hold the tools' databases, whose size depends on
+# their write history (bolt files grow in steps), so the figures are masked there, not the words
+_ACCOUNT_SIZE = re.compile(r"\d+(?:\.\d+)? (?:B|KiB|MiB|GiB|TiB)")
+_BAR = re.compile(r"^  [█▓▒░]+$")
+
+
 def masked(text: str) -> str:
     """What a rerun on a fresh lab must reproduce: docker's random ids, container ids and ages
-    masked, runs of blanks (column widths follow them) made one."""
+    masked, runs of blanks (column widths follow them) made one; the byte account's bars and sizes
+    masked (its words kept)."""
     text = _AGE.sub("<age>", _HEX.sub("<hex>", text))
-    return "\n".join(re.sub(r"[ ─]+", " ", line).rstrip() for line in text.splitlines())
+    lines = []
+    for line in text.splitlines():
+        if _BAR.match(line):
+            line = "  <bar>"
+        elif line.startswith("  █ needed ") or re.match(r"^/\S+ \((containerd|docker)\): ", line):
+            line = _ACCOUNT_SIZE.sub("<size>", line)
+        lines.append(re.sub(r"[ ─]+", " ", line).rstrip())
+    return "\n".join(lines)
 
 
 def check_names(readme: str) -> list[str]:
