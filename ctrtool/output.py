@@ -53,6 +53,14 @@ class Output:
             self._err = _console(sys.stderr)
         return self._err
 
+    @property
+    def prose_width(self) -> int | None:
+        """The width to wrap prose at (:func:`wrap`): the terminal's, or COLUMNS; None into a
+        pipe or a file without COLUMNS, where lines are not wrapped (as tables are not)."""
+        if self.out.is_terminal or columns_from_env() is not None:
+            return self.out.width
+        return None
+
     # -- data ----------------------------------------------------------------------------
     @property
     def structured(self) -> bool:
@@ -312,16 +320,16 @@ def fit(cols: Sequence[Column], cells: Sequence[Sequence[Any]], width: int) -> L
     return layout
 
 
-def wrap(line: str, width: int, indent: int = 2) -> list[str]:
+def wrap(line: str, width: int | None, indent: int = 2) -> list[str]:
     """``line`` wrapped at word boundaries to ``width`` cells: a word (a path, a name, an id) is
     never split, so one longer than the width has a line of its own, past the edge. Continuation
     lines are indented ``indent`` more than the line's own text (after its leading blanks and a
-    "- " bullet)."""
+    "- " bullet). ``width`` None: not wrapped."""
     import textwrap
 
     from rich.cells import cell_len
 
-    if cell_len(line) <= width:
+    if width is None or cell_len(line) <= width:
         return [line]
     text = line.lstrip(" ")
     lead = len(line) - len(text)

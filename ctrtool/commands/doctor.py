@@ -86,11 +86,11 @@ def doctor(
     if out.structured:
         out.data(results)
     else:
-        out.lines(render(results) if verbose else brief(results, out.out.width))
+        out.lines(render(results) if verbose else brief(results, out.prose_width))
     raise typer.Exit(exit_code(results))
 
 
-def brief(results: list, width: int) -> list[str]:
+def brief(results: list, width: int | None) -> list[str]:
     """The short report: one line per check (wrapped at the terminal's width between words, the
     rest indented) and the fix of each problem (a lone check, its findings too); the evidence is
     behind -v."""

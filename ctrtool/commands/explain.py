@@ -401,7 +401,7 @@ def explain(
             text.append(f"not in: {', '.join(got.absent)}")
         # the sentences wrap at the terminal's width between words (a path, a name, an id is one
         # word: never split); a command stays on one line, to paste
-        width = out.out.width
+        width = out.prose_width
         out.lines(line for t in text for line in ([t] if t in commands else wrap(t, width)))
 
     listing.show(out, got, len(names), nothing=not got.rows and bool(got.failed), table=table, data=lambda: told)
