@@ -190,10 +190,11 @@ def test_doctor_is_one_line_per_check_and_the_fixes_evidence_with_v(scene, lab_e
     assert lines[-1] == "(-v shows the details and the evidence of each problem)", text
     _fits(lines, width, whole=("$ ",))
 
-    verbose = _screen(tmux, lab_env, width, ["doctor", "-v", "--image", LONG], f"doctor-v-{width}")
-    for e in failed["evidence"]:
-        verb = {"file": "read", "command": "ran", "system": "measured"}[e["kind"]]
-        assert f"    evidence ({verb}): {e['source']}" in verbose, "\n".join(verbose)
+    for args in (["-v"], ["-o", "wide"]):
+        verbose = _screen(tmux, lab_env, width, ["doctor", *args, "--image", LONG], f"doctor-{args[-1]}-{width}")
+        for e in failed["evidence"]:
+            verb = {"file": "read", "command": "ran", "system": "measured"}[e["kind"]]
+            assert f"    evidence ({verb}): {e['source']}" in verbose, "\n".join(verbose)
 
 
 @pytest.mark.parametrize("width", [80, 120])
