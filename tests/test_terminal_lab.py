@@ -89,6 +89,7 @@ TABLES = {
     "df-wide": (["df", "-A", "-o", "wide"], lambda j: set()),
     "df-plan": (["df", "--plan", "-A"], lambda j: {s["image"] for s in j["steps"]}),
     "layers": (["layers", "-A", DEMO], lambda j: set()),
+    "layers-wide": (["layers", "-A", "-o", "wide", DEMO], lambda j: set()),
 }
 
 
@@ -138,6 +139,10 @@ def test_every_table_fits_the_terminal_and_keeps_identifiers_whole(scene, lab_en
                 du = subprocess.run(["bash", "-c", f"du -scb --apparent-size {path}"], capture_output=True, text=True)
                 assert du.returncode == 0 and du.stderr == "", (path, du.stderr)
     if table in ("df", "layers"):
+        # a path cut short is said to be, and -o wide shows it whole (df-wide, layers-wide)
+        cut = any(t.startswith("/") and "…" in t for line in rows[2:] for t in line.split())
+        said = [line for line in lines if line.startswith(f"(shortened at {width} columns: PATH; ")]
+        assert bool(said) == cut, "\n".join(lines)
         # paths: whole, or their head and tail around one "…"
         stores = data["stores"] if table == "df" else [c for layer in data for c in layer["copies"]]
         real = [s["path"] for s in stores]
