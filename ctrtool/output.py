@@ -53,6 +53,14 @@ class Output:
             self._err = _console(sys.stderr)
         return self._err
 
+    @property
+    def prose_width(self) -> int | None:
+        """The width to wrap prose at (:func:`wrap`): the terminal's, or COLUMNS; None into a
+        pipe or a file without COLUMNS, where lines are not wrapped (as tables are not)."""
+        if self.out.is_terminal or columns_from_env() is not None:
+            return self.out.width
+        return None
+
     # -- data ----------------------------------------------------------------------------
     @property
     def structured(self) -> bool:
@@ -79,8 +87,18 @@ class Output:
         sys.stdout.flush()
 
     def table(
-        self, columns: Sequence[Column], rows: Sequence[Any], *, title: str | None = None, caption: Sequence[str] = ()
-    ) -> None:
+        self,
+        columns: Sequence[Column],
+        rows: Sequence[Any],
+        *,
+        title: str | None = None,
+        caption: Sequence[str | tuple[str, str]] = (),
+    ) -> list[str]:
+        """The table at the terminal's width (:func:`fit`), then its caption. A caption line given as
+        ``(HEADER, line)`` is about that column (a footnote, a legend): printed only when the
+        column is shown. When a path column had to be shortened, a last line says which and how
+        to see it whole. Returns the headers of the columns shortened (for a caller that gives
+        their paths whole under the table)."""
         from rich import box
         from rich.table import Table
         from rich.text import Text
@@ -106,14 +124,17 @@ class Output:
         for row in cells:
             table.add_row(*(layout.shown(i, row[i]) for i in layout.keep))
         self._print_table(table, max(layout.total, self.out.width))
+        shown = {cols[i].header for i in layout.keep}
+        lines = [c if isinstance(c, str) else c[1] for c in caption if isinstance(c, str) or c[0] in shown]
         if layout.dropped:
             names = ", ".join(dict.fromkeys(cols[i].header for i in layout.dropped))
-            caption = [
-                *caption,
-                f"(left out at {self.out.width} columns: {names}; -o wide or a wider terminal shows them)",
-            ]
-        for line in caption:
+            lines.append(f"(left out at {self.out.width} columns: {names}; -o wide or a wider terminal shows them)")
+        if layout.shortened:
+            names = ", ".join(dict.fromkeys(cols[i].header for i in layout.shortened))
+            lines.append(f"(shortened at {self.out.width} columns: {names}; -o wide shows every path whole)")
+        for line in lines:
             self.out.print(Text(line), soft_wrap=True)
+        return [cols[i].header for i in layout.shortened]
 
     def sections(self, blocks: Sequence[tuple[str, Sequence[tuple[str, Any]]]], caption: Sequence[str] = ()) -> None:
         """Key/value blocks, one per thing described (used by ``info``)."""
@@ -243,6 +264,11 @@ class Layout:
     header: list[int]
 
     @property
+    def shortened(self) -> list[int]:
+        """The path columns shown narrower than their longest path (cut in the middle)."""
+        return [i for i in self.keep if self._shapes[i] == "path" and self.widths[i] < self.natural[i]]
+
+    @property
     def total(self) -> int:
         return sum(self.widths[i] for i in self.keep) + GAP * max(len(self.keep) - 1, 0)
 
@@ -292,6 +318,30 @@ def fit(cols: Sequence[Column], cells: Sequence[Sequence[Any]], width: int) -> L
             layout.widths[i] = max(floor, layout.widths[i] - over)
     layout.dropped.sort()
     return layout
+
+
+def wrap(line: str, width: int | None, indent: int = 2) -> list[str]:
+    """``line`` wrapped at word boundaries to ``width`` cells: a word (a path, a name, an id) is
+    never split, so one longer than the width has a line of its own, past the edge. Continuation
+    lines are indented ``indent`` more than the line's own text (after its leading blanks and a
+    "- " bullet). ``width`` None: not wrapped."""
+    import textwrap
+
+    from rich.cells import cell_len
+
+    if width is None or cell_len(line) <= width:
+        return [line]
+    text = line.lstrip(" ")
+    lead = len(line) - len(text)
+    bullet = 2 if text.startswith("- ") else 0
+    wrapped = textwrap.wrap(
+        text,
+        width=max(width - lead, 1),
+        subsequent_indent=" " * (bullet + indent),
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return [" " * lead + x for x in wrapped] or [line]
 
 
 def printable(text: str) -> str:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.text import Text
 
-from ctrtool.output import GAP, MIN_PATH, Column, Output, fit, middle_ellipsis
+from ctrtool.output import GAP, MIN_PATH, Column, Output, fit, middle_ellipsis, wrap
 
 printable = st.text(
     st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=("Cc", "Cs", "Zs")),
@@ -74,13 +74,13 @@ def test_the_layout_fits_by_dropping_then_wrapping_then_shortening_never_splitti
         assert layout.total == sum(layout.widths[i] for i in layout.keep) + GAP * (len(layout.keep) - 1)
 
 
-def _render(width: int, rows, fmt: str = "table") -> str:
+def _render(width: int, rows, fmt: str = "table", caption=()) -> str:
     out = Output(fmt)
     from rich.console import Console
 
     buf = io.StringIO()
     out._out = Console(file=buf, width=width, force_terminal=True, color_system=None)
-    out.table(COLS, rows)
+    out.table(COLS, rows, caption=caption)
     return buf.getvalue()
 
 
@@ -102,8 +102,34 @@ def test_a_table_on_a_narrow_terminal_keeps_ids_whole_and_says_what_it_left_out(
     assert any("example.local/many/a-very-long-name:83" in line for line in lines)
     assert "/var/lib/d" in screen and "…" in screen and ("d" * 90) not in screen
     assert "(left out at 80 columns: EXTRA, MORE; -o wide or a wider terminal shows them)" in screen
+    assert "(shortened at 80 columns: PATH; -o wide shows every path whole)" in screen
     wide = _render(400, rows)
-    assert "left out" not in wide and "/var/lib/" + "d" * 90 in wide
+    assert "left out" not in wide and "shortened" not in wide and "/var/lib/" + "d" * 90 in wide
+
+
+def test_a_caption_line_about_a_column_is_printed_only_with_its_column():
+    rows = [("app:2", "a few words of text here", "x" * 30, "y" * 30, "/var/lib/" + "d" * 30)]
+    caption = ["about the table", ("MORE", "[1] a footnote of MORE"), ("NAME", "NAME: a legend")]
+    narrow = _render(80, rows, caption=caption).splitlines()
+    assert "MORE" not in narrow[0] and "[1] a footnote of MORE" not in narrow
+    assert "about the table" in narrow and "NAME: a legend" in narrow
+    assert "[1] a footnote of MORE" in _render(400, rows, caption=caption).splitlines()
+
+
+@given(
+    st.lists(st.from_regex(r"[a-z/._-]{1,40}", fullmatch=True), min_size=1, max_size=30),
+    st.integers(min_value=0, max_value=6),
+    st.booleans(),
+    st.integers(min_value=10, max_value=120),
+)
+def test_wrap_breaks_between_words_only_and_indents_what_follows(words, lead, bullet, width):
+    line = " " * lead + ("- " if bullet else "") + " ".join(words)
+    got = wrap(line, width)
+    assert [w for g in got for w in g.split()] == line.split()  # every word whole, in order
+    for i, g in enumerate(got):
+        assert len(g) <= width or len(g.split()) == 1 + (bullet and i == 0)
+        indent = len(g) - len(g.lstrip(" "))
+        assert indent == (lead if i == 0 else lead + 2 * bullet + 2)
 
 
 def test_a_table_too_wide_even_after_everything_gave_runs_past_the_edge_rather_than_split_an_id():

@@ -20,7 +20,8 @@ COLUMNS = [
     Column("ITEMS", lambda r: r.items, drop=2),
     Column("SIZE", lambda r: human_size(r.bytes)),
     Column("BYTES", lambda r: r.bytes, wide_only=True, drop=4),
-    Column("DUPLICATED", lambda r: {"unpacked": human_size(r.duplicated), "blob": "shared"}.get(r.kind, "-"), drop=1),
+    # never left out: the number that matters when a disk is full (PATH is shortened instead)
+    Column("DUPLICATED", lambda r: {"unpacked": human_size(r.duplicated), "blob": "shared"}.get(r.kind, "-")),
     Column("PATH", lambda r: measured(r), shape="path"),
 ]
 
@@ -130,7 +131,9 @@ def df(
 
 
 def table(out: Output, stores: list[StoreUsage], got) -> None:
-    out.table(COLUMNS, stores, caption=caption(stores, got.could_save))
+    if "PATH" in out.table(COLUMNS, stores, caption=caption(stores, got.could_save)):
+        # a path cut in the middle cannot be pasted into du: each whole, under the table
+        out.lines(["PATH whole:", *(f"  {row.store}: {measured(row)}" for row in stores)])
     out.lines(bars(got.account, duplicated_by_root(stores, got.account)))
 
 
@@ -239,8 +242,8 @@ def plan_caption(got) -> list[str]:
     return lines
 
 
-def caption(stores: list[StoreUsage], could_save: int) -> list[str]:
-    lines = []
+def caption(stores: list[StoreUsage], could_save: int) -> list[str | tuple[str, str]]:
+    lines: list[str | tuple[str, str]] = []
     for row in stores:
         if row.kind == "blob" and len(row.namespaces) > 1:
             lines.append(f"the content store's blobs are shared by namespaces {', '.join(row.namespaces)}: stored once")
@@ -249,7 +252,10 @@ def caption(stores: list[StoreUsage], could_save: int) -> list[str]:
     )
     if any(row.kind != "blob" and row.entries for row in stores):
         lines.append(
-            "PATH: the directories measured, in shell brace form (`du -scb --apparent-size PATH` checks a row; "
-            "SIZE counts the files, a hard-linked one once, not the directories themselves)"
+            (
+                "PATH",
+                "PATH: the directories measured, in shell brace form (`du -scb --apparent-size PATH` checks a row; "
+                "SIZE counts the files, a hard-linked one once, not the directories themselves)",
+            )
         )
     return lines

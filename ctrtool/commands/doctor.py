@@ -42,13 +42,31 @@ _VERB = {"file": "read", "command": "ran", "system": "measured"}
 _MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skipped": "skipped"}
 
 
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Also the details and the evidence of each problem (the tool calls and files read, and the lines "
+        "that show it), as -o wide, json and yaml have them.",
+    ),
+]
+
+
 @handle_errors
-def doctor(ctx: typer.Context, image: ImageOpt = None, checks: ChecksOpt = None, output: OutputOpt = "table") -> None:
+def doctor(
+    ctx: typer.Context,
+    image: ImageOpt = None,
+    checks: ChecksOpt = None,
+    output: OutputOpt = "table",
+    verbose: VerboseOpt = False,
+) -> None:
     """Check this node's container tooling and say what is wrong, why (the tool call or file read,
     and the lines that show it) and how to fix it (exact commands, or config lines and their file).
     Only reads; changes nothing. Checks: endpoints, CRI plugin, sandbox (pause) image, --image,
     snapshotter consistency, disk, versions. Exit status: 0 every check ok, 1 a problem found (warn
-    or fail), 3 no problem found but some checks could not run (skipped, with the reason)."""
+    or fail), 3 no problem found but some checks could not run (skipped, with the reason). The
+    table is one line per check and the fix of each problem; -v (or -o wide) adds the evidence."""
     from ..doctor import CHECKS, Options, exit_code, run_checks
     from ..errors import UsageError
 
@@ -60,7 +78,7 @@ def doctor(ctx: typer.Context, image: ImageOpt = None, checks: ChecksOpt = None,
     names = tuple(c for c in CHECKS if c in checks) if checks else CHECKS
     fmt = check_format(output)
     if fmt == "wide":
-        fmt = "table"
+        fmt, verbose = "table", True
     out = Output(fmt)
     if image is not None:
         check_names("image", [image])
@@ -68,12 +86,42 @@ def doctor(ctx: typer.Context, image: ImageOpt = None, checks: ChecksOpt = None,
     if out.structured:
         out.data(results)
     else:
-        out.lines(render(results))
+        out.lines(render(results) if verbose else brief(results, out.prose_width))
     raise typer.Exit(exit_code(results))
 
 
+def brief(results: list, width: int | None) -> list[str]:
+    """The short report: one line per check (wrapped at the terminal's width between words, the
+    rest indented) and the fix of each problem (a lone check, its findings too); the evidence is
+    behind -v."""
+    from ..output import wrap
+
+    lines: list[str] = []
+    for r in results:
+        lines += wrap(f"[{_MARK[r.status.value]}] {r.check}: {r.summary}", width, indent=4)
+        if len(results) == 1:  # one check asked for (--check): its findings too
+            lines += [x for d in r.details if d != r.summary for x in wrap(f"    {d}", width)]
+        for f in r.fixes:
+            lines += wrap(f"    fix: {f.summary}", width)
+            if f.file:
+                lines += wrap(f"      in {f.file}:", width)
+                lines += [f"        {x}" for x in f.lines]
+            lines += [f"      $ {c}" for c in f.commands]  # a command stays whole, to paste
+    lines.append(_counts(results))
+    if any(r.status.value in ("warn", "fail") and (r.evidence or r.details) for r in results):
+        lines.append("(-v shows the details and the evidence of each problem)")
+    return lines
+
+
+def _counts(results: list) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
 def render(results: list) -> list[str]:
-    """The human report: one block per check, its findings, evidence and fix, indented."""
+    """The full report (-v): one block per check, its findings, evidence and fix, indented."""
     lines: list[str] = []
     for r in results:
         lines.append(f"[{_MARK[r.status.value]}] {r.check}: {r.summary}")
@@ -88,8 +136,5 @@ def render(results: list) -> list[str]:
                 lines.append(f"      in {f.file}:")
                 lines += [f"        {x}" for x in f.lines]
             lines += [f"      $ {c}" for c in f.commands]
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status.value] = counts.get(r.status.value, 0) + 1
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    lines.append(_counts(results))
     return lines

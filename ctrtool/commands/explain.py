@@ -383,8 +383,11 @@ def explain(
     )
 
     def table() -> None:
+        from ..output import wrap
+
         text = [said + ".", f"recommended: {todo.headline}" + (":" if todo.commands else "")]
-        text += [f"  {c}" for c in todo.commands]
+        commands = [f"  {c}" for c in todo.commands]
+        text += commands
         if todo.copy_cost is not None:
             text.append(f"  (the copy {todo.copy_cost.words()})")
         text += [f"  ({b})" for b in todo.blockers]
@@ -396,6 +399,9 @@ def explain(
         text += [f"  - {f}" for f in facts]
         if got.absent:
             text.append(f"not in: {', '.join(got.absent)}")
-        out.lines(text)
+        # the sentences wrap at the terminal's width between words (a path, a name, an id is one
+        # word: never split); a command stays on one line, to paste
+        width = out.prose_width
+        out.lines(line for t in text for line in ([t] if t in commands else wrap(t, width)))
 
     listing.show(out, got, len(names), nothing=not got.rows and bool(got.failed), table=table, data=lambda: told)

@@ -131,8 +131,13 @@ def images(
     def table() -> None:
         stores = list(dict.fromkeys(r.store for r in rows if r.store))
         legend = {store.key: n for n, store in enumerate(stores, 1)}
-        lines = [f"[{legend[s.key]}] {s.path or '(directory not reported)'}  ({_store_words(s, rows)})" for s in stores]
-        out.table(columns(legend), rows, caption=lines + caption(rows) + ([KUBELET_LEGEND] if rows else []))
+        # the footnotes and the legend are about their columns: printed only when the column is
+        notes: list[str | tuple[str, str]] = [
+            ("STORE", f"[{legend[s.key]}] {s.path or '(directory not reported)'}  ({_store_words(s, rows)})")
+            for s in stores
+        ]
+        kubelet: list[str | tuple[str, str]] = [("K8S", KUBELET_LEGEND)] if rows else []
+        out.table(columns(legend), rows, caption=notes + list(caption(rows)) + kubelet)
 
     listing.show(
         out,

@@ -35,7 +35,7 @@ def show(
     got: Gathered,
     asked: int,
     *,
-    table: Callable[[], None],
+    table: Callable[[], object],
     data: Callable[[], Any] | None = None,
     quiet: Callable[[], Iterable[str]] | None = None,
     nothing: bool | None = None,

@@ -335,7 +335,7 @@ def images(
                 Column("K8S", lambda r: K8S_MARKS[r.get("kubelet_visible")] if "_missing" not in r else None, drop=1),
             ],
             rows,
-            caption=["K8S: ✓ that node's kubelet can use this name, ✗ it cannot, ? not known"] if rows else [],
+            caption=[("K8S", "K8S: ✓ that node's kubelet can use this name, ✗ it cannot, ? not known")] if rows else [],
         )
         _show_partial(t, outcomes)
     _exit(outcomes)
