@@ -171,6 +171,16 @@ def _loader(max_depth: int, max_nodes: int):
 def load_yaml(path: str, text: str, what: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> Any:
     """One YAML document, parsed with aliases refused and nesting bounded; a ConfigError naming
     the file and line otherwise."""
+    return _parse(path, text, max_depth, max_nodes, lambda loader: loader.get_single_data())
+
+
+def compose_yaml(path: str, text: str, what: str, max_depth: int = MAX_DEPTH) -> Any:
+    """The node tree of one YAML document (for validation with line numbers), bounded as
+    :func:`load_yaml`."""
+    return _parse(path, text, max_depth, MAX_NODES, lambda loader: loader.get_single_node())
+
+
+def _parse(path: str, text: str, max_depth: int, max_nodes: int, get: Any) -> Any:
     import yaml
 
     try:
@@ -178,28 +188,7 @@ def load_yaml(path: str, text: str, what: str, max_depth: int = MAX_DEPTH, max_n
     except yaml.YAMLError as exc:  # the reader refuses a character at once (NUL, a control)
         raise ConfigError(path, f"not valid YAML: {str(exc).splitlines()[0]}") from None
     try:
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(path, f"not valid YAML: {problem}", mark.line + 1 if mark else None) from None
-    except RecursionError:
-        raise ConfigError(path, "nested too deeply") from None
-    finally:
-        loader.dispose()
-
-
-def compose_yaml(path: str, text: str, what: str, max_depth: int = MAX_DEPTH) -> Any:
-    """The node tree of one YAML document (for validation with line numbers), bounded as
-    :func:`load_yaml`."""
-    import yaml
-
-    try:
-        loader = _loader(max_depth, MAX_NODES)(text)
-    except yaml.YAMLError as exc:  # the reader refuses a character at once (NUL, a control)
-        raise ConfigError(path, f"not valid YAML: {str(exc).splitlines()[0]}") from None
-    try:
-        return loader.get_single_node()
+        return get(loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
