@@ -200,8 +200,10 @@ def test_where_docker_on_one_node_k8s_on_the_other_and_a_pod_that_cannot_start(c
         ]
         image_check = next(c for c in two["doctor"] if c["check"] == "image")
         assert image_check["status"] == "fail"
+        # node-2's k8s.io has the same image as localhost/ctrtool/demo:1.0: a new name, not a copy
         fix = image_check["fixes"][0]["commands"][0]
-        assert fix == f"ctrtool copy {ref} --from docker --to crictl"
+        assert fix == f"ctrtool tag --backend ctr -n k8s.io localhost/ctrtool/demo:1.0 {ref}"
+        assert "costs 0 bytes" in image_check["fixes"][0]["summary"]
 
         table = _nodes("where", ref, "--all")
         assert table.returncode == 0, table.stderr
