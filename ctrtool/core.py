@@ -159,6 +159,32 @@ def annotate_kubelet(records: Sequence[ImageRecord], listed: bool) -> None:
             r.kubelet_visible = bool(r.id) and r.id in ids
 
 
+def fold_aliases(records: Sequence[ImageRecord]) -> list[ImageRecord]:
+    """The rows without the CRI's id-names: a row named ``sha256:<64 hex>`` that is the id of
+    another row of the same backend and namespace (of the same containerd) is not a row of its own
+    but an alias of that image, listed in ``aliases`` of every row with that id there. An id-name
+    with no other name in its namespace (an untagged image) stays a row. Counts and kubelet
+    visibility were set before and are kept."""
+
+    def place(r: ImageRecord) -> tuple:
+        return (r.backend, r.namespace, r.store.daemon if r.store else None)
+
+    named: dict[tuple, list[ImageRecord]] = {}
+    for r in records:
+        if r.id and r.ref and not _is_id_ref(r.ref):
+            named.setdefault((*place(r), r.id), []).append(r)
+    kept: list[ImageRecord] = []
+    for r in records:
+        owners = named.get((*place(r), r.ref)) if r.ref and _is_id_ref(r.ref) else None
+        if not owners:
+            kept.append(r)
+            continue
+        for owner in owners:
+            if r.ref not in owner.aliases:
+                owner.aliases.append(r.ref or "")
+    return kept
+
+
 def _is_id_ref(ref: str) -> bool:
     """A name that is an image id: the CRI names every image also ``sha256:<id>``."""
     return ref.startswith("sha256:") and len(ref) == 71

@@ -111,3 +111,52 @@ def test_image_under_a_short_name(lab_env, native, scratch):
         assert got["image"]["status"] == "ok", got["image"]
     finally:
         native.forget_images(full, short)
+
+
+@pytest.mark.parametrize("suffix", ["", ":latest"])
+def test_latest_or_no_tag_warns_that_the_pull_policy_is_always(lab_env, native, scratch, suffix):
+    """In k8s.io, visible, unpacked: still the kubelet pulls it at every start, as a pod spec naming it
+    with :latest or no tag gets imagePullPolicy Always; the same image under a tag other than latest
+    is ok."""
+    ref, path = scratch
+    repo = ref.rsplit(":", 1)[0]
+    asked = repo + suffix
+    native.ctr("k8s.io", "images", "import", path)
+    native.ctr("k8s.io", "images", "tag", ref, f"{repo}:latest")
+    try:
+        got, proc = doctor("--image", asked, env=lab_env)
+        r = got["image"]
+        assert r["status"] == "warn" and proc.returncode == 1, r
+        assert "imagePullPolicy: Always" in r["summary"], r
+        assert ("it has no tag" if not suffix else "its tag is latest") in r["summary"]
+        assert any("imagePullPolicy: IfNotPresent" in f["summary"] for f in r["fixes"]), r
+        assert not any("--yes" in c for f in r["fixes"] for c in f["commands"])
+        tagged, _ = doctor("--image", ref, env=lab_env)
+        assert tagged["image"]["status"] == "ok", tagged["image"]
+    finally:
+        native.forget_images(f"{repo}:latest")
+
+
+def test_same_image_in_k8s_io_under_another_name_is_tagged_at_no_cost(lab_env, native, scratch):
+    """The name is in docker; the same image (same id) is in k8s.io under another name: doctor's fix
+    is `ctrtool tag` in k8s.io (0 bytes), not a copy; carried out, the kubelet has the name."""
+    ref, path = scratch
+    other = ref.rsplit(":", 1)[0] + "-other:1"
+    native.docker("load", "-i", path)
+    native.ctr("k8s.io", "images", "import", path)
+    native.ctr("k8s.io", "images", "tag", ref, other)
+    native.ctr("k8s.io", "images", "rm", ref)
+    try:
+        got, proc = doctor("--image", ref, env=lab_env)
+        r = got["image"]
+        assert r["status"] == "fail" and proc.returncode == 1, r
+        assert f"the same image is there as {other}" in r["summary"], r
+        (fix,) = r["fixes"]
+        assert fix["commands"] == [f"ctrtool tag --backend ctr -n k8s.io {other} {ref}"]
+        assert "costs 0 bytes" in fix["summary"]
+        apply_fix(fix, lab_env)  # the person running it answers the prompt (--yes, here)
+        got, _ = doctor("--image", ref, env=lab_env)
+        assert got["image"]["status"] == "ok", got["image"]
+        assert "copy" not in " ".join(c for f in got["image"]["fixes"] for c in f["commands"])
+    finally:
+        native.forget_images(other)

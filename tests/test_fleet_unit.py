@@ -273,3 +273,44 @@ def test_a_cluster_without_nodes_is_an_error_not_an_empty_answer():
     kube.endpoint = "current context"  # type: ignore[attr-defined]
     with pytest.raises(CtrtoolError, match="the cluster has no nodes"):
         fleet_run.select_nodes(kube, selector=None, names=[], all_nodes=True)  # type: ignore[arg-type]
+
+
+def test_an_older_nodes_id_name_rows_are_folded_into_the_image_they_name():
+    """`nodes images` folds the CRI's id-names of a node whose ctrtool listed them as rows (no
+    ``aliases`` field): into every row of that id in the same backend and namespace; an id-name
+    with no other name there (untagged) stays a row; other fields are kept."""
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    rows = [
+        {"backend": "ctr", "namespace": "k8s.io", "ref": "app:1", "id": a, "store": "/s", "copies": 2},
+        {"backend": "ctr", "namespace": "k8s.io", "ref": a, "id": a, "store": "/s", "copies": 2},
+        {"backend": "ctr", "namespace": "default", "ref": a, "id": a, "store": "/s", "copies": 2},
+        {"backend": "ctr", "namespace": "k8s.io", "ref": b, "id": b, "store": "/s", "copies": 1},
+        {"backend": "crictl", "namespace": "k8s.io", "ref": "app:1", "id": a, "store": "/s", "copies": 2},
+    ]
+    got = where.fold_alias_rows(rows)
+    assert [(r["backend"], r["namespace"], r["ref"], r["aliases"]) for r in got] == [
+        ("ctr", "k8s.io", "app:1", [a]),
+        ("ctr", "default", a, []),
+        ("ctr", "k8s.io", b, []),
+        ("crictl", "k8s.io", "app:1", []),
+    ]
+    assert got[0]["copies"] == 2 and "aliases" not in rows[0]  # the node's rows are not changed
+
+
+def test_id_names_fold_into_image_records():
+    from ctrtool.adapters.base import ImageRecord
+    from ctrtool.core import fold_aliases
+
+    a = "sha256:" + "c" * 64
+
+    def rec(ns, ref):
+        return ImageRecord("ctr", ns, ref, a, None, 1, "content", None, kubelet_visible=True)
+
+    rows = [rec("k8s.io", "app:1"), rec("k8s.io", "app:2"), rec("k8s.io", a), rec("default", a)]
+    got = fold_aliases(rows)
+    assert [(r.namespace, r.ref, r.aliases) for r in got] == [
+        ("k8s.io", "app:1", [a]),
+        ("k8s.io", "app:2", [a]),
+        ("default", a, []),
+    ]
+    assert got[0].to_dict()["aliases"] == [a]

@@ -36,6 +36,7 @@ FIELDS = [
     "kubelet_visible",
     "created",
     "source",
+    "aliases",
 ]
 
 
@@ -403,6 +404,39 @@ def test_kubelet_visibility_is_per_name_and_true_to_crictl(native, lab_env):
         assert all(r["kubelet_visible"] is None for r in default_only)
     finally:
         native.ctr("default", "images", "rm", other, check=False)
+
+
+def test_the_cris_id_names_are_folded_into_the_image_they_name(native, lab_env, rows):
+    """ctr lists every image of k8s.io also by its id (the CRI plugin names it so): no row of its
+    own, but in the named row's ``aliases`` (of every name the image has there); the table has no
+    sha256: row either. Counts and kubelet visibility are the named row's."""
+    listed = native.ctr("k8s.io", "images", "ls", "-q").stdout.split()
+    id_names = {n for n in listed if n.startswith("sha256:") and len(n) == 71}
+    assert id_names  # the CRI plugin did name them
+    ctr_k8s = by(rows, backend="ctr", namespace="k8s.io")
+    named_ids = {r["id"] for r in ctr_k8s if r["ref"] and not r["ref"].startswith("sha256:")}
+    assert not [r for r in rows if r["ref"] in named_ids]  # no alias row left, in any backend
+    for r in ctr_k8s:
+        if r["ref"] and not r["ref"].startswith("sha256:"):
+            assert r["aliases"] == ([r["id"]] if r["id"] in id_names else []), r
+    (demo,) = by(rows, backend="ctr", namespace="k8s.io", ref=DEMO)
+    assert demo["aliases"] == [demo["id"]]
+    assert demo["kubelet_visible"] is True and demo["copies"] == by(rows, backend="docker", ref=DEMO)[0]["copies"]
+    assert {a for r in rows for a in r["aliases"]} == id_names & named_ids
+    assert all(r["aliases"] == [] for r in rows if r["backend"] != "ctr" or r["namespace"] != "k8s.io")
+    table = ctrtool("images", "--all-backends", env=dict(lab_env, COLUMNS="200"))
+    assert "sha256:" not in "".join(
+        line.split()[2] for line in table.stdout.splitlines()[2:] if line.startswith(("ctr ", "crictl ", "docker "))
+    )
+    # a second name of the same image in k8s.io: the id-name is an alias of both
+    native.ctr("k8s.io", "images", "tag", DEMO, "localhost/ctrtool/alias-probe:1")
+    try:
+        both, _ = ctrtool_json("images", "-b", "ctr", "-n", "k8s.io", env=lab_env)
+        probe = by(both, ref="localhost/ctrtool/alias-probe:1")
+        assert probe and probe[0]["aliases"] == [demo["id"]]
+        assert by(both, ref=DEMO)[0]["aliases"] == [demo["id"]]
+    finally:
+        native.ctr("k8s.io", "images", "rm", "localhost/ctrtool/alias-probe:1", check=False)
 
 
 def test_repository_and_reference_filters(lab_env, rows):

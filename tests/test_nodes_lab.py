@@ -129,9 +129,13 @@ def test_images_on_every_node_agree_with_each_nodes_tools(cluster):
         assert got["found"]["cri"]["endpoint"] == f"unix://{_sock(node, 'containerd')}"
         assert got["found"]["docker"]["host"] == f"unix://{_sock(node, 'docker')}"
         assert set(got["found"]["backends"]) == {"docker", "ctr", "crictl"}
-        listed = {r["ref"] for r in got["images"] if r["backend"] == "ctr" and r["namespace"] == "k8s.io"}
+        k8s = [r for r in got["images"] if r["backend"] == "ctr" and r["namespace"] == "k8s.io"]
+        listed = {r["ref"] for r in k8s}
+        aliases = {a for r in k8s for a in r["aliases"]}
         truth = set(_ctr(node, "images", "ls", "-q").stdout.split())
-        assert listed == truth
+        # the CRI's id-names (sha256:<id>) are in their image's row, not rows of their own
+        assert listed | aliases == truth and not listed & aliases
+        assert aliases and all(a.startswith("sha256:") and any(r["id"] == a for r in k8s) for a in aliases)
         assert "localhost/ctrtool-node:0.1.0" in truth  # imported by `lab up`, never pulled
     assert _ours() == []
 
@@ -196,8 +200,10 @@ def test_where_docker_on_one_node_k8s_on_the_other_and_a_pod_that_cannot_start(c
         ]
         image_check = next(c for c in two["doctor"] if c["check"] == "image")
         assert image_check["status"] == "fail"
+        # node-2's k8s.io has the same image as localhost/ctrtool/demo:1.0: a new name, not a copy
         fix = image_check["fixes"][0]["commands"][0]
-        assert fix == f"ctrtool copy {ref} --from docker --to crictl"
+        assert fix == f"ctrtool tag --backend ctr -n k8s.io localhost/ctrtool/demo:1.0 {ref}"
+        assert "costs 0 bytes" in image_check["fixes"][0]["summary"]
 
         table = _nodes("where", ref, "--all")
         assert table.returncode == 0, table.stderr

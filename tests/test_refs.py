@@ -48,3 +48,23 @@ def test_registries_keep_their_names(typed, full):
 def test_translate_and_the_adapters_share_the_normaliser():
     assert translate_normalize_ref is normalize_ref
     assert normalize_ref("sha256:" + "b" * 64) is None and canonical("sha256:" + "b" * 64) == "sha256:" + "b" * 64
+
+
+@pytest.mark.parametrize(
+    "ref, policy",
+    [
+        ("myapp", "Always"),
+        ("myapp:latest", "Always"),
+        ("localhost:5000/team/app", "Always"),
+        ("localhost:5000/team/app:2", "IfNotPresent"),
+        ("docker.io/library/busybox:1.36", "IfNotPresent"),
+        ("busybox@sha256:" + "a" * 64, "IfNotPresent"),
+        ("busybox:latest@sha256:" + "a" * 64, "Always"),
+    ],
+)
+def test_the_kubelets_default_pull_policy(ref, policy):
+    """The kubelet defaults imagePullPolicy to Always for the tag latest (a name with neither tag
+    nor digest has it), IfNotPresent otherwise."""
+    from ctrtool.doctor.checks.image import pull_policy
+
+    assert pull_policy(ref)[0] == policy

@@ -48,6 +48,9 @@ class ImageRecord:
     # the image config's rootfs.diff_ids, where known (docker's inspect; containerd's config blob):
     # its layers, for `df --plan`. Not a JSON field (`ctrtool layers` shows them)
     diff_ids: list[str] = field(default_factory=list)
+    # set by core.fold_aliases: the CRI's id-names (``sha256:<64 hex>``) of this image in the same
+    # namespace, folded into this row instead of being rows of their own
+    aliases: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON fields (docs/reference.md), in order."""
@@ -67,6 +70,7 @@ class ImageRecord:
             "kubelet_visible": self.kubelet_visible,
             "created": self.created,
             "source": self.source,
+            "aliases": list(self.aliases),
         }
 
 

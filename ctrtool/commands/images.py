@@ -123,6 +123,7 @@ def images(
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
     got = core.list_images(conf, names, namespace or _default_namespace(conf))
+    got.rows = core.fold_aliases(got.rows)  # the CRI's id-names: in their image's row (JSON aliases)
     got.rows = [r for r in got.rows if keep(r, got.rows)]
     if order:
         got.rows = sorted(got.rows, key=order)

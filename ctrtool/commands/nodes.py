@@ -220,6 +220,17 @@ def _report_data(o: NodeOutcome, command: str) -> Any:
     return None
 
 
+def _node_images(o: NodeOutcome) -> Any:
+    """The node's `images -o json` rows, the CRI's id-names folded into the image they name (a
+    node's ctrtool folds them itself; an older one listed them as rows, without ``aliases``)."""
+    rows = _report_data(o, "images")
+    if not isinstance(rows, list) or all(isinstance(r, dict) and "aliases" in r for r in rows):
+        return rows
+    from ..fleet.where import fold_alias_rows
+
+    return fold_alias_rows(rows)
+
+
 def _node_fields(o: NodeOutcome) -> dict[str, Any]:
     return {
         "node": o.node,
@@ -312,11 +323,11 @@ def images(
     report = ["images", "-o", "json"] + ([repository] if repository else [])
     _, outcomes = _fleet(t, "ctrtool nodes images", lambda _n: [report])
     if t.out.structured:
-        t.out.data([_node_fields(o) | {"images": _report_data(o, "images")} for o in outcomes])
+        t.out.data([_node_fields(o) | {"images": _node_images(o)} for o in outcomes])
     else:
         rows: list[dict[str, Any]] = []
         for o in outcomes:
-            rows += [dict(r, node=o.node) for r in _report_data(o, "images") or []]
+            rows += [dict(r, node=o.node) for r in _node_images(o) or []]
         rows += _missing_rows(outcomes)
         t.out.table(
             [

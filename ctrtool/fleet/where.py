@@ -23,6 +23,37 @@ def same_image(ref: str | None, wanted: str) -> bool:
     return canonical(ref) == canonical(wanted)
 
 
+def fold_alias_rows(rows: list[Any]) -> list[Any]:
+    """A node's image rows (JSON of `images`) with the CRI's id-names folded, as
+    core.fold_aliases does for ImageRecords: a row named ``sha256:<64 hex>`` that is the ``id`` of
+    another row of the same backend and namespace becomes an entry of that row's ``aliases``."""
+
+    def is_alias(ref: Any) -> bool:
+        return isinstance(ref, str) and ref.startswith("sha256:") and len(ref) == 71
+
+    def place(r: dict[str, Any]) -> tuple:
+        return (r.get("backend"), r.get("namespace"), r.get("store"))
+
+    named: dict[tuple, list[dict[str, Any]]] = {}
+    out: list[Any] = []
+    for r in rows:
+        if isinstance(r, dict):
+            r = dict(r, aliases=list(r.get("aliases") or []))
+            if r.get("id") and r.get("ref") and not is_alias(r.get("ref")):
+                named.setdefault((*place(r), r["id"]), []).append(r)
+        out.append(r)
+    kept: list[Any] = []
+    for r in out:
+        owners = named.get((*place(r), r.get("ref"))) if isinstance(r, dict) and is_alias(r.get("ref")) else None
+        if not owners:
+            kept.append(r)
+            continue
+        for owner in owners:
+            if r["ref"] not in owner["aliases"]:
+                owner["aliases"].append(r["ref"])
+    return kept
+
+
 def waiting_pods(kube: Kubectl, image: str) -> dict[str, list[dict[str, Any]]]:
     """Pending pods with a container of ``image``, by node ("" for those not scheduled yet): one
     list call over every namespace."""

@@ -55,11 +55,75 @@ def by_id(probe: Probe, ref: str) -> tuple[str, str] | None:
     return names[0], said
 
 
+def pull_policy(ref: str) -> tuple[str, str]:
+    """(the imagePullPolicy the kubelet defaults to for a pod spec naming ``ref``, why): Always for
+    the tag latest, which a name with neither tag nor digest has; IfNotPresent otherwise (another
+    tag, or a digest alone)."""
+    name, at, _digest = ref.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2]
+    if tag == "latest":
+        return "Always", "its tag is latest"
+    if not tag and not at:
+        return "Always", "it has no tag (the tag is then latest)"
+    return "IfNotPresent", ("it names a digest" if at and not tag else f"its tag is {tag}")
+
+
+def _pull_policy_problem(ref: str) -> tuple[str, Fix] | None:
+    """The warning for a reference whose default pull policy is Always: the kubelet pulls it at
+    every container start, whatever the node has."""
+    policy, why = pull_policy(ref)
+    if policy != "Always":
+        return None
+    return (
+        f"{why}: a pod spec naming it without imagePullPolicy gets imagePullPolicy: Always, so the kubelet "
+        "pulls it at every container start, even with the image on the node",
+        Fix(
+            "set imagePullPolicy: IfNotPresent in the pod spec, or name the image by a tag other than latest "
+            "(`ctrtool tag --backend ctr -n k8s.io` gives it one in the kubelet's namespace, at no cost in bytes)"
+        ),
+    )
+
+
+def _same_bytes_in_namespace(probe: Probe, ref: str, namespace: str = "k8s.io") -> tuple[str, str] | None:
+    """(a name the image has in ``namespace``, its image id) when ``ref`` is elsewhere on the node
+    and the same image (same image id) is in ``namespace`` under another name, else None."""
+    from ...adapters.base import canonical_ref
+    from ...core import _is_id_ref
+    from ...errors import CtrtoolError
+
+    try:
+        rows = probe.images().rows
+    except CtrtoolError:
+        return None
+    name = canonical_ref(ref)
+    ids = {r.id for r in rows if r.id and r.ref and canonical_ref(r.ref) == name}
+    for image_id in sorted(ids):
+        there = sorted(
+            r.ref
+            for r in rows
+            if r.backend == "ctr" and r.namespace == namespace and r.id == image_id and r.ref and not _is_id_ref(r.ref)
+        )
+        if there:
+            return there[0], image_id
+    return None
+
+
+def _retag_fix(existing: str, name: str, image_id: str, why: str) -> Fix:
+    """`ctrtool tag` in the kubelet's namespace: the bytes are there already, under another name."""
+    return Fix(
+        f"{why}: the same image ({image_id[:19]}…) is already in k8s.io as {existing}; give it the name {name} "
+        "there (a new name for the same image: it costs 0 bytes)",
+        commands=[shlex.join(["ctrtool", "tag", "--backend", "ctr", "-n", "k8s.io", existing, name])],
+    )
+
+
 def run(probe: Probe, options: Options) -> Result:
     ref = options.image or ""
     resolved = by_id(probe, ref)
     if resolved:
         ref = resolved[0]
+    policy = _pull_policy_problem(ref)
     where = locate(probe, ref)
     if not where.ctr_known and not where.cri_known:
         raise Skip("neither ctr nor crictl could list images: " + "; ".join(where.problems))
@@ -69,7 +133,21 @@ def run(probe: Probe, options: Options) -> Result:
     if name != ref:
         details.append(f"a pod spec naming {ref!r} asks the CRI for {name}")
     if not where.in_namespace and not where.cri:
+        details += [policy[0]] if policy else []
         why = f"the kubelet looks for {name} in containerd namespace k8s.io"
+        same = _same_bytes_in_namespace(probe, ref)
+        if same:
+            places = ", ".join(f"ctr namespace {ns}" if b == "ctr" else b for b, ns in where.elsewhere)
+            return Result(
+                NAME,
+                TITLE,
+                Status.FAIL,
+                f"{ref} is not in containerd namespace k8s.io under that name, which the kubelet asks for; "
+                f"the same image is there as {same[0]}" + (f" (and {ref} is in {places})" if places else ""),
+                evidence=evidence,
+                fixes=[_retag_fix(same[0], name, same[1], why)],
+                details=details,
+            )
         if where.elsewhere:
             places = ", ".join(f"ctr namespace {ns}" if b == "ctr" else b for b, ns in where.elsewhere)
             return Result(
@@ -120,6 +198,11 @@ def run(probe: Probe, options: Options) -> Result:
             )
             if not fixes:
                 fixes.append(unpack_fix(ref, where.snapshotter))
+    if policy:
+        if status is Status.OK:
+            status = Status.WARN
+        problems.append(policy[0])
+        fixes.append(policy[1])
     node = node_platform()
     platforms = {r.platform for r in where.in_namespace if r.platform}
     if platforms and node not in platforms:
