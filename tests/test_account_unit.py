@@ -54,3 +54,34 @@ def test_rmi_names_one_image_once_whatever_the_spelling():
     ctr = Adapter("ctr")
     assert len(once([(ctr, Target("a:1", "default")), (ctr, Target("a:1", "k8s.io"))])) == 2
     assert distinct_names(["rec/two:1", "docker.io/rec/two:1", "rec/two:2"]) == ["rec/two:1", "rec/two:2"]
+
+
+def test_a_bad_if_id_is_refused_before_any_tool_is_asked(tmp_path):
+    import os
+
+    from helpers import ctrtool
+
+    trace = tmp_path / "trace.jsonl"
+    env = dict(os.environ, CTRTOOL_TRACE=str(trace), DOCKER_HOST="unix:///nonexistent/docker.sock")
+    for bad in ("zz", "abc", "g" * 12, "a" * 65):
+        got = ctrtool("rmi", "-b", "docker", "--if-id", bad, "x:1", "--dry-run", env=env)
+        assert got.returncode == 2 and "is not an image ID" in got.stderr, got.stderr
+    assert not trace.exists() or trace.read_text() == ""
+
+
+def test_a_bad_lease_age_is_refused(tmp_path):
+    import os
+
+    from helpers import ctrtool
+
+    env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    for args in (
+        ("df", "--plan", "--lease-age", "5x"),
+        ("df", "--lease-age", "1h"),
+        ("reclaim", "--lease-age", "-1s", "lease:a/b"),
+    ):
+        got = ctrtool(*args, env=env)
+        assert got.returncode == 2 and "Traceback" not in got.stderr, (args, got.stderr)
+    for name in ("bogus", "lease:", "lease:ns", "snapshot:ns/overlayfs", "content:/x"):
+        got = ctrtool("reclaim", name, env=env)
+        assert got.returncode == 2 and "is not an orphan's name" in got.stderr, (name, got.stderr)

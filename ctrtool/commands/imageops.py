@@ -72,25 +72,31 @@ def rmi(
     from .. import core
 
     check_names("image", images)
+    want = image_id(if_id) if if_id is not None else None  # checked before any tool is asked
     out = Output()
     found = core.locate_images(
         settings(ctx), backend, namespace, images, rerun("rmi", *(["--force"] if force else []), *images), complete=True
     )
-    if if_id is not None:
-        still(found, if_id)
+    if want is not None:
+        still(found, want)
     plans = [adapter.plan_rmi(image, force) for adapter, image in once(found)]
     if carry_out(out, plans, yes=yes, dry_run=dry_run):
         out.lines(images)
 
 
-def still(found: list, expected: str) -> None:
-    """Every image found is still the one with the ID ``expected`` (a prefix will do), or nothing
-    is removed."""
+def image_id(expected: str) -> str:
+    """--if-id's value as hex digits (``sha256:`` taken off), or a usage error."""
+    want = expected.removeprefix("sha256:").lower()
+    if len(want) < 12 or len(want) > 64 or any(c not in "0123456789abcdef" for c in want):
+        raise UsageError(f"--if-id {expected!r} is not an image ID", "give 12 to 64 hex digits")
+    return want
+
+
+def still(found: list, want: str) -> None:
+    """Every image found is still the one with the ID ``want`` (a prefix will do), or nothing is
+    removed."""
     from ..errors import CtrtoolError
 
-    want = expected.removeprefix("sha256:").lower()
-    if len(want) < 12 or any(c not in "0123456789abcdef" for c in want):
-        raise UsageError(f"--if-id {expected!r} is not an image ID", "give at least 12 hex digits")
     for _adapter, image in found:
         have = (image.id or "").removeprefix("sha256:")
         if not have.startswith(want):
