@@ -537,7 +537,18 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
     total. A store's ``duplicated``: its bytes of layers that another store also unpacks."""
     from .adapters.base import BLOB_COPY, CONTAINER_COPY, UNPACKED_COPY, tree_size
 
-    outcomes = fan_out(settings, backends, through_views(settings, lambda a, ns: a.disk_usage(ns), namespaces))
+    listing = through_views(settings, lambda a, ns: a.disk_usage(ns), namespaces)
+
+    def op(adapter: Adapter) -> Any:
+        items = listing(adapter)
+        try:  # the same adapter, so the tool calls the listing made answer this too
+            adapter_roots[adapter.name] = adapter.account_roots()
+        except CtrtoolError:
+            pass
+        return items
+
+    adapter_roots: dict[str, Any] = {}
+    outcomes = fan_out(settings, backends, op)
     items: dict[tuple[str, str], Any] = {}
     for outcome in outcomes:
         for item in outcome.value or []:
@@ -590,7 +601,8 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
                 list(item.namespaces),
             )
         )
-    roots = storage_account(settings, backends, warnings := [w for o in outcomes for w in o.warnings])
+    gathered = [r for b in backends for r in adapter_roots.get(b, [])]
+    roots = storage_account(settings, backends, warnings := [w for o in outcomes for w in o.warnings], gathered)
     order = {UNPACKED_COPY: 0, BLOB_COPY: 1, CONTAINER_COPY: 2}
     rows = sorted(stores.values(), key=lambda r: (order.get(r.kind, 3), r.namespace is not None, r.namespace or ""))
     for row in rows:
@@ -598,16 +610,20 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
     return DiskUsage(rows, [o for o in outcomes if o.error], warnings, could_save, could_save, roots)
 
 
-def storage_account(settings: Settings, backends: Sequence[str], warnings: list[str]) -> list[Any]:
+def storage_account(
+    settings: Settings, backends: Sequence[str], warnings: list[str], gathered: list[Any] | None = None
+) -> list[Any]:
     """The byte account of every storage root the backends keep (:mod:`ctrtool.account`): each
-    root once, however many backends reach it. A root whose metadata cannot be read is left out
-    with a warning (never guessed)."""
+    root once, however many backends reach it. ``gathered``: (root, classifier) pairs the
+    backends' adapters already gave (df asks them beside its listing); else they are asked. A root
+    whose metadata cannot be read is left out with a warning (never guessed)."""
     from .account import account
 
+    if gathered is None:
+        gathered = [p for o in fan_out(settings, backends, lambda a: a.account_roots()) for p in o.value or []]
     roots: dict[str, Any] = {}
-    for outcome in fan_out(settings, backends, lambda a: a.account_roots()):
-        for root, classify in outcome.value or []:
-            roots.setdefault(os.path.realpath(root), classify)
+    for root, classify in gathered:
+        roots.setdefault(os.path.realpath(root), classify)
     from .adapters.boltdb import BoltError
 
     try:

@@ -97,3 +97,17 @@ def test_the_table_draws_a_bar_per_root(lab, lab_env):
         assert 10 <= len(bar.strip()) <= 76 and set(bar.strip()) <= set("█▓▒░")
         assert all(word in legend for word in ("needed", "duplicated", "reclaimable", "orphaned"))
         assert max(len(line) for line in (bar, legend)) <= 80
+
+
+def test_the_account_asks_the_tools_nothing_more(lab_env, tmp_path):
+    """The roots come from what df's listing already asked: one `ctr plugins ls`, one `docker info`
+    (CLI path), however many roots and buckets."""
+    import json
+
+    trace = tmp_path / "trace.jsonl"
+    env = dict(lab_env, CTRTOOL_TRACE=str(trace), CTRTOOL_VIA="tools")
+    got, _ = ctrtool_json("df", "-b", "ctr", "-b", "docker", env=env)
+    assert {r["tool"] for r in got["account"]} == {"containerd", "docker"}
+    calls = [json.loads(line)["argv"] for line in trace.read_text().splitlines()]
+    assert sum("plugins" in a for a in calls) == 1, calls
+    assert sum(a[-3:-1] == ["info", "--format"] or a[-2:] == ["info", "--format"] for a in calls) <= 1, calls

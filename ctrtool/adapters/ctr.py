@@ -157,8 +157,10 @@ class CtrAdapter(Adapter):
         return plugins
 
     def account_roots(self) -> list[tuple[str, Callable[[], Any]]]:
-        """containerd's root (the content store's parent), classified from meta.db (read-only)."""
-        plugins = self.plugins()
+        """containerd's root (the content store's parent), classified from meta.db (read-only).
+        ``plugins ls`` once per adapter: df's listing has asked it already."""
+        plugins = self.__dict__.get("_plugins") or self.plugins()
+        self.__dict__["_plugins"] = plugins
         root = plugins.root
         if not root:
             return []
@@ -206,8 +208,10 @@ class CtrAdapter(Adapter):
             if keys is not None:
                 got: dict[Any, Any] = {("images", ns): tables[ns] for ns in names}
                 got.update({("snapshots", ns): keys[ns] for ns in names})
+                self.__dict__["_plugins"] = plugins  # the byte account's roots come from it too
                 return names, plugins, got
         names, plugins = self._resolve_namespaces(namespaces, self.__dict__.get("_plugins"))
+        self.__dict__["_plugins"] = plugins
         calls: dict[Any, Any] = {}
         for ns in names:
             calls[("images", ns)] = partial(self.image_table, ns)

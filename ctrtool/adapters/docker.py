@@ -161,11 +161,14 @@ class DockerAdapter(Adapter):
     def _info(self, tool: bool = False) -> dict[str, Any]:
         got = None if tool else self._via_api("info")
         if got is not None:
+            self.__dict__["_account_info"] = got  # the byte account's root comes from it too
             return got
         result = self.run("info", "--format", "{{json .}}")
         data = _json(result, self.endpoint.address)
         if not isinstance(data, dict) or "DockerRootDir" not in data:
             raise not_understood(result, "expected a JSON object with DockerRootDir", self.endpoint.address)
+        if not tool:
+            self.__dict__["_account_info"] = data
         return data
 
     def daemon_info(self) -> dict[str, Any]:
@@ -462,7 +465,7 @@ class DockerAdapter(Adapter):
 
     def account_roots(self) -> list[tuple[str, Callable[[], Any]]]:
         """docker's data root, classified from its own layer and image databases (read-only)."""
-        data = self._info()
+        data = self.__dict__.get("_account_info") or self._info()
         root, driver = data.get("DockerRootDir"), data.get("Driver")
         if not isinstance(root, str) or not root:
             return []
