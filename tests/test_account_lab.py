@@ -110,4 +110,4 @@ def test_the_account_asks_the_tools_nothing_more(lab_env, tmp_path):
     assert {r["tool"] for r in got["account"]} == {"containerd", "docker"}
     calls = [json.loads(line)["argv"] for line in trace.read_text().splitlines()]
     assert sum("plugins" in a for a in calls) == 1, calls
-    assert sum(a[-3:-1] == ["info", "--format"] or a[-2:] == ["info", "--format"] for a in calls) <= 1, calls
+    assert sum(a[0].endswith("docker") and "info" in a for a in calls) == 1, calls
