@@ -85,3 +85,22 @@ def test_a_bad_lease_age_is_refused(tmp_path):
     for name in ("bogus", "lease:", "lease:ns", "snapshot:ns/overlayfs", "content:/x"):
         got = ctrtool("reclaim", name, env=env)
         assert got.returncode == 2 and "is not an orphan's name" in got.stderr, (name, got.stderr)
+
+
+def test_explains_blob_sentence_says_what_is_true_of_the_blobs(tmp_path):
+    """Uncompressed tars are not called compressed; one namespace is not 'shared'."""
+    import gzip
+
+    from ctrtool.commands.explain import Blobs, blob_sentence, compressed
+
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    plain.write_bytes(b"ustar-ish tar bytes")
+    packed.write_bytes(gzip.compress(b"layer"))
+    assert not compressed(str(plain)) and compressed(str(packed)) and not compressed(str(tmp_path / "gone"))
+    one = Blobs([str(plain)], 19, ["k8s.io"])
+    text = blob_sentence(one, 0)
+    assert text.startswith("the blobs (uncompressed tars)") and "used by namespace k8s.io only" in text
+    two = Blobs([str(plain), str(packed)], 40, ["default", "k8s.io"])
+    text = blob_sentence(two, 1)
+    assert "(1 of 2 compressed)" in text and "shared by namespaces default, k8s.io" in text
+    assert blob_sentence(Blobs([str(packed)], 5, ["a", "b"]), 1).startswith("the compressed blobs")

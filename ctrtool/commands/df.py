@@ -236,7 +236,9 @@ def plan_caption(got) -> list[str]:
         lines += [f"     ({b})" for b in step.blockers]
         if step.shared_with:
             lines.append(
-                f"     ({step.kept_bytes} bytes of its layers stay: {', '.join(step.shared_with)} use them there)"
+                f"     ({step.kept_bytes} bytes of its layers stay: {', '.join(step.shared_with)} "
+                + ("uses" if len(step.shared_with) == 1 else "use")
+                + " them there)"
             )
     lines.append("one copy of each image stays: the one in k8s.io (the kubelet's), else one a container uses")
     return lines

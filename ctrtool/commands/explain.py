@@ -318,12 +318,41 @@ def evidence(where: list[Place], shared: Blobs) -> list[str]:
             f"too, {size}, under {_dirs(p.paths)}"
         )
     if shared.paths:
-        lines.append(
-            f"the compressed blobs, {human_size(shared.bytes)} ({shared.bytes} bytes), are stored "
-            f"once in containerd's content store and shared by namespaces "
-            f"{', '.join(shared.namespaces) or '(none)'}: {_dirs(shared.paths)}"
-        )
+        lines.append(blob_sentence(shared, sum(compressed(p) for p in shared.paths)))
     return lines
+
+
+def compressed(path: str) -> bool:
+    """A blob that starts as gzip or zstd does (its first four bytes; a blob that cannot be read is
+    not called compressed)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd"
+
+
+def blob_sentence(shared: Blobs, packed: int) -> str:
+    """The content store's sentence, in words that are true of these blobs: compressed or not (a
+    layer from `docker save` is a plain tar), shared by several namespaces or used by one."""
+    n = len(shared.paths)
+    what = (
+        "the compressed blobs"
+        if packed == n
+        else "the blobs (uncompressed tars)"
+        if packed == 0
+        else f"the blobs ({packed} of {n} compressed)"
+    )
+    spaces = shared.namespaces
+    if len(spaces) > 1:
+        who = f"shared by namespaces {', '.join(spaces)}"
+    elif spaces:
+        who = f"used by namespace {spaces[0]} only"
+    else:
+        who = "referred to by no namespace's image"
+    size = f"{human_size(shared.bytes)} ({shared.bytes} bytes)"
+    return f"{what}, {size}, are stored once in containerd's content store and {who}: {_dirs(shared.paths)}"
 
 
 @handle_errors
