@@ -220,13 +220,24 @@ def parts(row: RootAccount, duplicated: int) -> list[tuple[str, int]]:
 
 
 CHARS = {"needed": "█", "duplicated": "▓", "reclaimable": "▒", "orphaned": "░"}
+ASCII_CHARS = {"needed": "#", "duplicated": "=", "reclaimable": "+", "orphaned": "."}
 
 
-def bar(shares: list[tuple[str, int]], width: int) -> str:
+def chars(encoding: str | None) -> dict[str, str]:
+    """The bar's characters for an output encoding: block shades, or ASCII where they cannot be
+    written (an ASCII-only locale)."""
+    try:
+        "".join(CHARS.values()).encode(encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return ASCII_CHARS
+    return CHARS
+
+
+def bar(shares: list[tuple[str, int]], width: int, glyphs: dict[str, str] = CHARS) -> str:
     """``shares`` as one bar ``width`` characters wide, each part its own character (so it reads
     without color); a part that is there gets at least one character."""
     total = max(1, sum(size for _n, size in shares))
     cells = [max(1 if size else 0, round(size * width / total)) for _n, size in shares]
     while sum(cells) > width and max(cells) > 1:
         cells[cells.index(max(cells))] -= 1
-    return "".join(CHARS[name] * n for (name, _s), n in zip(shares, cells))
+    return "".join(glyphs[name] * n for (name, _s), n in zip(shares, cells))

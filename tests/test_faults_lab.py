@@ -254,8 +254,8 @@ def test_sigterm_while_an_export_is_stuck_leaves_no_tool(lab_env, backend):
 
 
 def test_an_ascii_locale_prints_the_table(lab_env):
-    """The images table holds "…" (short ids) and box lines: on an ASCII-only locale they are
-    written escaped, not a UnicodeEncodeError."""
+    """The images table holds "…" (short ids), box lines and the K8S mark: on an ASCII-only locale
+    they are written escaped, not a UnicodeEncodeError; df's bars are drawn in ASCII characters."""
     env = {k: v for k, v in lab_env.items() if k not in ("LANG", "LC_ALL", "PYTHONIOENCODING")}
     env.update({"LC_ALL": "C", "PYTHONUTF8": "0"})
     proc = subprocess.run(
@@ -263,4 +263,11 @@ def test_an_ascii_locale_prints_the_table(lab_env):
     )
     assert proc.returncode == 0, proc.stderr
     assert b"Traceback" not in proc.stderr
-    assert b"localhost/ctrtool/demo:1.0" in proc.stdout and b"sha256:" in proc.stdout
+    assert b"localhost/ctrtool/demo:1.0" in proc.stdout and b"\\u2713" in proc.stdout  # K8S's mark, escaped
+    # df's bars are drawn in ASCII there (not as escapes)
+    proc = subprocess.run(
+        [sys.executable, "-c", MAIN, "df", "--all-backends"], env=env, capture_output=True, timeout=120
+    )
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
+    bars = [line for line in proc.stdout.splitlines() if line.startswith(b"  ") and set(line.strip()) <= set(b"#=+.")]
+    assert bars and b"\\u2588" not in proc.stdout and b"# needed" in proc.stdout

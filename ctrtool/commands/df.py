@@ -168,18 +168,20 @@ def duplicated_by_root(stores: list[StoreUsage], roots: list) -> dict[str, int]:
 def bars(roots: list, duplicated: dict[str, int]) -> list[str]:
     """One bar per storage root, as wide as the terminal allows, with the figures under it."""
     import shutil
+    import sys
 
-    from ..account import CHARS, bar, parts
+    from ..account import bar, chars, parts
 
     if not roots:
         return []
+    glyphs = chars(getattr(sys.stdout, "encoding", None))
     width = max(10, min(60, shutil.get_terminal_size((80, 24)).columns - 4))
     lines = ["", "every byte under each storage root (du -sxb --apparent-size ROOT):"]
     for r in roots:
         shares = parts(r, duplicated.get(r.root, 0))
         lines.append(f"{r.root} ({r.tool}): {human_size(r.bytes)}")
-        lines.append("  " + bar(shares, width))
-        lines.append("  " + "  ".join(f"{CHARS[n]} {n} {human_size(b)}" for n, b in shares))
+        lines.append("  " + bar(shares, width, glyphs))
+        lines.append("  " + "  ".join(f"{glyphs[n]} {n} {human_size(b)}" for n, b in shares))
     return lines
 
 
