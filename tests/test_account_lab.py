@@ -100,14 +100,18 @@ def test_the_table_draws_a_bar_per_root(lab, lab_env):
 
 
 def test_the_account_asks_the_tools_nothing_more(lab_env, tmp_path):
-    """The roots come from what df's listing already asked: one `ctr plugins ls`, one `docker info`
-    (CLI path), however many roots and buckets."""
+    """The roots come from what df's listing already asked: ctr's one `plugins ls`, docker's one
+    `docker info` (CLI path), however many roots and buckets."""
     import json
 
-    trace = tmp_path / "trace.jsonl"
-    env = dict(lab_env, CTRTOOL_TRACE=str(trace), CTRTOOL_VIA="tools")
-    got, _ = ctrtool_json("df", "-b", "ctr", "-b", "docker", env=env)
-    assert {r["tool"] for r in got["account"]} == {"containerd", "docker"}
-    calls = [json.loads(line)["argv"] for line in trace.read_text().splitlines()]
-    assert sum("plugins" in a for a in calls) == 1, calls
-    assert sum(a[0].endswith("docker") and "info" in a for a in calls) == 1, calls
+    def calls(backend: str) -> list[list[str]]:
+        trace = tmp_path / f"{backend}.jsonl"
+        env = dict(lab_env, CTRTOOL_TRACE=str(trace), CTRTOOL_VIA="tools")
+        got, _ = ctrtool_json("df", "-b", backend, env=env)
+        assert got["account"], got
+        return [json.loads(line)["argv"] for line in trace.read_text().splitlines()]
+
+    ctr = calls("ctr")
+    assert sum("plugins" in a for a in ctr) == 1, ctr
+    docker = calls("docker")
+    assert sum(a[0].endswith("docker") and "info" in a for a in docker) == 1, docker
