@@ -80,6 +80,7 @@ class NodeRun:
         # ctr replaces the image's entrypoint when given arguments: name it
         argv = command or (nodeimage.ENTRYPOINT, *args)
         proc = self.ctr("run", *opts, self.ref, name, *argv, check=False)
+        settled(log)
         output = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
         return subprocess.CompletedProcess(proc.args, proc.returncode, stdout=output, stderr=proc.stderr)
 
@@ -89,6 +90,19 @@ class NodeRun:
             self.ctr("tasks", "delete", "--force", name, check=False)
             self.ctr("containers", "delete", name, check=False)
         self.ctr("images", "rm", self.ref, check=False)
+
+
+def settled(log, seconds: float = 10) -> None:
+    """Wait until the shim's log file stops growing (0.3 s without a new byte): on a busy machine
+    its copier may still be writing when ctr returns."""
+    last, still_since, end = -1, time.monotonic(), time.monotonic() + seconds
+    while time.monotonic() < end:
+        size = log.stat().st_size if log.exists() else -1
+        if size != last:
+            last, still_since = size, time.monotonic()
+        elif time.monotonic() - still_since >= 0.3:
+            return
+        time.sleep(0.05)
 
 
 @pytest.fixture
