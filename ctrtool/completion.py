@@ -69,6 +69,18 @@ def prepare() -> None:
     completion_init()
 
 
+def deadline() -> float:
+    """Seconds per backend at a Tab: TIMEOUT, or CTRTOOL_COMPLETION_TIMEOUT (0.1 to 30) for a node
+    whose tools answer slowly; anything else there is ignored (a Tab never fails on it)."""
+    import os
+
+    try:
+        value = float(os.environ.get("CTRTOOL_COMPLETION_TIMEOUT", TIMEOUT))
+    except ValueError:
+        return TIMEOUT
+    return value if 0.1 <= value <= 30 else TIMEOUT
+
+
 def _settings(ctx: Any):
     """Settings from the global options on the command line so far, with a short timeout."""
     from .config import Flags, load
@@ -76,7 +88,7 @@ def _settings(ctx: Any):
     root = ctx.find_root().params if ctx is not None else {}
     flags = Flags(
         config=root.get("config"),
-        timeout=min(root.get("timeout") or TIMEOUT, TIMEOUT),
+        timeout=min(root.get("timeout") or deadline(), deadline()),
         docker_host=root.get("docker_host"),
         docker_context=root.get("docker_context"),
         containerd_address=root.get("address"),
