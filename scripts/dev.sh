@@ -91,6 +91,7 @@ for n in ("modern", "kube"):
       trap 'kill -TERM -- "-$build_pid" 2>/dev/null || true' EXIT
     fi
     say "running the test suite (unit tests, then the lab's on every profile: ${CTRTOOL_TEST_PROFILES:-debian,modern,modern-overlay2}, then the kube lab's)"
-    python -m pytest "$@"
+    # the slowest tests are named at the end of the run: the suite must stay well inside CI's budget
+    python -m pytest --durations=25 "$@"
     ;;
 esac
