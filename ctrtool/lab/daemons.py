@@ -53,9 +53,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .. import imagebuild as image_mod
 from .. import runner
 from ..errors import ToolError
-from . import image as image_mod
 from . import profiles as profiles_mod
 from .common import (
     CNI_BIN_DIR,

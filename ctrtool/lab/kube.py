@@ -48,8 +48,8 @@ import socket
 import time
 from collections.abc import Callable
 
+from .. import imagebuild as image_mod
 from .. import runner
-from . import image as image_mod
 from . import profiles as profiles_mod
 from .common import CNI_BIN_DIR, CNI_PLUGINS, DEMO_IMAGE, LabError, find_binary, missing_binary_error
 from .daemons import Lab, _Daemon, require_root
