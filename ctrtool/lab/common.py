@@ -45,6 +45,19 @@ def noop(_: str) -> None:
     """The progress callback that says nothing."""
 
 
+def write_if_changed(path: pathlib.Path, text: str) -> bool:
+    """Write ``text`` to ``path`` (atomically, by rename) unless it already holds it; True if written."""
+    try:
+        if path.read_text() == text:
+            return False
+    except OSError:
+        pass
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return True
+
+
 __all__ = [
     "APT_INSTALL",
     "BUSYBOX",
@@ -64,4 +77,5 @@ __all__ = [
     "find_crictl",
     "missing_binary_error",
     "noop",
+    "write_if_changed",
 ]
