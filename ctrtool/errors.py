@@ -48,6 +48,12 @@ class ConfigError(CtrtoolError):
         self.line = line
 
 
+class LabError(CtrtoolError):
+    """The local lab cannot be set up, used or torn down (or a binary it needs is missing)."""
+
+    default_hint = "`ctrtool lab status` shows the lab's daemons, sockets and logs"
+
+
 class ToolError(CtrtoolError):
     """Something went wrong running one tool. ``tool`` is the binary, ``endpoint`` what it talked to,
     ``backend`` the backend whose adapter recognised the failure (when one did)."""

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ctrtool.lab import image as lab_image
+from ctrtool import imagebuild as lab_image
 
 
 @dataclass
@@ -37,7 +37,7 @@ def scratch_image(ref: str) -> TestImage:
         labels={"ctrtool.test": secrets.token_hex(8)},
     )
     archive, image_id = lab_image.docker_archive(ref, config, [layer])
-    return TestImage(ref, image_id, archive, lab_image._canonical_json(config), layer)
+    return TestImage(ref, image_id, archive, lab_image.canonical_json(config), layer)
 
 
 def _digest(data: bytes) -> str:

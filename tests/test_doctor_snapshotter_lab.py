@@ -10,7 +10,7 @@ import secrets
 import pytest
 from helpers import apply_fix, doctor
 
-from ctrtool.lab import image as lab_image
+from ctrtool import imagebuild as lab_image
 
 pytestmark = pytest.mark.lab
 
@@ -20,7 +20,7 @@ def unique_image(ref: str, size: int = 32) -> bytes:
     shares its chain id, so no snapshotter has it unpacked before the test imports it."""
     import hashlib
 
-    layer = lab_image._layer_tar([("doctor-test", "file", (0o644, secrets.token_bytes(size)))])
+    layer = lab_image.layer_tar([("doctor-test", "file", (0o644, secrets.token_bytes(size)))])
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     config = lab_image.image_config([diff_id], ["ctrtool doctor test"], arch=lab_image.platform_arch(), cmd=["/x"])
     return lab_image.docker_archive(ref, config, [layer])[0]

@@ -28,7 +28,7 @@ from ctrtool.lab import (
     find_crictl,
     pid_alive,
 )
-from ctrtool.lab.daemons import _cmdline
+from ctrtool.lab.supervisor import cmdline as _cmdline
 
 pytestmark = pytest.mark.lab
 

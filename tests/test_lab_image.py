@@ -11,7 +11,8 @@ import tarfile
 
 import pytest
 
-from ctrtool.lab import DEMO_IMAGE, PAUSE_IMAGE, LabError, image
+from ctrtool import imagebuild as image
+from ctrtool.lab import DEMO_IMAGE, PAUSE_IMAGE, LabError
 
 REAL_BUSYBOX = "/bin/busybox"
 

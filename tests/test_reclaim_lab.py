@@ -15,7 +15,7 @@ import pytest
 from helpers import ctrtool, ctrtool_json
 from workloads import DEMO_IMAGE
 
-from ctrtool.lab import image as lab_image
+from ctrtool import imagebuild as lab_image
 
 pytestmark = pytest.mark.lab
 
@@ -26,7 +26,7 @@ def du(path: str) -> int:
 
 
 def layer(rng: random.Random, name: str, size: int) -> bytes:
-    return lab_image._layer_tar([(name, "file", (0o644, rng.randbytes(size)))])
+    return lab_image.layer_tar([(name, "file", (0o644, rng.randbytes(size)))])
 
 
 def archive(ref: str, layers: list[bytes]) -> tuple[bytes, str]:

@@ -161,7 +161,7 @@ def _fleet(
     """Run the reports on the chosen nodes: (the run, every node's outcome sorted by node). With
     --dry-run, print the plan and exit 0."""
     from ..fleet import run as fleet_run
-    from ..lab.image import platform_arch
+    from ..imagebuild import platform_arch
 
     # ctrtool's own image is built here, for this machine's CPU; a published one may be multi-arch
     arch = platform_arch() if t.image == _default_image() else None

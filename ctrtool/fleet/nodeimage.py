@@ -20,7 +20,7 @@ any) never matter.
 
 Every ``.py`` file ships with a ``.pyc`` compiled here with unchecked-hash invalidation (the image
 is read-only, so checking sources would only cost time); tar entries are reproducible as in
-:mod:`ctrtool.lab.image`.
+:mod:`ctrtool.imagebuild`.
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..errors import CtrtoolError
-from ..lab.image import (
+from ..imagebuild import (
     BuiltImage,
-    _layer_tar,
-    _sha256,
     busybox_layer,
     docker_archive,
     image_config,
+    layer_tar,
     platform_arch,
+    sha256_digest,
 )
 
 NODE_IMAGE = "localhost/ctrtool-node:" + __version__
@@ -200,7 +200,7 @@ def elf_interpreter(path: str | os.PathLike) -> str | None:
 
 def check_busybox(busybox: str | None = None) -> str:
     """The static busybox to ship, or NodeImageError naming what is wrong."""
-    from ..lab.common import find_binary
+    from ..hostbin import find_binary
 
     found = busybox or find_binary("busybox")
     if not found or not os.access(found, os.X_OK):
@@ -311,7 +311,7 @@ def shared_libraries(binaries: list[str]) -> tuple[dict[str, str], str]:
     from ``ldd``."""
     from .. import runner
     from ..errors import ToolError
-    from ..lab.common import find_binary
+    from ..hostbin import find_binary
 
     ldd = find_binary("ldd")
     if not ldd:
@@ -532,7 +532,7 @@ class _Layer:
 
     def tar(self) -> bytes:
         self.compile()
-        return _layer_tar([(p, kind, payload) for p, (kind, payload) in self.entries.items()])
+        return layer_tar([(p, kind, payload) for p, (kind, payload) in self.entries.items()])
 
 
 def strip_debug(paths: list[str], workdir: str) -> dict[str, str] | None:
@@ -543,7 +543,7 @@ def strip_debug(paths: list[str], workdir: str) -> dict[str, str] | None:
 
     from .. import runner
     from ..errors import ToolError
-    from ..lab.common import find_binary
+    from ..hostbin import find_binary
 
     tool = find_binary("strip")
     if not tool or not paths:
@@ -631,7 +631,7 @@ def build(
     runtime_tar, runtime_layer, loader_name, libs, stripped = _runtime_layer(runtime, site_extensions)
     site_tar, site_layer = _site_layer(site, loader_name)
     layers = [base, runtime_tar, site_tar]
-    diff_ids = [_sha256(layer) for layer in layers]
+    diff_ids = [sha256_digest(layer) for layer in layers]
     config = image_config(
         diff_ids,
         [

@@ -9,6 +9,8 @@ directory.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .common import (
     APT_INSTALL,
     CRICTL_INSTALL,
@@ -21,8 +23,11 @@ from .common import (
 )
 from .daemons import Lab, pid_alive, preflight, require_binaries, require_root
 
+if TYPE_CHECKING:
+    from .kube import KubeLab
 
-def open_lab(directory: str | None = None, profile: str | None = None, nodes: int | None = None) -> Lab:
+
+def open_lab(directory: str | None = None, profile: str | None = None, nodes: int | None = None) -> Lab | KubeLab:
     """The lab in ``directory``: a :class:`Lab`, or for the ``kube`` profile (asked for, or recorded in
     the directory) a :class:`ctrtool.lab.kube.KubeLab` of ``nodes`` nodes."""
     lab = Lab(directory, profile)

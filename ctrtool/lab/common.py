@@ -1,42 +1,32 @@
-"""Names, errors and binary look-ups shared by the lab's image builder and daemon manager."""
+"""Names and errors shared by the lab's parts. The binary look-ups (:mod:`ctrtool.hostbin`), the image
+names (:mod:`ctrtool.imagebuild`) and :class:`LabError` (:mod:`ctrtool.errors`) live outside the lab,
+because the node image uses them too; they are re-exported here."""
 
 from __future__ import annotations
 
 import os
 import pathlib
-import shutil
+from collections.abc import Callable
 
-from ..errors import CtrtoolError
+from ..errors import LabError
+from ..hostbin import (
+    APT_INSTALL,
+    BUSYBOX,
+    CNI_BIN_DIR,
+    CRICTL_INSTALL,
+    PACKAGES,
+    find_binary,
+    find_crictl,
+    missing_binary_error,
+)
+from ..imagebuild import DEMO_IMAGE, PAUSE_IMAGE
 
 DEFAULT_DIR = "/var/tmp/ctrtool-lab"
 DIR_ENV = "CTRTOOL_LAB_DIR"
 
-DEMO_IMAGE = "localhost/ctrtool/demo:1.0"
-PAUSE_IMAGE = "localhost/ctrtool/pause:3.6"
-
-BUSYBOX = "/bin/busybox"
-CNI_BIN_DIR = "/usr/lib/cni"
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
 
-APT_INSTALL = "apt-get install -y containerd runc docker.io containernetworking-plugins busybox-static"
-CRICTL_INSTALL = "go install sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0"
-
-# binary -> Debian package that ships it
-PACKAGES = {
-    "containerd": "containerd",
-    "ctr": "containerd",
-    "runc": "runc",
-    "dockerd": "docker.io",
-    "docker": "docker.io",
-    "busybox": "busybox-static",
-    "umount": "mount",
-}
-
-
-class LabError(CtrtoolError):
-    """The local lab cannot be set up, used or torn down."""
-
-    default_hint = "`ctrtool lab status` shows the lab's daemons, sockets and logs"
+Progress = Callable[[str], None]
 
 
 class NotALab(LabError):
@@ -51,60 +41,41 @@ def default_dir(fallback: str | None = None) -> pathlib.Path:
     return pathlib.Path(os.environ.get(DIR_ENV) or fallback or DEFAULT_DIR)
 
 
-def _go_bin_dirs() -> list[pathlib.Path]:
-    """Where `go install` puts binaries, without running go: $GOBIN, each $GOPATH entry, ~/go/bin."""
-    dirs: list[pathlib.Path] = []
-    if os.environ.get("GOBIN"):
-        dirs.append(pathlib.Path(os.environ["GOBIN"]))
-    for entry in (os.environ.get("GOPATH") or "").split(os.pathsep):
-        if entry:
-            dirs.append(pathlib.Path(entry) / "bin")
-    dirs.append(pathlib.Path(os.path.expanduser("~")) / "go" / "bin")
-    dirs.append(pathlib.Path("/root/go/bin"))
-    seen: list[pathlib.Path] = []
-    for d in dirs:
-        if d not in seen:
-            seen.append(d)
-    return seen
+def noop(_: str) -> None:
+    """The progress callback that says nothing."""
 
 
-def find_crictl() -> str | None:
-    """crictl on PATH, else in the Go bin directories ($GOBIN, $GOPATH/bin, ~/go/bin)."""
-    found = shutil.which("crictl")
-    if found:
-        return found
-    for d in _go_bin_dirs():
-        candidate = d / "crictl"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
+def write_if_changed(path: pathlib.Path, text: str) -> bool:
+    """Write ``text`` to ``path`` (atomically, by rename) unless it already holds it; True if written."""
+    try:
+        if path.read_text() == text:
+            return False
+    except OSError:
+        pass
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return True
 
 
-def find_binary(name: str) -> str | None:
-    """A binary on PATH, or in the sbin directories a non-login root shell may lack on PATH."""
-    if name == "crictl":
-        return find_crictl()
-    if name == "busybox":
-        if os.access(BUSYBOX, os.X_OK):
-            return BUSYBOX
-    found = shutil.which(name)
-    if found:
-        return found
-    for d in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
-        candidate = os.path.join(d, name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def missing_binary_error(name: str) -> LabError:
-    if name == "crictl":
-        return LabError(
-            "crictl not found (looked on PATH and in ~/go/bin)",
-            f"install it with `{CRICTL_INSTALL}` (needs Go; lands in $(go env GOPATH)/bin)",
-        )
-    if name.startswith("cni:"):
-        plugin = name[4:]
-        return LabError(f"CNI plugin {plugin!r} not found in {CNI_BIN_DIR}", f"install it with `{APT_INSTALL}`")
-    package = PACKAGES.get(name, name)
-    return LabError(f"{name} not found (package {package})", f"install it with `{APT_INSTALL}`")
+__all__ = [
+    "APT_INSTALL",
+    "BUSYBOX",
+    "CNI_BIN_DIR",
+    "CNI_PLUGINS",
+    "CRICTL_INSTALL",
+    "DEFAULT_DIR",
+    "DEMO_IMAGE",
+    "DIR_ENV",
+    "PACKAGES",
+    "PAUSE_IMAGE",
+    "LabError",
+    "NotALab",
+    "Progress",
+    "default_dir",
+    "find_binary",
+    "find_crictl",
+    "missing_binary_error",
+    "noop",
+    "write_if_changed",
+]

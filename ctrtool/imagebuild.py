@@ -1,4 +1,6 @@
-"""Build the lab's two images as docker-archive tars, in pure Python and byte-for-byte reproducible.
+"""Build images as docker-archive tars, in pure Python and byte-for-byte reproducible: the lab's two
+images, and the layers of ctrtool's node image (:mod:`ctrtool.fleet.nodeimage`). Neither the lab nor
+the fleet: both import it, it imports neither.
 
 A docker-archive (what ``docker save`` writes) is an outer tar holding ``manifest.json``, one
 config JSON named after its sha256, and one uncompressed tar per layer. Both ``docker load`` and
@@ -27,9 +29,12 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import cast
 
-from .. import runner
-from ..errors import ToolError
-from .common import BUSYBOX, DEMO_IMAGE, PAUSE_IMAGE, LabError, missing_binary_error
+from . import runner
+from .errors import LabError, ToolError
+from .hostbin import BUSYBOX, missing_binary_error
+
+DEMO_IMAGE = "localhost/ctrtool/demo:1.0"
+PAUSE_IMAGE = "localhost/ctrtool/pause:3.6"
 
 # 2024-01-01T00:00:00Z, for every tar entry and the configs' "created"
 FIXED_MTIME = 1704067200
@@ -76,11 +81,11 @@ def platform_arch() -> str:
     return _GOARCH.get(machine, machine)
 
 
-def _sha256(data: bytes) -> str:
+def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _canonical_json(obj: object) -> bytes:
+def canonical_json(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -117,7 +122,7 @@ def _entry(name: str, kind: bytes, mode: int, size: int = 0, linkname: str = "")
     return info
 
 
-def _layer_tar(entries: list[tuple[str, str, object]]) -> bytes:
+def layer_tar(entries: list[tuple[str, str, object]]) -> bytes:
     """A layer tar from (path, kind, payload) with kind "dir" (payload mode), "file" (payload
     (mode, bytes)) or "symlink" (payload target); entries are written sorted by path."""
     buf = io.BytesIO()
@@ -155,12 +160,12 @@ def busybox_layer(busybox: str = BUSYBOX, applets: list[str] | None = None) -> b
         ("bin/busybox", "file", (0o755, data)),
     ]
     entries += [(f"bin/{name}", "symlink", "busybox") for name in applets]
-    return _layer_tar(entries)
+    return layer_tar(entries)
 
 
 def release_layer() -> bytes:
     """Layer 2 of the demo image: /etc/ctrtool-lab-release, /etc/passwd, /etc/group."""
-    return _layer_tar(
+    return layer_tar(
         [
             ("etc", "dir", 0o755),
             ("etc/ctrtool-lab-release", "file", (0o644, RELEASE_TEXT.encode())),
@@ -200,11 +205,11 @@ def image_config(
 
 def docker_archive(ref: str, config: dict, layers: list[bytes]) -> tuple[bytes, str]:
     """The docker-archive tar for one image and its image ID ("sha256:<hex of the config>")."""
-    diff_ids = [_sha256(layer) for layer in layers]
+    diff_ids = [sha256_digest(layer) for layer in layers]
     if config.get("rootfs", {}).get("diff_ids") != diff_ids:
         raise ValueError("config rootfs.diff_ids do not match the layers")
-    config_bytes = _canonical_json(config)
-    image_id = _sha256(config_bytes)
+    config_bytes = canonical_json(config)
+    image_id = sha256_digest(config_bytes)
     config_name = image_id.split(":", 1)[1] + ".json"
     layer_names = [d.split(":", 1)[1] + "/layer.tar" for d in diff_ids]
     manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": layer_names}]
@@ -212,7 +217,7 @@ def docker_archive(ref: str, config: dict, layers: list[bytes]) -> tuple[bytes, 
     for name, layer in zip(layer_names, layers):
         members.append((name.split("/", 1)[0], None))  # the layer's directory
         members.append((name, layer))
-    members.append(("manifest.json", _canonical_json(manifest)))
+    members.append(("manifest.json", canonical_json(manifest)))
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
@@ -239,7 +244,7 @@ def build_archives(busybox: str = BUSYBOX, arch: str | None = None) -> dict[str,
     arch = arch or platform_arch()
     base = busybox_layer(busybox)
     extra = release_layer()
-    base_id, extra_id = _sha256(base), _sha256(extra)
+    base_id, extra_id = sha256_digest(base), sha256_digest(extra)
     demo = image_config(
         [base_id, extra_id],
         ["ctrtool lab: busybox and its applets in /bin", "ctrtool lab: /etc/ctrtool-lab-release"],
@@ -251,7 +256,7 @@ def build_archives(busybox: str = BUSYBOX, arch: str | None = None) -> dict[str,
     out: dict[str, tuple[bytes, str, list[str]]] = {}
     for ref, config, layers in ((DEMO_IMAGE, demo, [base, extra]), (PAUSE_IMAGE, pause, [base])):
         data, image_id = docker_archive(ref, config, layers)
-        out[ref] = (data, image_id, [_sha256(layer) for layer in layers])
+        out[ref] = (data, image_id, [sha256_digest(layer) for layer in layers])
     return out
 
 
@@ -285,8 +290,8 @@ def build_sandbox_image(
     """The pause image under another reference (a stock containerd's own sandbox image, such as
     ``registry.k8s.io/pause:3.10.2``), written to ``out_dir/name``: same config, same layer."""
     base = busybox_layer(busybox)
-    data, image_id = docker_archive(ref, _pause_config(_sha256(base), arch or platform_arch()), [base])
+    data, image_id = docker_archive(ref, _pause_config(sha256_digest(base), arch or platform_arch()), [base])
     path = pathlib.Path(out_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_if_changed(path, data)
-    return BuiltImage(ref, path, image_id, [_sha256(base)])
+    return BuiltImage(ref, path, image_id, [sha256_digest(base)])
