@@ -156,11 +156,12 @@ def containers(ctx: typer.Context, incomplete: str) -> list[str]:
 
     def produce() -> list[str]:
         from . import core
+        from .model import ContainerKind
 
         conf = _settings(ctx)
         chosen, spaces = _chosen(ctx)
         got = core.list_containers(conf, core.select_backends(conf, chosen, False), spaces)
-        return [r.name for r in got.rows if r.name and getattr(r, "kind", None) != "sandbox"]
+        return [r.name for r in got.rows if r.name and getattr(r, "kind", None) != ContainerKind.SANDBOX]
 
     return _quietly(produce, incomplete)
 

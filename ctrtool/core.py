@@ -12,10 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .adapters import BACKENDS, adapter_class
-from .adapters.base import Adapter, BackendInfo, ContainerRecord, ImageRecord, canonical_ref
+from .adapters.base import Adapter, canonical_ref
 from .config import Settings
 from .errors import Ambiguous, CtrtoolError, NotFound, ToolTimeout, UsageError
-from .model import daemon_id
+from .model import (
+    BackendInfo,
+    ContainerKind,
+    ContainerRecord,
+    CopyKind,
+    ImageRecord,
+    LayerCopy,
+    LayerRow,
+    StoreEntry,
+    StoreUsage,
+    ViewOf,
+    daemon_id,
+    rfc3339_utc,
+)
 
 T = TypeVar("T")
 
@@ -196,8 +209,6 @@ def complete_configs(records: Sequence[ImageRecord]) -> None:
     read once."""
     import json
 
-    from .model import rfc3339_utc
-
     seen: dict[str, tuple[str | None, list[str]]] = {}
     for r in records:
         if (r.created and r.diff_ids) or not r.id or not r.content or not r.content.path:
@@ -353,7 +364,6 @@ def through_views(
     """``op`` for :func:`fan_out`, for a backend whose images may live in another's store: docker
     on containerd's image store says so (:class:`ViewOf`); its layers are then read through the
     backend that reads a whole containerd, in that one namespace, and marked as seen by docker."""
-    from .model import ViewOf
 
     def run(adapter: Adapter) -> Any:
         try:
@@ -395,7 +405,7 @@ def image_layers(
     A copy reached by two backends (crictl and ``ctr -n k8s.io``: the same snapshot directory) is
     one copy; each distinct unpacked directory is walked once to size it. ``duplicated``: for each
     layer, its unpacked copies' bytes minus one copy (blobs are shared and do not count)."""
-    from .adapters.base import UNPACKED_COPY, tree_size
+    from .adapters.base import tree_size
 
     outcomes = fan_out(settings, backends, through_views(settings, lambda a, ns: a.layers(ref, ns), namespaces))
     absent = [o.backend for o in outcomes if isinstance(o.error, NotFound)]
@@ -404,8 +414,6 @@ def image_layers(
     if not answered and not failed:
         where = ", ".join(backends)
         raise NotFound("image", ref, where, hint="`ctrtool images` lists the images of every backend")
-    from .adapters.base import LayerCopy, LayerRow
-
     layers: dict[str, LayerRow] = {}
     found: dict[str, dict[tuple[str, str], LayerCopy]] = {}
     for outcome in answered:
@@ -422,7 +430,7 @@ def image_layers(
                 have.seen_by += [b for b in copy.seen_by if b not in have.seen_by]
                 have.namespaces += [n for n in copy.namespaces if n not in have.namespaces]
     # size each distinct unpacked directory once, in parallel
-    todo = list(dict.fromkeys(key[1] for copies in found.values() for key in copies if key[0] == UNPACKED_COPY))
+    todo = list(dict.fromkeys(key[1] for copies in found.values() for key in copies if key[0] == CopyKind.UNPACKED))
     sizes: dict[str, int] = {}
     if todo:
         from concurrent.futures import ThreadPoolExecutor
@@ -432,10 +440,10 @@ def image_layers(
     duplicated = 0
     for chain, row in layers.items():
         for (kind, real), copy in found.get(chain, {}).items():
-            if kind == UNPACKED_COPY:
+            if kind == CopyKind.UNPACKED:
                 copy.size = sizes[real]
             row.copies.append(copy)
-        unpacked = [c.size for c in row.copies if c.kind == UNPACKED_COPY and c.size is not None]
+        unpacked = [c.size for c in row.copies if c.kind == CopyKind.UNPACKED and c.size is not None]
         row.size = max(unpacked) if unpacked else None
         row.stored = len(unpacked)
         row.duplicated = sum(unpacked) - max(unpacked) if unpacked else 0
@@ -514,12 +522,10 @@ class DiskUsage(Gathered):
     account: list[Any] = field(default_factory=list)  # ctrtool.account.RootAccount, one per storage root
 
 
-def store_name(kind: str, backend: str, namespace: str | None) -> str:
-    from .adapters.base import BLOB_COPY, CONTAINER_COPY
-
-    if kind == BLOB_COPY:
+def store_name(kind: CopyKind, backend: str, namespace: str | None) -> str:
+    if kind == CopyKind.BLOB:
         return "containerd content store"
-    if kind == CONTAINER_COPY:
+    if kind == CopyKind.CONTAINER:
         return f"containers in namespace {namespace}"
     if namespace is None:
         return backend  # docker's own graph driver store
@@ -535,7 +541,7 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
     distinct unpacked directory is walked once. A layer (chain id) unpacked in k stores counts
     (k-1) x its size as duplicated (the smallest copies beyond the largest); ``could_save`` is that
     total. A store's ``duplicated``: its bytes of layers that another store also unpacks."""
-    from .adapters.base import BLOB_COPY, CONTAINER_COPY, UNPACKED_COPY, tree_size
+    from .adapters.base import tree_size
 
     listing = through_views(settings, lambda a, ns: a.disk_usage(ns), namespaces)
 
@@ -549,7 +555,7 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
 
     adapter_roots: dict[str, Any] = {}
     outcomes = fan_out(settings, backends, op)
-    items: dict[tuple[str, str], Any] = {}
+    items: dict[tuple[CopyKind, str], Any] = {}
     for outcome in outcomes:
         for item in outcome.value or []:
             key = (item.kind, os.path.realpath(item.path))
@@ -559,26 +565,24 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
                 continue
             have.seen_by += [b for b in item.seen_by if b not in have.seen_by]
             have.namespaces += [n for n in item.namespaces if n not in have.namespaces]
-    todo = [real for kind, real in items if kind in (UNPACKED_COPY, CONTAINER_COPY)]
+    todo = [real for kind, real in items if kind in (CopyKind.UNPACKED, CopyKind.CONTAINER)]
     if todo:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
             sizes = dict(zip(todo, pool.map(tree_size, todo)))
         for (kind, real), item in items.items():
-            if kind in (UNPACKED_COPY, CONTAINER_COPY):
+            if kind in (CopyKind.UNPACKED, CopyKind.CONTAINER):
                 item.size = sizes[real]
     # copies of each layer across stores
     by_layer: dict[str, list[Any]] = {}
     for (kind, _real), item in items.items():
-        if kind == UNPACKED_COPY:
+        if kind == CopyKind.UNPACKED:
             by_layer.setdefault(item.key, []).append(item)
     could_save = sum(sum(c.size for c in copies) - max(c.size for c in copies) for copies in by_layer.values())
-    from .adapters.base import StoreEntry, StoreUsage
-
-    stores: dict[tuple[str, str, str | None], StoreUsage] = {}
+    stores: dict[tuple[CopyKind, str, str | None], StoreUsage] = {}
     for (kind, _real), item in items.items():
-        namespace = item.namespace if kind != BLOB_COPY else None
+        namespace = item.namespace if kind != CopyKind.BLOB else None
         sid = (kind, os.path.realpath(item.store), namespace)
         row = stores.get(sid)
         if row is None:
@@ -586,24 +590,24 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
                 store_name(kind, item.backend, item.namespace), kind, item.backend, namespace, item.store
             )
         row.seen_by += [b for b in item.seen_by if b not in row.seen_by]
-        spaces = item.namespaces if kind == BLOB_COPY else ([item.namespace] if item.namespace else [])
+        spaces = item.namespaces if kind == CopyKind.BLOB else ([item.namespace] if item.namespace else [])
         row.namespaces += [n for n in spaces if n not in row.namespaces]
         row.items += 1
         row.bytes += item.size or 0
-        if kind == UNPACKED_COPY and len(by_layer[item.key]) > 1:
+        if kind == CopyKind.UNPACKED and len(by_layer[item.key]) > 1:
             row.duplicated += item.size or 0
         row.entries.append(
             StoreEntry(
                 item.key,
                 item.path,
                 item.size,
-                len(by_layer[item.key]) if kind == UNPACKED_COPY else 1,
+                len(by_layer[item.key]) if kind == CopyKind.UNPACKED else 1,
                 list(item.namespaces),
             )
         )
     gathered = [r for b in backends for r in adapter_roots.get(b, [])]
     roots = storage_account(settings, backends, warnings := [w for o in outcomes for w in o.warnings], gathered)
-    order = {UNPACKED_COPY: 0, BLOB_COPY: 1, CONTAINER_COPY: 2}
+    order = {CopyKind.UNPACKED: 0, CopyKind.BLOB: 1, CopyKind.CONTAINER: 2}
     rows = sorted(stores.values(), key=lambda r: (order.get(r.kind, 3), r.namespace is not None, r.namespace or ""))
     for row in rows:
         row.entries.sort(key=lambda e: e.path)
@@ -694,7 +698,7 @@ def list_containers(settings: Settings, backends: Sequence[str], namespaces: Seq
     sandboxes = {i for o in outcomes if o.value for i in o.value[1]}
     for r in records:
         if r.id in sandboxes:
-            r.kind = "sandbox"
+            r.kind = ContainerKind.SANDBOX
     annotate_views(records)
     return _gathered(outcomes, records)
 

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .adapters.base import ContainerRecord, ImageRecord, StoreUsage, chain_ids
+from .adapters.base import chain_ids
 from .config import Settings
 from .core import Gathered, cri_namespace, disk_usage, image_groups, list_containers, list_images
+from .model import ContainerRecord, CopyKind, ImageRecord, State, StoreUsage
 
 
 @dataclass
@@ -89,7 +90,7 @@ def reclaim_plan(
     failed = {o.backend: o for g in (images, usage, containers) for o in g.failed}
     warnings = list(dict.fromkeys(w for g in (images, usage, containers) for w in g.warnings))
     records: list[ImageRecord] = images.rows
-    stores: list[StoreUsage] = [s for s in usage.rows if s.kind == "unpacked"]
+    stores: list[StoreUsage] = [s for s in usage.rows if s.kind == CopyKind.UNPACKED]
     by_store = {_store_key(s.path, s.namespace): s for s in stores}
     sizes = {key: {e.key: (e.size or 0, e.path) for e in s.entries} for key, s in by_store.items()}
     docker_ns = next(
@@ -356,7 +357,6 @@ def _step(
     docker_ns: str | None,
     remove_stopped: bool,
 ) -> ReclaimStep:
-    from .adapters.base import CREATED, EXITED
     from .commands.explain import distinct_names
     from .core import _is_id_ref
 
@@ -382,7 +382,7 @@ def _step(
     names = distinct_names(names)
     blockers, blocked_by, commands, removes = [], [], [], []
     for c in users:
-        if remove_stopped and c.state in (CREATED, EXITED):
+        if remove_stopped and c.state in (State.CREATED, State.EXITED):
             blockers.append(f"stopped container {c.name} in {where} uses the image: it is removed first")
             commands.append(shlex.join(["ctrtool", "rm", *flags, c.name]))
             removes.append(c.id)
@@ -392,7 +392,7 @@ def _step(
                 f"{c.state} container {c.name} in {where} uses the image: no command (ctrtool never removes "
                 + (
                     "a running container"
-                    if c.state not in (CREATED, EXITED)
+                    if c.state not in (State.CREATED, State.EXITED)
                     else "a container unless asked: --remove-stopped"
                 )
                 + ")"

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..model import CopyKind
 from ..output import Output, human_size
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
 from .layers import ImageArg
 
 if TYPE_CHECKING:
-    from ..adapters.base import LayerRow
+    from ..model import LayerRow
 
 
 def _rule(backend: str):
@@ -96,7 +97,7 @@ def places(rows: list[LayerRow], holdings: dict[Any, Any]) -> list[Place]:
     found: dict[Any, Place] = {}
     for row in rows:
         for c in row.copies:
-            if c.kind != "unpacked":
+            if c.kind != CopyKind.UNPACKED:
                 continue
             key = ("containerd", c.namespace) if c.namespace else ("graph", None)
             held = holdings.get(key)
@@ -121,7 +122,7 @@ def blobs(rows: list[LayerRow]) -> Blobs:
     out = Blobs()
     for row in rows:
         for c in row.copies:
-            if c.kind == "blob" and c.path not in out.paths:
+            if c.kind == CopyKind.BLOB and c.path not in out.paths:
                 out.paths.append(c.path)
                 out.bytes += c.size or 0
                 out.namespaces += [n for n in c.namespaces if n not in out.namespaces]

@@ -12,8 +12,7 @@ from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, QuietOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
-    from ..adapters.base import ImageRecord
-    from ..model import Store
+    from ..model import ImageRecord, Store
 
 
 def _copies(row: ImageRecord):

@@ -10,7 +10,7 @@ import typer
 from ..output import Output
 
 if TYPE_CHECKING:
-    from ..adapters.base import BackendInfo
+    from ..model import BackendInfo
 
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, OutputOpt, QuietOpt, check_format, handle_errors

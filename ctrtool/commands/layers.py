@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .. import completion
+from ..model import CopyKind
 from ..output import Column, Output, human_size, short_id
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
-    from ..adapters.base import LayerCopy, LayerRow
+    from ..model import LayerCopy, LayerRow
 
 QuietLayersOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the layers' diff IDs, one per line.")]
 ImageArg = Annotated[
@@ -25,7 +26,7 @@ ImageArg = Annotated[
 
 
 def _where(copy: LayerCopy) -> str:
-    if copy.kind == "blob":
+    if copy.kind == CopyKind.BLOB:
         return "content store: " + (", ".join(copy.namespaces) or "no image refers to it")
     if not copy.namespace:
         return f"{copy.backend}'s own store"

@@ -228,7 +228,7 @@ def run(probe: Probe, options: Options) -> Result:
 def _tag_fix(probe: Probe, stored: str, name: str) -> Fix:
     """ctr's own tag (its adapter's command line): ctrtool's `tag` treats the two names as one, as
     docker and the CRI do, so the command is ctr's."""
-    from ...adapters.base import ImageTarget
+    from ...model import ImageTarget
 
     plan = probe.adapter("ctr").plan_tag(ImageTarget("ctr", "k8s.io", stored, None), name)
     return Fix(
