@@ -21,7 +21,10 @@ from typing import Any
 
 from .adapters.base import chain_ids
 from .config import Settings
-from .core import Gathered, cri_namespace, disk_usage, image_groups, list_containers, list_images
+from .core.listing import list_containers, list_images
+from .core.query import Gathered, cri_namespace
+from .core.storage import disk_usage
+from .core.views import image_groups
 from .model import ContainerRecord, CopyKind, ImageRecord, State, StoreUsage
 
 
@@ -332,7 +335,8 @@ def _words(record: ImageRecord, docker_ns: str | None) -> str:
 
 
 def _users(recs: list[ImageRecord], containers: Sequence[ContainerRecord]) -> list[ContainerRecord]:
-    from .core import _uses, one_row_per_container
+    from .core.storage import uses_image
+    from .core.views import one_row_per_container
 
     names = [r.ref for r in recs if r.ref]
     ids = {k for r in recs for k in (r.id, r.digest) if k}
@@ -342,7 +346,7 @@ def _users(recs: list[ImageRecord], containers: Sequence[ContainerRecord]) -> li
     found = []
     for c in one_row_per_container(containers):
         here = c.namespace == namespace or (c.namespace is None and c.backend == owners)
-        if here and _uses(c, names, ids):
+        if here and uses_image(c, names, ids):
             found.append(c)
     return found
 
@@ -358,13 +362,13 @@ def _step(
     remove_stopped: bool,
 ) -> ReclaimStep:
     from .commands.explain import distinct_names
-    from .core import _is_id_ref
+    from .core.views import is_id_ref
 
     first = recs[0]
     owner = _owner(first, docker_ns)
     flags = owner.place_flags(first.namespace).split()
     where = owner.words(first.namespace)
-    names = list(dict.fromkeys(r.ref for r in recs if r.ref and not _is_id_ref(r.ref)))
+    names = list(dict.fromkeys(r.ref for r in recs if r.ref and not is_id_ref(r.ref)))
     image = names[0] if names else (first.id or first.digest or "?")
     mine = set(chain_ids(next((r.diff_ids for r in recs if r.diff_ids), [])))
     here = sizes.get(key, {})
@@ -375,7 +379,7 @@ def _step(
             continue
         shared = mine & set(chain_ids(other[0].diff_ids))
         if shared:
-            label = next((r.ref for r in other if r.ref and not _is_id_ref(r.ref)), image_key)
+            label = next((r.ref for r in other if r.ref and not is_id_ref(r.ref)), image_key)
             others[label] = shared
     kept = set().union(*others.values()) if others else set()
     going = [c for c in mine if c not in kept and c in here]

@@ -102,7 +102,7 @@ def df(
     could be saved by keeping each image in one store. Exit status 3: some backends failed,
     the rest printed.
     """
-    from .. import core
+    from ..core.storage import disk_usage
     from .images import _default_namespace
 
     out = Output(check_format(output))
@@ -116,7 +116,7 @@ def df(
         from ..errors import UsageError
 
         raise UsageError("--remove-stopped and --lease-age go with --plan")
-    got = core.disk_usage(conf, names, namespace or _default_namespace(conf))
+    got = disk_usage(conf, names, namespace or _default_namespace(conf))
     stores: list[StoreUsage] = got.rows
     listing.show(
         out,
@@ -145,7 +145,7 @@ def duplicated_by_root(stores: list[StoreUsage], roots: list) -> dict[str, int]:
     one copy: the copy in the kubelet's namespace stays (else the first listed), the others count."""
     import os
 
-    from ..core import cri_namespace
+    from ..core.query import cri_namespace
 
     k8s = cri_namespace()
     copies: dict[str, list[tuple[str | None, str, int]]] = {}

@@ -74,12 +74,12 @@ def layers(
     layer; blobs are shared and not counted). Exit status 1: the image is in no backend; 3: some
     backends failed, the rest printed.
     """
-    from .. import core
+    from ..core.storage import image_layers
     from .images import _default_namespace
 
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = core.image_layers(conf, names, image, namespace or _default_namespace(conf))
+    got = image_layers(conf, names, image, namespace or _default_namespace(conf))
     rows: list[LayerRow] = got.rows
 
     def table() -> None:

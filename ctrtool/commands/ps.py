@@ -126,16 +126,17 @@ def ps(
     STATUS in -o wide and JSON); where two views disagree the owner's (docker's, the CRI's) is
     shown, marked "*". Exit status 3: some backends failed, the rest printed.
     """
-    from .. import core
+    from ..core.listing import list_containers
+    from ..core.views import one_row_per_container
     from .images import _default_namespace
 
     keep = _container_filter(filters or [])
     order = _sort_key(sort)
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = core.list_containers(conf, names, namespace or _default_namespace(conf))
+    got = list_containers(conf, names, namespace or _default_namespace(conf))
     every: list[ContainerRecord] = got.rows
-    shown = every if all_views else core.one_row_per_container(every)
+    shown = every if all_views else one_row_per_container(every)
     rows = [
         r
         for r in shown
@@ -286,10 +287,10 @@ def pods(
     quiet: QuietIdsOpt = False,
 ) -> None:
     """List the CRI's pod sandboxes (crictl): the kubelet's view, in containerd namespace k8s.io."""
-    from .. import core
+    from ..core.listing import list_pods
 
     out = Output(check_format(output), quiet)
-    got = core.list_pods(settings(ctx))
+    got = list_pods(settings(ctx))
     rows: list[PodRecord] = got.rows
     listing.show(
         out,

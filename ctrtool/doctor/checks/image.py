@@ -89,7 +89,7 @@ def _same_bytes_in_namespace(probe: Probe, ref: str, namespace: str = "k8s.io") 
     """(a name the image has in ``namespace``, its image id) when ``ref`` is elsewhere on the node
     and the same image (same image id) is in ``namespace`` under another name, else None."""
     from ...adapters.base import canonical_ref
-    from ...core import _is_id_ref
+    from ...core.views import is_id_ref
     from ...errors import CtrtoolError
 
     try:
@@ -102,7 +102,7 @@ def _same_bytes_in_namespace(probe: Probe, ref: str, namespace: str = "k8s.io") 
         there = sorted(
             r.ref
             for r in rows
-            if r.backend == "ctr" and r.namespace == namespace and r.id == image_id and r.ref and not _is_id_ref(r.ref)
+            if r.backend == "ctr" and r.namespace == namespace and r.id == image_id and r.ref and not is_id_ref(r.ref)
         )
         if there:
             return there[0], image_id
