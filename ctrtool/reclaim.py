@@ -361,8 +361,8 @@ def _step(
     docker_ns: str | None,
     remove_stopped: bool,
 ) -> ReclaimStep:
-    from .commands.explain import distinct_names
     from .core.views import is_id_ref
+    from .refs import distinct_names
 
     first = recs[0]
     owner = _owner(first, docker_ns)

@@ -103,7 +103,6 @@ def df(
     the rest printed.
     """
     from ..core.storage import disk_usage
-    from .images import _default_namespace
 
     out = Output(check_format(output))
     conf, names = listing.backends(ctx, backend, all_backends)
@@ -111,12 +110,12 @@ def df(
         from ..reclaim import duration
 
         duration(lease_age)  # checked before anything is asked
-        return _plan(out, conf, names, namespace or _default_namespace(conf), remove_stopped, lease_age)
+        return _plan(out, conf, names, namespace or listing.default_namespaces(conf), remove_stopped, lease_age)
     if remove_stopped or lease_age != "24h":
         from ..errors import UsageError
 
         raise UsageError("--remove-stopped and --lease-age go with --plan")
-    got = disk_usage(conf, names, namespace or _default_namespace(conf))
+    got = disk_usage(conf, names, namespace or listing.default_namespaces(conf))
     stores: list[StoreUsage] = got.rows
     listing.show(
         out,

@@ -13,6 +13,7 @@ import typer
 
 from ..model import CopyKind
 from ..output import Output, human_size
+from ..refs import distinct_names
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
 from .layers import ImageArg
@@ -167,16 +168,6 @@ def _removal(image: str, p: Place, docker_namespace: str | None, blockers: list[
     if len(names) > 1:
         blockers.append(f"in {where} the image is also named {', '.join(n for n in names if n != image) or '-'}")
     return [shlex.join(["ctrtool", "rmi", *flags, *names])]
-
-
-def distinct_names(names: list[str]) -> list[str]:
-    """Each name once, whatever its spelling (``myapp:2`` and ``docker.io/library/myapp:2`` are one)."""
-    from ..refs import canonical
-
-    seen: dict[str, str] = {}
-    for n in names:
-        seen.setdefault(canonical(n), n)
-    return list(seen.values())
 
 
 FREED = "a layer's directory is freed only when no other image in that store uses it"
@@ -375,11 +366,10 @@ def explain(
     """
     from ..core.query import cri_namespace
     from ..core.storage import image_holdings, image_layers
-    from .images import _default_namespace
 
     out = Output(check_format(output))
     conf, names = listing.backends(ctx, backend, all_backends)
-    ns = namespace or _default_namespace(conf)
+    ns = namespace or listing.default_namespaces(conf)
     got = image_layers(conf, names, image, ns)
     # the sentences are built from the same facts `layers` prints, and where the image itself is
     holdings = image_holdings(conf, names, image, ns)

@@ -122,7 +122,7 @@ def images(
     order = _sort_key(sort)
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = list_images(conf, names, namespace or _default_namespace(conf))
+    got = list_images(conf, names, namespace or listing.default_namespaces(conf))
     got.rows = fold_aliases(got.rows)  # the CRI's id-names: in their image's row (JSON aliases)
     got.rows = [r for r in got.rows if keep(r, got.rows)]
     if order:
@@ -217,11 +217,6 @@ def _sort_key(sort: str | None):
     if sort == "ref":
         return lambda r: (r.ref is None, r.ref or "")
     raise UsageError(f"--sort {sort!r} is not one of {', '.join(SORTS)}", "e.g. --sort size")
-
-
-def _default_namespace(conf) -> list[str] | None:
-    ns, _source = conf.ctr_namespace()
-    return [ns] if ns else None
 
 
 def _store_words(store: Store, rows: Sequence[ImageRecord]) -> str:

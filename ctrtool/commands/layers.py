@@ -75,11 +75,10 @@ def layers(
     backends failed, the rest printed.
     """
     from ..core.storage import image_layers
-    from .images import _default_namespace
 
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = image_layers(conf, names, image, namespace or _default_namespace(conf))
+    got = image_layers(conf, names, image, namespace or listing.default_namespaces(conf))
     rows: list[LayerRow] = got.rows
 
     def table() -> None:

@@ -30,6 +30,12 @@ def backends(ctx: typer.Context, backend: Sequence[str] | None, all_backends: bo
     return conf, select_backends(conf, backend, all_backends)
 
 
+def default_namespaces(conf: Settings) -> list[str] | None:
+    """The namespaces a listing asks ctr for without -n: the configured one (``ctr_namespace``), if any."""
+    ns, _source = conf.ctr_namespace()
+    return [ns] if ns else None
+
+
 def show(
     out: Output,
     got: Gathered,

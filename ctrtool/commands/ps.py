@@ -128,13 +128,12 @@ def ps(
     """
     from ..core.listing import list_containers
     from ..core.views import one_row_per_container
-    from .images import _default_namespace
 
     keep = _container_filter(filters or [])
     order = _sort_key(sort)
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = list_containers(conf, names, namespace or _default_namespace(conf))
+    got = list_containers(conf, names, namespace or listing.default_namespaces(conf))
     every: list[ContainerRecord] = got.rows
     shown = every if all_views else one_row_per_container(every)
     rows = [
