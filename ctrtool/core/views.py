@@ -12,7 +12,7 @@ from ..adapters import get_descriptor
 from ..adapters.base import Adapter, canonical_ref
 from ..config import Settings
 from ..errors import CtrtoolError
-from ..model import ContainerRecord, ImageRecord, ViewOf, rfc3339_utc
+from ..model import ContainerRecord, ImageRecord, StoreKind, ViewOf, rfc3339_utc
 from .query import containerd_reader, containerd_reader_class, cri_namespace
 
 
@@ -147,19 +147,16 @@ def complete_stores(settings: Settings, records: Sequence[ImageRecord], warnings
       through the backend that reads a whole containerd (one call);
     * an image's config digest (its ``id``; Docker 29 prints the manifest digest) from another
       record of the same image, else from the manifest in the content store on disk."""
-    roots: dict[tuple[str, str, str | None], str] = {}
+    roots: dict[tuple[StoreKind, str, str | None], str] = {}
     for r in records:
         for store in (r.store, r.content):
             if store and store.path:
-                roots.setdefault((store.kind.value, store.daemon, store.driver), store.path)
+                roots.setdefault((store.kind, store.daemon, store.driver), store.path)
     missing = {
         store.daemon: store
         for r in records
         for store in (r.store, r.content)
-        if store
-        and not store.path
-        and store.daemon != "?"
-        and (store.kind.value, store.daemon, store.driver) not in roots
+        if store and not store.path and store.daemon != "?" and (store.kind, store.daemon, store.driver) not in roots
     }
     configs: dict[str, str] = {}
     for daemon in missing:
@@ -172,9 +169,9 @@ def complete_stores(settings: Settings, records: Sequence[ImageRecord], warnings
             warnings.append(f"the containerd at {daemon}: its directories are unknown ({exc.message})")
             continue
         for driver, root in layout.snapshotter_roots.items():
-            roots.setdefault(("snapshots", daemon, driver), root)
+            roots.setdefault((StoreKind.SNAPSHOTS, daemon, driver), root)
         if layout.content_root:
-            roots.setdefault(("content", daemon, None), layout.content_root)
+            roots.setdefault((StoreKind.CONTENT, daemon, None), layout.content_root)
             configs.update(
                 reader.config_digests(layout.content_root, [r.digest for r in records if r.digest and not r.id])
             )
@@ -182,7 +179,7 @@ def complete_stores(settings: Settings, records: Sequence[ImageRecord], warnings
         for attr in ("store", "content"):
             store = getattr(r, attr)
             if store and not store.path:
-                setattr(r, attr, store.with_path(roots.get((store.kind.value, store.daemon, store.driver))))
+                setattr(r, attr, store.with_path(roots.get((store.kind, store.daemon, store.driver))))
     unresolved: dict[str, list[str]] = {}
     for r in records:
         if r.id is None and r.digest and r.content and r.content.path and r.digest not in configs:
