@@ -17,6 +17,11 @@ A store is identified by its kind, the daemon it belongs to (containerd's socket
 root) and, for snapshots, the namespace: the tools do not all report the directory (docker on
 containerd's store reports only containerd's address), and core fills the path in from a backend
 that does.
+
+Below the stores: the typed records every adapter returns and core and the commands pass on
+(images, backends' info, containers, pods, layers, what stores hold, plans), and their kinds as
+str enums, which compare equal to their words and which JSON and YAML write as those words
+(:func:`plain`).
 """
 
 from __future__ import annotations
