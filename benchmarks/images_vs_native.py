@@ -254,7 +254,7 @@ def settle(env: dict[str, str], quiet: float = 2.0, limit: float = 300.0) -> Non
 
     def txid() -> int:
         with open(found[0], "rb", buffering=0) as fh:
-            return boltdb._Bolt(os.pread(fh.fileno(), 2 * boltdb.MAX_PAGE, 0)).txid
+            return boltdb.Bolt(os.pread(fh.fileno(), 2 * boltdb.MAX_PAGE, 0)).txid
 
     start = time.monotonic()
     last, since = txid(), time.monotonic()

@@ -141,11 +141,12 @@ def images(ctx: typer.Context, incomplete: str) -> list[str]:
     """Image names from one listing (the calls `ctrtool images` makes, never one per image)."""
 
     def produce() -> list[str]:
-        from . import core
+        from .core.listing import list_images
+        from .core.query import select_backends
 
         conf = _settings(ctx)
         chosen, spaces = _chosen(ctx)
-        got = core.list_images(conf, core.select_backends(conf, chosen, False), spaces)
+        got = list_images(conf, select_backends(conf, chosen, False), spaces)
         return [r.ref for r in got.rows if r.ref and not r.ref.startswith("sha256:")]
 
     return _quietly(produce, incomplete)
@@ -155,12 +156,14 @@ def containers(ctx: typer.Context, incomplete: str) -> list[str]:
     """Container names from one listing (the calls `ctrtool ps -a` makes)."""
 
     def produce() -> list[str]:
-        from . import core
+        from .core.listing import list_containers
+        from .core.query import select_backends
+        from .model import ContainerKind
 
         conf = _settings(ctx)
         chosen, spaces = _chosen(ctx)
-        got = core.list_containers(conf, core.select_backends(conf, chosen, False), spaces)
-        return [r.name for r in got.rows if r.name and getattr(r, "kind", None) != "sandbox"]
+        got = list_containers(conf, select_backends(conf, chosen, False), spaces)
+        return [r.name for r in got.rows if r.name and getattr(r, "kind", None) != ContainerKind.SANDBOX]
 
     return _quietly(produce, incomplete)
 

@@ -57,7 +57,7 @@ def copy_cost(
     stores' metadata cannot be read (the copy still runs; it just cannot say)."""
     from .adapters.containerd_account import ContainerdModel
     from .adapters.docker_account import DockerModel
-    from .core import storage_account
+    from .core.storage import storage_account
 
     if roots is None:
         roots = storage_account(settings, backends, [])
@@ -101,7 +101,7 @@ def measure(settings: Any, backends: Sequence[str], root: str) -> int | None:
     """The bytes under a storage root, its databases and indexes aside (the ``metadata`` bucket:
     a bolt file grows in steps that say nothing of one image), as the account counts them."""
     from .account import Bucket
-    from .core import storage_account
+    from .core.storage import storage_account
 
     for r in storage_account(settings, backends, []):
         if r.root == root:

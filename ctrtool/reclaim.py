@@ -19,9 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .adapters.base import ContainerRecord, ImageRecord, StoreUsage, chain_ids
+from .adapters.base import chain_ids
 from .config import Settings
-from .core import Gathered, cri_namespace, disk_usage, image_groups, list_containers, list_images
+from .core.listing import list_containers, list_images
+from .core.query import Gathered, cri_namespace
+from .core.storage import disk_usage
+from .core.views import image_groups
+from .model import ContainerRecord, CopyKind, ImageRecord, State, StoreUsage
 
 
 @dataclass
@@ -89,7 +93,7 @@ def reclaim_plan(
     failed = {o.backend: o for g in (images, usage, containers) for o in g.failed}
     warnings = list(dict.fromkeys(w for g in (images, usage, containers) for w in g.warnings))
     records: list[ImageRecord] = images.rows
-    stores: list[StoreUsage] = [s for s in usage.rows if s.kind == "unpacked"]
+    stores: list[StoreUsage] = [s for s in usage.rows if s.kind == CopyKind.UNPACKED]
     by_store = {_store_key(s.path, s.namespace): s for s in stores}
     sizes = {key: {e.key: (e.size or 0, e.path) for e in s.entries} for key, s in by_store.items()}
     docker_ns = next(
@@ -331,7 +335,8 @@ def _words(record: ImageRecord, docker_ns: str | None) -> str:
 
 
 def _users(recs: list[ImageRecord], containers: Sequence[ContainerRecord]) -> list[ContainerRecord]:
-    from .core import _uses, one_row_per_container
+    from .core.storage import uses_image
+    from .core.views import one_row_per_container
 
     names = [r.ref for r in recs if r.ref]
     ids = {k for r in recs for k in (r.id, r.digest) if k}
@@ -341,7 +346,7 @@ def _users(recs: list[ImageRecord], containers: Sequence[ContainerRecord]) -> li
     found = []
     for c in one_row_per_container(containers):
         here = c.namespace == namespace or (c.namespace is None and c.backend == owners)
-        if here and _uses(c, names, ids):
+        if here and uses_image(c, names, ids):
             found.append(c)
     return found
 
@@ -356,15 +361,14 @@ def _step(
     docker_ns: str | None,
     remove_stopped: bool,
 ) -> ReclaimStep:
-    from .adapters.base import CREATED, EXITED
-    from .commands.explain import distinct_names
-    from .core import _is_id_ref
+    from .core.views import is_id_ref
+    from .refs import distinct_names
 
     first = recs[0]
     owner = _owner(first, docker_ns)
     flags = owner.place_flags(first.namespace).split()
     where = owner.words(first.namespace)
-    names = list(dict.fromkeys(r.ref for r in recs if r.ref and not _is_id_ref(r.ref)))
+    names = list(dict.fromkeys(r.ref for r in recs if r.ref and not is_id_ref(r.ref)))
     image = names[0] if names else (first.id or first.digest or "?")
     mine = set(chain_ids(next((r.diff_ids for r in recs if r.diff_ids), [])))
     here = sizes.get(key, {})
@@ -375,14 +379,14 @@ def _step(
             continue
         shared = mine & set(chain_ids(other[0].diff_ids))
         if shared:
-            label = next((r.ref for r in other if r.ref and not _is_id_ref(r.ref)), image_key)
+            label = next((r.ref for r in other if r.ref and not is_id_ref(r.ref)), image_key)
             others[label] = shared
     kept = set().union(*others.values()) if others else set()
     going = [c for c in mine if c not in kept and c in here]
     names = distinct_names(names)
     blockers, blocked_by, commands, removes = [], [], [], []
     for c in users:
-        if remove_stopped and c.state in (CREATED, EXITED):
+        if remove_stopped and c.state in (State.CREATED, State.EXITED):
             blockers.append(f"stopped container {c.name} in {where} uses the image: it is removed first")
             commands.append(shlex.join(["ctrtool", "rm", *flags, c.name]))
             removes.append(c.id)
@@ -392,7 +396,7 @@ def _step(
                 f"{c.state} container {c.name} in {where} uses the image: no command (ctrtool never removes "
                 + (
                     "a running container"
-                    if c.state not in (CREATED, EXITED)
+                    if c.state not in (State.CREATED, State.EXITED)
                     else "a container unless asked: --remove-stopped"
                 )
                 + ")"

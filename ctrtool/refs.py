@@ -90,6 +90,14 @@ def canonical(ref: str) -> str:
     return normalize_ref(ref) or names_for(ref)[-1]
 
 
+def distinct_names(names: list[str]) -> list[str]:
+    """Each name once, whatever its spelling (``myapp:2`` and ``docker.io/library/myapp:2`` are one)."""
+    seen: dict[str, str] = {}
+    for n in names:
+        seen.setdefault(canonical(n), n)
+    return list(seen.values())
+
+
 def _split_tag(full: str) -> tuple[str, str | None]:
     name = full.split("@", 1)[0]
     slash, colon = name.rfind("/"), name.rfind(":")

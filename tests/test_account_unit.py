@@ -44,8 +44,8 @@ class Adapter:
 
 
 def test_rmi_names_one_image_once_whatever_the_spelling():
-    from ctrtool.commands.explain import distinct_names
     from ctrtool.commands.imageops import once
+    from ctrtool.refs import distinct_names
 
     docker = Adapter("docker")
     found = [(docker, Target("myapp:2")), (docker, Target("docker.io/library/myapp:2")), (docker, Target("myapp:3"))]

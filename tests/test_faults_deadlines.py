@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import sys
 
-from ctrtool.adapters.base import Adapter, ImageRecord, ImageTarget, plan_copy
+from ctrtool.adapters.base import Adapter, plan_copy
 from ctrtool.config import Endpoint, Flags, Settings
+from ctrtool.model import ImageRecord, ImageTarget
 
 TIMEOUT = 1.0
 

@@ -298,8 +298,8 @@ def test_an_older_nodes_id_name_rows_are_folded_into_the_image_they_name():
 
 
 def test_id_names_fold_into_image_records():
-    from ctrtool.adapters.base import ImageRecord
-    from ctrtool.core import fold_aliases
+    from ctrtool.core.views import fold_aliases
+    from ctrtool.model import ImageRecord
 
     a = "sha256:" + "c" * 64
 

@@ -496,13 +496,14 @@ class _Place:
 
 
 def _record(ref, image_id="sha256:" + "1" * 64):
-    from ctrtool.adapters.base import ImageRecord
+    from ctrtool.model import ImageRecord
 
     return ImageRecord("ctr", "new", ref, image_id, None, 1, "content", None)
 
 
 def test_copy_checks_the_target_after_the_copy_not_a_cached_listing():
-    from ctrtool.adapters.base import ImageTarget, plan_copy
+    from ctrtool.adapters.base import plan_copy
+    from ctrtool.model import ImageTarget
 
     target = _Place([_record("other:1")])  # the same image under another name, before the copy
     image = ImageTarget("docker", None, "localhost/app:1", "sha256:" + "1" * 64)
@@ -514,8 +515,9 @@ def test_copy_checks_the_target_after_the_copy_not_a_cached_listing():
 
 
 def test_copy_that_did_not_arrive_is_not_reported_under_another_name():
-    from ctrtool.adapters.base import ImageTarget, plan_copy
+    from ctrtool.adapters.base import plan_copy
     from ctrtool.errors import ToolError
+    from ctrtool.model import ImageTarget
 
     target = _Place([_record("other:1")])
     image = ImageTarget("docker", None, "localhost/app:1", "sha256:" + "1" * 64)
@@ -637,13 +639,13 @@ def _crictl_with(containers):
 
 
 def _cri_container(state, image="sha256:" + "2" * 64, name="web"):
-    from ctrtool.adapters.base import ContainerRecord
+    from ctrtool.model import ContainerRecord
 
     return ContainerRecord("crictl", "k8s.io", "c" * 64, name, image, state, None, "pod-1", "p" * 64, None)
 
 
 def _image():
-    from ctrtool.adapters.base import ImageTarget
+    from ctrtool.model import ImageTarget
 
     return ImageTarget("crictl", "k8s.io", "localhost/app:1", "sha256:" + "2" * 64, ["localhost/app:1"])
 

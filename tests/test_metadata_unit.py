@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from ctrtool.adapters.boltdb import BoltError, _Bolt, _fnv1a64
+from ctrtool.adapters.boltdb import Bolt, BoltError, _fnv1a64
 from ctrtool.adapters.metadata import SchemaUnsupported, go_time, read_metadata, varint
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "containerd")
@@ -64,7 +64,7 @@ def _leaf(data: bytes, off: int) -> list[tuple[int, bytes, int, int, int]]:
 
 def _v1(data: bytes) -> tuple[int, int]:
     """(offset of the root bucket's key "v1", offset of the page holding v1's own keys)."""
-    db = _Bolt(data)
+    db = Bolt(data)
     (key_off, key, value_off, _vsize, _flags) = _leaf(data, db.root * db.page_size)[0]
     assert key == b"v1"
     root = struct.unpack_from("<Q", data, value_off)[0]

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from ctrtool.adapters import crictl, ctr, docker
-from ctrtool.adapters.base import CONTENT, UNPACKED
 from ctrtool.errors import PermissionDenied, Unreachable
-from ctrtool.model import StoreKind, containerd_snapshots
+from ctrtool.model import SizeKind, StoreKind, containerd_snapshots
+
+UNPACKED, CONTENT = SizeKind.UNPACKED, SizeKind.CONTENT  # the size kinds (an enum in ctrtool.model)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

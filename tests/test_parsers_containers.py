@@ -13,8 +13,6 @@ import pytest
 
 from ctrtool.adapters import crictl, ctr, docker
 from ctrtool.adapters.base import (
-    ContainerRecord,
-    ImageRecord,
     canonical_ref,
     image_names,
     match_containers,
@@ -23,6 +21,7 @@ from ctrtool.adapters.base import (
     resolve_container,
 )
 from ctrtool.errors import Ambiguous, NotFound, PullFailed
+from ctrtool.model import ContainerRecord, ImageRecord
 from ctrtool.runner import Streamed
 
 FIXTURES = Path(__file__).parent / "fixtures"

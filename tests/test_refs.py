@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ctrtool.adapters.base import ImageRecord, canonical_ref, match_images
+from ctrtool.adapters.base import canonical_ref, match_images
+from ctrtool.model import ImageRecord
 from ctrtool.refs import canonical, names_for, normalize_ref
 from ctrtool.translate.convert import normalize_ref as translate_normalize_ref
 

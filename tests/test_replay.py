@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from replay import ROOT, Replay
 
-from ctrtool import core
 from ctrtool.adapters import BACKENDS
+from ctrtool.core.listing import list_images
+from ctrtool.core.routing import _places, _search
 
 DEMO = "localhost/ctrtool/demo:1.0"
 DEMO_ID = "sha256:10da968d4b97b257d0a6d346712cd6d3bc4cb63b2b5032eabab3e008e4fb5e7a"
@@ -22,7 +23,7 @@ def replay(request, monkeypatch):
 
 def test_the_demo_image_is_one_image_unpacked_three_times(replay):
     stack, tools = replay
-    got = core.list_images(tools.settings(), list(BACKENDS))
+    got = list_images(tools.settings(), list(BACKENDS))
     assert not got.failed
     demo = [r for r in got.rows if r.ref == DEMO]
     assert {r.id for r in demo} == {DEMO_ID}, "linked whatever id each tool printed"
@@ -45,7 +46,7 @@ def test_the_demo_image_is_one_image_unpacked_three_times(replay):
 
 def test_calls_per_backend_do_not_depend_on_the_images(replay):
     _stack, tools = replay
-    core.list_images(tools.settings(), list(BACKENDS))
+    list_images(tools.settings(), list(BACKENDS))
     per_tool: dict[str, int] = {}
     for argv in tools.calls:
         per_tool[argv[0]] = per_tool.get(argv[0], 0) + 1
@@ -56,9 +57,9 @@ def test_a_name_in_docker_and_ctrs_view_of_it_is_one_place(replay, monkeypatch):
     """Routing: ctr's view of what docker (namespace moby on the containerd store) or the CRI
     (k8s.io) owns gives way to the owner; so the demo image is in 3 places, not 4 or 5."""
     stack, tools = replay
-    searched = core._search(tools.settings(), "image", list(BACKENDS), None)
-    places = core._places("image", DEMO, searched)
+    searched = _search(tools.settings(), "image", list(BACKENDS), None)
+    places = _places("image", DEMO, searched)
     expected = {("docker", None if stack == "debian" else "moby"), ("ctr", "default"), ("crictl", "k8s.io")}
     assert set(places) == expected
     # the user who works with ctr gets ctr's places instead
-    assert ("ctr", "k8s.io") in core._places("image", DEMO, searched, prefer_ctr=True)
+    assert ("ctr", "k8s.io") in _places("image", DEMO, searched, prefer_ctr=True)

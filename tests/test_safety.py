@@ -44,8 +44,8 @@ def test_on_a_terminal_it_asks(monkeypatch, reply, approved):
 def test_dry_run_of_a_change_says_what_it_would_do(capsys):
     """--dry-run prints the commands on stdout and, for a change that removes or moves something,
     what it would do on stderr (crictl rmi: every name of the image goes)."""
-    from ctrtool.adapters.base import Plan
     from ctrtool.commands.common import carry_out
+    from ctrtool.model import Plan
     from ctrtool.output import Output
 
     plan = Plan(

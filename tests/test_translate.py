@@ -1092,7 +1092,7 @@ def test_run_resolves_names_without_being_asked_and_says_so(monkeypatch, capsys)
 
 
 def test_crictl_rmi_guard_asks_the_adapter_for_the_images():
-    from ctrtool.adapters.base import ImageRecord
+    from ctrtool.model import ImageRecord
     from ctrtool.translate.errors import NoEquivalent
     from ctrtool.translate.run import guard_crictl_rmi
 

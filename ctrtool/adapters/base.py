@@ -1,8 +1,8 @@
-"""The adapter interface and the records every adapter returns.
+"""The adapter interface, name matching and the helpers adapters share.
 
 An adapter is the only place that knows one tool's flags and output format. It builds argv lists,
-runs them through :mod:`ctrtool.runner`, parses the output and returns plain records. It never
-formats anything for people.
+runs them through :mod:`ctrtool.runner`, parses the output and returns the typed records of
+:mod:`ctrtool.model`. It never formats anything for people.
 """
 
 from __future__ import annotations
@@ -10,242 +10,28 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from ..config import Endpoint, Settings
 from ..errors import Ambiguous, InvalidState, NotFound, PullFailed, ToolError, ToolTimeout, Unsupported
-from ..model import Store
+from ..model import (
+    BackendInfo,
+    ContainerRecord,
+    ImageRecord,
+    ImageTarget,
+    LayerRecord,
+    Plan,
+    PodRecord,
+    State,
+    StoredItem,
+)
 from ..runner import Deadline, LineFilter, Result, Streamed, run, run_interactive, run_passthrough
-
-# size_kind values: what an image's ``size`` counts
-UNPACKED = "unpacked"  # the image's unpacked layers (docker's own figure on its graph driver)
-CONTENT = "content"  # the image's blobs in containerd's content store: manifest, config, compressed layers
-CONTENT_AND_UNPACKED = "content+unpacked"  # docker on containerd's image store: its blobs plus its snapshots
-REPORTED = "reported"  # whatever a non-containerd CRI runtime (CRI-O) reports
-
-
-@dataclass
-class ImageRecord:
-    backend: str
-    namespace: str | None  # the containerd namespace holding this copy; None for docker's graph driver
-    ref: str | None  # None for an untagged image
-    id: str | None  # the image id: the digest of the image config ("sha256:..."), where known
-    digest: str | None  # the manifest (or index) digest, where known (Docker 29 prints it as its image ID)
-    size: int | None  # bytes
-    size_kind: str
-    store: Store | None  # where this copy's layers are unpacked (its path: the JSON field ``store``)
-    content: Store | None = None  # containerd's content store holding its blobs (None: docker's graph driver)
-    copies: int = 1  # set by core: in how many distinct unpacked stores the same image is
-    created: str | None = None  # the image config's creation time, RFC 3339 UTC, where known
-    ref_copies: int = 1  # set by core: in how many of those stores the image has this same name
-    # set by core: whether the kubelet (the CRI, in its namespace) has this reference (by name, or an
-    # id-name by id); None when neither the CRI nor that namespace of containerd was listed
-    kubelet_visible: bool | None = None
-    # how this row was read: "tool" (the tool's output), "metadata" (containerd's meta.db and content
-    # store on disk, read directly)
-    source: str = "tool"
-    # the image config's rootfs.diff_ids, where known (docker's inspect; containerd's config blob):
-    # its layers, for `df --plan`. Not a JSON field (`ctrtool layers` shows them)
-    diff_ids: list[str] = field(default_factory=list)
-    # set by core.fold_aliases: the CRI's id-names (``sha256:<64 hex>``) of this image in the same
-    # namespace, folded into this row instead of being rows of their own
-    aliases: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON fields (docs/reference.md), in order."""
-        return {
-            "backend": self.backend,
-            "namespace": self.namespace,
-            "ref": self.ref,
-            "id": self.id,
-            "digest": self.digest,
-            "size": self.size,
-            "size_kind": self.size_kind,
-            "store": self.store.path if self.store else None,
-            "store_kind": self.store.kind.value if self.store else None,
-            "content_store": self.content.path if self.content else None,
-            "copies": self.copies,
-            "ref_copies": self.ref_copies,
-            "kubelet_visible": self.kubelet_visible,
-            "created": self.created,
-            "source": self.source,
-            "aliases": list(self.aliases),
-        }
-
-
-@dataclass
-class BackendInfo:
-    backend: str
-    version: str | None
-    endpoint: str | None
-    endpoint_source: str
-    root: str | None  # the daemon's storage root
-    state: str | None  # the daemon's state directory (None when the tool does not expose it)
-    storage_driver: str | None  # docker graph driver or containerd snapshotter
-    store: str | None  # the directory that holds unpacked layers
-    content_store: str | None  # containerd's content (blob) store; None for docker
-    namespaces: list[str] = field(default_factory=list)
-    image_count: int | None = None
-    namespace_image_counts: dict[str, int] | None = None
-    runtime: str | None = None  # crictl: the CRI runtime behind the endpoint, e.g. "containerd 1.6.20"
-    # where its images are: "graph" (docker's graph driver directory) or "containerd" (a containerd's
-    # content store and snapshots: ctr, crictl, and docker on containerd's image store)
-    image_store: str | None = None
-    containerd: str | None = None  # the containerd socket it works with (docker: as `docker info` reports it)
-    sandbox_image: str | None = None  # crictl: the CRI's pod sandbox (pause) image
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# the one vocabulary of container states (``state`` in `ps`); each tool's own word is in ``status``
-RUNNING = "running"
-CREATED = "created"
-EXITED = "exited"
-PAUSED = "paused"
-UNKNOWN = "unknown"
-STATES = (RUNNING, CREATED, EXITED, PAUSED, UNKNOWN)
-
-
-@dataclass
-class ContainerRecord:
-    backend: str
-    namespace: str | None  # containerd namespace; None for docker
-    id: str
-    name: str  # docker: the name; ctr: the id (ctr containers have no other name); crictl: metadata name
-    image: str | None
-    state: str  # one of STATES
-    status: str | None  # the tool's own words for the state ("Up 2 minutes", "RUNNING", "CONTAINER_EXITED")
-    pod: str | None  # crictl: the pod's name; None elsewhere
-    pod_id: str | None  # crictl: the pod sandbox id
-    created: str | None  # RFC 3339, UTC; None where the tool's listing does not say (ctr)
-    labels: dict[str, str] = field(default_factory=dict)  # docker's and the CRI's; ctr's listing has none
-    kind: str = "container"  # "sandbox": a CRI pod sandbox (its pause container), as ctr shows it
-    seen_by: list[str] = field(default_factory=list)  # set by core: every backend that lists this container
-    # set by core when two backends' views disagree on the state: each one's word (the row's
-    # ``state`` is the owner's: docker's or the CRI's, over ctr's)
-    states: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class PodRecord:
-    backend: str
-    namespace: str | None  # containerd namespace (k8s.io); None for a non-containerd CRI runtime
-    id: str
-    name: str
-    pod_namespace: str | None  # the pod's Kubernetes namespace
-    uid: str | None
-    state: str  # "ready" or "notready"
-    status: str | None  # the CRI's word: SANDBOX_READY, SANDBOX_NOTREADY
-    created: str | None
-    attempt: int | None
-    containers: int  # containers of this pod, any state
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# kinds of a layer's copy (``kind`` in `layers`)
-UNPACKED_COPY = "unpacked"  # the layer's files: a graph driver directory or a snapshot directory
-BLOB_COPY = "blob"  # the compressed layer in containerd's content store (shared by all namespaces)
-CONTAINER_COPY = "container"  # a container's own layer: its writable snapshot, or docker's "<id>-init"
 
 
 def is_image_layer(key: str) -> bool:
     """A snapshot holds an image layer when its key is the layer's chain id (how containerd's
     unpacker names them); containers' snapshots are named after the container ("<id>", "<id>-init")."""
     return bool(re.fullmatch(r"sha256:[0-9a-f]{64}", key))
-
-
-@dataclass
-class LayerCopy:
-    """One place on disk that holds one layer of an image."""
-
-    backend: str  # the backend that found it (crictl's k8s.io copy is ctr's k8s.io copy: see seen_by)
-    namespace: str | None  # containerd namespace of an unpacked snapshot; None for docker and for blobs
-    kind: str  # UNPACKED_COPY or BLOB_COPY
-    path: str  # absolute: docker <data-root>/overlay2/<id>/diff, snapshots/<id>/fs, blobs/sha256/<hex>
-    size: int | None = None  # bytes: the files under the directory (one walk), or the blob file's size
-    namespaces: list[str] = field(default_factory=list)  # namespaces that reference it (a blob: several)
-    seen_by: list[str] = field(default_factory=list)  # every backend that reaches this same copy
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class LayerRecord:
-    """One layer of an image, as one backend sees it, with the copies this backend found."""
-
-    index: int  # 0 = the base layer
-    diff_id: str  # digest of the uncompressed layer tar (the image config's rootfs.diff_ids)
-    chain_id: str  # identity of the layer stacked on its parents: docker's layerdb and containerd's
-    # snapshot key
-    blob: str | None  # digest of the compressed layer in containerd's content store, where known
-    copies: list[LayerCopy] = field(default_factory=list)
-
-
-@dataclass
-class LayerRow:
-    """`layers`: one layer of an image over every backend queried, each copy once."""
-
-    index: int  # 0 = the base layer
-    diff_id: str
-    chain_id: str
-    blob: str | None  # the compressed layer's digest in containerd's content store, where known
-    size: int | None  # bytes of the largest unpacked copy
-    stored: int  # unpacked copies
-    duplicated: int  # bytes of the unpacked copies beyond the largest
-    copies: list[LayerCopy] = field(default_factory=list)
-
-
-@dataclass
-class StoreEntry:
-    """`df`: one thing a store holds: a layer's directory (key: its chain id), a container's
-    snapshot, or a blob (key: its digest)."""
-
-    key: str
-    path: str
-    size: int | None
-    copies: int  # in how many stores the same layer is unpacked (1 for blobs and containers' layers)
-    namespaces: list[str] = field(default_factory=list)
-
-
-@dataclass
-class StoreUsage:
-    """`df`: one store's row: what it holds, how much, and how much another store holds too."""
-
-    store: str  # in words: "docker", "containerd namespace k8s.io", "containerd content store", ...
-    kind: str  # UNPACKED_COPY, BLOB_COPY or CONTAINER_COPY
-    backend: str
-    namespace: str | None
-    path: str  # the store's own directory
-    seen_by: list[str] = field(default_factory=list)
-    namespaces: list[str] = field(default_factory=list)
-    items: int = 0
-    bytes: int = 0
-    duplicated: int = 0
-    entries: list[StoreEntry] = field(default_factory=list)
-
-
-@dataclass
-class StoredItem:
-    """One thing a store holds on disk, for `df`: an unpacked layer directory (key = its chain id)
-    or a blob in containerd's content store (key = its digest)."""
-
-    backend: str  # the backend that found it
-    namespace: str | None  # containerd namespace of a snapshot; None for docker and for blobs
-    kind: str  # UNPACKED_COPY or BLOB_COPY
-    key: str  # chain id of an unpacked layer; digest of a blob
-    path: str  # absolute: the layer's directory, or the blob's file
-    store: str  # the store's own directory: docker's overlay2 dir, the snapshotter root, the content root
-    size: int | None = None  # blobs: the file's size; unpacked: left None (core walks each directory once)
-    namespaces: list[str] = field(default_factory=list)  # blobs: the namespaces whose images refer to it
-    seen_by: list[str] = field(default_factory=list)
 
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
@@ -284,31 +70,6 @@ def tree_size(path: str) -> int:
                 seen.add((st.st_dev, st.st_ino))
             total += st.st_size
     return total
-
-
-@dataclass
-class ImageTarget:
-    """An image found in one place, for an operation on it."""
-
-    backend: str
-    namespace: str | None
-    ref: str  # the name the tool will be given: the user's, or the stored name it matched
-    id: str | None
-    tags: list[str] = field(default_factory=list)  # every name of the same image in this place
-
-
-@dataclass
-class Plan:
-    """What a change will run, before it runs: the exact argv lists (shown by --dry-run and by
-    the confirmation prompt) and the code that runs exactly those. ``execute()`` returns what the
-    operation yields (an exit status, refs loaded, ...)."""
-
-    what: str  # plain words: "remove container web (docker)"
-    commands: list[list[str]]
-    execute: Callable[[], Any] = field(repr=False)
-    destructive: bool = False
-    note: str | None = None  # said before running (e.g. how a stop escalates)
-    piped: bool = False  # the commands run as one pipeline: first | second (shown so)
 
 
 def named_images(images: Sequence[tuple[str, Sequence[str]]], limit: int = 10) -> str:
@@ -691,7 +452,7 @@ class Adapter:
 
     @staticmethod
     def require_running(c: ContainerRecord, doing: str) -> None:
-        if c.state != RUNNING:
+        if c.state != State.RUNNING:
             raise InvalidState(
                 f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) is {c.state}, not running",
                 f"start it first: ctrtool start --backend {c.backend}"
@@ -701,7 +462,7 @@ class Adapter:
 
     @staticmethod
     def refuse_running(c: ContainerRecord, doing: str) -> None:
-        if c.state in (RUNNING, PAUSED):
+        if c.state in (State.RUNNING, State.PAUSED):
             raise InvalidState(
                 f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) is {c.state}",
                 "stop it first, or add --force to kill it",

@@ -58,7 +58,7 @@ def _fnv1a64(data: bytes) -> int:
     return h
 
 
-class _Bolt:
+class Bolt:
     """A bbolt file: ``data`` is the whole file, or, with ``fd``, its first two pages (the meta
     pages), the other pages then read with pread when the walk reaches them (each once)."""
 
@@ -195,7 +195,7 @@ class _Bolt:
         return items
 
 
-def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 50) -> T:
+def read_consistent(path: str, walk: Callable[[Bolt], T], attempts: int = 50) -> T:
     """``walk`` applied to one consistent snapshot of the bbolt file at ``path``.
 
     The meta pages are read (the newest valid one names transaction N), the walk reads the pages it
@@ -222,7 +222,7 @@ def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 50) -
 
         def newest(page_size: int) -> int:
             try:
-                return _Bolt(os.pread(fd, 2 * page_size, 0)).txid
+                return Bolt(os.pread(fd, 2 * page_size, 0)).txid
             except BoltError:
                 return -1
 
@@ -230,7 +230,7 @@ def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 50) -
             if attempt:
                 time.sleep(0.001 * min(attempt, 10))
             try:
-                db = _Bolt(os.pread(fd, 2 * MAX_PAGE, 0), fd=fd)
+                db = Bolt(os.pread(fd, 2 * MAX_PAGE, 0), fd=fd)
             except BoltError as exc:
                 problem = exc
                 continue
@@ -258,7 +258,7 @@ def read_consistent(path: str, walk: Callable[[_Bolt], T], attempts: int = 50) -
     raise type(problem)(f"{problem} ({attempts} attempts)")
 
 
-def _uvarint(raw: bytes) -> int:
+def uvarint(raw: bytes) -> int:
     value = shift = 0
     for b in raw:
         value |= (b & 0x7F) << shift
@@ -284,7 +284,7 @@ def read_snapshots(path: str) -> list[SnapshotEntry]:
     return read_consistent(path, _entries)
 
 
-def _entries(db: _Bolt) -> list[SnapshotEntry]:
+def _entries(db: Bolt) -> list[SnapshotEntry]:
     out = []
     for name, value, is_bucket in db.path(b"v1", b"snapshots"):
         if not is_bucket:
@@ -296,10 +296,10 @@ def _entries(db: _Bolt) -> list[SnapshotEntry]:
         if not (sep1 and sep2) or b"id" not in fields:
             raise BoltError(f"snapshot entry {text!r} not understood")
         kind = fields.get(b"kind", b"\x00")
-        size = _uvarint(fields[b"size"]) if b"size" in fields else None
+        size = uvarint(fields[b"size"]) if b"size" in fields else None
         out.append(
             SnapshotEntry(
-                namespace, key, _uvarint(fields[b"id"]), KINDS.get(kind[0] if kind else 0, "unknown"), size, text
+                namespace, key, uvarint(fields[b"id"]), KINDS.get(kind[0] if kind else 0, "unknown"), size, text
             )
         )
     return out

@@ -20,32 +20,22 @@ from typing import Any
 
 from .. import model
 from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
-from ..runner import Result, Streamed, not_understood
-from .base import (
-    CONTAINER_COPY,
-    CONTENT,
-    CREATED,
-    EXITED,
-    REPORTED,
-    RUNNING,
-    UNKNOWN,
-    UNPACKED_COPY,
-    Adapter,
+from ..model import (
     BackendInfo,
     ContainerRecord,
+    CopyKind,
     ImageRecord,
     ImageTarget,
     LayerCopy,
     LayerRecord,
     Plan,
     PodRecord,
+    SizeKind,
+    State,
     StoredItem,
-    canonical_ref,
-    chain_ids,
-    is_image_layer,
-    parallel,
-    stderr_mentions,
 )
+from ..runner import Result, Streamed, not_understood
+from .base import Adapter, canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions
 from .descriptor import Descriptor, NamespaceRule
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
@@ -196,7 +186,7 @@ class CrictlAdapter(Adapter):
         for index, (diff, chain) in enumerate(zip(diff_ids, chain_ids(diff_ids))):
             path = dirs.get((namespace, chain))
             copies = (
-                [LayerCopy(self.name, namespace, UNPACKED_COPY, path, namespaces=[namespace], seen_by=[self.name])]
+                [LayerCopy(self.name, namespace, CopyKind.UNPACKED, path, namespaces=[namespace], seen_by=[self.name])]
                 if path
                 else []
             )
@@ -221,7 +211,7 @@ class CrictlAdapter(Adapter):
             StoredItem(
                 self.name,
                 ns,
-                UNPACKED_COPY if kinds[(ns, key)] == "committed" and is_image_layer(key) else CONTAINER_COPY,
+                CopyKind.UNPACKED if kinds[(ns, key)] == "committed" and is_image_layer(key) else CopyKind.CONTAINER,
                 key,
                 path,
                 root,
@@ -323,9 +313,9 @@ class CrictlAdapter(Adapter):
     # -- changes ---------------------------------------------------------------------------------
     def plan_start(self, c: ContainerRecord) -> Plan:
         what = f"start container {c.name} (crictl, pod {c.pod})"
-        if c.state == RUNNING:
+        if c.state == State.RUNNING:
             return Plan(what, [], lambda: None, note="already running")
-        if c.state != CREATED:
+        if c.state != State.CREATED:
             raise InvalidState(
                 f"cannot start container {c.name} ({c.id[:12]}): it is {c.state}, and the "
                 "CRI starts a container only once",
@@ -336,7 +326,7 @@ class CrictlAdapter(Adapter):
 
     def plan_stop(self, c: ContainerRecord, seconds: int) -> Plan:
         what = f"stop container {c.name} (crictl, pod {c.pod}): its stop signal, then SIGKILL after {seconds}s"
-        if c.state != RUNNING:
+        if c.state != State.RUNNING:
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
         # crictl's own default is 0: SIGKILL at once. Its request timeout (in connection_args) must
         # outlast the grace period: the argv is made with the plan's deadline
@@ -355,7 +345,7 @@ class CrictlAdapter(Adapter):
                 f"ctrtool kill --backend ctr -n k8s.io --signal {signal} {c.id}",
             )
         what = f"send SIGKILL to container {c.name} (crictl, pod {c.pod})"
-        if c.state != RUNNING:
+        if c.state != State.RUNNING:
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
         return self._plan(what, [self.argv("stop", "--timeout", "0", c.id)], destructive=True)
 
@@ -375,7 +365,7 @@ class CrictlAdapter(Adapter):
         and the question names every container that uses it."""
         names = ", ".join(t for t in image.tags if not t.startswith("sha256:")) or image.ref
         users = [c for c in self.containers() if uses_image(c, image)]
-        running = [c for c in users if c.state == RUNNING]
+        running = [c for c in users if c.state == State.RUNNING]
         if running and not force:
             raise InvalidState(
                 f"image {image.ref} is used by running CRI container(s) "
@@ -646,7 +636,7 @@ def parse_images(
                     id=image.get("id"),
                     digest=digest,
                     size=size,
-                    size_kind=CONTENT if namespace else REPORTED,
+                    size_kind=SizeKind.CONTENT if namespace else SizeKind.REPORTED,
                     store=store,
                     content=content,
                 )
@@ -656,10 +646,10 @@ def parse_images(
 
 # the CRI's container states -> the one vocabulary
 CONTAINER_STATES = {
-    "CONTAINER_RUNNING": RUNNING,
-    "CONTAINER_CREATED": CREATED,
-    "CONTAINER_EXITED": EXITED,
-    "CONTAINER_UNKNOWN": UNKNOWN,
+    "CONTAINER_RUNNING": State.RUNNING,
+    "CONTAINER_CREATED": State.CREATED,
+    "CONTAINER_EXITED": State.EXITED,
+    "CONTAINER_UNKNOWN": State.UNKNOWN,
 }
 POD_STATES = {"SANDBOX_READY": "ready", "SANDBOX_NOTREADY": "notready"}
 
@@ -708,7 +698,7 @@ def parse_ps(ps: Any, pods: Any, namespace: str | None) -> list[ContainerRecord]
                 id=item["id"],
                 name=meta.get("name") or item["id"],
                 image=image,
-                state=CONTAINER_STATES.get(state, UNKNOWN),
+                state=CONTAINER_STATES.get(state, State.UNKNOWN),
                 status=state,
                 pod=pod_names.get(item.get("podSandboxId")),
                 pod_id=item.get("podSandboxId"),

@@ -28,32 +28,21 @@ from typing import Any
 
 from .. import model
 from ..errors import Ambiguous, InvalidState, PermissionDenied, ToolError, Unreachable, Unsupported
-from ..runner import not_understood
-from .base import (
-    BLOB_COPY,
-    CONTAINER_COPY,
-    CONTENT,
-    CREATED,
-    EXITED,
-    PAUSED,
-    RUNNING,
-    UNKNOWN,
-    UNPACKED_COPY,
-    Adapter,
+from ..model import (
     BackendInfo,
     ContainerRecord,
+    CopyKind,
     ImageRecord,
     ImageTarget,
     LayerCopy,
     LayerRecord,
     Plan,
+    SizeKind,
+    State,
     StoredItem,
-    canonical_ref,
-    chain_ids,
-    is_image_layer,
-    parallel,
-    stderr_mentions,
 )
+from ..runner import not_understood
+from .base import Adapter, canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions
 from .descriptor import Descriptor, NamespaceRule
 
 DEFAULT_SNAPSHOTTER = "overlayfs"  # ctr's default on Linux; CONTAINERD_SNAPSHOTTER overrides it
@@ -262,7 +251,7 @@ class CtrAdapter(Adapter):
                         id=config,
                         digest=digest,
                         size=size,
-                        size_kind=CONTENT,
+                        size_kind=SizeKind.CONTENT,
                         store=store,
                         content=content,
                         source=source,
@@ -410,7 +399,9 @@ class CtrAdapter(Adapter):
             for row in got[("images", ns)]:
                 digest = row["DIGEST"] if row["DIGEST"].startswith("sha256:") else None
                 config, _size = blobs.image_config_and_size(digest, row.get("TYPE"))
-                records.append(ImageRecord(self.name, ns, row["REF"], config, digest, None, CONTENT, None, None))
+                records.append(
+                    ImageRecord(self.name, ns, row["REF"], config, digest, None, SizeKind.CONTENT, None, None)
+                )
         found = [r for ns in names for r in match_images([x for x in records if x.namespace == ns], ref)[0]]
         if not found:
             raise NotFound(
@@ -460,14 +451,14 @@ class CtrAdapter(Adapter):
                         f"snapshot {chain} of namespace {ns} is not in the snapshotter's metadata.db",
                         os.path.join(root or "?", "metadata.db"),
                     )
-                copies.append(LayerCopy(self.name, ns, UNPACKED_COPY, path, namespaces=[ns], seen_by=[self.name]))
+                copies.append(LayerCopy(self.name, ns, CopyKind.UNPACKED, path, namespaces=[ns], seen_by=[self.name]))
             blob_path = blobs.path(blob) if blob else None
             if blob_path and os.path.isfile(blob_path):
                 copies.append(
                     LayerCopy(
                         self.name,
                         None,
-                        BLOB_COPY,
+                        CopyKind.BLOB,
                         blob_path,
                         size=os.path.getsize(blob_path),
                         namespaces=referenced.get(blob or "", []),
@@ -498,7 +489,7 @@ class CtrAdapter(Adapter):
                             f"snapshot {key} of namespace {ns} is not in the snapshotter's metadata.db",
                             os.path.join(root, "metadata.db"),
                         )
-                    layer = UNPACKED_COPY if kind == "committed" and is_image_layer(key) else CONTAINER_COPY
+                    layer = CopyKind.UNPACKED if kind == "committed" and is_image_layer(key) else CopyKind.CONTAINER
                     out.append(StoredItem(self.name, ns, layer, key, path, root, seen_by=[self.name]))
         blobs = BlobReader(plugins.content_root)
         referenced: dict[str, list[str]] = {}
@@ -516,7 +507,7 @@ class CtrAdapter(Adapter):
                     StoredItem(
                         self.name,
                         None,
-                        BLOB_COPY,
+                        CopyKind.BLOB,
                         digest,
                         path,
                         plugins.content_root or "",
@@ -635,9 +626,9 @@ class CtrAdapter(Adapter):
         """A ctr container runs as a task: ``tasks start -d --null-io`` makes and starts a new one
         (output to /dev/null: ctr keeps no logs). A stopped task is deleted first."""
         what = f"start container {c.id} (ctr namespace {c.namespace})"
-        if c.state == RUNNING:
+        if c.state == State.RUNNING:
             return Plan(what, [], lambda: None, note="already running")
-        if c.state == PAUSED:
+        if c.state == State.PAUSED:
             raise InvalidState(
                 f"cannot start container {c.id}: its task is paused",
                 f"resume it: ctr -n {c.namespace} tasks resume {c.id}",
@@ -654,7 +645,7 @@ class CtrAdapter(Adapter):
             f"stop container {c.id} (ctr namespace {c.namespace}): its stop signal, "
             f"then SIGKILL if it still runs after {seconds}s"
         )
-        if c.state not in (RUNNING, PAUSED):
+        if c.state not in (State.RUNNING, State.PAUSED):
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
         term = self._c(c, "tasks", "kill", c.id)
         kill = self._c(c, "tasks", "kill", "--signal", "SIGKILL", c.id)
@@ -685,7 +676,7 @@ class CtrAdapter(Adapter):
         ctrtool waits (up to the backend's timeout) until ctr reports the task stopped, as docker
         kill does; the stopped task is kept (``ps -a`` shows the container exited)."""
         what = f"send {signal} to container {c.id} (ctr namespace {c.namespace})"
-        if c.state not in (RUNNING, PAUSED):
+        if c.state not in (State.RUNNING, State.PAUSED):
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
         argv = self._c(c, "tasks", "kill", "--signal", signal, c.id)
 
@@ -720,7 +711,7 @@ class CtrAdapter(Adapter):
             self.refuse_running(c, "remove it")
         commands = []
         if c.status is not None:
-            force_task = ["--force"] if c.state in (RUNNING, PAUSED, UNKNOWN) else []
+            force_task = ["--force"] if c.state in (State.RUNNING, State.PAUSED, State.UNKNOWN) else []
             commands.append(self._c(c, "tasks", "delete", *force_task, c.id))
         commands.append(self._c(c, "containers", "rm", c.id))
         return self._plan(f"remove container {c.id} (ctr namespace {c.namespace})", commands, destructive=True)
@@ -1072,7 +1063,13 @@ def parse_table(stdout: str, required: Sequence[str] = ()) -> list[dict[str, str
 
 
 # ctr's task statuses -> the one vocabulary
-TASK_STATES = {"RUNNING": RUNNING, "CREATED": CREATED, "STOPPED": EXITED, "PAUSED": PAUSED, "PAUSING": PAUSED}
+TASK_STATES = {
+    "RUNNING": State.RUNNING,
+    "CREATED": State.CREATED,
+    "STOPPED": State.EXITED,
+    "PAUSED": State.PAUSED,
+    "PAUSING": State.PAUSED,
+}
 
 
 def parse_containers(
@@ -1093,7 +1090,7 @@ def parse_containers(
                 id=cid,
                 name=cid,
                 image=None if image in (None, "", "-") else image,
-                state=TASK_STATES.get(task, UNKNOWN) if task else CREATED,
+                state=TASK_STATES.get(task, State.UNKNOWN) if task else State.CREATED,
                 status=task,
                 pod=None,
                 pod_id=None,

@@ -19,29 +19,23 @@ from typing import Any
 
 from .. import model
 from ..errors import PermissionDenied, ToolError, Unreachable
-from ..model import Store, ViewOf
-from ..runner import Result, not_understood
-from .base import (
-    CONTENT_AND_UNPACKED,
-    CREATED,
-    EXITED,
-    PAUSED,
-    RUNNING,
-    UNKNOWN,
-    UNPACKED,
-    UNPACKED_COPY,
-    Adapter,
+from ..model import (
     BackendInfo,
     ContainerRecord,
+    CopyKind,
     ImageRecord,
     ImageTarget,
     LayerCopy,
     LayerRecord,
     Plan,
+    SizeKind,
+    State,
+    Store,
     StoredItem,
-    chain_ids,
-    stderr_mentions,
+    ViewOf,
 )
+from ..runner import Result, not_understood
+from .base import Adapter, chain_ids, stderr_mentions
 from .descriptor import Descriptor, NamespaceRule
 
 # docker runs its containers (and, on containerd's image store, keeps its images) in this containerd
@@ -288,7 +282,7 @@ class DockerAdapter(Adapter):
                     out[chain] = StoredItem(
                         "docker",
                         None,
-                        UNPACKED_COPY,
+                        CopyKind.UNPACKED,
                         chain,
                         layer_dir(os.path.dirname(store), store, chain),
                         store,
@@ -325,19 +319,19 @@ class DockerAdapter(Adapter):
 
     # -- changes ---------------------------------------------------------------------------------
     def plan_start(self, c: ContainerRecord) -> Plan:
-        if c.state == RUNNING:
+        if c.state == State.RUNNING:
             return Plan(f"start container {c.name} (docker)", [], lambda: None, note="already running")
         return self._plan(f"start container {c.name} (docker)", [self.argv("start", c.name)])
 
     def plan_stop(self, c: ContainerRecord, seconds: int) -> Plan:
         what = f"stop container {c.name} (docker): its stop signal, then SIGKILL after {seconds}s"
-        if c.state not in (RUNNING, PAUSED):
+        if c.state not in (State.RUNNING, State.PAUSED):
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
         return self._plan(what, [self.argv("stop", "-t", str(seconds), c.name)], destructive=True, grace=seconds)
 
     def plan_kill(self, c: ContainerRecord, signal: str) -> Plan:
         what = f"send {signal} to container {c.name} (docker)"
-        if c.state not in (RUNNING, PAUSED):
+        if c.state not in (State.RUNNING, State.PAUSED):
             return Plan(what, [], lambda: None, note=f"not running ({c.state})")
         return self._plan(what, [self.argv("kill", "--signal", signal, c.name)], destructive=True)
 
@@ -531,7 +525,7 @@ def docker_layers(root: str, store: str, diff_ids: Sequence[str]) -> list[LayerR
                 diff,
                 chain,
                 None,
-                [LayerCopy(backend="docker", namespace=None, kind=UNPACKED_COPY, path=path, seen_by=["docker"])],
+                [LayerCopy(backend="docker", namespace=None, kind=CopyKind.UNPACKED, path=path, seen_by=["docker"])],
             )
         )
     return records
@@ -600,7 +594,7 @@ def parse_inspect(items: list[dict[str, Any]], store: Store | None, content: Sto
                     id=image_id,
                     digest=digest,
                     size=size if isinstance(size, int) else None,
-                    size_kind=UNPACKED if content is None else CONTENT_AND_UNPACKED,
+                    size_kind=SizeKind.UNPACKED if content is None else SizeKind.CONTENT_AND_UNPACKED,
                     store=store,
                     content=content,
                     created=model.rfc3339_utc(item.get("Created")),
@@ -624,12 +618,12 @@ def _digest_for(tag: str | None, repo_digests: list[str]) -> str | None:
 
 # docker's container states -> the one vocabulary ("restarting": between two runs, so unknown)
 STATES = {
-    "running": RUNNING,
-    "created": CREATED,
-    "exited": EXITED,
-    "dead": EXITED,
-    "removing": EXITED,
-    "paused": PAUSED,
+    "running": State.RUNNING,
+    "created": State.CREATED,
+    "exited": State.EXITED,
+    "dead": State.EXITED,
+    "removing": State.EXITED,
+    "paused": State.PAUSED,
 }
 
 
@@ -653,7 +647,7 @@ def parse_ps(stdout: str) -> list[ContainerRecord]:
                 id=item["ID"],
                 name=str(item.get("Names") or "").split(",")[0] or item["ID"],
                 image=item.get("Image") or None,
-                state=STATES.get(state, UNKNOWN),
+                state=STATES.get(state, State.UNKNOWN),
                 status=item.get("Status") or state or None,
                 pod=None,
                 pod_id=None,

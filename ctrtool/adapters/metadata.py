@@ -25,7 +25,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from .boltdb import BoltError, _Bolt, _uvarint, read_consistent
+from .boltdb import Bolt, BoltError, read_consistent, uvarint
 
 META_DB = os.path.join("io.containerd.metadata.v1.bolt", "meta.db")
 SCHEMA = b"v1"
@@ -88,7 +88,7 @@ def read_metadata(path: str) -> Metadata:
 
 def varint(raw: bytes) -> int:
     """Go's binary.Varint (zig-zag)."""
-    ux = _uvarint(raw)
+    ux = uvarint(raw)
     return ~(ux >> 1) if ux & 1 else ux >> 1
 
 
@@ -105,7 +105,7 @@ def go_time(raw: bytes | None) -> str | None:
     return f"{text}.{nsec:09d}Z" if nsec else f"{text}Z"
 
 
-def _fields(db: _Bolt, value: bytes) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
+def _fields(db: Bolt, value: bytes) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
     """A bucket's plain keys and its sub-buckets (their bucket values)."""
     plain: dict[bytes, bytes] = {}
     buckets: dict[bytes, bytes] = {}
@@ -118,7 +118,7 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _read(db: _Bolt) -> Metadata:
+def _read(db: Bolt) -> Metadata:
     top = {k: (v, b) for k, v, b in db.items(db.root)}
     others = sorted(_text(k) for k, (_v, b) in top.items() if b and k != SCHEMA)
     if SCHEMA not in top or not top[SCHEMA][1]:
@@ -160,11 +160,11 @@ def _read(db: _Bolt) -> Metadata:
     return Metadata(version, db.txid, images, content, snapshots)
 
 
-def _items(db: _Bolt, value: bytes | None) -> list[tuple[bytes, bytes, bool]]:
+def _items(db: Bolt, value: bytes | None) -> list[tuple[bytes, bytes, bool]]:
     return db.bucket(value) if value is not None else []
 
 
-def _image(db: _Bolt, name: str, value: bytes) -> MetaImage:
+def _image(db: Bolt, name: str, value: bytes) -> MetaImage:
     plain, buckets = _fields(db, value)
     if b"target" not in buckets:
         raise BoltError(f"image {name!r} has no target bucket")
@@ -226,17 +226,17 @@ def read_graph(path: str) -> Graph:
     return read_consistent(path, _read_graph)
 
 
-def _labels(db: _Bolt, buckets: dict[bytes, bytes]) -> dict[str, str]:
+def _labels(db: Bolt, buckets: dict[bytes, bytes]) -> dict[str, str]:
     if b"labels" not in buckets:
         return {}
     return {_text(k): _text(v) for k, v, b in db.bucket(buckets[b"labels"]) if not b}
 
 
-def _keys(db: _Bolt, value: bytes | None) -> list[str]:
+def _keys(db: Bolt, value: bytes | None) -> list[str]:
     return [_text(k) for k, _v, _b in _items(db, value)]
 
 
-def _read_graph(db: _Bolt) -> Graph:
+def _read_graph(db: Bolt) -> Graph:
     base = _read(db)  # checks the schema; images with their targets
     top = {k: v for k, v, b in db.items(db.root) if b}
     _plain, spaces = _fields(db, top[SCHEMA])

@@ -66,7 +66,7 @@ def inspect(
 ) -> None:
     """The tool's own detailed record of a container, image or pod (docker inspect, ctr containers
     info, crictl inspect / inspecti / inspectp), with where it was found."""
-    from .. import core
+    from ..core.routing import locate_containers, locate_images, locate_pod
 
     if output not in ("json", "yaml"):
         check_format(output)
@@ -77,13 +77,13 @@ def inspect(
     out = Output(output)
     conf = settings(ctx)
     if kind == "pod":
-        adapter, pod = core.locate_pod(conf, name)
+        adapter, pod = locate_pod(conf, name)
         out.data([_inspected("pod", pod.backend, pod.namespace, pod.id, pod.name, adapter.inspect_pod(pod))])
         return
     missed: NotFound | None = None
     if kind in (None, "container"):
         try:
-            ((adapter, c),) = core.locate_containers(
+            ((adapter, c),) = locate_containers(
                 conf, backend, namespace, [name], rerun("inspect", "--type", "container", name)
             )
             out.data([_inspected("container", c.backend, c.namespace, c.id, c.name, adapter.inspect_container(c))])
@@ -93,9 +93,7 @@ def inspect(
                 raise
             missed = exc
     try:
-        ((adapter, image),) = core.locate_images(
-            conf, backend, namespace, [name], rerun("inspect", "--type", "image", name)
-        )
+        ((adapter, image),) = locate_images(conf, backend, namespace, [name], rerun("inspect", "--type", "image", name))
     except NotFound as exc:
         if kind == "image":
             raise
@@ -103,7 +101,7 @@ def inspect(
 
         if backend in (None, pods_backend()) and not namespace:
             try:  # last, a pod (the CRI's)
-                adapter, pod = core.locate_pod(conf, name)
+                adapter, pod = locate_pod(conf, name)
             except CtrtoolError:
                 pass
             else:
@@ -165,12 +163,12 @@ def logs(
 ) -> None:
     """A container's output, as docker or crictl keeps it (ctr keeps none): the container's stdout
     on stdout, its stderr on stderr. The exit status is the tool's."""
-    from .. import core
+    from ..core.routing import locate_containers
 
     check_names("container", [container])
     if since is not None:
         check_since(since)
-    ((adapter, c),) = core.locate_containers(settings(ctx), backend, namespace, [container], rerun("logs", container))
+    ((adapter, c),) = locate_containers(settings(ctx), backend, namespace, [container], rerun("logs", container))
     raise typer.Exit(adapter.logs(c, follow=follow, tail=tail, since=since))
 
 
@@ -196,7 +194,7 @@ def exec_(
     Without -t its stdout, stderr and exit status are the command's own; with -it it is an
     interactive terminal session that ends with the command's exit status.
     """
-    from .. import core
+    from ..core.routing import locate_containers
 
     if command and command[0] == "--":
         # options end at CONTAINER, so click hands over the "--" that may follow it
@@ -206,7 +204,7 @@ def exec_(
     check_names("container", [container])
     if tty and not sys.stdin.isatty():
         raise UsageError("-t needs a terminal, and stdin is not a TTY", "drop -t (keep -i to pass stdin on)")
-    ((adapter, c),) = core.locate_containers(
+    ((adapter, c),) = locate_containers(
         settings(ctx),
         backend,
         namespace,
@@ -231,11 +229,11 @@ def _change(
     dry_run: bool,
     extra: tuple[str, ...] = (),
 ) -> None:
-    from .. import core
+    from ..core.routing import locate_containers
 
     check_names("container", containers)
     out = Output()
-    found = core.locate_containers(
+    found = locate_containers(
         settings(ctx), backend, namespace, containers, rerun(verb, *extra, *containers), complete=True
     )
     plans = [make_plan(adapter, c) for adapter, c in found]

@@ -61,7 +61,7 @@ def copy(
     target already has asks first (--yes); --dry-run prints the pipeline."""
     import shlex
 
-    from .. import core
+    from ..core.copying import copy_plan
 
     out = Output()
     check_names("image", [image])
@@ -74,7 +74,7 @@ def copy(
         spec = f"{backend}:{namespace}" if get_descriptor(backend).selects_namespace and namespace else backend
         return shlex.join(["ctrtool", "copy", image, "--from", spec, "--to", target])
 
-    plan, where, cost = core.copy_plan(settings(ctx), image, src, dst, elsewhere)
+    plan, where, cost = copy_plan(settings(ctx), image, src, dst, elsewhere)
     if cost is not None:
         out.note(f"{plan.what}")  # what it will add, before anything runs (and with --dry-run)
     for found in carry_out(out, [plan], yes=yes, dry_run=dry_run):

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..model import CopyKind
 from ..output import Column, Output, human_size
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
-    from ..adapters.base import StoreUsage
+    from ..model import StoreUsage
 
 COLUMNS = [
     Column("STORE", lambda r: r.store, shape="text"),
@@ -21,7 +22,9 @@ COLUMNS = [
     Column("SIZE", lambda r: human_size(r.bytes)),
     Column("BYTES", lambda r: r.bytes, wide_only=True, drop=4),
     # never left out: the number that matters when a disk is full (PATH is shortened instead)
-    Column("DUPLICATED", lambda r: {"unpacked": human_size(r.duplicated), "blob": "shared"}.get(r.kind, "-")),
+    Column(
+        "DUPLICATED", lambda r: {CopyKind.UNPACKED: human_size(r.duplicated), CopyKind.BLOB: "shared"}.get(r.kind, "-")
+    ),
     Column("PATH", lambda r: measured(r), shape="path"),
 ]
 
@@ -31,7 +34,7 @@ def measured(row: StoreUsage) -> str:
     (``<root>/snapshots/{3,4}/fs``), so that `du` of it checks the row. A content store's blobs
     are its own directory's files."""
     paths = [e.path for e in row.entries]
-    if row.kind == "blob" or not paths:
+    if row.kind == CopyKind.BLOB or not paths:
         return row.path
     return braces(paths)
 
@@ -99,8 +102,7 @@ def df(
     could be saved by keeping each image in one store. Exit status 3: some backends failed,
     the rest printed.
     """
-    from .. import core
-    from .images import _default_namespace
+    from ..core.storage import disk_usage
 
     out = Output(check_format(output))
     conf, names = listing.backends(ctx, backend, all_backends)
@@ -108,12 +110,12 @@ def df(
         from ..reclaim import duration
 
         duration(lease_age)  # checked before anything is asked
-        return _plan(out, conf, names, namespace or _default_namespace(conf), remove_stopped, lease_age)
+        return _plan(out, conf, names, namespace or listing.default_namespaces(conf), remove_stopped, lease_age)
     if remove_stopped or lease_age != "24h":
         from ..errors import UsageError
 
         raise UsageError("--remove-stopped and --lease-age go with --plan")
-    got = core.disk_usage(conf, names, namespace or _default_namespace(conf))
+    got = disk_usage(conf, names, namespace or listing.default_namespaces(conf))
     stores: list[StoreUsage] = got.rows
     listing.show(
         out,
@@ -142,12 +144,12 @@ def duplicated_by_root(stores: list[StoreUsage], roots: list) -> dict[str, int]:
     one copy: the copy in the kubelet's namespace stays (else the first listed), the others count."""
     import os
 
-    from ..core import cri_namespace
+    from ..core.query import cri_namespace
 
     k8s = cri_namespace()
     copies: dict[str, list[tuple[str | None, str, int]]] = {}
     for row in stores:
-        if row.kind != "unpacked":
+        if row.kind != CopyKind.UNPACKED:
             continue
         for e in row.entries:
             copies.setdefault(e.key, []).append((row.namespace, e.path, e.size or 0))
@@ -249,12 +251,12 @@ def plan_caption(got) -> list[str]:
 def caption(stores: list[StoreUsage], could_save: int) -> list[str | tuple[str, str]]:
     lines: list[str | tuple[str, str]] = []
     for row in stores:
-        if row.kind == "blob" and len(row.namespaces) > 1:
+        if row.kind == CopyKind.BLOB and len(row.namespaces) > 1:
             lines.append(f"the content store's blobs are shared by namespaces {', '.join(row.namespaces)}: stored once")
     lines.append(
         f"{could_save} bytes unpacked more than once across stores ({human_size(could_save)}): that much could be saved"
     )
-    if any(row.kind != "blob" and row.entries for row in stores):
+    if any(row.kind != CopyKind.BLOB and row.entries for row in stores):
         lines.append(
             (
                 "PATH",

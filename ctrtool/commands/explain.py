@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..model import CopyKind
 from ..output import Output, human_size
+from ..refs import distinct_names
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
 from .layers import ImageArg
 
 if TYPE_CHECKING:
-    from ..adapters.base import LayerRow
+    from ..model import LayerRow
 
 
 def _rule(backend: str):
@@ -96,7 +98,7 @@ def places(rows: list[LayerRow], holdings: dict[Any, Any]) -> list[Place]:
     found: dict[Any, Place] = {}
     for row in rows:
         for c in row.copies:
-            if c.kind != "unpacked":
+            if c.kind != CopyKind.UNPACKED:
                 continue
             key = ("containerd", c.namespace) if c.namespace else ("graph", None)
             held = holdings.get(key)
@@ -121,7 +123,7 @@ def blobs(rows: list[LayerRow]) -> Blobs:
     out = Blobs()
     for row in rows:
         for c in row.copies:
-            if c.kind == "blob" and c.path not in out.paths:
+            if c.kind == CopyKind.BLOB and c.path not in out.paths:
                 out.paths.append(c.path)
                 out.bytes += c.size or 0
                 out.namespaces += [n for n in c.namespaces if n not in out.namespaces]
@@ -166,16 +168,6 @@ def _removal(image: str, p: Place, docker_namespace: str | None, blockers: list[
     if len(names) > 1:
         blockers.append(f"in {where} the image is also named {', '.join(n for n in names if n != image) or '-'}")
     return [shlex.join(["ctrtool", "rmi", *flags, *names])]
-
-
-def distinct_names(names: list[str]) -> list[str]:
-    """Each name once, whatever its spelling (``myapp:2`` and ``docker.io/library/myapp:2`` are one)."""
-    from ..refs import canonical
-
-    seen: dict[str, str] = {}
-    for n in names:
-        seen.setdefault(canonical(n), n)
-    return list(seen.values())
 
 
 FREED = "a layer's directory is freed only when no other image in that store uses it"
@@ -232,13 +224,14 @@ def _removing(head: str, commands: list[str], blockers: list[str]) -> Recommenda
 def frees(conf: Any, names: list[str], image: str, where: list[Place], docker_ns: str | None, todo: Any) -> int | None:
     """What the recommended removals free, in order, on the byte account: the same simulation as
     `df --plan` (:func:`ctrtool.reclaim.simulate`). None when the account cannot be made."""
-    from .. import core
+    from ..core.query import cri_namespace
+    from ..core.storage import storage_account
     from ..reclaim import ReclaimStep, simulate
 
     removing = [c for c in todo.commands if shlex.split(c)[1:2] == ["rmi"]]
     if not removing:
         return None
-    dropped = [p for p in where if p.has_image and not p.used_by and p.namespace != core.cri_namespace()]
+    dropped = [p for p in where if p.has_image and not p.used_by and p.namespace != cri_namespace()]
     steps = [
         ReclaimStep(
             store=p.store,
@@ -255,7 +248,7 @@ def frees(conf: Any, names: list[str], image: str, where: list[Place], docker_ns
         )
         for p in dropped
     ]
-    roots = core.storage_account(conf, names, [])
+    roots = storage_account(conf, names, [])
     if not steps or not simulate(steps, roots, []):
         return None
     return sum(s.frees for s in steps)
@@ -265,8 +258,9 @@ def copy_cost(conf: Any, names: list[str], image: str, where: list[Place], holdi
     """What the recommended copy to the kubelet's namespace adds, from the byte account."""
     from types import SimpleNamespace
 
-    from .. import core
+    from ..core.query import cri_namespace
     from ..costs import copy_cost as cost_of
+    from ..errors import CtrtoolError
 
     source = next((p for p in where if p.has_image), None)
     if source is None:
@@ -274,8 +268,8 @@ def copy_cost(conf: Any, names: list[str], image: str, where: list[Place], holdi
     held = holdings.get(("containerd", source.namespace) if source.namespace else ("graph", None))
     target = SimpleNamespace(ref=(source.refs or [image])[0], id=held.id if held else None, namespace=source.namespace)
     try:
-        return cost_of(conf, names, target, source.namespace, core.cri_namespace())
-    except core.CtrtoolError:
+        return cost_of(conf, names, target, source.namespace, cri_namespace())
+    except CtrtoolError:
         return None
 
 
@@ -370,15 +364,15 @@ def explain(
     containerd namespace), the bytes duplicated, the blobs containerd shares between namespaces.
     Exit status 1: the image is in no backend; 3: some backends failed, the rest printed.
     """
-    from .. import core
-    from .images import _default_namespace
+    from ..core.query import cri_namespace
+    from ..core.storage import image_holdings, image_layers
 
     out = Output(check_format(output))
     conf, names = listing.backends(ctx, backend, all_backends)
-    ns = namespace or _default_namespace(conf)
-    got = core.image_layers(conf, names, image, ns)
+    ns = namespace or listing.default_namespaces(conf)
+    got = image_layers(conf, names, image, ns)
     # the sentences are built from the same facts `layers` prints, and where the image itself is
-    holdings = core.image_holdings(conf, names, image, ns)
+    holdings = image_holdings(conf, names, image, ns)
     where = places(got.rows, holdings)
     shared = blobs(got.rows)
     from ..adapters.descriptor import NamespaceRule
@@ -388,7 +382,7 @@ def explain(
         (p.namespace for p in where if p.namespace and any(_rule(b) is NamespaceRule.NONE for b in p.seen_by)),
         None,
     )
-    k8s = core.cri_namespace()
+    k8s = cri_namespace()
     containerd_asked = any(_rule(b) is not NamespaceRule.NONE for b in names) and (not ns or k8s in ns)
     todo = recommend(image, where, containerd_asked, docker_ns)
     todo.frees = frees(conf, names, image, where, docker_ns, todo)

@@ -69,12 +69,12 @@ def rmi(
 ) -> None:
     """Remove images (docker image rm; ctr images rm; crictl rmi, which removes the whole image
     with every name it has). Asks first."""
-    from .. import core
+    from ..core.routing import locate_images
 
     check_names("image", images)
     want = image_id(if_id) if if_id is not None else None  # checked before any tool is asked
     out = Output()
-    found = core.locate_images(
+    found = locate_images(
         settings(ctx), backend, namespace, images, rerun("rmi", *(["--force"] if force else []), *images), complete=True
     )
     if want is not None:
@@ -136,10 +136,10 @@ def prune(
     """Remove images: the dangling (untagged) ones no container uses, or with --all every image no
     container uses (docker image prune; crictl rmi --prune, which has only the --all kind; ctr has
     no prune). Says which images first, then asks. Prints the IDs of the images removed."""
-    from .. import core
+    from ..core.routing import creation_adapter
 
     out = Output()
-    adapter = core.creation_adapter(settings(ctx), backend, namespace, "prune")
+    adapter = creation_adapter(settings(ctx), backend, namespace, "prune")
     for removed in carry_out(out, [adapter.plan_prune(everything, namespace)], yes=yes, dry_run=dry_run):
         out.lines(removed)
 
@@ -159,14 +159,14 @@ def tag(
     """Give an image another name (docker tag; ctr images tag). crictl cannot: the CRI has no tag
     call (tag in ctr namespace k8s.io instead). A TARGET that already names another image is
     moved away from it: that asks first."""
-    from .. import core
+    from ..core.routing import existing_images, locate_images
 
     check_names("image", [source, target])
     out = Output()
-    ((adapter, image),) = core.locate_images(
+    ((adapter, image),) = locate_images(
         settings(ctx), backend, namespace, [source], rerun("tag", source, target), complete=True
     )
-    now = core.existing_images(adapter, image.namespace, [target]).get(target)
+    now = existing_images(adapter, image.namespace, [target]).get(target)
     if now is not None and image.id and now.id == image.id:
         out.note(f"{target} already names {image.ref} ({image.id[:19]}); nothing to do")
         return
@@ -183,11 +183,11 @@ def pull(
 ) -> None:
     """Pull an image from its registry (docker pull; ctr images pull; crictl pull). The tool's
     progress goes to stderr; the reference pulled is printed on stdout."""
-    from .. import core
+    from ..core.routing import creation_adapter
 
     check_names("image", [ref])
     out = Output()
-    adapter = core.creation_adapter(settings(ctx), backend, namespace, "pull")
+    adapter = creation_adapter(settings(ctx), backend, namespace, "pull")
     done = carry_out(out, [adapter.plan_pull(ref, namespace)], yes=True, dry_run=dry_run)
     out.lines(done)
 
@@ -204,17 +204,17 @@ def load(
     """Load images from a tar archive (docker load; ctr images import). crictl cannot: import into
     ctr namespace k8s.io, the one the kubelet sees. Prints the images loaded. Names in the archive
     that already name other images here are moved to the loaded ones: that asks first."""
-    from .. import core
+    from ..core.routing import creation_adapter, existing_images
 
     out = Output()
     if not path or not os.path.isfile(path):
         raise UsageError(f"{path}: no such file" if path else "an empty FILE name")
-    adapter = core.creation_adapter(settings(ctx), backend, namespace, "load")
+    adapter = creation_adapter(settings(ctx), backend, namespace, "load")
     inside = archive_images(path)
     if inside is None:
         replaces = ["whatever names the archive holds (it could not be read)"]
     else:
-        now = core.existing_images(adapter, namespace, list(inside))
+        now = existing_images(adapter, namespace, list(inside))
         replaces = [ref for ref, record in now.items() if not (inside[ref] and record.id == inside[ref])]
     done = carry_out(out, [adapter.plan_load(path, namespace, replaces)], yes=yes, dry_run=dry_run)
     for refs in done:
@@ -288,14 +288,12 @@ def save(
     """Save images to a tar archive (docker save; ctr images export). crictl cannot: export from
     ctr namespace k8s.io. The file is written whole or not at all (a temporary file next to it,
     renamed when complete); overwriting an existing file asks first. `-o -` writes to stdout."""
-    from .. import core
+    from ..core.routing import locate_images
 
     check_names("image", images)
     check_output_path(path)
     out = Output()
-    found = core.locate_images(
-        settings(ctx), backend, namespace, images, rerun("save", "-o", path, *images), complete=True
-    )
+    found = locate_images(settings(ctx), backend, namespace, images, rerun("save", "-o", path, *images), complete=True)
     places = {(a.name, i.namespace) for a, i in found}
     if len(places) > 1:
         raise UsageError(

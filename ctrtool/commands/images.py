@@ -12,8 +12,7 @@ from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, QuietOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
-    from ..adapters.base import ImageRecord
-    from ..model import Store
+    from ..model import ImageRecord, Store
 
 
 def _copies(row: ImageRecord):
@@ -116,14 +115,15 @@ def images(
     shared by its namespaces. K8S says whether the kubelet can use the name. Exit status 3: some
     backends failed, the rest printed.
     """
-    from .. import core
+    from ..core.listing import list_images
+    from ..core.views import fold_aliases
 
     keep = _row_filter(repository, filters or [])
     order = _sort_key(sort)
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = core.list_images(conf, names, namespace or _default_namespace(conf))
-    got.rows = core.fold_aliases(got.rows)  # the CRI's id-names: in their image's row (JSON aliases)
+    got = list_images(conf, names, namespace or listing.default_namespaces(conf))
+    got.rows = fold_aliases(got.rows)  # the CRI's id-names: in their image's row (JSON aliases)
     got.rows = [r for r in got.rows if keep(r, got.rows)]
     if order:
         got.rows = sorted(got.rows, key=order)
@@ -188,14 +188,14 @@ def _row_filter(repository: str | None, filters: Sequence[str]):
 
 def _dangling(row: ImageRecord, rows: Sequence[ImageRecord]) -> bool:
     """Untagged: no name in its store but the image id (the CRI names every image by its id too)."""
-    from ..core import _is_id_ref
+    from ..core.views import is_id_ref
 
-    if row.ref and not _is_id_ref(row.ref):
+    if row.ref and not is_id_ref(row.ref):
         return False
     key = row.store.key if row.store else (row.backend, row.namespace)
     return not any(
         r.ref
-        and not _is_id_ref(r.ref)
+        and not is_id_ref(r.ref)
         and (r.store.key if r.store else (r.backend, r.namespace)) == key
         and {r.id, r.digest} & ({row.id, row.digest} - {None})
         for r in rows
@@ -219,11 +219,6 @@ def _sort_key(sort: str | None):
     raise UsageError(f"--sort {sort!r} is not one of {', '.join(SORTS)}", "e.g. --sort size")
 
 
-def _default_namespace(conf) -> list[str] | None:
-    ns, _source = conf.ctr_namespace()
-    return [ns] if ns else None
-
-
 def _store_words(store: Store, rows: Sequence[ImageRecord]) -> str:
     seen_by = list(dict.fromkeys(r.backend for r in rows if r.store and r.store.key == store.key))
     return f"{store.words()}, seen by {' and '.join(seen_by)}"
@@ -232,7 +227,7 @@ def _store_words(store: Store, rows: Sequence[ImageRecord]) -> str:
 def caption(rows: Sequence[ImageRecord]) -> list[str]:
     """Plain words under the table: which images are unpacked more than once and where, which
     stores share one content store, and which views are the same copy."""
-    from ..core import image_groups
+    from ..core.views import image_groups
 
     if not rows:
         return ["no images found"]

@@ -10,7 +10,7 @@ import typer
 from ..output import Output
 
 if TYPE_CHECKING:
-    from ..adapters.base import BackendInfo
+    from ..model import BackendInfo
 
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, OutputOpt, QuietOpt, check_format, handle_errors
@@ -26,11 +26,11 @@ def info(
 ) -> None:
     """Where each tool keeps its images: version, endpoint, storage root, state directory,
     snapshotter or graph driver, namespaces and image count. Exit status 3: some backends failed."""
-    from .. import core
+    from ..core.listing import backend_info
 
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = core.backend_info(conf, names)
+    got = backend_info(conf, names)
     infos: list[BackendInfo] = got.rows
     listing.show(
         out,

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .. import completion
+from ..model import CopyKind
 from ..output import Column, Output, human_size, short_id
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
-    from ..adapters.base import LayerCopy, LayerRow
+    from ..model import LayerCopy, LayerRow
 
 QuietLayersOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the layers' diff IDs, one per line.")]
 ImageArg = Annotated[
@@ -25,7 +26,7 @@ ImageArg = Annotated[
 
 
 def _where(copy: LayerCopy) -> str:
-    if copy.kind == "blob":
+    if copy.kind == CopyKind.BLOB:
         return "content store: " + (", ".join(copy.namespaces) or "no image refers to it")
     if not copy.namespace:
         return f"{copy.backend}'s own store"
@@ -73,12 +74,11 @@ def layers(
     layer; blobs are shared and not counted). Exit status 1: the image is in no backend; 3: some
     backends failed, the rest printed.
     """
-    from .. import core
-    from .images import _default_namespace
+    from ..core.storage import image_layers
 
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = core.image_layers(conf, names, image, namespace or _default_namespace(conf))
+    got = image_layers(conf, names, image, namespace or listing.default_namespaces(conf))
     rows: list[LayerRow] = got.rows
 
     def table() -> None:

@@ -18,16 +18,22 @@ from .common import report_failures, settings
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..core import Gathered
+    from ..core.query import Gathered
     from ..output import Output
 
 
 def backends(ctx: typer.Context, backend: Sequence[str] | None, all_backends: bool) -> tuple[Settings, list[str]]:
     """The settings and the backends a listing asks."""
-    from .. import core
+    from ..core.query import select_backends
 
     conf = settings(ctx)
-    return conf, core.select_backends(conf, backend, all_backends)
+    return conf, select_backends(conf, backend, all_backends)
+
+
+def default_namespaces(conf: Settings) -> list[str] | None:
+    """The namespaces a listing asks ctr for without -n: the configured one (``ctr_namespace``), if any."""
+    ns, _source = conf.ctr_namespace()
+    return [ns] if ns else None
 
 
 def show(

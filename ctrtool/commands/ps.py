@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from ..model import ContainerKind, State
 from ..output import Column, Output, short_id
 from . import listing
 from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors, settings
 
 if TYPE_CHECKING:
-    from ..adapters.base import ContainerRecord, PodRecord
+    from ..model import ContainerRecord, PodRecord
 
-SHOWN_WITHOUT_ALL = ("running", "paused")
+SHOWN_WITHOUT_ALL = (State.RUNNING, State.PAUSED)
 
 AllOpt = Annotated[bool, typer.Option("--all", "-a", help="Show every container (default: running and paused).")]
 QuietIdsOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only full IDs, one per line.")]
@@ -48,7 +49,7 @@ def _name(row: ContainerRecord) -> str:
 def _state(row: ContainerRecord):
     from rich.text import Text
 
-    style = {"running": "green", "exited": "dim", "paused": "yellow", "unknown": "red"}.get(row.state)
+    style = {State.RUNNING: "green", State.EXITED: "dim", State.PAUSED: "yellow", State.UNKNOWN: "red"}.get(row.state)
     # "*": another view says otherwise (a caption line says who says what)
     return Text(row.state + ("*" if row.states else ""), style=style or "")
 
@@ -125,22 +126,26 @@ def ps(
     STATUS in -o wide and JSON); where two views disagree the owner's (docker's, the CRI's) is
     shown, marked "*". Exit status 3: some backends failed, the rest printed.
     """
-    from .. import core
-    from .images import _default_namespace
+    from ..core.listing import list_containers
+    from ..core.views import one_row_per_container
 
     keep = _container_filter(filters or [])
     order = _sort_key(sort)
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
-    got = core.list_containers(conf, names, namespace or _default_namespace(conf))
+    got = list_containers(conf, names, namespace or listing.default_namespaces(conf))
     every: list[ContainerRecord] = got.rows
-    shown = every if all_views else core.one_row_per_container(every)
+    shown = every if all_views else one_row_per_container(every)
     rows = [
-        r for r in shown if (all_ or r.state in SHOWN_WITHOUT_ALL) and (sandboxes or r.kind != "sandbox") and keep(r)
+        r
+        for r in shown
+        if (all_ or r.state in SHOWN_WITHOUT_ALL) and (sandboxes or r.kind != ContainerKind.SANDBOX) and keep(r)
     ]
     if order:
         rows.sort(key=order)
-    hidden = sum(1 for r in shown if r.kind == "sandbox" and not sandboxes and (all_ or r.state in SHOWN_WITHOUT_ALL))
+    hidden = sum(
+        1 for r in shown if r.kind == ContainerKind.SANDBOX and not sandboxes and (all_ or r.state in SHOWN_WITHOUT_ALL)
+    )
     if filters and any(f.startswith("label=") for f in filters) and any(not r.labels for r in shown):
         got.warnings.append("ctr's listing has no labels: a label filter matches no container that only ctr lists")
     got.rows = rows
@@ -158,8 +163,8 @@ def _container_filter(filters: list[str]) -> Callable[[ContainerRecord], bool]:
     """--filter as docker ps: name (a substring of the name or the pod's), label=KEY or KEY=VALUE,
     state (one of the common states; status= is the same), image (the name, normalised, or an id
     prefix of 12 or more), namespace. Bad input is a usage error before any tool runs."""
-    from ..adapters.base import STATES
     from ..errors import UsageError
+    from ..model import STATES
     from ..refs import canonical
 
     Test = Callable[["ContainerRecord"], bool]
@@ -281,10 +286,10 @@ def pods(
     quiet: QuietIdsOpt = False,
 ) -> None:
     """List the CRI's pod sandboxes (crictl): the kubelet's view, in containerd namespace k8s.io."""
-    from .. import core
+    from ..core.listing import list_pods
 
     out = Output(check_format(output), quiet)
-    got = core.list_pods(settings(ctx))
+    got = list_pods(settings(ctx))
     rows: list[PodRecord] = got.rows
     listing.show(
         out,

@@ -46,8 +46,10 @@ def reclaim(
     is not an orphan any more is refused and nothing is removed. Asks first."""
     import datetime as dt
 
-    from .. import core
     from ..adapters.containerd_account import ContainerdModel, parse_orphan
+    from ..core.query import cri_namespace
+    from ..core.routing import operation_adapter
+    from ..core.storage import storage_account
     from ..reclaim import duration
 
     age = dt.timedelta(seconds=duration(lease_age))
@@ -64,16 +66,16 @@ def reclaim(
 
     conf = settings(ctx)
     backend = all_namespaces_backend()  # the tool that reaches every namespace of a containerd
-    adapter = core.operation_adapter(conf, backend, None)
+    adapter = operation_adapter(conf, backend, None)
     warnings: list[str] = []
-    roots = [r for r in core.storage_account(conf, [backend], warnings) if isinstance(r.model, ContainerdModel)]
+    roots = [r for r in storage_account(conf, [backend], warnings) if isinstance(r.model, ContainerdModel)]
     if not roots:
         raise UsageError(
             "containerd's metadata could not be read, so nothing can be checked"
             + (f": {warnings[0]}" if warnings else ""),
             "run as root, where ctr reaches containerd",
         )
-    kubelets = core.cri_namespace()
+    kubelets = cri_namespace()
     now = {
         (o.kind, o.namespace, o.snapshotter, o.key): o for o in roots[0].model.orphans(age) if o.namespace != kubelets
     }

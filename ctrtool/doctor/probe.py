@@ -141,10 +141,10 @@ class Probe:
         return self.ask("docker", "daemon_info")
 
     def images(self) -> Any:
-        """Every image copy every backend found lists (core.list_images: kubelet visibility set)."""
-        from .. import core
+        """Every image copy every backend found lists (list_images: kubelet visibility set)."""
+        from ..core.listing import list_images
 
-        return self.fact("images", lambda: core.list_images(self.settings, self.present_backends()))
+        return self.fact("images", lambda: list_images(self.settings, self.present_backends()))
 
     def present_backends(self) -> list[str]:
         from ..adapters import BACKENDS

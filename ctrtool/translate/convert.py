@@ -9,11 +9,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .errors import Unsupported
 from .grammar import parse_bytes
-
-
-class Unsupported(Exception):
-    """This value cannot be translated; ``str(exc)`` says why."""
 
 
 class Noted(str):

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .convert import Unsupported, convert, ctr_image_filter, looks_like_id, normalize_ref
+from .convert import convert, ctr_image_filter, looks_like_id, normalize_ref
+from .errors import Unsupported
 from .grammar import DockerCall
 from .tables import ConfigOp, Entry, Rule, Table
 

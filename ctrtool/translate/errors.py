@@ -5,6 +5,11 @@ from __future__ import annotations
 from ..errors import EXIT_NO_EQUIVALENT, EXIT_USAGE, CtrtoolError
 
 
+class Unsupported(Exception):
+    """This value cannot be translated; ``str(exc)`` says why (raised by the converters and the
+    templates, turned into a note or a NoEquivalent by the engine)."""
+
+
 class DockerUsageError(CtrtoolError):
     """The docker command line itself is wrong (unknown command or flag, missing value, bad
     argument count): docker would refuse it too. Exit 2."""

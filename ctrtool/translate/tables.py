@@ -497,7 +497,7 @@ def load_table(path: str, grammar: Grammar) -> Table:
 
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=_loader(yaml))
+            data = yaml.load(fh, Loader=yaml_loader(yaml))
     except OSError as exc:
         raise TableError(path, None, f"cannot read it: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -533,7 +533,7 @@ def check_table(data: Any, path: str, grammar: Grammar) -> Table:
     return Table(tool, path, str(data.get("source") or ""), str(data.get("about") or ""), prefix, entries)
 
 
-def _loader(yaml):
+def yaml_loader(yaml):
     """libyaml's safe loader when PyYAML has it (several times faster), else the pure one."""
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -549,7 +549,7 @@ def grammar() -> Grammar:
     path = data_path("docker.yaml")
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=_loader(yaml))
+            data = yaml.load(fh, Loader=yaml_loader(yaml))
     except OSError as exc:
         raise TableError(path, None, f"cannot read it: {exc.strerror}") from None
     except yaml.YAMLError as exc:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .convert import Unsupported
+from .errors import Unsupported
 
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
 # in an action: a string literal, a raw string, a char, a variable with fields, a field chain, a word
@@ -38,12 +38,12 @@ def _data() -> dict[str, Any]:
     import yaml
 
     from .errors import TableError
-    from .tables import DATA_DIR, _loader
+    from .tables import DATA_DIR, yaml_loader
 
     path = os.path.join(DATA_DIR, "templates.yaml")
     try:
         with open(path, encoding="utf-8") as fh:
-            raw = yaml.load(fh, Loader=_loader(yaml))
+            raw = yaml.load(fh, Loader=yaml_loader(yaml))
     except (OSError, yaml.YAMLError) as exc:
         raise TableError(path, None, f"cannot read it: {exc}") from None
     out: dict[str, Any] = {"functions": raw.get("functions") or {}}

@@ -173,17 +173,18 @@ def run(probe: Probe, options: Options) -> Result:
 
 
 def _stores(probe: Probe) -> tuple[int, int, list[str]]:
-    """Duplicated bytes (core.disk_usage, as `ctrtool df`) and, from the byte account, what the
+    """Duplicated bytes (disk_usage, as `ctrtool df`) and, from the byte account, what the
     kubelet's image GC can neither see nor free, with numbers."""
-    from ... import core
+    from ...core.query import cri_namespace
+    from ...core.storage import disk_usage
 
     try:
-        got: Any = probe.fact("df", lambda: core.disk_usage(probe.settings, probe.present_backends()))
+        got: Any = probe.fact("df", lambda: disk_usage(probe.settings, probe.present_backends()))
     except CtrtoolError as exc:
         return 0, 0, [f"store usage not measured: {exc.message}"]
     details = [f"unpacked more than once across stores: {bytes_words(got.could_save)} (`ctrtool df`)"]
     orphans = 0
-    for line in blind_spots(got.account, core.cri_namespace()):
+    for line in blind_spots(got.account, cri_namespace()):
         details.append(line)
     for root in got.account:
         from ...account import ORPHANS

@@ -89,7 +89,7 @@ def _same_bytes_in_namespace(probe: Probe, ref: str, namespace: str = "k8s.io") 
     """(a name the image has in ``namespace``, its image id) when ``ref`` is elsewhere on the node
     and the same image (same image id) is in ``namespace`` under another name, else None."""
     from ...adapters.base import canonical_ref
-    from ...core import _is_id_ref
+    from ...core.views import is_id_ref
     from ...errors import CtrtoolError
 
     try:
@@ -102,7 +102,7 @@ def _same_bytes_in_namespace(probe: Probe, ref: str, namespace: str = "k8s.io") 
         there = sorted(
             r.ref
             for r in rows
-            if r.backend == "ctr" and r.namespace == namespace and r.id == image_id and r.ref and not _is_id_ref(r.ref)
+            if r.backend == "ctr" and r.namespace == namespace and r.id == image_id and r.ref and not is_id_ref(r.ref)
         )
         if there:
             return there[0], image_id
@@ -228,7 +228,7 @@ def run(probe: Probe, options: Options) -> Result:
 def _tag_fix(probe: Probe, stored: str, name: str) -> Fix:
     """ctr's own tag (its adapter's command line): ctrtool's `tag` treats the two names as one, as
     docker and the CRI do, so the command is ctr's."""
-    from ...adapters.base import ImageTarget
+    from ...model import ImageTarget
 
     plan = probe.adapter("ctr").plan_tag(ImageTarget("ctr", "k8s.io", stored, None), name)
     return Fix(

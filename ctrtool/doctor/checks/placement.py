@@ -139,14 +139,15 @@ def load_fix(ref: str, why: str) -> Fix:
 
 
 def _copy_cost(probe: Probe, ref: str, place: tuple[str, str | None]) -> Any:
-    from ... import core
     from ...adapters.base import canonical_ref
+    from ...core.query import cri_namespace
+    from ...core.storage import disk_usage
     from ...costs import copy_cost
 
     backend, namespace = place
     try:
         rows = probe.images().rows
-        usage: Any = probe.fact("df", lambda: core.disk_usage(probe.settings, probe.present_backends()))
+        usage: Any = probe.fact("df", lambda: disk_usage(probe.settings, probe.present_backends()))
     except CtrtoolError:
         return None
     record = next(
@@ -163,6 +164,6 @@ def _copy_cost(probe: Probe, ref: str, place: tuple[str, str | None]) -> Any:
     if record is None:
         return None
     try:
-        return copy_cost(probe.settings, [], record, record.namespace, core.cri_namespace(), usage.account)
+        return copy_cost(probe.settings, [], record, record.namespace, cri_namespace(), usage.account)
     except CtrtoolError:
         return None
