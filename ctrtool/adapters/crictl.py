@@ -20,7 +20,9 @@ from typing import Any
 
 from .. import model
 from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
+from ..facts import Answer
 from ..runner import Result, Streamed, not_understood
+from . import discovery
 from .base import (
     CONTAINER_COPY,
     CONTENT,
@@ -53,7 +55,7 @@ CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
 DESCRIPTOR = Descriptor(
     name="crictl",
     module="crictl",
-    discovery="cri",
+    discover=discovery.cri,
     cls="CrictlAdapter",
     tool="crictl",
     role="the kubelet's view, through the CRI",
@@ -118,6 +120,16 @@ class CrictlAdapter(Adapter):
     def version(self) -> dict[str, str]:
         return parse_version(self.run("version").stdout)
 
+    def answer(self) -> Answer:
+        """``crictl version``: the CRI runtime's name, version and API version."""
+        v = self.version()
+        return Answer(
+            "version",
+            version=v.get("RuntimeVersion") or None,
+            runtime=v.get("RuntimeName") or None,
+            api=v.get("RuntimeApiVersion") or None,
+        )
+
     def imagefs(self) -> str | None:
         return parse_imagefs_mountpoint(self._json("imagefsinfo"))
 
@@ -138,6 +150,12 @@ class CrictlAdapter(Adapter):
         """crictl's own version (``crictl --version``): "v1.37.0", or None when the binary does not
         know it (a ``go install`` build says "unknown")."""
         return parse_client_version(self.run("--version").stdout)
+
+    def snapshotter_of(self, cri_info: dict[str, Any], imagefs: str | None) -> str | None:
+        return containerd_snapshotter(cri_info, imagefs)
+
+    def sandbox_image_of(self, cri_info: dict[str, Any], images: Any) -> str | None:
+        return sandbox_image(json.dumps(cri_info), images)
 
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
         got = parallel(

@@ -9,8 +9,13 @@ images go in and out of it, and how a ctrtool command line reaches a place in it
 from __future__ import annotations
 
 import enum
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Endpoint, Settings
 
 
 class NamespaceRule(str, enum.Enum):
@@ -32,11 +37,11 @@ class Descriptor:
     # a copy in ``namespace`` of its containerd is this backend's own: advice and operations on it go
     # through this backend, never behind its back through ctr (docker's moby, the CRI's k8s.io)
     owns_namespace: bool = False
-    # endpoint discovery: the tools' convention it follows ("docker-cli": DOCKER_HOST and contexts;
-    # "containerd": CONTAINERD_ADDRESS; "cri": CONTAINER_RUNTIME_ENDPOINT and crictl.yaml), the
-    # environment variables it reads, the config file's keys of its section, and the sockets looked
-    # at when nothing says where (in order)
-    discovery: str = "containerd"
+    # endpoint discovery: the tools' convention it follows (a function of .discovery: docker's CLI,
+    # DOCKER_HOST and contexts; containerd's clients, CONTAINERD_ADDRESS; the CRI's, CONTAINER_RUNTIME_
+    # ENDPOINT and crictl.yaml), the environment variables it reads, the config file's keys of its
+    # section, and the sockets looked at when nothing says where (in order)
+    discover: Callable[[Settings, Descriptor], Endpoint] | None = None
     env: tuple[str, ...] = ()
     config_keys: dict[str, Any] = field(default_factory=dict)
     default_sockets: tuple[str, ...] = ()
@@ -50,6 +55,27 @@ class Descriptor:
     selects_namespace: bool = False
     # it lists pod sandboxes (the CRI's view)
     has_pods: bool = False
+    # its daemon runs on a containerd of its own choosing and names it when asked (dockerd): doctor
+    # checks that it is the CRI's
+    reports_containerd: bool = False
+
+    def endpoint(self, settings: Settings) -> Endpoint:
+        """Where this backend's tool connects, found the way the tool finds it (``discover``)."""
+        if self.discover is None:
+            from ..config import first_socket
+
+            return first_socket(self.name, self.default_sockets)
+        return self.discover(settings, self)
+
+    def hint(self, settings: Settings | None = None) -> str:
+        """How to set the endpoint, naming the config file the tool reads here when it has one
+        (``{tool_config}`` in ``endpoint_hint``: crictl's)."""
+        if "{tool_config}" not in self.endpoint_hint:
+            return self.endpoint_hint
+        from .discovery import cri_config_path
+
+        path = cri_config_path(settings) if settings else os.environ.get("CRI_CONFIG_FILE") or "/etc/crictl.yaml"
+        return self.endpoint_hint.replace("{tool_config}", path)
 
     def place_flags(self, namespace: str | None) -> str:
         """``--backend NAME [-n NS]``: what reaches a place in this backend on a command line."""

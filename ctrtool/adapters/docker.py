@@ -19,8 +19,10 @@ from typing import Any
 
 from .. import model
 from ..errors import PermissionDenied, ToolError, Unreachable
+from ..facts import Answer
 from ..model import Store, ViewOf
 from ..runner import Result, not_understood
+from . import discovery
 from .base import (
     CONTENT_AND_UNPACKED,
     CREATED,
@@ -52,7 +54,7 @@ DOCKER_CONTAINERD_NAMESPACE = "moby"
 DESCRIPTOR = Descriptor(
     name="docker",
     module="docker",
-    discovery="docker-cli",
+    discover=discovery.docker_cli,
     cls="DockerAdapter",
     tool="docker",
     role="docker's images: its own graph driver store, or a namespace of containerd's image store",
@@ -63,6 +65,7 @@ DESCRIPTOR = Descriptor(
     config_keys={"host": str, "context": str, "binary": str},
     default_sockets=("unix:///var/run/docker.sock",),
     daemon="dockerd",
+    reports_containerd=True,
     endpoint_hint="set DOCKER_HOST, pass --docker-host, or set docker.host in the ctrtool config file",
 )
 
@@ -175,6 +178,19 @@ class DockerAdapter(Adapter):
         """``docker info`` as JSON, from the docker CLI itself: `ctrtool doctor` shows the tool call
         as its evidence, and what a user running docker would get."""
         return self._info(tool=True)
+
+    def answer(self) -> Answer:
+        """``docker info``: its version, data root and the containerd it works with."""
+        info = self.daemon_info()
+        containerd = info["Containerd"] if isinstance(info.get("Containerd"), dict) else {}
+        version = info.get("ServerVersion")
+        return Answer(
+            "info",
+            version=None if version is None else str(version),
+            root=info.get("DockerRootDir"),
+            containerd=containerd.get("Address") or None,
+            excerpt=f"ServerVersion: {version}",
+        )
 
     def _image_ids(self) -> list[str]:
         got = self._via_api("image_ids")

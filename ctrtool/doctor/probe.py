@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import CtrtoolError
+from ..facts import Answer, Plugin, Unpacked
 from .result import Evidence
 
 
@@ -96,49 +97,69 @@ class Probe:
             raise error
         return value
 
-    def ask(self, backend: str, method: str, *args: Any) -> Any:
-        """``adapter.method(*args)`` of ``backend``, once per run."""
-        key = f"{backend}.{method}{args!r}"
-        return self.fact(key, lambda: getattr(self.adapter(backend), method)(*args))
-
     def error_of(self, key: str) -> CtrtoolError | None:
         got = self._memo.get(key)
         return got[1] if got else None
 
-    # the CRI (crictl) --------------------------------------------------------------------------
-    def cri_version(self) -> dict[str, str]:
-        return self.ask("crictl", "version")
+    # -- the backends by what they are (their descriptors say; doctor names none) ---------------
+    @property
+    def cri(self) -> str:
+        """The kubelet's view: the backend that speaks the CRI (it lists pods)."""
+        from ..adapters import pods_backend
+
+        return pods_backend()
+
+    @property
+    def containerd(self) -> str:
+        """containerd's own client: the backend that sees every namespace of a containerd."""
+        from ..adapters import all_namespaces_backend
+
+        return all_namespaces_backend()
+
+    def own_daemons(self) -> list[str]:
+        """The backends with a daemon and a store of their own (docker): neither the CRI's view nor
+        containerd's client."""
+        from ..adapters import BACKENDS
+
+        return [b for b in BACKENDS if b not in (self.cri, self.containerd)]
+
+    def answer(self, backend: str) -> Answer:
+        """Whether ``backend``'s daemon answers, and what it says of itself (``Adapter.answer``),
+        once per run."""
+        return self.fact(f"{backend}.answer", lambda: self.adapter(backend).answer())
+
+    # the CRI -------------------------------------------------------------------------------------
+    def cri_version(self) -> Answer:
+        return self.answer(self.cri)
 
     def cri_info(self) -> dict[str, Any]:
-        return self.ask("crictl", "cri_info")
+        return self.fact("cri.info", lambda: self.adapter(self.cri).cri_info())
 
     def cri_images(self) -> Any:
-        return self.ask("crictl", "image_list")
+        return self.fact("cri.images", lambda: self.adapter(self.cri).image_list())
 
     def cri_imagefs(self) -> str | None:
-        return self.ask("crictl", "imagefs")
+        return self.fact("cri.imagefs", lambda: self.adapter(self.cri).imagefs())
+
+    def cri_client_version(self) -> str | None:
+        return self.fact("cri.client", lambda: self.adapter(self.cri).client_version())
 
     def cri_snapshotter(self) -> str | None:
-        from ..adapters.crictl import containerd_snapshotter
-
-        return containerd_snapshotter(self.cri_info(), self.cri_imagefs())
+        return self.fact(
+            "cri.snapshotter", lambda: self.adapter(self.cri).snapshotter_of(self.cri_info(), self.cri_imagefs())
+        )
 
     def sandbox_image(self) -> str | None:
-        import json
+        return self.fact(
+            "cri.sandbox", lambda: self.adapter(self.cri).sandbox_image_of(self.cri_info(), self.cri_images())
+        )
 
-        from ..adapters.crictl import sandbox_image
+    # containerd ----------------------------------------------------------------------------------
+    def ctr_plugins(self) -> list[Plugin]:
+        return self.fact("containerd.plugins", lambda: self.adapter(self.containerd).containerd_plugins())
 
-        return sandbox_image(json.dumps(self.cri_info()), self.cri_images())
-
-    # containerd (ctr) and docker -----------------------------------------------------------------
-    def ctr_plugins(self) -> list[dict[str, str]]:
-        return self.ask("ctr", "plugin_rows")
-
-    def unpacked(self, namespace: str) -> list[Any]:
-        return self.ask("ctr", "unpacked", namespace)
-
-    def docker_info(self) -> dict[str, Any]:
-        return self.ask("docker", "daemon_info")
+    def unpacked(self, namespace: str) -> list[Unpacked]:
+        return self.fact(f"containerd.unpacked.{namespace}", lambda: self.adapter(self.containerd).unpacked(namespace))
 
     def images(self) -> Any:
         """Every image copy every backend found lists (core.list_images: kubelet visibility set)."""

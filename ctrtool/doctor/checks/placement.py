@@ -12,6 +12,7 @@ from typing import Any
 from ...errors import CtrtoolError
 from .. import Evidence, Fix
 from ..probe import Probe
+from .common import containerd, cri, place_flags, place_words
 
 
 @dataclass
@@ -42,7 +43,7 @@ def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
         found = probe.evidence(
             "images",
             "ls",
-            tool="ctr",
+            tool=probe.containerd,
             pick=lambda line: _names(line, name, ref),
             header=lambda line: line.startswith("REF"),
         )
@@ -58,7 +59,7 @@ def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
             for i in (images or {}).get("images") or []
             if any(t == name or canonical_ref(t) == name for t in i.get("repoTags") or [])
         ]
-        crictl = probe.evidence("images", "--output", "json", tool="crictl", excerpt=_cri_excerpt(p.cri, name))
+        crictl = probe.evidence("images", "--output", "json", tool=probe.cri, excerpt=_cri_excerpt(p.cri, name))
         if crictl and not any(e.source == crictl.source for e in p.evidence):
             p.evidence.append(crictl)
     except CtrtoolError as exc:
@@ -90,7 +91,7 @@ def _cri_excerpt(found: list[dict[str, Any]], name: str) -> str:
 
 def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | None]]:
     """Where else the image is, from every backend's listing (ctr's other namespaces, docker)."""
-    from ...adapters import owner_of
+    from ...adapters import get_descriptor, owner_of
     from ...adapters.base import canonical_ref
 
     try:
@@ -102,28 +103,32 @@ def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | 
     for r in got.rows:
         if not r.ref or canonical_ref(r.ref) != name or r.namespace == namespace:
             continue
-        if r.backend == "crictl":
+        d = get_descriptor(r.backend)
+        if d.has_pods:  # the CRI's own view: that is where the image is missing
             continue
         # a copy in a namespace another backend owns (docker's moby) is reached through that backend
-        if r.backend == "ctr" and owner_of(r.namespace) not in (None, "ctr"):
+        if d.selects_namespace and owner_of(r.namespace) not in (None, r.backend):
             continue
-        place = (r.backend, r.namespace if r.backend == "ctr" else None)
+        place = (r.backend, r.namespace if d.selects_namespace else None)
         if place not in places:
             places.append(place)
-    return sorted(places, key=lambda p: (p[0] != "docker", p[1] or ""))
+    # a store of a backend's own (docker's) first, then the namespaces
+    return sorted(places, key=lambda p: (get_descriptor(p[0]).selects_namespace, p[1] or ""))
 
 
 def copy_fix(ref: str, place: tuple[str, str | None], why: str, probe: Probe | None = None) -> Fix:
     """The `ctrtool copy` that brings ``ref`` from ``place`` to the kubelet (ctr namespace k8s.io),
     with what it will add on disk (from the byte account) when the stores could be read."""
     backend, namespace = place
-    source = f"{backend}:{namespace}" if backend == "ctr" and namespace else backend
-    where = f"ctr namespace {namespace}" if backend == "ctr" else backend
+    from ...adapters import get_descriptor
+
+    source = f"{backend}:{namespace}" if get_descriptor(backend).selects_namespace and namespace else backend
+    where = place_words(backend, namespace)
     cost = _copy_cost(probe, ref, place) if probe is not None else None
     return Fix(
         f"{why}: it is in {where}; copy it to the kubelet's store (containerd namespace k8s.io)"
         + (f"; the copy {cost.words()}" if cost is not None else ""),
-        commands=[shlex.join(["ctrtool", "copy", ref, "--from", source, "--to", "crictl"])],
+        commands=[shlex.join(["ctrtool", "copy", ref, "--from", source, "--to", cri()])],
     )
 
 
@@ -132,8 +137,8 @@ def load_fix(ref: str, why: str) -> Fix:
         f"{why}: pull it through the CRI; on a node without a registry, save it on a machine that has "
         "it (`ctrtool save -o IMAGE.tar REF`) and load the archive into namespace k8s.io",
         commands=[
-            shlex.join(["ctrtool", "pull", "--backend", "crictl", ref]),
-            shlex.join(["ctrtool", "load", "--backend", "ctr", "-n", "k8s.io", "IMAGE.tar"]),
+            shlex.join(["ctrtool", "pull", *place_flags(cri()), ref]),
+            shlex.join(["ctrtool", "load", *place_flags(containerd(), "k8s.io"), "IMAGE.tar"]),
         ],
     )
 

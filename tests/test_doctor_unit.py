@@ -1,0 +1,64 @@
+"""doctor's checks ask the descriptors and typed adapter methods, never a table of backend names:
+a backend doctor was not written for (a new adapter module, one registry line) is reported, not a
+KeyError."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+import ctrtool.adapters as registry
+from ctrtool.adapters.base import Adapter
+from ctrtool.adapters.descriptor import Descriptor, NamespaceRule
+from ctrtool.config import Endpoint, Settings
+from ctrtool.doctor import Options, Status, run_checks
+from ctrtool.doctor.checks import endpoints
+
+
+class _NewAdapter(Adapter):
+    name = "newtool"  # no answer(): the base says it cannot be asked
+
+
+@pytest.fixture
+def new_backend(monkeypatch):
+    """A backend registered the way a new one is: its module (descriptor + adapter) and one line."""
+    module = types.ModuleType("ctrtool.adapters.newtool")
+    module.DESCRIPTOR = Descriptor(  # type: ignore[attr-defined]
+        name="newtool",
+        module="newtool",
+        cls="_NewAdapter",
+        tool="newtool",
+        role="a backend doctor was not written for",
+        namespace_rule=NamespaceRule.NONE,
+    )
+    module._NewAdapter = _NewAdapter  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ctrtool.adapters.newtool", module)
+    monkeypatch.setitem(registry._MODULES, "newtool", "newtool")
+    monkeypatch.setattr(registry, "BACKENDS", (*registry.BACKENDS, "newtool"))
+
+    def endpoint(self, backend):
+        if backend == "newtool":
+            return Endpoint(backend, "unix:///run/newtool.sock", "test")
+        return Endpoint(backend, None, "none found", looked_at=("/nonexistent.sock",))
+
+    monkeypatch.setattr(Settings, "endpoint", endpoint)
+    monkeypatch.setattr("ctrtool.doctor.probe.Probe.installed", lambda self, backend: backend == "newtool")
+
+
+def test_endpoints_check_says_a_backend_cannot_be_asked(new_backend):
+    from ctrtool.doctor.probe import Probe
+
+    with Probe(Settings(env={})) as probe:
+        result = endpoints.run(probe, Options())
+    assert "newtool: unix:///run/newtool.sock (from test): newtool cannot be asked whether its daemon answers" in (
+        result.details
+    )
+    assert result.status is Status.FAIL and result.summary == "no tool answered"
+
+
+def test_run_checks_reports_every_check_with_a_new_backend(new_backend):
+    results = run_checks(Settings(env={}), Options(), ("endpoints", "versions"))
+    assert [r.check for r in results] == ["endpoints", "versions"]
+    assert results[1].status is Status.SKIPPED
