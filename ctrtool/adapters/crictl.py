@@ -48,7 +48,7 @@ from .base import (
     parallel,
     stderr_mentions,
 )
-from .descriptor import Descriptor, NamespaceRule
+from .descriptor import Descriptor, NamespaceRule, NodeDaemon
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
 
@@ -59,6 +59,7 @@ DESCRIPTOR = Descriptor(
     cls="CrictlAdapter",
     tool="crictl",
     role="the kubelet's view, through the CRI",
+    node_daemon=NodeDaemon.CRI,
     namespace_rule=NamespaceRule.FIXED,
     namespace=CRI_CONTAINERD_NAMESPACE,
     owns_namespace=True,

@@ -24,6 +24,14 @@ class NamespaceRule(str, enum.Enum):
     FIXED = "fixed"  # one namespace, always (crictl: k8s.io)
 
 
+class NodeDaemon(str, enum.Enum):
+    """On a Kubernetes node, the daemon whose socket a backend's tool is given (``ctrtool nodes``)."""
+
+    OWN = "own"  # a daemon of the backend's own (dockerd)
+    CONTAINERD = "containerd"  # the containerd that serves the kubelet's CRI
+    CRI = "cri"  # the kubelet's CRI endpoint (else containerd's)
+
+
 @dataclass(frozen=True)
 class Descriptor:
     name: str  # the backend's name on the command line (--backend NAME)
@@ -58,6 +66,8 @@ class Descriptor:
     # its daemon runs on a containerd of its own choosing and names it when asked (dockerd): doctor
     # checks that it is the CRI's
     reports_containerd: bool = False
+    # on a Kubernetes node: the daemon whose socket it is given (fleet's discovery)
+    node_daemon: NodeDaemon = NodeDaemon.CONTAINERD
 
     def endpoint(self, settings: Settings) -> Endpoint:
         """Where this backend's tool connects, found the way the tool finds it (``discover``)."""

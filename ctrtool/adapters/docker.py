@@ -44,7 +44,7 @@ from .base import (
     chain_ids,
     stderr_mentions,
 )
-from .descriptor import Descriptor, NamespaceRule
+from .descriptor import Descriptor, NamespaceRule, NodeDaemon
 
 # docker runs its containers (and, on containerd's image store, keeps its images) in this containerd
 # namespace unless dockerd is started with --containerd-namespace; `docker info` reports it since API
@@ -58,6 +58,7 @@ DESCRIPTOR = Descriptor(
     cls="DockerAdapter",
     tool="docker",
     role="docker's images: its own graph driver store, or a namespace of containerd's image store",
+    node_daemon=NodeDaemon.OWN,
     namespace_rule=NamespaceRule.NONE,
     namespace=DOCKER_CONTAINERD_NAMESPACE,
     owns_namespace=True,

@@ -8,6 +8,8 @@ kubectl adapter's.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -265,26 +267,43 @@ def _show_partial(t: Target, outcomes: list[NodeOutcome]) -> None:
         )
 
 
-TARGET_OPTIONS = (
-    "kubeconfig",
-    "context",
-    "namespace",
-    "selector",
-    "nodes",
-    "all_nodes",
-    "as_user",
-    "as_groups",
-    "node_image",
-    "timeout",
-    "parallel",
-    "dry_run",
-    "output",
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+# the options every `nodes` command shares, declared once (in this order after each command's own)
+FLEET_OPTIONS = (
+    _option("all_nodes", AllOpt, False),
+    _option("nodes", NodesOpt, None),
+    _option("selector", SelectorOpt, None),
+    _option("output", OutputOpt, "table"),
+    _option("kubeconfig", KubeconfigOpt, None),
+    _option("context", ContextOpt, None),
+    _option("namespace", KubeNamespaceOpt, None),
+    _option("as_user", AsOpt, None),
+    _option("as_groups", AsGroupOpt, None),
+    _option("node_image", NodeImageOpt, None),
+    _option("timeout", FleetTimeoutOpt, 120.0),
+    _option("parallel", ParallelOpt, 50),
+    _option("dry_run", DryRunOpt, False),
 )
 
 
-def _target(ctx: typer.Context, params: dict[str, Any]) -> Target:
-    """The shared options of a command (its ``locals()``), checked."""
-    return Target(command_path=ctx.command_path, **{name: params[name] for name in TARGET_OPTIONS})
+def fleet_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """A `nodes` command takes its own parameters (``ctx`` first) and ``target``: the shared
+    options (:data:`FLEET_OPTIONS`), which typer sees after the command's own, checked into a
+    :class:`Target` before the command runs."""
+    own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "target"]
+
+    @functools.wraps(fn)
+    def command(ctx: typer.Context, *args: Any, **kwargs: Any) -> None:
+        shared = {p.name: kwargs.pop(p.name) for p in FLEET_OPTIONS}
+        fn(ctx, *args, target=Target(command_path=ctx.command_path, **shared), **kwargs)
+
+    params = [*own, *FLEET_OPTIONS]
+    command.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
 
 
 # ---- images ----------------------------------------------------------------------------------
@@ -292,24 +311,14 @@ def _target(ctx: typer.Context, params: dict[str, Any]) -> Target:
 
 @app.command("images")
 @handle_errors
+@fleet_options
 def images(
     ctx: typer.Context,
     repository: Annotated[
         Optional[str], typer.Argument(metavar="[REPO[:TAG]]", help="Only this repository (and tag).")
     ] = None,
-    all_nodes: AllOpt = False,
-    nodes: NodesOpt = None,
-    selector: SelectorOpt = None,
-    output: OutputOpt = "table",
-    kubeconfig: KubeconfigOpt = None,
-    context: ContextOpt = None,
-    namespace: KubeNamespaceOpt = None,
-    as_user: AsOpt = None,
-    as_groups: AsGroupOpt = None,
-    node_image: NodeImageOpt = None,
-    timeout: FleetTimeoutOpt = 120.0,
-    parallel: ParallelOpt = 50,
-    dry_run: DryRunOpt = False,
+    *,
+    target: Target,
 ) -> None:
     """Every image in every store (docker, each containerd namespace, the CRI) of every chosen node:
     `ctrtool images` on each node, with a NODE column. K8S: whether that node's kubelet can use
@@ -319,7 +328,7 @@ def images(
 
     if repository is not None:
         check_names("image", [repository])
-    t = _target(ctx, locals())
+    t = target
     report = ["images", "-o", "json"] + ([repository] if repository else [])
     _, outcomes = _fleet(t, "ctrtool nodes images", lambda _n: [report])
     if t.out.structured:
@@ -357,25 +366,15 @@ def images(
 
 @app.command("df")
 @handle_errors
+@fleet_options
 def df(
     ctx: typer.Context,
-    all_nodes: AllOpt = False,
-    nodes: NodesOpt = None,
-    selector: SelectorOpt = None,
-    output: OutputOpt = "table",
-    kubeconfig: KubeconfigOpt = None,
-    context: ContextOpt = None,
-    namespace: KubeNamespaceOpt = None,
-    as_user: AsOpt = None,
-    as_groups: AsGroupOpt = None,
-    node_image: NodeImageOpt = None,
-    timeout: FleetTimeoutOpt = 120.0,
-    parallel: ParallelOpt = 50,
-    dry_run: DryRunOpt = False,
+    *,
+    target: Target,
 ) -> None:
     """The bytes each image store uses on every chosen node, and how much is unpacked more than
     once: `ctrtool df` on each node, with a NODE column and a total per node."""
-    t = _target(ctx, locals())
+    t = target
     _, outcomes = _fleet(t, "ctrtool nodes df", lambda _n: [["df", "-o", "json"]])
     if t.out.structured:
         t.out.data([_node_fields(o) | {"df": _report_data(o, "df")} for o in outcomes])
@@ -408,24 +407,14 @@ def df(
 
 @app.command("doctor")
 @handle_errors
+@fleet_options
 def doctor(
     ctx: typer.Context,
     image: Annotated[
         Optional[str], typer.Option("--image", metavar="REF", help="Also check that each node's kubelet can use REF.")
     ] = None,
-    all_nodes: AllOpt = False,
-    nodes: NodesOpt = None,
-    selector: SelectorOpt = None,
-    output: OutputOpt = "table",
-    kubeconfig: KubeconfigOpt = None,
-    context: ContextOpt = None,
-    namespace: KubeNamespaceOpt = None,
-    as_user: AsOpt = None,
-    as_groups: AsGroupOpt = None,
-    node_image: NodeImageOpt = None,
-    timeout: FleetTimeoutOpt = 120.0,
-    parallel: ParallelOpt = 50,
-    dry_run: DryRunOpt = False,
+    *,
+    target: Target,
 ) -> None:
     """`ctrtool doctor` on every chosen node: one line per node and check (the problems first), each
     node's full report in JSON. Exit status 1: a problem found on some node."""
@@ -433,7 +422,7 @@ def doctor(
 
     if image is not None:
         check_names("image", [image])
-    t = _target(ctx, locals())
+    t = target
     report = ["doctor", "-o", "json"] + (["--image", image] if image else [])
     _, outcomes = _fleet(t, "ctrtool nodes doctor", lambda _n: [report])
     problem = False
@@ -476,22 +465,12 @@ def _first_fix(check: dict[str, Any]) -> str | None:
 
 @app.command("where")
 @handle_errors
+@fleet_options
 def where(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(metavar="IMAGE", help="The image reference (as in a pod spec) or id.")],
-    all_nodes: AllOpt = False,
-    nodes: NodesOpt = None,
-    selector: SelectorOpt = None,
-    output: OutputOpt = "table",
-    kubeconfig: KubeconfigOpt = None,
-    context: ContextOpt = None,
-    namespace: KubeNamespaceOpt = None,
-    as_user: AsOpt = None,
-    as_groups: AsGroupOpt = None,
-    node_image: NodeImageOpt = None,
-    timeout: FleetTimeoutOpt = 120.0,
-    parallel: ParallelOpt = 50,
-    dry_run: DryRunOpt = False,
+    *,
+    target: Target,
 ) -> None:
     """Which nodes hold IMAGE, in which stores, and whether each node's kubelet can use it. For
     nodes where a pod of IMAGE waits (Pending: ErrImageNeverPull, ImagePullBackOff, ...), that
@@ -500,7 +479,7 @@ def where(
     from .common import check_names
 
     check_names("image", [image])
-    t = _target(ctx, locals())
+    t = target
     waiting = where_mod.waiting_pods(t.kube, image)
     doctor_report = ["doctor", "--image", image, "-o", "json"]
 
