@@ -66,6 +66,9 @@ class Descriptor:
     # its daemon runs on a containerd of its own choosing and names it when asked (dockerd): doctor
     # checks that it is the CRI's
     reports_containerd: bool = False
+    # on containerd's image store its tool prints the manifest digest as IMAGE ID (Docker 29), not
+    # the config digest
+    digest_is_id_in_namespace: bool = False
     # on a Kubernetes node: the daemon whose socket it is given (fleet's discovery)
     node_daemon: NodeDaemon = NodeDaemon.CONTAINERD
 

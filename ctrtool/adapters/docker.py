@@ -67,6 +67,7 @@ DESCRIPTOR = Descriptor(
     default_sockets=("unix:///var/run/docker.sock",),
     daemon="dockerd",
     reports_containerd=True,
+    digest_is_id_in_namespace=True,
     endpoint_hint="set DOCKER_HOST, pass --docker-host, or set docker.host in the ctrtool config file",
 )
 

@@ -21,6 +21,7 @@ from ..output import Column, Output, human_size, short_id
 from .common import OutputOpt, YesOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
+    from ..adapters.base import ImageRecord
     from ..fleet.run import FleetRun, NodeOutcome
 
 app = typer.Typer(
@@ -222,15 +223,9 @@ def _report_data(o: NodeOutcome, command: str) -> Any:
     return None
 
 
-def _node_images(o: NodeOutcome) -> Any:
-    """The node's `images -o json` rows, the CRI's id-names folded into the image they name (a
-    node's ctrtool folds them itself; an older one listed them as rows, without ``aliases``)."""
-    rows = _report_data(o, "images")
-    if not isinstance(rows, list) or all(isinstance(r, dict) and "aliases" in r for r in rows):
-        return rows
-    from ..fleet.where import fold_alias_rows
-
-    return fold_alias_rows(rows)
+def _node_images(o: NodeOutcome) -> list[dict[str, Any]] | None:
+    """The node's image records (parsed where they arrived, the CRI's id-names folded) as JSON."""
+    return None if o.images is None else [r.to_dict() for r in o.images]
 
 
 def _node_fields(o: NodeOutcome) -> dict[str, Any]:
@@ -324,7 +319,7 @@ def images(
     `ctrtool images` on each node, with a NODE column. K8S: whether that node's kubelet can use
     the name."""
     from .common import check_names
-    from .images import image_id_shown
+    from .images import shown_id
 
     if repository is not None:
         check_names("image", [repository])
@@ -334,25 +329,20 @@ def images(
     if t.out.structured:
         t.out.data([_node_fields(o) | {"images": _node_images(o)} for o in outcomes])
     else:
-        rows: list[dict[str, Any]] = []
+        # (node, one of its images, or None and why the node gave none)
+        rows: list[tuple[str, ImageRecord | None, str | None]] = []
         for o in outcomes:
-            rows += [dict(r, node=o.node) for r in _node_images(o) or []]
-        rows += _missing_rows(outcomes)
+            rows += [(o.node, r, None) for r in o.images or []]
+        rows += [(r["node"], None, r["_missing"]) for r in _missing_rows(outcomes)]
         t.out.table(
             [
-                Column("NODE", lambda r: r["node"]),
-                Column("BACKEND", lambda r: r.get("backend") or r.get("_missing")),
-                Column("NAMESPACE", lambda r: r.get("namespace"), drop=3),
-                Column("IMAGE", lambda r: r.get("ref") or ("<none>" if "_missing" not in r else None)),
-                Column(
-                    "IMAGE ID",
-                    lambda r: short_id(
-                        image_id_shown(r.get("backend"), r.get("namespace"), r.get("id"), r.get("digest"))
-                    ),
-                    drop=4,
-                ),
-                Column("SIZE", lambda r: human_size(r.get("size")) if "size" in r else None, drop=2),
-                Column("K8S", lambda r: K8S_MARKS[r.get("kubelet_visible")] if "_missing" not in r else None, drop=1),
+                Column("NODE", lambda r: r[0]),
+                Column("BACKEND", lambda r: r[1].backend if r[1] else r[2]),
+                Column("NAMESPACE", lambda r: r[1] and r[1].namespace, drop=3),
+                Column("IMAGE", lambda r: (r[1].ref or "<none>") if r[1] else None),
+                Column("IMAGE ID", lambda r: short_id(shown_id(r[1])) if r[1] else None, drop=4),
+                Column("SIZE", lambda r: human_size(r[1].size) if r[1] else None, drop=2),
+                Column("K8S", lambda r: K8S_MARKS[r[1].kubelet_visible] if r[1] else None, drop=1),
             ],
             rows,
             caption=[("K8S", "K8S: ✓ that node's kubelet can use this name, ✗ it cannot, ? not known")] if rows else [],

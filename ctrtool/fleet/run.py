@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ..adapters.base import ImageRecord
 from ..adapters.kubectl import Kubectl, NodeInfo, PodState, PodWatch
 from ..errors import UsageError
 from . import onnode
@@ -74,6 +75,8 @@ class NodeOutcome:
     status: str
     reason: str | None = None
     result: dict[str, Any] | None = None  # onnode's JSON: found, reports
+    # its `images` report, parsed back into records where it arrived (None: no listing)
+    images: list[ImageRecord] | None = None
     pod: str | None = None
     seconds: float | None = None
     log_bytes: int = 0
@@ -472,4 +475,7 @@ def _outcome(node: str, pod: str, state: PodState, log: str) -> NodeOutcome:
         reason = f"`ctrtool {' '.join(bad.get('argv', []))}` exited {bad.get('exit')}" + (
             f": {lines[0].strip()}" if lines else ""
         )
-    return NodeOutcome(node, status, reason, result=result, pod=pod, log_bytes=size)
+    from .answers import image_records
+
+    listing = next((r["data"] for r in reports if r.get("argv", [""])[0] == "images"), None)
+    return NodeOutcome(node, status, reason, result=result, images=image_records(listing), pod=pod, log_bytes=size)

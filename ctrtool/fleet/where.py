@@ -83,15 +83,22 @@ def row(
     """The JSON fields of one node's answer (documented in docs/reference.md)."""
     from ..refs import looks_like_id
 
-    listed = data(o, "images") if o.answered else None
+    listed = o.images if o.answered else None
     present = []
     for r in listed or []:
         by_id = looks_like_id(image) and any(
-            (v or "").removeprefix("sha256:").startswith(image.removeprefix("sha256:"))
-            for v in (r.get("id"), r.get("digest"))
+            (v or "").removeprefix("sha256:").startswith(image.removeprefix("sha256:")) for v in (r.id, r.digest)
         )
-        if by_id or same_image(r.get("ref"), image):
-            present.append({k: r.get(k) for k in ("backend", "namespace", "ref", "id", "kubelet_visible")})
+        if by_id or same_image(r.ref, image):
+            present.append(
+                {
+                    "backend": r.backend,
+                    "namespace": r.namespace,
+                    "ref": r.ref,
+                    "id": r.id,
+                    "kubelet_visible": r.kubelet_visible,
+                }
+            )
     visible: bool | None = None
     if listed is not None:
         visible = any(p.get("kubelet_visible") for p in present)
@@ -110,9 +117,12 @@ def row(
 def stores_words(r: dict[str, Any]) -> str:
     if not r["present"]:
         return "none"
+    from ..adapters import BACKENDS, get_descriptor
+
     seen = []
     for p in r["present"]:
-        words = p["backend"] + (f" {p['namespace']}" if p.get("namespace") and p["backend"] == "ctr" else "")
+        picks = p["backend"] in BACKENDS and get_descriptor(p["backend"]).selects_namespace
+        words = p["backend"] + (f" {p['namespace']}" if p.get("namespace") and picks else "")
         if words not in seen:
             seen.append(words)
     return ", ".join(seen)

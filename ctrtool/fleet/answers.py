@@ -1,0 +1,61 @@
+"""A node's answer, typed where it arrives: the JSON each report printed on the node is parsed back
+into the records the local commands use (``images -o json`` rows into ImageRecords), so that
+`ctrtool nodes` works on records, never on a node's dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..adapters.base import ImageRecord
+from ..model import Store, StoreKind
+
+
+def image_record(row: dict[str, Any]) -> ImageRecord:
+    """One row of a node's `ctrtool images -o json` (ImageRecord.to_dict's fields) as the record
+    it was: ``image_record(r.to_dict()).to_dict() == r.to_dict()``. A store is known on the node by
+    its path and kind only (its daemon's identity is the node's, not ours)."""
+    return ImageRecord(
+        backend=str(row.get("backend") or ""),
+        namespace=row.get("namespace"),
+        ref=row.get("ref"),
+        id=row.get("id"),
+        digest=row.get("digest"),
+        size=row.get("size"),
+        size_kind=str(row.get("size_kind") or ""),
+        store=_store(row.get("store"), row.get("store_kind"), row.get("namespace")),
+        content=_store(row.get("content_store"), StoreKind.CONTENT.value, None) if row.get("content_store") else None,
+        copies=_int(row.get("copies"), 1),
+        created=row.get("created"),
+        ref_copies=_int(row.get("ref_copies"), 1),
+        kubelet_visible=row.get("kubelet_visible"),
+        source=str(row.get("source") or "tool"),
+        aliases=[a for a in row.get("aliases") or [] if isinstance(a, str)],
+    )
+
+
+def image_records(rows: Any) -> list[ImageRecord] | None:
+    """A node's image listing as records, the CRI's id-names folded into the image they name (a
+    node's ctrtool folds them itself; an older one listed them as rows, without ``aliases``);
+    None when the node printed no listing."""
+    if not isinstance(rows, list):
+        return None
+    if not all(isinstance(r, dict) and "aliases" in r for r in rows):
+        from .where import fold_alias_rows
+
+        rows = fold_alias_rows(rows)
+    return [image_record(r) for r in rows if isinstance(r, dict)]
+
+
+def _store(path: Any, kind: Any, namespace: str | None) -> Store | None:
+    path = path if isinstance(path, str) and path else None
+    try:
+        store_kind = StoreKind(kind)
+    except ValueError:
+        if path is None:
+            return None
+        store_kind = StoreKind.SNAPSHOTS if namespace else StoreKind.GRAPH
+    return Store(store_kind, path or "", path, namespace if store_kind is StoreKind.SNAPSHOTS else None)
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
