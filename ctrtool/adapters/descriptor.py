@@ -80,6 +80,14 @@ class Descriptor:
             return first_socket(self.name, self.default_sockets)
         return self.discover(settings, self)
 
+    def present(self, settings: Settings) -> bool:
+        """Whether this backend is there to ask: its tool is installed and its endpoint is found."""
+        import shutil
+
+        binary = settings.binary(self.name)
+        installed = bool(shutil.which(binary)) or (os.path.isabs(binary) and os.access(binary, os.X_OK))
+        return installed and self.endpoint(settings).address is not None
+
     def hint(self, settings: Settings | None = None) -> str:
         """How to set the endpoint, naming the config file the tool reads here when it has one
         (``{tool_config}`` in ``endpoint_hint``: crictl's)."""

@@ -168,6 +168,6 @@ class Probe:
         return self.fact("images", lambda: core.list_images(self.settings, self.present_backends()))
 
     def present_backends(self) -> list[str]:
-        from ..adapters import BACKENDS
+        from ..adapters import all_descriptors
 
-        return [b for b in BACKENDS if self.installed(b) and self.settings.endpoint(b).address]
+        return [d.name for d in all_descriptors() if d.present(self.settings)]
