@@ -56,11 +56,37 @@ def test_a_nodes_listing_becomes_records_where_it_arrives():
     got = fleet_run._outcome("n", "p", state, log)
     assert got.images is not None and all(isinstance(r, ImageRecord) for r in got.images)
     assert [r.to_dict() for r in got.images] == rows
-    row = where.row(got, "app:1", [], lambda _o, _c: None)
-    assert row["present"] == [
+    row = where.row(got, "app:1", [])
+    assert row.to_dict()["present"] == [
         {"backend": "ctr", "namespace": "k8s.io", "ref": "app:1", "id": A, "kubelet_visible": True}
     ]
-    assert row["kubelet_visible"] is True and where.stores_words(row) == "ctr k8s.io"
+    assert row.kubelet_visible is True and where.stores_words(row) == "ctr k8s.io" and row.doctor is None
+
+
+def test_a_nodes_doctor_report_round_trips_through_results():
+    from ctrtool.doctor.result import Evidence, Fix, Result, Status
+
+    checks = [
+        Result(
+            "image",
+            "Image",
+            Status.FAIL,
+            "not in k8s.io",
+            [Evidence("ctr images ls", "REF")],
+            [Fix("copy it", ["ctrtool copy a --from docker --to crictl"])],
+            ["it is in docker"],
+        ),
+        Result("endpoints", "Endpoints", Status.OK, "fine", fixes=[Fix("write it", file="/etc/x", lines=["a: b"])]),
+    ]
+    rows = [c.to_dict() for c in checks]
+    log = onnode.encode({"reports": [{"argv": ["doctor", "-o", "json"], "exit": 1, "stdout": json.dumps(rows)}]})
+    state = pod_state({"metadata": {"name": "p"}, "spec": {}, "status": {"phase": "Succeeded"}})
+    got = fleet_run._outcome("n", "p", state, log)
+    assert got.status == "ok" and got.checks is not None and [c.to_dict() for c in got.checks] == rows
+    assert where.verdict_words(got.checks) == "[fail] not in k8s.io; fix: ctrtool copy a --from docker --to crictl"
+    from ctrtool.commands.nodes import first_fix
+
+    assert [first_fix(c) for c in got.checks] == ["ctrtool copy a --from docker --to crictl", "in /etc/x: a: b"]
 
 
 def test_an_older_nodes_id_names_are_folded_and_no_listing_is_none():

@@ -22,6 +22,7 @@ from .common import OutputOpt, YesOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
     from ..adapters.base import ImageRecord
+    from ..doctor.result import Result
     from ..fleet.run import FleetRun, NodeOutcome
 
 app = typer.Typer(
@@ -223,11 +224,6 @@ def _report_data(o: NodeOutcome, command: str) -> Any:
     return None
 
 
-def _node_images(o: NodeOutcome) -> list[dict[str, Any]] | None:
-    """The node's image records (parsed where they arrived, the CRI's id-names folded) as JSON."""
-    return None if o.images is None else [r.to_dict() for r in o.images]
-
-
 def _node_fields(o: NodeOutcome) -> dict[str, Any]:
     return {
         "node": o.node,
@@ -327,7 +323,7 @@ def images(
     report = ["images", "-o", "json"] + ([repository] if repository else [])
     _, outcomes = _fleet(t, "ctrtool nodes images", lambda _n: [report])
     if t.out.structured:
-        t.out.data([_node_fields(o) | {"images": _node_images(o)} for o in outcomes])
+        t.out.data([_node_fields(o) | {"images": _json(o.images)} for o in outcomes])
     else:
         # (node, one of its images, or None and why the node gave none)
         rows: list[tuple[str, ImageRecord | None, str | None]] = []
@@ -415,24 +411,27 @@ def doctor(
     t = target
     report = ["doctor", "-o", "json"] + (["--image", image] if image else [])
     _, outcomes = _fleet(t, "ctrtool nodes doctor", lambda _n: [report])
+    from ..doctor.result import Status
+
     problem = False
     if t.out.structured:
-        t.out.data([_node_fields(o) | {"checks": _report_data(o, "doctor")} for o in outcomes])
-    rows: list[dict[str, Any]] = []
+        t.out.data([_node_fields(o) | {"checks": _json(o.checks)} for o in outcomes])
+    # (node, one of its checks, or None and why the node gave none), the problems first
+    rows: list[tuple[str, Result | None, str | None]] = []
+    order = [Status.FAIL, Status.WARN, Status.SKIPPED, Status.OK]
     for o in outcomes:
-        checks = _report_data(o, "doctor") or []
-        problem = problem or any(c.get("status") in ("warn", "fail") for c in checks)
-        order = {"fail": 0, "warn": 1, "skipped": 2, "ok": 3}
-        rows += [dict(c, node=o.node) for c in sorted(checks, key=lambda c: order.get(c.get("status"), 4))]
+        checks = o.checks or []
+        problem = problem or any(c.status in (Status.WARN, Status.FAIL) for c in checks)
+        rows += [(o.node, c, None) for c in sorted(checks, key=lambda c: order.index(c.status))]
     if not t.out.structured:
-        rows += _missing_rows(outcomes)
+        rows += [(r["node"], None, r["_missing"]) for r in _missing_rows(outcomes)]
         t.out.table(
             [
-                Column("NODE", lambda r: r["node"]),
-                Column("CHECK", lambda r: r.get("check") or r.get("_missing")),
-                Column("STATUS", lambda r: r.get("status")),
-                Column("SUMMARY", lambda r: r.get("summary"), shape="text"),
-                Column("FIX", lambda r: _first_fix(r), shape="text", drop=1),
+                Column("NODE", lambda r: r[0]),
+                Column("CHECK", lambda r: r[1].check if r[1] else r[2]),
+                Column("STATUS", lambda r: r[1].status.value if r[1] else None),
+                Column("SUMMARY", lambda r: r[1] and r[1].summary, shape="text"),
+                Column("FIX", lambda r: first_fix(r[1]) if r[1] else None, shape="text", drop=1),
             ],
             rows,
         )
@@ -440,14 +439,19 @@ def doctor(
     _exit(outcomes, problem)
 
 
-def _first_fix(check: dict[str, Any]) -> str | None:
-    for fix in check.get("fixes") or []:
-        if fix.get("commands"):
-            return str(fix["commands"][0])
-        if fix.get("file"):
-            return f"in {fix['file']}: " + "; ".join(fix.get("lines") or [])
-        return fix.get("summary")
+def first_fix(check: Result) -> str | None:
+    for fix in check.fixes:
+        if fix.commands:
+            return str(fix.commands[0])
+        if fix.file:
+            return f"in {fix.file}: " + "; ".join(fix.lines)
+        return fix.summary
     return None
+
+
+def _json(records: list[Any] | None) -> list[dict[str, Any]] | None:
+    """Records (a node's, parsed where they arrived) as their JSON, which is what the node printed."""
+    return None if records is None else [r.to_dict() for r in records]
 
 
 # ---- where -----------------------------------------------------------------------------------
@@ -477,24 +481,19 @@ def where(
         return [["images", "-o", "json"]] + ([doctor_report] if node in waiting else [])
 
     _, outcomes = _fleet(t, "ctrtool nodes where", reports_for)
-    rows = [where_mod.row(o, image, waiting.get(o.node, []), _report_data) for o in outcomes]
+    rows = [where_mod.row(o, image, waiting.get(o.node, [])) for o in outcomes]
     unscheduled = waiting.get("", [])
     if t.out.structured:
-        t.out.data(
-            [
-                _node_fields(o) | {k: v for k, v in r.items() if k not in ("answered", "_missing")}
-                for o, r in zip(outcomes, rows)
-            ]
-        )
+        t.out.data([_node_fields(o) | r.to_dict() for o, r in zip(outcomes, rows)])
     else:
         t.out.table(
             [
-                Column("NODE", lambda r: r["node"]),
-                Column("STORES", lambda r: where_mod.stores_words(r) if r["answered"] else r["_missing"], shape="text"),
-                Column("K8S", lambda r: K8S_MARKS[r["kubelet_visible"]] if r["answered"] else None),
+                Column("NODE", lambda r: r.node),
+                Column("STORES", lambda r: where_mod.stores_words(r) if r.answered else r.missing, shape="text"),
+                Column("K8S", lambda r: K8S_MARKS[r.kubelet_visible] if r.answered else None),
                 # what `where` is for: wrapped, never left out
-                Column("PODS WAITING", lambda r: where_mod.pods_words(r["pods"]) or None, shape="text"),
-                Column("DOCTOR", lambda r: where_mod.verdict_words(r["doctor"]), shape="text"),
+                Column("PODS WAITING", lambda r: where_mod.pods_words(r.pods) or None, shape="text"),
+                Column("DOCTOR", lambda r: where_mod.verdict_words(r.doctor), shape="text"),
             ],
             rows,
             caption=["K8S: ✓ that node's kubelet can use the image, ✗ it cannot"]

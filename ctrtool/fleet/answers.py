@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..adapters.base import ImageRecord
+from ..doctor.result import Evidence, Fix, Result, Status
 from ..model import Store, StoreKind
 
 
@@ -44,6 +45,43 @@ def image_records(rows: Any) -> list[ImageRecord] | None:
 
         rows = fold_alias_rows(rows)
     return [image_record(r) for r in rows if isinstance(r, dict)]
+
+
+def doctor_result(row: dict[str, Any]) -> Result:
+    """One check of a node's `ctrtool doctor -o json` (Result.to_dict's fields) as the Result it
+    was: ``doctor_result(r.to_dict()).to_dict() == r.to_dict()``."""
+    try:
+        status = Status(row.get("status"))
+    except ValueError:
+        status = Status.SKIPPED
+    return Result(
+        check=str(row.get("check") or ""),
+        title=str(row.get("title") or ""),
+        status=status,
+        summary=str(row.get("summary") or ""),
+        evidence=[
+            Evidence(str(e.get("source") or ""), str(e.get("excerpt") or ""), str(e.get("kind") or "command"))
+            for e in _dicts(row.get("evidence"))
+        ],
+        fixes=[
+            Fix(str(f.get("summary") or ""), _strings(f.get("commands")), f.get("file"), _strings(f.get("lines")))
+            for f in _dicts(row.get("fixes"))
+        ],
+        details=_strings(row.get("details")),
+    )
+
+
+def doctor_results(rows: Any) -> list[Result] | None:
+    """A node's doctor report as Results; None when the node printed none."""
+    return [doctor_result(r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _store(path: Any, kind: Any, namespace: str | None) -> Store | None:

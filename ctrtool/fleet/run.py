@@ -35,6 +35,7 @@ from typing import Any
 
 from ..adapters.base import ImageRecord
 from ..adapters.kubectl import Kubectl, NodeInfo, PodState, PodWatch
+from ..doctor.result import Result
 from ..errors import UsageError
 from . import onnode
 
@@ -75,8 +76,9 @@ class NodeOutcome:
     status: str
     reason: str | None = None
     result: dict[str, Any] | None = None  # onnode's JSON: found, reports
-    # its `images` report, parsed back into records where it arrived (None: no listing)
+    # its `images` and `doctor` reports, parsed back into records where they arrived (None: no report)
     images: list[ImageRecord] | None = None
+    checks: list[Result] | None = None
     pod: str | None = None
     seconds: float | None = None
     log_bytes: int = 0
@@ -475,7 +477,18 @@ def _outcome(node: str, pod: str, state: PodState, log: str) -> NodeOutcome:
         reason = f"`ctrtool {' '.join(bad.get('argv', []))}` exited {bad.get('exit')}" + (
             f": {lines[0].strip()}" if lines else ""
         )
-    from .answers import image_records
+    from .answers import doctor_results, image_records
 
-    listing = next((r["data"] for r in reports if r.get("argv", [""])[0] == "images"), None)
-    return NodeOutcome(node, status, reason, result=result, images=image_records(listing), pod=pod, log_bytes=size)
+    def data(command: str) -> Any:
+        return next((r["data"] for r in reports if r.get("argv", [""])[0] == command), None)
+
+    return NodeOutcome(
+        node,
+        status,
+        reason,
+        result=result,
+        images=image_records(data("images")),
+        checks=doctor_results(data("doctor")),
+        pod=pod,
+        log_bytes=size,
+    )
