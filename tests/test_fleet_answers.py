@@ -109,3 +109,37 @@ def test_a_nodes_backends_come_from_the_descriptors():
     ]
     assert node_backends({NodeDaemon.OWN: None, NodeDaemon.CONTAINERD: 1, NodeDaemon.CRI: 1}) == ["ctr", "crictl"]
     assert node_backends({NodeDaemon.CONTAINERD: None, NodeDaemon.CRI: None}) == []
+
+
+def test_a_nodes_df_round_trips_through_store_usage_records():
+    from ctrtool.adapters.base import StoreEntry, StoreUsage
+    from ctrtool.model import plain
+
+    doc = plain(
+        {
+            "stores": [
+                StoreUsage(
+                    "docker",
+                    "unpacked",
+                    "docker",
+                    None,
+                    "/d",
+                    ["docker"],
+                    [],
+                    3,
+                    1000,
+                    10,
+                    [StoreEntry("sha256:x", "/p", 5, 2, ["a"])],
+                ),
+                StoreUsage("containerd namespace k8s.io", "unpacked", "ctr", "k8s.io", "/s", [], ["k8s.io"]),
+            ],
+            "duplicated": 10,
+            "could_save": 5,
+            "account": [{"root": "/r", "tool": "containerd", "bytes": 1, "buckets": [], "notes": []}],
+        }
+    )
+    log = onnode.encode({"reports": [{"argv": ["df", "-o", "json"], "exit": 0, "stdout": json.dumps(doc)}]})
+    state = pod_state({"metadata": {"name": "p"}, "spec": {}, "status": {"phase": "Succeeded"}})
+    got = fleet_run._outcome("n", "p", state, log)
+    assert got.df is not None and all(isinstance(s, StoreUsage) for s in got.df.stores)
+    assert plain(got.df) == doc

@@ -13,6 +13,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -21,7 +22,7 @@ from ..output import Column, Output, human_size, short_id
 from .common import OutputOpt, YesOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
-    from ..adapters.base import ImageRecord
+    from ..adapters.base import ImageRecord, StoreUsage
     from ..doctor.result import Result
     from ..fleet.run import FleetRun, NodeOutcome
 
@@ -217,13 +218,6 @@ def _exit(outcomes: list[NodeOutcome], problem: bool = False) -> None:
     raise typer.Exit(1 if problem else 0)
 
 
-def _report_data(o: NodeOutcome, command: str) -> Any:
-    for r in (o.result or {}).get("reports", []):
-        if r.get("argv", [""])[0] == command:
-            return r.get("data")
-    return None
-
-
 def _node_fields(o: NodeOutcome) -> dict[str, Any]:
     return {
         "node": o.node,
@@ -235,13 +229,9 @@ def _node_fields(o: NodeOutcome) -> dict[str, Any]:
     }
 
 
-def _missing_rows(outcomes: list[NodeOutcome]) -> list[dict[str, Any]]:
-    """A table row for each node that gave nothing: its status and reason."""
-    return [
-        {"node": o.node, "_missing": f"({o.status}: {o.reason})" if o.reason else f"({o.status})"}
-        for o in outcomes
-        if not o.answered
-    ]
+def _silent(outcomes: list[NodeOutcome]) -> list[tuple[str, str]]:
+    """Each node that gave nothing, and why in words: "(status: reason)"."""
+    return [(o.node, f"({o.status}: {o.reason})" if o.reason else f"({o.status})") for o in outcomes if not o.answered]
 
 
 def _show_partial(t: Target, outcomes: list[NodeOutcome]) -> None:
@@ -329,7 +319,7 @@ def images(
         rows: list[tuple[str, ImageRecord | None, str | None]] = []
         for o in outcomes:
             rows += [(o.node, r, None) for r in o.images or []]
-        rows += [(r["node"], None, r["_missing"]) for r in _missing_rows(outcomes)]
+        rows += [(node, None, why) for node, why in _silent(outcomes)]
         t.out.table(
             [
                 Column("NODE", lambda r: r[0]),
@@ -363,29 +353,42 @@ def df(
     t = target
     _, outcomes = _fleet(t, "ctrtool nodes df", lambda _n: [["df", "-o", "json"]])
     if t.out.structured:
-        t.out.data([_node_fields(o) | {"df": _report_data(o, "df")} for o in outcomes])
+        t.out.data([_node_fields(o) | {"df": o.df} for o in outcomes])
     else:
-        rows: list[dict[str, Any]] = []
+        rows: list[_DfLine] = []
         for o in outcomes:
-            data = _report_data(o, "df") or {}
-            rows += [dict(s, node=o.node) for s in data.get("stores", [])]
-            if data:
-                rows.append({"node": o.node, "store": "unpacked more than once", "bytes": data.get("duplicated")})
-        rows += _missing_rows(outcomes)
+            if o.df is not None:
+                rows += [_DfLine(o.node, s) for s in o.df.stores]
+                rows.append(_DfLine(o.node, words="unpacked more than once", total=o.df.duplicated, has_total=True))
+        rows += [_DfLine(node, words=why) for node, why in _silent(outcomes)]
         t.out.table(
             [
-                Column("NODE", lambda r: r["node"]),
-                Column("STORE", lambda r: r.get("store") or r.get("_missing")),
-                Column("SEEN BY", lambda r: ", ".join(r.get("seen_by") or []) or None, drop=3),
-                Column("ITEMS", lambda r: r.get("items"), drop=2),
-                Column("SIZE", lambda r: human_size(r.get("bytes")) if "bytes" in r else None),
-                Column("DUPLICATED", lambda r: human_size(r.get("duplicated")) if "duplicated" in r else None, drop=1),
-                Column("PATH", lambda r: r.get("path"), shape="path", drop=4),
+                Column("NODE", lambda r: r.node),
+                Column("STORE", lambda r: (r.usage.store or None) if r.usage else r.words),
+                Column("SEEN BY", lambda r: (", ".join(r.usage.seen_by) or None) if r.usage else None, drop=3),
+                Column("ITEMS", lambda r: r.usage.items if r.usage else None, drop=2),
+                Column(
+                    "SIZE",
+                    lambda r: human_size(r.usage.bytes) if r.usage else human_size(r.total) if r.has_total else None,
+                ),
+                Column("DUPLICATED", lambda r: human_size(r.usage.duplicated) if r.usage else None, drop=1),
+                Column("PATH", lambda r: r.usage.path if r.usage else None, shape="path", drop=4),
             ],
             rows,
         )
         _show_partial(t, outcomes)
     _exit(outcomes)
+
+
+@dataclass
+class _DfLine:
+    """A line of `nodes df`: a store of a node, the node's total, or why the node gave nothing."""
+
+    node: str
+    usage: StoreUsage | None = None
+    words: str | None = None  # the total's words, or why the node gave nothing
+    total: int | None = None  # bytes unpacked more than once on the node
+    has_total: bool = False
 
 
 # ---- doctor ----------------------------------------------------------------------------------
@@ -424,7 +427,7 @@ def doctor(
         problem = problem or any(c.status in (Status.WARN, Status.FAIL) for c in checks)
         rows += [(o.node, c, None) for c in sorted(checks, key=lambda c: order.index(c.status))]
     if not t.out.structured:
-        rows += [(r["node"], None, r["_missing"]) for r in _missing_rows(outcomes)]
+        rows += [(node, None, why) for node, why in _silent(outcomes)]
         t.out.table(
             [
                 Column("NODE", lambda r: r[0]),

@@ -4,9 +4,10 @@ into the records the local commands use (``images -o json`` rows into ImageRecor
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..adapters.base import ImageRecord
+from ..adapters.base import ImageRecord, StoreEntry, StoreUsage
 from ..doctor.result import Evidence, Fix, Result, Status
 from ..model import Store, StoreKind
 
@@ -76,8 +77,62 @@ def doctor_results(rows: Any) -> list[Result] | None:
     return [doctor_result(r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None
 
 
+@dataclass
+class NodeDiskUsage:
+    """A node's `ctrtool df -o json`: its stores as the StoreUsage records `df` prints, the bytes
+    unpacked more than once, what keeping each image once would save, and the byte account of its
+    storage roots (as the node printed it)."""
+
+    stores: list[StoreUsage]
+    duplicated: int | None = None
+    could_save: int | None = None
+    account: list[Any] = field(default_factory=list)
+
+
+def store_usage(row: dict[str, Any]) -> StoreUsage:
+    """One store of a node's df (every StoreUsage field, as the output sink printed it)."""
+    return StoreUsage(
+        store=str(row.get("store") or ""),
+        kind=str(row.get("kind") or ""),
+        backend=str(row.get("backend") or ""),
+        namespace=row.get("namespace"),
+        path=str(row.get("path") or ""),
+        seen_by=_strings(row.get("seen_by")),
+        namespaces=_strings(row.get("namespaces")),
+        items=_int(row.get("items"), 0),
+        bytes=_int(row.get("bytes"), 0),
+        duplicated=_int(row.get("duplicated"), 0),
+        entries=[
+            StoreEntry(
+                str(e.get("key") or ""),
+                str(e.get("path") or ""),
+                e.get("size"),
+                _int(e.get("copies"), 1),
+                _strings(e.get("namespaces")),
+            )
+            for e in _dicts(row.get("entries"))
+        ],
+    )
+
+
+def disk_usage(doc: Any) -> NodeDiskUsage | None:
+    """A node's df report, typed; None when the node printed none."""
+    if not isinstance(doc, dict):
+        return None
+    return NodeDiskUsage(
+        stores=[store_usage(r) for r in _dicts(doc.get("stores"))],
+        duplicated=doc.get("duplicated"),
+        could_save=doc.get("could_save"),
+        account=_list(doc.get("account")),
+    )
+
+
 def _dicts(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _strings(value: Any) -> list[str]:

@@ -38,6 +38,7 @@ from ..adapters.kubectl import Kubectl, NodeInfo, PodState, PodWatch
 from ..doctor.result import Result
 from ..errors import UsageError
 from . import onnode
+from .answers import NodeDiskUsage
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -79,6 +80,7 @@ class NodeOutcome:
     # its `images` and `doctor` reports, parsed back into records where they arrived (None: no report)
     images: list[ImageRecord] | None = None
     checks: list[Result] | None = None
+    df: NodeDiskUsage | None = None
     pod: str | None = None
     seconds: float | None = None
     log_bytes: int = 0
@@ -477,7 +479,7 @@ def _outcome(node: str, pod: str, state: PodState, log: str) -> NodeOutcome:
         reason = f"`ctrtool {' '.join(bad.get('argv', []))}` exited {bad.get('exit')}" + (
             f": {lines[0].strip()}" if lines else ""
         )
-    from .answers import doctor_results, image_records
+    from .answers import disk_usage, doctor_results, image_records
 
     def data(command: str) -> Any:
         return next((r["data"] for r in reports if r.get("argv", [""])[0] == command), None)
@@ -489,6 +491,7 @@ def _outcome(node: str, pod: str, state: PodState, log: str) -> NodeOutcome:
         result=result,
         images=image_records(data("images")),
         checks=doctor_results(data("doctor")),
+        df=disk_usage(data("df")),
         pod=pod,
         log_bytes=size,
     )
