@@ -62,3 +62,27 @@ def test_run_checks_reports_every_check_with_a_new_backend(new_backend):
     results = run_checks(Settings(env={}), Options(), ("endpoints", "versions"))
     assert [r.check for r in results] == ["endpoints", "versions"]
     assert results[1].status is Status.SKIPPED
+
+
+def test_derived_cri_facts_do_not_wait_on_the_probes_own_lock(monkeypatch):
+    """The snapshotter and the sandbox image are derived from two facts each: asking them must not
+    ask a fact while holding the probe's lock (it is not reentrant)."""
+    import threading
+    import types as t
+
+    from ctrtool.doctor.probe import Probe
+
+    fake = t.SimpleNamespace(
+        cri_info=lambda: {"config": {}},
+        imagefs=lambda: "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs",
+        image_list=lambda: {"images": []},
+        snapshotter_of=lambda info, fs: fs.rsplit(".", 1)[-1],
+        sandbox_image_of=lambda info, images: None,
+    )
+    monkeypatch.setattr(Probe, "adapter", lambda self, backend: fake)
+    probe = Probe(Settings(env={}))
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.extend([probe.cri_snapshotter(), probe.sandbox_image()]), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert got == ["overlayfs", None]

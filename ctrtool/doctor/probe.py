@@ -85,7 +85,8 @@ class Probe:
         return adapter_class(backend)(self.settings)
 
     def fact(self, key: str, get: Callable[[], Any]) -> Any:
-        """``get()`` once per run; its error is kept and raised again to every check that asks."""
+        """``get()`` once per run; its error is kept and raised again to every check that asks.
+        ``get`` runs under the probe's lock: it must not ask another fact."""
         with self._lock:
             if key not in self._memo:
                 try:
@@ -145,14 +146,12 @@ class Probe:
         return self.fact("cri.client", lambda: self.adapter(self.cri).client_version())
 
     def cri_snapshotter(self) -> str | None:
-        return self.fact(
-            "cri.snapshotter", lambda: self.adapter(self.cri).snapshotter_of(self.cri_info(), self.cri_imagefs())
-        )
+        info, imagefs = self.cri_info(), self.cri_imagefs()  # facts first: fact() holds the lock
+        return self.adapter(self.cri).snapshotter_of(info, imagefs)
 
     def sandbox_image(self) -> str | None:
-        return self.fact(
-            "cri.sandbox", lambda: self.adapter(self.cri).sandbox_image_of(self.cri_info(), self.cri_images())
-        )
+        info, images = self.cri_info(), self.cri_images()
+        return self.adapter(self.cri).sandbox_image_of(info, images)
 
     # containerd ----------------------------------------------------------------------------------
     def ctr_plugins(self) -> list[Plugin]:
