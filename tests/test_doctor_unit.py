@@ -86,3 +86,50 @@ def test_derived_cri_facts_do_not_wait_on_the_probes_own_lock(monkeypatch):
     worker.start()
     worker.join(10)
     assert got == ["overlayfs", None]
+
+
+def test_versions_judges_each_daemon_by_the_product_its_answer_names(monkeypatch):
+    """containerd from containerd's client, Docker Engine from docker's answer (the end-of-life
+    table is keyed by product, the backends are found by what their descriptors say)."""
+    from ctrtool.doctor.checks import versions
+    from ctrtool.doctor.probe import Probe
+    from ctrtool.facts import Answer
+
+    answers = {
+        "ctr": Answer("version", version="1.6.20~ds1", runtime="containerd"),
+        "docker": Answer("info", version="20.10.24+dfsg1", runtime="docker", excerpt="ServerVersion: 20.10.24+dfsg1"),
+        "crictl": Answer("version", version="1.6.20~ds1", runtime="containerd", api="v1"),
+    }
+    monkeypatch.setattr(Probe, "answer", lambda self, backend: answers[backend])
+    monkeypatch.setattr(Probe, "installed", lambda self, backend: True)
+    monkeypatch.setattr(Probe, "cri_client_version", lambda self: "v1.37.0")
+    monkeypatch.setattr(Settings, "endpoint", lambda self, backend: Endpoint(backend, "/x.sock", "test"))
+    result = versions.run(Probe(Settings(env={})), Options())
+    assert result.status is Status.WARN
+    assert result.details[:2] == [
+        "containerd 1.6.20~ds1: 1.6 reached end of life on 2025-08-23",
+        "docker 20.10.24+dfsg1: older than 23.0, unmaintained (end of life)",
+    ]
+    assert [f.summary.split()[1] for f in result.fixes] == ["containerd", "Docker"]
+
+
+def test_the_adapters_answers_name_their_daemons():
+    """Each adapter parses its tool's answer into facts.Answer (recorded `docker info`)."""
+    import json
+    import pathlib
+
+    from ctrtool.adapters import crictl, ctr, docker
+
+    fixtures = pathlib.Path(__file__).parent / "fixtures"
+    info = json.loads(json.loads((fixtures / "docker" / "info_--format.json").read_text())["stdout"])
+    d = docker.DockerAdapter(Settings(env={}), Endpoint("docker", "unix:///nonexistent.sock", "test"))
+    d.daemon_info = lambda: info  # type: ignore[method-assign]
+    got = d.answer()
+    assert (got.runtime, got.version, got.root) == ("docker", str(info["ServerVersion"]), info["DockerRootDir"])
+    assert got.excerpt == f"ServerVersion: {info['ServerVersion']}"
+    c = ctr.CtrAdapter(Settings(env={}), Endpoint("ctr", "/nonexistent.sock", "test"))
+    c.versions = lambda: {"client": "1.6.20", "server": "1.6.20~ds1"}  # type: ignore[method-assign]
+    assert (c.answer().runtime, c.answer().version) == ("containerd", "1.6.20~ds1")
+    r = crictl.CrictlAdapter(Settings(env={}), Endpoint("crictl", "unix:///nonexistent.sock", "test"))
+    r.version = lambda: {"RuntimeName": "containerd", "RuntimeVersion": "1.6.20~ds1", "RuntimeApiVersion": "v1"}  # type: ignore[method-assign]
+    assert (r.answer().runtime, r.answer().api) == ("containerd", "v1")

@@ -189,6 +189,7 @@ class DockerAdapter(Adapter):
         return Answer(
             "info",
             version=None if version is None else str(version),
+            runtime="docker",  # Docker Engine (doctor's end-of-life table names it so)
             root=info.get("DockerRootDir"),
             containerd=containerd.get("Address") or None,
             excerpt=f"ServerVersion: {version}",
