@@ -133,3 +133,23 @@ def test_the_adapters_answers_name_their_daemons():
     r = crictl.CrictlAdapter(Settings(env={}), Endpoint("crictl", "unix:///nonexistent.sock", "test"))
     r.version = lambda: {"RuntimeName": "containerd", "RuntimeVersion": "1.6.20~ds1", "RuntimeApiVersion": "v1"}  # type: ignore[method-assign]
     assert (r.answer().runtime, r.answer().api) == ("containerd", "v1")
+
+
+def test_a_backend_is_present_by_what_its_descriptor_says():
+    """Installed, and its endpoint found; a daemonless tool (needs_endpoint=False) by being installed."""
+
+    def descriptor(**kw):
+        return Descriptor(name="sh", module="x", cls="X", tool="sh", role="", namespace_rule=NamespaceRule.NONE, **kw)
+
+    settings = Settings(env={})
+    assert descriptor(needs_endpoint=False).present(settings)
+    assert not descriptor().present(settings)  # no endpoint: no default socket to find
+    assert not Descriptor(
+        name="no-such-tool-here",
+        module="x",
+        cls="X",
+        tool="x",
+        role="",
+        namespace_rule=NamespaceRule.NONE,
+        needs_endpoint=False,
+    ).present(settings)

@@ -61,6 +61,8 @@ class Descriptor:
     moves_via: str | None = None
     # how a ctrtool command line names a place in this backend ("-n NS" added for ALL)
     selects_namespace: bool = False
+    # its tool talks to a daemon at an endpoint (a daemonless tool is there when it is installed)
+    needs_endpoint: bool = True
     # it lists pod sandboxes (the CRI's view)
     has_pods: bool = False
     # its daemon runs on a containerd of its own choosing and names it when asked (dockerd): doctor
@@ -81,12 +83,11 @@ class Descriptor:
         return self.discover(settings, self)
 
     def present(self, settings: Settings) -> bool:
-        """Whether this backend is there to ask: its tool is installed and its endpoint is found."""
-        import shutil
-
-        binary = settings.binary(self.name)
-        installed = bool(shutil.which(binary)) or (os.path.isabs(binary) and os.access(binary, os.X_OK))
-        return installed and self.endpoint(settings).address is not None
+        """Whether this backend is there to ask: its tool is installed and, for a tool that talks to
+        a daemon, its endpoint is found."""
+        if not installed(settings.binary(self.name)):
+            return False
+        return not self.needs_endpoint or self.endpoint(settings).address is not None
 
     def hint(self, settings: Settings | None = None) -> str:
         """How to set the endpoint, naming the config file the tool reads here when it has one
@@ -112,3 +113,10 @@ class Descriptor:
         if self.namespace_rule is NamespaceRule.FIXED and namespace:
             return f"{self.name} ({namespace})"
         return self.name
+
+
+def installed(binary: str) -> bool:
+    """A tool's binary is on PATH, or is an executable path."""
+    import shutil
+
+    return bool(shutil.which(binary)) or (os.path.isabs(binary) and os.access(binary, os.X_OK))

@@ -5,9 +5,7 @@ on. Doctor itself never runs a tool: only the adapters do."""
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -75,8 +73,9 @@ class Probe:
 
     # -- facts ----------------------------------------------------------------------------------
     def installed(self, backend: str) -> bool:
-        binary = self.settings.binary(backend)
-        return bool(shutil.which(binary)) or (os.path.isabs(binary) and os.access(binary, os.X_OK))
+        from ..adapters.descriptor import installed
+
+        return installed(self.settings.binary(backend))
 
     def adapter(self, backend: str) -> Any:
         """A fresh adapter (its own deadline: the per-backend timeout)."""
