@@ -44,3 +44,12 @@ class Unpacked:
     top_layer: str | None  # the chain id of its last layer (None: config not readable)
     platform: str | None  # os/architecture from its config
     snapshotters: list[str]
+
+
+@dataclass(frozen=True)
+class CriImage:
+    """One image as the CRI lists it (``crictl images -o json``)."""
+
+    id: str | None
+    repo_tags: list[str] | None  # as listed (None: the field was not there)
+    pinned: bool | None = None  # the runtime keeps it from the kubelet's image GC (None: not said)

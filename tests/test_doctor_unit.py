@@ -75,7 +75,7 @@ def test_derived_cri_facts_do_not_wait_on_the_probes_own_lock(monkeypatch):
     fake = t.SimpleNamespace(
         cri_info=lambda: {"config": {}},
         imagefs=lambda: "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs",
-        image_list=lambda: {"images": []},
+        cri_images=lambda: [],
         snapshotter_of=lambda info, fs: fs.rsplit(".", 1)[-1],
         sandbox_image_of=lambda info, images: None,
     )
@@ -153,3 +153,24 @@ def test_a_backend_is_present_by_what_its_descriptor_says():
         namespace_rule=NamespaceRule.NONE,
         needs_endpoint=False,
     ).present(settings)
+
+
+def test_the_cri_images_are_typed_from_crictls_recorded_listing():
+    """`crictl images -o json` (recorded) into facts.CriImage; the sandbox image read from them as
+    from the raw listing."""
+    import json
+    import pathlib
+
+    from ctrtool.adapters import crictl
+
+    fixtures = pathlib.Path(__file__).parent / "fixtures" / "crictl"
+    raw = json.loads(json.loads((fixtures / "images_--output_json.json").read_text())["stdout"])
+    info = json.loads(json.loads((fixtures / "info_--output_json.json").read_text())["stdout"])
+    r = crictl.CrictlAdapter(Settings(env={}), Endpoint("crictl", "unix:///nonexistent.sock", "test"))
+    r.image_list = lambda: raw  # type: ignore[method-assign]
+    got = r.cri_images()
+    assert [(i.id, i.repo_tags, i.pinned) for i in got] == [
+        (i.get("id"), i.get("repoTags"), i.get("pinned")) for i in raw["images"]
+    ]
+    assert r.sandbox_image_of(info, got) == crictl.sandbox_image(json.dumps(info), raw)
+    assert r.sandbox_image_of({}, got) == crictl.sandbox_image("{}", raw)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from ..config import Endpoint, Settings
 from ..errors import Ambiguous, InvalidState, NotFound, PullFailed, ToolError, ToolTimeout, Unsupported
-from ..facts import Answer, Plugin, Unpacked
+from ..facts import Answer, CriImage, Plugin, Unpacked
 from ..model import Store
 from ..runner import Deadline, LineFilter, Result, Streamed, run, run_interactive, run_passthrough
 
@@ -493,8 +493,8 @@ class Adapter:
         """The CRI runtime's status and configuration (``crictl info``)."""
         raise Unsupported(f"{self.name} does not speak the CRI")
 
-    def image_list(self) -> Any:
-        """The CRI's images as the tool prints them (``crictl images -o json``)."""
+    def cri_images(self) -> list[CriImage]:
+        """The CRI's images: id, names, pinned (``crictl images -o json``)."""
         raise Unsupported(f"{self.name} does not speak the CRI")
 
     def imagefs(self) -> str | None:
@@ -509,7 +509,7 @@ class Adapter:
         """The snapshotter the CRI unpacks images for, from its info and image filesystem."""
         raise Unsupported(f"{self.name} does not speak the CRI")
 
-    def sandbox_image_of(self, cri_info: dict[str, Any], images: Any) -> str | None:
+    def sandbox_image_of(self, cri_info: dict[str, Any], images: Sequence[CriImage]) -> str | None:
         """The pod sandbox (pause) image the CRI runtime uses, from its info and images."""
         raise Unsupported(f"{self.name} does not speak the CRI")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import model
 from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
-from ..facts import Answer
+from ..facts import Answer, CriImage
 from ..runner import Result, Streamed, not_understood
 from . import discovery
 from .base import (
@@ -155,8 +155,23 @@ class CrictlAdapter(Adapter):
     def snapshotter_of(self, cri_info: dict[str, Any], imagefs: str | None) -> str | None:
         return containerd_snapshotter(cri_info, imagefs)
 
-    def sandbox_image_of(self, cri_info: dict[str, Any], images: Any) -> str | None:
-        return sandbox_image(json.dumps(cri_info), images)
+    def sandbox_image_of(self, cri_info: dict[str, Any], images: Sequence[CriImage]) -> str | None:
+        listed = {"images": [{"repoTags": i.repo_tags, "pinned": i.pinned} for i in images]}
+        return sandbox_image(json.dumps(cri_info), listed)
+
+    def cri_images(self) -> list[CriImage]:
+        """``crictl images -o json``, typed."""
+        got = self.image_list()
+        rows = got.get("images") if isinstance(got, dict) else None
+        return [
+            CriImage(
+                i.get("id"),
+                [t for t in i["repoTags"] if isinstance(t, str)] if isinstance(i.get("repoTags"), list) else None,
+                i.get("pinned"),
+            )
+            for i in rows or []
+            if isinstance(i, dict)
+        ]
 
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
         got = parallel(

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import CtrtoolError
-from ..facts import Answer, Plugin, Unpacked
+from ..facts import Answer, CriImage, Plugin, Unpacked
 from .result import Evidence
 
 
@@ -135,8 +135,8 @@ class Probe:
     def cri_info(self) -> dict[str, Any]:
         return self.fact("cri.info", lambda: self.adapter(self.cri).cri_info())
 
-    def cri_images(self) -> Any:
-        return self.fact("cri.images", lambda: self.adapter(self.cri).image_list())
+    def cri_images(self) -> list[CriImage]:
+        return self.fact("cri.images", lambda: self.adapter(self.cri).cri_images())
 
     def cri_imagefs(self) -> str | None:
         return self.fact("cri.imagefs", lambda: self.adapter(self.cri).imagefs())

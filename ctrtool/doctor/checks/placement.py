@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import CtrtoolError
+from ...facts import CriImage
 from .. import Evidence, Fix
 from ..probe import Probe
 from .common import containerd, cri, place_flags, place_words
@@ -21,7 +22,7 @@ class Placement:
     name: str  # the name the kubelet asks the CRI for (normalised)
     in_namespace: list[Any] = field(default_factory=list)  # ctr's Unpacked rows in k8s.io that match
     exact: bool = False  # one of them has exactly the kubelet's name
-    cri: list[dict[str, Any]] = field(default_factory=list)  # crictl's images that match
+    cri: list[CriImage] = field(default_factory=list)  # the CRI's images that match
     cri_known: bool = False  # crictl answered
     ctr_known: bool = False  # ctr answered
     elsewhere: list[tuple[str, str | None]] = field(default_factory=list)  # (backend, namespace)
@@ -54,11 +55,7 @@ def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
     try:
         images = probe.cri_images()
         p.cri_known = True
-        p.cri = [
-            i
-            for i in (images or {}).get("images") or []
-            if any(t == name or canonical_ref(t) == name for t in i.get("repoTags") or [])
-        ]
+        p.cri = [i for i in images if any(t == name or canonical_ref(t) == name for t in i.repo_tags or [])]
         crictl = probe.evidence("images", "--output", "json", tool=probe.cri, excerpt=_cri_excerpt(p.cri, name))
         if crictl and not any(e.source == crictl.source for e in p.evidence):
             p.evidence.append(crictl)
@@ -80,13 +77,12 @@ def _names(line: str, name: str, ref: str) -> bool:
     return first in (name, ref) or (bool(first) and canonical_ref(first) == name)
 
 
-def _cri_excerpt(found: list[dict[str, Any]], name: str) -> str:
+def _cri_excerpt(found: list[CriImage], name: str) -> str:
     if not found:
         return f"(no image named {name})"
     import json
 
-    keys = ("id", "repoTags", "pinned")
-    return "\n".join(json.dumps({k: i.get(k) for k in keys}) for i in found[:5])
+    return "\n".join(json.dumps({"id": i.id, "repoTags": i.repo_tags, "pinned": i.pinned}) for i in found[:5])
 
 
 def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | None]]:

@@ -86,7 +86,7 @@ def run(probe: Probe, options: Options) -> Result:
     if where.cri_known and not where.cri:
         status = Status.FAIL
         problems.append("in k8s.io, but the CRI does not list it (imported around the CRI's image cache)")
-    pinned = [i.get("pinned") for i in where.cri]
+    pinned = [i.pinned for i in where.cri]
     if pinned and not any(pinned):
         details.append(
             "the CRI does not report it pinned (containerd pins the sandbox image from 1.7 on): "
