@@ -89,6 +89,8 @@ class RootAccount:
     item_bytes: dict[str, int] = field(default_factory=dict, repr=False)
     item_paths: dict[str, str] = field(default_factory=dict, repr=False)
     model: Any = field(default=None, repr=False)
+    # a root of the CRI's runtime (containerd's): the kubelet sees images there (not in the JSON)
+    cri_visible: bool = field(default=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +125,7 @@ class Classifier:
     leases: dict[str, dict] = field(default_factory=dict)  # lease id -> its description
     notes: list[str] = field(default_factory=list)
     model: Any = None  # the tool's reference graph, for the plan's simulation (:mod:`ctrtool.reclaim`)
+    cri_visible: bool = False  # a root of the CRI's runtime: the kubelet sees images there
 
 
 def walk(classifier: Classifier, skip: frozenset[str] = frozenset()) -> RootAccount:
@@ -184,7 +187,15 @@ def walk(classifier: Classifier, skip: frozenset[str] = frozenset()) -> RootAcco
     total = sum(b.bytes for b in buckets)
     paths = {item: path for path, item in classifier.items.items()}
     return RootAccount(
-        root, classifier.tool, total, buckets, list(classifier.notes), item_bytes, paths, classifier.model
+        root,
+        classifier.tool,
+        total,
+        buckets,
+        list(classifier.notes),
+        item_bytes,
+        paths,
+        classifier.model,
+        cri_visible=classifier.cri_visible,
     )
 
 

@@ -10,13 +10,12 @@ IMAGE_SERVICE_ENDPOINT and crictl's own config file (CRI_CONFIG_FILE or /etc/cri
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from .adapters import BACKENDS  # noqa: E402  (the one list of backends)
 from .errors import ConfigError, NoEndpoint, UsageError
 
 DEFAULT_TIMEOUT = 10.0
@@ -40,12 +39,53 @@ def check_timeout(value: Any) -> str | None:
     return None
 
 
+class Backend(Protocol):
+    """What config needs of a backend: its descriptor (ctrtool.adapters), handed over by the registry
+    (:func:`use_backends`), so that config imports no adapter."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def config_keys(self) -> dict[str, Any]: ...
+
+    def endpoint(self, settings: Settings) -> Endpoint: ...
+
+    def hint(self, settings: Settings | None = None) -> str: ...
+
+
+# the backends' names and how to get one's descriptor: ctrtool.adapters hands them over on import
+_backends: tuple[tuple[str, ...], Callable[[str], Backend]] | None = None
+
+
+def use_backends(names: tuple[str, ...], get: Callable[[str], Backend]) -> None:
+    """The registry of backends (ctrtool.adapters) hands config their names and descriptors."""
+    global _backends
+    _backends = (names, get)
+
+
+def backend_names() -> tuple[str, ...]:
+    return _registry()[0]
+
+
+def _backend(name: str) -> Backend:
+    return _registry()[1](name)
+
+
+def _registry() -> tuple[tuple[str, ...], Callable[[str], Backend]]:
+    if _backends is None:  # ctrtool/__init__.py imports the registry, which hands it over
+        raise RuntimeError("no backends registered: import ctrtool.adapters first")
+    return _backends
+
+
 def schema() -> dict[str, Any]:
     """What the config file may hold: section -> key -> type, a section per backend (its
     descriptor's ``config_keys``). Anything else is an error with its line."""
-    from .adapters import all_descriptors
-
-    return {"timeout": (int, float), "backends": list, **{d.name: dict(d.config_keys) for d in all_descriptors()}}
+    return {
+        "timeout": (int, float),
+        "backends": list,
+        **{name: dict(_backend(name).config_keys) for name in backend_names()},
+    }
 
 
 @dataclass
@@ -90,17 +130,7 @@ class Endpoint:
 def endpoint_hint(backend: str, settings: Settings | None = None) -> str:
     """How to set ``backend``'s endpoint (its descriptor's words), naming the config file its tool
     reads here: crictl's is CRI_CONFIG_FILE's (or ctrtool's crictl.config), else /etc/crictl.yaml."""
-    hint = _descriptor(backend).endpoint_hint
-    if "{tool_config}" not in hint:
-        return hint
-    path = settings.crictl_config_path() if settings else (os.environ.get("CRI_CONFIG_FILE") or "/etc/crictl.yaml")
-    return hint.replace("{tool_config}", path)
-
-
-def _descriptor(backend: str) -> Any:
-    from .adapters import get_descriptor
-
-    return get_descriptor(backend)
+    return _backend(backend).hint(settings)
 
 
 @dataclass
@@ -161,7 +191,8 @@ class Settings:
         if self.env.get("CONTAINERD_NAMESPACE"):
             return self.env["CONTAINERD_NAMESPACE"], "env CONTAINERD_NAMESPACE"
         ns = next(
-            (self.file.get(b, {}).get("namespace") for b in BACKENDS if self.file.get(b, {}).get("namespace")), None
+            (self.file.get(b, {}).get("namespace") for b in backend_names() if self.file.get(b, {}).get("namespace")),
+            None,
         )
         if ns:
             return ns, f"ctr.namespace in {self.config_path}"
@@ -169,91 +200,12 @@ class Settings:
 
     # -- endpoints -------------------------------------------------------------------------
     def endpoint(self, backend: str) -> Endpoint:
-        """Where ``backend``'s tool connects, found the way that kind of tool finds it (the
-        descriptor's ``discovery``): docker's CLI (host, contexts), containerd's clients, or crictl."""
-        if backend not in BACKENDS:
-            raise UsageError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-        d = _descriptor(backend)
-        return {
-            "docker-cli": self._docker_endpoint,
-            "containerd": self._containerd_endpoint,
-            "cri": self._cri_endpoint,
-        }[d.discovery](d)
-
-    def _docker_endpoint(self, d: Any) -> Endpoint:
-        f, env, conf = self.flags, self.env, self.file.get(d.name, {})
-        if f.docker_host:
-            return Endpoint(d.name, f.docker_host, "flag --docker-host")
-        if f.docker_context:
-            return _docker_context_endpoint(d, f.docker_context, "flag --context", env)
-        if env.get("DOCKER_HOST"):
-            return Endpoint(d.name, env["DOCKER_HOST"], "env DOCKER_HOST")
-        if env.get("DOCKER_CONTEXT"):
-            return _docker_context_endpoint(d, env["DOCKER_CONTEXT"], "env DOCKER_CONTEXT", env)
-        if conf.get("host"):
-            return Endpoint(d.name, conf["host"], f"{d.name}.host in {self.config_path}")
-        if conf.get("context"):
-            return _docker_context_endpoint(d, conf["context"], f"{d.name}.context in {self.config_path}", env)
-        current = _docker_current_context(env)
-        if current and current != "default":
-            return _docker_context_endpoint(d, current, "docker CLI current context", env)
-        return _first_socket(d.name, d.default_sockets)
-
-    def _containerd_endpoint(self, d: Any) -> Endpoint:
-        f, env, conf = self.flags, self.env, self.file.get(d.name, {})
-        if f.containerd_address:
-            return Endpoint(d.name, f.containerd_address, "flag --address")
-        if env.get("CONTAINERD_ADDRESS"):
-            return Endpoint(d.name, env["CONTAINERD_ADDRESS"], "env CONTAINERD_ADDRESS")
-        if conf.get("address"):
-            return Endpoint(d.name, conf["address"], f"{d.name}.address in {self.config_path}")
-        return _first_socket(d.name, d.default_sockets)
-
-    def _cri_endpoint(self, d: Any) -> Endpoint:
-        f, env, conf = self.flags, self.env, self.file.get(d.name, {})
-        runtime = _first_given(
-            (f.runtime_endpoint, "flag --runtime-endpoint"),
-            (env.get("CONTAINER_RUNTIME_ENDPOINT"), "env CONTAINER_RUNTIME_ENDPOINT"),
-            (conf.get("runtime-endpoint"), f"{d.name}.runtime-endpoint in {self.config_path}"),
-        )
-        image = f.image_endpoint or env.get("IMAGE_SERVICE_ENDPOINT") or conf.get("image-endpoint")
-        tool_path = self.crictl_config_path()
-        tool_conf: dict[str, Any] = {}
-        if runtime is None or image is None:  # only then does crictl's own file matter (and YAML load)
-            tool_conf = self._crictl_config(tool_path)
-        if runtime is None and tool_conf.get("runtime-endpoint"):
-            runtime = (tool_conf["runtime-endpoint"], f"runtime-endpoint in {tool_path}")
-        ep = Endpoint(d.name, *runtime) if runtime else _first_socket(d.name, d.default_sockets)
-        ep.image_address = image or tool_conf.get("image-endpoint") or ep.address
-        ep.tool_config = tool_path if os.path.exists(tool_path) else None
-        ep.hint = endpoint_hint(d.name, self)
-        return ep
-
-    def crictl_config_path(self) -> str:
-        return (
-            next((self.file[b]["config"] for b in BACKENDS if self.file.get(b, {}).get("config")), None)
-            or self.env.get("CRI_CONFIG_FILE")
-            or "/etc/crictl.yaml"
-        )
-
-    def _crictl_config(self, path: str) -> dict[str, Any]:
-        if not os.path.exists(path):
-            return {}
-        text = _read_text(path)
-        data = _load_yaml(path, text)
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise ConfigError(path, "crictl config must be a mapping of keys to values", 1)
-        return {k: v for k, v in data.items() if isinstance(v, str) and v}
-
-
-def _first_given(*candidates: tuple[str | None, str]) -> tuple[str, str] | None:
-    """The first (value, source) whose value is set."""
-    for value, source in candidates:
-        if value:
-            return value, source
-    return None
+        """Where ``backend``'s tool connects, found the way that kind of tool finds it: its
+        descriptor's ``discover`` (ctrtool.adapters.discovery: docker's CLI, containerd's clients, crictl)."""
+        names = backend_names()
+        if backend not in names:
+            raise UsageError(f"unknown backend {backend!r} (choose from {', '.join(names)})")
+        return _backend(backend).endpoint(self)
 
 
 def load(flags: Flags | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -344,10 +296,10 @@ def _validate(path: str, node: Any, schema: dict[str, Any], prefix: str) -> dict
         if expected is list:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(path, f"{name!r} must be a list of backend names", line)
-            bad = [v for v in value if v not in BACKENDS]
+            bad = [v for v in value if v not in backend_names()]
             if bad:
                 raise ConfigError(
-                    path, f"{name!r}: unknown backend {bad[0]!r} (choose from {', '.join(BACKENDS)})", line
+                    path, f"{name!r}: unknown backend {bad[0]!r} (choose from {', '.join(backend_names())})", line
                 )
         elif isinstance(value, bool) or not isinstance(value, expected):
             kind = "a number" if expected == (int, float) else "a string"
@@ -358,14 +310,7 @@ def _validate(path: str, node: Any, schema: dict[str, Any], prefix: str) -> dict
     return out
 
 
-def _load_yaml(path: str, text: str) -> Any:
-    """YAML through safeio: aliases refused, nesting and numbers bounded."""
-    from . import safeio
-
-    return safeio.load_yaml(path, text, "config file")
-
-
-def _first_socket(backend: str, candidates: tuple[str, ...]) -> Endpoint:
+def first_socket(backend: str, candidates: tuple[str, ...]) -> Endpoint:
     for candidate in candidates:
         if _is_socket(candidate):
             return Endpoint(
@@ -383,41 +328,3 @@ def _is_socket(address: str) -> bool:
         return stat.S_ISSOCK(os.stat(socket_path(address)).st_mode)
     except OSError:
         return False
-
-
-def _docker_config_dir(env: dict[str, str]) -> str:
-    return env.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-
-
-def _docker_current_context(env: dict[str, str]) -> str | None:
-    from . import safeio
-
-    path = os.path.join(_docker_config_dir(env), "config.json")
-    try:
-        value = safeio.json_loads(path, safeio.read_bytes(path, safeio.CONFIG_LIMIT, "docker config"), "docker config")
-    except ConfigError:
-        return None
-    context = value.get("currentContext") if isinstance(value, dict) else None
-    return context if isinstance(context, str) else None
-
-
-def _docker_context_endpoint(d: Any, name: str, source: str, env: dict[str, str]) -> Endpoint:
-    """A docker CLI context: ctrtool passes ``--context NAME`` and shows the host it points at."""
-    if name == "default":
-        ep = _first_socket(d.name, d.default_sockets)
-        ep.context, ep.source = "default", f"{source} 'default'"
-        return ep
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    meta = os.path.join(_docker_config_dir(env), "contexts", "meta", digest, "meta.json")
-    from . import safeio
-
-    if not os.path.lexists(meta):
-        raise UsageError(f"docker context {name!r} ({source}) does not exist", "list contexts with `docker context ls`")
-    value = safeio.json_loads(meta, safeio.read_bytes(meta, safeio.CONFIG_LIMIT, "docker context"), "docker context")
-    try:
-        host = value["Endpoints"]["docker"]["Host"]
-    except (KeyError, TypeError) as exc:
-        raise ConfigError(meta, f"docker context {name!r} is unreadable: no {exc}") from None
-    if not isinstance(host, str):
-        raise ConfigError(meta, f"docker context {name!r} is unreadable: its docker Host is not a string")
-    return Endpoint(d.name, host, f"{source} {name!r}", context=name)

@@ -13,28 +13,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent / "ctrtool"
 
-# Cycles that other work removes, each the exact set of modules of one strongly connected
-# component. The list can only shrink: a cycle not listed fails, and so does a listed one that
-# is gone or has changed (then remove or narrow its entry).
-KNOWN_CYCLES: list[frozenset[str]] = [
-    # config.py's endpoint discovery imports the adapter registry: removed by the tools work
-    frozenset({"ctrtool.adapters", "ctrtool.adapters.base", "ctrtool.config"}),
-    # fleet/onnode.py imports cli.py: removed by the tools work
-    frozenset(
-        {"ctrtool.cli", "ctrtool.commands.nodes", "ctrtool.fleet.onnode", "ctrtool.fleet.run", "ctrtool.fleet.where"}
-    ),
-]
-
-# Private names used across modules ("importer: module.name"), left to other work. The list can
-# only shrink, as above.
-KNOWN_PRIVATE: set[str] = {
-    # removed by the tools work (fleet and doctor)
-    "ctrtool.fleet.onnode: ctrtool.doctor.procs._option",
-}
 
 CORE_MAX_LINES = 400
 
@@ -172,16 +152,12 @@ def private_uses(root: Path) -> set[str]:
 def test_no_import_cycles():
     graph = import_graph(ROOT)
     found = cycles(graph)
-    new = [" -> ".join(one_cycle(graph, c)) for c in found if c not in KNOWN_CYCLES]
-    assert not new, "import cycles:\n" + "\n".join(new)
-    gone = [sorted(c) for c in KNOWN_CYCLES if c not in found]
-    assert not gone, f"these KNOWN_CYCLES are gone or changed: remove or narrow their entries: {gone}"
+    assert not found, "import cycles:\n" + "\n".join(" -> ".join(one_cycle(graph, c)) for c in found)
 
 
 def test_no_private_names_across_modules():
     found = private_uses(ROOT)
-    assert not sorted(found - KNOWN_PRIVATE), "private names used across modules"
-    assert not sorted(KNOWN_PRIVATE - found), "these KNOWN_PRIVATE entries are gone: remove them"
+    assert not sorted(found), "private names used across modules"
 
 
 def test_core_modules_stay_small():
@@ -207,10 +183,3 @@ def test_the_graph_sees_every_kind_of_import(tmp_path):
     assert cycles(graph) == [frozenset({"pkg.top", "pkg.other", "pkg.sub", "pkg.sub.leaf"})]
     assert one_cycle(graph, cycles(graph)[0])[0] == one_cycle(graph, cycles(graph)[0])[-1]
     assert private_uses(pkg) == {"pkg.sub.leaf: pkg.top._hidden", "pkg.other: pkg.top._hidden"}
-
-
-@pytest.mark.parametrize("known", KNOWN_CYCLES, ids=lambda c: min(c))
-def test_known_cycles_are_other_work(known):
-    """What is allowed is only in the modules other work is rewriting (lab/, fleet/, doctor/,
-    config.py) and what imports them."""
-    assert any(m.startswith(("ctrtool.lab", "ctrtool.fleet", "ctrtool.doctor", "ctrtool.config")) for m in known)

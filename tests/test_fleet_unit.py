@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ctrtool.adapters.kubectl import PodState, pod_state
-from ctrtool.fleet import onnode, rbac_text, where
+from ctrtool.fleet import answers, onnode, rbac_text, where
 from ctrtool.fleet import run as fleet_run
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -287,7 +287,7 @@ def test_an_older_nodes_id_name_rows_are_folded_into_the_image_they_name():
         {"backend": "ctr", "namespace": "k8s.io", "ref": b, "id": b, "store": "/s", "copies": 1},
         {"backend": "crictl", "namespace": "k8s.io", "ref": "app:1", "id": a, "store": "/s", "copies": 2},
     ]
-    got = where.fold_alias_rows(rows)
+    got = answers.fold_alias_rows(rows)
     assert [(r["backend"], r["namespace"], r["ref"], r["aliases"]) for r in got] == [
         ("ctr", "k8s.io", "app:1", [a]),
         ("ctr", "default", a, []),

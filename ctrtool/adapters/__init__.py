@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from ..config import use_backends
+
 if TYPE_CHECKING:
     from .base import Adapter
     from .descriptor import Descriptor
@@ -23,6 +25,10 @@ BACKENDS = tuple(_MODULES)
 def get_descriptor(backend: str) -> Descriptor:
     """The backend's descriptor (KeyError for an unknown name)."""
     return importlib.import_module(f"{__name__}.{_MODULES[backend]}").DESCRIPTOR
+
+
+# config finds the backends through this registry, which it never imports (ctrtool/__init__.py does)
+use_backends(BACKENDS, get_descriptor)
 
 
 def all_descriptors() -> list[Descriptor]:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ..config import Endpoint, Settings
 from ..errors import Ambiguous, InvalidState, NotFound, PullFailed, ToolError, ToolTimeout, Unsupported
+from ..facts import Answer, CriImage, Plugin, Unpacked
 from ..model import (
     BackendInfo,
     ContainerRecord,
@@ -241,6 +242,45 @@ class Adapter:
 
     def info(self) -> BackendInfo:
         raise NotImplementedError
+
+    def answer(self) -> Answer:
+        """The daemon behind the endpoint, asked with one cheap call: whether it answers (else the
+        tool's error) and what it says of itself (`ctrtool doctor`)."""
+        raise Unsupported(f"{self.name} cannot be asked whether its daemon answers")
+
+    # -- what `ctrtool doctor` asks of the CRI's view and of containerd's client (one call each;
+    # Unsupported where the backend has no such thing) --------------------------------------------
+    def cri_info(self) -> dict[str, Any]:
+        """The CRI runtime's status and configuration (``crictl info``)."""
+        raise Unsupported(f"{self.name} does not speak the CRI")
+
+    def cri_images(self) -> list[CriImage]:
+        """The CRI's images: id, names, pinned (``crictl images -o json``)."""
+        raise Unsupported(f"{self.name} does not speak the CRI")
+
+    def imagefs(self) -> str | None:
+        """The mount point of the CRI's image filesystem."""
+        raise Unsupported(f"{self.name} does not speak the CRI")
+
+    def client_version(self) -> str | None:
+        """The tool's own version (the client's), when it knows it."""
+        raise Unsupported(f"{self.name} does not say its client's version")
+
+    def snapshotter_of(self, cri_info: dict[str, Any], imagefs: str | None) -> str | None:
+        """The snapshotter the CRI unpacks images for, from its info and image filesystem."""
+        raise Unsupported(f"{self.name} does not speak the CRI")
+
+    def sandbox_image_of(self, cri_info: dict[str, Any], images: Sequence[CriImage]) -> str | None:
+        """The pod sandbox (pause) image the CRI runtime uses, from its info and images."""
+        raise Unsupported(f"{self.name} does not speak the CRI")
+
+    def containerd_plugins(self) -> list[Plugin]:
+        """The plugins of the containerd this backend reaches (``ctr plugins ls``)."""
+        raise Unsupported(f"{self.name} cannot list containerd's plugins")
+
+    def unpacked(self, namespace: str) -> list[Unpacked]:
+        """Each image of containerd namespace ``namespace`` and the snapshotters it is unpacked in."""
+        raise Unsupported(f"{self.name} cannot list containerd's snapshots")
 
     def namespaces(self) -> list[str]:
         """The containerd namespaces this backend works in ([] when that does not apply)."""

@@ -171,7 +171,7 @@ def classify(
 
     now = now or _dt.datetime.now(_dt.timezone.utc)
     g = graph or read_graph(meta_db_path(root))
-    c = Classifier(os.path.realpath(root), "containerd", {})
+    c = Classifier(os.path.realpath(root), "containerd", {}, cri_visible=True)
     real = os.path.realpath
     c.owners[real(os.path.dirname(meta_db_path(root)))] = Owner(Bucket.METADATA)
     all_marks = {ns: marks(g, ns, now) for ns in g.images}

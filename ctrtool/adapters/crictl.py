@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import model
 from ..errors import Ambiguous, InvalidState, NotFound, PermissionDenied, ToolError, Unreachable, Unsupported
+from ..facts import Answer, CriImage
 from ..model import (
     BackendInfo,
     ContainerRecord,
@@ -35,18 +36,20 @@ from ..model import (
     StoredItem,
 )
 from ..runner import Result, Streamed, not_understood
+from . import discovery
 from .base import Adapter, canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions
-from .descriptor import Descriptor, NamespaceRule
+from .descriptor import Descriptor, NamespaceRule, NodeDaemon
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
 
 DESCRIPTOR = Descriptor(
     name="crictl",
     module="crictl",
-    discovery="cri",
+    discover=discovery.cri,
     cls="CrictlAdapter",
     tool="crictl",
     role="the kubelet's view, through the CRI",
+    node_daemon=NodeDaemon.CRI,
     namespace_rule=NamespaceRule.FIXED,
     namespace=CRI_CONTAINERD_NAMESPACE,
     owns_namespace=True,
@@ -61,6 +64,7 @@ DESCRIPTOR = Descriptor(
     daemon="the CRI runtime",
     # {tool_config}: the crictl config file crictl reads here (CRI_CONFIG_FILE, else /etc/crictl.yaml)
     endpoint_hint="set CONTAINER_RUNTIME_ENDPOINT, pass --runtime-endpoint, or set runtime-endpoint in {tool_config}",
+    tool_config=discovery.cri_config_path,
     archives=False,
     moves_via="ctr",
     has_pods=True,
@@ -108,6 +112,16 @@ class CrictlAdapter(Adapter):
     def version(self) -> dict[str, str]:
         return parse_version(self.run("version").stdout)
 
+    def answer(self) -> Answer:
+        """``crictl version``: the CRI runtime's name, version and API version."""
+        v = self.version()
+        return Answer(
+            "version",
+            version=v.get("RuntimeVersion") or None,
+            runtime=v.get("RuntimeName") or None,
+            api=v.get("RuntimeApiVersion") or None,
+        )
+
     def imagefs(self) -> str | None:
         return parse_imagefs_mountpoint(self._json("imagefsinfo"))
 
@@ -128,6 +142,27 @@ class CrictlAdapter(Adapter):
         """crictl's own version (``crictl --version``): "v1.37.0", or None when the binary does not
         know it (a ``go install`` build says "unknown")."""
         return parse_client_version(self.run("--version").stdout)
+
+    def snapshotter_of(self, cri_info: dict[str, Any], imagefs: str | None) -> str | None:
+        return containerd_snapshotter(cri_info, imagefs)
+
+    def sandbox_image_of(self, cri_info: dict[str, Any], images: Sequence[CriImage]) -> str | None:
+        listed = {"images": [{"repoTags": i.repo_tags, "pinned": i.pinned} for i in images]}
+        return sandbox_image(json.dumps(cri_info), listed)
+
+    def cri_images(self) -> list[CriImage]:
+        """``crictl images -o json``, typed."""
+        got = self.image_list()
+        rows = got.get("images") if isinstance(got, dict) else None
+        return [
+            CriImage(
+                i.get("id"),
+                [t for t in i["repoTags"] if isinstance(t, str)] if isinstance(i.get("repoTags"), list) else None,
+                i.get("pinned"),
+            )
+            for i in rows or []
+            if isinstance(i, dict)
+        ]
 
     def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
         got = parallel(

@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import model
 from ..errors import Ambiguous, InvalidState, PermissionDenied, ToolError, Unreachable, Unsupported
+from ..facts import Answer, Plugin, Unpacked
 from ..model import (
     BackendInfo,
     ContainerRecord,
@@ -42,6 +43,7 @@ from ..model import (
     StoredItem,
 )
 from ..runner import not_understood
+from . import discovery
 from .base import Adapter, canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions
 from .descriptor import Descriptor, NamespaceRule
 
@@ -71,7 +73,7 @@ class Plugins:
 DESCRIPTOR = Descriptor(
     name="ctr",
     module="ctr",
-    discovery="containerd",
+    discover=discovery.containerd,
     cls="CtrAdapter",
     tool="ctr",
     role="containerd's own client: every namespace of one containerd, its content store and snapshots",
@@ -91,17 +93,6 @@ DESCRIPTOR = Descriptor(
     daemon="containerd",
     endpoint_hint="set CONTAINERD_ADDRESS, pass --address, or set ctr.address in the ctrtool config file",
 )
-
-
-@dataclass
-class Unpacked:
-    """One image of a namespace and the snapshotters it is unpacked in (``CtrAdapter.unpacked``)."""
-
-    ref: str
-    id: str | None  # config digest
-    top_layer: str | None  # the chain id of its last layer (None: config not readable)
-    platform: str | None  # os/architecture from its config
-    snapshotters: list[str]
 
 
 class CtrAdapter(Adapter):
@@ -335,9 +326,17 @@ class CtrAdapter(Adapter):
         except ValueError as exc:
             raise not_understood(result, str(exc), self.endpoint.address) from None
 
+    def containerd_plugins(self) -> list[Plugin]:
+        """``ctr plugins ls``, typed."""
+        return [Plugin(r["TYPE"], r["ID"], r["STATUS"], r.get("PLATFORMS", "")) for r in self.plugin_rows()]
+
     def versions(self) -> dict[str, str]:
         """``ctr version``: {"client": ..., "server": ...}."""
         return parse_version(self.run("version").stdout)
+
+    def answer(self) -> Answer:
+        """``ctr version``: containerd's version (the server's)."""
+        return Answer("version", version=self.versions().get("server"), runtime="containerd")
 
     def unpacked(self, namespace: str) -> list[Unpacked]:
         """Each image of one namespace and the snapshotters that hold its top layer (its chain id)

@@ -9,14 +9,27 @@ images go in and out of it, and how a ctrtool command line reaches a place in it
 from __future__ import annotations
 
 import enum
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Endpoint, Settings
 
 
 class NamespaceRule(str, enum.Enum):
     NONE = "none"  # no containerd namespaces of its own choosing (docker: detected from the daemon)
     ALL = "all"  # every namespace of its containerd; -n picks one (ctr)
     FIXED = "fixed"  # one namespace, always (crictl: k8s.io)
+
+
+class NodeDaemon(str, enum.Enum):
+    """On a Kubernetes node, the daemon whose socket a backend's tool is given (``ctrtool nodes``)."""
+
+    OWN = "own"  # a daemon of the backend's own (dockerd)
+    CONTAINERD = "containerd"  # the containerd that serves the kubelet's CRI
+    CRI = "cri"  # the kubelet's CRI endpoint (else containerd's)
 
 
 @dataclass(frozen=True)
@@ -32,15 +45,18 @@ class Descriptor:
     # a copy in ``namespace`` of its containerd is this backend's own: advice and operations on it go
     # through this backend, never behind its back through ctr (docker's moby, the CRI's k8s.io)
     owns_namespace: bool = False
-    # endpoint discovery: the tools' convention it follows ("docker-cli": DOCKER_HOST and contexts;
-    # "containerd": CONTAINERD_ADDRESS; "cri": CONTAINER_RUNTIME_ENDPOINT and crictl.yaml), the
-    # environment variables it reads, the config file's keys of its section, and the sockets looked
-    # at when nothing says where (in order)
-    discovery: str = "containerd"
+    # endpoint discovery: the tools' convention it follows (a function of .discovery: docker's CLI,
+    # DOCKER_HOST and contexts; containerd's clients, CONTAINERD_ADDRESS; the CRI's, CONTAINER_RUNTIME_
+    # ENDPOINT and crictl.yaml), the environment variables it reads, the config file's keys of its
+    # section, and the sockets looked at when nothing says where (in order)
+    discover: Callable[[Settings, Descriptor], Endpoint] | None = None
     env: tuple[str, ...] = ()
     config_keys: dict[str, Any] = field(default_factory=dict)
     default_sockets: tuple[str, ...] = ()
     endpoint_hint: str = ""
+    # the tool's own config file, named in the hint where it says ``{tool_config}`` (crictl's: a
+    # function of .discovery, handed in by the adapter module, so that this module imports none)
+    tool_config: Callable[[Settings], str] | None = None
     daemon: str = "the daemon"  # what answers at the endpoint, in words (hints)
     # images in and out: whether it can export/import archives itself; if not, the backend whose
     # tool moves the data for it, in its namespace (crictl: ctr -n k8s.io)
@@ -48,8 +64,42 @@ class Descriptor:
     moves_via: str | None = None
     # how a ctrtool command line names a place in this backend ("-n NS" added for ALL)
     selects_namespace: bool = False
+    # its tool talks to a daemon at an endpoint (a daemonless tool is there when it is installed)
+    needs_endpoint: bool = True
     # it lists pod sandboxes (the CRI's view)
     has_pods: bool = False
+    # its daemon runs on a containerd of its own choosing and names it when asked (dockerd): doctor
+    # checks that it is the CRI's
+    reports_containerd: bool = False
+    # on containerd's image store its tool prints the manifest digest as IMAGE ID (Docker 29), not
+    # the config digest
+    digest_is_id_in_namespace: bool = False
+    # on a Kubernetes node: the daemon whose socket it is given (fleet's discovery)
+    node_daemon: NodeDaemon = NodeDaemon.CONTAINERD
+
+    def endpoint(self, settings: Settings) -> Endpoint:
+        """Where this backend's tool connects, found the way the tool finds it (``discover``)."""
+        if self.discover is None:
+            from ..config import first_socket
+
+            return first_socket(self.name, self.default_sockets)
+        return self.discover(settings, self)
+
+    def present(self, settings: Settings) -> bool:
+        """Whether this backend is there to ask: its tool is installed and, for a tool that talks to
+        a daemon, its endpoint is found."""
+        if not installed(settings.binary(self.name)):
+            return False
+        return not self.needs_endpoint or self.endpoint(settings).address is not None
+
+    def hint(self, settings: Settings | None = None) -> str:
+        """How to set the endpoint, naming the config file the tool reads here when it has one
+        (``{tool_config}`` in ``endpoint_hint``: crictl's)."""
+        if "{tool_config}" not in self.endpoint_hint or self.tool_config is None:
+            return self.endpoint_hint
+        from ..config import Settings
+
+        return self.endpoint_hint.replace("{tool_config}", self.tool_config(settings or Settings()))
 
     def place_flags(self, namespace: str | None) -> str:
         """``--backend NAME [-n NS]``: what reaches a place in this backend on a command line."""
@@ -65,3 +115,10 @@ class Descriptor:
         if self.namespace_rule is NamespaceRule.FIXED and namespace:
             return f"{self.name} ({namespace})"
         return self.name
+
+
+def installed(binary: str) -> bool:
+    """A tool's binary is on PATH, or is an executable path."""
+    import shutil
+
+    return bool(shutil.which(binary)) or (os.path.isabs(binary) and os.access(binary, os.X_OK))

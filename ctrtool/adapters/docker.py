@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import model
 from ..errors import PermissionDenied, ToolError, Unreachable
+from ..facts import Answer
 from ..model import (
     BackendInfo,
     ContainerRecord,
@@ -35,8 +36,9 @@ from ..model import (
     ViewOf,
 )
 from ..runner import Result, not_understood
+from . import discovery
 from .base import Adapter, chain_ids, stderr_mentions
-from .descriptor import Descriptor, NamespaceRule
+from .descriptor import Descriptor, NamespaceRule, NodeDaemon
 
 # docker runs its containers (and, on containerd's image store, keeps its images) in this containerd
 # namespace unless dockerd is started with --containerd-namespace; `docker info` reports it since API
@@ -46,10 +48,11 @@ DOCKER_CONTAINERD_NAMESPACE = "moby"
 DESCRIPTOR = Descriptor(
     name="docker",
     module="docker",
-    discovery="docker-cli",
+    discover=discovery.docker_cli,
     cls="DockerAdapter",
     tool="docker",
     role="docker's images: its own graph driver store, or a namespace of containerd's image store",
+    node_daemon=NodeDaemon.OWN,
     namespace_rule=NamespaceRule.NONE,
     namespace=DOCKER_CONTAINERD_NAMESPACE,
     owns_namespace=True,
@@ -57,6 +60,8 @@ DESCRIPTOR = Descriptor(
     config_keys={"host": str, "context": str, "binary": str},
     default_sockets=("unix:///var/run/docker.sock",),
     daemon="dockerd",
+    reports_containerd=True,
+    digest_is_id_in_namespace=True,
     endpoint_hint="set DOCKER_HOST, pass --docker-host, or set docker.host in the ctrtool config file",
 )
 
@@ -169,6 +174,20 @@ class DockerAdapter(Adapter):
         """``docker info`` as JSON, from the docker CLI itself: `ctrtool doctor` shows the tool call
         as its evidence, and what a user running docker would get."""
         return self._info(tool=True)
+
+    def answer(self) -> Answer:
+        """``docker info``: its version, data root and the containerd it works with."""
+        info = self.daemon_info()
+        containerd = info["Containerd"] if isinstance(info.get("Containerd"), dict) else {}
+        version = info.get("ServerVersion")
+        return Answer(
+            "info",
+            version=None if version is None else str(version),
+            runtime="docker",  # Docker Engine (doctor's end-of-life table names it so)
+            root=info.get("DockerRootDir"),
+            containerd=containerd.get("Address") or None,
+            excerpt=f"ServerVersion: {version}",
+        )
 
     def _image_ids(self) -> list[str]:
         got = self._via_api("image_ids")

@@ -52,7 +52,9 @@ def shown_id(r: ImageRecord) -> str | None:
 
 def image_id_shown(backend: str | None, namespace: str | None, image_id: str | None, digest: str | None) -> str | None:
     """shown_id() of a row's fields (also `nodes images`, whose rows are JSON from the nodes)."""
-    if backend == "docker" and namespace and digest:
+    from ..adapters import BACKENDS, get_descriptor
+
+    if namespace and digest and backend in BACKENDS and get_descriptor(backend).digest_is_id_in_namespace:
         return digest
     return image_id or digest
 

@@ -8,9 +8,12 @@ kubectl adapter's.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -19,7 +22,9 @@ from ..output import Column, Output, human_size, short_id
 from .common import OutputOpt, YesOpt, check_format, handle_errors
 
 if TYPE_CHECKING:
+    from ..doctor.result import Result
     from ..fleet.run import FleetRun, NodeOutcome
+    from ..model import ImageRecord, StoreUsage
 
 app = typer.Typer(
     name="nodes",
@@ -213,24 +218,6 @@ def _exit(outcomes: list[NodeOutcome], problem: bool = False) -> None:
     raise typer.Exit(1 if problem else 0)
 
 
-def _report_data(o: NodeOutcome, command: str) -> Any:
-    for r in (o.result or {}).get("reports", []):
-        if r.get("argv", [""])[0] == command:
-            return r.get("data")
-    return None
-
-
-def _node_images(o: NodeOutcome) -> Any:
-    """The node's `images -o json` rows, the CRI's id-names folded into the image they name (a
-    node's ctrtool folds them itself; an older one listed them as rows, without ``aliases``)."""
-    rows = _report_data(o, "images")
-    if not isinstance(rows, list) or all(isinstance(r, dict) and "aliases" in r for r in rows):
-        return rows
-    from ..fleet.where import fold_alias_rows
-
-    return fold_alias_rows(rows)
-
-
 def _node_fields(o: NodeOutcome) -> dict[str, Any]:
     return {
         "node": o.node,
@@ -242,13 +229,9 @@ def _node_fields(o: NodeOutcome) -> dict[str, Any]:
     }
 
 
-def _missing_rows(outcomes: list[NodeOutcome]) -> list[dict[str, Any]]:
-    """A table row for each node that gave nothing: its status and reason."""
-    return [
-        {"node": o.node, "_missing": f"({o.status}: {o.reason})" if o.reason else f"({o.status})"}
-        for o in outcomes
-        if not o.answered
-    ]
+def _silent(outcomes: list[NodeOutcome]) -> list[tuple[str, str]]:
+    """Each node that gave nothing, and why in words: "(status: reason)"."""
+    return [(o.node, f"({o.status}: {o.reason})" if o.reason else f"({o.status})") for o in outcomes if not o.answered]
 
 
 def _show_partial(t: Target, outcomes: list[NodeOutcome]) -> None:
@@ -265,26 +248,43 @@ def _show_partial(t: Target, outcomes: list[NodeOutcome]) -> None:
         )
 
 
-TARGET_OPTIONS = (
-    "kubeconfig",
-    "context",
-    "namespace",
-    "selector",
-    "nodes",
-    "all_nodes",
-    "as_user",
-    "as_groups",
-    "node_image",
-    "timeout",
-    "parallel",
-    "dry_run",
-    "output",
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+# the options every `nodes` command shares, declared once (in this order after each command's own)
+FLEET_OPTIONS = (
+    _option("all_nodes", AllOpt, False),
+    _option("nodes", NodesOpt, None),
+    _option("selector", SelectorOpt, None),
+    _option("output", OutputOpt, "table"),
+    _option("kubeconfig", KubeconfigOpt, None),
+    _option("context", ContextOpt, None),
+    _option("namespace", KubeNamespaceOpt, None),
+    _option("as_user", AsOpt, None),
+    _option("as_groups", AsGroupOpt, None),
+    _option("node_image", NodeImageOpt, None),
+    _option("timeout", FleetTimeoutOpt, 120.0),
+    _option("parallel", ParallelOpt, 50),
+    _option("dry_run", DryRunOpt, False),
 )
 
 
-def _target(ctx: typer.Context, params: dict[str, Any]) -> Target:
-    """The shared options of a command (its ``locals()``), checked."""
-    return Target(command_path=ctx.command_path, **{name: params[name] for name in TARGET_OPTIONS})
+def fleet_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """A `nodes` command takes its own parameters (``ctx`` first) and ``target``: the shared
+    options (:data:`FLEET_OPTIONS`), which typer sees after the command's own, checked into a
+    :class:`Target` before the command runs."""
+    own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "target"]
+
+    @functools.wraps(fn)
+    def command(ctx: typer.Context, *args: Any, **kwargs: Any) -> None:
+        shared = {p.name: kwargs.pop(p.name) for p in FLEET_OPTIONS}
+        fn(ctx, *args, target=Target(command_path=ctx.command_path, **shared), **kwargs)
+
+    params = [*own, *FLEET_OPTIONS]
+    command.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
 
 
 # ---- images ----------------------------------------------------------------------------------
@@ -292,58 +292,43 @@ def _target(ctx: typer.Context, params: dict[str, Any]) -> Target:
 
 @app.command("images")
 @handle_errors
+@fleet_options
 def images(
     ctx: typer.Context,
     repository: Annotated[
         Optional[str], typer.Argument(metavar="[REPO[:TAG]]", help="Only this repository (and tag).")
     ] = None,
-    all_nodes: AllOpt = False,
-    nodes: NodesOpt = None,
-    selector: SelectorOpt = None,
-    output: OutputOpt = "table",
-    kubeconfig: KubeconfigOpt = None,
-    context: ContextOpt = None,
-    namespace: KubeNamespaceOpt = None,
-    as_user: AsOpt = None,
-    as_groups: AsGroupOpt = None,
-    node_image: NodeImageOpt = None,
-    timeout: FleetTimeoutOpt = 120.0,
-    parallel: ParallelOpt = 50,
-    dry_run: DryRunOpt = False,
+    *,
+    target: Target,
 ) -> None:
     """Every image in every store (docker, each containerd namespace, the CRI) of every chosen node:
     `ctrtool images` on each node, with a NODE column. K8S: whether that node's kubelet can use
     the name."""
     from .common import check_names
-    from .images import image_id_shown
+    from .images import shown_id
 
     if repository is not None:
         check_names("image", [repository])
-    t = _target(ctx, locals())
+    t = target
     report = ["images", "-o", "json"] + ([repository] if repository else [])
     _, outcomes = _fleet(t, "ctrtool nodes images", lambda _n: [report])
     if t.out.structured:
-        t.out.data([_node_fields(o) | {"images": _node_images(o)} for o in outcomes])
+        t.out.data([_node_fields(o) | {"images": _json(o.images)} for o in outcomes])
     else:
-        rows: list[dict[str, Any]] = []
+        # (node, one of its images, or None and why the node gave none)
+        rows: list[tuple[str, ImageRecord | None, str | None]] = []
         for o in outcomes:
-            rows += [dict(r, node=o.node) for r in _node_images(o) or []]
-        rows += _missing_rows(outcomes)
+            rows += [(o.node, r, None) for r in o.images or []]
+        rows += [(node, None, why) for node, why in _silent(outcomes)]
         t.out.table(
             [
-                Column("NODE", lambda r: r["node"]),
-                Column("BACKEND", lambda r: r.get("backend") or r.get("_missing")),
-                Column("NAMESPACE", lambda r: r.get("namespace"), drop=3),
-                Column("IMAGE", lambda r: r.get("ref") or ("<none>" if "_missing" not in r else None)),
-                Column(
-                    "IMAGE ID",
-                    lambda r: short_id(
-                        image_id_shown(r.get("backend"), r.get("namespace"), r.get("id"), r.get("digest"))
-                    ),
-                    drop=4,
-                ),
-                Column("SIZE", lambda r: human_size(r.get("size")) if "size" in r else None, drop=2),
-                Column("K8S", lambda r: K8S_MARKS[r.get("kubelet_visible")] if "_missing" not in r else None, drop=1),
+                Column("NODE", lambda r: r[0]),
+                Column("BACKEND", lambda r: r[1].backend if r[1] else r[2]),
+                Column("NAMESPACE", lambda r: r[1] and r[1].namespace, drop=3),
+                Column("IMAGE", lambda r: (r[1].ref or "<none>") if r[1] else None),
+                Column("IMAGE ID", lambda r: short_id(shown_id(r[1])) if r[1] else None, drop=4),
+                Column("SIZE", lambda r: human_size(r[1].size) if r[1] else None, drop=2),
+                Column("K8S", lambda r: K8S_MARKS[r[1].kubelet_visible] if r[1] else None, drop=1),
             ],
             rows,
             caption=[("K8S", "K8S: ✓ that node's kubelet can use this name, ✗ it cannot, ? not known")] if rows else [],
@@ -357,45 +342,37 @@ def images(
 
 @app.command("df")
 @handle_errors
+@fleet_options
 def df(
     ctx: typer.Context,
-    all_nodes: AllOpt = False,
-    nodes: NodesOpt = None,
-    selector: SelectorOpt = None,
-    output: OutputOpt = "table",
-    kubeconfig: KubeconfigOpt = None,
-    context: ContextOpt = None,
-    namespace: KubeNamespaceOpt = None,
-    as_user: AsOpt = None,
-    as_groups: AsGroupOpt = None,
-    node_image: NodeImageOpt = None,
-    timeout: FleetTimeoutOpt = 120.0,
-    parallel: ParallelOpt = 50,
-    dry_run: DryRunOpt = False,
+    *,
+    target: Target,
 ) -> None:
     """The bytes each image store uses on every chosen node, and how much is unpacked more than
     once: `ctrtool df` on each node, with a NODE column and a total per node."""
-    t = _target(ctx, locals())
+    t = target
     _, outcomes = _fleet(t, "ctrtool nodes df", lambda _n: [["df", "-o", "json"]])
     if t.out.structured:
-        t.out.data([_node_fields(o) | {"df": _report_data(o, "df")} for o in outcomes])
+        t.out.data([_node_fields(o) | {"df": o.df} for o in outcomes])
     else:
-        rows: list[dict[str, Any]] = []
+        rows: list[_DfLine] = []
         for o in outcomes:
-            data = _report_data(o, "df") or {}
-            rows += [dict(s, node=o.node) for s in data.get("stores", [])]
-            if data:
-                rows.append({"node": o.node, "store": "unpacked more than once", "bytes": data.get("duplicated")})
-        rows += _missing_rows(outcomes)
+            if o.df is not None:
+                rows += [_DfLine(o.node, s) for s in o.df.stores]
+                rows.append(_DfLine(o.node, words="unpacked more than once", total=o.df.duplicated, has_total=True))
+        rows += [_DfLine(node, words=why) for node, why in _silent(outcomes)]
         t.out.table(
             [
-                Column("NODE", lambda r: r["node"]),
-                Column("STORE", lambda r: r.get("store") or r.get("_missing")),
-                Column("SEEN BY", lambda r: ", ".join(r.get("seen_by") or []) or None, drop=3),
-                Column("ITEMS", lambda r: r.get("items"), drop=2),
-                Column("SIZE", lambda r: human_size(r.get("bytes")) if "bytes" in r else None),
-                Column("DUPLICATED", lambda r: human_size(r.get("duplicated")) if "duplicated" in r else None, drop=1),
-                Column("PATH", lambda r: r.get("path"), shape="path", drop=4),
+                Column("NODE", lambda r: r.node),
+                Column("STORE", lambda r: (r.usage.store or None) if r.usage else r.words),
+                Column("SEEN BY", lambda r: (", ".join(r.usage.seen_by) or None) if r.usage else None, drop=3),
+                Column("ITEMS", lambda r: r.usage.items if r.usage else None, drop=2),
+                Column(
+                    "SIZE",
+                    lambda r: human_size(r.usage.bytes) if r.usage else human_size(r.total) if r.has_total else None,
+                ),
+                Column("DUPLICATED", lambda r: human_size(r.usage.duplicated) if r.usage else None, drop=1),
+                Column("PATH", lambda r: r.usage.path if r.usage else None, shape="path", drop=4),
             ],
             rows,
         )
@@ -403,29 +380,30 @@ def df(
     _exit(outcomes)
 
 
+@dataclass
+class _DfLine:
+    """A line of `nodes df`: a store of a node, the node's total, or why the node gave nothing."""
+
+    node: str
+    usage: StoreUsage | None = None
+    words: str | None = None  # the total's words, or why the node gave nothing
+    total: int | None = None  # bytes unpacked more than once on the node
+    has_total: bool = False
+
+
 # ---- doctor ----------------------------------------------------------------------------------
 
 
 @app.command("doctor")
 @handle_errors
+@fleet_options
 def doctor(
     ctx: typer.Context,
     image: Annotated[
         Optional[str], typer.Option("--image", metavar="REF", help="Also check that each node's kubelet can use REF.")
     ] = None,
-    all_nodes: AllOpt = False,
-    nodes: NodesOpt = None,
-    selector: SelectorOpt = None,
-    output: OutputOpt = "table",
-    kubeconfig: KubeconfigOpt = None,
-    context: ContextOpt = None,
-    namespace: KubeNamespaceOpt = None,
-    as_user: AsOpt = None,
-    as_groups: AsGroupOpt = None,
-    node_image: NodeImageOpt = None,
-    timeout: FleetTimeoutOpt = 120.0,
-    parallel: ParallelOpt = 50,
-    dry_run: DryRunOpt = False,
+    *,
+    target: Target,
 ) -> None:
     """`ctrtool doctor` on every chosen node: one line per node and check (the problems first), each
     node's full report in JSON. Exit status 1: a problem found on some node."""
@@ -433,27 +411,30 @@ def doctor(
 
     if image is not None:
         check_names("image", [image])
-    t = _target(ctx, locals())
+    t = target
     report = ["doctor", "-o", "json"] + (["--image", image] if image else [])
     _, outcomes = _fleet(t, "ctrtool nodes doctor", lambda _n: [report])
+    from ..doctor.result import Status
+
     problem = False
     if t.out.structured:
-        t.out.data([_node_fields(o) | {"checks": _report_data(o, "doctor")} for o in outcomes])
-    rows: list[dict[str, Any]] = []
+        t.out.data([_node_fields(o) | {"checks": _json(o.checks)} for o in outcomes])
+    # (node, one of its checks, or None and why the node gave none), the problems first
+    rows: list[tuple[str, Result | None, str | None]] = []
+    order = [Status.FAIL, Status.WARN, Status.SKIPPED, Status.OK]
     for o in outcomes:
-        checks = _report_data(o, "doctor") or []
-        problem = problem or any(c.get("status") in ("warn", "fail") for c in checks)
-        order = {"fail": 0, "warn": 1, "skipped": 2, "ok": 3}
-        rows += [dict(c, node=o.node) for c in sorted(checks, key=lambda c: order.get(c.get("status"), 4))]
+        checks = o.checks or []
+        problem = problem or any(c.status in (Status.WARN, Status.FAIL) for c in checks)
+        rows += [(o.node, c, None) for c in sorted(checks, key=lambda c: order.index(c.status))]
     if not t.out.structured:
-        rows += _missing_rows(outcomes)
+        rows += [(node, None, why) for node, why in _silent(outcomes)]
         t.out.table(
             [
-                Column("NODE", lambda r: r["node"]),
-                Column("CHECK", lambda r: r.get("check") or r.get("_missing")),
-                Column("STATUS", lambda r: r.get("status")),
-                Column("SUMMARY", lambda r: r.get("summary"), shape="text"),
-                Column("FIX", lambda r: _first_fix(r), shape="text", drop=1),
+                Column("NODE", lambda r: r[0]),
+                Column("CHECK", lambda r: r[1].check if r[1] else r[2]),
+                Column("STATUS", lambda r: r[1].status.value if r[1] else None),
+                Column("SUMMARY", lambda r: r[1] and r[1].summary, shape="text"),
+                Column("FIX", lambda r: first_fix(r[1]) if r[1] else None, shape="text", drop=1),
             ],
             rows,
         )
@@ -461,14 +442,19 @@ def doctor(
     _exit(outcomes, problem)
 
 
-def _first_fix(check: dict[str, Any]) -> str | None:
-    for fix in check.get("fixes") or []:
-        if fix.get("commands"):
-            return str(fix["commands"][0])
-        if fix.get("file"):
-            return f"in {fix['file']}: " + "; ".join(fix.get("lines") or [])
-        return fix.get("summary")
+def first_fix(check: Result) -> str | None:
+    for fix in check.fixes:
+        if fix.commands:
+            return str(fix.commands[0])
+        if fix.file:
+            return f"in {fix.file}: " + "; ".join(fix.lines)
+        return fix.summary
     return None
+
+
+def _json(records: list[Any] | None) -> list[dict[str, Any]] | None:
+    """Records (a node's, parsed where they arrived) as their JSON, which is what the node printed."""
+    return None if records is None else [r.to_dict() for r in records]
 
 
 # ---- where -----------------------------------------------------------------------------------
@@ -476,22 +462,12 @@ def _first_fix(check: dict[str, Any]) -> str | None:
 
 @app.command("where")
 @handle_errors
+@fleet_options
 def where(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(metavar="IMAGE", help="The image reference (as in a pod spec) or id.")],
-    all_nodes: AllOpt = False,
-    nodes: NodesOpt = None,
-    selector: SelectorOpt = None,
-    output: OutputOpt = "table",
-    kubeconfig: KubeconfigOpt = None,
-    context: ContextOpt = None,
-    namespace: KubeNamespaceOpt = None,
-    as_user: AsOpt = None,
-    as_groups: AsGroupOpt = None,
-    node_image: NodeImageOpt = None,
-    timeout: FleetTimeoutOpt = 120.0,
-    parallel: ParallelOpt = 50,
-    dry_run: DryRunOpt = False,
+    *,
+    target: Target,
 ) -> None:
     """Which nodes hold IMAGE, in which stores, and whether each node's kubelet can use it. For
     nodes where a pod of IMAGE waits (Pending: ErrImageNeverPull, ImagePullBackOff, ...), that
@@ -500,7 +476,7 @@ def where(
     from .common import check_names
 
     check_names("image", [image])
-    t = _target(ctx, locals())
+    t = target
     waiting = where_mod.waiting_pods(t.kube, image)
     doctor_report = ["doctor", "--image", image, "-o", "json"]
 
@@ -508,24 +484,19 @@ def where(
         return [["images", "-o", "json"]] + ([doctor_report] if node in waiting else [])
 
     _, outcomes = _fleet(t, "ctrtool nodes where", reports_for)
-    rows = [where_mod.row(o, image, waiting.get(o.node, []), _report_data) for o in outcomes]
+    rows = [where_mod.row(o, image, waiting.get(o.node, [])) for o in outcomes]
     unscheduled = waiting.get("", [])
     if t.out.structured:
-        t.out.data(
-            [
-                _node_fields(o) | {k: v for k, v in r.items() if k not in ("answered", "_missing")}
-                for o, r in zip(outcomes, rows)
-            ]
-        )
+        t.out.data([_node_fields(o) | r.to_dict() for o, r in zip(outcomes, rows)])
     else:
         t.out.table(
             [
-                Column("NODE", lambda r: r["node"]),
-                Column("STORES", lambda r: where_mod.stores_words(r) if r["answered"] else r["_missing"], shape="text"),
-                Column("K8S", lambda r: K8S_MARKS[r["kubelet_visible"]] if r["answered"] else None),
+                Column("NODE", lambda r: r.node),
+                Column("STORES", lambda r: where_mod.stores_words(r) if r.answered else r.missing, shape="text"),
+                Column("K8S", lambda r: K8S_MARKS[r.kubelet_visible] if r.answered else None),
                 # what `where` is for: wrapped, never left out
-                Column("PODS WAITING", lambda r: where_mod.pods_words(r["pods"]) or None, shape="text"),
-                Column("DOCTOR", lambda r: where_mod.verdict_words(r["doctor"]), shape="text"),
+                Column("PODS WAITING", lambda r: where_mod.pods_words(r.pods) or None, shape="text"),
+                Column("DOCTOR", lambda r: where_mod.verdict_words(r.doctor), shape="text"),
             ],
             rows,
             caption=["K8S: ✓ that node's kubelet can use the image, ✗ it cannot"]

@@ -5,15 +5,14 @@ on. Doctor itself never runs a tool: only the adapters do."""
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from ..config import Settings
 from ..errors import CtrtoolError
+from ..facts import Answer, CriImage, Plugin, Unpacked
 from .result import Evidence
 
 
@@ -74,8 +73,9 @@ class Probe:
 
     # -- facts ----------------------------------------------------------------------------------
     def installed(self, backend: str) -> bool:
-        binary = self.settings.binary(backend)
-        return bool(shutil.which(binary)) or (os.path.isabs(binary) and os.access(binary, os.X_OK))
+        from ..adapters.descriptor import installed
+
+        return installed(self.settings.binary(backend))
 
     def adapter(self, backend: str) -> Any:
         """A fresh adapter (its own deadline: the per-backend timeout)."""
@@ -84,7 +84,8 @@ class Probe:
         return adapter_class(backend)(self.settings)
 
     def fact(self, key: str, get: Callable[[], Any]) -> Any:
-        """``get()`` once per run; its error is kept and raised again to every check that asks."""
+        """``get()`` once per run; its error is kept and raised again to every check that asks.
+        ``get`` runs under the probe's lock: it must not ask another fact."""
         with self._lock:
             if key not in self._memo:
                 try:
@@ -96,49 +97,67 @@ class Probe:
             raise error
         return value
 
-    def ask(self, backend: str, method: str, *args: Any) -> Any:
-        """``adapter.method(*args)`` of ``backend``, once per run."""
-        key = f"{backend}.{method}{args!r}"
-        return self.fact(key, lambda: getattr(self.adapter(backend), method)(*args))
-
     def error_of(self, key: str) -> CtrtoolError | None:
         got = self._memo.get(key)
         return got[1] if got else None
 
-    # the CRI (crictl) --------------------------------------------------------------------------
-    def cri_version(self) -> dict[str, str]:
-        return self.ask("crictl", "version")
+    # -- the backends by what they are (their descriptors say; doctor names none) ---------------
+    @property
+    def cri(self) -> str:
+        """The kubelet's view: the backend that speaks the CRI (it lists pods)."""
+        from ..adapters import pods_backend
+
+        return pods_backend()
+
+    @property
+    def containerd(self) -> str:
+        """containerd's own client: the backend that sees every namespace of a containerd."""
+        from ..adapters import all_namespaces_backend
+
+        return all_namespaces_backend()
+
+    def own_daemons(self) -> list[str]:
+        """The backends with a daemon and a store of their own (docker): neither the CRI's view nor
+        containerd's client."""
+        from ..adapters import BACKENDS
+
+        return [b for b in BACKENDS if b not in (self.cri, self.containerd)]
+
+    def answer(self, backend: str) -> Answer:
+        """Whether ``backend``'s daemon answers, and what it says of itself (``Adapter.answer``),
+        once per run."""
+        return self.fact(f"{backend}.answer", lambda: self.adapter(backend).answer())
+
+    # the CRI -------------------------------------------------------------------------------------
+    def cri_version(self) -> Answer:
+        return self.answer(self.cri)
 
     def cri_info(self) -> dict[str, Any]:
-        return self.ask("crictl", "cri_info")
+        return self.fact("cri.info", lambda: self.adapter(self.cri).cri_info())
 
-    def cri_images(self) -> Any:
-        return self.ask("crictl", "image_list")
+    def cri_images(self) -> list[CriImage]:
+        return self.fact("cri.images", lambda: self.adapter(self.cri).cri_images())
 
     def cri_imagefs(self) -> str | None:
-        return self.ask("crictl", "imagefs")
+        return self.fact("cri.imagefs", lambda: self.adapter(self.cri).imagefs())
+
+    def cri_client_version(self) -> str | None:
+        return self.fact("cri.client", lambda: self.adapter(self.cri).client_version())
 
     def cri_snapshotter(self) -> str | None:
-        from ..adapters.crictl import containerd_snapshotter
-
-        return containerd_snapshotter(self.cri_info(), self.cri_imagefs())
+        info, imagefs = self.cri_info(), self.cri_imagefs()  # facts first: fact() holds the lock
+        return self.adapter(self.cri).snapshotter_of(info, imagefs)
 
     def sandbox_image(self) -> str | None:
-        import json
+        info, images = self.cri_info(), self.cri_images()
+        return self.adapter(self.cri).sandbox_image_of(info, images)
 
-        from ..adapters.crictl import sandbox_image
+    # containerd ----------------------------------------------------------------------------------
+    def ctr_plugins(self) -> list[Plugin]:
+        return self.fact("containerd.plugins", lambda: self.adapter(self.containerd).containerd_plugins())
 
-        return sandbox_image(json.dumps(self.cri_info()), self.cri_images())
-
-    # containerd (ctr) and docker -----------------------------------------------------------------
-    def ctr_plugins(self) -> list[dict[str, str]]:
-        return self.ask("ctr", "plugin_rows")
-
-    def unpacked(self, namespace: str) -> list[Any]:
-        return self.ask("ctr", "unpacked", namespace)
-
-    def docker_info(self) -> dict[str, Any]:
-        return self.ask("docker", "daemon_info")
+    def unpacked(self, namespace: str) -> list[Unpacked]:
+        return self.fact(f"containerd.unpacked.{namespace}", lambda: self.adapter(self.containerd).unpacked(namespace))
 
     def images(self) -> Any:
         """Every image copy every backend found lists (list_images: kubelet visibility set)."""
@@ -147,6 +166,6 @@ class Probe:
         return self.fact("images", lambda: list_images(self.settings, self.present_backends()))
 
     def present_backends(self) -> list[str]:
-        from ..adapters import BACKENDS
+        from ..adapters import all_descriptors
 
-        return [b for b in BACKENDS if self.installed(b) and self.settings.endpoint(b).address]
+        return [d.name for d in all_descriptors() if d.present(self.settings)]

@@ -227,7 +227,7 @@ DOCKER_CONFIG = "/etc/docker/daemon.json"
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
-def _option(argv: list[str], *names: str) -> list[str]:
+def option_values(argv: list[str], *names: str) -> list[str]:
     values = []
     for i, arg in enumerate(argv):
         for name in names:
@@ -247,9 +247,9 @@ def dockerd_serving(address: str | None) -> tuple[int, list[str], str] | None:
         return None
     want = os.path.realpath(socket_path(address))
     for pid, argv in processes("dockerd"):
-        hosts = _option(argv, "-H", "--host") or [f"unix://{DOCKER_SOCKET}"]
+        hosts = option_values(argv, "-H", "--host") or [f"unix://{DOCKER_SOCKET}"]
         if any(os.path.realpath(socket_path(h)) == want for h in hosts if h.startswith(("unix://", "/"))):
-            return pid, argv, (_option(argv, "--config-file") or [DOCKER_CONFIG])[0]
+            return pid, argv, (option_values(argv, "--config-file") or [DOCKER_CONFIG])[0]
     return None
 
 
@@ -290,7 +290,7 @@ def in_root_of(pid: int, path: str) -> str:
 
 
 def _first(argv: list[str], name: str) -> str | None:
-    values = _option(argv, name)
+    values = option_values(argv, name)
     return values[0] if values else None
 
 

@@ -29,6 +29,8 @@ import sys
 import time
 from typing import Any
 
+from ..adapters.descriptor import NodeDaemon
+
 MARKER = "ctrtool-node-result:1 "
 # the commands a node may be asked to run: read-only reports
 REPORTS = ("images", "df", "doctor", "layers", "info")
@@ -38,7 +40,7 @@ def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
     """(environment for ctrtool, what was found and how) for node ``node``."""
     from ..config import socket_path
     from ..doctor.procs import DEFAULT_CRI, kubelets, processes, serving
-    from ..doctor.procs import _option as options
+    from ..doctor.procs import option_values as options
 
     found: dict[str, Any] = {"node": node, "notes": []}
     env: dict[str, str] = {}
@@ -88,13 +90,19 @@ def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
             path_dirs.append(os.path.dirname(exe))
     elif dockerds:
         found["notes"].append(f"{len(dockerds)} dockerd processes, none on this node's containerd: docker left out")
-    found["backends"] = [
-        b
-        for b, there in (("docker", docker), ("ctr", containerd), ("crictl", chosen or containerd))
-        if there is not None
-    ]
+    found["backends"] = node_backends(
+        {NodeDaemon.OWN: docker, NodeDaemon.CONTAINERD: containerd, NodeDaemon.CRI: chosen or containerd}
+    )
     env["PATH"] = ":".join(dict.fromkeys([*path_dirs, *os.environ.get("PATH", "").split(":")]))
     return env, found
+
+
+def node_backends(daemons: dict[NodeDaemon, Any]) -> list[str]:
+    """The backends this node has: each one whose daemon (its descriptor's ``node_daemon``) was
+    found, in the registry's order."""
+    from ..adapters import all_descriptors
+
+    return [d.name for d in all_descriptors() if daemons.get(d.node_daemon) is not None]
 
 
 def _exe(pid: int) -> str | None:
@@ -122,9 +130,10 @@ def _capture(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
                 os.dup2(err.fileno(), 2)
                 os.environ.update(env)
                 sys.argv = ["ctrtool", *argv]
-                from ..cli import main
+                import runpy
 
-                main()
+                # ctrtool as a program (its __main__), in this forked interpreter: fleet imports no CLI
+                runpy.run_module("ctrtool", run_name="__main__", alter_sys=True)
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -34,8 +34,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..adapters.kubectl import Kubectl, NodeInfo, PodState, PodWatch
+from ..doctor.result import Result
 from ..errors import UsageError
+from ..model import ImageRecord
 from . import onnode
+from .answers import NodeDiskUsage
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -74,6 +77,10 @@ class NodeOutcome:
     status: str
     reason: str | None = None
     result: dict[str, Any] | None = None  # onnode's JSON: found, reports
+    # its `images` and `doctor` reports, parsed back into records where they arrived (None: no report)
+    images: list[ImageRecord] | None = None
+    checks: list[Result] | None = None
+    df: NodeDiskUsage | None = None
     pod: str | None = None
     seconds: float | None = None
     log_bytes: int = 0
@@ -472,4 +479,19 @@ def _outcome(node: str, pod: str, state: PodState, log: str) -> NodeOutcome:
         reason = f"`ctrtool {' '.join(bad.get('argv', []))}` exited {bad.get('exit')}" + (
             f": {lines[0].strip()}" if lines else ""
         )
-    return NodeOutcome(node, status, reason, result=result, pod=pod, log_bytes=size)
+    from .answers import disk_usage, doctor_results, image_records
+
+    def data(command: str) -> Any:
+        return next((r["data"] for r in reports if r.get("argv", [""])[0] == command), None)
+
+    return NodeOutcome(
+        node,
+        status,
+        reason,
+        result=result,
+        images=image_records(data("images")),
+        checks=doctor_results(data("doctor")),
+        df=disk_usage(data("df")),
+        pod=pod,
+        log_bytes=size,
+    )

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..adapters.kubectl import Kubectl
+    from ..doctor.result import Result
+    from ..model import ImageRecord
     from .run import NodeOutcome
 
 
@@ -21,37 +23,6 @@ def same_image(ref: str | None, wanted: str) -> bool:
     if looks_like_id(wanted):
         return False
     return canonical(ref) == canonical(wanted)
-
-
-def fold_alias_rows(rows: list[Any]) -> list[Any]:
-    """A node's image rows (JSON of `images`) with the CRI's id-names folded, as
-    core.fold_aliases does for ImageRecords: a row named ``sha256:<64 hex>`` that is the ``id`` of
-    another row of the same backend and namespace becomes an entry of that row's ``aliases``."""
-
-    def is_alias(ref: Any) -> bool:
-        return isinstance(ref, str) and ref.startswith("sha256:") and len(ref) == 71
-
-    def place(r: dict[str, Any]) -> tuple:
-        return (r.get("backend"), r.get("namespace"), r.get("store"))
-
-    named: dict[tuple, list[dict[str, Any]]] = {}
-    out: list[Any] = []
-    for r in rows:
-        if isinstance(r, dict):
-            r = dict(r, aliases=list(r.get("aliases") or []))
-            if r.get("id") and r.get("ref") and not is_alias(r.get("ref")):
-                named.setdefault((*place(r), r["id"]), []).append(r)
-        out.append(r)
-    kept: list[Any] = []
-    for r in out:
-        owners = named.get((*place(r), r.get("ref"))) if isinstance(r, dict) and is_alias(r.get("ref")) else None
-        if not owners:
-            kept.append(r)
-            continue
-        for owner in owners:
-            if r["ref"] not in owner["aliases"]:
-                owner["aliases"].append(r["ref"])
-    return kept
 
 
 def waiting_pods(kube: Kubectl, image: str) -> dict[str, list[dict[str, Any]]]:
@@ -77,42 +48,74 @@ def waiting_pods(kube: Kubectl, image: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def row(
-    o: NodeOutcome, image: str, pods: list[dict[str, Any]], data: Callable[[NodeOutcome, str], Any]
-) -> dict[str, Any]:
-    """The JSON fields of one node's answer (documented in docs/reference.md)."""
+@dataclass
+class NodePlaces:
+    """One node's answer to `nodes where IMAGE`: its copies of the image (records), whether its
+    kubelet can use one, the pods waiting for it there, and doctor's checks where a pod waits."""
+
+    node: str
+    answered: bool  # the node printed its image listing
+    missing: str  # why not, in words: "(status: reason)"
+    image: str
+    present: list[ImageRecord]
+    kubelet_visible: bool | None
+    pods: list[dict[str, Any]]
+    doctor: list[Result] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON fields (documented in docs/reference.md)."""
+        return {
+            "node": self.node,
+            "image": self.image,
+            "present": [
+                {
+                    "backend": r.backend,
+                    "namespace": r.namespace,
+                    "ref": r.ref,
+                    "id": r.id,
+                    "kubelet_visible": r.kubelet_visible,
+                }
+                for r in self.present
+            ],
+            "kubelet_visible": self.kubelet_visible,
+            "pods": self.pods,
+            "doctor": None if self.doctor is None else [c.to_dict() for c in self.doctor],
+        }
+
+
+def row(o: NodeOutcome, image: str, pods: list[dict[str, Any]]) -> NodePlaces:
+    """One node's answer, from its records (parsed where they arrived)."""
     from ..refs import looks_like_id
 
-    listed = data(o, "images") if o.answered else None
+    listed = o.images if o.answered else None
     present = []
     for r in listed or []:
         by_id = looks_like_id(image) and any(
-            (v or "").removeprefix("sha256:").startswith(image.removeprefix("sha256:"))
-            for v in (r.get("id"), r.get("digest"))
+            (v or "").removeprefix("sha256:").startswith(image.removeprefix("sha256:")) for v in (r.id, r.digest)
         )
-        if by_id or same_image(r.get("ref"), image):
-            present.append({k: r.get(k) for k in ("backend", "namespace", "ref", "id", "kubelet_visible")})
-    visible: bool | None = None
-    if listed is not None:
-        visible = any(p.get("kubelet_visible") for p in present)
-    return {
-        "node": o.node,
-        "answered": listed is not None,
-        "_missing": f"({o.status}: {o.reason})" if o.reason else f"({o.status})",
-        "image": image,
-        "present": present,
-        "kubelet_visible": visible,
-        "pods": pods,
-        "doctor": data(o, "doctor") if o.answered else None,
-    }
+        if by_id or same_image(r.ref, image):
+            present.append(r)
+    return NodePlaces(
+        node=o.node,
+        answered=listed is not None,
+        missing=f"({o.status}: {o.reason})" if o.reason else f"({o.status})",
+        image=image,
+        present=present,
+        kubelet_visible=any(p.kubelet_visible for p in present) if listed is not None else None,
+        pods=pods,
+        doctor=o.checks if o.answered else None,
+    )
 
 
-def stores_words(r: dict[str, Any]) -> str:
-    if not r["present"]:
+def stores_words(r: NodePlaces) -> str:
+    from ..adapters import BACKENDS, get_descriptor
+
+    if not r.present:
         return "none"
     seen = []
-    for p in r["present"]:
-        words = p["backend"] + (f" {p['namespace']}" if p.get("namespace") and p["backend"] == "ctr" else "")
+    for p in r.present:
+        picks = p.backend in BACKENDS and get_descriptor(p.backend).selects_namespace
+        words = p.backend + (f" {p.namespace}" if p.namespace and picks else "")
         if words not in seen:
             seen.append(words)
     return ", ".join(seen)
@@ -122,15 +125,15 @@ def pods_words(pods: list[dict[str, Any]]) -> str:
     return "; ".join(f"{p['namespace']}/{p['name']} {','.join(p['reasons'])}" for p in pods)
 
 
-def verdict_words(checks: list[dict[str, Any]] | None) -> str | None:
+def verdict_words(checks: list[Result] | None) -> str | None:
     """doctor's image check, in one line: its status, what it found and its first fix."""
     if not checks:
         return None
-    check = next((c for c in checks if c.get("check") == "image"), None)
+    check = next((c for c in checks if c.check == "image"), None)
     if check is None:
         return None
-    words = f"[{check.get('status')}] {check.get('summary')}"
-    for fix in check.get("fixes") or []:
-        if fix.get("commands"):
-            return f"{words}; fix: {fix['commands'][0]}"
+    words = f"[{check.status.value}] {check.summary}"
+    for fix in check.fixes:
+        if fix.commands:
+            return f"{words}; fix: {fix.commands[0]}"
     return words

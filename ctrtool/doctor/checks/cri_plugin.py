@@ -9,6 +9,7 @@ import json
 import re
 
 from ...errors import CtrtoolError
+from ...facts import Plugin
 from .. import Evidence, Fix, Options, Result, Skip, Status
 from ..probe import Probe
 from .common import error_evidence, file_evidence
@@ -23,8 +24,8 @@ CRI_PLUGINS_V2 = ("io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime",
 CRI_NAMES = {"cri", *CRI_PLUGINS_V1, *CRI_PLUGINS_V2}
 
 
-def is_cri_row(row: dict[str, str]) -> bool:
-    return (row["TYPE"], row["ID"]) == ("io.containerd.grpc.v1", "cri") or row["TYPE"] == "io.containerd.cri.v1"
+def is_cri_row(row: Plugin) -> bool:
+    return (row.type, row.id) == ("io.containerd.grpc.v1", "cri") or row.type == "io.containerd.cri.v1"
 
 
 def run(probe: Probe, options: Options) -> Result:
@@ -47,20 +48,24 @@ def run(probe: Probe, options: Options) -> Result:
     cri_rows = [r for r in rows or [] if is_cri_row(r)]
     if rows is not None:
         found = probe.evidence(
-            "plugins", "ls", tool="ctr", pick=lambda line: "cri" in line, header=lambda line: line.startswith("TYPE")
+            "plugins",
+            "ls",
+            tool=probe.containerd,
+            pick=lambda line: "cri" in line,
+            header=lambda line: line.startswith("TYPE"),
         )
         if found:
             evidence.append(found)
-    not_ok = [r for r in cri_rows if r["STATUS"].lower() != "ok"]
+    not_ok = [r for r in cri_rows if not r.loaded]
     unknown_service = cri_error is not None and "unknown service" in cri_error.message
     if cri_error is not None:
         evidence.append(error_evidence(cri_error))
     else:
-        found = probe.evidence("version", tool="crictl", pick=lambda line: "Runtime" in line)
+        found = probe.evidence("version", tool=probe.cri, pick=lambda line: "Runtime" in line)
         if found:
             evidence.append(found)
     if rows is not None and cri_rows and not not_ok and cri_error is None:
-        names = ", ".join(f"{r['TYPE']}.{r['ID']}" for r in cri_rows)
+        names = ", ".join(f"{r.type}.{r.id}" for r in cri_rows)
         return Result(NAME, TITLE, Status.OK, f"the CRI plugin is loaded ({names}) and answers", evidence=evidence)
     if rows is None and cri_error is None:
         return Result(
@@ -87,11 +92,11 @@ def run(probe: Probe, options: Options) -> Result:
 def _disabled(probe: Probe, rows, cri_rows, not_ok, evidence: list[Evidence], cri_error) -> Result:
     from ..procs import serving
 
-    ctr_address = probe.settings.endpoint("ctr").address
-    daemon = serving(ctr_address) or serving(probe.settings.endpoint("crictl").address)
-    failed = [r for r in not_ok if r["STATUS"].lower() == "error"]
+    ctr_address = probe.settings.endpoint(probe.containerd).address
+    daemon = serving(ctr_address) or serving(probe.settings.endpoint(probe.cri).address)
+    failed = [r for r in not_ok if r.status.lower() == "error"]
     if rows is not None and failed and len(failed) == len(not_ok):
-        what = ", ".join(f"{r['TYPE']}.{r['ID']}" for r in failed)
+        what = ", ".join(f"{r.type}.{r.id}" for r in failed)
         return Result(
             NAME,
             TITLE,

@@ -33,7 +33,7 @@ def kubelet_config_path(probe: Probe) -> tuple[str, str]:
     from ..procs import kubelet_for
 
     try:
-        endpoint = probe.settings.endpoint("crictl").address
+        endpoint = probe.settings.endpoint(probe.cri).address
     except CtrtoolError:
         endpoint = None
     kubelet = kubelet_for(endpoint)
@@ -104,18 +104,20 @@ def run(probe: Probe, options: Options) -> Result:
         cri_error: CtrtoolError | None = exc
     else:
         cri_error = None
-    if not root:
+    for backend in probe.own_daemons() if not root else ():
         try:
-            root = probe.docker_info().get("DockerRootDir")
+            root = probe.answer(backend).root
         except CtrtoolError:
             root = None
+        if root:
+            break
     if not root:
         raise Skip(
             "no image filesystem found: the CRI did not report one and docker did not answer",
             [error_evidence(cri_error)] if cri_error else [],
         )
     evidence: list[Evidence] = []
-    found = probe.evidence("imagefsinfo", "--output", "json", tool="crictl", excerpt=f"fsId.mountpoint: {root}")
+    found = probe.evidence("imagefsinfo", "--output", "json", tool=probe.cri, excerpt=f"fsId.mountpoint: {root}")
     if found:
         evidence.append(found)
     try:
@@ -210,7 +212,7 @@ def blind_spots(roots: list, namespace: str) -> list[str]:
             f"what nothing needs (orphans, leases) {bytes_words(blind['orphans'])} (`ctrtool df` accounts for every byte)"
         )
     for root in roots:
-        if root.tool != "containerd" and root.of_needed_layers():
+        if not root.cri_visible and root.of_needed_layers():
             lines.append(
                 f"under {root.root} docker's own image layers, {bytes_words(root.of_needed_layers())}: the kubelet "
                 "does not see them at all"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import CtrtoolError
+from ...errors import CtrtoolError, Unsupported
 from .. import Evidence, Fix, Options, Result, Status
 from ..probe import Probe
 from .common import error_evidence, same_socket
@@ -13,13 +13,9 @@ from .common import error_evidence, same_socket
 NAME = "endpoints"
 TITLE = "Endpoints: which socket each tool uses, and whether it answers"
 
-# how each backend's daemon is asked whether it answers (one cheap call, kept by the probe)
-_ANSWER = {"docker": "daemon_info", "ctr": "versions", "crictl": "version"}
-_CALL_WORD = {"docker": "info", "ctr": "version", "crictl": "version"}
-
 
 def run(probe: Probe, options: Options) -> Result:
-    from ...adapters import BACKENDS
+    from ...adapters import BACKENDS, get_descriptor
 
     status = Status.OK
     details: list[str] = []
@@ -36,7 +32,10 @@ def run(probe: Probe, options: Options) -> Result:
             details.append(f"{backend}: no endpoint found (looked at {', '.join(ep.looked_at)})")
             continue
         try:
-            probe.ask(backend, _ANSWER[backend])
+            answer = probe.answer(backend)  # each adapter's one cheap call, kept by the probe
+        except Unsupported as exc:  # a backend that cannot be asked: said, not failed
+            details.append(f"{backend}: {ep.address} (from {ep.source}): {exc.message}")
+            continue
         except CtrtoolError as exc:
             answered[backend] = False
             status = Status.FAIL
@@ -45,28 +44,29 @@ def run(probe: Probe, options: Options) -> Result:
             continue
         answered[backend] = True
         details.append(f"{backend}: {ep.address} (from {ep.source}) answers")
-        if backend == "docker":
-            info = probe.docker_info()
-            found = probe.evidence("info", tool="docker", excerpt=f"ServerVersion: {info.get('ServerVersion')}")
+        if answer.excerpt is not None:
+            found = probe.evidence(answer.call, tool=backend, excerpt=answer.excerpt)
         else:
-            found = probe.evidence(_CALL_WORD[backend], tool=backend, pick=_version_lines)
+            found = probe.evidence(answer.call, tool=backend, pick=_version_lines)
         if found:
             evidence.append(found)
 
     # crictl without a configuration: by hand it probes the defaults (the dockershim socket is gone
     # since Kubernetes 1.24), warns on every call, and may pick the wrong runtime
-    cri = endpoints["crictl"]
+    cri = endpoints[probe.cri]
     configured = cri.tool_config or not cri.source.startswith(("default location", "none found"))
-    if probe.installed("crictl") and not configured:
+    if probe.installed(probe.cri) and not configured:
         target = cri.address or _containerd_socket(probe, endpoints)
         path = _crictl_config_path(probe)
         if cri.address is None:
             status = Status.FAIL
-            summary_cri = "crictl has no endpoint: no config file, no CONTAINER_RUNTIME_ENDPOINT, no default socket"
+            summary_cri = (
+                f"{probe.cri} has no endpoint: no config file, no CONTAINER_RUNTIME_ENDPOINT, no default socket"
+            )
         else:
             status = max(status, Status.WARN, key=_rank)
             summary_cri = (
-                f"crictl has no config file ({path} is missing) and no CONTAINER_RUNTIME_ENDPOINT: "
+                f"{probe.cri} has no config file ({path} is missing) and no CONTAINER_RUNTIME_ENDPOINT: "
                 f"by hand it probes deprecated default sockets (it found {cri.address})"
             )
         details.append(summary_cri)
@@ -85,14 +85,16 @@ def run(probe: Probe, options: Options) -> Result:
             )
         )
 
-    # docker on another containerd than the CRI's
-    if answered.get("docker") and answered.get("crictl"):
-        _docker_vs_cri(probe, cri.address, details, evidence, fixes)
-        if any(f.summary.startswith("make docker use") for f in fixes):
-            status = max(status, Status.WARN, key=_rank)
+    # a daemon (docker) on another containerd than the CRI's
+    for backend in BACKENDS:
+        if get_descriptor(backend).reports_containerd and answered.get(backend) and answered.get(probe.cri):
+            _daemon_vs_cri(probe, backend, cri.address, details, evidence, fixes)
+            if any(f.summary.startswith(f"make {backend} use") for f in fixes):
+                status = max(status, Status.WARN, key=_rank)
 
     silent = [b for b, ok in answered.items() if not ok]
-    problems = [d for d in details if d.startswith(("crictl has no", "docker works with"))]
+    daemons = [b for b in BACKENDS if get_descriptor(b).reports_containerd]
+    problems = [d for d in details if d.startswith((f"{probe.cri} has no", *(f"{b} works with" for b in daemons)))]
     if silent:
         names = ", ".join(silent[:-1]) + (" and " if len(silent) > 1 else "") + silent[-1]
         problems.insert(
@@ -121,39 +123,46 @@ def _unix(address: str) -> str:
 
 
 def _crictl_config_path(probe: Probe) -> str:
-    return probe.settings.crictl_config_path()
+    from ...adapters.discovery import cri_config_path
+
+    return cri_config_path(probe.settings)
 
 
 def _containerd_socket(probe: Probe, endpoints: dict[str, Any]) -> str | None:
     """The containerd ctr reaches (the CRI is a plugin of it), if ctr has one."""
-    ctr = endpoints.get("ctr")
+    ctr = endpoints.get(probe.containerd)
     return ctr.address if ctr is not None and ctr.address else None
 
 
-def _docker_vs_cri(
-    probe: Probe, cri_address: str | None, details: list[str], evidence: list[Evidence], fixes: list[Fix]
+def _daemon_vs_cri(
+    probe: Probe,
+    backend: str,
+    cri_address: str | None,
+    details: list[str],
+    evidence: list[Evidence],
+    fixes: list[Fix],
 ) -> None:
-    info = probe.docker_info()
-    containerd = (info.get("Containerd") or {}).get("Address") if isinstance(info.get("Containerd"), dict) else None
+    answer = probe.answer(backend)
+    containerd = answer.containerd
     if not containerd:
         details.append(
-            f"docker {info.get('ServerVersion')} does not say which containerd it uses (docker info has no "
+            f"{backend} {answer.version} does not say which containerd it uses (docker info has no "
             "Containerd.Address before Docker 23)"
         )
         return
-    found = probe.evidence("info", tool="docker", excerpt=f"Containerd.Address: {containerd}")
+    found = probe.evidence(answer.call, tool=backend, excerpt=f"Containerd.Address: {containerd}")
     if same_socket(containerd, cri_address):
-        details.append(f"docker works with the CRI's containerd ({containerd})")
+        details.append(f"{backend} works with the CRI's containerd ({containerd})")
         return
     details.append(
-        f"docker works with the containerd at {containerd}, the kubelet's CRI with the one at {cri_address}: "
+        f"{backend} works with the containerd at {containerd}, the kubelet's CRI with the one at {cri_address}: "
         "images and containers of one are invisible to the other"
     )
     if found:
         evidence.append(found)
     from ..procs import DOCKER_CONFIG, dockerd_serving
 
-    daemon = dockerd_serving(probe.settings.endpoint("docker").address)
+    daemon = dockerd_serving(probe.settings.endpoint(backend).address)
     config = daemon[2] if daemon else DOCKER_CONFIG
     if daemon:
         evidence.append(Evidence(f"/proc/{daemon[0]}/cmdline", " ".join(daemon[1]), kind="file"))
@@ -162,7 +171,7 @@ def _docker_vs_cri(
     target = (cri_address or "").removeprefix("unix://")
     fixes.append(
         Fix(
-            f'make docker use the CRI\'s containerd: set "containerd" in {config} (the config file dockerd '
+            f'make {backend} use the CRI\'s containerd: set "containerd" in {config} (the config file dockerd '
             "reads), then restart dockerd",
             file=config,
             lines=[f'"containerd": "{target}"'],

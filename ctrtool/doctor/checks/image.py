@@ -10,6 +10,7 @@ import shlex
 
 from .. import Evidence, Fix, Options, Result, Skip, Status
 from ..probe import Probe
+from .common import containerd, place_flags, place_words
 from .placement import copy_fix, load_fix, locate
 from .snapshotter import unpack_fix
 
@@ -102,7 +103,11 @@ def _same_bytes_in_namespace(probe: Probe, ref: str, namespace: str = "k8s.io") 
         there = sorted(
             r.ref
             for r in rows
-            if r.backend == "ctr" and r.namespace == namespace and r.id == image_id and r.ref and not is_id_ref(r.ref)
+            if r.backend == containerd()
+            and r.namespace == namespace
+            and r.id == image_id
+            and r.ref
+            and not is_id_ref(r.ref)
         )
         if there:
             return there[0], image_id
@@ -114,7 +119,7 @@ def _retag_fix(existing: str, name: str, image_id: str, why: str) -> Fix:
     return Fix(
         f"{why}: the same image ({image_id[:19]}…) is already in k8s.io as {existing}; give it the name {name} "
         "there (a new name for the same image: it costs 0 bytes)",
-        commands=[shlex.join(["ctrtool", "tag", "--backend", "ctr", "-n", "k8s.io", existing, name])],
+        commands=[shlex.join(["ctrtool", "tag", *place_flags(containerd(), "k8s.io"), existing, name])],
     )
 
 
@@ -137,7 +142,7 @@ def run(probe: Probe, options: Options) -> Result:
         why = f"the kubelet looks for {name} in containerd namespace k8s.io"
         same = _same_bytes_in_namespace(probe, ref)
         if same:
-            places = ", ".join(f"ctr namespace {ns}" if b == "ctr" else b for b, ns in where.elsewhere)
+            places = ", ".join(place_words(b, ns) for b, ns in where.elsewhere)
             return Result(
                 NAME,
                 TITLE,
@@ -149,7 +154,7 @@ def run(probe: Probe, options: Options) -> Result:
                 details=details,
             )
         if where.elsewhere:
-            places = ", ".join(f"ctr namespace {ns}" if b == "ctr" else b for b, ns in where.elsewhere)
+            places = ", ".join(place_words(b, ns) for b, ns in where.elsewhere)
             return Result(
                 NAME,
                 TITLE,
@@ -230,7 +235,7 @@ def _tag_fix(probe: Probe, stored: str, name: str) -> Fix:
     docker and the CRI do, so the command is ctr's."""
     from ...model import ImageTarget
 
-    plan = probe.adapter("ctr").plan_tag(ImageTarget("ctr", "k8s.io", stored, None), name)
+    plan = probe.adapter(probe.containerd).plan_tag(ImageTarget(probe.containerd, "k8s.io", stored, None), name)
     return Fix(
         f"give it the name the kubelet asks for: tag {stored} as {name} in k8s.io",
         commands=[shlex.join(argv) for argv in plan.commands],

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import CtrtoolError
+from ...facts import CriImage
 from .. import Evidence, Fix
 from ..probe import Probe
+from .common import containerd, cri, place_flags, place_words
 
 
 @dataclass
@@ -20,7 +22,7 @@ class Placement:
     name: str  # the name the kubelet asks the CRI for (normalised)
     in_namespace: list[Any] = field(default_factory=list)  # ctr's Unpacked rows in k8s.io that match
     exact: bool = False  # one of them has exactly the kubelet's name
-    cri: list[dict[str, Any]] = field(default_factory=list)  # crictl's images that match
+    cri: list[CriImage] = field(default_factory=list)  # the CRI's images that match
     cri_known: bool = False  # crictl answered
     ctr_known: bool = False  # ctr answered
     elsewhere: list[tuple[str, str | None]] = field(default_factory=list)  # (backend, namespace)
@@ -42,7 +44,7 @@ def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
         found = probe.evidence(
             "images",
             "ls",
-            tool="ctr",
+            tool=probe.containerd,
             pick=lambda line: _names(line, name, ref),
             header=lambda line: line.startswith("REF"),
         )
@@ -53,12 +55,8 @@ def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
     try:
         images = probe.cri_images()
         p.cri_known = True
-        p.cri = [
-            i
-            for i in (images or {}).get("images") or []
-            if any(t == name or canonical_ref(t) == name for t in i.get("repoTags") or [])
-        ]
-        crictl = probe.evidence("images", "--output", "json", tool="crictl", excerpt=_cri_excerpt(p.cri, name))
+        p.cri = [i for i in images if any(t == name or canonical_ref(t) == name for t in i.repo_tags or [])]
+        crictl = probe.evidence("images", "--output", "json", tool=probe.cri, excerpt=_cri_excerpt(p.cri, name))
         if crictl and not any(e.source == crictl.source for e in p.evidence):
             p.evidence.append(crictl)
     except CtrtoolError as exc:
@@ -79,18 +77,17 @@ def _names(line: str, name: str, ref: str) -> bool:
     return first in (name, ref) or (bool(first) and canonical_ref(first) == name)
 
 
-def _cri_excerpt(found: list[dict[str, Any]], name: str) -> str:
+def _cri_excerpt(found: list[CriImage], name: str) -> str:
     if not found:
         return f"(no image named {name})"
     import json
 
-    keys = ("id", "repoTags", "pinned")
-    return "\n".join(json.dumps({k: i.get(k) for k in keys}) for i in found[:5])
+    return "\n".join(json.dumps({"id": i.id, "repoTags": i.repo_tags, "pinned": i.pinned}) for i in found[:5])
 
 
 def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | None]]:
     """Where else the image is, from every backend's listing (ctr's other namespaces, docker)."""
-    from ...adapters import owner_of
+    from ...adapters import get_descriptor, owner_of
     from ...adapters.base import canonical_ref
 
     try:
@@ -102,28 +99,32 @@ def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | 
     for r in got.rows:
         if not r.ref or canonical_ref(r.ref) != name or r.namespace == namespace:
             continue
-        if r.backend == "crictl":
+        d = get_descriptor(r.backend)
+        if d.has_pods:  # the CRI's own view: that is where the image is missing
             continue
         # a copy in a namespace another backend owns (docker's moby) is reached through that backend
-        if r.backend == "ctr" and owner_of(r.namespace) not in (None, "ctr"):
+        if d.selects_namespace and owner_of(r.namespace) not in (None, r.backend):
             continue
-        place = (r.backend, r.namespace if r.backend == "ctr" else None)
+        place = (r.backend, r.namespace if d.selects_namespace else None)
         if place not in places:
             places.append(place)
-    return sorted(places, key=lambda p: (p[0] != "docker", p[1] or ""))
+    # a store of a backend's own (docker's) first, then the namespaces
+    return sorted(places, key=lambda p: (get_descriptor(p[0]).selects_namespace, p[1] or ""))
 
 
 def copy_fix(ref: str, place: tuple[str, str | None], why: str, probe: Probe | None = None) -> Fix:
     """The `ctrtool copy` that brings ``ref`` from ``place`` to the kubelet (ctr namespace k8s.io),
     with what it will add on disk (from the byte account) when the stores could be read."""
     backend, namespace = place
-    source = f"{backend}:{namespace}" if backend == "ctr" and namespace else backend
-    where = f"ctr namespace {namespace}" if backend == "ctr" else backend
+    from ...adapters import get_descriptor
+
+    source = f"{backend}:{namespace}" if get_descriptor(backend).selects_namespace and namespace else backend
+    where = place_words(backend, namespace)
     cost = _copy_cost(probe, ref, place) if probe is not None else None
     return Fix(
         f"{why}: it is in {where}; copy it to the kubelet's store (containerd namespace k8s.io)"
         + (f"; the copy {cost.words()}" if cost is not None else ""),
-        commands=[shlex.join(["ctrtool", "copy", ref, "--from", source, "--to", "crictl"])],
+        commands=[shlex.join(["ctrtool", "copy", ref, "--from", source, "--to", cri()])],
     )
 
 
@@ -132,8 +133,8 @@ def load_fix(ref: str, why: str) -> Fix:
         f"{why}: pull it through the CRI; on a node without a registry, save it on a machine that has "
         "it (`ctrtool save -o IMAGE.tar REF`) and load the archive into namespace k8s.io",
         commands=[
-            shlex.join(["ctrtool", "pull", "--backend", "crictl", ref]),
-            shlex.join(["ctrtool", "load", "--backend", "ctr", "-n", "k8s.io", "IMAGE.tar"]),
+            shlex.join(["ctrtool", "pull", *place_flags(cri()), ref]),
+            shlex.join(["ctrtool", "load", *place_flags(containerd(), "k8s.io"), "IMAGE.tar"]),
         ],
     )
 

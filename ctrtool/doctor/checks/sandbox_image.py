@@ -8,7 +8,7 @@ from __future__ import annotations
 from ...errors import CtrtoolError
 from .. import Evidence, Options, Result, Skip, Status
 from ..probe import Probe
-from .common import error_evidence, file_evidence
+from .common import containerd, cri, error_evidence, file_evidence, place_words
 from .placement import copy_fix, load_fix, locate
 
 NAME = "sandbox_image"
@@ -22,12 +22,10 @@ def configured(probe: Probe) -> tuple[str | None, Evidence | None]:
     config = info.get("config") if isinstance(info.get("config"), dict) else {}
     image = config.get("sandboxImage") if isinstance(config, dict) else None
     if isinstance(image, str) and image:
-        return image, probe.evidence(
-            "info", "--output", "json", tool="crictl", excerpt=f'config.sandboxImage: "{image}"'
-        )
+        return image, probe.evidence("info", "--output", "json", tool=cri(), excerpt=f'config.sandboxImage: "{image}"')
     from ..procs import serving
 
-    daemon = serving(probe.settings.endpoint("crictl").address) or serving(probe.settings.endpoint("ctr").address)
+    daemon = serving(probe.settings.endpoint(cri()).address) or serving(probe.settings.endpoint(containerd()).address)
     if daemon is not None:
         plugins = daemon.config.get("plugins")
         section = plugins.get("io.containerd.cri.v1.images") if isinstance(plugins, dict) else None
@@ -40,7 +38,7 @@ def configured(probe: Probe) -> tuple[str | None, Evidence | None]:
     # 2.x with no readable config: the image the CRI pins (sandbox_image below reads that)
     image = probe.sandbox_image()
     if image:
-        return image, probe.evidence("images", "--output", "json", tool="crictl", excerpt=f"pinned: {image}")
+        return image, probe.evidence("images", "--output", "json", tool=cri(), excerpt=f"pinned: {image}")
     return None, None
 
 
@@ -58,7 +56,7 @@ def run(probe: Probe, options: Options) -> Result:
     if not where.in_namespace and not where.cri:
         fixes = [copy_fix(image, place, why, probe) for place in where.elsewhere[:1]] or [load_fix(image, why)]
         if where.elsewhere:
-            places = ", ".join(f"ctr namespace {ns}" if b == "ctr" else b for b, ns in where.elsewhere)
+            places = ", ".join(place_words(b, ns) for b, ns in where.elsewhere)
             details.append(f"it is in {places}, which the CRI does not see")
         return Result(
             NAME,
@@ -82,13 +80,13 @@ def run(probe: Probe, options: Options) -> Result:
                 + (f" (only for {', '.join(others)})" if others else "")
                 + ": the first pod unpacks it"
             )
-            found = probe.evidence("snapshots", "--snapshotter", where.snapshotter, "ls", tool="ctr", limit=6)
+            found = probe.evidence("snapshots", "--snapshotter", where.snapshotter, "ls", tool=containerd(), limit=6)
             if found:
                 evidence.append(found)
     if where.cri_known and not where.cri:
         status = Status.FAIL
         problems.append("in k8s.io, but the CRI does not list it (imported around the CRI's image cache)")
-    pinned = [i.get("pinned") for i in where.cri]
+    pinned = [i.pinned for i in where.cri]
     if pinned and not any(pinned):
         details.append(
             "the CRI does not report it pinned (containerd pins the sandbox image from 1.7 on): "

@@ -9,7 +9,7 @@ import shlex
 from ...errors import CtrtoolError
 from .. import Fix, Options, Result, Skip, Status
 from ..probe import Probe
-from .common import error_evidence
+from .common import containerd, error_evidence, place_flags
 
 NAME = "snapshotter"
 TITLE = "Snapshotter: images in k8s.io unpacked for the CRI's snapshotter"
@@ -24,8 +24,8 @@ def unpack_fix(ref: str, snapshotter: str | None) -> Fix:
         f"unpack {ref} for {snapshotter or 'the CRI snapshotter'}: export it from k8s.io and import it again "
         f"(the import unpacks it); remove {archive} afterwards",
         commands=[
-            shlex.join(["ctrtool", "save", "--backend", "ctr", "-n", "k8s.io", "-o", archive, ref]),
-            env + shlex.join(["ctrtool", "load", "--backend", "ctr", "-n", "k8s.io", archive]),
+            shlex.join(["ctrtool", "save", *place_flags(containerd(), "k8s.io"), "-o", archive, ref]),
+            env + shlex.join(["ctrtool", "load", *place_flags(containerd(), "k8s.io"), archive]),
         ],
     )
 
@@ -46,7 +46,7 @@ def run(probe: Probe, options: Options) -> Result:
         "info",
         "--output",
         "json",
-        tool="crictl",
+        tool=probe.cri,
         excerpt=f'snapshotter: "{snapshotter}" (config.containerd.snapshotter, '
         "or the image filesystem's directory io.containerd.snapshotter.v1.<name>)",
     )
@@ -69,12 +69,14 @@ def run(probe: Probe, options: Options) -> Result:
         others = ", ".join(r.snapshotters) or "no snapshotter"
         details.append(f"{r.ref} ({(r.id or '?')[:19]}): unpacked for {others}, not for {snapshotter}")
     found = probe.evidence(
-        "--namespace", "k8s.io", "snapshots", "--snapshotter", snapshotter, "ls", tool="ctr", limit=8
+        "--namespace", "k8s.io", "snapshots", "--snapshotter", snapshotter, "ls", tool=probe.containerd, limit=8
     )
     if found:
         evidence.append(found)
     for other in sorted({s for r in missing for s in r.snapshotters}):
-        more = probe.evidence("--namespace", "k8s.io", "snapshots", "--snapshotter", other, "ls", tool="ctr", limit=8)
+        more = probe.evidence(
+            "--namespace", "k8s.io", "snapshots", "--snapshotter", other, "ls", tool=probe.containerd, limit=8
+        )
         if more:
             evidence.append(more)
     names = ", ".join(r.ref for r in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

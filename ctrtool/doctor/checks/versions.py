@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from ...errors import CtrtoolError
+from ...facts import Answer
 from .. import Evidence, Fix, Options, Result, Skip, Status
 from ..probe import Probe
 
@@ -82,76 +83,74 @@ def crictl_verdict(client: str | None, api: str | None) -> tuple[bool | None, st
     return False, f"crictl {client} speaks CRI {api}, the runtime's API"
 
 
+# how a product's table (eol.yaml) is read: a date per minor release, or a status per major one
+_SCHEMES = {"minor": containerd_verdict, "major": docker_verdict}
+CRICTL_FIX = "install the crictl of your Kubernetes minor version (cri-tools releases follow Kubernetes)"
+
+
+def _judge(
+    table: dict[str, Any], answer: Answer, today: datetime.date, checked: list[tuple[str, bool | None, str]]
+) -> None:
+    """The verdict on the product that answered (its runtime), when the table knows that product."""
+    entry = table.get(answer.runtime or "")
+    if entry is not None:
+        checked.append((answer.runtime or "", *_SCHEMES[entry["scheme"]](str(answer.version), entry, today)))
+
+
 def run(probe: Probe, options: Options) -> Result:
     table = eol_table()
     today = datetime.date.today()
-    checked: list[tuple[bool | None, str]] = []
+    checked: list[tuple[str, bool | None, str]] = []  # (product, end of life?, words)
     evidence: list[Evidence] = []
-    fixes: list[Fix] = []
     asked = 0
     try:
-        server = probe.ask("ctr", "versions").get("server")
+        answer = probe.answer(probe.containerd)
         asked += 1
-        if server:
-            checked.append(containerd_verdict(server, table["containerd"], today))
+        if answer.version:
+            _judge(table, answer, today, checked)
             found = probe.evidence(
-                "version", tool="ctr", pick=lambda line: line.strip().startswith(("Server", "Version"))
+                answer.call, tool=probe.containerd, pick=lambda line: line.strip().startswith(("Server", "Version"))
             )
             if found:
                 evidence.append(found)
     except CtrtoolError:
-        try:  # the CRI says which containerd it is too
-            v = probe.cri_version()
+        try:  # the CRI says which runtime it is too
+            answer = probe.cri_version()
             asked += 1
-            if v.get("RuntimeName") == "containerd" and v.get("RuntimeVersion"):
-                checked.append(containerd_verdict(v["RuntimeVersion"], table["containerd"], today))
+            if answer.version:
+                _judge(table, answer, today, checked)
         except CtrtoolError:
             pass
-    if probe.installed("docker") and probe.settings.endpoint("docker").address:
-        try:
-            version = probe.docker_info().get("ServerVersion")
-            asked += 1
-            checked.append(docker_verdict(str(version), table["docker"], today))
-            found = probe.evidence("info", tool="docker", excerpt=f"ServerVersion: {version}")
-            if found:
-                evidence.append(found)
-        except CtrtoolError:
-            pass
+    for backend in probe.own_daemons():
+        if probe.installed(backend) and probe.settings.endpoint(backend).address:
+            try:
+                answer = probe.answer(backend)
+                asked += 1
+                _judge(table, answer, today, checked)
+                found = probe.evidence(answer.call, tool=backend, excerpt=answer.excerpt)
+                if found:
+                    evidence.append(found)
+            except CtrtoolError:
+                pass
     try:
-        api = probe.cri_version().get("RuntimeApiVersion")
-        client = probe.ask("crictl", "client_version")
+        api = probe.cri_version().api
+        client = probe.cri_client_version()
         asked += 1
-        checked.append(crictl_verdict(client, api))
+        checked.append((probe.cri, *crictl_verdict(client, api)))
         for call in ("--version", "version"):
-            found = probe.evidence(call, tool="crictl", pick=lambda line: "ersion" in line)
+            found = probe.evidence(call, tool=probe.cri, pick=lambda line: "ersion" in line)
             if found:
                 evidence.append(found)
     except CtrtoolError:
         pass
     if not asked:
         raise Skip("no tool answered: no version to check (see the endpoints check)")
-    ended = [words for eol, words in checked if eol]
-    details = [words for _eol, words in checked]
+    ended = [words for _product, eol, words in checked if eol]
+    details = [words for _product, _eol, words in checked]
     evidence.append(
-        Evidence(
-            "ctrtool/doctor/eol.yaml",
-            f"containerd: {table['containerd']['source']}\ndocker: {table['docker']['source']}",
-            kind="file",
-        )
+        Evidence("ctrtool/doctor/eol.yaml", "\n".join(f"{k}: {v['source']}" for k, v in table.items()), kind="file")
     )
-    for words in ended:
-        if words.startswith("containerd"):
-            fixes.append(
-                Fix(
-                    "upgrade containerd to a supported release (RELEASES.md lists them); 2.x needs config version 3: `containerd config migrate`"
-                )
-            )
-        elif words.startswith("docker"):
-            fixes.append(Fix("upgrade Docker Engine to a maintained branch (docker-29.x)"))
-        elif words.startswith("crictl"):
-            fixes.append(
-                Fix("install the crictl of your Kubernetes minor version (cri-tools releases follow Kubernetes)")
-            )
+    fixes = [Fix(table[product]["fix"] if product in table else CRICTL_FIX) for product, eol, _words in checked if eol]
     if ended:
         return Result(NAME, TITLE, Status.WARN, "; ".join(ended), evidence=evidence, fixes=fixes, details=details)
     return Result(
