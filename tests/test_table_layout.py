@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.text import Text
@@ -123,6 +123,9 @@ def test_a_caption_line_about_a_column_is_printed_only_with_its_column():
     st.integers(min_value=10, max_value=120),
 )
 def test_wrap_breaks_between_words_only_and_indents_what_follows(words, lead, bullet, width):
+    # a line whose first word is "-" is a bulleted line, whatever the draw called it (hypothesis
+    # found words ["-", "_", ...] drawn as not bulleted: wrap rightly indented them as a bullet's)
+    assume(bullet or words[0] != "-")
     line = " " * lead + ("- " if bullet else "") + " ".join(words)
     got = wrap(line, width)
     assert [w for g in got for w in g.split()] == line.split()  # every word whole, in order
