@@ -67,6 +67,16 @@ def prepare() -> None:
     from typer.completion import completion_init
 
     completion_init()
+    unwrapped_help()
+
+
+def unwrapped_help() -> None:
+    """zsh and fish show each candidate's help on its line: typer renders it with rich at the
+    terminal's width, and a help longer than that came out with a newline inside, which the shell
+    read as a second candidate (the help's end). Rendered on one line, whatever the width."""
+    from typer import rich_utils
+
+    rich_utils.MAX_WIDTH = 1_000_000
 
 
 def deadline() -> float:
