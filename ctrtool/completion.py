@@ -73,10 +73,22 @@ def prepare() -> None:
 def unwrapped_help() -> None:
     """zsh and fish show each candidate's help on its line: typer renders it with rich at the
     terminal's width, and a help longer than that came out with a newline inside, which the shell
-    read as a second candidate (the help's end). Rendered on one line, whatever the width."""
-    from typer import rich_utils
+    read as a second candidate (the help's end). Rendered on one line, whatever the width. rich's
+    renderer is loaded only for a help to render (a name or an image has none): it costs 0.1 s."""
+    from typer import _completion_classes as classes
 
-    rich_utils.MAX_WIDTH = 1_000_000
+    sanitize = classes._sanitize_help_text
+    if getattr(sanitize, "unwrapped", False):
+        return
+
+    def unwrapped(text: str) -> str:
+        from typer import rich_utils
+
+        rich_utils.MAX_WIDTH = 1_000_000
+        return sanitize(text)
+
+    unwrapped.unwrapped = True  # type: ignore[attr-defined]
+    classes._sanitize_help_text = unwrapped
 
 
 def deadline() -> float:

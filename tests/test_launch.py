@@ -176,3 +176,5 @@ def test_an_option_value_still_goes_to_the_app():
     """The check above can fail: a value's completion loads the app (and typer)."""
     modules = _imported([], _env("bash", "ctrtool images -o ya"))
     assert {"typer", "ctrtool.cli"} <= modules
+    # and rich's help renderer (markdown, 0.1 s) only for a candidate with a help to render
+    assert "typer.rich_utils" not in modules and "markdown_it" not in modules
