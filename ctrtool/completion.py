@@ -47,12 +47,34 @@ complete -o default -F _ctrtool_completion ctrtool
 """
 
 
+# fish: typer's script asked ctrtool twice per Tab, once in `--condition` (are there candidates? if
+# not, fish's own file completion applies) and once for the candidates. fish evaluates no condition
+# while it computes an autosuggestion (it runs no command then), so the condition counted as false
+# and fish suggested the files of the current directory as you typed (`ctrtool stop globb` showed
+# `globbox-a` before the Tab's answer came). This one asks once, never lets fish add files on its
+# own (`--no-files`, no condition), and offers paths only when ctrtool has no candidate, as bash's
+# `-o default` does. fish inserts a candidate escaped (`globbox\*`): never expanded.
+FISH_SCRIPT = """function __ctrtool_complete
+    set -l candidates (env _CTRTOOL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) ctrtool 2>/dev/null)
+    if set -q candidates[1]
+        printf '%s\\n' $candidates
+    else
+        __fish_complete_path (commandline -ct)
+    end
+end
+
+complete --command ctrtool --no-files --arguments '(__ctrtool_complete)'
+"""
+
+
 def script(shell: str) -> str:
     """The script that makes ``shell`` complete ctrtool (``source <(ctrtool completion bash)``)."""
     from typer.completion import completion_init, get_completion_script
 
     if shell == "bash":
         return BASH_SCRIPT
+    if shell == "fish":
+        return FISH_SCRIPT
     completion_init()
     return get_completion_script(prog_name="ctrtool", complete_var=COMPLETE_VAR, shell=shell)
 
