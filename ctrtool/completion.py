@@ -11,14 +11,14 @@ gives no candidates.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from typing import Any
 
 import typer
 
+from . import names
+from .names import TIMEOUT, _chosen, _quietly, _settings, deadline  # noqa: F401  (tests and callers use them here)
+
 COMPLETE_VAR = "_CTRTOOL_COMPLETE"
 SHELLS = ("bash", "zsh", "fish")
-TIMEOUT = 1.0  # seconds per backend while the user waits at the prompt: a hung one gives up then
 
 # bash: typer's script assigned `COMPREPLY=( $(...) )`, which expands a candidate as a glob (and
 # split a word at ':' as bash does, so `--from ctr:de` or `demo:1` completed wrongly). This one
@@ -113,57 +113,6 @@ def unwrapped_help() -> None:
     classes._sanitize_help_text = unwrapped
 
 
-def deadline() -> float:
-    """Seconds per backend at a Tab: TIMEOUT, or CTRTOOL_COMPLETION_TIMEOUT (0.1 to 30) for a node
-    whose tools answer slowly; anything else there is ignored (a Tab never fails on it)."""
-    import os
-
-    try:
-        value = float(os.environ.get("CTRTOOL_COMPLETION_TIMEOUT", TIMEOUT))
-    except ValueError:
-        return TIMEOUT
-    return value if 0.1 <= value <= 30 else TIMEOUT
-
-
-def _settings(ctx: Any):
-    """Settings from the global options on the command line so far, with a short timeout."""
-    from .config import Flags, load
-
-    root = ctx.find_root().params if ctx is not None else {}
-    flags = Flags(
-        config=root.get("config"),
-        timeout=min(root.get("timeout") or deadline(), deadline()),
-        docker_host=root.get("docker_host"),
-        docker_context=root.get("docker_context"),
-        containerd_address=root.get("address"),
-        runtime_endpoint=root.get("runtime_endpoint"),
-        image_endpoint=root.get("image_endpoint"),
-    )
-    return load(flags)
-
-
-def _chosen(ctx: Any) -> tuple[list[str] | None, list[str] | None]:
-    """The --backend and --namespace given to the command being completed."""
-    params = ctx.params if ctx is not None else {}
-    backend = params.get("backend")
-    namespace = params.get("namespace")
-    backends = [backend] if isinstance(backend, str) else list(backend) if backend else None
-    namespaces = [namespace] if isinstance(namespace, str) else list(namespace) if namespace else None
-    return backends, namespaces
-
-
-def _quietly(produce: Callable[[], Iterable[str]], incomplete: str) -> list[str]:
-    """Candidates that start with ``incomplete``, control characters escaped (a name's escape
-    sequence must not reach the shell's line editor raw); nothing when the listing fails."""
-    try:
-        words = sorted(set(produce()))
-    except BaseException:  # noqa: BLE001 -- a completion shows nothing rather than an error
-        return []
-    from .output import one_line
-
-    return [one_line(w) for w in words if w.startswith(incomplete)]
-
-
 def backends(incomplete: str) -> list[str]:
     from .adapters import all_descriptors
 
@@ -183,35 +132,17 @@ def namespaces(ctx: typer.Context, incomplete: str) -> list[str]:
 
 def images(ctx: typer.Context, incomplete: str) -> list[str]:
     """Image names from one listing (the calls `ctrtool images` makes, never one per image)."""
-
-    def produce() -> list[str]:
-        from . import core
-
-        conf = _settings(ctx)
-        chosen, spaces = _chosen(ctx)
-        got = core.list_images(conf, core.select_backends(conf, chosen, False), spaces)
-        return [r.ref for r in got.rows if r.ref and not r.ref.startswith("sha256:")]
-
-    return _quietly(produce, incomplete)
+    return names.images(ctx, incomplete)
 
 
 def containers(ctx: typer.Context, incomplete: str) -> list[str]:
     """Container names from one listing (the calls `ctrtool ps -a` makes)."""
-
-    def produce() -> list[str]:
-        from . import core
-
-        conf = _settings(ctx)
-        chosen, spaces = _chosen(ctx)
-        got = core.list_containers(conf, core.select_backends(conf, chosen, False), spaces)
-        return [r.name for r in got.rows if r.name and getattr(r, "kind", None) != "sandbox"]
-
-    return _quietly(produce, incomplete)
+    return names.containers(ctx, incomplete)
 
 
 def objects(ctx: typer.Context, incomplete: str) -> list[str]:
     """For `inspect NAME`: containers, then images."""
-    return containers(ctx, incomplete) + images(ctx, incomplete)
+    return names.objects(ctx, incomplete)
 
 
 def formats(incomplete: str) -> list[str]:
