@@ -46,6 +46,8 @@ def build() -> dict[str, Any]:
         command = ctx.command
         options = []
         takes: dict[str, list[Any]] = {}
+        arguments: list[list[Any]] = []
+        values: dict[str, Any] = {}
         for param in command.get_params(ctx):
             if isinstance(param, TyperOption):
                 value = not (param.is_flag or param.count)
@@ -59,15 +61,25 @@ def build() -> dict[str, Any]:
                 if not param.hidden:
                     # click's Command.shell_complete: every name of every shown option, in order
                     options.append([param.name, param.multiple, [item(n, param.help) for n in names]])
-            elif not isinstance(param, TyperArgument):  # a kind the fast path does not know
+            elif isinstance(param, TyperArgument):
+                arguments.append([param.name, param.nargs, _completer(param)])
+            else:  # a kind the fast path does not know
                 takes["\0unknown"] = [param.name, True, 1]
+            if param.name in VALUES:
+                values[param.name] = _value(param, ctx)
         settings = {
             "interspersed": ctx.allow_interspersed_args,
             "ignore_unknown": ctx.ignore_unknown_options,
             "prefixes": sorted(ctx._opt_prefixes),
             "normalize": ctx.token_normalize_func is not None,
         }
-        node: dict[str, Any] = {"options": options, "takes": takes, "settings": settings}
+        node: dict[str, Any] = {
+            "options": options,
+            "takes": takes,
+            "settings": settings,
+            "arguments": arguments,
+            "values": values,
+        }
         if isinstance(command, TyperGroup):
             node["commands"] = [item(c.value, c.help) for c in command.shell_complete(ctx, "") if c.value]
         nodes[" ".join(words)] = node
@@ -77,6 +89,50 @@ def build() -> dict[str, Any]:
 
     visit([])
     return {"version": __version__, "commands": nodes}
+
+
+# the parameters ctrtool.completion's name completers read (ctx.params, ctx.find_root().params)
+ROOT_VALUES = ("config", "timeout", "docker_host", "docker_context", "address", "runtime_endpoint", "image_endpoint")
+VALUES = (*ROOT_VALUES, "backend", "namespace")
+# the completers a Tab may run without the app: each lists names with the line's options
+FAST_COMPLETERS = ("images", "containers", "objects")
+
+
+def _completer(param: Any) -> str | None:
+    """The name of the ctrtool.completion function behind a parameter's completion, if it is one
+    of FAST_COMPLETERS (typer wraps it: the closure holds it)."""
+    from . import completion
+
+    wrapper = getattr(param, "_custom_shell_complete", None)
+    for cell in getattr(wrapper, "__closure__", None) or ():
+        fn = cell.cell_contents
+        if callable(fn) and getattr(fn, "__module__", None) == completion.__name__ and fn.__name__ in FAST_COMPLETERS:
+            return fn.__name__
+    return None
+
+
+def _value(param: Any, ctx: Any) -> dict[str, Any]:
+    """How click fills ctx.params[name] for a parameter the completers read: its kind, whether it
+    repeats, its environment variables and its default (or None where the fast path must not
+    guess: then it leaves the line to the app)."""
+    from .commands.common import _namespaces_option
+
+    default = param.get_default(ctx)
+    callback = param.callback
+    kind = param.type.name
+    if callback is not None:
+        # the only callbacks the fast path knows: -n's check (common._namespaces_option), and
+        # --timeout's (the fast path leaves a line with --timeout to the app)
+        name = getattr(callback, "__name__", "")
+        known = name == "<lambda>" and param.name == "namespace" and _namespaces_option is not None
+        kind = f"{kind}+namespace" if known else f"{kind}+callback"
+    envvar = param.envvar
+    return {
+        "kind": kind,
+        "multiple": bool(param.multiple),
+        "envvar": [envvar] if isinstance(envvar, str) else list(envvar or []),
+        "default": default if default is None or isinstance(default, (str, bool, int, float)) else "\0unknown",
+    }
 
 
 def render(index: dict[str, Any]) -> str:

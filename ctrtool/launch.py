@@ -3,10 +3,13 @@
 * ``ctrtool --version``;
 * a shell's completion request for a command name or an option name (``ctrtool ima<Tab>``,
   ``ctrtool images --all-b<Tab>``), from ``cli_index.json``: the app's own declarations, written by
-  ``python -m ctrtool.cliindex`` and compared with the app by a unit test.
+  ``python -m ctrtool.cliindex`` and compared with the app by a unit test;
+* one for an image or container name (``ctrtool rmi -b ctr <Tab>``): the index says which argument
+  it is and which completer of ``ctrtool.names`` lists it, with the line's options as click would
+  have parsed them; the listing is the app's own.
 
-Anything else (an option's value, an image name, a line the index cannot parse the way click
-would) goes to ``ctrtool.cli.main``, the one place that decides. The answers here are the ones
+Anything else (an option's value, a line the index cannot parse the way click would, an option
+whose value the index cannot reproduce) goes to ``ctrtool.cli.main``, the one place that decides. The answers here are the ones
 typer's completion gives, byte for byte (a unit test compares them line by line and shell by
 shell); this module imports only what Python has loaded already.
 """
@@ -151,6 +154,8 @@ def _items(args: list[str], incomplete: str) -> list[list[str]] | None:
     path: list[str] = []
     node = commands[""]
     used: set[str] = set()
+    given: dict[str, list[str]] = {}  # the values of the node's options on the line
+    root_given = given
     positionals = 0
     i = 0
     while i < len(args):
@@ -170,6 +175,9 @@ def _items(args: list[str], incomplete: str) -> list[list[str]] | None:
                 if i + 1 >= len(args):
                     return None  # the incomplete word is this option's value
                 i += 1
+                given.setdefault(spec[0], []).append(args[i])
+            elif spec[1]:
+                given.setdefault(spec[0], []).append(arg.partition("=")[2])
             i += 1
             continue
         if "commands" in node:
@@ -179,6 +187,7 @@ def _items(args: list[str], incomplete: str) -> list[list[str]] | None:
             path.append(arg)
             node = commands[key]
             used = set()
+            given = {}
             positionals = 0
         else:
             positionals += 1
@@ -202,4 +211,101 @@ def _items(args: list[str], incomplete: str) -> list[list[str]] | None:
         if incomplete and not incomplete[0].isalnum():
             return None  # click adds options that start with it: rare, let it
         return items
-    return None  # an argument's value: the command's own completion
+    return _names(commands[""], root_given, node, given, positionals, incomplete)
+
+
+class _Ctx:
+    """What ctrtool.names reads of click's context: ``params`` and ``find_root()``."""
+
+    def __init__(self, params: dict, root: _Ctx | None = None):
+        self.params = params
+        self.root = root or self
+
+    def find_root(self) -> _Ctx:
+        return self.root
+
+
+def _params(node: dict, given: dict[str, list[str]]) -> dict | None:
+    """ctx.params as click fills them for the parameters the completers read; None where the
+    index cannot say (a callback it does not know, an environment variable that is set)."""
+    out: dict = {}
+    for name, spec in node.get("values", {}).items():
+        if name in given:
+            kind = spec["kind"]
+            if kind.partition("+")[::2] not in (("str", ""), ("text", ""), ("str", "namespace"), ("text", "namespace")):
+                return None
+            values = given[name]
+            if kind.endswith("+namespace"):
+                from .errors import UsageError
+                from .refs import check_namespace
+
+                try:
+                    values = [check_namespace(v) for v in values]  # type: ignore[misc]
+                except UsageError:  # click, parsing resiliently, gives the value None
+                    out[name] = None
+                    continue
+            out[name] = list(values) if spec["multiple"] else values[-1]
+        else:
+            if any(os.environ.get(var) for var in spec["envvar"]) or spec["default"] == "\0unknown":
+                return None
+            out[name] = spec["default"]
+    return out
+
+
+def _names(
+    root: dict, root_given: dict, node: dict, given: dict, positionals: int, incomplete: str
+) -> list[list[str]] | None:
+    """An argument's value, where the argument's completer is one of ctrtool.names' (image and
+    container names, from one listing): click's first argument still without its value."""
+    if "commands" in node or (incomplete and not incomplete[0].isalnum() and incomplete[0] not in "./_"):
+        return None
+    target = None
+    left = positionals
+    arguments = node.get("arguments", [])
+    for number, (_name, nargs, completer) in enumerate(arguments):
+        if nargs == -1:
+            if number != len(arguments) - 1:
+                return None
+            target = completer
+            break
+        if nargs != 1:
+            return None
+        if left:
+            left -= 1
+            continue
+        target = completer
+        break
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    if target is None or encoding != "utf8":
+        return None
+    params, root_params = _params(node, given), _params(root, root_given)
+    if params is None or root_params is None:
+        return None
+    from . import names
+
+    words = _listing(lambda: getattr(names, target)(_Ctx(params, _Ctx(root_params)), incomplete))
+    return [[w, f'"{_zsh_escape(w)}"', w] for w in words if w.startswith(incomplete)]
+
+
+def _zsh_escape(s: str) -> str:
+    """typer's ZshComplete.format_completion, for a candidate without help."""
+    return s.replace('"', '""').replace("'", "''").replace("$", "\\$").replace("`", "\\`").replace(":", r"\\:")
+
+
+def _listing(produce):
+    """Run a listing as the app would: every tool it started ends with it, on a signal too."""
+    import signal
+
+    from . import runner
+
+    def on_signal(signum, _frame) -> None:
+        runner.end_children(wait=None, signum=signum)
+        os._exit(128 + signum)
+
+    before = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return produce()
+    finally:
+        runner.end_children()
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -49,8 +49,11 @@ FAST = [
 SLOW = [
     "ctrtool images -o ",
     "ctrtool images -o ya",
-    "ctrtool rmi ",
     "ctrtool rmi -b ctr -n ",
+    "ctrtool inspect box ",
+    "ctrtool tag demo:1 ",
+    "ctrtool -t 3 rmi ",
+    "ctrtool nodes images ",
     "ctrtool -t ",
     "ctrtool --timeout=",
     "ctrtool images --output=j",
@@ -178,3 +181,74 @@ def test_an_option_value_still_goes_to_the_app():
     assert {"typer", "ctrtool.cli"} <= modules
     # and rich's help renderer (markdown, 0.1 s) only for a candidate with a help to render
     assert "typer.rich_utils" not in modules and "markdown_it" not in modules
+
+
+# -- image and container names, from the listing, without the app ---------------------------------
+
+NAMES = [
+    "ctrtool rmi ",
+    "ctrtool rmi -b ctr -n default localhost/ctrtool/de",
+    "ctrtool rmi a b ",
+    "ctrtool -H unix:///x.sock --config /nonexistent rmi -b docker ",
+    "ctrtool rmi -n bad!ns ",
+    "ctrtool layers -b ctr -b docker -n default -n k8s.io loc",
+    "ctrtool tag ",
+    "ctrtool stop -b docker ctl-",
+    "ctrtool inspect ",
+    "ctrtool exec ",
+]
+ROWS = ["localhost/ctrtool/demo:1.0", "reg.io/a$b:1", "q'uote`d:2", "sha256:0123", "ctl-box", "ctl-*"]
+
+
+@pytest.fixture
+def listing(monkeypatch, tmp_path):
+    """The listings answer with ROWS and record what they were asked (no tool is run)."""
+    from types import SimpleNamespace
+
+    from ctrtool import core
+
+    asked: list = []
+
+    def list_rows(conf, backends, spaces):
+        asked.append((backends, spaces, conf.timeout))
+        return SimpleNamespace(rows=[SimpleNamespace(ref=r, name=r, kind="container") for r in ROWS])
+
+    monkeypatch.setattr(core, "list_images", list_rows)
+    monkeypatch.setattr(core, "list_containers", list_rows)
+    monkeypatch.setattr(core, "select_backends", lambda conf, chosen, all_: chosen)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("CTRTOOL_CONFIG", raising=False)
+    yield asked
+    # the fast path ends every tool after its listing (its process exits then); this one goes on
+    from ctrtool import runner
+
+    runner._stopping.clear()
+    runner._stop_signal.clear()
+
+
+@pytest.mark.parametrize("shell, action", CASES)
+@pytest.mark.parametrize("line", NAMES)
+def test_names_are_the_apps_answer_from_the_same_listing(shell, action, line, listing, monkeypatch, capsys):
+    env = _env(shell, line, action)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    fast = launch.fast([], env)
+    assert fast is not None, "the fast path should answer this line"
+    fast_asked = list(listing)
+    listing.clear()
+    assert fast == _full(env, monkeypatch, capsys)
+    assert fast_asked == listing, "the same listing, with the same backends, namespaces and deadline"
+
+
+def test_completing_a_name_imports_neither_typer_nor_rich(tmp_path):
+    """The listing runs (here against sockets that do not exist), the app does not load."""
+    offline = {
+        "CONTAINERD_ADDRESS": str(tmp_path / "none.sock"),
+        "DOCKER_HOST": f"unix://{tmp_path}/none.sock",
+        "CONTAINER_RUNTIME_ENDPOINT": f"unix://{tmp_path}/none.sock",
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "CTRTOOL_CONFIG": "",
+    }
+    modules = _imported([], {**offline, **_env("bash", "ctrtool rmi -b ctr -n default loc")})
+    assert "ctrtool.names" in modules and "ctrtool.core" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("typer", "click", "rich")}
