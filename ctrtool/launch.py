@@ -53,6 +53,30 @@ def fast(argv: list[str], env) -> tuple[str, int] | None:
     return None
 
 
+def command_word(argv: list[str]) -> str | None:
+    """The command a command line runs (``images`` of ``ctrtool -H URL images -A``), read with the
+    index as click reads the root's options; None when it does not name one for sure (no command,
+    the root's --help, an option the index does not know, ``--``)."""
+    index = _load()
+    if index is None:
+        return None
+    root = index["commands"][""]
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return None
+        if arg.startswith("-") and arg != "-":
+            name, eq, _ = arg.partition("=")
+            spec = root["takes"].get(name)
+            if spec is None or spec[2] != 1 or (eq and not spec[1]) or spec[0] == "help":
+                return None
+            i += 2 if spec[1] and not eq else 1
+            continue
+        return arg if any(c[0] == arg for c in root["commands"]) else None
+    return None
+
+
 def _write(text: str) -> bool:
     """Write all of ``text`` to fd 1; False (nothing or part written) sends the run to the full
     path, which says why stdout cannot be written, as it always has."""
