@@ -36,6 +36,7 @@ def _bash(line: str) -> dict[str, str]:
 
 IMAGE_LINE = "ctrtool rmi -b ctr -n default localhost/ctrtool/de"
 NATIVE_LISTING = "native listing: ctr -n default images ls -q"
+IMAGES_NATIVE = "native: docker images, ctr namespaces ls, ctr images ls per namespace, crictl images"
 
 
 def commands(
@@ -88,13 +89,20 @@ def import_profile(argv: list[str], extra: dict[str, str], runs: int) -> dict[st
 
 
 def run_once(argv: list[str], extra: dict[str, str]) -> float:
+    """Seconds of one run; argv "native sequence" runs NATIVE_SEQUENCE's commands one after another."""
     env = {**os.environ, **extra}
+    sequence = NATIVE_SEQUENCE if argv == ["native sequence"] else [argv]
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True)
-    took = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()[-400:]}")
-    return took
+    for one in sequence:
+        proc = subprocess.run(one, env=env, capture_output=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(one)} failed ({proc.returncode}): {proc.stderr.decode()[-400:]}")
+    return time.perf_counter() - start
+
+
+# `images -A -o json` by hand, as benchmarks/images_vs_native.py times it: docker images, ctr
+# namespaces ls -q, ctr -n NS images ls for each, crictl images (filled in by main with --images)
+NATIVE_SEQUENCE: list[list[str]] = []
 
 
 def main() -> None:
@@ -104,10 +112,28 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable, help="the interpreter of `python -c pass`")
     parser.add_argument("--before", help="another ctrtool to time in the same rounds (e.g. the previous commit's)")
     parser.add_argument("--importtime", type=int, default=0, metavar="N", help="also profile the imports, N runs each")
+    parser.add_argument("--images", action="store_true", help="also `images -A -o json` against the native sequence")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     ctr = shutil.which("ctr") if os.environ.get("CONTAINERD_ADDRESS") else None
     cmds = commands(args.python, args.ctrtool, ctr, args.before)
+    if args.images:
+        docker, crictl = shutil.which("docker"), shutil.which("crictl")
+        if not (ctr and docker and crictl):
+            raise SystemExit("--images needs docker, ctr and crictl, and CONTAINERD_ADDRESS set (a lab's environment)")
+        spaces = subprocess.run(
+            [ctr, "namespaces", "ls", "-q"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        NATIVE_SEQUENCE[:] = [
+            [docker, "images"],
+            [ctr, "namespaces", "ls", "-q"],
+            *[[ctr, "-n", ns, "images", "ls"] for ns in spaces],
+            [crictl, "images"],
+        ]
+        for suffix, binary in (("", args.ctrtool), (" [before]", args.before)):
+            if binary:
+                cmds[f"ctrtool images -A -o json{suffix}"] = ([binary, "images", "-A", "-o", "json"], {})
+        cmds[IMAGES_NATIVE] = (["native sequence"], {})
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {label: [] for label in cmds}
     for round_ in range(WARMUP + args.runs):
@@ -153,12 +179,24 @@ def main() -> None:
                 "met": med[image] <= budget,
             }
         )
+    if IMAGES_NATIVE in med:
+        ratio_images = statistics.median(
+            a / b for a, b in zip(times["ctrtool images -A -o json"], times[IMAGES_NATIVE])
+        )
+        verdicts.append(
+            {
+                "target": "images -A -o json <= 1.5x the native sequence",
+                "ratio": round(ratio_images, 2),
+                "limit": 1.5,
+                "met": ratio_images <= 1.5,
+            }
+        )
     result["targets"] = verdicts
     if args.importtime:
         result["imports"] = {
             label: import_profile(cmds[label][0], cmds[label][1], args.importtime)
             for label in cmds
-            if label.startswith(("ctrtool --", "Tab: ")) and not label.endswith("[before]")
+            if label.startswith(("ctrtool --", "Tab: ", "ctrtool images")) and not label.endswith("[before]")
         }
     if args.json:
         print(json.dumps(result, indent=2))
