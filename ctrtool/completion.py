@@ -52,10 +52,11 @@ complete -o default -F _ctrtool_completion ctrtool
 # while it computes an autosuggestion (it runs no command then), so the condition counted as false
 # and fish suggested the files of the current directory as you typed (`ctrtool stop globb` showed
 # `globbox-a` before the Tab's answer came). This one asks once, never lets fish add files on its
-# own (`--no-files`, no condition), and offers paths only when ctrtool has no candidate, as bash's
-# `-o default` does. fish inserts a candidate escaped (`globbox\*`): never expanded.
+# own (`--no-files`, no condition), and offers paths only when ctrtool has no candidate (its answer
+# is then one empty line), as bash's `-o default` does. fish inserts a candidate escaped
+# (`globbox\*`): never expanded.
 FISH_SCRIPT = """function __ctrtool_complete
-    set -l candidates (env _CTRTOOL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) ctrtool 2>/dev/null)
+    set -l candidates (env _CTRTOOL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) ctrtool 2>/dev/null | string match -v -- '')
     if set -q candidates[1]
         printf '%s\\n' $candidates
     else
