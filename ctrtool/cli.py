@@ -231,6 +231,25 @@ def _add_nodes() -> None:
 _add_nodes()
 
 
+def _narrowed(argv: list[str]) -> typer.Typer:
+    """The app with only the command ``argv`` runs (typer builds every registered command's click
+    command, every signature evaluated, before it parses anything: about 30 ms); the whole app when
+    the line does not name a command for sure (the root's help lists them all), and for a shell's
+    completion request (its line is not in argv)."""
+    import copy
+
+    from . import completion
+    from .index import command_word
+
+    word = None if completion.requested() else command_word(argv)
+    if word is None:
+        return app
+    only = copy.copy(app)
+    only.registered_commands = [c for c in app.registered_commands if c.name == word]
+    only.registered_groups = [g for g in app.registered_groups if g.name == word]
+    return only if only.registered_commands or only.registered_groups else app
+
+
 def kubectl_plugin() -> None:
     """The `kubectl-ctrtool` command: kubectl runs it for `kubectl ctrtool ...` (a kubectl plugin is
     an executable named kubectl-NAME on PATH). The same CLI; usage lines say `kubectl ctrtool`."""
@@ -260,7 +279,7 @@ def main(prog_name: str = "ctrtool") -> None:
     code: int | str | None = 0
     try:
         try:
-            returned = app(prog_name=prog_name, standalone_mode=False)
+            returned = _narrowed(sys.argv[1:])(prog_name=prog_name, standalone_mode=False)
             code = returned if isinstance(returned, int) else 0  # typer.Exit(n): n; a command's return: 0
         except SystemExit as exc:
             code = exc.code

@@ -11,14 +11,14 @@ gives no candidates.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from typing import Any
 
 import typer
 
+from . import names
+from .names import TIMEOUT, chosen_of, deadline, quietly, settings_of  # noqa: F401  (tests and callers use them here)
+
 COMPLETE_VAR = "_CTRTOOL_COMPLETE"
 SHELLS = ("bash", "zsh", "fish")
-TIMEOUT = 1.0  # seconds per backend while the user waits at the prompt: a hung one gives up then
 
 # bash: typer's script assigned `COMPREPLY=( $(...) )`, which expands a candidate as a glob (and
 # split a word at ':' as bash does, so `--from ctr:de` or `demo:1` completed wrongly). This one
@@ -47,12 +47,35 @@ complete -o default -F _ctrtool_completion ctrtool
 """
 
 
+# fish: typer's script asked ctrtool twice per Tab, once in `--condition` (are there candidates? if
+# not, fish's own file completion applies) and once for the candidates. fish evaluates no condition
+# while it computes an autosuggestion (it runs no command then), so the condition counted as false
+# and fish suggested the files of the current directory as you typed (`ctrtool stop globb` showed
+# `globbox-a` before the Tab's answer came). This one asks once, never lets fish add files on its
+# own (`--no-files`, no condition), and offers paths only when ctrtool has no candidate (its answer
+# is then one empty line), as bash's `-o default` does. fish inserts a candidate escaped
+# (`globbox\*`): never expanded.
+FISH_SCRIPT = """function __ctrtool_complete
+    set -l candidates (env _CTRTOOL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) ctrtool 2>/dev/null | string match -v -- '')
+    if set -q candidates[1]
+        printf '%s\\n' $candidates
+    else
+        __fish_complete_path (commandline -ct)
+    end
+end
+
+complete --command ctrtool --no-files --arguments '(__ctrtool_complete)'
+"""
+
+
 def script(shell: str) -> str:
     """The script that makes ``shell`` complete ctrtool (``source <(ctrtool completion bash)``)."""
     from typer.completion import completion_init, get_completion_script
 
     if shell == "bash":
         return BASH_SCRIPT
+    if shell == "fish":
+        return FISH_SCRIPT
     completion_init()
     return get_completion_script(prog_name="ctrtool", complete_var=COMPLETE_VAR, shell=shell)
 
@@ -67,57 +90,28 @@ def prepare() -> None:
     from typer.completion import completion_init
 
     completion_init()
+    unwrapped_help()
 
 
-def deadline() -> float:
-    """Seconds per backend at a Tab: TIMEOUT, or CTRTOOL_COMPLETION_TIMEOUT (0.1 to 30) for a node
-    whose tools answer slowly; anything else there is ignored (a Tab never fails on it)."""
-    import os
+def unwrapped_help() -> None:
+    """zsh and fish show each candidate's help on its line: typer renders it with rich at the
+    terminal's width, and a help longer than that came out with a newline inside, which the shell
+    read as a second candidate (the help's end). Rendered on one line, whatever the width. rich's
+    renderer is loaded only for a help to render (a name or an image has none): it costs 0.1 s."""
+    from typer import _completion_classes as classes
 
-    try:
-        value = float(os.environ.get("CTRTOOL_COMPLETION_TIMEOUT", TIMEOUT))
-    except ValueError:
-        return TIMEOUT
-    return value if 0.1 <= value <= 30 else TIMEOUT
+    sanitize = classes._sanitize_help_text
+    if getattr(sanitize, "unwrapped", False):
+        return
 
+    def unwrapped(text: str) -> str:
+        from typer import rich_utils
 
-def _settings(ctx: Any):
-    """Settings from the global options on the command line so far, with a short timeout."""
-    from .config import Flags, load
+        rich_utils.MAX_WIDTH = 1_000_000
+        return sanitize(text)
 
-    root = ctx.find_root().params if ctx is not None else {}
-    flags = Flags(
-        config=root.get("config"),
-        timeout=min(root.get("timeout") or deadline(), deadline()),
-        docker_host=root.get("docker_host"),
-        docker_context=root.get("docker_context"),
-        containerd_address=root.get("address"),
-        runtime_endpoint=root.get("runtime_endpoint"),
-        image_endpoint=root.get("image_endpoint"),
-    )
-    return load(flags)
-
-
-def _chosen(ctx: Any) -> tuple[list[str] | None, list[str] | None]:
-    """The --backend and --namespace given to the command being completed."""
-    params = ctx.params if ctx is not None else {}
-    backend = params.get("backend")
-    namespace = params.get("namespace")
-    backends = [backend] if isinstance(backend, str) else list(backend) if backend else None
-    namespaces = [namespace] if isinstance(namespace, str) else list(namespace) if namespace else None
-    return backends, namespaces
-
-
-def _quietly(produce: Callable[[], Iterable[str]], incomplete: str) -> list[str]:
-    """Candidates that start with ``incomplete``, control characters escaped (a name's escape
-    sequence must not reach the shell's line editor raw); nothing when the listing fails."""
-    try:
-        words = sorted(set(produce()))
-    except BaseException:  # noqa: BLE001 -- a completion shows nothing rather than an error
-        return []
-    from .output import one_line
-
-    return [one_line(w) for w in words if w.startswith(incomplete)]
+    unwrapped.unwrapped = True  # type: ignore[attr-defined]
+    classes._sanitize_help_text = unwrapped
 
 
 def backends(incomplete: str) -> list[str]:
@@ -132,45 +126,24 @@ def namespaces(ctx: typer.Context, incomplete: str) -> list[str]:
     def produce() -> list[str]:
         from .adapters import adapter_class, all_namespaces_backend
 
-        return adapter_class(all_namespaces_backend())(_settings(ctx)).namespaces()
+        return adapter_class(all_namespaces_backend())(settings_of(ctx)).namespaces()
 
-    return _quietly(produce, incomplete)
+    return quietly(produce, incomplete)
 
 
 def images(ctx: typer.Context, incomplete: str) -> list[str]:
     """Image names from one listing (the calls `ctrtool images` makes, never one per image)."""
-
-    def produce() -> list[str]:
-        from .core.listing import list_images
-        from .core.query import select_backends
-
-        conf = _settings(ctx)
-        chosen, spaces = _chosen(ctx)
-        got = list_images(conf, select_backends(conf, chosen, False), spaces)
-        return [r.ref for r in got.rows if r.ref and not r.ref.startswith("sha256:")]
-
-    return _quietly(produce, incomplete)
+    return names.images(ctx, incomplete)
 
 
 def containers(ctx: typer.Context, incomplete: str) -> list[str]:
     """Container names from one listing (the calls `ctrtool ps -a` makes)."""
-
-    def produce() -> list[str]:
-        from .core.listing import list_containers
-        from .core.query import select_backends
-        from .model import ContainerKind
-
-        conf = _settings(ctx)
-        chosen, spaces = _chosen(ctx)
-        got = list_containers(conf, select_backends(conf, chosen, False), spaces)
-        return [r.name for r in got.rows if r.name and getattr(r, "kind", None) != ContainerKind.SANDBOX]
-
-    return _quietly(produce, incomplete)
+    return names.containers(ctx, incomplete)
 
 
 def objects(ctx: typer.Context, incomplete: str) -> list[str]:
     """For `inspect NAME`: containers, then images."""
-    return containers(ctx, incomplete) + images(ctx, incomplete)
+    return names.objects(ctx, incomplete)
 
 
 def formats(incomplete: str) -> list[str]:
@@ -223,4 +196,4 @@ def docker_words(ctx: typer.Context, incomplete: str) -> list[str]:
             return []
         return [f.long for f in spec.flags if getattr(f, "long", None)]
 
-    return _quietly(produce, incomplete)
+    return quietly(produce, incomplete)

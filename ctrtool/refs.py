@@ -139,3 +139,22 @@ def matches_pattern(ref: str, pattern: str) -> bool:
         if fnmatch.fnmatchcase(target, pattern):
             return True
     return False
+
+
+NAMESPACE_RE = r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*"
+
+
+def check_namespace(namespace: str | None, option: str = "-n/--namespace") -> str | None:
+    """A containerd namespace as containerd accepts one (letters, digits, and '.', '_', '-'
+    between them; at most 76 characters), else a usage error; None stays None."""
+    from .errors import UsageError
+
+    if namespace is None:
+        return None
+    if not re.fullmatch(NAMESPACE_RE, namespace) or len(namespace) > 76:
+        raise UsageError(
+            f"{option} {namespace!r} is not a containerd namespace",
+            "namespaces are letters and digits, with '.', '_' or '-' between them "
+            "(default, k8s.io, moby); `ctrtool info` lists them",
+        )
+    return namespace

@@ -38,7 +38,7 @@ def offline_env(tmp_path, **extra: str) -> dict[str, str]:
 
 def run_ctrtool(*args: str, env: dict[str, str], timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
     """ctrtool as the user runs it (the console script's main())."""
-    code = "import sys; from ctrtool.cli import main; sys.argv[0] = 'ctrtool'; main()"
+    code = "import sys; from ctrtool.launch import main; sys.argv[0] = 'ctrtool'; main()"
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.run([sys.executable, "-c", code, *args], env=env, timeout=timeout, **kwargs)

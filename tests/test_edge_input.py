@@ -101,8 +101,9 @@ def test_stdout_on_a_full_disk(env, args):
     assert line == "ctrtool: error: cannot write to stdout: No space left on device"
 
 
-def test_closed_stdout(env):
-    code = "import sys; from ctrtool.cli import main; sys.argv[0] = 'ctrtool'; main()"
+@pytest.mark.parametrize("entry", ["ctrtool.cli", "ctrtool.launch"])  # launch answers --version itself
+def test_closed_stdout(env, entry):
+    code = f"import sys; from {entry} import main; sys.argv[0] = 'ctrtool'; main()"
     proc = subprocess.run(
         ["sh", "-c", 'exec "$0" -c "$1" --version >&-', sys.executable, code], env=env, capture_output=True
     )

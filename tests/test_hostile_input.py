@@ -443,7 +443,7 @@ def test_lines_and_prompts_show_control_characters_escaped(name, capsys, monkeyp
 def test_completion_shows_control_characters_escaped(name):
     from ctrtool import completion
 
-    got = completion._quietly(lambda: [name, "plain"], "")
+    got = completion.quietly(lambda: [name, "plain"], "")
     assert "plain" in got and len(got) == 2
     assert not any(_raw_controls(w) or "\n" in w for w in got)
 

@@ -71,7 +71,7 @@ def test_a_name_in_a_table_cell_a_line_or_a_completion_has_no_raw_control_charac
     assert not _raw_controls(_cell(name).plain)
     assert not _raw_controls(one_line(name))
     assert not [ch for ch in _raw_controls(printable(name)) if ch != "\n"]
-    assert not any(_raw_controls(w) for w in completion._quietly(lambda: [name], ""))
+    assert not any(_raw_controls(w) for w in completion.quietly(lambda: [name], ""))
     if name.isprintable():
         assert one_line(name) == name  # plain names are shown as they are
 

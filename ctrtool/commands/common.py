@@ -14,6 +14,7 @@ import typer
 from .. import completion
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, CtrtoolError
 from ..output import FORMATS, Output
+from ..refs import NAMESPACE_RE, check_namespace  # noqa: F401  (commands import them from here)
 
 BackendOpt = Annotated[
     Optional[list[str]],
@@ -34,7 +35,7 @@ NamespaceOpt = Annotated[
         "--namespace",
         "-n",
         metavar="NS",
-        callback=lambda v: _namespaces_option(v),
+        callback=lambda v: namespaces_option(v),
         autocompletion=completion.namespaces,
         help="containerd namespace for ctr (repeatable). Default: CONTAINERD_NAMESPACE, else every "
         "namespace `ctr namespaces ls` lists.",
@@ -68,27 +69,6 @@ def check_names(kind: str, names: list[str] | tuple[str, ...]) -> None:
             )
 
 
-NAMESPACE_RE = r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*"
-
-
-def check_namespace(namespace: str | None, option: str = "-n/--namespace") -> str | None:
-    """A containerd namespace as containerd accepts one (letters, digits, and '.', '_', '-'
-    between them; at most 76 characters), else a usage error; None stays None."""
-    import re
-
-    from ..errors import UsageError
-
-    if namespace is None:
-        return None
-    if not re.fullmatch(NAMESPACE_RE, namespace) or len(namespace) > 76:
-        raise UsageError(
-            f"{option} {namespace!r} is not a containerd namespace",
-            "namespaces are letters and digits, with '.', '_' or '-' between them "
-            "(default, k8s.io, moby); `ctrtool info` lists them",
-        )
-    return namespace
-
-
 def _namespace_option(value: Optional[str]) -> Optional[str]:
     from ..errors import UsageError
 
@@ -98,7 +78,7 @@ def _namespace_option(value: Optional[str]) -> Optional[str]:
         raise typer.BadParameter(f"{exc.message.split(' ', 1)[1]}; {exc.hint}") from None
 
 
-def _namespaces_option(values: Optional[list[str]]) -> Optional[list[str]]:
+def namespaces_option(values: Optional[list[str]]) -> Optional[list[str]]:
     return [_namespace_option(v) for v in values] if values else values  # type: ignore[misc]
 
 
