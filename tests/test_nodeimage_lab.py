@@ -93,12 +93,15 @@ class NodeRun:
 
 
 def settled(log, seconds: float = 10) -> None:
-    """Wait until the shim's log file stops growing (0.3 s without a new byte): on a busy machine
-    its copier may still be writing when ctr returns."""
+    """Wait until the shim's log file has bytes and stops growing (0.3 s without a new byte): on a
+    busy machine its copier may still be writing, or not have begun, when ctr returns. Every run
+    here writes something, so an empty log is waited for (up to ``seconds``), not taken as settled."""
     last, still_since, end = -1, time.monotonic(), time.monotonic() + seconds
     while time.monotonic() < end:
         size = log.stat().st_size if log.exists() else -1
-        if size != last:
+        if size <= 0:  # not there yet, or nothing in it yet: not settled (CI once read it absent)
+            still_since = time.monotonic()
+        elif size != last:
             last, still_since = size, time.monotonic()
         elif time.monotonic() - still_since >= 0.3:
             return
