@@ -89,7 +89,10 @@ EXAMPLES = [
             '--check versions; echo "exit status $?"'
         ],
         setup=[["ctr", "-n", "default", "images", "tag", DEMO, "localhost/app:2"]],
-        teardown=[["ctr", "-n", "default", "images", "rm", "localhost/app:2"]],
+        # --sync: containerd collects what the removal leaves before the next example reads the
+        # store (without it, its collector ran late under load and df --plan showed a blob the
+        # collector had not reached yet)
+        teardown=[["ctr", "-n", "default", "images", "rm", "--sync", "localhost/app:2"]],
     ),
     Example("images", "debian", ["ctrtool images --all-backends"]),
     Example("layers", "debian", [f"ctrtool layers {DEMO}"]),
