@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
@@ -71,6 +71,59 @@ class Store:
 
     def with_path(self, path: str | None) -> Store:
         return replace(self, path=path) if path and not self.path else self
+
+    @property
+    def place(self) -> PlaceId | None:
+        """Where an image's unpacked copy lives, when this store is one (not the content store)."""
+        return place_of(self.path, self.namespace) if self.unpacked else None
+
+
+@dataclass(frozen=True)
+class PlaceId:
+    """The one identity of a place, where an image's unpacked copy lives: a graph driver store, or
+    one namespace of a containerd snapshotter. Core, explain, reclaim and copy key places by it
+    (never by words or by tuples). Two graph stores (two dockerds, docker's overlay2 and another
+    engine's) are two places: their directories differ; two namespaces of one containerd are two
+    places: their namespaces differ.
+
+    ``where``: the real path of the store's directory (the graph driver's, the snapshotter's root),
+    "" when no tool reported it; where only a backend is known (copy's hints name stores by the
+    backends the user gave), that backend's name."""
+
+    kind: StoreKind  # GRAPH or SNAPSHOTS
+    where: str
+    namespace: str | None = None  # SNAPSHOTS: the containerd namespace
+
+    def holds(self, path: str) -> bool:
+        """Whether a layer's directory is in this place (its directory under ours)."""
+        if not self.where.startswith("/"):
+            return False
+        return os.path.realpath(path).startswith(self.where.rstrip("/") + "/")
+
+
+def place_of(path: str | None, namespace: str | None) -> PlaceId:
+    """The place of a store's directory (any path in it resolves to the same one only when it is the
+    store's own directory) and its namespace: None for a graph driver store."""
+    kind = StoreKind.SNAPSHOTS if namespace else StoreKind.GRAPH
+    return PlaceId(kind, os.path.realpath(path) if path else "", namespace or None)
+
+
+def layer_place(path: str, namespace: str | None, known: Iterable[PlaceId] = ()) -> PlaceId:
+    """The place of one unpacked layer directory: the known place (of that namespace) whose
+    directory holds it, or one whose directory was not reported; else its store's directory from
+    the layout: ``<snapshotter root>/snapshots/<id>[/fs]``, ``<graph driver dir>/<id>/diff``."""
+    kind = StoreKind.SNAPSHOTS if namespace else StoreKind.GRAPH
+    same = [p for p in known if p.kind is kind and p.namespace == (namespace or None)]
+    found = next((p for p in same if p.holds(path)), None) or next((p for p in same if not p.where), None)
+    if found:
+        return found
+    real = os.path.realpath(path)
+    parts = real.split("/")
+    if namespace and "snapshots" in parts:
+        root = "/".join(parts[: len(parts) - 1 - parts[::-1].index("snapshots")])
+    else:
+        root = os.path.dirname(os.path.dirname(real) if os.path.basename(real) == "diff" else real)
+    return PlaceId(kind, root or "/", namespace or None)
 
 
 def daemon_id(address: str | None) -> str:
