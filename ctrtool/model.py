@@ -258,6 +258,13 @@ class ImageRecord:
         }
 
 
+class ImageStore(Kind):
+    """Where a backend's images are (``image_store`` in `info`)."""
+
+    GRAPH = "graph"  # a graph driver's directory (docker on overlay2)
+    CONTAINERD = "containerd"  # a containerd's content store and snapshots: ctr, crictl, docker on its image store
+
+
 @dataclass
 class BackendInfo:
     backend: str
@@ -273,11 +280,14 @@ class BackendInfo:
     image_count: int | None = None
     namespace_image_counts: dict[str, int] | None = None
     runtime: str | None = None  # crictl: the CRI runtime behind the endpoint, e.g. "containerd 1.6.20"
-    # where its images are: "graph" (docker's graph driver directory) or "containerd" (a containerd's
-    # content store and snapshots: ctr, crictl, and docker on containerd's image store)
-    image_store: str | None = None
+    # where its images are (an adapter may give the word: it is made the ImageStore here)
+    image_store: ImageStore | str | None = None
     containerd: str | None = None  # the containerd socket it works with (docker: as `docker info` reports it)
     sandbox_image: str | None = None  # crictl: the CRI's pod sandbox (pause) image
+
+    def __post_init__(self) -> None:
+        if self.image_store is not None:
+            self.image_store = ImageStore(self.image_store)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -326,6 +336,14 @@ class ContainerRecord:
         return asdict(self)
 
 
+class PodState(Kind):
+    """A pod sandbox's state (``state`` in `ps --pods`); the CRI's own word is in ``status``."""
+
+    READY = "ready"
+    NOTREADY = "notready"
+    UNKNOWN = "unknown"
+
+
 @dataclass
 class PodRecord:
     backend: str
@@ -334,11 +352,14 @@ class PodRecord:
     name: str
     pod_namespace: str | None  # the pod's Kubernetes namespace
     uid: str | None
-    state: str  # "ready" or "notready"
+    state: PodState | str  # an adapter may give the word: it is made the PodState here
     status: str | None  # the CRI's word: SANDBOX_READY, SANDBOX_NOTREADY
     created: str | None
     attempt: int | None
     containers: int  # containers of this pod, any state
+
+    def __post_init__(self) -> None:
+        self.state = PodState(self.state)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

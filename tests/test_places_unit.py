@@ -71,3 +71,16 @@ def test_place_of_a_layer():
 def test_reclaim_keys_two_graph_stores_apart():
     assert place_of("/srv/a/overlay2", None) != place_of("/srv/b/overlay2", None)
     assert place_of("/srv/a/overlay2", None) == _record("docker", "/srv/a").store.place  # type: ignore[union-attr]
+
+
+def test_image_store_and_pod_state_are_kinds_written_as_their_words():
+    import json
+
+    from ctrtool.model import BackendInfo, ImageStore, PodRecord, PodState, plain
+
+    info = BackendInfo("docker", None, None, "default", None, None, None, None, None, image_store="graph")
+    assert info.image_store is ImageStore.GRAPH and info.image_store == "graph"
+    assert json.loads(json.dumps(plain(info)))["image_store"] == "graph"
+    pod = PodRecord("crictl", "k8s.io", "p", "web", "default", None, "notready", "SANDBOX_NOTREADY", None, 0, 1)
+    assert pod.state is PodState.NOTREADY and f"{pod.state}" == "notready"
+    assert plain(pod)["state"] == "notready"
