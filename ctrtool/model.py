@@ -64,7 +64,9 @@ class Store:
 
     def words(self) -> str:
         if self.kind is StoreKind.GRAPH:
-            return f"docker's own {self.driver or 'graph driver'} store"
+            # a graph driver store is not always docker's (two dockerds, another engine's): the
+            # words say what it is, whose it is the backends seeing it say
+            return f"the {self.driver} graph driver store" if self.driver else "a graph driver store"
         if self.kind is StoreKind.CONTENT:
             return "containerd's content store"
         return f"containerd namespace {self.namespace}"

@@ -84,3 +84,15 @@ def test_image_store_and_pod_state_are_kinds_written_as_their_words():
     pod = PodRecord("crictl", "k8s.io", "p", "web", "default", None, "notready", "SANDBOX_NOTREADY", None, 0, 1)
     assert pod.state is PodState.NOTREADY and f"{pod.state}" == "notready"
     assert plain(pod)["state"] == "notready"
+
+
+def test_images_caption_names_two_graph_stores_apart():
+    from ctrtool.commands.images import caption
+
+    rows = [_record("docker", "/srv/a"), _record("docker", "/srv/b")]
+    for r in rows:
+        r.copies = 2
+    line = next(line for line in caption(rows) if "unpacked 2 times" in line)
+    assert "the overlay2 graph driver store under /srv/a/overlay2" in line
+    assert "the overlay2 graph driver store under /srv/b/overlay2" in line
+    assert "docker's own" not in line
