@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
@@ -64,13 +64,68 @@ class Store:
 
     def words(self) -> str:
         if self.kind is StoreKind.GRAPH:
-            return f"docker's own {self.driver or 'graph driver'} store"
+            # a graph driver store is not always docker's (two dockerds, another engine's): the
+            # words say what it is, whose it is the backends seeing it say
+            return f"the {self.driver} graph driver store" if self.driver else "a graph driver store"
         if self.kind is StoreKind.CONTENT:
             return "containerd's content store"
         return f"containerd namespace {self.namespace}"
 
     def with_path(self, path: str | None) -> Store:
         return replace(self, path=path) if path and not self.path else self
+
+    @property
+    def place(self) -> PlaceId | None:
+        """Where an image's unpacked copy lives, when this store is one (not the content store)."""
+        return place_of(self.path, self.namespace) if self.unpacked else None
+
+
+@dataclass(frozen=True)
+class PlaceId:
+    """The one identity of a place, where an image's unpacked copy lives: a graph driver store, or
+    one namespace of a containerd snapshotter. Core, explain, reclaim and copy key places by it
+    (never by words or by tuples). Two graph stores (two dockerds, docker's overlay2 and another
+    engine's) are two places: their directories differ; two namespaces of one containerd are two
+    places: their namespaces differ.
+
+    ``where``: the real path of the store's directory (the graph driver's, the snapshotter's root),
+    "" when no tool reported it; where only a backend is known (copy's hints name stores by the
+    backends the user gave), that backend's name."""
+
+    kind: StoreKind  # GRAPH or SNAPSHOTS
+    where: str
+    namespace: str | None = None  # SNAPSHOTS: the containerd namespace
+
+    def holds(self, path: str) -> bool:
+        """Whether a layer's directory is in this place (its directory under ours)."""
+        if not self.where.startswith("/"):
+            return False
+        return os.path.realpath(path).startswith(self.where.rstrip("/") + "/")
+
+
+def place_of(path: str | None, namespace: str | None) -> PlaceId:
+    """The place of a store's directory (any path in it resolves to the same one only when it is the
+    store's own directory) and its namespace: None for a graph driver store."""
+    kind = StoreKind.SNAPSHOTS if namespace else StoreKind.GRAPH
+    return PlaceId(kind, os.path.realpath(path) if path else "", namespace or None)
+
+
+def layer_place(path: str, namespace: str | None, known: Iterable[PlaceId] = ()) -> PlaceId:
+    """The place of one unpacked layer directory: the known place (of that namespace) whose
+    directory holds it, or one whose directory was not reported; else its store's directory from
+    the layout: ``<snapshotter root>/snapshots/<id>[/fs]``, ``<graph driver dir>/<id>/diff``."""
+    kind = StoreKind.SNAPSHOTS if namespace else StoreKind.GRAPH
+    same = [p for p in known if p.kind is kind and p.namespace == (namespace or None)]
+    found = next((p for p in same if p.holds(path)), None) or next((p for p in same if not p.where), None)
+    if found:
+        return found
+    real = os.path.realpath(path)
+    parts = real.split("/")
+    if namespace and "snapshots" in parts:
+        root = "/".join(parts[: len(parts) - 1 - parts[::-1].index("snapshots")])
+    else:
+        root = os.path.dirname(os.path.dirname(real) if os.path.basename(real) == "diff" else real)
+    return PlaceId(kind, root or "/", namespace or None)
 
 
 def daemon_id(address: str | None) -> str:
@@ -205,6 +260,13 @@ class ImageRecord:
         }
 
 
+class ImageStore(Kind):
+    """Where a backend's images are (``image_store`` in `info`)."""
+
+    GRAPH = "graph"  # a graph driver's directory (docker on overlay2)
+    CONTAINERD = "containerd"  # a containerd's content store and snapshots: ctr, crictl, docker on its image store
+
+
 @dataclass
 class BackendInfo:
     backend: str
@@ -220,11 +282,14 @@ class BackendInfo:
     image_count: int | None = None
     namespace_image_counts: dict[str, int] | None = None
     runtime: str | None = None  # crictl: the CRI runtime behind the endpoint, e.g. "containerd 1.6.20"
-    # where its images are: "graph" (docker's graph driver directory) or "containerd" (a containerd's
-    # content store and snapshots: ctr, crictl, and docker on containerd's image store)
-    image_store: str | None = None
+    # where its images are (an adapter may give the word: it is made the ImageStore here)
+    image_store: ImageStore | str | None = None
     containerd: str | None = None  # the containerd socket it works with (docker: as `docker info` reports it)
     sandbox_image: str | None = None  # crictl: the CRI's pod sandbox (pause) image
+
+    def __post_init__(self) -> None:
+        if self.image_store is not None:
+            self.image_store = ImageStore(self.image_store)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -273,6 +338,14 @@ class ContainerRecord:
         return asdict(self)
 
 
+class PodState(Kind):
+    """A pod sandbox's state (``state`` in `ps --pods`); the CRI's own word is in ``status``."""
+
+    READY = "ready"
+    NOTREADY = "notready"
+    UNKNOWN = "unknown"
+
+
 @dataclass
 class PodRecord:
     backend: str
@@ -281,11 +354,14 @@ class PodRecord:
     name: str
     pod_namespace: str | None  # the pod's Kubernetes namespace
     uid: str | None
-    state: str  # "ready" or "notready"
+    state: PodState | str  # an adapter may give the word: it is made the PodState here
     status: str | None  # the CRI's word: SANDBOX_READY, SANDBOX_NOTREADY
     created: str | None
     attempt: int | None
     containers: int  # containers of this pod, any state
+
+    def __post_init__(self) -> None:
+        self.state = PodState(self.state)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

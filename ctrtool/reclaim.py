@@ -13,7 +13,6 @@ other namespaces. Facts only from the listings `images`, `df` and `ps` make (no 
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from .core.listing import list_containers, list_images
 from .core.query import Gathered, cri_namespace
 from .core.storage import disk_usage
 from .core.views import image_groups
-from .model import ContainerRecord, CopyKind, ImageRecord, State, StoreUsage
+from .model import ContainerRecord, CopyKind, ImageRecord, PlaceId, State, StoreUsage, place_of
 
 
 @dataclass
@@ -60,10 +59,6 @@ class ReclaimPlan(Gathered):
     frees: int = 0
 
 
-def _store_key(path: str | None, namespace: str | None) -> tuple[str, str | None]:
-    return (os.path.realpath(path) if path else "", namespace)
-
-
 def _owner(record: ImageRecord, docker_namespace: str | None) -> Any:
     """The descriptor of the backend that owns this copy."""
     from .adapters import all_namespaces_backend, get_descriptor, owner_of
@@ -94,7 +89,7 @@ def reclaim_plan(
     warnings = list(dict.fromkeys(w for g in (images, usage, containers) for w in g.warnings))
     records: list[ImageRecord] = images.rows
     stores: list[StoreUsage] = [s for s in usage.rows if s.kind == CopyKind.UNPACKED]
-    by_store = {_store_key(s.path, s.namespace): s for s in stores}
+    by_store = {place_of(s.path, s.namespace): s for s in stores}
     sizes = {key: {e.key: (e.size or 0, e.path) for e in s.entries} for key, s in by_store.items()}
     docker_ns = next(
         (
@@ -106,28 +101,28 @@ def reclaim_plan(
     )
     k8s = cri_namespace()
     # every image in each store: its id (or digest) and its chain ids
-    in_store: dict[tuple[str, str | None], dict[str, list[ImageRecord]]] = {}
+    in_store: dict[PlaceId, dict[str, list[ImageRecord]]] = {}
     for r in records:
         if r.store is None:
             continue
         image_key = r.id or r.digest or r.ref or ""
-        in_store.setdefault(_store_key(r.store.path, r.namespace), {}).setdefault(image_key, []).append(r)
+        in_store.setdefault(place_of(r.store.path, r.namespace), {}).setdefault(image_key, []).append(r)
     steps: list[ReclaimStep] = []
     for group in image_groups(records):
-        copies: dict[tuple[str, str | None], list[ImageRecord]] = {}
+        copies: dict[PlaceId, list[ImageRecord]] = {}
         for r in group:
             if r.store is not None:
-                copies.setdefault(_store_key(r.store.path, r.namespace), []).append(r)
+                copies.setdefault(place_of(r.store.path, r.namespace), []).append(r)
         if len(copies) < 2:
             continue
         users = {key: _users(recs, containers.rows) for key, recs in copies.items()}
         keep = next(
-            (k for k in copies if k[1] == k8s),
+            (k for k in copies if k.namespace == k8s),
             next((k for k in copies if users[k]), next(iter(copies))),
         )
         kept_words = _words(copies[keep][0], docker_ns)
         for key, recs in copies.items():
-            if key == keep or key[1] == k8s:  # the kubelet's namespace is never a step's
+            if key == keep or key.namespace == k8s:  # the kubelet's namespace is never a step's
                 continue
             steps.append(_step(key, recs, users[key], kept_words, in_store, sizes, docker_ns, remove_stopped))
     steps.sort(key=lambda s: -s.frees)
@@ -352,12 +347,12 @@ def _users(recs: list[ImageRecord], containers: Sequence[ContainerRecord]) -> li
 
 
 def _step(
-    key: tuple[str, str | None],
+    key: PlaceId,
     recs: list[ImageRecord],
     users: list[ContainerRecord],
     kept_words: str,
-    in_store: dict[tuple[str, str | None], dict[str, list[ImageRecord]]],
-    sizes: dict[tuple[str, str | None], dict[str, tuple[int, str]]],
+    in_store: dict[PlaceId, dict[str, list[ImageRecord]]],
+    sizes: dict[PlaceId, dict[str, tuple[int, str]]],
     docker_ns: str | None,
     remove_stopped: bool,
 ) -> ReclaimStep:

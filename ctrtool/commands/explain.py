@@ -6,12 +6,12 @@ Only formats the facts of `core.image_layers` (the same as `ctrtool layers`): no
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..model import CopyKind
+from ..model import CopyKind, PlaceId, StoreKind, layer_place
 from ..output import Output, human_size
 from ..refs import distinct_names
 from . import listing
@@ -49,6 +49,10 @@ class Place:
     bytes: int = 0
     refs: list[str] = field(default_factory=list)  # the image's names in this store
     used_by: list[str] = field(default_factory=list)  # containers here that use it
+    place: PlaceId | None = field(default=None, repr=False)  # its identity (not a JSON field)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "place"}
 
 
 @dataclass
@@ -92,26 +96,28 @@ class Explanation:
     recommendation: Recommendation
 
 
-def places(rows: list[LayerRow], holdings: dict[Any, Any]) -> list[Place]:
-    """The image's unpacked copies by store: docker, then each containerd namespace. ``holdings``:
-    the stores that hold the image itself (core.image_holdings), with its names and users there."""
-    found: dict[Any, Place] = {}
+def places(rows: list[LayerRow], holdings: dict[PlaceId, Any]) -> list[Place]:
+    """The image's unpacked copies by store (:class:`~ctrtool.model.PlaceId`: two graph stores are
+    two): graph stores, then each containerd namespace. ``holdings``: the stores that hold the image
+    itself (core.image_holdings), with its names and users there."""
+    found: dict[PlaceId, Place] = {}
     for row in rows:
         for c in row.copies:
             if c.kind != CopyKind.UNPACKED:
                 continue
-            key = ("containerd", c.namespace) if c.namespace else ("graph", None)
+            key = layer_place(c.path, c.namespace, holdings)
             held = holdings.get(key)
             place = found.get(key)
             if place is None:
                 place = found[key] = Place(
-                    store=c.backend if key[0] == "graph" else f"containerd namespace {c.namespace}",
+                    store=c.backend if key.kind is StoreKind.GRAPH else f"containerd namespace {c.namespace}",
                     backend=c.backend,
                     namespace=c.namespace,
                     seen_by=[],
                     has_image=held is not None,
                     refs=list(held.refs) if held else [],
                     used_by=[u.name for u in held.used_by] if held else [],
+                    place=key,
                 )
             place.seen_by += [b for b in c.seen_by if b not in place.seen_by]
             place.paths.append(c.path)
@@ -265,7 +271,7 @@ def copy_cost(conf: Any, names: list[str], image: str, where: list[Place], holdi
     source = next((p for p in where if p.has_image), None)
     if source is None:
         return None
-    held = holdings.get(("containerd", source.namespace) if source.namespace else ("graph", None))
+    held = holdings.get(source.place) if source.place else None
     target = SimpleNamespace(ref=(source.refs or [image])[0], id=held.id if held else None, namespace=source.namespace)
     try:
         return cost_of(conf, names, target, source.namespace, cri_namespace())

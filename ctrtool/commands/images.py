@@ -239,7 +239,9 @@ def caption(rows: Sequence[ImageRecord]) -> list[str]:
             continue
         refs = sorted({r.ref for r in group if r.ref and not r.ref.startswith("sha256:")})
         image_id = next((r.id or r.digest for r in group if r.id or r.digest), None)
-        places = list(dict.fromkeys(r.store.words() for r in group if r.store))
+        stores = list({r.store.key: r.store for r in group if r.store}.values())
+        said = [s.words() for s in stores]  # two stores in the same words: each with its directory
+        places = list(dict.fromkeys(w if said.count(w) == 1 else f"{w} under {s.path}" for s, w in zip(stores, said)))
         shared = {r.content.key for r in group if r.content}
         blobs = (
             " Their blobs are stored once, in containerd's content store, shared by "

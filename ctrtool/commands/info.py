@@ -42,7 +42,9 @@ def info(
 
 
 def _fields(i: BackendInfo) -> list[tuple[str, Any]]:
-    graph = i.image_store == "graph"
+    from ..model import ImageStore
+
+    graph = i.image_store is ImageStore.GRAPH
     fields: list[tuple[str, Any]] = [
         ("version", i.version if not i.runtime else f"CRI {i.version} ({i.runtime})"),
         ("endpoint", i.endpoint),
@@ -63,7 +65,7 @@ def _fields(i: BackendInfo) -> list[tuple[str, Any]]:
                 ", ".join(i.namespaces) + " (its containers only: its images are in its own graph driver store)",
             )
         )
-    elif i.image_store == "containerd" and i.containerd and i.runtime is None:
+    elif i.image_store is ImageStore.CONTAINERD and i.containerd and i.runtime is None:
         fields.append(
             (
                 "images in",
@@ -88,17 +90,17 @@ def caption(infos: list[BackendInfo]) -> list[str]:
     store), which keep their own store, and which namespace the kubelet sees."""
     from ..adapters import get_descriptor
     from ..adapters.descriptor import NamespaceRule
-    from ..model import daemon_id
+    from ..model import ImageStore, daemon_id
 
     lines = []
     groups: dict[str, list[BackendInfo]] = {}
     for i in infos:
-        if i.image_store == "containerd" and i.containerd:
+        if i.image_store is ImageStore.CONTAINERD and i.containerd:
             groups.setdefault(daemon_id(i.containerd), []).append(i)
     for i in infos:
-        if i.image_store != "graph" or not i.store:
+        if i.image_store is not ImageStore.GRAPH or not i.store:
             continue
-        others = [o for o in infos if o.image_store == "containerd" and o.store]
+        others = [o for o in infos if o.image_store is ImageStore.CONTAINERD and o.store]
         if others and os.path.realpath(others[0].store or "") != os.path.realpath(i.store):
             lines.append(
                 f"{i.backend} keeps its images in {i.store}, its own graph driver store; containerd keeps "

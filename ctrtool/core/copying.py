@@ -8,6 +8,7 @@ from typing import Any
 from ..adapters import BACKENDS, get_descriptor
 from ..config import Settings
 from ..errors import CtrtoolError, NotFound, UsageError
+from ..model import PlaceId, StoreKind
 from .query import cri_namespace
 from .routing import Rerun, locate_images, operation_adapter
 
@@ -50,16 +51,18 @@ def _copy_hint(
     it is to the --to store given (it suggested `--to crictl` whatever --to was)."""
     from ..adapters.base import place
 
-    def store(backend: str, ns: str | None) -> tuple[str, ...]:
+    # the places as the backends name them: the one containerd ctr and crictl reach (its directory
+    # is not needed to tell its namespaces apart), and docker's store by docker
+    def store(backend: str, ns: str | None) -> PlaceId:
         d = get_descriptor(backend)
         if d.moves_via:  # crictl: the CRI's namespace of the containerd ctr reaches
-            return ("containerd", d.namespace or cri_namespace())
+            return PlaceId(StoreKind.SNAPSHOTS, "", d.namespace or cri_namespace())
         if d.selects_namespace:  # ctr: one containerd namespace
-            return ("containerd", ns or "default")
-        return (backend,)  # docker: its own store, whatever namespace a listing gave it
+            return PlaceId(StoreKind.SNAPSHOTS, "", ns or "default")
+        return PlaceId(StoreKind.GRAPH, backend)  # docker: its own store, whatever namespace a listing gave it
 
     # docker on containerd's image store: its store is that namespace, which ctr lists too
-    wanted = ("containerd", target_store) if target_store else store(*target)
+    wanted = PlaceId(StoreKind.SNAPSHOTS, "", target_store) if target_store else store(*target)
 
     def same(backend: str, ns: str | None) -> bool:
         return store(backend, ns) == wanted

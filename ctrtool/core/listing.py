@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..config import Settings
 from ..errors import CtrtoolError
-from ..model import BackendInfo, ContainerKind, ContainerRecord, ImageRecord, daemon_id
+from ..model import BackendInfo, ContainerKind, ContainerRecord, ImageRecord, ImageStore, daemon_id
 from .query import Gathered, containerd_reader, fan_out, gathered
 from .views import annotate_copies, annotate_kubelet, annotate_views, complete_configs, complete_stores, kubelet_listed
 
@@ -38,7 +38,7 @@ def complete_infos(settings: Settings, infos: list[BackendInfo], warnings: list[
     (the same socket, or the same root): the state directory (ctr does not see it, crictl does),
     and, for docker on containerd's image store, the directories of the containerd it uses (docker
     reports only the socket); when no backend queried reads that containerd, it is asked directly."""
-    on_containerd = [i for i in infos if i.image_store == "containerd" and i.containerd]
+    on_containerd = [i for i in infos if i.image_store is ImageStore.CONTAINERD and i.containerd]
     for info in on_containerd:
         peers = [
             o

@@ -11,7 +11,17 @@ from typing import Any
 from ..adapters.base import Adapter, canonical_ref
 from ..config import Settings
 from ..errors import CtrtoolError, NotFound
-from ..model import ContainerRecord, CopyKind, ImageRecord, LayerCopy, LayerRow, StoreEntry, StoreUsage
+from ..model import (
+    ContainerRecord,
+    CopyKind,
+    ImageRecord,
+    LayerCopy,
+    LayerRow,
+    PlaceId,
+    StoreEntry,
+    StoreUsage,
+    place_of,
+)
 from .query import Gathered, fan_out
 from .views import through_views
 
@@ -93,9 +103,10 @@ class Holding:
 
 def image_holdings(
     settings: Settings, backends: Sequence[str], ref: str, namespaces: Sequence[str] | None = None
-) -> dict[tuple[str, str | None], Holding]:
-    """The stores that hold image ``ref`` itself (by name, else by id), keyed ("graph", None) or
-    ("containerd", namespace), with the image's names there and the containers using it: one image
+) -> dict[PlaceId, Holding]:
+    """The stores that hold image ``ref`` itself (by name, else by id), keyed by their place
+    (:class:`~ctrtool.model.PlaceId`: two graph stores are two), with the image's names there and
+    the containers using it: one image
     listing and one container listing per backend, in parallel. (`layers` also finds a layer where
     only another image that shares it is.)"""
     from ..adapters.base import match_images
@@ -103,20 +114,21 @@ def image_holdings(
     def op(adapter: Adapter) -> tuple[list[ImageRecord], list[ContainerRecord]]:
         return adapter.images(namespaces), adapter.containers(namespaces)
 
-    holdings: dict[tuple[str, str | None], Holding] = {}
+    holdings: dict[PlaceId, Holding] = {}
     for outcome in fan_out(settings, backends, op):
         if outcome.value is None:
             continue
         records, containers = outcome.value
-        for ns in dict.fromkeys(r.namespace for r in records):
-            here = [r for r in records if r.namespace == ns]
+        where = {id(r): place_of(r.store.path if r.store else None, r.namespace) for r in records}
+        for key in dict.fromkeys(where.values()):
+            here = [r for r in records if where[id(r)] == key]
+            ns = key.namespace
             found, _ = match_images(here, ref)
             if not found:
                 continue
             keys = {k for r in found for k in (r.id, r.digest) if k}
             same = [r for r in here if keys & {r.id, r.digest}] or found
             names = list(dict.fromkeys(r.ref for r in same if r.ref))
-            key = ("containerd", ns) if ns else ("graph", None)
             holding = holdings.setdefault(key, Holding(outcome.backend, id=found[0].id))
             holding.refs += [n for n in names if n not in holding.refs]
             # docker's containers carry no namespace: all of them are its store's
@@ -153,7 +165,7 @@ def store_name(kind: CopyKind, backend: str, namespace: str | None) -> str:
     if kind == CopyKind.CONTAINER:
         return f"containers in namespace {namespace}"
     if namespace is None:
-        return backend  # docker's own graph driver store
+        return backend  # a graph driver store: the backend's own
     return f"containerd namespace {namespace}"
 
 
