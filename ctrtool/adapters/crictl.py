@@ -37,8 +37,9 @@ from ..model import (
 )
 from ..runner import Result, Streamed, not_understood
 from . import discovery
-from .base import Adapter, canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions
+from .base import Adapter
 from .descriptor import Descriptor, NamespaceRule, NodeDaemon
+from .shared import canonical_ref, chain_ids, is_image_layer, parallel, stderr_mentions
 
 CRI_CONTAINERD_NAMESPACE = "k8s.io"  # fixed in containerd's CRI plugin
 
@@ -194,8 +195,8 @@ class CrictlAdapter(Adapter):
         layers are containerd's snapshots in its namespace: the snapshotter's metadata.db maps them
         to directories (the same copies ``ctr -n k8s.io`` sees). crictl does not say where the
         compressed blobs are: those come from ctr."""
-        from .base import match_images
         from .ctr import snapshot_dirs
+        from .shared import match_images
 
         records = self.images(namespaces)
         found = match_images(records, ref)[0]
@@ -453,7 +454,7 @@ class CrictlAdapter(Adapter):
         """``crictl rmi --prune``: every image no container (in any state) uses, except pinned ones.
         The CRI has no dangling-only mode, so that needs ``unused`` (--all). crictl counts containers
         only, not pod sandboxes: the sandbox (pause) image goes too unless the runtime pins it."""
-        from .base import named_images
+        from .shared import named_images
 
         if not unused:
             raise Unsupported(

@@ -37,8 +37,9 @@ from ..model import (
 )
 from ..runner import Result, not_understood
 from . import discovery
-from .base import Adapter, chain_ids, stderr_mentions
+from .base import Adapter
 from .descriptor import Descriptor, NamespaceRule, NodeDaemon
+from .shared import chain_ids, stderr_mentions
 
 # docker runs its containers (and, on containerd's image store, keeps its images) in this containerd
 # namespace unless dockerd is started with --containerd-namespace; `docker info` reports it since API
@@ -432,7 +433,7 @@ class DockerAdapter(Adapter):
         """``docker image prune --force`` (dangling images) or with ``--all`` (every image no
         container uses). What it would remove is read first: the images docker lists (dangling:
         ``image ls --filter dangling=true``) that no container, running or not, uses."""
-        from .base import named_images, parallel
+        from .shared import named_images, parallel
 
         calls: dict[str, Callable[[], Any]] = {"images": self.images, "used": self._used_image_ids}
         if not unused:

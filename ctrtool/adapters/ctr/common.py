@@ -10,7 +10,8 @@ from typing import Any
 
 from ...errors import PermissionDenied, ToolError, Unreachable
 from ...runner import not_understood
-from ..base import Adapter, parallel, stderr_mentions
+from ..base import Adapter
+from ..shared import parallel, stderr_mentions
 from .parse import (
     DEFAULT_SNAPSHOTTER,
     Plugins,

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...errors import InvalidState, Unsupported
 from ...model import ContainerRecord, Plan, State
-from ..base import parallel
+from ..shared import parallel
 from .common import CtrBase
 from .parse import exec_listed, load_json, parse_containers
 

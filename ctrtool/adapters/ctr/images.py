@@ -11,7 +11,7 @@ from typing import Any
 from ... import model
 from ...errors import Ambiguous, Unsupported
 from ...model import CopyKind, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan, SizeKind
-from ..base import canonical_ref, chain_ids, parallel
+from ..shared import canonical_ref, chain_ids, parallel
 from .common import CtrBase
 from .parse import BlobReader, Plugins, load_json, loopback_registry, parse_imported, pick_platform, snapshot_dirs
 
@@ -84,7 +84,7 @@ class CtrImages(CtrBase):
         its compressed blobs and diff ids; the snapshotter's metadata.db maps each namespace's
         snapshot (key = chain id) to its directory."""
         from ...errors import NotFound
-        from ..base import match_images
+        from ..shared import match_images
 
         names, plugins, got = self._images_and_snapshots(namespaces)
         blobs = BlobReader(plugins.content_root)

@@ -12,7 +12,7 @@ from typing import Any
 from ...facts import Answer, Plugin, Unpacked
 from ...model import BackendInfo, CopyKind, Plan, StoredItem
 from ...runner import not_understood
-from ..base import chain_ids, is_image_layer, parallel
+from ..shared import chain_ids, is_image_layer, parallel
 from .common import CtrBase
 from .parse import BlobReader, Plugins, parse_lines, parse_table, parse_version, snapshot_dirs
 
