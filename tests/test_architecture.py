@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent / "ctrtool"
 
 
 CORE_MAX_LINES = 400
+CLASS_MAX_LINES = 400
 
 
 def modules(root: Path) -> dict[str, Path]:
@@ -163,6 +164,17 @@ def test_no_private_names_across_modules():
 def test_core_modules_stay_small():
     sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "core").glob("*.py")}
     assert sizes and {n: s for n, s in sizes.items() if s > CORE_MAX_LINES} == {}
+
+
+def test_classes_stay_small():
+    """No class over 400 lines (an adapter is one part per resource: docs/architecture.md)."""
+    sizes = {
+        f"{path.relative_to(ROOT.parent)}:{node.name}": node.end_lineno - node.lineno + 1
+        for path in sorted(ROOT.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ClassDef) and node.end_lineno is not None
+    }
+    assert sizes and {n: s for n, s in sizes.items() if s > CLASS_MAX_LINES} == {}
 
 
 def test_the_graph_sees_every_kind_of_import(tmp_path):

@@ -1,7 +1,8 @@
-"""Adapters: one module per tool, each declaring its backend in a ``DESCRIPTOR`` beside its adapter.
+"""Adapters: one package per tool, each declaring its backend in a ``DESCRIPTOR`` beside its adapter.
 
-Adding a backend (nerdctl, podman) = one adapter module here (its descriptor, parsers and adapter
-class), its name in ``_MODULES``, and its recorded fixtures; core, config and the commands find it
+Adding a backend (nerdctl, podman) = one adapter package here (its descriptor and adapter class in
+``__init__.py``, a part per resource, its parsers: docs/architecture.md, "Adapters: one part per
+resource"), its name in ``_MODULES``, and its recorded fixtures; core, config and the commands find it
 through :func:`get_descriptor` and :func:`adapter_class`.
 """
 

@@ -1,4 +1,6 @@
-"""The adapter interface, name matching and the helpers adapters share.
+"""The adapter: the interface by resource (:mod:`.interface`: images, containers, stores) and the
+one way every adapter runs its tool (deadline, errors, noise, plans). The helpers adapters share
+(name matching, places in words, chain ids, parallel calls) are :mod:`.shared`'s, re-exported here.
 
 An adapter is the only place that knows one tool's flags and output format. It builds argv lists,
 runs them through :mod:`ctrtool.runner`, parses the output and returns the typed records of
@@ -9,153 +11,54 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from ..config import Endpoint, Settings
-from ..errors import Ambiguous, InvalidState, NotFound, PullFailed, ToolError, ToolTimeout, Unsupported
-from ..facts import Answer, CriImage, Plugin, Unpacked
-from ..model import (
-    BackendInfo,
-    ContainerRecord,
-    ImageRecord,
-    ImageTarget,
-    LayerRecord,
-    Plan,
-    PodRecord,
-    State,
-    StoredItem,
-)
+from ..errors import PullFailed, ToolError, ToolTimeout
+from ..model import ImageRecord, ImageTarget, Plan
 from ..runner import Deadline, LineFilter, Result, Streamed, run, run_interactive, run_passthrough
+from .interface.containers import ContainersPart
+from .interface.images import ImagesPart
+from .interface.stores import StoresPart
+from .shared import (
+    canonical_ref,
+    chain_ids,
+    describe_container,
+    image_names,
+    is_image_layer,
+    match_containers,
+    match_images,
+    named_images,
+    parallel,
+    place,
+    realpath_or_none,
+    resolve_container,
+    stderr_mentions,
+    tree_size,
+)
 
-
-def is_image_layer(key: str) -> bool:
-    """A snapshot holds an image layer when its key is the layer's chain id (how containerd's
-    unpacker names them); containers' snapshots are named after the container ("<id>", "<id>-init")."""
-    return bool(re.fullmatch(r"sha256:[0-9a-f]{64}", key))
-
-
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """chain[0] = diff[0]; chain[i] = sha256 of "chain[i-1] diff[i]" (the OCI image spec)."""
-    import hashlib
-
-    out: list[str] = []
-    for diff in diff_ids:
-        out.append(diff if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff}".encode()).hexdigest())
-    return out
-
-
-def tree_size(path: str) -> int:
-    """Bytes of the files under ``path``, in one walk: apparent sizes of regular files and symlinks
-    (like ``du --apparent-size -b`` without the directories' own blocks), a hard-linked file once."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    stack = [path]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-                continue
-            if st.st_nlink > 1:
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-            total += st.st_size
-    return total
-
-
-def named_images(images: Sequence[tuple[str, Sequence[str]]], limit: int = 10) -> str:
-    """(id, names) pairs in words for a plan's ``what``: "localhost/app:1, localhost/app:latest;
-    untagged sha256:4f1c2a3b9d0e" (images apart by "; "), named ones first, the first ``limit``
-    of them and how many more."""
-    ordered = sorted(images, key=lambda pair: (not pair[1], sorted(pair[1]), pair[0]))
-    words = [", ".join(names) if names else f"untagged {image_id[:19]}" for image_id, names in ordered[:limit]]
-    if len(ordered) > limit:
-        words.append(f"and {len(ordered) - limit} more")
-    return "; ".join(words)
-
-
-def place(backend: str, namespace: str | None) -> str:
-    """Where something is, in words: "docker", "ctr namespace default", "crictl (k8s.io)"."""
-    if backend == "ctr":
-        return f"ctr namespace {namespace}"
-    if backend == "crictl" and namespace:
-        return f"crictl ({namespace})"
-    return backend
-
-
-def match_containers(records: Sequence[ContainerRecord], ref: str) -> list[ContainerRecord]:
-    """The containers ``ref`` names, best kind of match first: the exact id, else the exact name,
-    else a unique id prefix (as the tools accept). More than one result means ambiguous."""
-    for test in (lambda r: r.id == ref, lambda r: r.name == ref, lambda r: len(ref) >= 3 and r.id.startswith(ref)):
-        found = [r for r in records if test(r)]
-        if found:
-            return found
-    return []
-
-
-def resolve_container(records: Sequence[ContainerRecord], ref: str, where: str) -> ContainerRecord:
-    """The one container ``ref`` names among ``records`` (one listing of one place)."""
-    found = match_containers(records, ref)
-    if not found:
-        raise NotFound("container", ref, where)
-    if len(found) > 1:
-        raise Ambiguous(
-            f"{ref!r} matches {len(found)} containers in {where}",
-            [describe_container(r) for r in found],
-            "give the container's ID",
-        )
-    return found[0]
-
-
-def describe_container(r: ContainerRecord) -> str:
-    pod = f", pod {r.pod}" if r.pod else ""
-    return f"{r.id[:12]} ({r.name}{pod}, {r.state})"
-
-
-def image_names(ref: str) -> list[str]:
-    """The names a short reference stands for, as docker and the CRI normalise it:
-    ``busybox`` -> ``busybox:latest``, ``docker.io/library/busybox:latest`` (ctrtool/refs.py)."""
-    from ..refs import names_for
-
-    return names_for(ref)
-
-
-def canonical_ref(ref: str) -> str:
-    """The full form of an image name: ``busybox`` -> ``docker.io/library/busybox:latest``."""
-    from ..refs import canonical
-
-    return canonical(ref)
-
-
-def match_images(records: Sequence[ImageRecord], ref: str) -> tuple[list[ImageRecord], bool]:
-    """The image records ``ref`` names, and whether it named them by name (else by id): the same
-    name (both normalised), else the exact id or manifest digest, else a prefix of either."""
-    want = canonical_ref(ref)
-    found = [r for r in records if r.ref and (r.ref == ref or canonical_ref(r.ref) == want)]
-    if found:
-        return found, True
-    bare = ref[7:] if ref.startswith("sha256:") else ref
-    hexish = re.fullmatch(r"[0-9a-f]{3,64}", bare) is not None
-    for test in (
-        lambda r: r.id == f"sha256:{bare}" or r.digest == f"sha256:{bare}",
-        # a prefix of the id, or of the manifest digest: Docker 29 on containerd's image store
-        # prints that as its IMAGE ID
-        lambda r: hexish and any(d and d[7:].startswith(bare) for d in (r.id, r.digest)),
-    ):
-        found = [r for r in records if test(r)]
-        if found:
-            return found, False
-    return [], False
+# the helpers' home is shared.py; base re-exports them, the names the rest of ctrtool imports
+__all__ = [
+    "Adapter",
+    "all_lines",
+    "canonical_ref",
+    "chain_ids",
+    "describe_container",
+    "image_names",
+    "is_image_layer",
+    "match_containers",
+    "match_images",
+    "named_images",
+    "parallel",
+    "place",
+    "plan_copy",
+    "pull_failure",
+    "realpath_or_none",
+    "resolve_container",
+    "stderr_mentions",
+    "tree_size",
+]
 
 
 def all_lines(_line: str) -> bool:
@@ -219,14 +122,14 @@ def _pull_detail(stderr: str) -> str:
     return "(no message)"
 
 
-class Adapter:
+class Adapter(ImagesPart, ContainersPart, StoresPart):
     """Base of the docker, ctr and crictl adapters.
 
     One adapter object serves one command: its :class:`Deadline` bounds the time all of its tool
-    calls may take together (the per-backend timeout).
+    calls may take together (the per-backend timeout). What it answers is declared by resource in
+    its parts (:class:`ImagesPart`, :class:`ContainersPart`, :class:`StoresPart`); this class runs
+    the tool.
     """
-
-    name: ClassVar[str]
 
     def __init__(self, settings: Settings, endpoint: Endpoint | None = None, timeout: float | None = None):
         self.settings = settings
@@ -236,179 +139,7 @@ class Adapter:
         # facts the user should know about a result that is still usable (printed on stderr)
         self.warnings: list[str] = []
 
-    # -- what every backend answers ----------------------------------------------------------
-    def images(self, namespaces: Sequence[str] | None = None) -> list[ImageRecord]:
-        raise NotImplementedError
-
-    def info(self) -> BackendInfo:
-        raise NotImplementedError
-
-    def answer(self) -> Answer:
-        """The daemon behind the endpoint, asked with one cheap call: whether it answers (else the
-        tool's error) and what it says of itself (`ctrtool doctor`)."""
-        raise Unsupported(f"{self.name} cannot be asked whether its daemon answers")
-
-    # -- what `ctrtool doctor` asks of the CRI's view and of containerd's client (one call each;
-    # Unsupported where the backend has no such thing) --------------------------------------------
-    def cri_info(self) -> dict[str, Any]:
-        """The CRI runtime's status and configuration (``crictl info``)."""
-        raise Unsupported(f"{self.name} does not speak the CRI")
-
-    def cri_images(self) -> list[CriImage]:
-        """The CRI's images: id, names, pinned (``crictl images -o json``)."""
-        raise Unsupported(f"{self.name} does not speak the CRI")
-
-    def imagefs(self) -> str | None:
-        """The mount point of the CRI's image filesystem."""
-        raise Unsupported(f"{self.name} does not speak the CRI")
-
-    def client_version(self) -> str | None:
-        """The tool's own version (the client's), when it knows it."""
-        raise Unsupported(f"{self.name} does not say its client's version")
-
-    def snapshotter_of(self, cri_info: dict[str, Any], imagefs: str | None) -> str | None:
-        """The snapshotter the CRI unpacks images for, from its info and image filesystem."""
-        raise Unsupported(f"{self.name} does not speak the CRI")
-
-    def sandbox_image_of(self, cri_info: dict[str, Any], images: Sequence[CriImage]) -> str | None:
-        """The pod sandbox (pause) image the CRI runtime uses, from its info and images."""
-        raise Unsupported(f"{self.name} does not speak the CRI")
-
-    def containerd_plugins(self) -> list[Plugin]:
-        """The plugins of the containerd this backend reaches (``ctr plugins ls``)."""
-        raise Unsupported(f"{self.name} cannot list containerd's plugins")
-
-    def unpacked(self, namespace: str) -> list[Unpacked]:
-        """Each image of containerd namespace ``namespace`` and the snapshotters it is unpacked in."""
-        raise Unsupported(f"{self.name} cannot list containerd's snapshots")
-
-    def namespaces(self) -> list[str]:
-        """The containerd namespaces this backend works in ([] when that does not apply)."""
-        return []
-
-    def layers(self, ref: str, namespaces: Sequence[str] | None = None) -> list[LayerRecord]:
-        """Each layer of image ``ref`` and every copy of it this backend finds on disk (sizes of
-        unpacked copies left None: core counts each distinct directory once). NotFound when the
-        image is not here. Tool calls do not depend on the number of images."""
-        raise Unsupported(f"{self.name} cannot show layers")
-
-    def plan_reclaim(self, orphans: Sequence[Any]) -> Plan:
-        """Remove orphans (:class:`.containerd_account.Orphan`) through the tool's API."""
-        raise Unsupported(f"{self.name} cannot remove containerd's orphans")
-
-    def account_roots(self) -> list[tuple[str, Callable[[], Any]]]:
-        """The storage roots this backend's tool keeps, each with the function that classifies
-        every path under it for the byte account (:mod:`ctrtool.account`). None by default."""
-        return []
-
-    def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
-        """Everything this backend's stores hold on disk for images: each unpacked layer directory
-        once (sizes left None for core to walk), and containerd's blobs that images refer to. A
-        fixed number of tool calls per backend (ctr: per namespace), however many images."""
-        raise Unsupported(f"{self.name} cannot show disk usage")
-
-    # -- containers and pods ---------------------------------------------------------------
-    def containers(self, namespaces: Sequence[str] | None = None) -> list[ContainerRecord]:
-        """Every container (any state), with a constant number of tool calls."""
-        raise NotImplementedError
-
-    def pods(self) -> list[PodRecord]:
-        raise Unsupported(
-            f"{self.name} has no pods: pods are the CRI's (kubelet's) view", "use `ctrtool pods` (crictl)"
-        )
-
-    def operation_namespace(self, namespace: str | None) -> str | None:
-        """The one namespace a routed operation works in (ctr: -n, else its default)."""
-        return None
-
-    def container_namespace(self) -> str | None:
-        """The namespace this backend's containers and images are in, when it is fixed (crictl)."""
-        return None
-
-    def image_namespace(self, namespace: str | None) -> str | None:
-        """The containerd namespace an image operation here works in, or None when the images are in
-        a store of the backend's own (docker's graph driver)."""
-        return self.operation_namespace(namespace) or self.container_namespace()
-
-    def image_target(self, ref: str, records: Sequence[ImageRecord], where: str) -> ImageTarget:
-        found, by_name = match_images(records, ref)
-        if not found:
-            raise NotFound("image", ref, where)
-        ids = list(dict.fromkeys(r.id or r.digest or r.ref for r in found))
-        if len(ids) > 1:
-            raise Ambiguous(
-                f"{ref!r} matches {len(ids)} images in {where}",
-                [f"{r.ref or '<none>'} ({(r.id or '?')[:19]})" for r in found],
-                "give the full name",
-            )
-        first = found[0]
-        key = first.id or first.digest
-        tags = [r.ref for r in records if r.ref and key and (r.id or r.digest) == key]
-        if by_name:
-            name = first.ref
-        else:
-            name = self.name_for_id(first, tags)
-        return ImageTarget(self.name, first.namespace, name or "", first.id, tags)
-
-    def name_for_id(self, record: ImageRecord, tags: list[str]) -> str:
-        """What to hand the tool for an image the user named by id: the id itself (docker and
-        the CRI take ids)."""
-        return record.id or record.ref or ""
-
-    def inspect_container(self, c: ContainerRecord) -> Any:
-        raise NotImplementedError
-
-    def inspect_image(self, image: ImageTarget) -> Any:
-        raise NotImplementedError
-
-    def inspect_pod(self, pod: PodRecord) -> Any:
-        raise Unsupported(f"{self.name} has no pods", "use `ctrtool inspect --backend crictl --type pod`")
-
-    def find_pod(self, ref: str) -> PodRecord:
-        raise Unsupported(f"{self.name} has no pods", "pods are the CRI's: use --backend crictl")
-
-    # -- streaming and interactive -------------------------------------------------------------
-    def logs(self, c: ContainerRecord, follow: bool = False, tail: int | None = None, since: str | None = None) -> int:
-        raise Unsupported(f"{self.name} cannot show logs")
-
-    @staticmethod
-    def _logs_flags(follow: bool, tail: int | None, since: str | None) -> list[str]:
-        """`logs` flags as docker and crictl both spell them."""
-        return (
-            (["--follow"] if follow else [])
-            + (["--tail", str(tail)] if tail is not None else [])
-            + (["--since", since] if since else [])
-        )
-
-    def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False, tty: bool = False) -> int:
-        raise NotImplementedError
-
-    # -- changes: each returns a Plan (the exact commands) before anything runs ------------------
-    def plan_start(self, c: ContainerRecord) -> Plan:
-        raise NotImplementedError
-
-    def plan_stop(self, c: ContainerRecord, seconds: int) -> Plan:
-        raise NotImplementedError
-
-    def plan_kill(self, c: ContainerRecord, signal: str) -> Plan:
-        """Send ``signal`` (a normalised name, ``SIGKILL``, ``SIGUSR1``, or a number) to the
-        container's main process."""
-        raise NotImplementedError
-
-    def plan_rm(self, c: ContainerRecord, force: bool = False) -> Plan:
-        raise NotImplementedError
-
-    def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
-        raise NotImplementedError
-
-    def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
-        """Give ``image`` the name ``target``. ``replaces``: the image ``target`` names now, which
-        loses the name (destructive: asks first)."""
-        raise NotImplementedError
-
-    def plan_pull(self, ref: str, namespace: str | None = None) -> Plan:
-        raise NotImplementedError
-
+    # -- plans: what every change runs through ---------------------------------------------------
     def _plan(self, what: str, commands: list[list[str]], destructive: bool = False, grace: float = 0) -> Plan:
         """A plan that runs ``commands`` one after another, each through the runner. ``grace``: time
         the tool itself waits on purpose (a stop's grace period), on top of the per-backend timeout."""
@@ -455,22 +186,6 @@ class Adapter:
 
         return Plan(what, [argv], execute)
 
-    def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
-        """Load the archive at ``path``. ``replaces``: references it holds that name other images
-        here now, which the load moves (destructive: asks first)."""
-        raise NotImplementedError
-
-    def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
-        """Write ``images`` as one archive to ``path`` ("-": stdout), atomically
-        (:func:`ctrtool.runner.run_to_file`); replacing an existing file is destructive."""
-        raise NotImplementedError
-
-    def plan_prune(self, unused: bool, namespace: str | None = None) -> Plan:
-        """Remove the images nothing needs: the dangling (untagged) ones, or with ``unused`` every
-        image no container uses. The plan's ``what`` names the images the tool would remove as far
-        as it can tell beforehand; ``execute()`` returns the IDs of the images removed."""
-        raise NotImplementedError
-
     # -- shared checks ---------------------------------------------------------------------------
     def fresh_deadline(self, grace: float = 0) -> None:
         """A Plan runs after the user said yes, which may have taken a while: its calls get the
@@ -490,37 +205,6 @@ class Adapter:
         for key in self.cached:
             self.__dict__.pop(key, None)
 
-    @staticmethod
-    def require_running(c: ContainerRecord, doing: str) -> None:
-        if c.state != State.RUNNING:
-            raise InvalidState(
-                f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) is {c.state}, not running",
-                f"start it first: ctrtool start --backend {c.backend}"
-                + (f" -n {c.namespace}" if c.backend == "ctr" else "")
-                + f" {c.name}",
-            )
-
-    @staticmethod
-    def refuse_running(c: ContainerRecord, doing: str) -> None:
-        if c.state in (State.RUNNING, State.PAUSED):
-            raise InvalidState(
-                f"cannot {doing}: container {c.name} ({place(c.backend, c.namespace)}) is {c.state}",
-                "stop it first, or add --force to kill it",
-            )
-
-    # -- copying images between stores ---------------------------------------------------------
-    def export_argv(self, ref: str, namespace: str | None) -> list[str]:
-        """The call that writes image ``ref`` as a tar archive on stdout."""
-        raise Unsupported(f"{self.name} cannot export images")
-
-    def import_argv(self, namespace: str | None) -> list[str]:
-        """The call that reads a tar archive of images on stdin."""
-        raise Unsupported(f"{self.name} cannot import images")
-
-    def parse_import(self, stdout: str) -> list[str]:
-        """The references an import (``import_argv``) says it loaded."""
-        return []
-
     # -- running the tool ------------------------------------------------------------------
     def connection_args(self) -> list[str]:
         """The flags that point the tool at :attr:`endpoint`."""
@@ -528,11 +212,6 @@ class Adapter:
 
     def unset_env(self) -> Sequence[str]:
         return ()
-
-    def containers_view(self, namespaces: Sequence[str] | None = None) -> tuple[list[ContainerRecord], set[str]]:
-        """The containers, and the ids of the pod sandboxes among what other views show (the CRI
-        knows them from the same listing; others know none)."""
-        return self.containers(namespaces), set()
 
     def classify(self, returncode: int, stderr: str) -> ToolError | None:
         """A failed call's precise error (unreachable, permission denied), marked with this backend
@@ -728,26 +407,3 @@ def plan_copy(
         piped=True,
         note=f"{image.ref} is already in {place(verify.name, verify_ns)}: the copy replaces it" if exists else None,
     )
-
-
-def parallel(calls: Mapping[Any, Callable[[], Any]]) -> dict[Any, Any]:
-    """Run independent calls in threads; return their results by key, or raise the first error.
-
-    Every call is itself bounded by its adapter's deadline, so this never waits longer than that.
-    """
-    if len(calls) <= 1:
-        return {key: fn() for key, fn in calls.items()}
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
-        futures = {key: pool.submit(fn) for key, fn in calls.items()}
-        return {key: fut.result() for key, fut in futures.items()}
-
-
-def stderr_mentions(stderr: str, *needles: str) -> bool:
-    low = stderr.lower()
-    return any(n.lower() in low for n in needles)
-
-
-def realpath_or_none(path: str | None) -> str | None:
-    return os.path.realpath(path) if path else None

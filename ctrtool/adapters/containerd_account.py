@@ -422,7 +422,7 @@ class ContainerdModel:
         return []
 
     def _top_from_layers(self, namespace: str, blobs: list[str]) -> tuple[str, str] | None:
-        from .base import chain_ids
+        from .shared import chain_ids
 
         content = self.graph.content.get(namespace, {})
         diffs = [content.get(b, {}).get("containerd.io/uncompressed", b) for b in blobs]

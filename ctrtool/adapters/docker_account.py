@@ -24,8 +24,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..account import Bucket, Classifier, Owner
-from .base import chain_ids
 from .containerd_account import among
+from .shared import chain_ids
 
 LIMIT = 4 << 20  # an image config or a small layerdb file: far less than this
 

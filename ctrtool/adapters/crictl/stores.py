@@ -1,0 +1,125 @@
+"""What crictl says of the CRI and its stores: version, info, the image filesystem, the snapshotter
+and sandbox image, disk usage, info."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ...errors import Unsupported
+from ...facts import Answer, CriImage
+from ...model import BackendInfo, CopyKind, StoredItem
+from ...runner import not_understood
+from ..shared import is_image_layer, parallel
+from .common import CrictlBase
+from .parse import (
+    containerd_snapshotter,
+    cri_namespace,
+    load_json,
+    parse_client_version,
+    parse_imagefs_mountpoint,
+    sandbox_image,
+)
+
+
+class CrictlStores(CrictlBase):
+    """The CRI runtime's facts and what its stores hold on disk."""
+
+    def answer(self) -> Answer:
+        """``crictl version``: the CRI runtime's name, version and API version."""
+        v = self.version()
+        return Answer(
+            "version",
+            version=v.get("RuntimeVersion") or None,
+            runtime=v.get("RuntimeName") or None,
+            api=v.get("RuntimeApiVersion") or None,
+        )
+
+    def imagefs(self) -> str | None:
+        return parse_imagefs_mountpoint(self._json("imagefsinfo"))
+
+    # -- facts for `ctrtool doctor` (each one call) --------------------------------------------
+    def cri_info(self) -> dict[str, Any]:
+        """``crictl info -o json``: the CRI runtime's status and configuration."""
+        result = self.run("info", "--output", "json")
+        data = load_json(result, self.endpoint.address)
+        if not isinstance(data, dict):
+            raise not_understood(result, "expected a JSON object", self.endpoint.address)
+        return data
+
+    def client_version(self) -> str | None:
+        """crictl's own version (``crictl --version``): "v1.37.0", or None when the binary does not
+        know it (a ``go install`` build says "unknown")."""
+        return parse_client_version(self.run("--version").stdout)
+
+    def snapshotter_of(self, cri_info: dict[str, Any], imagefs: str | None) -> str | None:
+        return containerd_snapshotter(cri_info, imagefs)
+
+    def sandbox_image_of(self, cri_info: dict[str, Any], images: Sequence[CriImage]) -> str | None:
+        listed = {"images": [{"repoTags": i.repo_tags, "pinned": i.pinned} for i in images]}
+        return sandbox_image(json.dumps(cri_info), listed)
+
+    def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
+        """``version`` ‖ ``imagefsinfo`` (the namespace, the snapshotter's root); the CRI's
+        unpacked layers are the committed snapshots of its namespace in the snapshotter's
+        metadata.db (the same directories ``ctr -n k8s.io`` reaches). Blobs come from ctr."""
+        from ..ctr import snapshot_dirs
+
+        got = parallel({"version": self.version, "fs": self.imagefs})
+        namespace, root = cri_namespace(got["version"]), got["fs"]
+        if namespaces and namespace not in namespaces:
+            return []
+        if not root or namespace is None:
+            raise Unsupported("crictl's runtime is not containerd with a snapshotter ctrtool knows")
+        kinds: dict[tuple[str, str], str] = {}
+        dirs = snapshot_dirs(root, os.path.basename(root).rsplit(".", 1)[-1], kinds)
+        return [
+            StoredItem(
+                self.name,
+                ns,
+                CopyKind.UNPACKED if kinds[(ns, key)] == "committed" and is_image_layer(key) else CopyKind.CONTAINER,
+                key,
+                path,
+                root,
+                seen_by=[self.name],
+            )
+            for (ns, key), path in sorted(dirs.items())
+            if ns == namespace
+        ]
+
+    def info(self) -> BackendInfo:
+        got = parallel(
+            {
+                "info": lambda: self.run("info", "--output", "json"),
+                "version": self.version,
+                "fs": self.imagefs,
+                "images": lambda: self._json("images"),
+            }
+        )
+        version, info = got["version"], load_json(got["info"], self.endpoint.address)
+        config = info.get("config") if isinstance(info, dict) else None
+        config = config if isinstance(config, dict) else {}
+        root = config.get("containerdRootDir")
+        state = config.get("stateDir")
+        namespace = cri_namespace(version)
+        runtime = " ".join(v for v in (version.get("RuntimeName"), version.get("RuntimeVersion")) if v)
+        return BackendInfo(
+            backend=self.name,
+            version=version.get("RuntimeApiVersion"),
+            endpoint=self.endpoint.address,
+            endpoint_source=self.endpoint.source,
+            root=root,
+            # the CRI plugin's state dir is <containerd state>/io.containerd.grpc.v1.cri
+            state=os.path.dirname(state) if state and state.endswith("io.containerd.grpc.v1.cri") else state,
+            storage_driver=containerd_snapshotter(info, got["fs"]) if namespace else None,
+            store=got["fs"],
+            content_store=os.path.join(root, "io.containerd.content.v1.content") if root else None,
+            namespaces=[namespace] if namespace else [],
+            image_count=len({i.get("id") for i in (got["images"] or {}).get("images") or [] if isinstance(i, dict)}),
+            runtime=runtime or None,
+            image_store="containerd" if namespace else None,
+            containerd=self.endpoint.address if namespace else None,
+            sandbox_image=sandbox_image(got["info"].stdout, got["images"]) if namespace else None,
+        )
