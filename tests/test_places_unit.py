@@ -96,3 +96,22 @@ def test_images_caption_names_two_graph_stores_apart():
     assert "the overlay2 graph driver store under /srv/a/overlay2" in line
     assert "the overlay2 graph driver store under /srv/b/overlay2" in line
     assert "docker's own" not in line
+
+
+def test_a_view_without_its_directory_is_the_place_its_peer_reported(monkeypatch, tmp_path):
+    """Docker 29 on containerd's image store lists its images in namespace moby without the
+    snapshotter's directory; ctr lists the same namespace with it. They are one place, whose users
+    are docker's containers (CI's modern run: explain recommended removing docker's copy that a
+    container used, as the two views were two places and the layer went to ctr's)."""
+    from ctrtool.model import ContainerRecord, State, Store
+
+    snapshots = str(tmp_path / "io.containerd.snapshotter.v1.overlayfs")
+    docker_copy = ImageRecord("docker", "moby", REF, "sha256:" + "a" * 64, None, 10, SizeKind.UNPACKED, None)
+    ctr_store = Store(StoreKind.SNAPSHOTS, "/run/containerd.sock", snapshots, "moby", "overlayfs")
+    ctr_copy = ImageRecord("ctr", "moby", REF, "sha256:" + "a" * 64, None, 10, SizeKind.CONTENT, ctr_store)
+    user = ContainerRecord("docker", None, "c" * 64, "web", REF, State.CREATED, None, None, None, None)
+    holdings = _holdings(monkeypatch, [Outcome("docker", ([docker_copy], [user])), Outcome("ctr", ([ctr_copy], []))])
+    assert list(holdings) == [place_of(snapshots, "moby")]
+    (held,) = holdings.values()
+    assert held.backend == "docker" and [c.name for c in held.used_by] == ["web"]
+    assert layer_place(f"{snapshots}/snapshots/1/fs", "moby", holdings) == place_of(snapshots, "moby")

@@ -134,7 +134,28 @@ def image_holdings(
             # docker's containers carry no namespace: all of them are its store's
             users = [c for c in containers if c.namespace in (ns, None) and uses_image(c, names, keys)]
             holding.used_by += [c for c in users if all(c.id != u.id for u in holding.used_by)]
-    return holdings
+    return _placed(holdings)
+
+
+def _placed(holdings: dict[PlaceId, Holding]) -> dict[PlaceId, Holding]:
+    """The holdings with each one whose directory its tool did not report (``where`` "": docker on
+    containerd's image store lists its images without the snapshotter's directory) folded into the
+    one place of its kind and namespace that was reported (ctr's view of the same namespace), so a
+    place is one holding, with every name and every container of both views. The first-listed
+    view stays the holding's backend (the one that owns the namespace: docker's moby). Where several
+    reported places could be it, it stays apart."""
+    out: dict[PlaceId, Holding] = {}
+    for key, holding in holdings.items():
+        if not key.where:
+            peers = [k for k in holdings if k.where and k.kind is key.kind and k.namespace == key.namespace]
+            key = peers[0] if len(peers) == 1 else key
+        kept = out.get(key)
+        if kept is None:
+            out[key] = holding
+            continue
+        kept.refs += [n for n in holding.refs if n not in kept.refs]
+        kept.used_by += [c for c in holding.used_by if all(c.id != u.id for u in kept.used_by)]
+    return out
 
 
 def uses_image(container: ContainerRecord, names: Sequence[str], ids: set[str]) -> bool:
