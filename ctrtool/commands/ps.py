@@ -12,7 +12,17 @@ import typer
 from ..model import ContainerKind, State
 from ..output import Column, Output, short_id
 from . import listing
-from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors, settings
+from .common import (
+    AllBackendsOpt,
+    BackendOpt,
+    NamespaceOpt,
+    OutputOpt,
+    check_format,
+    filter_option,
+    handle_errors,
+    settings,
+    sort_option,
+)
 
 if TYPE_CHECKING:
     from ..model import ContainerRecord, PodRecord
@@ -103,18 +113,9 @@ def ps(
         bool, typer.Option("--sandboxes", help="Also show the CRI's pod sandboxes (pause containers) that ctr lists.")
     ] = False,
     filters: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--filter",
-            "-f",
-            metavar="KEY=VALUE",
-            help="name=, label=KEY[=VALUE], state=, image=, namespace= (as docker ps). Repeatable: all must hold.",
-        ),
+        Optional[list[str]], filter_option("name=, label=KEY[=VALUE], state=, image=, namespace= (as docker ps).")
     ] = None,
-    sort: Annotated[
-        Optional[str],
-        typer.Option("--sort", metavar="KEY", help="name, created (newest first), state, image or backend."),
-    ] = None,
+    sort: Annotated[Optional[str], sort_option("name, created (newest first), state, image or backend.")] = None,
 ) -> None:
     """List containers: docker's, ctr's per containerd namespace (with their task state), and the
     CRI's with their pod (crictl).
