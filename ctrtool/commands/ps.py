@@ -69,6 +69,12 @@ def _seen_by(row: ContainerRecord) -> str:
     return ", ".join(others) if others else "-"
 
 
+# when a container or a pod was created: how long ago, and (wide) the time itself
+CREATED_COLUMNS = (
+    Column("CREATED", lambda r: ago(r.created), drop=6),
+    Column("CREATED AT", lambda r: r.created, wide_only=True, drop=6),
+)
+
 COLUMNS = [
     Column("BACKEND", lambda r: r.backend),
     Column("NAMESPACE", lambda r: r.namespace),
@@ -88,8 +94,7 @@ COLUMNS = [
         drop=10,
     ),
     Column("POD ID", lambda r: r.pod_id, wide_only=True, drop=8),
-    Column("CREATED", lambda r: ago(r.created), drop=6),
-    Column("CREATED AT", lambda r: r.created, wide_only=True, drop=6),
+    *CREATED_COLUMNS,
 ]
 
 
@@ -275,8 +280,7 @@ POD_COLUMNS = [
     Column("CONTAINERS", lambda r: r.containers, drop=2),
     Column("UID", lambda r: r.uid, wide_only=True, drop=6),
     Column("ATTEMPT", lambda r: r.attempt, wide_only=True, drop=7),
-    Column("CREATED", lambda r: ago(r.created), drop=6),
-    Column("CREATED AT", lambda r: r.created, wide_only=True, drop=6),
+    *CREATED_COLUMNS,
 ]
 
 
