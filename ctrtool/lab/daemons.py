@@ -52,7 +52,7 @@ from . import images as images_mod
 from . import profiles as profiles_mod
 from . import teardown
 from .common import CNI_BIN_DIR, CNI_PLUGINS, PAUSE_IMAGE, LabError, Progress, find_binary, missing_binary_error, noop
-from .home import HomedLab, LabHome
+from .home import LabHome
 from .network import Network
 from .runtime import Runtime
 from .supervisor import pid_alive
@@ -114,7 +114,7 @@ def preflight(profile: profiles_mod.Profile | None = None) -> dict[str, str]:
 # the lab
 
 
-class Lab(HomedLab):
+class Lab:
     """One lab directory and the daemons it holds. Every method is safe to call repeatedly."""
 
     # the CRI plugin's sandbox image (containerd 2.x: pinned_images.sandbox)
@@ -141,6 +141,14 @@ class Lab(HomedLab):
 
     def __repr__(self) -> str:
         return f"Lab({str(self.directory)!r}, profile={self.profile.name!r})"
+
+    @property
+    def recorded_profile(self) -> str | None:
+        return self.home.recorded_profile
+
+    @property
+    def marker(self) -> pathlib.Path:
+        return self.home.marker
 
     def tool_path(self) -> list[str]:
         """Directories to put first on PATH so that ctr (and containerd's shim) are the profile's."""
@@ -197,6 +205,9 @@ class Lab(HomedLab):
         self.require_lab_directory()
         with self.home.lock_if_there():
             return self._down(purge, progress)
+
+    def require_lab_directory(self) -> None:
+        self.home.require_lab_directory()
 
     def down_actions(self, purge: bool) -> list[list[str]]:
         """What `down` will do, as the commands a person would type for it (for consent and --dry-run):

@@ -108,21 +108,3 @@ class LabHome:
     def lock_if_there(self) -> contextlib.AbstractContextManager[None]:
         """The lock, when the directory exists (``down`` of a lab that is gone needs none)."""
         return self.lock() if self.directory.is_dir() else contextlib.nullcontext()
-
-
-class HomedLab:
-    """What a lab (:class:`ctrtool.lab.daemons.Lab`, :class:`ctrtool.lab.kube.KubeLab`) reads
-    through its directory's :class:`LabHome`."""
-
-    home: LabHome
-
-    @property
-    def recorded_profile(self) -> str | None:
-        return self.home.recorded_profile
-
-    @property
-    def marker(self) -> pathlib.Path:
-        return self.home.marker
-
-    def require_lab_directory(self) -> None:
-        self.home.require_lab_directory()

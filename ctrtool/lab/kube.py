@@ -57,7 +57,7 @@ from . import supervisor, teardown
 from .common import DEMO_IMAGE, LabError, Progress, find_binary, missing_binary_error, noop, write_if_changed
 from .controlplane import SERVICE_CIDR, SERVICE_IP, ControlPlane
 from .daemons import require_cni_plugins, require_root
-from .home import HomedLab, LabHome
+from .home import LabHome
 from .kubenode import KUBE_PAUSE_IMAGE, Archive, NodeRuntime, cgroup_dirs, remove_cgroups
 from .network import Network
 from .supervisor import Daemon
@@ -76,7 +76,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class KubeLab(HomedLab):
+class KubeLab:
     """A Kubernetes lab directory: etcd, the control plane and N nodes (see the module's docstring)."""
 
     def __init__(
@@ -117,6 +117,14 @@ class KubeLab(HomedLab):
 
     def __repr__(self) -> str:
         return f"KubeLab({str(self.directory)!r}, nodes={self.node_count})"
+
+    @property
+    def recorded_profile(self) -> str | None:
+        return self.home.recorded_profile
+
+    @property
+    def marker(self) -> pathlib.Path:
+        return self.home.marker
 
     def _recorded_nodes(self) -> int | None:
         try:
@@ -227,6 +235,9 @@ class KubeLab(HomedLab):
         self.require_lab_directory()
         with self.home.lock_if_there():
             return self._down(purge, progress)
+
+    def require_lab_directory(self) -> None:
+        self.home.require_lab_directory()
 
     def down_actions(self, purge: bool) -> list[list[str]]:
         self.require_lab_directory()
