@@ -282,14 +282,9 @@ class BackendInfo:
     image_count: int | None = None
     namespace_image_counts: dict[str, int] | None = None
     runtime: str | None = None  # crictl: the CRI runtime behind the endpoint, e.g. "containerd 1.6.20"
-    # where its images are (an adapter may give the word: it is made the ImageStore here)
-    image_store: ImageStore | str | None = None
+    image_store: ImageStore | None = None  # where its images are
     containerd: str | None = None  # the containerd socket it works with (docker: as `docker info` reports it)
     sandbox_image: str | None = None  # crictl: the CRI's pod sandbox (pause) image
-
-    def __post_init__(self) -> None:
-        if self.image_store is not None:
-            self.image_store = ImageStore(self.image_store)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -354,14 +349,11 @@ class PodRecord:
     name: str
     pod_namespace: str | None  # the pod's Kubernetes namespace
     uid: str | None
-    state: PodState | str  # an adapter may give the word: it is made the PodState here
+    state: PodState
     status: str | None  # the CRI's word: SANDBOX_READY, SANDBOX_NOTREADY
     created: str | None
     attempt: int | None
     containers: int  # containers of this pod, any state
-
-    def __post_init__(self) -> None:
-        self.state = PodState(self.state)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

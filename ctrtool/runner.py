@@ -233,13 +233,28 @@ def run(
         raise
     finally:
         _finished(proc)
-    seconds = time.monotonic() - started
-    _trace(argv, seconds, proc.returncode, timeout)
-    result = Result(argv, proc.returncode, stdout, stderr, seconds)
-    if _recorder is not None:
-        _recorder(result)
+    result = _done(argv, started, proc.returncode, stdout, stderr, timeout)
     if check and proc.returncode != 0:
         raise failure(result, endpoint=endpoint, classify=classify)
+    return result
+
+
+def _done(
+    argv: list[str],
+    started: float,
+    returncode: int,
+    stdout: str,
+    stderr: str,
+    timeout: float | None = None,
+    status: int | None = None,
+) -> Result:
+    """A finished call's Result, traced and recorded; ``status``: its exit status where that is not
+    ``returncode`` (the trace has the raw one)."""
+    seconds = time.monotonic() - started
+    _trace(argv, seconds, returncode, timeout)
+    result = Result(argv, returncode if status is None else status, stdout, stderr, seconds)
+    if _recorder is not None:
+        _recorder(result)
     return result
 
 
@@ -359,11 +374,9 @@ def _run_into(
         raise
     finally:
         _finished(proc)
-    seconds = time.monotonic() - started
-    _trace(argv, seconds, proc.returncode)
-    result = Result(argv, _exit_status(proc.returncode), "", err.decode(errors="replace"), seconds)
-    if _recorder is not None:
-        _recorder(result)
+    result = _done(
+        argv, started, proc.returncode, "", err.decode(errors="replace"), status=_exit_status(proc.returncode)
+    )
     if result.returncode != 0:
         if _reader_gone(out_fd):
             from .errors import ArchiveReaderGone

@@ -78,10 +78,10 @@ def test_image_store_and_pod_state_are_kinds_written_as_their_words():
 
     from ctrtool.model import BackendInfo, ImageStore, PodRecord, PodState, plain
 
-    info = BackendInfo("docker", None, None, "default", None, None, None, None, None, image_store="graph")
+    info = BackendInfo("docker", None, None, "default", None, None, None, None, None, image_store=ImageStore.GRAPH)
     assert info.image_store is ImageStore.GRAPH and info.image_store == "graph"
     assert json.loads(json.dumps(plain(info)))["image_store"] == "graph"
-    pod = PodRecord("crictl", "k8s.io", "p", "web", "default", None, "notready", "SANDBOX_NOTREADY", None, 0, 1)
+    pod = PodRecord("crictl", "k8s.io", "p", "web", "default", None, PodState.NOTREADY, "SANDBOX_NOTREADY", None, 0, 1)
     assert pod.state is PodState.NOTREADY and f"{pod.state}" == "notready"
     assert plain(pod)["state"] == "notready"
 

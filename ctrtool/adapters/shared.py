@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import Ambiguous, NotFound
+from ..errors import Ambiguous, NotFound, PermissionDenied, ToolError, Unreachable
 from ..model import ContainerRecord, ImageRecord
 
 
@@ -158,6 +158,13 @@ def parallel(calls: Mapping[Any, Callable[[], Any]]) -> dict[Any, Any]:
 def stderr_mentions(stderr: str, *needles: str) -> bool:
     low = stderr.lower()
     return any(n.lower() in low for n in needles)
+
+
+def dial_failure(binary: str, address: str | None, stderr: str, detail: str) -> ToolError:
+    """The tool could not reach its daemon: PermissionDenied when ``stderr`` says so, else Unreachable."""
+    if stderr_mentions(stderr, "permission denied"):
+        return PermissionDenied(binary, address, detail)
+    return Unreachable(binary, address, detail)
 
 
 def realpath_or_none(path: str | None) -> str | None:

@@ -16,6 +16,17 @@ from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, Ctrtoo
 from ..output import FORMATS, Output
 from ..refs import NAMESPACE_RE, check_namespace  # noqa: F401  (commands import them from here)
 
+
+def filter_option(keys: str) -> Any:
+    """``--filter``/``-f KEY=VALUE`` of a listing, as docker's; ``keys``: the keys it knows, in words."""
+    return typer.Option("--filter", "-f", metavar="KEY=VALUE", help=f"{keys} Repeatable: all must hold.")
+
+
+def sort_option(keys: str) -> Any:
+    """``--sort KEY`` of a listing; ``keys``: the keys it knows, in words."""
+    return typer.Option("--sort", metavar="KEY", help=keys)
+
+
 BackendOpt = Annotated[
     Optional[list[str]],
     typer.Option(

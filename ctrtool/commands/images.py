@@ -9,7 +9,17 @@ import typer
 
 from ..output import Column, Output, human_size, short_id
 from . import listing
-from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, QuietOpt, check_format, handle_errors
+from .common import (
+    AllBackendsOpt,
+    BackendOpt,
+    NamespaceOpt,
+    OutputOpt,
+    QuietOpt,
+    check_format,
+    filter_option,
+    handle_errors,
+    sort_option,
+)
 
 if TYPE_CHECKING:
     from ..model import ImageRecord, Store
@@ -95,18 +105,9 @@ def images(
         typer.Argument(metavar="[REPO[:TAG]]", help="Only this repository (and tag), as docker images REPO[:TAG]."),
     ] = None,
     filters: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--filter",
-            "-f",
-            metavar="KEY=VALUE",
-            help="reference=PATTERN (shell-style, as docker), dangling=true|false. Repeatable: all must hold.",
-        ),
+        Optional[list[str]], filter_option("reference=PATTERN (shell-style, as docker), dangling=true|false.")
     ] = None,
-    sort: Annotated[
-        Optional[str],
-        typer.Option("--sort", metavar="KEY", help="size (largest first), created (newest first) or ref."),
-    ] = None,
+    sort: Annotated[Optional[str], sort_option("size (largest first), created (newest first) or ref.")] = None,
 ) -> None:
     """List images in docker's store, in each containerd namespace (ctr) and in the CRI (crictl).
 

@@ -12,7 +12,17 @@ import typer
 from ..model import ContainerKind, State
 from ..output import Column, Output, short_id
 from . import listing
-from .common import AllBackendsOpt, BackendOpt, NamespaceOpt, OutputOpt, check_format, handle_errors, settings
+from .common import (
+    AllBackendsOpt,
+    BackendOpt,
+    NamespaceOpt,
+    OutputOpt,
+    check_format,
+    filter_option,
+    handle_errors,
+    settings,
+    sort_option,
+)
 
 if TYPE_CHECKING:
     from ..model import ContainerRecord, PodRecord
@@ -59,6 +69,12 @@ def _seen_by(row: ContainerRecord) -> str:
     return ", ".join(others) if others else "-"
 
 
+# when a container or a pod was created: how long ago, and (wide) the time itself
+CREATED_COLUMNS = (
+    Column("CREATED", lambda r: ago(r.created), drop=6),
+    Column("CREATED AT", lambda r: r.created, wide_only=True, drop=6),
+)
+
 COLUMNS = [
     Column("BACKEND", lambda r: r.backend),
     Column("NAMESPACE", lambda r: r.namespace),
@@ -78,8 +94,7 @@ COLUMNS = [
         drop=10,
     ),
     Column("POD ID", lambda r: r.pod_id, wide_only=True, drop=8),
-    Column("CREATED", lambda r: ago(r.created), drop=6),
-    Column("CREATED AT", lambda r: r.created, wide_only=True, drop=6),
+    *CREATED_COLUMNS,
 ]
 
 
@@ -103,18 +118,9 @@ def ps(
         bool, typer.Option("--sandboxes", help="Also show the CRI's pod sandboxes (pause containers) that ctr lists.")
     ] = False,
     filters: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--filter",
-            "-f",
-            metavar="KEY=VALUE",
-            help="name=, label=KEY[=VALUE], state=, image=, namespace= (as docker ps). Repeatable: all must hold.",
-        ),
+        Optional[list[str]], filter_option("name=, label=KEY[=VALUE], state=, image=, namespace= (as docker ps).")
     ] = None,
-    sort: Annotated[
-        Optional[str],
-        typer.Option("--sort", metavar="KEY", help="name, created (newest first), state, image or backend."),
-    ] = None,
+    sort: Annotated[Optional[str], sort_option("name, created (newest first), state, image or backend.")] = None,
 ) -> None:
     """List containers: docker's, ctr's per containerd namespace (with their task state), and the
     CRI's with their pod (crictl).
@@ -274,8 +280,7 @@ POD_COLUMNS = [
     Column("CONTAINERS", lambda r: r.containers, drop=2),
     Column("UID", lambda r: r.uid, wide_only=True, drop=6),
     Column("ATTEMPT", lambda r: r.attempt, wide_only=True, drop=7),
-    Column("CREATED", lambda r: ago(r.created), drop=6),
-    Column("CREATED AT", lambda r: r.created, wide_only=True, drop=6),
+    *CREATED_COLUMNS,
 ]
 
 

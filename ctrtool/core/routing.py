@@ -180,6 +180,46 @@ def _require_complete(kind: str, refs: Sequence[str], searched: Searched, rerun:
     raise IncompleteLookup(kind, ", ".join(refs), searched.unanswered, hint)
 
 
+def _each_in(
+    settings: Settings,
+    kind: str,
+    refs: Sequence[str],
+    backend: str,
+    namespace: str | None,
+    rerun: Rerun,
+    pick: Callable[[str], tuple[Adapter, Any]],
+) -> list[tuple[Adapter, Any]]:
+    """``pick(ref)`` for each ref in one place (``backend``, ``namespace``); not found there: the
+    error says where else it is."""
+    from ..adapters.base import place
+
+    out = []
+    for ref in refs:
+        try:
+            out.append(pick(ref))
+        except NotFound:
+            raise _not_found(settings, kind, ref, backend, namespace, place(backend, namespace), rerun) from None
+    return out
+
+
+def _search_all(
+    settings: Settings, kind: str, namespace: str | None, refs: Sequence[str], rerun: Rerun, complete: bool
+) -> Searched:
+    """Every backend's listing of ``kind``; ``complete``: every one must have answered."""
+    searched = _search(settings, kind, _search_backends(settings, namespace), namespace)
+    if complete:
+        _require_complete(kind, refs, searched, rerun)
+    return searched
+
+
+def _found_places(kind: str, ref: str, searched: Searched, namespace: str | None) -> dict[tuple[str, str | None], list]:
+    """The places ``ref`` is in; none: NotFound."""
+    places = _places(kind, ref, searched)
+    if not places:
+        raise _nowhere(kind, ref, searched, namespace)
+    return places
+
+
 def locate_containers(
     settings: Settings,
     backend: str | None,
@@ -201,24 +241,21 @@ def locate_containers(
         adapter = operation_adapter(settings, backend, namespace)
         ns = adapter.operation_namespace(namespace)
         records = adapter.containers([ns] if ns else None)
-        where = place(backend, ns or adapter.container_namespace())
-        out = []
-        for ref in refs:
-            try:
-                out.append((adapter, resolve_container(records, ref, where)))
-            except NotFound:
-                raise _not_found(
-                    settings, "container", ref, backend, ns or adapter.container_namespace(), where, rerun
-                ) from None
-        return out
-    searched = _search(settings, "container", _search_backends(settings, namespace), namespace)
-    if complete:
-        _require_complete("container", refs, searched, rerun)
+        actual = ns or adapter.container_namespace()
+        where = place(backend, actual)
+        return _each_in(
+            settings,
+            "container",
+            refs,
+            backend,
+            actual,
+            rerun,
+            lambda ref: (adapter, resolve_container(records, ref, where)),
+        )
+    searched = _search_all(settings, "container", namespace, refs, rerun, complete)
     out = []
     for ref in refs:
-        places = _places("container", ref, searched)
-        if not places:
-            raise _nowhere("container", ref, searched, namespace)
+        places = _found_places("container", ref, searched, namespace)
         candidates = [(key, r) for key, recs in places.items() for r in recs]
         if len(candidates) > 1:
             raise Ambiguous(
@@ -249,21 +286,19 @@ def locate_images(
         complete_stores(settings, records, adapter.warnings)
         actual = ns or adapter.container_namespace()
         where = place(backend, actual)
-        out = []
-        for ref in refs:
-            try:
-                out.append((adapter, adapter.image_target(ref, records, where)))
-            except NotFound:
-                raise _not_found(settings, "image", ref, backend, actual, where, rerun) from None
-        return out
-    searched = _search(settings, "image", _search_backends(settings, namespace), namespace)
-    if complete:
-        _require_complete("image", refs, searched, rerun)
+        return _each_in(
+            settings,
+            "image",
+            refs,
+            backend,
+            actual,
+            rerun,
+            lambda ref: (adapter, adapter.image_target(ref, records, where)),
+        )
+    searched = _search_all(settings, "image", namespace, refs, rerun, complete)
     out = []
     for ref in refs:
-        places = _places("image", ref, searched)
-        if not places:
-            raise _nowhere("image", ref, searched, namespace)
+        places = _found_places("image", ref, searched, namespace)
         if len(places) > 1:
             raise Ambiguous(
                 f"{ref!r} is in {len(places)} places",

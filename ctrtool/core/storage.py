@@ -35,6 +35,17 @@ class Layers(Gathered):
     absent: list[str] = field(default_factory=list)
 
 
+def _merge_copy(copies: dict[Any, Any], copy: Any) -> None:
+    """Add ``copy`` to ``copies`` under its kind and real path; a copy already there gains its backends and namespaces."""
+    key = (copy.kind, os.path.realpath(copy.path))
+    have = copies.get(key)
+    if have is None:
+        copies[key] = copy
+        return
+    have.seen_by += [b for b in copy.seen_by if b not in have.seen_by]
+    have.namespaces += [n for n in copy.namespaces if n not in have.namespaces]
+
+
 def image_layers(
     settings: Settings, backends: Sequence[str], ref: str, namespaces: Sequence[str] | None = None
 ) -> Layers:
@@ -60,13 +71,7 @@ def image_layers(
             row.blob = row.blob or rec.blob
             copies = found.setdefault(rec.chain_id, {})
             for copy in rec.copies:
-                key = (copy.kind, os.path.realpath(copy.path))
-                have = copies.get(key)
-                if have is None:
-                    copies[key] = copy
-                    continue
-                have.seen_by += [b for b in copy.seen_by if b not in have.seen_by]
-                have.namespaces += [n for n in copy.namespaces if n not in have.namespaces]
+                _merge_copy(copies, copy)
     # size each distinct unpacked directory once, in parallel
     todo = list(dict.fromkeys(key[1] for copies in found.values() for key in copies if key[0] == CopyKind.UNPACKED))
     sizes: dict[str, int] = {}
@@ -216,13 +221,7 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
     items: dict[tuple[CopyKind, str], Any] = {}
     for outcome in outcomes:
         for item in outcome.value or []:
-            key = (item.kind, os.path.realpath(item.path))
-            have = items.get(key)
-            if have is None:
-                items[key] = item
-                continue
-            have.seen_by += [b for b in item.seen_by if b not in have.seen_by]
-            have.namespaces += [n for n in item.namespaces if n not in have.namespaces]
+            _merge_copy(items, item)
     todo = [real for kind, real in items if kind in (CopyKind.UNPACKED, CopyKind.CONTAINER)]
     if todo:
         from concurrent.futures import ThreadPoolExecutor

@@ -492,14 +492,22 @@ def _all_rules(rules) -> list[Rule]:
     return out
 
 
-def load_table(path: str, grammar: Grammar) -> Table:
+def _read_yaml(path: str) -> Any:
+    """The YAML document in ``path``; TableError when it cannot be read (yaml.YAMLError when it is not YAML)."""
     import yaml
 
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=yaml_loader(yaml))
+            return yaml.load(fh, Loader=yaml_loader(yaml))
     except OSError as exc:
         raise TableError(path, None, f"cannot read it: {exc.strerror}") from None
+
+
+def load_table(path: str, grammar: Grammar) -> Table:
+    import yaml
+
+    try:
+        data = _read_yaml(path)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else None
@@ -548,10 +556,7 @@ def grammar() -> Grammar:
 
     path = data_path("docker.yaml")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=yaml_loader(yaml))
-    except OSError as exc:
-        raise TableError(path, None, f"cannot read it: {exc.strerror}") from None
+        data = _read_yaml(path)
     except yaml.YAMLError as exc:
         raise TableError(path, None, f"not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import PermissionDenied, ToolError, Unreachable
+from ...errors import ToolError
 from ..base import Adapter
-from ..shared import stderr_mentions
+from ..shared import dial_failure, stderr_mentions
 from .parse import CRI_CONTAINERD_NAMESPACE, cri_namespace, error_line, load_json, parse_version
 
 
@@ -37,14 +37,7 @@ class CrictlBase(Adapter):
 
     def classify_stderr(self, returncode: int, stderr: str) -> ToolError | None:
         if stderr_mentions(stderr, "validate service connection", "connection error", "error while dialing"):
-            detail = error_line(stderr)
-            if stderr_mentions(stderr, "permission denied"):
-                return PermissionDenied(self.binary, self.endpoint.address, detail)
-            return Unreachable(
-                self.binary,
-                self.endpoint.address,
-                detail,
-            )
+            return dial_failure(self.binary, self.endpoint.address, stderr, error_line(stderr))
         return None
 
     # -- queries ---------------------------------------------------------------------------

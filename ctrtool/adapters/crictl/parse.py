@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from ... import model
-from ...model import ContainerRecord, ImageRecord, ImageTarget, PodRecord, SizeKind, State
+from ...model import ContainerRecord, ImageRecord, ImageTarget, PodRecord, PodState, SizeKind, State
 from ...runner import Result, Streamed, not_understood
 from ..shared import canonical_ref
 
@@ -157,7 +157,7 @@ CONTAINER_STATES = {
     "CONTAINER_EXITED": State.EXITED,
     "CONTAINER_UNKNOWN": State.UNKNOWN,
 }
-POD_STATES = {"SANDBOX_READY": "ready", "SANDBOX_NOTREADY": "notready"}
+POD_STATES = {"SANDBOX_READY": PodState.READY, "SANDBOX_NOTREADY": PodState.NOTREADY}
 
 
 def uses_image(c: ContainerRecord, image: ImageTarget) -> bool:
@@ -239,7 +239,7 @@ def parse_pods(pods: Any, ps: Any, namespace: str | None) -> list[PodRecord]:
                 name=meta.get("name") or item["id"],
                 pod_namespace=meta.get("namespace"),
                 uid=meta.get("uid"),
-                state=POD_STATES.get(state or "", "unknown"),
+                state=POD_STATES.get(state or "", PodState.UNKNOWN),
                 status=state,
                 created=cri_time(item.get("createdAt")),
                 attempt=int(attempt) if isinstance(attempt, (int, str)) and str(attempt).isdigit() else None,

@@ -10,7 +10,7 @@ from typing import Any
 
 from ...errors import Unsupported
 from ...facts import Answer, CriImage
-from ...model import BackendInfo, CopyKind, StoredItem
+from ...model import BackendInfo, CopyKind, ImageStore, StoredItem
 from ...runner import not_understood
 from ..shared import is_image_layer, parallel
 from .common import CrictlBase
@@ -119,7 +119,7 @@ class CrictlStores(CrictlBase):
             namespaces=[namespace] if namespace else [],
             image_count=len({i.get("id") for i in (got["images"] or {}).get("images") or [] if isinstance(i, dict)}),
             runtime=runtime or None,
-            image_store="containerd" if namespace else None,
+            image_store=ImageStore.CONTAINERD if namespace else None,
             containerd=self.endpoint.address if namespace else None,
             sandbox_image=sandbox_image(got["info"].stdout, got["images"]) if namespace else None,
         )

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from ...errors import PermissionDenied, ToolError, Unreachable
+from ...errors import ToolError
 from ...runner import not_understood
 from ..base import Adapter
-from ..shared import parallel, stderr_mentions
+from ..shared import dial_failure, parallel, stderr_mentions
 from .parse import (
     DEFAULT_SNAPSHOTTER,
     Plugins,
@@ -42,14 +42,7 @@ class CtrBase(Adapter):
         if stderr_mentions(
             stderr, "failed to dial", "connection error", "transport: error while dialing", "cannot access socket"
         ):  # the last: ctr 2.x, when the socket is not there
-            detail = first_line(stderr)
-            if stderr_mentions(stderr, "permission denied"):
-                return PermissionDenied(self.binary, self.endpoint.address, detail)
-            return Unreachable(
-                self.binary,
-                self.endpoint.address,
-                detail,
-            )
+            return dial_failure(self.binary, self.endpoint.address, stderr, first_line(stderr))
         return None
 
     @property

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from ...facts import Answer, Plugin, Unpacked
-from ...model import BackendInfo, CopyKind, Plan, StoredItem
+from ...model import BackendInfo, CopyKind, ImageStore, Plan, StoredItem
 from ...runner import not_understood
 from ..shared import chain_ids, is_image_layer, parallel
 from .common import CtrBase
@@ -197,6 +197,6 @@ class CtrStores(CtrBase):
             namespaces=names,
             image_count=sum(counts.values()),
             namespace_image_counts=counts,
-            image_store="containerd",
+            image_store=ImageStore.CONTAINERD,
             containerd=self.endpoint.address,
         )

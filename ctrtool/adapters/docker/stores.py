@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...facts import Answer
-from ...model import BackendInfo, CopyKind, StoredItem
+from ...model import BackendInfo, CopyKind, ImageStore, StoredItem
 from ..shared import chain_ids
 from .common import DockerBase
 from .parse import DOCKER_CONTAINERD_NAMESPACE, docker_store, layer_dir, overlay2_store
@@ -98,6 +98,6 @@ class DockerStores(DockerBase):
                 or DOCKER_CONTAINERD_NAMESPACE
             ],
             image_count=data.get("Images"),
-            image_store="containerd" if where.on_containerd else "graph",
+            image_store=ImageStore.CONTAINERD if where.on_containerd else ImageStore.GRAPH,
             containerd=where.containerd,
         )

@@ -191,18 +191,13 @@ def run(probe: Probe, options: Options) -> Result:
             "`ctr import` through the transfer service without --local, or early 2.0's cache)"
         )
         fixes.append(unpack_fix(ref, where.snapshotter))
-    if where.ctr_known and where.in_namespace and where.snapshotter:
-        if not any(where.snapshotter in r.snapshotters for r in where.in_namespace):
-            if status is Status.OK:
-                status = Status.WARN
-            others = sorted({s for r in where.in_namespace for s in r.snapshotters})
-            problems.append(
-                f"not unpacked for the CRI's snapshotter {where.snapshotter}"
-                + (f" (only for {', '.join(others)})" if others else "")
-                + ": the first container start unpacks it"
-            )
-            if not fixes:
-                fixes.append(unpack_fix(ref, where.snapshotter))
+    gap = where.not_unpacked("the first container start")
+    if gap and where.snapshotter:
+        if status is Status.OK:
+            status = Status.WARN
+        problems.append(gap)
+        if not fixes:
+            fixes.append(unpack_fix(ref, where.snapshotter))
     if policy:
         if status is Status.OK:
             status = Status.WARN

@@ -30,6 +30,20 @@ class Placement:
     evidence: list[Evidence] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
+    def not_unpacked(self, first: str) -> str | None:
+        """The problem when ctr lists the image here but not unpacked for the CRI's snapshotter
+        (``first``: what unpacks it then), else None."""
+        if not (self.ctr_known and self.in_namespace and self.snapshotter):
+            return None
+        if any(self.snapshotter in r.snapshotters for r in self.in_namespace):
+            return None
+        others = sorted({s for r in self.in_namespace for s in r.snapshotters})
+        return (
+            f"not unpacked for the CRI's snapshotter {self.snapshotter}"
+            + (f" (only for {', '.join(others)})" if others else "")
+            + f": {first} unpacks it"
+        )
+
 
 def locate(probe: Probe, ref: str, namespace: str = "k8s.io") -> Placement:
     from ...adapters.base import canonical_ref

@@ -70,19 +70,13 @@ def run(probe: Probe, options: Options) -> Result:
         )
     status = Status.OK
     problems = []
-    if where.ctr_known and where.in_namespace and where.snapshotter:
-        unpacked = any(where.snapshotter in r.snapshotters for r in where.in_namespace)
-        if not unpacked:
-            status = Status.WARN
-            others = sorted({s for r in where.in_namespace for s in r.snapshotters})
-            problems.append(
-                f"not unpacked for the CRI's snapshotter {where.snapshotter}"
-                + (f" (only for {', '.join(others)})" if others else "")
-                + ": the first pod unpacks it"
-            )
-            found = probe.evidence("snapshots", "--snapshotter", where.snapshotter, "ls", tool=containerd(), limit=6)
-            if found:
-                evidence.append(found)
+    gap = where.not_unpacked("the first pod")
+    if gap and where.snapshotter:
+        status = Status.WARN
+        problems.append(gap)
+        found = probe.evidence("snapshots", "--snapshotter", where.snapshotter, "ls", tool=containerd(), limit=6)
+        if found:
+            evidence.append(found)
     if where.cri_known and not where.cri:
         status = Status.FAIL
         problems.append("in k8s.io, but the CRI does not list it (imported around the CRI's image cache)")
