@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from .errors import ConfigError, NoEndpoint, UsageError
 
@@ -40,8 +39,8 @@ def check_timeout(value: Any) -> str | None:
 
 
 class Backend(Protocol):
-    """What config needs of a backend: its descriptor (ctrtool.adapters), handed over by the registry
-    (:func:`use_backends`), so that config imports no adapter."""
+    """What config needs of a backend: its descriptor (ctrtool.adapters), found through
+    ctrtool.registry by name, so that config imports no adapter."""
 
     @property
     def name(self) -> str: ...
@@ -54,28 +53,16 @@ class Backend(Protocol):
     def hint(self, settings: Settings | None = None) -> str: ...
 
 
-# the backends' names and how to get one's descriptor: ctrtool.adapters hands them over on import
-_backends: tuple[tuple[str, ...], Callable[[str], Backend]] | None = None
-
-
-def use_backends(names: tuple[str, ...], get: Callable[[str], Backend]) -> None:
-    """The registry of backends (ctrtool.adapters) hands config their names and descriptors."""
-    global _backends
-    _backends = (names, get)
-
-
 def backend_names() -> tuple[str, ...]:
-    return _registry()[0]
+    from .registry import BACKENDS
+
+    return BACKENDS
 
 
 def _backend(name: str) -> Backend:
-    return _registry()[1](name)
+    from .registry import descriptor
 
-
-def _registry() -> tuple[tuple[str, ...], Callable[[str], Backend]]:
-    if _backends is None:  # ctrtool/__init__.py imports the registry, which hands it over
-        raise RuntimeError("no backends registered: import ctrtool.adapters first")
-    return _backends
+    return cast(Backend, descriptor(name))
 
 
 def schema() -> dict[str, Any]:

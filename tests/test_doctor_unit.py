@@ -35,8 +35,11 @@ def new_backend(monkeypatch):
     )
     module._NewAdapter = _NewAdapter  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "ctrtool.adapters.newtool", module)
-    monkeypatch.setitem(registry._MODULES, "newtool", "newtool")
-    monkeypatch.setattr(registry, "BACKENDS", (*registry.BACKENDS, "newtool"))
+    from ctrtool import registry as table
+
+    monkeypatch.setitem(table.MODULES, "newtool", "newtool")
+    for holder in (table, registry):  # the table, and the name ctrtool.adapters gives it
+        monkeypatch.setattr(holder, "BACKENDS", (*table.BACKENDS, "newtool"))
 
     def endpoint(self, backend):
         if backend == "newtool":

@@ -2,7 +2,7 @@
 
 Adding a backend (nerdctl, podman) = one adapter package here (its descriptor and adapter class in
 ``__init__.py``, a part per resource, its parsers: docs/architecture.md, "Adapters: one part per
-resource"), its name in ``_MODULES``, and its recorded fixtures; core, config and the commands find it
+resource"), its name in ``ctrtool.registry.MODULES``, and its recorded fixtures; core, config and the commands find it
 through :func:`get_descriptor` and :func:`adapter_class`.
 """
 
@@ -11,25 +11,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ..config import use_backends
+from ..registry import BACKENDS as BACKENDS
+from ..registry import descriptor as _descriptor
 
 if TYPE_CHECKING:
     from .base import Adapter
     from .descriptor import Descriptor
 
-# backend name -> adapter module; imported on first use to keep start-up fast
-_MODULES = {"docker": "docker", "ctr": "ctr", "crictl": "crictl"}
-
-BACKENDS = tuple(_MODULES)
-
 
 def get_descriptor(backend: str) -> Descriptor:
-    """The backend's descriptor (KeyError for an unknown name)."""
-    return importlib.import_module(f"{__name__}.{_MODULES[backend]}").DESCRIPTOR
-
-
-# config finds the backends through this registry, which it never imports (ctrtool/__init__.py does)
-use_backends(BACKENDS, get_descriptor)
+    """The backend's descriptor (KeyError for an unknown name): ctrtool.registry's table names its
+    package, imported on first use to keep start-up fast."""
+    return _descriptor(backend)
 
 
 def all_descriptors() -> list[Descriptor]:
