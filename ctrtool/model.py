@@ -265,6 +265,9 @@ class ImageStore(Kind):
 
     GRAPH = "graph"  # a graph driver's directory (docker on overlay2)
     CONTAINERD = "containerd"  # a containerd's content store and snapshots: ctr, crictl, docker on its image store
+    # a containers/storage graph root (CRI-O, podman, buildah, skopeo): image metadata in
+    # <graphroot>/<driver>-images, layers unpacked once in <graphroot>/<driver>/<id>/diff
+    CONTAINERS_STORAGE = "containers-storage"
 
 
 @dataclass
