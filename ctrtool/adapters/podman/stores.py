@@ -1,0 +1,57 @@
+"""What podman says of its stores: info (``podman info`` on the rootful store) and disk usage (each
+store's layers, from its own files: no call per image)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ...model import BackendInfo, ImageStore, StoredItem
+from ...runner import not_understood
+from .common import PodmanBase
+from .parse import info_fields, load_json, stored_layers
+
+
+class PodmanStores(PodmanBase):
+    """podman's stores on disk."""
+
+    def info(self) -> BackendInfo:
+        """One ``podman info --format json`` (the rootful store; without one, the error that says
+        so: ctrtool does not run podman to make it)."""
+        result = self.run("info", "--format", "json")
+        try:
+            got = info_fields(load_json(result))
+        except ValueError as exc:
+            raise not_understood(result, str(exc), None) from None
+        root, driver = got["graphroot"], got["driver"]
+        rootless = self.rootless()
+        if rootless:
+            self.note_rootless()
+        return BackendInfo(
+            backend=self.name,
+            version=got["version"],
+            endpoint=None,
+            endpoint_source="(no daemon)",
+            root=root,
+            state=got["runroot"],
+            storage_driver=driver,
+            store=os.path.join(root, driver) if root and driver else None,
+            content_store=None,
+            namespaces=[],
+            image_count=got["images"],
+            # not set: `runtime` is the CRI runtime behind crictl's endpoint (info prints "CRI ...")
+            runtime=None,
+            image_store=ImageStore.CONTAINERS_STORAGE,
+        )
+
+    def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
+        """Every store's images.json and layers.json, read once each: each layer an image uses, once
+        per store, ``<graphroot>/<driver>/<id>/diff`` (sizes left for core to walk). No tool call."""
+        out: list[StoredItem] = []
+        stores = ([self.rootful()] if self.rootful().exists else []) + self.rootless()
+        for store in stores:
+            files = self.files(store)
+            out.extend(stored_layers(files["images"], files["layers"], store.layers_dir))
+        if self.rootless():
+            self.note_rootless()
+        return out
