@@ -35,9 +35,11 @@ class PodmanBase(Adapter):
     cached = ("_rootful", "_rootless", "_files")
 
     def connection_args(self) -> list[str]:
-        # no daemon, no connection: podman finds its store as ctrtool did (CONTAINERS_STORAGE_CONF,
-        # storage.conf), from the same environment
-        return []
+        """No daemon: the store ctrtool found (and checked exists), named to podman outright, so
+        that podman works on that store and no other, whatever environment it runs in."""
+        store = self.rootful()
+        args = ["--root", store.graphroot, "--storage-driver", store.driver]
+        return args + (["--runroot", store.runroot] if store.runroot else [])
 
     def classify_stderr(self, returncode: int, stderr: str) -> ToolError | None:
         if stderr_mentions(stderr, "permission denied", "operation not permitted") and stderr_mentions(

@@ -8,12 +8,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...errors import NotFound
-from ...model import ImageRecord, ImageTarget, LayerRecord, Plan
+from ...model import CopyKind, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan
 from ...runner import not_understood
 from ..shared import match_images, named_images, parallel
 from .common import PodmanBase
 from .discover import PodmanStore
-from .parse import image_layers, layer_chain, load_json, parse_images, parse_loaded, parse_pruned, store_images
+from .parse import (
+    image_layers,
+    layer_chain,
+    load_json,
+    parse_images,
+    parse_loaded,
+    parse_pruned,
+    store_images,
+    stored_layers,
+)
 
 
 class PodmanImages(PodmanBase):
@@ -24,6 +33,7 @@ class PodmanImages(PodmanBase):
         intermediate images too, as the store's images.json holds them, so that a rootful and a
         rootless store are listed alike and every image that holds layers shows), then each
         rootless store's images.json and layers.json, read-only. No store: no rows, no call."""
+        self.rootless()  # where the stores are, before any call: a passwd file it cannot read stops here
         return self.rootful_images() + self.rootless_images()
 
     def rootful_images(self) -> list[ImageRecord]:
@@ -61,34 +71,46 @@ class PodmanImages(PodmanBase):
         raise self.refuse_rootless(owner, f"change image {ref}")
 
     def layers(self, ref: str, namespaces: Sequence[str] | None = None) -> list[LayerRecord]:
-        """The image from the listing (one call on the rootful store), then in every store that
-        holds it its top layer from images.json and the chain below it from layers.json (each file
-        read once): ``<graphroot>/<driver>/<id>/diff``, one copy per store."""
+        """The image from the listing (one call on the rootful store); its layers from the
+        images.json and layers.json of a store that holds it; and each layer's copy in every store
+        that has it (an image of its own there may use the same layer): ``<graphroot>/<driver>/<id>/
+        diff``. Each store's files are read once."""
         found = match_images(self.images(), ref)[0]
         if not found:
             raise NotFound("image", ref, "podman")
         want = (found[0].id or "").removeprefix("sha256:")
         stores = ([self.rootful()] if self.rootful().exists else []) + self.rootless()
-        merged: list[LayerRecord] = []
+        records: list[LayerRecord] = []
         for store in stores:
             files = self.files(store)
             item = next((i for i in files["images"] if i["id"] == want), None)
-            if item is None:
-                continue
-            got = image_layers(layer_chain(item.get("layer"), files["layers"]), store.layers_dir)
-            if not merged:
-                merged = got
-                continue
-            for mine, theirs in zip(merged, got):
-                if mine.chain_id == theirs.chain_id:
-                    mine.copies.extend(theirs.copies)
-        if not merged:
+            if item is not None:
+                records = image_layers(layer_chain(item.get("layer"), files["layers"]), store.layers_dir)
+                break
+        if not records:
             from ...errors import LayoutNotUnderstood
 
             raise LayoutNotUnderstood(
                 f"podman lists image {ref}, but no store's images.json has {want[:12]}", self.rootful().graphroot
             )
-        return merged
+        first = records[0].copies[0].path
+        for store in stores:
+            if first.startswith(store.layers_dir + "/"):
+                continue  # the copies found above
+            files = self.files(store)
+            held = {i.key: i.path for i in stored_layers(files["images"], files["layers"], store.layers_dir)}
+            for record in records:
+                if record.chain_id in held:
+                    record.copies.append(
+                        LayerCopy(
+                            backend="podman",
+                            namespace=None,
+                            kind=CopyKind.UNPACKED,
+                            path=held[record.chain_id],
+                            seen_by=["podman"],
+                        )
+                    )
+        return records
 
     def inspect_image(self, image: ImageTarget) -> Any:
         data = load_json(self.run("image", "inspect", image.ref))
