@@ -30,6 +30,7 @@ class NodeDaemon(str, enum.Enum):
     OWN = "own"  # a daemon of the backend's own (dockerd)
     CONTAINERD = "containerd"  # the containerd that serves the kubelet's CRI
     CRI = "cri"  # the kubelet's CRI endpoint (else containerd's)
+    NONE = "none"  # no daemon to give it (a daemonless tool, podman): `ctrtool nodes` leaves it out
 
 
 @dataclass(frozen=True)

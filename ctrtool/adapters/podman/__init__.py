@@ -9,7 +9,7 @@ read each store's images.json and layers.json once. Changes run podman on the ro
 
 from __future__ import annotations
 
-from ..descriptor import Descriptor, NamespaceRule
+from ..descriptor import Descriptor, NamespaceRule, NodeDaemon
 from .common import NoStore, PodmanBase, RootlessRefused
 from .containers import PodmanContainers
 from .discover import PodmanStore, has_store, parse_storage_conf, passwd_homes, rootful_store, rootless_stores
@@ -74,6 +74,9 @@ DESCRIPTOR = Descriptor(
     daemon="podman (no daemon)",
     archives=True,
     needs_endpoint=False,
+    # no daemon on a node to hand it: `ctrtool nodes` does not ask it (its stores are found from files
+    # on the node, which fleet does not do yet)
+    node_daemon=NodeDaemon.NONE,
     present_when=has_store,
     endpoint_hint="podman has no daemon: CONTAINERS_STORAGE_CONF names the storage.conf of its store",
 )
