@@ -243,6 +243,11 @@ def record_podman() -> list[Path]:
         podman("rm", "--force", "--time", "0", "record-running", "record-created", check=False)
         podman("system", "reset", "--force", check=False)
         podman(*as_user, "system", "reset", "--force", check=False)
+        # podman's overlay driver mounts its own directory (and a container's rootfs) under base
+        with open("/proc/self/mounts") as fh:
+            mounts = [line.split()[1] for line in fh if f" {base}/" in line]
+        for mount in sorted(mounts, key=len, reverse=True):
+            runner.run(["umount", "--lazy", mount], timeout=30, check=False)
         shutil.rmtree(base, ignore_errors=True)
 
 
