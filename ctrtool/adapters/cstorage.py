@@ -7,8 +7,8 @@ driver ("overlay", "vfs"):
   (its top layer), ``created``, ``big-data-sizes`` (manifest, config);
 - ``<graphroot>/<DRIVER>-layers/layers.json`` (and ``volatile-layers.json`` beside it): every layer:
   ``id``, ``parent``, ``diff-digest``, ``diff-size``, ``compressed-size``, ``names``;
-- ``<graphroot>/<DRIVER>-containers/containers.json``: every container: ``id``, ``names``, ``image``,
-  ``layer`` (its own writable layer);
+- ``<graphroot>/<DRIVER>-containers/containers.json`` (and ``volatile-containers.json``, where CRI-O
+  keeps its own): every container: ``id``, ``names``, ``image``, ``layer`` (its writable layer);
 - ``<graphroot>/overlay/<layer id>/diff``: a layer's files, unpacked once per store, whoever uses it
   (``<graphroot>/vfs/dir/<layer id>`` for vfs).
 
@@ -171,12 +171,13 @@ def read(conf: StorageConf, containers: bool = False) -> Contents:
             layer = _layer(item)
             if layer:
                 out.layers[layer.id] = layer
-    if containers:
-        path = os.path.join(conf.graphroot, f"{conf.driver}-containers", "containers.json")
-        for item in _json_list(path):
-            container = _container(item)
-            if container:
-                out.containers.append(container)
+    if containers:  # CRI-O's are volatile (volatile-containers.json), podman's not
+        directory = os.path.join(conf.graphroot, f"{conf.driver}-containers")
+        for name in ("containers.json", "volatile-containers.json"):
+            for item in _json_list(os.path.join(directory, name)):
+                container = _container(item)
+                if container:
+                    out.containers.append(container)
     return out
 
 
