@@ -5,6 +5,7 @@ again, slowly, and the disk holds both copies."""
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 from ...errors import CtrtoolError
 from .. import Fix, Options, Result, Skip, Status
@@ -12,7 +13,7 @@ from ..probe import Probe
 from .common import containerd, error_evidence, place_flags
 
 NAME = "snapshotter"
-TITLE = "Snapshotter: images in k8s.io unpacked for the CRI's snapshotter"
+TITLE = "Snapshotter: images in k8s.io unpacked for the CRI's snapshotter (containers/storage: its driver)"
 
 
 def unpack_fix(ref: str, snapshotter: str | None) -> Fix:
@@ -36,6 +37,9 @@ def run(probe: Probe, options: Options) -> Result:
     except CtrtoolError as exc:
         raise Skip(f"the CRI did not answer: {exc.message}", [error_evidence(exc)]) from None
     if not snapshotter:
+        store = probe.cri_store()
+        if store is not None:
+            return _containers_storage(probe, store)
         raise Skip("the CRI does not say which snapshotter it uses (not containerd?)")
     try:
         rows = probe.unpacked("k8s.io")
@@ -89,4 +93,21 @@ def run(probe: Probe, options: Options) -> Result:
         evidence=evidence,
         fixes=[unpack_fix(r.ref, snapshotter) for r in missing[:10]],
         details=details,
+    )
+
+
+def _containers_storage(probe: Probe, store: Any) -> Result:
+    """CRI-O: one store, so each image is unpacked once, by its graph driver; what to know is which
+    store that is (the graph root and driver), so that other tools can be pointed at it."""
+    evidence = []
+    found = probe.evidence("imagefsinfo", "--output", "json", tool=probe.cri, pick=lambda line: "mountpoint" in line)
+    if found:
+        evidence.append(found)
+    return Result(
+        NAME,
+        TITLE,
+        Status.OK,
+        f"the CRI runtime keeps its images in containers/storage at {store.graphroot}, unpacked once each by "
+        f"the {store.driver} driver under {store.graphroot}/{store.driver}",
+        evidence=evidence,
     )
