@@ -198,3 +198,24 @@ def test_cri_o_is_judged_by_its_window_of_supported_minor_releases():
     assert ended is True and "older than 1.35" in words
     assert versions.window_verdict("1.38.0", entry, day)[0] is None
     assert versions.window_verdict("main", entry, day)[0] is None
+
+
+def test_where_cri_o_got_its_graph_root_flag_then_last_config_line(tmp_path):
+    """crio.conf, then crio.conf.d/*.conf in name order (the last that sets a key wins); a flag on
+    the command line wins over both; only the [crio] table's keys count."""
+    from ctrtool.doctor.procs import crio_storage_setting
+
+    main = tmp_path / "crio.conf"
+    main.write_text('[crio]\nroot = "/srv/main"\n[crio.runtime]\nroot = "/not/this"\n')
+    drop = tmp_path / "crio.conf.d"
+    drop.mkdir()
+    (drop / "10-a.conf").write_text('# a comment\n[crio]\nroot = "/srv/a"\n')
+    (drop / "20-b.conf").write_text("[crio]\nrunroot = '/run/b'\n")
+    (drop / "30-c.txt").write_text('[crio]\nroot = "/srv/ignored"\n')
+    argv = ["crio", "--config", str(main), "--config-dir", str(drop)]
+    said = crio_storage_setting(1, argv, "root")
+    assert said is not None and (said.value, said.source, said.line) == ("/srv/a", str(drop / "10-a.conf"), 3)
+    assert crio_storage_setting(1, argv, "runroot").value == "/run/b"
+    assert crio_storage_setting(1, argv, "storage_driver") is None
+    flagged = crio_storage_setting(7, [*argv, "--root", "/flag"], "root")
+    assert flagged is not None and (flagged.value, flagged.source) == ("/flag", "/proc/7/cmdline")
