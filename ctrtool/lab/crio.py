@@ -7,11 +7,11 @@ tools and workloads (:mod:`~ctrtool.lab.criotools`) and the teardown (:mod:`~ctr
 
 Layout of the lab directory DIR (default /var/tmp/ctrtool-lab-crio)::
 
-    DIR/storage.conf               [storage] overlay, graphroot DIR/storage, runroot DIR/run/storage:
+    DIR/storage.conf               [storage] overlay, graphroot DIR/storage, runroot DIR/run/s:
                                    ``CONTAINERS_STORAGE_CONF`` for podman (ONE store with CRI-O)
     DIR/storage/                   the shared graph root (CRI-O's --root): overlay-images/images.json,
                                    overlay-layers/layers.json, overlay/<layer id>/diff, libpod/ (podman)
-    DIR/run/storage/               its runroot; DIR/run/libpod podman's --tmpdir
+    DIR/run/s/                     its runroot; DIR/run/libpod podman's --tmpdir
     DIR/crio/crio.sock, crio.pid, crio.log     CRI-O (flags only: --config /dev/null)
     DIR/crio/runtime-wrapper       CRI-O's "runc" (:mod:`ctrtool.lab.runcwrapper`), then /usr/sbin/runc
     DIR/crio/runc, exits, attach, ns, pods-logs, version*, clean.shutdown, hooks.d, cdi, conf.d
@@ -19,7 +19,7 @@ Layout of the lab directory DIR (default /var/tmp/ctrtool-lab-crio)::
     DIR/cni/                       the CNI network of the lab (its pod runs on it)
     DIR/passwd                     ``CTRTOOL_PASSWD_FILE``: one line, user labuser (uid 1000), home below
     DIR/home/labuser/.local/share/containers/storage    the rootless user's graph root (made by podman
-                                   as root with --root/--runroot DIR/run/labuser-podman)
+                                   as root with --root, --runroot DIR/run/u)
     DIR/home/labuser/.config/containers/storage.conf    naming that graph root
     DIR/images/                    demo.tar, pause.tar, rootless-only.tar (docker-archives, built here)
     DIR/workloads/pod.json, container.json     crictl runp/create configs
@@ -81,6 +81,7 @@ CRIO_BINARIES = ("runc", "conmon", "podman", "crictl", "busybox", "umount")
 SIGNATURE_POLICY = "/etc/containers/policy.json"
 ROOTLESS_USER = "labuser"
 ROOTLESS_UID = 1000
+RUNROOT_MAX = 50
 HOST_NETWORK = False  # the pod on the lab's CNI network (True: the host's)
 
 __all__ = [
@@ -115,7 +116,7 @@ class CrioLab:
         self.crictl_config = d / "crictl.yaml"
         self.storage_conf = d / "storage.conf"
         self.graphroot = d / "storage"
-        self.runroot = d / "run" / "storage"
+        self.runroot = d / "run" / "s"  # podman refuses a runroot longer than 50 characters
         self.passwd = d / "passwd"
         self.user_home = d / "home" / ROOTLESS_USER
         self.rootless_graphroot = self.user_home / ".local" / "share" / "containers" / "storage"
@@ -128,7 +129,7 @@ class CrioLab:
             self.runroot,
             d / "run" / "libpod",
             self.rootless_graphroot,
-            d / "run" / "labuser-podman",
+            d / "run" / "u",
             d / "run" / "labuser-libpod",
             d / "crio" / "runtime-wrapper",
         )
@@ -214,8 +215,12 @@ class CrioLab:
                 "lab profile crio builds CRI-O with Go, and go is not installed", "install Go (https://go.dev/dl/)"
             )
         binaries |= profiles_mod.ensure_built(self.profile, progress)
-        if len(str(self.socket)) > 100:
-            raise LabError(f"lab directory path too long for CRI-O's socket {self.socket}", "choose a shorter --dir")
+        if len(str(self.stores.rootless_runroot)) > RUNROOT_MAX:
+            raise LabError(
+                f"lab directory path too long: podman refuses a runroot ({self.stores.rootless_runroot}) longer "
+                f"than {RUNROOT_MAX} characters",
+                "choose a shorter --dir (at most 44 characters)",
+            )
         self.home.claim()
         with self.home.lock():
             self.home.record_profile()
