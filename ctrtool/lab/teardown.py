@@ -63,8 +63,8 @@ def stop_shim(pid: int, socket: pathlib.Path) -> None:
 
 # ---- processes that refer to a lab directory (the CRI-O lab's conmons and containers) -------------
 
-# a process whose working directory is in the lab is the lab's only when it is one of these (a
-# person's shell that went there is not)
+# the tools whose processes a lab leaves behind; a process refers to a lab only when it runs one of
+# these (a person's shell in the lab directory, or `tail -f` of a log there, is not the lab's)
 CONTAINER_TOOLS = ("conmon", "runc", "crun", "crio", "pinns", "podman", "catatonit")
 
 
@@ -73,13 +73,14 @@ def _refers_to(pid: int, root: str) -> bool:
         return path == root or path.startswith(root + "/")
 
     argv = cmdline(pid)
+    if not argv or os.path.basename(argv[0]) not in CONTAINER_TOOLS:
+        return False
     if any(inside(a) or f"={root}/" in a or a.endswith(f"={root}") for a in argv):
         return True
     try:
-        cwd = os.readlink(f"/proc/{pid}/cwd")
+        return inside(os.readlink(f"/proc/{pid}/cwd"))
     except OSError:
         return False
-    return bool(argv) and inside(cwd) and os.path.basename(argv[0]) in CONTAINER_TOOLS
 
 
 def _cgroups(pid: int) -> set[str]:
@@ -98,8 +99,8 @@ def _cgroups(pid: int) -> set[str]:
 
 
 def processes_of(directory: pathlib.Path) -> list[int]:
-    """Pids of the processes a lab left under ``directory``: those whose command line names a path
-    in it (conmon, the daemons), a container tool working in it, every descendant of those, and
+    """Pids of the processes a lab left under ``directory``: the container tools (conmon, runc,
+    podman, ...) whose command line names a path in it or that work in it, every descendant of those, and
     every process in the cgroups of those descendants that are containers (not the conmons, whose
     cgroup podman shares with every other podman). Never this process or its ancestors."""
     root = str(directory).rstrip("/")
