@@ -274,7 +274,9 @@ class CrioLab:
         source = pathlib.Path(runcwrapper.__file__).read_text()
         if 'RUNC = "runc"' not in source:
             raise LabError(f"{runcwrapper.__file__} lost its RUNC line: cannot write the runtime wrapper")
-        python = sys.executable if os.access(sys.executable, os.X_OK) else "/usr/bin/python3"
+        # the interpreter itself, not a virtualenv's link to it (the wrapper needs the standard library only)
+        python = os.path.realpath(sys.executable) if sys.executable else ""
+        python = python if os.access(python, os.X_OK) else "/usr/bin/python3"
         script = f"#!{python}\n" + source.replace('RUNC = "runc"', f'RUNC = "{binaries["runc"]}"', 1)
         write_if_changed(self.wrapper, script)
         os.chmod(self.wrapper, 0o755)
@@ -299,6 +301,8 @@ class CrioLab:
         argv += ["--version-file", str(c / "version"), "--version-file-persist", str(c / "version-persist")]
         argv += ["--clean-shutdown-file", str(c / "clean.shutdown"), "--hooks-dir", str(c / "hooks.d")]
         argv += ["--cdi-spec-dirs", str(c / "cdi"), "--enable-nri=false", "--irqbalance-config-restore-file", "disable"]
+        # the store is podman's too: CRI-O must never wipe it (after a reboot or an unclean shutdown)
+        argv += ["--internal-wipe=false"]
         argv += ["--irqbalance-config-file", str(c / "irqbalance"), "--stream-address", "127.0.0.1"]
         # the lab's pause image has no /pause: "" runs its entrypoint
         argv += ["--pause-image", PAUSE_IMAGE, "--pause-command", "", "--signature-policy", SIGNATURE_POLICY]
