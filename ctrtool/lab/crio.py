@@ -242,7 +242,14 @@ class CrioLab:
         actions: list[list[str]] = []
         pid = self.crio.running_pid()
         if pid:
+            actions.append(["crictl", "--runtime-endpoint", f"unix://{self.socket}", "rmp", "-f", "-a"])
+        if (self.graphroot / "libpod").is_dir():
+            actions.append(["env", f"CONTAINERS_STORAGE_CONF={self.storage_conf}", "podman", "rm", "-f", "-a"])
+        if (self.rootless_graphroot / "libpod").is_dir():
+            actions.append(["podman", "--root", str(self.rootless_graphroot), "rm", "-f", "-a"])
+        if pid:
             actions.append(["kill", "-TERM", str(pid)])
+        # then whatever of the lab is left (those commands remove most of it)
         actions += [["kill", "-KILL", str(p)] for p in teardown.processes_of(self.directory) if p != pid]
         actions += [["umount", point] for point in teardown.mounts_under(self.directory)]
         if purge and self.directory.exists():
