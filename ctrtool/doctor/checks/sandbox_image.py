@@ -14,7 +14,7 @@ from .common import containerd, cri, error_evidence, file_evidence, place_words
 from .placement import copy_fix, load_fix, locate
 
 NAME = "sandbox_image"
-TITLE = "Sandbox (pause) image: in the CRI's store (k8s.io on containerd), unpacked, pinned"
+TITLE = "Sandbox (pause) image: in the CRI's store, unpacked, pinned"
 
 
 def configured(probe: Probe) -> tuple[str | None, Evidence | None]:

@@ -13,7 +13,7 @@ from ..probe import Probe
 from .common import containerd, error_evidence, place_flags
 
 NAME = "snapshotter"
-TITLE = "Snapshotter: images in k8s.io unpacked for the CRI's snapshotter (containers/storage: its driver)"
+TITLE = "Snapshotter: the CRI's images unpacked where the CRI's runtime looks for them"
 
 
 def unpack_fix(ref: str, snapshotter: str | None) -> Fix:
