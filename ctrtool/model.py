@@ -44,6 +44,9 @@ class StoreKind(Kind):
     GRAPH = "graph"  # docker's graph driver directory (its layers, unpacked)
     SNAPSHOTS = "snapshots"  # one namespace's snapshots in one containerd snapshotter (unpacked)
     CONTENT = "content"  # one containerd's content store (blobs), shared by its namespaces
+    # a containers/storage graph root (CRI-O, podman): a graph driver store by identity (its
+    # directory of unpacked layers), shared by every tool configured with the same graph root
+    CSTORAGE = "containers-storage"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Store:
         return self.kind is not StoreKind.CONTENT
 
     def words(self) -> str:
+        if self.kind is StoreKind.CSTORAGE:
+            return "containers/storage"
         if self.kind is StoreKind.GRAPH:
             # a graph driver store is not always docker's (two dockerds, another engine's): the
             # words say what it is, whose it is the backends seeing it say
@@ -146,6 +151,13 @@ def containerd_content(address: str | None, root: str | None) -> Store:
 
 def graph_store(data_root: str | None, path: str | None, driver: str | None) -> Store:
     return Store(StoreKind.GRAPH, daemon_id(data_root or path), path, None, driver)
+
+
+def containers_storage(graphroot: str, driver: str) -> Store:
+    """The containers/storage store on ``graphroot``: its identity is the graph root (CRI-O and
+    rootful podman configured with the same one share it), its directory the driver's
+    (``<graphroot>/overlay``), where the layers are unpacked."""
+    return Store(StoreKind.CSTORAGE, daemon_id(graphroot), os.path.join(graphroot, driver), None, driver)
 
 
 def rfc3339_utc(text: Any) -> str | None:

@@ -4,8 +4,10 @@
 #   scripts/dev.sh test   install what is missing, run the whole test suite (lab tests included)
 # Installs only what is missing: Debian packages (containerd, runc, docker.io,
 # containernetworking-plugins, busybox-static; tmux, zsh and fish for the tests), crictl v1.37.0 (go install, into /usr/local/bin),
-# and ctrtool itself with its test dependencies in ./.venv. The lab's modern profiles (containerd 2.4.2,
-# dockerd 29) are built with go install by the first `lab up` that needs them, into ~/.cache/ctrtool/bin.
+# and ctrtool itself with its test dependencies in ./.venv; for the test job also podman, conmon and the
+# headers CRI-O's build needs (libseccomp-dev, libgpgme-dev, pkg-config). The lab's modern profiles
+# (containerd 2.4.2, dockerd 29), kube and crio (CRI-O 1.37.0, from its source tarball) are built with Go
+# by the first `lab up` that needs them, into ~/.cache/ctrtool/bin.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,16 +31,19 @@ missing=()
 for bin in containerd ctr runc dockerd; do command -v "$bin" >/dev/null || missing+=("$bin"); done
 [ -x /usr/lib/cni/bridge ] || missing+=(cni-plugins)
 [ -x /bin/busybox ] || missing+=(busybox)
-# the tests run `ctrtool exec -it`, the tables and shell completion in a real terminal: tmux, zsh, fish
+# the tests run `ctrtool exec -it`, the tables and shell completion in a real terminal: tmux, zsh, fish;
+# the crio lab (tests/test_lab_crio.py): podman and conmon, and the C headers CRI-O is built with
+crio_packages=(podman conmon libseccomp-dev libgpgme-dev pkg-config)
 if [ "$job" = test ]; then
-  for bin in tmux zsh fish; do command -v "$bin" >/dev/null || missing+=("$bin"); done
+  for bin in tmux zsh fish podman conmon pkg-config; do command -v "$bin" >/dev/null || missing+=("$bin"); done
+  pkg-config --exists libseccomp gpgme 2>/dev/null || missing+=(libseccomp-dev libgpgme-dev)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages (missing: ${missing[*]})"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends containerd runc docker.io containernetworking-plugins \
-    busybox-static $([ "$job" = test ] && echo tmux zsh fish) >/dev/null
+    busybox-static $([ "$job" = test ] && echo tmux zsh fish "${crio_packages[@]}") >/dev/null
 fi
 
 if ! command -v crictl >/dev/null; then
@@ -78,15 +83,16 @@ case "$job" in
     ruff check ctrtool tests scripts benchmarks
     ruff format --check ctrtool tests scripts benchmarks
     mypy
-    # The lab's own builds (containerd 2.4.2 and dockerd 29 for the modern profiles, then Kubernetes
-    # for the kube lab: about 15 minutes on 2 cores the first time, cached after) run beside the
+    # The lab's own builds (containerd 2.4.2 and dockerd 29 for the modern profiles, CRI-O for the crio
+    # lab (quicker, so before), then Kubernetes for the kube lab: about 20 minutes on 2 cores the first
+    # time, cached after) run beside the
     # first tests (niced: the tests come first), which mostly wait for daemons; a lab that needs a build still running waits for
     # it (one lock per build), and the kube tests run last.
-    if ! python -c 'import sys; from ctrtool.lab import profiles as p; sys.exit(0 if all(p.built_binaries(p.get(n)) for n in ("modern", "kube")) else 1)'; then
-      say "building the modern and kube lab binaries in the background (log: .venv/lab-build.log)"
+    if ! python -c 'import sys; from ctrtool.lab import profiles as p; sys.exit(0 if all(p.built_binaries(p.get(n)) for n in ("modern", "crio", "kube")) else 1)'; then
+      say "building the modern, crio and kube lab binaries in the background (log: .venv/lab-build.log)"
       set -m  # its own process group, so that it can be stopped as a whole
       nice -n 10 python -c 'from ctrtool.lab import profiles as p
-for n in ("modern", "kube"):
+for n in ("modern", "crio", "kube"):
     p.ensure_built(p.get(n), lambda m: print(m, flush=True))' > .venv/lab-build.log 2>&1 &
       build_pid=$!
       set +m
@@ -94,7 +100,7 @@ for n in ("modern", "kube"):
       # in its process group); an unfinished build leaves nothing in the cache
       trap 'kill -TERM -- "-$build_pid" 2>/dev/null || true' EXIT
     fi
-    say "running the test suite (unit tests, then the lab's on every profile: ${CTRTOOL_TEST_PROFILES:-debian,modern,modern-overlay2}, then the kube lab's)"
+    say "running the test suite (unit tests, then the lab's on every profile: ${CTRTOOL_TEST_PROFILES:-debian,modern,modern-overlay2}, then the crio lab's, then the kube lab's)"
     # the slowest tests are named at the end of the run: the suite must stay well inside CI's budget
     python -m pytest --durations=25 "$@"
     ;;

@@ -85,6 +85,63 @@ def lab_env(lab):
     return env
 
 
+def crio_unavailable_reason() -> str | None:
+    """Why the crio lab cannot run here (beyond require_lab's): podman, conmon, Go or the source."""
+    from ctrtool.lab import LabError, profiles
+    from ctrtool.lab.common import find_binary
+    from ctrtool.lab.crio import CRIO_BINARIES
+    from ctrtool.lab.sourcebuild import find_crio_source
+
+    missing = [b for b in CRIO_BINARIES if not find_binary(b)]
+    if missing:
+        return f"missing: {', '.join(missing)} (apt-get install podman conmon)"
+    if profiles.built_binaries(profiles.get("crio")) is None:
+        if not profiles.find_go():
+            return "go is not installed and CRI-O is not built"
+        try:
+            find_crio_source()
+        except LabError as exc:
+            return exc.message
+    return None
+
+
+@pytest.fixture(scope="session")
+def crio_lab():
+    """A running crio lab (CRI-O 1.37 and podman on one store) in CTRTOOL_TEST_LAB_DIR + "-crio": a
+    running one is reused and left running; else the directory is purged, the lab started, and
+    purged at the end. Skipped when it cannot run here; failed instead in CI."""
+    require_lab()
+    reason = crio_unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"crio lab test cannot run in CI: {reason}", pytrace=False)
+        pytest.skip(f"crio lab unavailable: {reason}")
+    from ctrtool.lab.crio import CrioLab
+
+    the_lab = CrioLab(test_lab_dir("crio"), "crio")
+    was_running = all(d["running"] for d in the_lab.status()["daemons"])
+    if not was_running:
+        the_lab.down(purge=True)
+    the_lab.up()
+    yield the_lab
+    if not was_running:
+        the_lab.down(purge=True)
+
+
+@pytest.fixture(scope="session")
+def crio_env(crio_lab):
+    """The environment of `eval "$(ctrtool lab env --profile crio)"`, no machine config in the way."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DOCKER_CONTEXT", "CONTAINERD_NAMESPACE", "CTRTOOL_CONFIG", "CTRTOOL_TIMEOUT")
+    }
+    env.update(crio_lab.env())
+    env["XDG_CONFIG_HOME"] = "/nonexistent-ctrtool-test"
+    env["NO_COLOR"] = "1"
+    return env
+
+
 @pytest.fixture
 def native(lab, lab_env):
     """The native tools on the lab (tests/workloads.py), cleaning up what a test made with them."""
@@ -118,8 +175,9 @@ def tmux(tmp_path_factory):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """The tests that need the Kubernetes lab run last (README's examples, `ctrtool nodes` on it, then
-    the lab itself): on a fresh machine its build (scripts/dev.sh starts it beside the first tests)
-    has had time to finish."""
-    late = ("tests/test_readme_lab.py", "tests/test_nodes_lab.py", "tests/test_lab_kube.py")
+    """The tests that need a lab built with Go from source run last: the crio lab's, then the
+    Kubernetes lab's (README's examples, `ctrtool nodes` on it, then the lab itself): on a fresh
+    machine their builds (scripts/dev.sh starts them beside the first tests, crio first) have had time
+    to finish."""
+    late = ("tests/test_lab_crio.py", "tests/test_readme_lab.py", "tests/test_nodes_lab.py", "tests/test_lab_kube.py")
     items.sort(key=lambda item: next((i + 1 for i, f in enumerate(late) if item.nodeid.startswith(f)), 0))

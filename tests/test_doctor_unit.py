@@ -177,3 +177,45 @@ def test_the_cri_images_are_typed_from_crictls_recorded_listing():
     ]
     assert r.sandbox_image_of(info, got) == crictl.sandbox_image(json.dumps(info), raw)
     assert r.sandbox_image_of({}, got) == crictl.sandbox_image("{}", raw)
+
+
+def test_cri_o_is_judged_by_its_window_of_supported_minor_releases():
+    """CRI-O publishes no end-of-life dates: its 1.x ends with Kubernetes 1.x, which supports its
+    three latest minor releases (eol.yaml says which was the latest when its source was read)."""
+    import datetime
+
+    from ctrtool.doctor.checks import versions
+
+    entry = {"name": "cri-o", **versions.eol_table()["cri-o"]}
+    assert "f954a17e" in entry["source"] and "patch-releases" in entry["source"]
+    day = datetime.date(2026, 12, 7)
+    assert versions.window_verdict("1.37.0", entry, day) == (
+        False,
+        "cri-o 1.37.0: 1.37 is among the 3 supported minor releases",
+    )
+    assert versions.window_verdict("1.35.4", entry, day)[0] is False
+    ended, words = versions.window_verdict("1.34.9", entry, day)
+    assert ended is True and "older than 1.35" in words
+    assert versions.window_verdict("1.38.0", entry, day)[0] is None
+    assert versions.window_verdict("main", entry, day)[0] is None
+
+
+def test_where_cri_o_got_its_graph_root_flag_then_last_config_line(tmp_path):
+    """crio.conf, then crio.conf.d/*.conf in name order (the last that sets a key wins); a flag on
+    the command line wins over both; only the [crio] table's keys count."""
+    from ctrtool.doctor.procs import crio_storage_setting
+
+    main = tmp_path / "crio.conf"
+    main.write_text('[crio]\nroot = "/srv/main"\n[crio.runtime]\nroot = "/not/this"\n')
+    drop = tmp_path / "crio.conf.d"
+    drop.mkdir()
+    (drop / "10-a.conf").write_text('# a comment\n[crio]\nroot = "/srv/a"\n')
+    (drop / "20-b.conf").write_text("[crio]\nrunroot = '/run/b'\n")
+    (drop / "30-c.txt").write_text('[crio]\nroot = "/srv/ignored"\n')
+    argv = ["crio", "--config", str(main), "--config-dir", str(drop)]
+    said = crio_storage_setting(1, argv, "root")
+    assert said is not None and (said.value, said.source, said.line) == ("/srv/a", str(drop / "10-a.conf"), 3)
+    assert crio_storage_setting(1, argv, "runroot").value == "/run/b"
+    assert crio_storage_setting(1, argv, "storage_driver") is None
+    flagged = crio_storage_setting(7, [*argv, "--root", "/flag"], "root")
+    assert flagged is not None and (flagged.value, flagged.source) == ("/flag", "/proc/7/cmdline")

@@ -42,6 +42,19 @@ KUBELET_LEGEND = (
     "K8S: ✓ the kubelet can use this name (it is in the CRI's namespace k8s.io), ✗ it cannot, "
     "? not known (neither crictl nor ctr's k8s.io was listed)"
 )
+# the CRI's runtime keeps its images in containers/storage (CRI-O): no namespaces
+KUBELET_LEGEND_STORE = (
+    "K8S: ✓ the kubelet can use this name (it is in the CRI runtime's store), ✗ it cannot, "
+    "? not known (crictl was not listed)"
+)
+
+
+def kubelet_legend(rows: Sequence[ImageRecord]) -> str:
+    from ..model import StoreKind
+
+    on_store = any(r.store and r.store.kind is StoreKind.CSTORAGE and r.namespace is None for r in rows)
+    on_namespace = any(r.namespace for r in rows)
+    return KUBELET_LEGEND_STORE if on_store and not on_namespace else KUBELET_LEGEND
 
 
 def _ref(ref: str | None) -> str:
@@ -69,13 +82,16 @@ def image_id_shown(backend: str | None, namespace: str | None, image_id: str | N
     return image_id or digest
 
 
-def columns(legend: dict[tuple, int]) -> list[Column]:
+def columns(legend: dict[tuple, int], namespaces: bool = True) -> list[Column]:
+    """The table's columns; ``namespaces`` False: no row is in a containerd namespace (a CRI-O or
+    podman node), and no NAMESPACE column speaks of them."""
+
     def store_no(r: ImageRecord) -> str | None:
         return f"[{legend[r.store.key]}]" if r.store and r.store.key in legend else None
 
     return [
         Column("BACKEND", lambda r: r.backend),
-        Column("NAMESPACE", lambda r: r.namespace),
+        *([Column("NAMESPACE", lambda r: r.namespace)] if namespaces else []),
         Column("IMAGE", lambda r: _ref(r.ref)),
         Column("IMAGE ID", lambda r: short_id(shown_id(r)), narrow_only=True, drop=5),
         Column("IMAGE ID", shown_id, wide_only=True, drop=7),
@@ -140,8 +156,9 @@ def images(
             ("STORE", f"[{legend[s.key]}] {s.path or '(directory not reported)'}  ({_store_words(s, rows)})")
             for s in stores
         ]
-        kubelet: list[str | tuple[str, str]] = [("K8S", KUBELET_LEGEND)] if rows else []
-        out.table(columns(legend), rows, caption=notes + list(caption(rows)) + kubelet)
+        kubelet: list[str | tuple[str, str]] = [("K8S", kubelet_legend(rows))] if rows else []
+        spaces = listing.namespaced(rows)
+        out.table(columns(legend, spaces), rows, caption=notes + list(caption(rows)) + kubelet)
 
     listing.show(
         out,
@@ -270,7 +287,14 @@ def caption(rows: Sequence[ImageRecord]) -> list[str]:
 
     for backend in dict.fromkeys(r.backend for r in rows):
         d = get_descriptor(backend)
-        if d.namespace_rule is NamespaceRule.FIXED:
+        if d.namespace_rule is NamespaceRule.FIXED and not any(r.namespace for r in rows if r.backend == backend):
+            cri = next((r.store for r in rows if r.backend == backend and r.store), None)
+            lines.append(
+                f"{d.name} ({d.role}) sees its runtime's store"
+                + (f", {cri.words()} at {cri.daemon}" if cri else "")
+                + ": an image in any other store is invisible to the kubelet."
+            )
+        elif d.namespace_rule is NamespaceRule.FIXED:
             lines.append(
                 f"{d.name} ({d.role}) works in containerd namespace {d.namespace} only: images in any "
                 "other namespace are invisible to the kubelet."

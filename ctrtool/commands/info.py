@@ -45,13 +45,14 @@ def _fields(i: BackendInfo) -> list[tuple[str, Any]]:
     from ..model import ImageStore
 
     graph = i.image_store is ImageStore.GRAPH
+    cstorage = i.image_store is ImageStore.CONTAINERS_STORAGE
     fields: list[tuple[str, Any]] = [
         ("version", i.version if not i.runtime else f"CRI {i.version} ({i.runtime})"),
         ("endpoint", i.endpoint),
         ("endpoint from", i.endpoint_source),
         ("root", i.root),
         ("state", i.state if i.state else "(not reported by this tool)"),
-        ("graph driver" if graph else "snapshotter", i.storage_driver),
+        ("graph driver" if graph else "storage driver" if cstorage else "snapshotter", i.storage_driver),
         ("layers under", i.store),
     ]
     if i.content_store:
@@ -73,6 +74,8 @@ def _fields(i: BackendInfo) -> list[tuple[str, Any]]:
                 f"{i.containerd} (containerd's image store: its containers too)",
             )
         )
+    elif cstorage:
+        fields.append(("images in", f"containers/storage, graph root {i.root}"))
     else:
         fields.append(("namespace", ", ".join(i.namespaces) or "(not containerd)"))
     if i.sandbox_image:
@@ -107,6 +110,17 @@ def caption(infos: list[BackendInfo]) -> list[str]:
                 f"its own under {others[0].store}. Different directories: an image loaded with {i.backend} "
                 "is invisible to ctr and crictl, and its layers and blobs are stored again when imported there."
             )
+    stores: dict[str, list[BackendInfo]] = {}
+    for i in infos:
+        if i.image_store is ImageStore.CONTAINERS_STORAGE and i.root:
+            stores.setdefault(daemon_id(i.root), []).append(i)
+    for root, members in stores.items():
+        names = [m.backend for m in members]
+        said = " and ".join(names)
+        lines.append(
+            f"{said} {'keep' if len(names) > 1 else 'keeps'} images in the containers/storage store at {root}"
+            + (": one store, each image and layer stored once, seen by both." if len(names) > 1 else ".")
+        )
     for address, members in groups.items():
         if len(members) < 2:
             continue
@@ -120,6 +134,12 @@ def caption(infos: list[BackendInfo]) -> list[str]:
         )
     for i in infos:
         d = get_descriptor(i.backend)
+        if d.namespace_rule is NamespaceRule.FIXED and i.image_store is ImageStore.CONTAINERS_STORAGE:
+            lines.append(
+                f"{d.name} ({d.role}) asks {i.runtime or 'its runtime'}, whose images are in {i.root}: an "
+                "image in any other store (another graph root, a user's rootless podman, docker, "
+                "containerd) is invisible to the kubelet."
+            )
         if d.namespace_rule is NamespaceRule.FIXED and d.namespace in i.namespaces:
             lines.append(
                 f"{d.name} ({d.role}) works in containerd namespace {d.namespace} only: images "

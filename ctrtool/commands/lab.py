@@ -13,7 +13,8 @@ from .common import OutputOpt, check_format, handle_errors
 
 app = typer.Typer(
     help="A local lab: containerd with CRI, dockerd and a demo image (or, with --profile kube, a Kubernetes "
-    "cluster of kubelets on their own containerds), isolated in one directory.",
+    "cluster of kubelets on their own containerds; with --profile crio, CRI-O and podman on one "
+    "containers/storage store), isolated in one directory.",
     no_args_is_help=True,
 )
 
@@ -37,7 +38,9 @@ ProfileOpt = Annotated[
         help="What the lab runs: debian (Debian 12's containerd 1.6 and dockerd 20.10, docker on overlay2), modern "
         "(containerd 2.4.2 and dockerd 29 on containerd's image store, built once with Go), modern-overlay2 "
         "(the same, docker on overlay2), kube (a Kubernetes v1.37.2 cluster: etcd, control plane and --nodes "
-        "kubelets, each on its own containerd 2.4.2; built once with Go). Default: the profile the lab directory "
+        "kubelets, each on its own containerd 2.4.2; built once with Go), crio (CRI-O 1.37.0, built once from its "
+        "source, and podman sharing its containers/storage store, plus a rootless user's store). Default: the "
+        "profile the lab directory "
         "was made with, else debian.",
     ),
 ]
@@ -76,7 +79,8 @@ def up(
     """Start the lab (idempotent): containerd with CRI, dockerd, a CNI config, and the demo image
     imported into docker, containerd `default` and `k8s.io`. Needs root. Labs of different profiles
     run side by side, each in its own directory. --profile kube starts a Kubernetes cluster instead:
-    etcd, apiserver, controller-manager, scheduler and N nodes, the demo image in each node's k8s.io."""
+    etcd, apiserver, controller-manager, scheduler and N nodes, the demo image in each node's k8s.io.
+    --profile crio starts CRI-O with podman on its store: a CRI-O pod and a podman container."""
     out = Output(check_format(output))
     lab = _lab(directory, profile, nodes)
     status = lab.up(progress=_progress(out))
@@ -127,7 +131,7 @@ def status(directory: DirOpt = None, profile: ProfileOpt = None, output: OutputO
 @app.command("env")
 @handle_errors
 def env(directory: DirOpt = None, profile: ProfileOpt = None) -> None:
-    """Print shell exports that point docker, ctr, crictl and ctrtool at the lab:
+    """Print shell exports that point docker, ctr, crictl, podman and ctrtool at the lab:
     eval "$(ctrtool lab env)"."""
     values = _lab(directory, profile).env()
     out = Output()

@@ -59,3 +59,15 @@ def show(
     else:
         table()
     raise typer.Exit(report_failures(out, got, asked))
+
+
+def namespaced(rows: Sequence[Any]) -> bool:
+    """Whether a table shows the NAMESPACE column (containerd's namespaces): not when every row is
+    from a store without them, as on a CRI-O or podman node (crictl on CRI-O, podman), where the
+    column would only speak of containerd. Docker's rows keep it (its containers are in a containerd
+    namespace even when its images are not)."""
+    from ..adapters import get_descriptor
+
+    if not rows or any(r.namespace for r in rows):
+        return True
+    return any(get_descriptor(r.backend).reports_containerd for r in rows)

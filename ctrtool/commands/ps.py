@@ -161,7 +161,11 @@ def ps(
         len(names),
         data=lambda: rows,
         quiet=lambda: dict.fromkeys(r.id for r in rows),
-        table=lambda: out.table(COLUMNS, rows, caption=caption(rows, all_, len(every), all_views, hidden)),
+        table=lambda: out.table(
+            COLUMNS if listing.namespaced(rows) else [c for c in COLUMNS if c.header != "NAMESPACE"],
+            rows,
+            caption=caption(rows, all_, len(every), all_views, hidden),
+        ),
     )
 
 

@@ -189,7 +189,8 @@ def store_name(kind: CopyKind, backend: str, namespace: str | None) -> str:
     if kind == CopyKind.BLOB:
         return "containerd content store"
     if kind == CopyKind.CONTAINER:
-        return f"containers in namespace {namespace}"
+        # a store without namespaces (CRI-O's or podman's containers/storage): the backend's own
+        return f"containers in namespace {namespace}" if namespace else f"{backend}'s containers"
     if namespace is None:
         return backend  # a graph driver store: the backend's own
     return f"containerd namespace {namespace}"

@@ -43,7 +43,21 @@ def annotate_kubelet(records: Sequence[ImageRecord], listed: bool) -> None:
         for r in records
         if r.store and get_descriptor(r.backend).namespace_rule is NamespaceRule.FIXED and r.store.daemon != "?"
     }
-    kube = [r for r in records if r.namespace == k8s and (not daemons or (r.store and r.store.daemon in daemons))]
+    # a CRI runtime on containers/storage (CRI-O): the kubelet sees that store, whoever lists it
+    # (rootful podman on the same graph root lists the same store)
+    stores = {
+        r.store.key
+        for r in records
+        if r.store
+        and r.store.kind is StoreKind.CSTORAGE
+        and get_descriptor(r.backend).namespace_rule is NamespaceRule.FIXED
+    }
+    kube = [
+        r
+        for r in records
+        if (r.namespace == k8s and (not daemons or (r.store and r.store.daemon in daemons)))
+        or (r.store and r.store.key in stores)
+    ]
     names = {canonical_ref(r.ref) for r in kube if r.ref and not is_id_ref(r.ref)}
     ids = {r.id for r in kube if r.id}
     for r in records:

@@ -148,6 +148,17 @@ class Probe:
         info, imagefs = self.cri_info(), self.cri_imagefs()  # facts first: fact() holds the lock
         return self.adapter(self.cri).snapshotter_of(info, imagefs)
 
+    def cri_store(self) -> Any:
+        """The containers/storage store the CRI's runtime keeps its images in (CRI-O: the image
+        filesystem it names is ``<graphroot>/<driver>-images``), or None: containerd, or not known."""
+        from ..adapters.cstorage import conf_of_images_dir
+
+        try:
+            imagefs = self.cri_imagefs()
+        except CtrtoolError:
+            return None
+        return conf_of_images_dir(imagefs) if imagefs else None
+
     def sandbox_image(self) -> str | None:
         info, images = self.cri_info(), self.cri_images()
         return self.adapter(self.cri).sandbox_image_of(info, images)

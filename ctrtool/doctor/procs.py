@@ -346,3 +346,70 @@ def kubelet_for(endpoint: str | None) -> Kubelet | None:
         if os.path.realpath(socket_path(k.endpoint)) == want:
             return k
     return None
+
+
+CRIO_CONFIG = "/etc/crio/crio.conf"
+CRIO_CONFIG_DIR = "/etc/crio/crio.conf.d"
+CRIO_STORAGE_KEYS = {"root": "--root", "runroot": "--runroot", "storage_driver": "--storage-driver"}
+
+
+@dataclass
+class Said:
+    """Where a daemon's setting comes from: a command-line flag of its process, or a line of a
+    config file (the last that sets it wins: crio.conf, then crio.conf.d/*.conf in name order)."""
+
+    value: str
+    source: str  # "/proc/PID/cmdline" or the file's path
+    line: int | None = None
+    text: str = ""
+
+
+def crio_serving(address: str | None) -> tuple[int, list[str]] | None:
+    """(pid, argv) of the CRI-O process listening on ``address`` (SO_PEERCRED), when root or we own it."""
+    if not address:
+        return None
+    named = peer(address)
+    if named is None or not trusted(named[1]):
+        return None
+    for pid, argv in processes("crio"):
+        if pid == named[0]:
+            return pid, argv
+    return None
+
+
+def crio_storage_setting(pid: int, argv: list[str], key: str) -> Said | None:
+    """Where CRI-O (``pid``, ``argv``) got its storage setting ``key`` (root, runroot,
+    storage_driver): its flag, else the last config file line that sets it in the ``[crio]``
+    table; None when nothing sets it (CRI-O's default, from storage.conf)."""
+    from .. import safeio
+    from ..errors import ConfigError
+
+    flag = option_values(argv, CRIO_STORAGE_KEYS[key])
+    if flag:
+        return Said(flag[-1], f"/proc/{pid}/cmdline", None, f"{CRIO_STORAGE_KEYS[key]} {flag[-1]}")
+    main = (option_values(argv, "--config", "-c") or [CRIO_CONFIG])[-1]
+    directory = (option_values(argv, "--config-dir", "-d") or [CRIO_CONFIG_DIR])[-1]
+    files = [main]
+    try:
+        files += sorted(os.path.join(directory, n) for n in os.listdir(directory) if n.endswith(".conf"))
+    except OSError:
+        pass
+    found = None
+    pattern = re.compile(rf"""^\s*{key}\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')""")
+    for path in files:
+        try:
+            if not os.path.exists(path) or not trusted(os.stat(path).st_uid):
+                continue
+            text = safeio.read_text(path, safeio.CONFIG_LIMIT, "CRI-O config")
+        except (OSError, ConfigError):
+            continue
+        table = None
+        for number, line in enumerate(text.splitlines(), 1):
+            header = re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line)
+            if header:
+                table = header[1]
+                continue
+            m = pattern.match(line) if table == "crio" else None
+            if m:
+                found = Said(m[1] if m[1] is not None else m[2], path, number, line.strip())
+    return found

@@ -24,12 +24,16 @@ from .common import (
 from .daemons import Lab, pid_alive, preflight, require_binaries, require_root
 
 if TYPE_CHECKING:
+    from .crio import CrioLab
     from .kube import KubeLab
 
 
-def open_lab(directory: str | None = None, profile: str | None = None, nodes: int | None = None) -> Lab | KubeLab:
-    """The lab in ``directory``: a :class:`Lab`, or for the ``kube`` profile (asked for, or recorded in
-    the directory) a :class:`ctrtool.lab.kube.KubeLab` of ``nodes`` nodes."""
+def open_lab(
+    directory: str | None = None, profile: str | None = None, nodes: int | None = None
+) -> Lab | KubeLab | CrioLab:
+    """The lab in ``directory``: a :class:`Lab`, for the ``kube`` profile (asked for, or recorded in
+    the directory) a :class:`ctrtool.lab.kube.KubeLab` of ``nodes`` nodes, for the ``crio`` profile a
+    :class:`ctrtool.lab.crio.CrioLab`."""
     lab = Lab(directory, profile)
     if lab.profile.kubernetes:
         from .kube import KubeLab
@@ -39,6 +43,10 @@ def open_lab(directory: str | None = None, profile: str | None = None, nodes: in
         raise LabError(
             f"--nodes is for the kube profile; lab profile {lab.profile.name} has no nodes", "leave --nodes out"
         )
+    if lab.profile.crio:
+        from .crio import CrioLab
+
+        return CrioLab(directory, lab.profile.name)
     return lab
 
 

@@ -7,6 +7,7 @@ profile                containerd / dockerd                      docker's image 
 ``modern``             2.4.2 / 29 (moby v2.0.0-beta.24)         containerd's image store, namespace ``moby``
 ``modern-overlay2``    2.4.2 / 29 (moby v2.0.0-beta.24)         its own overlay2 graph driver directory
 ``kube``               2.4.2 / 29 per node                       containerd's image store (Kubernetes v1.37.2, etcd v3.7.3)
+``crio``               none: CRI-O 1.37.0, podman 4.3 (Debian)   one containers/storage store, no docker
 =====================  =======================================  ==========================================
 
 The modern binaries are built from the Go module proxy with ``go install`` at pinned versions, once,
@@ -19,6 +20,10 @@ starting its own.
 Kubernetes and etcd cannot be ``go install``-ed (their go.mod files have replace directives): they are
 built with ``go build`` inside a small generated wrapper module that requires the pinned module and
 replaces each of its staging modules by the published version (see :data:`KUBERNETES_BUILD`).
+
+CRI-O cannot come from the module proxy at all (the proxy refuses its module): it is built from a
+pinned source tarball (:mod:`ctrtool.lab.sourcebuild`, :data:`CRIO_BUILD`), its ``crio`` with ``go
+build`` and its ``pinns`` with ``make``, under the same lock and into the same kind of cache directory.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from . import sourcebuild
 from .common import LabError, find_binary
 
 Progress = Callable[[str], None]
@@ -72,6 +78,7 @@ class Build:
     replaces: tuple[str, ...] = ()
     replace_version: str = ""
     ldflags: str = ""
+    source_sha256: str = ""  # built from this pinned source tarball (ctrtool.lab.sourcebuild)
 
     def directory(self) -> pathlib.Path:
         return cache_dir() / f"{self.name}-{self.version}"
@@ -105,6 +112,16 @@ ETCD_BUILD = Build(
     replace_version=ETCD_VERSION,
 )
 
+CRIO_VERSION = "1.37.0"
+CRIO_BUILD = Build(
+    "crio",
+    "github.com/cri-o/cri-o",
+    CRIO_VERSION,
+    ("crio", "pinns"),
+    tags=sourcebuild.CRIO_TAGS,
+    source_sha256=sourcebuild.CRIO_SOURCE_SHA256,
+)
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -113,6 +130,7 @@ class Profile:
     builds: tuple[Build, ...]  # () = Debian's packages
     docker_store: str  # "overlay2" (docker's graph driver), "containerd" (its image store), "" (no dockerd)
     kubernetes: bool = False  # a Kubernetes cluster (ctrtool.lab.kube) instead of containerd + dockerd
+    crio: bool = False  # CRI-O and podman on one containers/storage store (ctrtool.lab.crio)
 
     @property
     def containerd_major(self) -> int:
@@ -146,6 +164,13 @@ PROFILES: dict[str, Profile] = {
             (CONTAINERD_BUILD, DOCKERD_BUILD, KUBERNETES_BUILD, ETCD_BUILD),
             "containerd",
             kubernetes=True,
+        ),
+        Profile(
+            "crio",
+            f"CRI-O {CRIO_VERSION} built from source, podman (Debian) on its containers/storage store",
+            (CRIO_BUILD,),
+            "",
+            crio=True,
         ),
     )
 }
@@ -187,8 +212,13 @@ def ensure_built(profile: Profile, progress: Progress) -> dict[str, str]:
             with _build_lock(build, progress):
                 found = build.binaries()  # built meanwhile by whoever held the lock
                 if found is None:
-                    found = _go_build(build, progress) if build.packages else _go_install(build, progress)
-        if profile.kubernetes:
+                    if build.source_sha256:
+                        found = _source_build(build, progress)
+                    elif build.packages:
+                        found = _go_build(build, progress)
+                    else:
+                        found = _go_install(build, progress)
+        if profile.kubernetes or profile.crio:
             progress(f"{build.name} {build.version}: cached in {build.directory()}")
         out.update(found)
     return out
@@ -343,4 +373,25 @@ def _go_build(build: Build, progress: Progress) -> dict[str, str]:
     found = build.binaries()
     if found is None:
         raise LabError(f"go build of {build.module}@{build.version} did not produce {', '.join(build.commands)}")
+    return found
+
+
+def _source_build(build: Build, progress: Progress) -> dict[str, str]:
+    """A build from a pinned source tarball (CRI-O), into a temporary directory renamed into place."""
+    go, target, tmp = _build_start(build, f"install Go (https://go.dev/dl/); {sourcebuild.INSTALL_HINT}")
+    try:
+        seconds = sourcebuild.build_crio(go, tmp, build.version, progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    (tmp / "build.json").write_text(
+        json.dumps({"module": build.module, "version": build.version, "seconds": round(seconds)}) + "\n"
+    )
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    progress(f"built {build.name} {build.version} in {seconds:.0f}s")
+    found = build.binaries()
+    if found is None:
+        raise LabError(f"the build of {build.name} {build.version} did not produce {', '.join(build.commands)}")
     return found

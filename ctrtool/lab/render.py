@@ -270,3 +270,46 @@ def kubelet_config(
         "logging": {"format": "text"},
     }
     return json.dumps(config, indent=2) + "\n"
+
+
+# ---- CRI-O and podman (the crio profile) -------------------------------------------------------
+
+
+def storage_conf(graphroot: pathlib.Path, runroot: pathlib.Path) -> str:
+    """A containers/storage storage.conf (``CONTAINERS_STORAGE_CONF``) naming one graph root."""
+    return (
+        "# written by ctrtool lab\n"
+        "[storage]\n"
+        'driver = "overlay"\n'
+        f"graphroot = {q(str(graphroot))}\n"
+        f"runroot = {q(str(runroot))}\n"
+    )
+
+
+def passwd_line(user: str, uid: int, home: pathlib.Path) -> str:
+    """One passwd(5) line: the lab's fake user (``CTRTOOL_PASSWD_FILE``)."""
+    return f"{user}:x:{uid}:{uid}:ctrtool lab fake user:{home}:/bin/sh\n"
+
+
+def crio_pod_config(name: str, uid: str, cgroup_parent: str, log_dir: pathlib.Path, host_network: bool) -> str:
+    """crictl runp's pod sandbox config."""
+    conf: dict = {
+        "metadata": {"name": name, "namespace": "default", "uid": uid, "attempt": 0},
+        "log_directory": str(log_dir),
+        "linux": {"cgroup_parent": cgroup_parent, "security_context": {"namespace_options": {"network": 0}}},
+    }
+    if host_network:
+        conf["linux"]["security_context"]["namespace_options"]["network"] = 2  # NODE
+    return json.dumps(conf, indent=2) + "\n"
+
+
+def crio_container_config(name: str, image: str, command: Sequence[str]) -> str:
+    """crictl create's container config."""
+    conf = {
+        "metadata": {"name": name, "attempt": 0},
+        "image": {"image": image},
+        "command": list(command),
+        "log_path": f"{name}.log",
+        "linux": {},
+    }
+    return json.dumps(conf, indent=2) + "\n"

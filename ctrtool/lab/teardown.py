@@ -8,6 +8,7 @@ import os
 import pathlib
 import shutil
 import signal
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -58,6 +59,89 @@ def stop_shim(pid: int, socket: pathlib.Path) -> None:
         except ProcessLookupError:
             pass
     stop_pid(pid, lambda p: is_shim_of(p, socket), timeout=5.0)
+
+
+# ---- processes that refer to a lab directory (the CRI-O lab's conmons and containers) -------------
+
+# the tools whose processes a lab leaves behind; a process refers to a lab only when it runs one of
+# these (a person's shell in the lab directory, or `tail -f` of a log there, is not the lab's)
+CONTAINER_TOOLS = ("conmon", "runc", "crun", "crio", "pinns", "podman", "catatonit")
+
+
+def _refers_to(pid: int, root: str) -> bool:
+    def inside(path: str) -> bool:
+        return path == root or path.startswith(root + "/")
+
+    argv = cmdline(pid)
+    if not argv or os.path.basename(argv[0]) not in CONTAINER_TOOLS:
+        return False
+    if any(inside(a) or f"={root}/" in a or a.endswith(f"={root}") for a in argv):
+        return True
+    try:
+        return inside(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+
+
+def _cgroups(pid: int) -> set[str]:
+    """hierarchy:path of every cgroup the process is in, but the root's."""
+    try:
+        lines = pathlib.Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return set()
+    out = set()
+    for line in lines:
+        _, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if path not in ("", "/"):
+            out.add(f"{controllers}:{path}")
+    return out
+
+
+def processes_of(directory: pathlib.Path) -> list[int]:
+    """Pids of the processes a lab left under ``directory``: the container tools (conmon, runc,
+    podman, ...) whose command line names a path in it or that work in it, every descendant of those, and
+    every process in the cgroups of those descendants that are containers (not the conmons, whose
+    cgroup podman shares with every other podman). Never this process or its ancestors."""
+    root = str(directory).rstrip("/")
+    mine = {os.getpid()}
+    parent = ppid(os.getpid())
+    while parent and parent not in mine:
+        mine.add(parent)
+        parent = ppid(parent)
+    pids = [p for p in all_pids() if p not in mine]
+    children: dict[int, list[int]] = {}
+    for pid in pids:
+        children.setdefault(ppid(pid) or 0, []).append(pid)
+    seeds = {p for p in pids if _refers_to(p, root)}
+    found, todo = set(seeds), list(seeds)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found and child not in mine:
+                found.add(child)
+                todo.append(child)
+    groups: set[str] = set()
+    for pid in found - seeds:
+        groups |= _cgroups(pid)
+    for pid in seeds | mine:  # a cgroup a conmon (or we) are in may hold other labs' processes
+        groups -= _cgroups(pid)
+    if groups:
+        found |= {p for p in pids if _cgroups(p) & groups}
+    return sorted(found - mine)
+
+
+def kill_processes(pids: Sequence[int], timeout: float = 5.0) -> list[int]:
+    """SIGKILL each (still alive) pid, wait up to ``timeout`` for them to be gone; those still there."""
+    for pid in pids:
+        if pid_alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.05)
+    return [p for p in pids if pid_alive(p)]
 
 
 # ---- mounts ----------------------------------------------------------------------------------------

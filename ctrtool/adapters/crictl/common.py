@@ -55,6 +55,30 @@ class CrictlBase(Adapter):
     def version(self) -> dict[str, str]:
         return parse_version(self.run("version").stdout)
 
+    def runtime_store(self, imagefs: str | None) -> Any:
+        """The store of a CRI runtime that is not containerd, from the image filesystem it names:
+        CRI-O names its containers/storage image metadata, ``<graphroot>/<driver>-images``. None
+        for a directory ctrtool does not know the layout of (then it says nothing of it)."""
+        from ... import model
+        from ..cstorage import conf_of_images_dir
+
+        conf = conf_of_images_dir(imagefs) if imagefs else None
+        return model.containers_storage(conf.graphroot, conf.driver) if conf else None
+
+    def storage_conf(self, imagefs: str | None) -> Any:
+        """The containers/storage store behind a CRI runtime's image filesystem (CRI-O), or
+        Unsupported: a CRI runtime ctrtool cannot map to directories."""
+        from ...errors import Unsupported
+        from ..cstorage import conf_of_images_dir
+
+        conf = conf_of_images_dir(imagefs) if imagefs else None
+        if conf is None:
+            raise Unsupported(
+                f"crictl's runtime names its image filesystem {imagefs or '(nothing)'}: neither a containerd "
+                "snapshotter nor a containers/storage store ctrtool knows"
+            )
+        return conf
+
     def _inspect(self, what: str, ident: str) -> Any:
         # crictl takes no flags after its arguments
         return load_json(self.run(what, "--output", "json", ident), self.endpoint.address)

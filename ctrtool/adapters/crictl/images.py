@@ -66,7 +66,7 @@ class CrictlImages(CrictlBase):
                 address, os.path.join(os.path.dirname(fs), "io.containerd.content.v1.content") if fs else None
             )
         elif fs:
-            store = model.Store(model.StoreKind.SNAPSHOTS, model.daemon_id(address), fs)
+            store = self.runtime_store(fs)
         try:
             return parse_images(load_json(result, self.endpoint.address), namespace, store, content)
         except ValueError as exc:
@@ -96,8 +96,10 @@ class CrictlImages(CrictlBase):
             raise OutputNotUnderstood(
                 self.binary, "`inspecti` gave no info.imageSpec.rootfs.diff_ids", None, endpoint=self.endpoint.address
             )
+        if namespace is None:
+            return self._storage_layers(image, diff_ids)
         root = image.store.path if image.store else None
-        if not root or namespace is None:
+        if not root:
             raise Unsupported("crictl's runtime is not containerd with a snapshotter ctrtool knows")
         # the snapshotter's root is <containerd root>/io.containerd.snapshotter.v1.<name>
         dirs = snapshot_dirs(root, os.path.basename(root).rsplit(".", 1)[-1])
@@ -110,6 +112,32 @@ class CrictlImages(CrictlBase):
                 else []
             )
             out.append(LayerRecord(index, diff, chain, None, copies))
+        return out
+
+    def _storage_layers(self, image: ImageRecord, diff_ids: list[Any]) -> list[LayerRecord]:
+        """CRI-O: the image's layers in its containers/storage store, read from the store's own
+        metadata (images.json: the top layer; layers.json: each layer's parent and diff digest),
+        each unpacked once under ``<graphroot>/<driver>/<layer id>/diff``."""
+        from ..cstorage import layer_dir, read
+
+        conf = self.storage_conf(self.imagefs())
+        contents = read(conf)
+        stored = contents.find_image(image.id or "")
+        if stored is None:
+            raise NotFound("image", image.ref or image.id or "?", f"crictl's store {conf.graphroot}")
+        chain = contents.chain(stored.top_layer)
+        digests = [layer.diff_digest or "" for layer in chain]
+        if [str(d) for d in diff_ids] != digests:
+            from ...errors import LayoutNotUnderstood
+
+            raise LayoutNotUnderstood(
+                f"image {stored.id[:12]}'s layers in the store are not the diff ids crictl gave", conf.graphroot
+            )
+        out = []
+        for index, (layer, chain_id) in enumerate(zip(chain, chain_ids(digests))):
+            path = layer_dir(conf, layer.id)
+            copies = [LayerCopy(self.name, None, CopyKind.UNPACKED, path, seen_by=[self.name])]
+            out.append(LayerRecord(index, layer.diff_digest or "", chain_id, None, copies))
         return out
 
     def inspect_image(self, image: ImageTarget) -> Any:

@@ -12,7 +12,7 @@ from ...errors import Unsupported
 from ...facts import Answer, CriImage
 from ...model import BackendInfo, CopyKind, ImageStore, StoredItem
 from ...runner import not_understood
-from ..shared import is_image_layer, parallel
+from ..shared import chain_ids, is_image_layer, parallel
 from .common import CrictlBase
 from .parse import (
     containerd_snapshotter,
@@ -69,9 +69,11 @@ class CrictlStores(CrictlBase):
 
         got = parallel({"version": self.version, "fs": self.imagefs})
         namespace, root = cri_namespace(got["version"]), got["fs"]
+        if namespace is None:
+            return [] if namespaces else self._storage_usage(root)
         if namespaces and namespace not in namespaces:
             return []
-        if not root or namespace is None:
+        if not root:
             raise Unsupported("crictl's runtime is not containerd with a snapshotter ctrtool knows")
         kinds: dict[tuple[str, str], str] = {}
         dirs = snapshot_dirs(root, os.path.basename(root).rsplit(".", 1)[-1], kinds)
@@ -89,6 +91,42 @@ class CrictlStores(CrictlBase):
             if ns == namespace
         ]
 
+    def _storage_usage(self, imagefs: str | None) -> list[StoredItem]:
+        """CRI-O: every layer of its containers/storage store, from the store's metadata read once:
+        an image's layer is keyed by its chain id (as every store's is, so that the same layer
+        unpacked in two stores is seen as one), a container's own layer by its layer id."""
+        from ..cstorage import driver_dir, layer_dir, read
+
+        conf = self.storage_conf(imagefs)
+        contents = read(conf)
+        root = driver_dir(conf)
+        out: dict[str, StoredItem] = {}
+        image_layers: set[str] = set()
+        for image in contents.images:
+            chain = contents.chain(image.top_layer)
+            for layer, chain_id in zip(chain, chain_ids([layer.diff_digest or "" for layer in chain])):
+                image_layers.add(layer.id)
+                out.setdefault(
+                    chain_id,
+                    StoredItem(
+                        self.name,
+                        None,
+                        CopyKind.UNPACKED,
+                        chain_id,
+                        layer_dir(conf, layer.id),
+                        root,
+                        seen_by=[self.name],
+                    ),
+                )
+        for layer_id in sorted(set(contents.layers) - image_layers):
+            out.setdefault(
+                layer_id,
+                StoredItem(
+                    self.name, None, CopyKind.CONTAINER, layer_id, layer_dir(conf, layer_id), root, seen_by=[self.name]
+                ),
+            )
+        return list(out.values())
+
     def info(self) -> BackendInfo:
         got = parallel(
             {
@@ -105,6 +143,8 @@ class CrictlStores(CrictlBase):
         state = config.get("stateDir")
         namespace = cri_namespace(version)
         runtime = " ".join(v for v in (version.get("RuntimeName"), version.get("RuntimeVersion")) if v)
+        if namespace is None:
+            return self._runtime_info(version, got, runtime)
         return BackendInfo(
             backend=self.name,
             version=version.get("RuntimeApiVersion"),
@@ -122,4 +162,29 @@ class CrictlStores(CrictlBase):
             image_store=ImageStore.CONTAINERD if namespace else None,
             containerd=self.endpoint.address if namespace else None,
             sandbox_image=sandbox_image(got["info"].stdout, got["images"]) if namespace else None,
+        )
+
+    def _runtime_info(self, version: dict[str, str], got: dict[str, Any], runtime: str) -> BackendInfo:
+        """A CRI runtime that is not containerd (CRI-O): its containers/storage store, from the image
+        filesystem it names; no containerd, no namespaces."""
+        from ..cstorage import conf_of_images_dir, driver_dir
+
+        conf = conf_of_images_dir(got["fs"]) if got["fs"] else None
+        images = (got["images"] or {}).get("images") or []
+        return BackendInfo(
+            backend=self.name,
+            version=version.get("RuntimeApiVersion"),
+            endpoint=self.endpoint.address,
+            endpoint_source=self.endpoint.source,
+            root=conf.graphroot if conf else None,
+            state=None,
+            storage_driver=conf.driver if conf else None,
+            store=driver_dir(conf) if conf else None,
+            content_store=None,
+            namespaces=[],
+            image_count=len({i.get("id") for i in images if isinstance(i, dict)}),
+            runtime=runtime or None,
+            image_store=ImageStore.CONTAINERS_STORAGE if conf else None,
+            containerd=None,
+            sandbox_image=sandbox_image(got["info"].stdout, got["images"]),
         )

@@ -36,10 +36,20 @@ def run(probe: Probe, options: Options) -> Result:
         rows = probe.ctr_plugins()
     except CtrtoolError as exc:
         ctr_error = exc
+    runtime = None
     try:
-        probe.cri_version()
+        runtime = probe.cri_version().runtime
     except CtrtoolError as exc:
         cri_error = exc
+    if runtime and runtime != "containerd":  # CRI-O: the CRI is the runtime itself, no plugin of containerd's
+        found = probe.evidence("version", tool=probe.cri, pick=lambda line: "Runtime" in line)
+        return Result(
+            NAME,
+            TITLE,
+            Status.OK,
+            f"the CRI answers: its runtime is {runtime}, which serves the CRI itself (no containerd plugin to check)",
+            evidence=[found] if found else [],
+        )
     if rows is None and cri_error is not None:
         raise Skip(
             "neither containerd (ctr) nor the CRI (crictl) answered: see the endpoints check",

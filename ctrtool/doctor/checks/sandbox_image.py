@@ -5,6 +5,8 @@ air-gapped node starts no pod)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...errors import CtrtoolError
 from .. import Evidence, Options, Result, Skip, Status
 from ..probe import Probe
@@ -12,7 +14,7 @@ from .common import containerd, cri, error_evidence, file_evidence, place_words
 from .placement import copy_fix, load_fix, locate
 
 NAME = "sandbox_image"
-TITLE = "Sandbox (pause) image: in k8s.io, unpacked, pinned"
+TITLE = "Sandbox (pause) image: in the CRI's store, unpacked, pinned"
 
 
 def configured(probe: Probe) -> tuple[str | None, Evidence | None]:
@@ -49,6 +51,9 @@ def run(probe: Probe, options: Options) -> Result:
         raise Skip(f"the CRI did not answer: {exc.message}", [error_evidence(exc)]) from None
     if not image:
         raise Skip("the CRI does not say which sandbox image it uses, and containerd's config was not readable")
+    store = probe.cri_store()
+    if store is not None:
+        return _in_runtime_store(probe, image, source, store)
     where = locate(probe, image)
     evidence = ([source] if source else []) + where.evidence
     details: list[str] = list(where.problems)
@@ -99,3 +104,43 @@ def run(probe: Probe, options: Options) -> Result:
 
         fixes.append(unpack_fix(image, where.snapshotter))
     return Result(NAME, TITLE, status, summary, evidence=evidence, fixes=fixes, details=details)
+
+
+def _in_runtime_store(probe: Probe, image: str, source: Evidence | None, store: Any) -> Result:
+    """A CRI runtime on containers/storage (CRI-O): the image is there when the CRI lists it (its
+    store is the one it lists), and nothing is unpacked apart from it (one store, one copy)."""
+    from ...adapters.base import canonical_ref
+
+    evidence = [source] if source else []
+    name = canonical_ref(image)
+    try:
+        listed = [i for i in probe.cri_images() if any(canonical_ref(t) == name for t in i.repo_tags or [])]
+    except CtrtoolError as exc:
+        raise Skip(f"the CRI did not list its images: {exc.message}", [error_evidence(exc)]) from None
+    found = probe.evidence("images", "--output", "json", tool=probe.cri, excerpt=f"{len(listed)} image(s) named {name}")
+    if found:
+        evidence.append(found)
+    where = f"the CRI runtime's store (containers/storage, graph root {store.graphroot})"
+    if not listed:
+        return Result(
+            NAME,
+            TITLE,
+            Status.FAIL,
+            f"the sandbox image {image} is not in {where}: every new pod sandbox would pull it from a registry",
+            evidence=evidence,
+            fixes=[load_fix(image, f"every new pod needs the sandbox image {image}")],
+        )
+    pinned = [i.pinned for i in listed]
+    details = (
+        []
+        if all(pinned)
+        else ["the CRI does not report it pinned: the kubelet's image GC may remove it while no pod runs"]
+    )
+    return Result(
+        NAME,
+        TITLE,
+        Status.OK,
+        f"the sandbox image {image} is in {where}, visible to the CRI" + (", pinned" if all(pinned) else ""),
+        evidence=evidence,
+        details=details,
+    )

@@ -5,14 +5,15 @@ again, slowly, and the disk holds both copies."""
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 from ...errors import CtrtoolError
-from .. import Fix, Options, Result, Skip, Status
+from .. import Evidence, Fix, Options, Result, Skip, Status
 from ..probe import Probe
 from .common import containerd, error_evidence, place_flags
 
 NAME = "snapshotter"
-TITLE = "Snapshotter: images in k8s.io unpacked for the CRI's snapshotter"
+TITLE = "Snapshotter: the CRI's images unpacked where the CRI's runtime looks for them"
 
 
 def unpack_fix(ref: str, snapshotter: str | None) -> Fix:
@@ -36,6 +37,9 @@ def run(probe: Probe, options: Options) -> Result:
     except CtrtoolError as exc:
         raise Skip(f"the CRI did not answer: {exc.message}", [error_evidence(exc)]) from None
     if not snapshotter:
+        store = probe.cri_store()
+        if store is not None:
+            return _containers_storage(probe, store)
         raise Skip("the CRI does not say which snapshotter it uses (not containerd?)")
     try:
         rows = probe.unpacked("k8s.io")
@@ -90,3 +94,99 @@ def run(probe: Probe, options: Options) -> Result:
         fixes=[unpack_fix(r.ref, snapshotter) for r in missing[:10]],
         details=details,
     )
+
+
+def _containers_storage(probe: Probe, store: Any) -> Result:
+    """CRI-O: one store, so each image is unpacked once, by its graph driver. What matters is which
+    store that is: the system's storage.conf (what podman, buildah and skopeo use as root) must
+    name the same graph root, or an image they load is invisible to the kubelet (a crio.conf that
+    sets ``root`` gives CRI-O a store of its own)."""
+    import os
+
+    from ...adapters.cstorage import system_conf
+    from ...errors import ConfigError
+    from ..procs import crio_serving, crio_storage_setting
+
+    evidence = []
+    found = probe.evidence("imagefsinfo", "--output", "json", tool=probe.cri, pick=lambda line: "mountpoint" in line)
+    if found:
+        evidence.append(found)
+    ours = f"containers/storage at {store.graphroot}, unpacked once each by the {store.driver} driver"
+    try:
+        system = system_conf()
+    except ConfigError as exc:
+        return Result(
+            NAME,
+            TITLE,
+            Status.WARN,
+            f"the CRI runtime keeps its images in {ours}; the system's storage.conf is not readable: {exc.message}",
+            evidence=evidence,
+        )
+    conf_line = _line_of(system.source, "graphroot") if system.source else None
+    said = f"{system.source}:{conf_line[0]}" if conf_line else system.source or "containers/storage's default"
+    evidence.append(Evidence(said, conf_line[1] if conf_line else f'graphroot = "{system.graphroot}"', kind="file"))
+    if os.path.realpath(system.graphroot) == os.path.realpath(store.graphroot):
+        return Result(
+            NAME,
+            TITLE,
+            Status.OK,
+            f"the CRI runtime keeps its images in {ours}; the system's storage.conf ({said}) names the same graph "
+            "root: an image podman loads as root is the kubelet's, stored once",
+            evidence=evidence,
+        )
+    if not os.path.isdir(system.graphroot):
+        return Result(
+            NAME,
+            TITLE,
+            Status.OK,
+            f"the CRI runtime keeps its images in {ours}",
+            evidence=evidence,
+            details=[
+                f"the system's storage.conf ({said}) names {system.graphroot}, where nothing is stored: podman, "
+                "buildah or skopeo run as root would store images there, invisible to the kubelet"
+            ],
+        )
+    daemon = crio_serving(probe.settings.endpoint(probe.cri).address)
+    details = []
+    if daemon is not None:
+        setting = crio_storage_setting(*daemon, "root")
+        if setting is not None:
+            where = f"{setting.source}:{setting.line}" if setting.line else setting.source
+            evidence.append(Evidence(where, setting.text, kind="file"))
+            details.append(f"CRI-O (pid {daemon[0]}) has its graph root from {where}: {setting.text}")
+    lines = [f'graphroot = "{store.graphroot}"']
+    return Result(
+        NAME,
+        TITLE,
+        Status.WARN,
+        f"the CRI runtime keeps its images in {ours}, but the system's storage.conf ({said}) names "
+        f"{system.graphroot}: an image podman, buildah or skopeo store as root is invisible to the kubelet",
+        evidence=evidence,
+        details=details,
+        fixes=[
+            Fix(
+                f"make them one store: in {system.source or '/etc/containers/storage.conf'}, under [storage], set "
+                f"graphroot to the CRI runtime's (images already in {system.graphroot} stay there: copy those the "
+                "kubelet needs with `ctrtool copy` first)",
+                file=system.source or "/etc/containers/storage.conf",
+                lines=lines,
+            )
+        ],
+    )
+
+
+def _line_of(path: str, key: str) -> tuple[int, str] | None:
+    """(number, text) of the line of the storage.conf at ``path`` that sets ``key``."""
+    import re
+
+    from ... import safeio
+    from ...errors import ConfigError
+
+    try:
+        text = safeio.read_text(path, safeio.CONFIG_LIMIT, "storage.conf")
+    except ConfigError:
+        return None
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"^\s*{key}\s*=", line):
+            return number, line.strip()
+    return None

@@ -1,4 +1,4 @@
-"""Versions: end-of-life containerd and docker (the table is data: ctrtool/doctor/eol.yaml, with its
+"""Versions: end-of-life containerd, docker and CRI-O (the table is data: ctrtool/doctor/eol.yaml, with its
 sources), and a crictl that does not speak the CRI API version its runtime serves."""
 
 from __future__ import annotations
@@ -83,8 +83,29 @@ def crictl_verdict(client: str | None, api: str | None) -> tuple[bool | None, st
     return False, f"crictl {client} speaks CRI {api}, the runtime's API"
 
 
-# how a product's table (eol.yaml) is read: a date per minor release, or a status per major one
-_SCHEMES = {"minor": containerd_verdict, "major": docker_verdict}
+def window_verdict(version: str, table: dict[str, Any], today: datetime.date) -> tuple[bool | None, str]:
+    """(end of life?, words) for a product that publishes no dates but supports its latest
+    ``supported`` minor releases (CRI-O, as Kubernetes): judged against the latest minor release
+    the table knows, as of its source."""
+    product = table.get("name", "it")
+    mm, latest = minor_of(version), minor_of(str(table["latest"]))
+    if mm is None or latest is None:
+        return None, f"{product} reports version {version!r}: not a release number"
+    oldest = (latest[0], latest[1] - int(table["supported"]) + 1)
+    key = f"{mm[0]}.{mm[1]}"
+    if mm > latest:
+        return None, f"{product} {version}: {key} is newer than the end-of-life table ({table['latest']})"
+    if mm < oldest:
+        return True, (
+            f"{product} {version}: {key} is older than {oldest[0]}.{oldest[1]}, the oldest of the "
+            f"{table['supported']} supported minor releases (the latest known: {table['latest']}): end of life"
+        )
+    return False, f"{product} {version}: {key} is among the {table['supported']} supported minor releases"
+
+
+# how a product's table (eol.yaml) is read: a date per minor release, a status per major one, or a
+# window of supported minor releases
+_SCHEMES = {"minor": containerd_verdict, "major": docker_verdict, "window": window_verdict}
 CRICTL_FIX = "install the crictl of your Kubernetes minor version (cri-tools releases follow Kubernetes)"
 
 
@@ -94,6 +115,7 @@ def _judge(
     """The verdict on the product that answered (its runtime), when the table knows that product."""
     entry = table.get(answer.runtime or "")
     if entry is not None:
+        entry = {"name": answer.runtime, **entry}
         checked.append((answer.runtime or "", *_SCHEMES[entry["scheme"]](str(answer.version), entry, today)))
 
 
