@@ -86,13 +86,14 @@ def no_tool(monkeypatch):
 # -- store discovery, from files only --------------------------------------------------------
 
 
-def test_storage_conf_is_read_for_its_storage_table_only():
-    text = (
-        '# a comment\n[storage]\ndriver = \'vfs\'\ngraphroot = "/g/\\"x\\""  # trailing\n'
-        'runroot="/r"\nother = "ignored"\n[storage.options]\ngraphroot = "/no"\n[[weird]]\ndriver = "no"\n'
+def test_storage_conf_says_only_what_it_sets(tmp_path):
+    conf = tmp_path / "storage.conf"
+    conf.write_text(
+        '# a comment\n[storage]\ndriver = \'vfs\'\ngraphroot = "/g"  # trailing\nother = "ignored"\n'
+        '[storage.options]\nrunroot = "/no"\n'
     )
-    assert podman.parse_storage_conf(text) == {"driver": "vfs", "graphroot": '/g/"x"', "runroot": "/r"}
-    assert podman.parse_storage_conf("[storage.options]\ndriver = 'x'\n") == {}
+    assert podman.read_storage_conf(str(conf)) == {"driver": "vfs", "graphroot": "/g"}
+    assert podman.read_storage_conf(str(tmp_path / "missing.conf")) == {}
 
 
 def test_passwd_users_leave_out_root_and_broken_lines():
@@ -154,12 +155,16 @@ def test_a_passwd_file_that_is_not_a_regular_file_is_one_line(tmp_path, no_tool)
     assert "passwd file" in err.value.message and "\n" not in err.value.message
 
 
-def test_metadata_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
-    settings, root = settings_for(tmp_path)
-    monkeypatch.setattr(podman.parse, "METADATA_LIMIT", 100)
-    with pytest.raises(ConfigError) as err:
-        podman.read_metadata(str(root / "overlay-images/images.json"), "containers/storage images.json")
-    assert "too big" in err.value.message
+def test_metadata_larger_than_the_limit_is_one_line(tmp_path, monkeypatch, no_tool):
+    from ctrtool.adapters import cstorage
+    from ctrtool.errors import LayoutNotUnderstood
+
+    users, _ = alice(tmp_path)
+    settings, _ = settings_for(tmp_path, users=users)
+    monkeypatch.setattr(cstorage, "JSON_LIMIT", 100)
+    with pytest.raises(LayoutNotUnderstood) as err:
+        podman.PodmanAdapter(settings).disk_usage()
+    assert "too big" in err.value.message and "\n" not in err.value.message
 
 
 # -- replayed: podman's own output, and the stores' files ---------------------------------------
@@ -306,3 +311,13 @@ def test_load_and_prune_output():
     ]
     hexid = "a" * 64
     assert podman.parse_pruned(f"{hexid}\nnot an id\n") == {f"sha256:{hexid}"}
+
+
+def test_only_a_pull_or_a_load_may_make_the_store(tmp_path):
+    settings, _ = settings_for(tmp_path, rootful=False)
+    adapter = podman.PodmanAdapter(settings)
+    load = adapter.plan_load(str(tmp_path / "a.tar")).commands[0]
+    assert adapter.creates_store(load) and adapter.creates_store(adapter.argv("pull", "x"))
+    assert not adapter.creates_store(adapter.argv("image", "rm", "x"))
+    with pytest.raises(podman.NoStore):
+        adapter.require_store(adapter.argv("image", "rm", "x"))

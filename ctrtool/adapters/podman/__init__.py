@@ -12,19 +12,16 @@ from __future__ import annotations
 from ..descriptor import Descriptor, NamespaceRule, NodeDaemon
 from .common import NoStore, PodmanBase, RootlessRefused
 from .containers import PodmanContainers
-from .discover import PodmanStore, has_store, parse_storage_conf, passwd_homes, rootful_store, rootless_stores
+from .discover import PodmanStore, has_store, passwd_homes, read_storage_conf, rootful_store, rootless_stores
 from .images import PodmanImages
 from .parse import (
-    METADATA_LIMIT,
     STATES,
     image_layers,
     info_fields,
-    layer_chain,
     parse_images,
     parse_loaded,
     parse_pruned,
     parse_ps,
-    read_metadata,
     store_containers,
     store_images,
     stored_layers,
@@ -33,7 +30,6 @@ from .stores import PodmanStores
 
 __all__ = [
     "DESCRIPTOR",
-    "METADATA_LIMIT",
     "NoStore",
     "PodmanAdapter",
     "PodmanBase",
@@ -46,14 +42,12 @@ __all__ = [
     "has_store",
     "image_layers",
     "info_fields",
-    "layer_chain",
     "parse_images",
     "parse_loaded",
     "parse_ps",
     "parse_pruned",
-    "parse_storage_conf",
     "passwd_homes",
-    "read_metadata",
+    "read_storage_conf",
     "rootful_store",
     "rootless_stores",
     "store_containers",

@@ -4,14 +4,14 @@ running podman on the rootful store only, reading the rootless stores' files, an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ...errors import CtrtoolError, PermissionDenied, ToolError, UsageError
 from ...runner import Result
+from .. import cstorage
 from ..base import Adapter
 from ..shared import stderr_mentions
 from .discover import PodmanStore, rootful_store, rootless_stores
-from .parse import first_line, read_metadata
+from .parse import first_line
 
 # the rootless stores already named in this run (two adapters of one command say it once)
 _NOTED: set[str] = set()
@@ -73,16 +73,11 @@ class PodmanBase(Adapter):
                 _NOTED.add(line)
                 self.warnings.append(line)
 
-    def files(self, store: PodmanStore) -> dict[str, Any]:
-        """A store's images.json, layers.json (by id) and containers.json, each read once."""
+    def files(self, store: PodmanStore) -> cstorage.Contents:
+        """A store's images.json, layers.json and containers.json (:mod:`..cstorage`), each read once."""
         cache = self.__dict__.setdefault("_files", {})
         if store.graphroot not in cache:
-            layers = read_metadata(store.metadata("layers"), "containers/storage layers.json")
-            cache[store.graphroot] = {
-                "images": read_metadata(store.metadata("images"), "containers/storage images.json"),
-                "layers": {layer["id"]: layer for layer in layers},
-                "containers": read_metadata(store.metadata("containers"), "containers/storage containers.json"),
-            }
+            cache[store.graphroot] = cstorage.read(store.conf(), containers=True)
         return cache[store.graphroot]
 
     def require_store(self, argv: Sequence[str]) -> None:
@@ -91,7 +86,7 @@ class PodmanBase(Adapter):
         if not store.exists:
             raise NoStore(
                 f"podman has no store here ({store.graphroot} does not exist"
-                + (f", from {store.conf})" if store.conf else ")"),
+                + (f", from {store.source})" if store.source else ")"),
                 "ctrtool does not run podman to create one: `podman pull` or `podman load` does "
                 "(or `ctrtool pull --backend podman`); CONTAINERS_STORAGE_CONF names another storage.conf",
             )
@@ -107,7 +102,8 @@ class PodmanBase(Adapter):
 
     def creates_store(self, argv: Sequence[str]) -> bool:
         """A pull or a load the user asked for may make the rootful store."""
-        return len(argv) > 1 and argv[1] in ("pull", "load")
+        command = list(argv[len(self.argv()) :])  # after podman and its store flags
+        return bool(command) and command[0] in ("pull", "load")
 
     def refuse_rootless(self, store: PodmanStore, doing: str) -> RootlessRefused:
         return RootlessRefused(

@@ -28,7 +28,7 @@ class PodmanContainers(PodmanBase):
             except ValueError as exc:
                 raise not_understood(result, str(exc), None) from None
         for store in self.rootless():
-            found = store_containers(self.files(store)["containers"])
+            found = store_containers(self.files(store))
             if found:
                 self.note_rootless()
             records.extend(found)
@@ -38,7 +38,7 @@ class PodmanContainers(PodmanBase):
         """The rootless store a container is in (None: the rootful one): its id in the store's
         containers.json (read once)."""
         return next(
-            (s for s in self.rootless() if any(i["id"] == c.id for i in self.files(s)["containers"])),
+            (s for s in self.rootless() if any(i.id == c.id for i in self.files(s).containers)),
             None,
         )
 

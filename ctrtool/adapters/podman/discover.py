@@ -17,27 +17,24 @@ directory's owner (``stat``), nothing beyond that.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ... import model, safeio
 from ...errors import ConfigError
+from .. import cstorage
 
 if TYPE_CHECKING:
     from ...config import Settings
 
-ROOTFUL_CONFS = ("/etc/containers/storage.conf", "/usr/share/containers/storage.conf")
-DEFAULT_GRAPHROOT = "/var/lib/containers/storage"
-DEFAULT_RUNROOT = "/run/containers/storage"
-DEFAULT_DRIVER = "overlay"
+ROOTFUL_CONFS = cstorage.SYSTEM_CONFS
+DEFAULT_GRAPHROOT = cstorage.DEFAULT_GRAPHROOT
+DEFAULT_RUNROOT = cstorage.DEFAULT_RUNROOT
+DEFAULT_DRIVER = cstorage.DEFAULT_DRIVER
 ROOTLESS_CONF = ".config/containers/storage.conf"
 ROOTLESS_GRAPHROOT = ".local/share/containers/storage"
 # the passwd file (a large directory's is a few MiB at most)
 PASSWD_LIMIT = 16 * safeio.MIB
-STORAGE_CONF_LIMIT = safeio.CONFIG_LIMIT
-# the keys of storage.conf's [storage] table that say where the store is
-STORAGE_KEYS = ("driver", "graphroot", "runroot")
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,7 @@ class PodmanStore:
     graphroot: str
     runroot: str | None
     driver: str
-    conf: str | None  # the storage.conf it was read from (None: the defaults)
+    source: str | None  # the storage.conf it was read from (None: the defaults)
     user: str | None = None  # rootless: the user whose home it is in (the passwd file's name)
     uid: int | None = None  # rootless: the owner of the graph root directory (stat)
 
@@ -60,18 +57,18 @@ class PodmanStore:
         """The directory that holds the unpacked layers: ``<graphroot>/<driver>/<layer id>/diff``."""
         return os.path.join(self.graphroot, self.driver)
 
-    def metadata(self, kind: str) -> str:
-        """``<graphroot>/<driver>-<kind>/<kind>.json``: kind images, layers or containers."""
-        return os.path.join(self.graphroot, f"{self.driver}-{kind}", f"{kind}.json")
+    def conf(self) -> cstorage.StorageConf:
+        """The store as :mod:`..cstorage` reads it."""
+        return cstorage.StorageConf(self.graphroot, self.runroot or "", self.driver, self.source)
 
     @property
     def exists(self) -> bool:
         return os.path.isdir(self.graphroot)
 
     def store(self) -> model.Store:
-        """The graph store of its images: the place is ``<graphroot>/<driver>`` (CRI-O on the same
-        graph root is the same place)."""
-        return model.graph_store(self.graphroot, self.layers_dir, self.driver)
+        """The containers/storage store of its images (identity: the graph root; directory:
+        ``<graphroot>/<driver>``): CRI-O on the same graph root is the same store and place."""
+        return model.containers_storage(self.graphroot, self.driver)
 
     def words(self) -> str:
         if not self.rootless:
@@ -80,38 +77,16 @@ class PodmanStore:
         return f"user {self.user}'s rootless podman store {self.graphroot} ({owner})"
 
 
-def parse_storage_conf(text: str) -> dict[str, str]:
-    """The ``driver``, ``graphroot`` and ``runroot`` of a storage.conf's ``[storage]`` table (TOML,
-    but only these string keys matter: basic or literal strings, comments, other tables skipped)."""
-    out: dict[str, str] = {}
-    table = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        header = re.fullmatch(r"\[\s*([A-Za-z0-9_.\-\"]+)\s*\]\s*(?:#.*)?", line)
-        if header:
-            table = header[1].replace('"', "")
-            continue
-        if line.startswith("["):  # [[array of tables]]
-            table = None
-            continue
-        if table != "storage":
-            continue
-        m = re.fullmatch(r"""([A-Za-z0-9_\-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')\s*(?:#.*)?""", line)
-        if m and m[1] in STORAGE_KEYS:
-            value = m[3] if m[3] is not None else re.sub(r"\\(.)", r"\1", m[2])
-            if value:
-                out[m[1]] = value
-    return out
-
-
 def read_storage_conf(path: str) -> dict[str, str]:
-    """:func:`parse_storage_conf` of the file at ``path``, read through safeio (bounded, regular
-    files only); {} when it does not exist; a ConfigError (one line) when it cannot be read."""
+    """The ``driver``, ``graphroot`` and ``runroot`` a storage.conf sets (:func:`..cstorage.read_conf`:
+    bounded, regular files only; a ConfigError, one line, when it cannot be read); {} when the file
+    does not exist. A key the file leaves to the defaults is not in the answer."""
     if not os.path.lexists(path):
         return {}
-    return parse_storage_conf(safeio.read_text(path, STORAGE_CONF_LIMIT, "containers storage.conf"))
+    conf = cstorage.read_conf(path)
+    given = {"driver": conf.driver, "graphroot": conf.graphroot, "runroot": conf.runroot}
+    defaults = {"driver": DEFAULT_DRIVER, "graphroot": DEFAULT_GRAPHROOT, "runroot": DEFAULT_RUNROOT}
+    return {k: v for k, v in given.items() if v != defaults[k]}
 
 
 def rootful_conf(env: dict[str, str]) -> str | None:

@@ -15,7 +15,6 @@ from .common import PodmanBase
 from .discover import PodmanStore
 from .parse import (
     image_layers,
-    layer_chain,
     load_json,
     parse_images,
     parse_loaded,
@@ -49,8 +48,7 @@ class PodmanImages(PodmanBase):
     def rootless_images(self) -> list[ImageRecord]:
         out = []
         for store in self.rootless():
-            files = self.files(store)
-            out.extend(store_images(files["images"], files["layers"], store.store()))
+            out.extend(store_images(self.files(store), store.store()))
         if out:
             self.note_rootless()
         return out
@@ -83,9 +81,9 @@ class PodmanImages(PodmanBase):
         records: list[LayerRecord] = []
         for store in stores:
             files = self.files(store)
-            item = next((i for i in files["images"] if i["id"] == want), None)
+            item = next((i for i in files.images if i.id == want), None)
             if item is not None:
-                records = image_layers(layer_chain(item.get("layer"), files["layers"]), store.layers_dir)
+                records = image_layers(files.chain(item.top_layer), store.conf())
                 break
         if not records:
             from ...errors import LayoutNotUnderstood
@@ -97,8 +95,7 @@ class PodmanImages(PodmanBase):
         for store in stores:
             if first.startswith(store.layers_dir + "/"):
                 continue  # the copies found above
-            files = self.files(store)
-            held = {i.key: i.path for i in stored_layers(files["images"], files["layers"], store.layers_dir)}
+            held = {i.key: i.path for i in stored_layers(self.files(store))}
             for record in records:
                 if record.chain_id in held:
                     record.copies.append(

@@ -8,23 +8,20 @@ no ``sha256:``), ``Names`` (every name; ``RepoTags`` is null), ``Digest`` (the m
 ``podman info --format json``: ``store.graphRoot``, ``store.runRoot``, ``store.graphDriverName``,
 ``store.imageStore.number``, ``version.Version``.
 
-containers/storage on disk (read for the rootless stores, which ctrtool does not run podman on):
-``<graphroot>/<driver>-images/images.json`` (``id``, ``names``, ``digest``, ``layer``: the top layer,
-``big-data-sizes``, ``created``), ``<driver>-layers/layers.json`` (``id``, ``parent``,
-``diff-digest``, ``diff-size``), ``<driver>-containers/containers.json`` (``id``, ``names``,
-``image``, ``metadata``: a JSON string with ``image-name``, ``created``).
+containers/storage on disk (read for the rootless stores, which ctrtool does not run podman on, and
+for every store's layers) is read by :mod:`..cstorage` (images.json, layers.json, containers.json,
+each at most ``cstorage.JSON_LIMIT``, 64 MiB); the records are made here.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ... import model, safeio
+from ... import model
 from ...model import (
     ContainerRecord,
     CopyKind,
@@ -37,11 +34,8 @@ from ...model import (
     StoredItem,
 )
 from ...runner import Result, not_understood
+from .. import cstorage
 from ..shared import chain_ids
-
-# images.json, layers.json and containers.json are read whole, at most this many bytes each: a store
-# of 10,000 images with 10 names each is about 40 MiB of images.json
-METADATA_LIMIT = 64 * safeio.MIB
 
 # podman's container states (libpod's define.ContainerStatus) -> the one vocabulary
 STATES = {
@@ -181,122 +175,80 @@ def info_fields(data: Any) -> dict[str, Any]:
     }
 
 
-# -- containers/storage's files (the rootless stores; the layers of every store) ---------------
+# -- containers/storage's files (the rootless stores; the layers of every store), as cstorage reads them
 
 
-def read_metadata(path: str, what: str) -> list[dict[str, Any]]:
-    """A containers/storage metadata file (images.json, layers.json, containers.json), read-only
-    through safeio (at most :data:`METADATA_LIMIT`); [] when it does not exist (an empty store).
-    A ConfigError (one line) when it is not readable JSON."""
-    if not os.path.lexists(path):
-        return []
-    data = safeio.json_loads(path, safeio.read_bytes(path, METADATA_LIMIT, what), what)
-    if not isinstance(data, list):
-        from ...errors import ConfigError
-
-        raise ConfigError(path, f"the {what} is not a JSON list", hint="is this a containers/storage graph root?")
-    return [x for x in data if isinstance(x, dict) and isinstance(x.get("id"), str)]
-
-
-def layer_chain(top: str | None, layers: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The layers of an image, base first, from its top layer through ``parent`` (a missing or
-    looping parent ends the chain where it is)."""
-    chain: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    while top and top in layers and top not in seen:
-        seen.add(top)
-        chain.append(layers[top])
-        parent = layers[top].get("parent")
-        top = parent if isinstance(parent, str) else None
-    return chain[::-1]
-
-
-def store_images(
-    images: Sequence[dict[str, Any]], layers: Mapping[str, dict[str, Any]], store: Store
-) -> list[ImageRecord]:
+def store_images(contents: cstorage.Contents, store: Store) -> list[ImageRecord]:
     """Image records of a store read from its files: size as podman counts it (its layers'
     ``diff-size`` plus the image's big data: manifest, config, signatures)."""
     records = []
-    for item in images:
-        chain = layer_chain(item.get("layer"), layers)
-        sizes = [layer.get("diff-size") for layer in chain]
-        big: dict[str, Any] = item["big-data-sizes"] if isinstance(item.get("big-data-sizes"), dict) else {}
-        counted = [*sizes, *big.values()]
-        size = sum(counted) if all(isinstance(s, int) for s in counted) else None
-        digest = item.get("digest") if isinstance(item.get("digest"), str) else None
-        refs: list[str | None] = [*_names(item.get("names"))] or [None]
+    for image in contents.images:
+        chain = contents.chain(image.top_layer)
+        sizes = [layer.diff_size for layer in chain]
+        size = None if any(s is None for s in sizes) else sum(s or 0 for s in sizes) + image.metadata_bytes
+        refs: list[str | None] = [*image.names] or [None]
         for name in refs:
             records.append(
                 ImageRecord(
                     backend="podman",
                     namespace=None,
                     ref=name,
-                    id=sha(item["id"]),
-                    digest=digest,
+                    id=sha(image.id),
+                    digest=image.digest,
                     size=size,
                     size_kind=SizeKind.UNPACKED,
                     store=store,
-                    created=model.rfc3339_utc(item.get("created")),
+                    created=model.rfc3339_utc(image.created),
                     source="metadata",
-                    diff_ids=[str(layer.get("diff-digest")) for layer in chain if layer.get("diff-digest")],
+                    diff_ids=[layer.diff_digest for layer in chain if layer.diff_digest],
                 )
             )
     return records
 
 
-def store_containers(items: Sequence[dict[str, Any]]) -> list[ContainerRecord]:
-    """Container records of a store read from its containers.json: the state is libpod's (its
-    database), not here: unknown."""
-    records = []
-    for item in items:
-        meta: dict[str, Any] = {}
-        if isinstance(item.get("metadata"), str):
-            try:
-                got = json.loads(item["metadata"])
-                meta = got if isinstance(got, dict) else {}
-            except ValueError:
-                meta = {}
-        records.append(
-            ContainerRecord(
-                backend="podman",
-                namespace=None,
-                id=item["id"],
-                name=(_names(item.get("names")) or [item["id"]])[0],
-                image=meta.get("image-name") or sha(item.get("image")),
-                state=State.UNKNOWN,
-                status=None,
-                pod=None,
-                pod_id=None,
-                created=model.rfc3339_utc(item.get("created")),
-            )
+def store_containers(contents: cstorage.Contents) -> list[ContainerRecord]:
+    """Container records of a store read from its containers.json: the image by its first name in
+    the store (else its id); the state is in libpod's database, not here: unknown."""
+    names = {i.id: (i.names[0] if i.names else None) for i in contents.images}
+    return [
+        ContainerRecord(
+            backend="podman",
+            namespace=None,
+            id=c.id,
+            name=c.names[0] if c.names else c.id,
+            image=names.get(c.image or "") or sha(c.image),
+            state=State.UNKNOWN,
+            status=None,
+            pod=None,
+            pod_id=None,
+            created=None,
         )
-    return records
+        for c in contents.containers
+    ]
 
 
-def image_layers(chain: Sequence[dict[str, Any]], layers_dir: str) -> list[LayerRecord]:
-    """Each layer of an image (base first) and its directory ``<graphroot>/<driver>/<id>/diff``."""
-    diff_ids = [str(layer.get("diff-digest") or "") for layer in chain]
+def image_layers(chain: Sequence[cstorage.CLayer], conf: cstorage.StorageConf) -> list[LayerRecord]:
+    """Each layer of an image (base first) and its directory (``<graphroot>/<driver>/<id>/diff``)."""
+    diff_ids = [layer.diff_digest or "" for layer in chain]
     records = []
     for index, (layer, chain_id) in enumerate(zip(chain, chain_ids(diff_ids))):
-        path = os.path.join(layers_dir, layer["id"], "diff")
+        path = cstorage.layer_dir(conf, layer.id)
         copy = LayerCopy(backend="podman", namespace=None, kind=CopyKind.UNPACKED, path=path, seen_by=["podman"])
         records.append(LayerRecord(index, diff_ids[index], chain_id, None, [copy]))
     return records
 
 
-def stored_layers(
-    images: Sequence[dict[str, Any]], layers: Mapping[str, dict[str, Any]], layers_dir: str
-) -> list[StoredItem]:
+def stored_layers(contents: cstorage.Contents) -> list[StoredItem]:
     """Every layer the store's images use, once (key: its chain id), with its directory."""
     out: dict[str, StoredItem] = {}
-    for item in images:
-        chain = layer_chain(item.get("layer"), layers)
-        diff_ids = [str(layer.get("diff-digest") or "") for layer in chain]
-        for layer, chain_id in zip(chain, chain_ids(diff_ids)):
+    store_dir = cstorage.driver_dir(contents.conf)
+    for image in contents.images:
+        chain = contents.chain(image.top_layer)
+        for layer, chain_id in zip(chain, chain_ids([layer.diff_digest or "" for layer in chain])):
             if chain_id not in out:
-                path = os.path.join(layers_dir, layer["id"], "diff")
+                path = cstorage.layer_dir(contents.conf, layer.id)
                 out[chain_id] = StoredItem(
-                    "podman", None, CopyKind.UNPACKED, chain_id, path, layers_dir, seen_by=["podman"]
+                    "podman", None, CopyKind.UNPACKED, chain_id, path, store_dir, seen_by=["podman"]
                 )
     return list(out.values())
 

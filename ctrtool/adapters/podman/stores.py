@@ -50,8 +50,7 @@ class PodmanStores(PodmanBase):
         out: list[StoredItem] = []
         stores = ([self.rootful()] if self.rootful().exists else []) + self.rootless()
         for store in stores:
-            files = self.files(store)
-            out.extend(stored_layers(files["images"], files["layers"], store.layers_dir))
+            out.extend(stored_layers(self.files(store)))
         if self.rootless():
             self.note_rootless()
         return out
