@@ -189,6 +189,10 @@ def test_tag_rmi_save_load(store):
     assert extra not in {n for i in podman_images(store) for n in i["Names"]}
     assert ctrtool("tag", "-b", "podman", "--yes", DEMO, extra, env=store.env).returncode == 0
     assert extra in {n for i in podman_images(store) for n in i["Names"]}
+    # podman prints an image with two names twice: one row per name all the same
+    rows, _ = ctrtool_json("images", "-b", "podman", env=store.env)
+    mine = [r["ref"] for r in rows if r["store"] == f"{store.root}/overlay"]
+    assert sorted(mine) == sorted(set(mine)) and {DEMO, extra} <= set(mine)
     archive = store.base / "saved.tar"
     saved = ctrtool("save", "-b", "podman", "--yes", "-o", str(archive), extra, env=store.env)
     assert saved.returncode == 0 and archive.stat().st_size > 1 << 20, saved.stderr

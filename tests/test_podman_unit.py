@@ -321,3 +321,10 @@ def test_only_a_pull_or_a_load_may_make_the_store(tmp_path):
     assert not adapter.creates_store(adapter.argv("image", "rm", "x"))
     with pytest.raises(podman.NoStore):
         adapter.require_store(adapter.argv("image", "rm", "x"))
+
+
+def test_an_image_with_two_names_is_two_rows_though_podman_prints_it_twice():
+    (item,) = [i for i in recorded("images_--all_--format_json") if DEMO in i["Names"]]
+    twice = {**item, "Names": [DEMO, "localhost/other:1"]}
+    rows = podman.parse_images([twice, twice], None)
+    assert [r.ref for r in rows] == [DEMO, "localhost/other:1"]

@@ -88,13 +88,18 @@ def _digest_for(name: str | None, repo_digests: list[str], fallback: str | None)
 
 
 def parse_images(items: Any, store: Store | None) -> list[ImageRecord]:
-    """One record per name (or one unnamed record) from ``podman images --all --format json``."""
+    """One record per name (or one unnamed record) from ``podman images --all --format json``
+    (which repeats an image once per name it has: each image is taken once)."""
     if not isinstance(items, list):
         raise ValueError("expected a JSON list")
     records = []
+    seen: set[str] = set()
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("Id"), str):
             raise ValueError("expected objects with an Id")
+        if item["Id"] in seen:  # podman 4.3 prints an image with N names N times, each with all N
+            continue
+        seen.add(item["Id"])
         size = item.get("Size")
         names = _names(item.get("Names")) or _names(item.get("RepoTags"))
         digests = _names(item.get("RepoDigests"))
