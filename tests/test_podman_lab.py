@@ -171,6 +171,14 @@ def test_ps_shows_a_running_container(store):
         rows, _ = ctrtool_json("ps", "-b", "podman", env=store.env)
         (row,) = [r for r in rows if r["name"] == "ctrtool-podman-run"]
         assert row["state"] == "running" and row["image"] == DEMO and row["backend"] == "podman"
+        said = ctrtool(
+            "exec", "-b", "podman", "ctrtool-podman-run", "--", "cat", "/etc/ctrtool-lab-release", env=store.env
+        )
+        assert said.returncode == 0 and said.stdout == imagebuild.RELEASE_TEXT, said.stderr
+        logs = ctrtool("logs", "-b", "podman", "ctrtool-podman-run", env=store.env)
+        assert logs.returncode == 0 and logs.stdout == "", logs.stderr
+        (inspected,), _ = ctrtool_json("inspect", "-b", "podman", "ctrtool-podman-run", env=store.env)
+        assert inspected["id"] == row["id"] and inspected["details"]["Id"] == row["id"]
         stop = ctrtool("stop", "-b", "podman", "--yes", "ctrtool-podman-run", env=store.env)
         assert stop.returncode == 0, stop.stderr
         rows, _ = ctrtool_json("ps", "-b", "podman", "-a", env=store.env)
