@@ -230,3 +230,27 @@ def test_an_image_only_in_alices_store_is_refused(store):
     store.podman("tag", "localhost/ctrtool/pause:keep", PAUSE)
     store.podman("rmi", "localhost/ctrtool/pause:keep")
     assert store.tree_hash(store.home) == before, "alice's store was written"
+
+
+def test_copy_between_podman_and_docker(store, lab, lab_env):
+    """`ctrtool copy` moves an image from podman to docker and back through the tools' archives
+    (podman save | docker load, docker save | podman load): same image id on both sides."""
+    from registry import scratch_image
+
+    image = scratch_image("localhost/ctrtool/podman-copy:1")
+    archive = store.base / "copy.tar"
+    archive.write_bytes(image.archive)
+    store.podman("load", "--input", str(archive))
+    env = {**lab_env, **{k: store.env[k] for k in ("CONTAINERS_STORAGE_CONF", "CTRTOOL_PASSWD_FILE")}}
+    try:
+        there = ctrtool("copy", image.ref, "--from", "podman", "--to", "docker", "--yes", env=env)
+        assert there.returncode == 0, there.stderr
+        rows, _ = ctrtool_json("images", "-b", "docker", env=env)
+        assert [r["id"] for r in rows if r["ref"] == image.ref] == [image.id]
+        store.podman("rmi", image.ref)
+        back = ctrtool("copy", image.ref, "--from", "docker", "--to", "podman", "--yes", env=env)
+        assert back.returncode == 0, back.stderr
+        assert [f"sha256:{i['Id']}" for i in podman_images(store) if image.ref in i["Names"]] == [image.id]
+    finally:
+        ctrtool("rmi", "-b", "docker", "--yes", image.ref, env=env)
+        store.podman("rmi", image.ref, check=False)
