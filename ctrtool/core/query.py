@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ..adapters import BACKENDS, adapter_class
+from ..adapters import BACKENDS, adapter_class, get_descriptor
 from ..adapters.base import Adapter
 from ..config import Settings
 from ..errors import CtrtoolError, ToolTimeout, UsageError
@@ -45,7 +45,9 @@ def select_backends(settings: Settings, chosen: Sequence[str] | None, all_backen
     if chosen and all_backends:
         raise UsageError("use either --backend or --all-backends, not both")
     if all_backends:
-        return list(BACKENDS)
+        # every backend, so that each one missing says why; but a tool whose presence is more than
+        # being installed (a daemonless tool: its store, descriptor's present_when) only where present
+        return [b for b in BACKENDS if get_descriptor(b).present_when is None or get_descriptor(b).present(settings)]
     if chosen:
         unknown = [b for b in chosen if b not in BACKENDS]
         if unknown:
@@ -54,7 +56,7 @@ def select_backends(settings: Settings, chosen: Sequence[str] | None, all_backen
     configured = settings.default_backends()
     if configured:
         return list(configured)
-    present = [b for b in BACKENDS if _installed(settings.binary(b)) and settings.endpoint(b).address]
+    present = [b for b in BACKENDS if get_descriptor(b).present(settings)]
     if not present:
         raise CtrtoolError(
             "no backend found: none of docker, ctr, crictl is installed with a reachable endpoint",
