@@ -187,8 +187,11 @@ def test_images_rootful_from_one_call_and_rootless_from_files(tmp_path, replay):
     same = next(r for r in mine if r.ref == PAUSE)
     assert theirs[0].id == same.id and theirs[0].size == same.size, "podman's size, counted from the files"
     assert theirs[0].digest == same.digest and theirs[0].created == same.created == "2024-01-01T00:00:00Z"
-    (warning,) = adapter.warnings
-    assert "user alice's rootless podman store" in warning and str(user_root) in warning and "uid" in warning
+    # whose store it is: the row's store says so (no warning on every listing)
+    assert theirs[0].store is not None and theirs[0].store.owner == "alice"
+    assert theirs[0].store.words() == "containers/storage of user alice, rootless"
+    assert theirs[0].to_dict()["store_owner"] == "alice" and same.to_dict()["store_owner"] is None
+    assert adapter.warnings == []
 
 
 def test_layers_each_store_holding_the_image(tmp_path, replay):
@@ -216,8 +219,20 @@ def test_disk_usage_reads_files_only(tmp_path, no_tool):
     items = podman.PodmanAdapter(settings).disk_usage()
     by_store: dict[str, set[str]] = {}
     for item in items:
-        assert item.kind is CopyKind.UNPACKED and item.size is None and item.path.startswith(item.store + "/")
+        assert item.size is None and item.path.startswith(item.store + "/")
+        owner = "containers/storage of user alice, rootless" if item.store.startswith(str(user_root)) else None
+        if item.kind is CopyKind.CONTAINER:  # a container's own layer: its layer id
+            assert item.label == f"containers in {owner or 'containers/storage'}"
+            continue
+        assert item.kind is CopyKind.UNPACKED
+        if item.label.startswith("layers of no image in "):  # alice's store has the recorded layers.json
+            assert owner and item.label.endswith(owner)
+            continue
+        assert item.label == (owner or "containers/storage")
         by_store.setdefault(item.store, set()).add(item.key)
+    containers = json.loads((root / "overlay-containers/containers.json").read_text())
+    ours = {i.key for i in items if i.kind is CopyKind.CONTAINER and i.store == str(root / "overlay")}
+    assert ours == {c["layer"] for c in containers}
     assert set(by_store) == {str(root / "overlay"), str(user_root / "overlay")}
     assert len(by_store[str(root / "overlay")]) == 2 and len(by_store[str(user_root / "overlay")]) == 1
     assert by_store[str(user_root / "overlay")] <= by_store[str(root / "overlay")]

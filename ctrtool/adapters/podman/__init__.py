@@ -24,7 +24,6 @@ from .parse import (
     parse_ps,
     store_containers,
     store_images,
-    stored_layers,
 )
 from .stores import PodmanStores
 
@@ -52,7 +51,6 @@ __all__ = [
     "rootless_stores",
     "store_containers",
     "store_images",
-    "stored_layers",
 ]
 
 DESCRIPTOR = Descriptor(

@@ -14,7 +14,6 @@ from .discover import PodmanStore, rootful_store, rootless_stores
 from .parse import first_line
 
 # the rootless stores already named in this run (two adapters of one command say it once)
-_NOTED: set[str] = set()
 
 
 class NoStore(CtrtoolError):
@@ -64,14 +63,6 @@ class PodmanBase(Adapter):
                 s for s in stores if os.path.realpath(s.graphroot) != os.path.realpath(mine.graphroot)
             ]
         return self.__dict__["_rootless"]
-
-    def note_rootless(self) -> None:
-        """Say once whose each rootless store is (rows from it carry its directory as their store)."""
-        for s in self.rootless():
-            line = f"podman: rows from {s.words()} are read from its files (ctrtool does not run podman on it)"
-            if line not in _NOTED:
-                _NOTED.add(line)
-                self.warnings.append(line)
 
     def files(self, store: PodmanStore) -> cstorage.Contents:
         """A store's images.json, layers.json and containers.json (:mod:`..cstorage`), each read once."""

@@ -28,10 +28,7 @@ class PodmanContainers(PodmanBase):
             except ValueError as exc:
                 raise not_understood(result, str(exc), None) from None
         for store in self.rootless():
-            found = store_containers(self.files(store))
-            if found:
-                self.note_rootless()
-            records.extend(found)
+            records.extend(store_containers(self.files(store)))
         return records
 
     def _owner(self, c: ContainerRecord) -> PodmanStore | None:

@@ -68,7 +68,7 @@ class PodmanStore:
     def store(self) -> model.Store:
         """The containers/storage store of its images (identity: the graph root; directory:
         ``<graphroot>/<driver>``): CRI-O on the same graph root is the same store and place."""
-        return model.containers_storage(self.graphroot, self.driver)
+        return model.containers_storage(self.graphroot, self.driver, self.user)
 
     def words(self) -> str:
         if not self.rootless:

@@ -10,6 +10,7 @@ from typing import Any
 from ...errors import NotFound
 from ...model import CopyKind, ImageRecord, ImageTarget, LayerCopy, LayerRecord, Plan
 from ...runner import not_understood
+from ..cstorage import stored_items
 from ..shared import match_images, named_images, parallel
 from .common import PodmanBase
 from .discover import PodmanStore
@@ -20,7 +21,6 @@ from .parse import (
     parse_loaded,
     parse_pruned,
     store_images,
-    stored_layers,
 )
 
 
@@ -49,8 +49,6 @@ class PodmanImages(PodmanBase):
         out = []
         for store in self.rootless():
             out.extend(store_images(self.files(store), store.store()))
-        if out:
-            self.note_rootless()
         return out
 
     def owner_of(self, record: ImageRecord) -> PodmanStore | None:
@@ -95,7 +93,7 @@ class PodmanImages(PodmanBase):
         for store in stores:
             if first.startswith(store.layers_dir + "/"):
                 continue  # the copies found above
-            held = {i.key: i.path for i in stored_layers(self.files(store))}
+            held = {i.key: i.path for i in stored_items(self.files(store), self.name, store.store().words())}
             for record in records:
                 if record.chain_id in held:
                     record.copies.append(

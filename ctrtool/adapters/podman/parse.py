@@ -31,7 +31,6 @@ from ...model import (
     SizeKind,
     State,
     Store,
-    StoredItem,
 )
 from ...runner import Result, not_understood
 from .. import cstorage
@@ -241,21 +240,6 @@ def image_layers(chain: Sequence[cstorage.CLayer], conf: cstorage.StorageConf) -
         copy = LayerCopy(backend="podman", namespace=None, kind=CopyKind.UNPACKED, path=path, seen_by=["podman"])
         records.append(LayerRecord(index, diff_ids[index], chain_id, None, [copy]))
     return records
-
-
-def stored_layers(contents: cstorage.Contents) -> list[StoredItem]:
-    """Every layer the store's images use, once (key: its chain id), with its directory."""
-    out: dict[str, StoredItem] = {}
-    store_dir = cstorage.driver_dir(contents.conf)
-    for image in contents.images:
-        chain = contents.chain(image.top_layer)
-        for layer, chain_id in zip(chain, chain_ids([layer.diff_digest or "" for layer in chain])):
-            if chain_id not in out:
-                path = cstorage.layer_dir(contents.conf, layer.id)
-                out[chain_id] = StoredItem(
-                    "podman", None, CopyKind.UNPACKED, chain_id, path, store_dir, seen_by=["podman"]
-                )
-    return list(out.values())
 
 
 def first_line(text: str) -> str:

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 from ...model import BackendInfo, ImageStore, StoredItem
 from ...runner import not_understood
+from ..cstorage import stored_items
 from .common import PodmanBase
-from .parse import info_fields, load_json, stored_layers
+from .parse import info_fields, load_json
 
 
 class PodmanStores(PodmanBase):
@@ -25,8 +26,6 @@ class PodmanStores(PodmanBase):
             raise not_understood(result, str(exc), None) from None
         root, driver = got["graphroot"], got["driver"]
         rootless = self.rootless()
-        if rootless:
-            self.note_rootless()
         return BackendInfo(
             backend=self.name,
             version=got["version"],
@@ -42,6 +41,9 @@ class PodmanStores(PodmanBase):
             # not set: `runtime` is the CRI runtime behind crictl's endpoint (info prints "CRI ...")
             runtime=None,
             image_store=ImageStore.CONTAINERS_STORAGE,
+            user_stores=[
+                {"user": r.user, "uid": r.uid, "graphroot": r.graphroot, "driver": r.driver} for r in rootless
+            ],
         )
 
     def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
@@ -50,7 +52,5 @@ class PodmanStores(PodmanBase):
         out: list[StoredItem] = []
         stores = ([self.rootful()] if self.rootful().exists else []) + self.rootless()
         for store in stores:
-            out.extend(stored_layers(self.files(store)))
-        if self.rootless():
-            self.note_rootless()
+            out.extend(stored_items(self.files(store), self.name, store.store().words()))
         return out
