@@ -120,7 +120,11 @@ def test_images_are_podmans_and_alices_store_is_its_own_rows(store):
     assert [(r["ref"], r["source"], r["backend"], r["namespace"]) for r in theirs] == [
         (PAUSE, "metadata", "podman", None)
     ]
-    assert "user alice's rootless podman store" in proc.stderr and "owned by uid 4242" in proc.stderr
+    assert all(r["store_owner"] == "alice" for r in theirs) and proc.stderr == ""
+    (info,), _ = ctrtool_json("info", "-b", "podman", env=store.env)
+    assert info["user_stores"] == [
+        {"user": "alice", "uid": 4242, "graphroot": str(store.user_root), "driver": "overlay"}
+    ]
     pause = [r for r in rows if r["ref"] == PAUSE]
     assert {r["copies"] for r in pause} == {2}, "the same image unpacked in two stores"
     assert store.tree_hash(store.home) == before, "alice's store was written"

@@ -288,7 +288,9 @@ def test_plans_name_the_store_and_run_podman_on_it(tmp_path, replay):
     assert adapter.export_argv(DEMO, None)[-1] == DEMO and adapter.import_argv(None)[-1] == "load"
 
 
-def test_an_image_only_in_a_users_store_is_refused_with_the_way_to_reach_it(tmp_path, replay):
+def test_an_image_only_in_a_users_store_is_read_only_there(tmp_path, replay):
+    """An image of a user's store: saved (and so copied) through podman's read-only additional
+    image store, never changed (rmi, tag refused with the way to reach it)."""
     users, user_root = alice(tmp_path)
     images = user_root / "overlay-images/images.json"
     data = json.loads(images.read_text())
@@ -297,10 +299,19 @@ def test_an_image_only_in_a_users_store_is_refused_with_the_way_to_reach_it(tmp_
     settings, _ = settings_for(tmp_path, users=users)
     adapter = podman.PodmanAdapter(settings)
     records = adapter.images()
-    with pytest.raises(podman.RootlessRefused) as err:
-        adapter.image_target("localhost/alice/own:1", records, "podman")
-    assert "user alice's rootless podman store" in err.value.message
-    assert err.value.hint == "run podman as that user: runuser -u alice -- podman ..."
+    target = adapter.image_target("localhost/alice/own:1", records, "podman")
+    for plan in (lambda: adapter.plan_rmi(target), lambda: adapter.plan_tag(target, "localhost/x:1")):
+        with pytest.raises(podman.RootlessRefused) as err:
+            plan()
+        assert "user alice's rootless podman store" in err.value.message
+        assert err.value.hint == "run podman as that user: runuser -u alice -- podman ..."
+    reading = ["--storage-opt", f"additionalimagestore={user_root}"]
+    save = adapter.plan_save([target], str(tmp_path / "out.tar"))
+    assert save.commands[0][len(adapter.argv()) : len(adapter.argv()) + 2] == reading, save.commands
+    assert "user alice's rootless store (read only)" in save.what
+    export = adapter.export_argv("localhost/alice/own:1", None)
+    assert export[len(adapter.argv()) :] == [*reading, "save", "--format", "docker-archive", "localhost/alice/own:1"]
+    assert adapter.export_argv(DEMO, None)[len(adapter.argv()) :][0] == "save", "the rootful store's: no option"
     # the same image in the rootful store too: that copy is the one operated on
     assert adapter.image_target(PAUSE, records, "podman").ref == PAUSE
 

@@ -170,6 +170,31 @@ class CrictlImages(CrictlBase):
             destructive=True,
         )
 
+    def moves_through(self) -> tuple[str, str | None]:
+        """containerd: ctr in the CRI's namespace. CRI-O: the backend whose tool writes CRI-O's
+        containers/storage store (rootful podman on the same graph root); none: Unsupported."""
+        namespace = cri_namespace(self.version())
+        if namespace is not None:
+            return super().moves_through()
+        from ... import registry
+        from .. import adapter_class
+        from ..cstorage import conf_of_images_dir
+
+        fs = self.imagefs()
+        conf = conf_of_images_dir(fs) if fs else None
+        if conf is None:
+            raise Unsupported("crictl's runtime keeps its images where ctrtool knows no tool that writes them")
+        for name in registry.BACKENDS:
+            if name != self.name and registry.descriptor(name).archives:
+                adapter = adapter_class(name)(self.settings)
+                if adapter.stores_at(conf.graphroot):
+                    return name, None
+        raise Unsupported(
+            f"no tool here writes the CRI runtime's store (containers/storage, graph root {conf.graphroot})",
+            "point rootful podman at it (graphroot in /etc/containers/storage.conf, or CONTAINERS_STORAGE_CONF): "
+            "`ctrtool doctor --check snapshotter` gives the line",
+        )
+
     def _store_hint(self, args: Sequence[str]) -> str | None:
         """On a CRI runtime that is not containerd (CRI-O): how to do it in its containers/storage
         store instead, with podman on the same graph root; None on containerd."""

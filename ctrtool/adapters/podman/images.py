@@ -57,14 +57,45 @@ class PodmanImages(PodmanBase):
         return next((s for s in self.rootless() if s.store().daemon == daemon), None)
 
     def image_target(self, ref: str, records: Sequence[ImageRecord], where: str) -> ImageTarget:
-        """The image in the rootful store; one only in a rootless store is refused (ctrtool does
-        not run podman on a user's store), with the command that reaches it."""
+        """The image in the rootful store, else the one in a user's rootless store (which only
+        ``save`` and ``copy`` read, through podman's read-only additional image store; every change
+        there is refused: :meth:`_changes`)."""
         rootful = [r for r in records if self.owner_of(r) is None]
         if match_images(rootful, ref)[0] or not match_images(records, ref)[0]:
             return super().image_target(ref, rootful, where)
         owner = self.owner_of(match_images(records, ref)[0][0])
         assert owner is not None
-        raise self.refuse_rootless(owner, f"change image {ref}")
+        theirs = [r for r in records if self.owner_of(r) == owner]
+        return super().image_target(ref, theirs, where)
+
+    def stores_at(self, graphroot: str) -> bool:
+        """The rootful store is the one on ``graphroot`` (CRI-O's, when they share it)."""
+        import os
+
+        store = self.rootful()
+        return store.exists and os.path.realpath(store.graphroot) == os.path.realpath(graphroot)
+
+    def store_of(self, ref: str) -> PodmanStore | None:
+        """The rootless store whose image ``ref`` (a name or an id) is, when the rootful store has
+        no such image (None: the rootful store's, or nowhere)."""
+        rows = self.images()
+        found = match_images(rows, ref)[0]
+        if not found or any(self.owner_of(r) is None for r in found):
+            return None
+        return self.owner_of(found[0])
+
+    def _changes(self, image: ImageTarget, doing: str) -> None:
+        """Refuse a change to an image of a user's store (ctrtool never writes a user's store)."""
+        owner = self.store_of(image.ref or image.id or "")
+        if owner is not None:
+            raise self.refuse_rootless(owner, f"{doing} image {image.ref}")
+
+    def reading(self, ref: str) -> list[str]:
+        """podman's flags that read an image of a user's store without writing it: the store as
+        a read-only additional image store of the rootful one (``--storage-opt
+        additionalimagestore=``); none for an image of the rootful store."""
+        owner = self.store_of(ref)
+        return ["--storage-opt", f"additionalimagestore={owner.graphroot}"] if owner is not None else []
 
     def layers(self, ref: str, namespaces: Sequence[str] | None = None) -> list[LayerRecord]:
         """The image from the listing (one call on the rootful store); its layers from the
@@ -108,10 +139,11 @@ class PodmanImages(PodmanBase):
         return records
 
     def inspect_image(self, image: ImageTarget) -> Any:
-        data = load_json(self.run("image", "inspect", image.ref))
+        data = load_json(self.run(*self.reading(image.ref or image.id or ""), "image", "inspect", image.ref))
         return data[0] if isinstance(data, list) and data else data
 
     def plan_rmi(self, image: ImageTarget, force: bool = False) -> Plan:
+        self._changes(image, "remove")
         flags = ["--force"] if force else []
         return self._plan(
             f"remove image {image.ref} from podman's store {self.rootful().graphroot}",
@@ -120,6 +152,7 @@ class PodmanImages(PodmanBase):
         )
 
     def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
+        self._changes(image, "tag")
         moved = (
             f", moving {target} away from image {(replaces.id or '?')[:19]} (which keeps its other names, "
             "or is left untagged)"
@@ -155,14 +188,25 @@ class PodmanImages(PodmanBase):
         self.require_store([])
         # a docker-archive of several images needs --multi-image-archive (podman saves one otherwise)
         flags = ["--multi-image-archive"] if len(images) > 1 else []
+        stores = {tuple(self.reading(i.ref or i.id or "")) for i in images}
+        if len(stores) > 1:
+            from ...errors import UsageError
+
+            raise UsageError(
+                "these images are in different podman stores (the rootful one, users' rootless ones)",
+                "save the images of each store into an archive of its own",
+            )
+        (opts,) = stores
+        owner = self.store_of(images[0].ref or images[0].id or "") if opts else None
+        where = f"user {owner.user}'s rootless store (read only)" if owner is not None else "podman"
         return self._save_plan(
-            f"save {', '.join(i.ref for i in images)} from podman",
-            self.argv("save", "--format", "docker-archive", *flags, *(i.ref for i in images)),
+            f"save {', '.join(i.ref for i in images)} from {where}",
+            self.argv(*opts, "save", "--format", "docker-archive", *flags, *(i.ref for i in images)),
             path,
         )
 
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
-        return self.argv("save", "--format", "docker-archive", ref)
+        return self.argv(*self.reading(ref), "save", "--format", "docker-archive", ref)
 
     def import_argv(self, namespace: str | None) -> list[str]:
         return self.argv("load")
