@@ -260,3 +260,14 @@ def test_doctor_finds_the_rootless_only_image_and_its_fix_makes_the_kubelet_see_
             ["crictl", "--runtime-endpoint", crio_env["CONTAINER_RUNTIME_ENDPOINT"], "rmi", ROOTLESS_IMAGE],
             capture_output=True,
         )
+
+
+def test_explain_on_cri_o_keeps_the_kubelets_copy_and_never_touches_a_users_store(crio_env):
+    demo, _ = ctrtool_json("explain", DEMO_IMAGE, "-b", "crictl", "-b", "podman", env=crio_env)
+    assert demo["recommendation"]["action"] == "nothing", demo["recommendation"]
+    theirs, _ = ctrtool_json("explain", ROOTLESS_IMAGE, "-b", "crictl", "-b", "podman", env=crio_env)
+    todo = theirs["recommendation"]
+    assert todo["action"] == "copy" and "the CRI runtime's store" in todo["headline"], todo
+    assert todo["commands"] == [f"ctrtool copy {ROOTLESS_IMAGE} --from podman --to crictl"]
+    assert any(f"user {ROOTLESS_USER}'s rootless store" in b for b in todo["blockers"]), todo
+    assert "k8s.io" not in json.dumps(theirs) and "namespace" not in todo["text"]

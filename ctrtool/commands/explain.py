@@ -50,9 +50,10 @@ class Place:
     refs: list[str] = field(default_factory=list)  # the image's names in this store
     used_by: list[str] = field(default_factory=list)  # containers here that use it
     place: PlaceId | None = field(default=None, repr=False)  # its identity (not a JSON field)
+    owner: str | None = field(default=None, repr=False)  # a user's rootless store (not a JSON field)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "place"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("place", "owner")}
 
 
 @dataclass
@@ -118,6 +119,7 @@ def places(rows: list[LayerRow], holdings: dict[PlaceId, Any]) -> list[Place]:
                     refs=list(held.refs) if held else [],
                     used_by=[u.name for u in held.used_by] if held else [],
                     place=key,
+                    owner=held.owner if held else None,
                 )
             place.seen_by += [b for b in c.seen_by if b not in place.seen_by]
             place.paths.append(c.path)
@@ -164,6 +166,12 @@ def _removal(image: str, p: Place, docker_namespace: str | None, blockers: list[
     owner = get_descriptor(_owner(p, docker_namespace))
     flags = owner.place_flags(p.namespace).split()
     where = owner.words(p.namespace)
+    if p.owner:
+        blockers.append(
+            f"in user {p.owner}'s rootless store the image is the user's: that copy stays "
+            "(ctrtool never advises changing another user's store)"
+        )
+        return []
     if p.used_by:
         blockers.append(
             f"in {where}, container {', '.join(p.used_by)} uses the image: that copy stays "
@@ -179,8 +187,21 @@ def _removal(image: str, p: Place, docker_namespace: str | None, blockers: list[
 FREED = "a layer's directory is freed only when no other image in that store uses it"
 
 
+def kubelets_place(p: Place) -> bool:
+    """The store the kubelet sees: containerd's k8s.io, or whatever store the CRI itself listed
+    the copy in (CRI-O's containers/storage, seen by crictl)."""
+    cri = _cri_backend()
+    from ..adapters import get_descriptor
+
+    return p.namespace == get_descriptor(cri).namespace or (p.namespace is None and cri in p.seen_by)
+
+
 def recommend(
-    image: str, where: list[Place], containerd_asked: bool, docker_namespace: str | None = None
+    image: str,
+    where: list[Place],
+    containerd_asked: bool,
+    docker_namespace: str | None = None,
+    cri_on_containerd: bool = True,
 ) -> Recommendation:
     """One recommendation, through the tool that owns each copy. ``containerd_asked``: ctr or
     crictl was queried, so an image not in k8s.io is known not to be there. ``docker_namespace``:
@@ -192,20 +213,23 @@ def recommend(
     cri = get_descriptor(_cri_backend())
     k8s = cri.namespace
     holding = [p for p in where if p.has_image]
-    spaces = [p.namespace for p in holding if p.namespace]
     blockers: list[str] = []
-    if holding and k8s in spaces:
-        drop = [p for p in holding if p.namespace != k8s]
+    kubelets = [p for p in holding if kubelets_place(p)]
+    if kubelets:
+        drop = [p for p in holding if not kubelets_place(p)]
         if drop:
             commands = [c for p in drop for c in _removal(image, p, docker_namespace, blockers)]
-            head = f"keep the copy in {k8s} (the kubelet, through {cri.name}, sees only that namespace) and remove the others"
+            there = f"in {k8s}" if kubelets[0].namespace else "in the CRI runtime's store"
+            sees = "that namespace" if kubelets[0].namespace else "that store"
+            head = f"keep the copy {there} (the kubelet, through {cri.name}, sees only {sees}) and remove the others"
             return _removing(head, commands, blockers)
     elif holding and containerd_asked:
         first = holding[0]
         owner = get_descriptor(_owner(first, docker_namespace))
         src = f"{owner.name}:{first.namespace}" if owner.selects_namespace else owner.name
         copy = shlex.join(["ctrtool", "copy", image, "--from", src, "--to", cri.name])
-        head = f"the kubelet cannot see this image (it sees only containerd namespace {k8s}): copy it there"
+        sees = f"containerd namespace {k8s}" if cri_on_containerd else "the CRI runtime's store"
+        head = f"the kubelet cannot see this image (it sees only {sees}): copy it there"
         removals = [c for p in holding for c in _removal(image, p, docker_namespace, blockers)]
         text = f"{head}: {copy}; then, if only the kubelet needs it, remove the other copies: " + "; ".join(removals)
         head += ", then (if only the kubelet needs it) remove the other copies"
@@ -220,6 +244,21 @@ def recommend(
     return Recommendation("nothing", "nothing: the image is stored once", "nothing: the image is stored once")
 
 
+def _cri_on_containerd(conf: Any, names: list[str]) -> bool:
+    """Whether the CRI asked is containerd's plugin (its namespace), not CRI-O (one call, only when
+    the CRI was asked: ``crictl version``)."""
+    from ..adapters import adapter_class
+    from ..errors import CtrtoolError
+
+    cri = _cri_backend()
+    if cri not in names:
+        return True
+    try:
+        return bool(adapter_class(cri)(conf).namespaces())
+    except CtrtoolError:
+        return True
+
+
 def _removing(head: str, commands: list[str], blockers: list[str]) -> Recommendation:
     if commands:
         return Recommendation("remove", head, f"{head}: {'; '.join(commands)} ({FREED})", commands, blockers)
@@ -230,14 +269,13 @@ def _removing(head: str, commands: list[str], blockers: list[str]) -> Recommenda
 def frees(conf: Any, names: list[str], image: str, where: list[Place], docker_ns: str | None, todo: Any) -> int | None:
     """What the recommended removals free, in order, on the byte account: the same simulation as
     `df --plan` (:func:`ctrtool.reclaim.simulate`). None when the account cannot be made."""
-    from ..core.query import cri_namespace
     from ..core.storage import storage_account
     from ..reclaim import ReclaimStep, simulate
 
     removing = [c for c in todo.commands if shlex.split(c)[1:2] == ["rmi"]]
     if not removing:
         return None
-    dropped = [p for p in where if p.has_image and not p.used_by and p.namespace != cri_namespace()]
+    dropped = [p for p in where if p.has_image and not p.used_by and not p.owner and not kubelets_place(p)]
     steps = [
         ReclaimStep(
             store=p.store,
@@ -390,7 +428,7 @@ def explain(
     )
     k8s = cri_namespace()
     containerd_asked = any(_rule(b) is not NamespaceRule.NONE for b in names) and (not ns or k8s in ns)
-    todo = recommend(image, where, containerd_asked, docker_ns)
+    todo = recommend(image, where, containerd_asked, docker_ns, _cri_on_containerd(conf, names))
     todo.frees = frees(conf, names, image, where, docker_ns, todo)
     if todo.action == "copy":
         todo.copy_cost = copy_cost(conf, names, image, where, holdings)

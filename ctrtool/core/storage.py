@@ -104,6 +104,7 @@ class Holding:
     refs: list[str] = field(default_factory=list)
     used_by: list[ContainerRecord] = field(default_factory=list)
     id: str | None = None  # the image's id as that backend lists it
+    owner: str | None = None  # the user whose rootless store it is (containers/storage)
 
 
 def image_holdings(
@@ -134,7 +135,8 @@ def image_holdings(
             keys = {k for r in found for k in (r.id, r.digest) if k}
             same = [r for r in here if keys & {r.id, r.digest}] or found
             names = list(dict.fromkeys(r.ref for r in same if r.ref))
-            holding = holdings.setdefault(key, Holding(outcome.backend, id=found[0].id))
+            owner = found[0].store.owner if found[0].store else None
+            holding = holdings.setdefault(key, Holding(outcome.backend, id=found[0].id, owner=owner))
             holding.refs += [n for n in names if n not in holding.refs]
             # docker's containers carry no namespace: all of them are its store's
             users = [c for c in containers if c.namespace in (ns, None) and uses_image(c, names, keys)]
