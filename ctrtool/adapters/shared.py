@@ -169,3 +169,14 @@ def dial_failure(binary: str, address: str | None, stderr: str, detail: str) -> 
 
 def realpath_or_none(path: str | None) -> str | None:
     return os.path.realpath(path) if path else None
+
+
+def docker_style_exec(adapter: Any, c: ContainerRecord, command: Sequence[str], interactive: bool, tty: bool) -> int:
+    """``TOOL exec [--interactive] [--tty] ID CMD...``, as docker and podman take it: a terminal of
+    its own with --tty, else the tool's streams passed through (stdin with --interactive)."""
+    adapter.require_running(c, "exec")
+    flags = (["--interactive"] if interactive else []) + (["--tty"] if tty else [])
+    argv = adapter.argv("exec", *flags, c.id, *command)
+    if tty:
+        return adapter.interactive(argv).returncode
+    return adapter.stream(argv, stdin=interactive).returncode

@@ -56,12 +56,9 @@ class PodmanContainers(PodmanBase):
 
     def exec(self, c: ContainerRecord, command: Sequence[str], interactive: bool = False, tty: bool = False) -> int:
         self._rootful_only(c, "exec in")
-        self.require_running(c, "exec")
-        flags = (["--interactive"] if interactive else []) + (["--tty"] if tty else [])
-        argv = self.argv("exec", *flags, c.id, *command)
-        if tty:
-            return self.interactive(argv).returncode
-        return self.stream(argv, stdin=interactive).returncode
+        from ..shared import docker_style_exec
+
+        return docker_style_exec(self, c, command, interactive, tty)
 
     # -- changes ---------------------------------------------------------------------------------
     def plan_start(self, c: ContainerRecord) -> Plan:
