@@ -77,7 +77,7 @@ def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
         want = os.path.realpath(socket_path(containerd.address))
         on_ours = [(p, a) for p, a in dockerds if any(os.path.realpath(c) == want for c in options(a, "--containerd"))]
         docker = on_ours[0] if len(on_ours) == 1 else None
-    if docker is None and len(dockerds) == 1:
+    if docker is None and len(dockerds) == 1 and not _on_other_node(dockerds[0][1], running, chosen):
         docker = dockerds[0]
     if docker is not None:
         pid, argv = docker
@@ -88,6 +88,8 @@ def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
         exe = _exe(pid)
         if exe:
             path_dirs.append(os.path.dirname(exe))
+    elif dockerds and containerd is None and len(dockerds) == 1:
+        found["notes"].append("the only dockerd runs on another node's containerd: docker left out")
     elif dockerds:
         found["notes"].append(f"{len(dockerds)} dockerd processes, none on this node's containerd: docker left out")
     found["backends"] = node_backends(
@@ -95,6 +97,17 @@ def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
     )
     env["PATH"] = ":".join(dict.fromkeys([*path_dirs, *os.environ.get("PATH", "").split(":")]))
     return env, found
+
+
+def _on_other_node(dockerd_argv: list[str], running: list[Any], chosen: Any) -> bool:
+    """The dockerd runs on the containerd of another node's kubelet (several nodes on one host, as
+    in a lab: the only dockerd there is not this node's when this node's runtime is not that
+    containerd, e.g. a CRI-O node beside containerd nodes)."""
+    from ..config import socket_path
+    from ..doctor.procs import option_values
+
+    theirs = {os.path.realpath(socket_path(k.endpoint)) for k in running if k is not chosen}
+    return any(os.path.realpath(socket_path(c)) in theirs for c in option_values(dockerd_argv, "--containerd"))
 
 
 def node_backends(daemons: dict[NodeDaemon, Any]) -> list[str]:
