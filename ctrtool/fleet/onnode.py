@@ -6,7 +6,9 @@
    of node NODE (its ``--hostname-override``, else the only kubelet) and, from its config file, the
    CRI endpoint it uses (``containerRuntimeEndpoint``); that socket is also ctr's containerd
    address when containerd serves it; the dockerd that runs on that containerd (``--containerd``),
-   else the only dockerd; the directories of the running containerd and dockerd binaries go first
+   else the only dockerd (unless it runs on another node's containerd: several nodes on one host);
+   when CRI-O serves the CRI endpoint instead, its pid and graph root (``--root`` or its config's
+   ``root``: where its containers/storage store is); the directories of the running containerd and dockerd binaries go first
    on PATH, so ctr and docker are the daemons' own versions;
 2. runs each report (a ctrtool command line, read-only commands only, ``-o json``) as ctrtool
    itself, in a forked child with those endpoints in its environment, capturing its stdout, stderr
@@ -39,7 +41,7 @@ REPORTS = ("images", "df", "doctor", "layers", "info")
 def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
     """(environment for ctrtool, what was found and how) for node ``node``."""
     from ..config import socket_path
-    from ..doctor.procs import DEFAULT_CRI, kubelets, processes, serving
+    from ..doctor.procs import DEFAULT_CRI, crio_serving, crio_storage_setting, kubelets, processes, serving
     from ..doctor.procs import option_values as options
 
     found: dict[str, Any] = {"node": node, "notes": []}
@@ -70,7 +72,17 @@ def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
         if exe:
             path_dirs.append(os.path.dirname(exe))
     elif cri:
-        found["notes"].append(f"no containerd serves {cri}: ctr is left to its defaults")
+        crio = crio_serving(cri)
+        if crio is not None:  # a CRI runtime with its own store: containers/storage
+            pid, argv = crio
+            root = crio_storage_setting(pid, argv, "root")
+            found["crio"] = {
+                "pid": pid,
+                "root": root.value if root else None,
+                "root_from": root.source if root else None,
+            }
+        else:
+            found["notes"].append(f"no containerd serves {cri}: ctr is left to its defaults")
     dockerds = processes("dockerd")
     docker = None
     if containerd is not None:

@@ -108,10 +108,12 @@ class CrioNode:
                 "choose a shorter lab directory (--dir)",
             )
 
-    def leftover_actions(self) -> list[list[str]]:
-        """``down --dry-run``'s removal of the pods and kills of what is left (CRI-O is listed apart)."""
+    def down_actions(self) -> list[list[str]]:
+        """``down --dry-run``'s lines for its runtime: the pods removed through CRI-O, CRI-O stopped,
+        then what is left of the node killed."""
         pid = self.crio.running_pid()
         actions = [["crictl", "--runtime-endpoint", f"unix://{self.socket}", "rmp", "-f", "-a"]] if pid else []
+        actions += [["kill", "-TERM", str(pid)]] if pid else []
         return actions + [["kill", "-KILL", str(p)] for p in teardown.processes_of(self.directory) if p != pid]
 
     def start_runtime(

@@ -255,12 +255,13 @@ class KubeLab:
     def down_actions(self, purge: bool) -> list[list[str]]:
         self.require_lab_directory()
         actions: list[list[str]] = []
-        for d in reversed(self._daemons()):
-            pid = d.running_pid()
-            if pid:
-                actions.append(["kill", "-TERM", str(pid)])
+        # in down's order: the kubelets, each node's runtime (and what it left), the control plane
+        running = [d.running_pid() for d in [n.kubelet for n in self.nodes]]
+        actions += [["kill", "-TERM", str(pid)] for pid in running if pid]
         for node in self.nodes:
-            actions += node.leftover_actions()
+            actions += node.down_actions()
+        running = [d.running_pid() for d in reversed(self.control.daemons)]
+        actions += [["kill", "-TERM", str(pid)] for pid in running if pid]
         actions += [["umount", point] for point in teardown.mounts_under(self.directory)]
         actions += [["rmdir", str(p)] for p in cgroup_dirs(self.cgroups_file, self._cgroup_prefix)]
         if purge and self.directory.exists():

@@ -261,9 +261,12 @@ class NodeRuntime:
     def check_path_lengths(self) -> None:
         self.runtime.check_path_lengths()
 
-    def leftover_actions(self) -> list[list[str]]:
-        """``down --dry-run``'s kills of what its runtime left (the daemons are listed apart)."""
-        return [["kill", "-KILL", str(pid)] for pid in self.runtime.shims()]
+    def down_actions(self) -> list[list[str]]:
+        """``down --dry-run``'s lines for its runtime: dockerd and containerd, then leftover shims."""
+        pids = [d.running_pid() for d in (self.dockerd, self.containerd)]
+        return [["kill", "-TERM", str(p)] for p in pids if p] + [
+            ["kill", "-KILL", str(p)] for p in self.runtime.shims()
+        ]
 
     def start_runtime(
         self, binaries: dict[str, str], images: Sequence[Archive], node_image: Archive, progress: Progress
