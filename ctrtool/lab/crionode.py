@@ -90,7 +90,7 @@ class CrioNode:
         from .common import find_binary
 
         found = {n: find_binary(n) or n for n in ("crictl", "podman")} | (binaries or {})
-        return Tools(found, self.stores, self.socket, self.crictl_config)
+        return Tools(found, self.stores, self.socket, self.crictl_config, "CRI-O's store")
 
     # ---- what the cluster asks of every node (as of ctrtool.lab.kubenode.NodeRuntime) ------------
 

@@ -42,8 +42,16 @@ class Stores:
 
 
 class Tools:
-    def __init__(self, binaries: dict[str, str], stores: Stores, socket: pathlib.Path, crictl_config: pathlib.Path):
+    def __init__(
+        self,
+        binaries: dict[str, str],
+        stores: Stores,
+        socket: pathlib.Path,
+        crictl_config: pathlib.Path,
+        store_name: str = "the shared store",
+    ):
         self.binaries = binaries
+        self.store_name = store_name  # how progress messages name the store CRI-O uses
         self.stores = stores
         self.endpoint = f"unix://{socket}"
         self.crictl_config = crictl_config
@@ -74,7 +82,7 @@ class Tools:
 
     def load(self, image: imagebuild.BuiltImage, progress: Progress, rootless: bool = False) -> None:
         """``podman load`` the archive unless the store holds the image under its ref already."""
-        where = "the rootless user's store" if rootless else "the shared store"
+        where = "the rootless user's store" if rootless else self.store_name
         if self.image_id(image.ref, rootless) == image.image_id.split(":", 1)[1]:
             progress(f"podman: {image.ref} already in {where}")
             return

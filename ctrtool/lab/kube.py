@@ -188,7 +188,8 @@ class KubeLab:
         return {
             "directory": str(self.directory),
             "profile": self.profile.name,
-            "profile_summary": self.profile.summary,
+            "profile_summary": self.profile.summary
+            + (f"; and {self.crio_count} node(s) on CRI-O {profiles_mod.CRIO_VERSION}" if self.crio_count else ""),
             "exists": self.directory.is_dir(),
             "daemons": daemons,
             "nodes": [
