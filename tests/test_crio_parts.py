@@ -141,6 +141,11 @@ def test_a_kube_lab_with_crio_nodes_names_them_and_records_how_many(tmp_path):
     with pytest.raises(LabError, match="--crio-nodes 9: a kube lab has 0 to 4 crio-nodes"):
         KubeLab(tmp_path / "other", crio_nodes=9)
     assert KubeLab(tmp_path / "plain").crio_count == 0
+    # a lab made before --crio-nodes: none, and none added (its certificates name its nodes only)
+    (d / "kube" / "crio-nodes").unlink()
+    assert KubeLab(d).crio_count == 0
+    with pytest.raises(LabError, match="holds a lab of 0 crio-node"):
+        KubeLab(d, crio_nodes=1)
 
 
 def test_crio_nodes_are_for_the_kube_profile_only(tmp_path):

@@ -24,10 +24,8 @@ Layout of the lab directory DIR (default /var/tmp/ctrtool-lab-kube)::
     DIR/nodes/node-crio-K/         with ``--crio-nodes N``: a node on CRI-O 1.37 instead of containerd
                                    (:mod:`~ctrtool.lab.crionode`: its store, CRI-O, the same kubelet)
 
-A mixed cluster (``--crio-nodes``) needs the crio profile's build of CRI-O too (built once, like the
-others), conmon, podman (the lab loads the images into CRI-O's store with it) and crictl. The host's
-``/`` is not changed for it: CRI-O runs in a mount namespace of its own where ``/`` is shared
-(:mod:`~ctrtool.lab.crionode` says why).
+A mixed cluster (``--crio-nodes``) needs the crio profile's CRI-O build, conmon, podman and crictl. The
+host's ``/`` is left as it is: CRI-O runs in a mount namespace where ``/`` is shared (see crionode).
 
 How the host is protected (the kubelet changes the host freely when it is not stopped):
 
@@ -115,7 +113,8 @@ class KubeLab:
         self.control = ControlPlane(self.kube_dir, self.kubeconfig, self.tool_path())
         self.pki = self.control.pki
         self.node_count = recorded_count(d, nodes, self.nodes_file, "--nodes", 1, MAX_NODES) or DEFAULT_NODES
-        self.crio_count = recorded_count(d, crio_nodes, self.crio_nodes_file, "--crio-nodes", 0, MAX_CRIO_NODES) or 0
+        crio = recorded_count(d, crio_nodes, self.crio_nodes_file, "--crio-nodes", 0, MAX_CRIO_NODES, self.nodes_file)
+        self.crio_count = crio or 0  # a lab made before --crio-nodes has none (see recorded_count)
         self.nodes: list[NodeRuntime | CrioNode] = [self._node(f"node-{k}") for k in range(1, self.node_count + 1)]
         self.nodes += [self._crio_node(f"node-crio-{k}") for k in range(1, self.crio_count + 1)]
         self._kubelets_started: dict[str, float] = {}  # node -> when this up started its kubelet

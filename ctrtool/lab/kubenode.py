@@ -121,13 +121,20 @@ def remove_cgroups(cgroups_file: pathlib.Path, prefix: str, warnings: list[str])
 
 
 def recorded_count(
-    directory: pathlib.Path, asked: int | None, recorded_in: pathlib.Path, flag: str, least: int, most: int
+    directory: pathlib.Path,
+    asked: int | None,
+    recorded_in: pathlib.Path,
+    flag: str,
+    least: int,
+    most: int,
+    none_since: pathlib.Path | None = None,
 ) -> int | None:
-    """A lab's number of nodes of one kind: as asked (``flag``), else as recorded in ``recorded_in``."""
+    """A lab's number of nodes of one kind: as asked (``flag``), else as recorded in ``recorded_in``
+    (0 when that file is missing but ``none_since`` exists: a lab made before the kind was)."""
     try:
         text = recorded_in.read_text().strip()
     except OSError:
-        text = ""
+        text = "0" if none_since is not None and none_since.exists() else ""
     recorded = int(text) if text.isdigit() else None
     what = "nodes" if flag == "--nodes" else flag.removeprefix("--")  # "crio-nodes"
     if asked is not None and not least <= asked <= most:
