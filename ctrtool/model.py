@@ -56,6 +56,7 @@ class Store:
     path: str | None = None  # the directory holding the bytes, when known
     namespace: str | None = None  # SNAPSHOTS: the containerd namespace
     driver: str | None = None  # the graph driver or snapshotter ("overlay2", "overlayfs")
+    owner: str | None = None  # CSTORAGE: the user whose rootless store it is (None: root's)
 
     @property
     def key(self) -> tuple[str, str, str | None]:
@@ -67,7 +68,7 @@ class Store:
 
     def words(self) -> str:
         if self.kind is StoreKind.CSTORAGE:
-            return "containers/storage"
+            return f"containers/storage of user {self.owner}, rootless" if self.owner else "containers/storage"
         if self.kind is StoreKind.GRAPH:
             # a graph driver store is not always docker's (two dockerds, another engine's): the
             # words say what it is, whose it is the backends seeing it say
@@ -153,11 +154,12 @@ def graph_store(data_root: str | None, path: str | None, driver: str | None) -> 
     return Store(StoreKind.GRAPH, daemon_id(data_root or path), path, None, driver)
 
 
-def containers_storage(graphroot: str, driver: str) -> Store:
+def containers_storage(graphroot: str, driver: str, owner: str | None = None) -> Store:
     """The containers/storage store on ``graphroot``: its identity is the graph root (CRI-O and
     rootful podman configured with the same one share it), its directory the driver's
-    (``<graphroot>/overlay``), where the layers are unpacked."""
-    return Store(StoreKind.CSTORAGE, daemon_id(graphroot), os.path.join(graphroot, driver), None, driver)
+    (``<graphroot>/overlay``), where the layers are unpacked; ``owner``: the user whose rootless
+    store it is."""
+    return Store(StoreKind.CSTORAGE, daemon_id(graphroot), os.path.join(graphroot, driver), None, driver, owner)
 
 
 def rfc3339_utc(text: Any) -> str | None:
@@ -262,6 +264,7 @@ class ImageRecord:
             "size_kind": self.size_kind,
             "store": self.store.path if self.store else None,
             "store_kind": self.store.kind.value if self.store else None,
+            "store_owner": self.store.owner if self.store else None,
             "content_store": self.content.path if self.content else None,
             "copies": self.copies,
             "ref_copies": self.ref_copies,
@@ -300,6 +303,9 @@ class BackendInfo:
     image_store: ImageStore | None = None  # where its images are
     containerd: str | None = None  # the containerd socket it works with (docker: as `docker info` reports it)
     sandbox_image: str | None = None  # crictl: the CRI's pod sandbox (pause) image
+    # podman: each user's rootless store ({"user", "uid", "graphroot", "driver"}; uid: the owner of
+    # the directory, as stat says: a claim about whose it is, not a fact)
+    user_stores: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -467,6 +473,7 @@ class StoredItem:
     size: int | None = None  # blobs: the file's size; unpacked: left None (core walks each directory once)
     namespaces: list[str] = field(default_factory=list)  # blobs: the namespaces whose images refer to it
     seen_by: list[str] = field(default_factory=list)
+    label: str | None = None  # the store in words, when the adapter knows better than its backend's name
 
 
 @dataclass

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 # backend name -> its package under ctrtool.adapters (adding a backend: one line here)
-MODULES = {"docker": "docker", "ctr": "ctr", "crictl": "crictl"}
+MODULES = {"docker": "docker", "ctr": "ctr", "crictl": "crictl", "podman": "podman"}
 
 BACKENDS = tuple(MODULES)
 

@@ -14,6 +14,14 @@ the image listing reads from disk. For `ps` and `pods` the script first makes a 
 the native tools (a running and a created docker container, a ctr container with a task and one
 without, a CRI pod with a running and a created container), records the listings, and removes
 them. ``--only containers`` records just those listings, leaving the other fixtures as they are.
+
+``--only podman`` needs no lab: it makes a podman store of its own under /var/tmp (a storage.conf
+named by CONTAINERS_STORAGE_CONF, graph root and run root beside it), loads the lab's two images
+into it, makes a created and a running container, and a rootless-like store in a user's home (a
+passwd file named by CTRTOOL_PASSWD_FILE, the store populated with ``podman --root`` as root, one
+image and one container); records podman's calls for images, info and ps into tests/fixtures/podman,
+copies both stores' metadata files (images.json, layers.json, containers.json) beside them, and
+removes the stores (``podman system reset``) and the directory.
 Nothing in tests/fixtures is written by hand.
 """
 
@@ -46,7 +54,13 @@ CONNECTION_FLAGS = {
     "--runtime-endpoint",
     "--image-endpoint",
     "--timeout",
+    # podman's store, named on every call
+    "--root",
+    "--runroot",
+    "--storage-driver",
 }
+# the backends recorded against the lab (podman is recorded against a store of its own: --only podman)
+LAB_BACKENDS = [b for b in BACKENDS if b != "podman"]
 
 
 def slug(argv: list[str]) -> str:
@@ -162,11 +176,89 @@ def workloads(lab, env: dict[str, str]):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# podman's containers run where the machine's limits are not podman's defaults (a container host
+# that may not raise RLIMIT_NOFILE/NPROC): explicit, low limits
+PODMAN_ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+PODMAN_STORE_FILES = ("overlay-images/images.json", "overlay-layers/layers.json", "overlay-containers/containers.json")
+
+
+def podman_store(base: Path) -> dict[str, str]:
+    """A podman store of its own under ``base``, and a rootless-like one in user alice's home:
+    the environment that points podman and ctrtool at them."""
+    conf = base / "storage.conf"
+    conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{base / "root"}"\nrunroot = "{base / "run"}"\n')
+    home = base / "home" / "alice"
+    home.mkdir(parents=True)
+    (base / "passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\nalice:x:4242:4242:alice:{home}:/bin/sh\n")
+    return {"CONTAINERS_STORAGE_CONF": str(conf), "CTRTOOL_PASSWD_FILE": str(base / "passwd")}
+
+
+def record_podman() -> list[Path]:
+    """podman's calls for images, info and ps, on a store of its own (see the module's doc)."""
+    from ctrtool import imagebuild
+
+    base = Path(tempfile.mkdtemp(prefix="ctrtool-test-podman-rec-", dir="/var/tmp"))
+    env = {**os.environ, **podman_store(base)}
+    user_root = str(base / "home" / "alice" / ".local" / "share" / "containers" / "storage")
+    # podman refuses a run root longer than 50 characters
+    as_user = ["--root", user_root, "--runroot", str(base / "ar"), "--storage-driver", "overlay"]
+
+    def podman(*argv: str, check: bool = True) -> str:
+        return runner.run(["podman", *argv], timeout=120, env=env, check=check).stdout.strip()
+
+    calls: list[runner.Result] = []
+    try:
+        built = imagebuild.build_images(base / "images")
+        for image in built.values():
+            podman("load", "--input", str(image.path))
+        podman(*as_user, "load", "--input", str(built[imagebuild.PAUSE_IMAGE].path))
+        podman(*as_user, "create", "--name", "record-rootless", imagebuild.PAUSE_IMAGE, "true")
+        os.chown(base / "home" / "alice", 4242, 4242)
+        podman("create", "--network", "none", "--name", "record-created", imagebuild.DEMO_IMAGE, "true")
+        podman(
+            "run", "-d", "--network", "none", *PODMAN_ULIMITS, "--name", "record-running",
+            imagebuild.DEMO_IMAGE, "sh", "-c", SCRIPT,
+        )  # fmt: skip
+        settings = load(Flags(), env=env)
+        shutil.rmtree(FIXTURES / "podman", ignore_errors=True)
+        runner.set_recorder(calls.append)
+        adapter = adapter_class("podman")(settings)
+        adapter.images()
+        adapter.info()
+        adapter.containers()
+        runner.set_recorder(None)
+        written = write(calls, "")
+        for name, root in (("rootful", str(base / "root")), ("alice", user_root)):
+            for rel in PODMAN_STORE_FILES:
+                target = FIXTURES / "podman" / "store" / name / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(Path(root) / rel, target)
+                written.append(target)
+        meta = FIXTURES / "podman" / "store" / "recorded.json"
+        meta.write_text(json.dumps({"base": str(base), "alice": user_root}, indent=1) + "\n")
+        written.append(meta)
+        return written
+    finally:
+        runner.set_recorder(None)
+        podman("rm", "--force", "--time", "0", "record-running", "record-created", check=False)
+        podman("system", "reset", "--force", check=False)
+        podman(*as_user, "system", "reset", "--force", check=False)
+        # podman's overlay driver mounts its own directory (and a container's rootfs) under base
+        with open("/proc/self/mounts") as fh:
+            mounts = [line.split()[1] for line in fh if f" {base}/" in line]
+        for mount in sorted(mounts, key=len, reverse=True):
+            runner.run(["umount", "--lazy", mount], timeout=30, check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lab-dir", default=None)
     parser.add_argument(
-        "--only", choices=["containers"], default=None, help="record only the container and pod listings"
+        "--only",
+        choices=["containers", "podman"],
+        default=None,
+        help="record only the container and pod listings, or only podman's calls (on a store of its own)",
     )
     parser.add_argument("--out", default=None, help="fixture directory (default: tests/fixtures)")
     args = parser.parse_args()
@@ -175,6 +267,10 @@ def main() -> int:
     global FIXTURES
     if args.out:
         FIXTURES = Path(args.out).resolve()
+    if args.only == "podman":
+        for path in record_podman():
+            print(path)
+        return 0
     lab = Lab(args.lab_dir)
     env = dict(os.environ)
     env.pop("DOCKER_CONTEXT", None)
@@ -187,7 +283,7 @@ def main() -> int:
     runner.set_recorder(None)
     with workloads(lab, env):
         runner.set_recorder(container_calls.append)
-        for backend in BACKENDS:
+        for backend in LAB_BACKENDS:
             adapter_class(backend)(settings).containers()
         adapter_class("crictl")(settings).pods()
         runner.set_recorder(None)
@@ -199,7 +295,7 @@ def main() -> int:
             print(path)
         return 0
 
-    for backend in BACKENDS:
+    for backend in LAB_BACKENDS:
         shutil.rmtree(FIXTURES / backend, ignore_errors=True)
         adapter = adapter_class(backend)(settings)
         adapter.images()
@@ -217,7 +313,7 @@ def main() -> int:
     )
     dead_calls: list[runner.Result] = []
     runner.set_recorder(dead_calls.append)
-    for backend in BACKENDS:
+    for backend in LAB_BACKENDS:
         try:
             adapter_class(backend)(dead).info()
         except CtrtoolError:

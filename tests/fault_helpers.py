@@ -20,8 +20,13 @@ def offline_env(tmp_path, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("CTRTOOL_", "DOCKER_", "CONTAINERD_", "CONTAINER_RUNTIME", "IMAGE_SERVICE", "CRI_"))
+        if not k.startswith(
+            ("CTRTOOL_", "DOCKER_", "CONTAINERD_", "CONTAINER_RUNTIME", "IMAGE_SERVICE", "CRI_", "CONTAINERS_")
+        )
     }
+    # no user's rootless podman store of this machine: a passwd file with no users
+    no_users = tmp_path / "no-users.passwd"
+    no_users.touch()
     env.update(
         {
             "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
@@ -30,6 +35,7 @@ def offline_env(tmp_path, **extra: str) -> dict[str, str]:
             "DOCKER_HOST": f"unix://{tmp_path}/nonexistent-docker.sock",
             "CONTAINERD_ADDRESS": f"{tmp_path}/nonexistent-containerd.sock",
             "CONTAINER_RUNTIME_ENDPOINT": f"unix://{tmp_path}/nonexistent-cri.sock",
+            "CTRTOOL_PASSWD_FILE": str(no_users),
         }
     )
     env.update(extra)

@@ -84,10 +84,15 @@ class Replay:
                 "CONTAINER_RUNTIME_ENDPOINT",
                 "IMAGE_SERVICE_ENDPOINT",
                 "CRI_CONFIG_FILE",
+                "CONTAINERS_STORAGE_CONF",
+                "CTRTOOL_PASSWD_FILE",
             )
         }
         env.update(self.env)
         env["XDG_CONFIG_HOME"] = "/nonexistent-ctrtool-replay"
         # a replay answers tool calls: the tool path, never a live containerd's files on this machine
         env["CTRTOOL_VIA"] = "tools"
+        # nor this machine's podman stores: a rootful one that does not exist, no users' homes
+        env["CONTAINERS_STORAGE_CONF"] = str(ROOT.parent / "replay_no_podman" / "storage.conf")
+        env["CTRTOOL_PASSWD_FILE"] = str(ROOT.parent / "replay_no_podman" / "passwd")
         return load(Flags(), env=env)

@@ -27,7 +27,7 @@ def flat(text: str) -> str:
     "args, words",
     [
         (["images", "-o", "xml"], "'xml' is not one of table, wide, json, yaml"),
-        (["images", "--backend", "podman"], "unknown backend 'podman'"),
+        (["images", "--backend", "nerdctl"], "unknown backend 'nerdctl'"),
         (["images", "--backend", "ctr", "--all-backends"], "either --backend or --all-backends"),
         (["info", "-o", "csv"], "'csv' is not one of"),
     ],

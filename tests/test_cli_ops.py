@@ -33,7 +33,7 @@ def flat(text: str) -> str:
         (["exec", "-b", "docker", "web", "--"], "no command given"),
         (["exec", "-b", "docker", "-n", "default", "web", "--", "true"], "-n/--namespace is for ctr"),
         (["rm", "-b", "crictl", "-n", "default", "web"], "crictl works in containerd namespace k8s.io only"),
-        (["stop", "-b", "podman", "web"], "unknown backend 'podman'"),
+        (["stop", "-b", "nerdctl", "web"], "unknown backend 'nerdctl'"),
         (["ps", "-o", "xml"], "'xml' is not one of"),
         (["inspect", "--type", "volume", "x"], "'volume' is not one of container, image, pod"),
         (["load", "-b", "docker", "/nonexistent/image.tar"], "/nonexistent/image.tar: no such file"),

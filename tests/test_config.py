@@ -51,7 +51,7 @@ def test_valid_config_is_read(tmp_path):
         ("timeout: soon\n", 1, "'timeout' must be a number"),
         ("timeout: -1\n", 1, "positive"),
         ("ctr:\n  address: [a, b]\n", 2, "'ctr.address' must be a string"),
-        ("backends: [docker, podman]\n", 1, "unknown backend 'podman'"),
+        ("backends: [docker, nerdctl]\n", 1, "unknown backend 'nerdctl'"),
         ("ctr: x\n", 1, "'ctr' must be a mapping"),
         ("a: [1, 2\nb: 3\n", 2, "not valid YAML"),
         ("- just\n- a list\n", 1, "top level must be a mapping"),

@@ -94,7 +94,7 @@ def test_failures_are_typed_and_name_the_side(lab_env, tools):
     assert err == "ctrtool: error: --to ctr:NS: 'not_a/valid ns' is not a containerd namespace", err
     usage = ctrtool("copy", SCRATCH, "--from", "docker", "--to", "docker", env=lab_env)
     assert usage.returncode == 2 and "onto itself" in usage.stderr
-    wrong = ctrtool("copy", SCRATCH, "--from", "podman", "--to", "docker", env=lab_env)
+    wrong = ctrtool("copy", SCRATCH, "--from", "nerdctl", "--to", "docker", env=lab_env)
     assert wrong.returncode == 2 and "docker|ctr[:NS]|crictl" in wrong.stderr
 
 

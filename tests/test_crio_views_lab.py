@@ -14,7 +14,7 @@ import pytest
 from helpers import ctrtool, ctrtool_json, doctor
 
 from ctrtool.lab.common import DEMO_IMAGE, PAUSE_IMAGE
-from ctrtool.lab.crio import CRIO_CONTAINER
+from ctrtool.lab.crio import CRIO_CONTAINER, PODMAN_CONTAINER, ROOTLESS_IMAGE, ROOTLESS_USER
 
 pytestmark = pytest.mark.lab
 
@@ -146,3 +146,117 @@ def test_doctor_says_when_the_system_storage_conf_is_another_store(crio_env, gra
     assert any(s.startswith("/proc/") and s.endswith("/cmdline") for s in sources), sources
     (fix,) = result["fixes"]
     assert fix["file"] == str(conf) and fix["lines"] == [f'graphroot = "{graphroot}"']
+
+
+# -- podman beside CRI-O: one store for rootful podman and CRI-O, a store of its own per user --------
+
+
+def podman(env: dict[str, str], *args: str):
+    proc = subprocess.run(["podman", *args], env=env, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout) if "json" in args else proc.stdout
+
+
+def tree_state(path: str) -> list[tuple[str, int, int, int]]:
+    out = []
+    for base, dirs, files in os.walk(path):
+        for name in sorted(dirs + files):
+            st = os.lstat(os.path.join(base, name))
+            out.append((os.path.join(base, name), st.st_size, st.st_mtime_ns, st.st_uid))
+    return sorted(out)
+
+
+def all_backends(env: dict[str, str], command: str) -> list[dict]:
+    """`ctrtool COMMAND -A -o json`: this machine has docker's and ctr's clients but the crio lab
+    no daemon of theirs, so they are reported (exit 3), each in one line, and the rest printed."""
+    proc = ctrtool(command, "-A", "-o", "json", env=env)
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ctrtool: error:")]
+    assert proc.returncode == (3 if errors else 0), proc.stderr
+    assert all(": no endpoint found" in ln for ln in errors), proc.stderr
+    assert not [ln for ln in errors if "crictl" in ln or "podman" in ln], proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_rootful_podman_and_cri_o_are_one_store_and_a_users_store_is_another(crio_env, crio_lab, graphroot):
+    rows = all_backends(crio_env, "images")
+    assert {r["backend"] for r in rows} >= {"crictl", "podman"}
+    demo = [r for r in rows if r["ref"] == DEMO_IMAGE]
+    assert {r["backend"] for r in demo} == {"crictl", "podman"}
+    assert {r["store"] for r in demo} == {os.path.join(graphroot, "overlay")}, "one store"
+    assert all(r["copies"] == 1 and r["kubelet_visible"] is True for r in demo), demo
+    # podman's own listing of the same store: the same image ids
+    ids = {f"sha256:{i['Id']}" for i in podman(crio_env, "images", "--format", "json")}
+    assert {r["id"] for r in rows if r["backend"] == "podman" and r["store_owner"] is None} <= ids
+    # the user's store: its own rows, its owner, invisible to the kubelet
+    (theirs,) = [r for r in rows if r["ref"] == ROOTLESS_IMAGE]
+    assert theirs["backend"] == "podman" and theirs["store_owner"] == ROOTLESS_USER
+    assert theirs["store"] == f"{crio_lab.rootless_graphroot}/overlay"
+    assert theirs["kubelet_visible"] is False
+    # layers: the demo image's are unpacked once, under the shared graph root
+    layers, _ = ctrtool_json("layers", "-b", "crictl", "-b", "podman", DEMO_IMAGE, env=crio_env)
+    shared = os.path.join(graphroot, "overlay") + "/"
+    for layer in layers:
+        ours = [c for c in layer["copies"] if c["path"].startswith(shared)]
+        assert [sorted(c["seen_by"]) for c in ours] == [["crictl", "podman"]], layer
+        # the busybox layer is also in the user's store (its own image has it): a copy of its own
+        theirs = [c for c in layer["copies"] if not c["path"].startswith(shared)]
+        assert all(c["path"].startswith(f"{crio_lab.rootless_graphroot}/") for c in theirs)
+        assert layer["stored"] == 1 + len(theirs)
+    # info: both name the same graph root, and podman its user's store
+    infos, _ = ctrtool_json("info", "-b", "crictl", "-b", "podman", env=crio_env)
+    assert {i["root"] for i in infos} == {graphroot}
+    (mine,) = [i for i in infos if i["backend"] == "podman"]
+    assert [(s["user"], s["graphroot"]) for s in mine["user_stores"]] == [
+        (ROOTLESS_USER, str(crio_lab.rootless_graphroot))
+    ]
+    table = ctrtool("info", "-b", "crictl", "-b", "podman", env=crio_env)
+    assert f"crictl and podman keep images in the containers/storage store at {graphroot}" in table.stdout
+
+
+def test_ps_all_backends_shows_the_cri_o_container_and_podmans_own(crio_env):
+    rows = all_backends(crio_env, "ps")
+    got = {(r["backend"], r["name"]): r["state"] for r in rows}
+    assert got[("crictl", CRIO_CONTAINER)] == "running"
+    assert got[("podman", PODMAN_CONTAINER)] == "running"
+
+
+def test_copy_of_an_image_already_in_the_shared_store_writes_nothing(crio_env, graphroot):
+    before = tree_state(os.path.join(graphroot, "overlay-images"))
+    proc = ctrtool("copy", DEMO_IMAGE, "--from", "podman", "--to", "crictl", "--yes", env=crio_env)
+    assert proc.returncode == 2, proc.stderr
+    assert "nothing to copy" in proc.stderr and "one store" in proc.stderr
+    assert tree_state(os.path.join(graphroot, "overlay-images")) == before
+
+
+def test_doctor_finds_the_rootless_only_image_and_its_fix_makes_the_kubelet_see_it(crio_env, crio_lab, graphroot):
+    user_store = crio_lab.rootless_graphroot
+    before_user = tree_state(user_store)
+    names = lambda: {t for i in crictl(crio_env, "images", "--output", "json")["images"] for t in i["repoTags"]}  # noqa: E731
+    assert ROOTLESS_IMAGE not in names()
+    got, proc = doctor("--image", ROOTLESS_IMAGE, "--check", "image", env=crio_env)
+    result = got["image"]
+    assert result["status"] == "fail" and proc.returncode == 1
+    assert f"user {ROOTLESS_USER}, rootless" in result["summary"] and "invisible to the kubelet" in result["summary"]
+    assert "k8s.io" not in json.dumps(result)
+    (fix,) = result["fixes"]
+    assert fix["commands"] == [f"ctrtool copy {ROOTLESS_IMAGE} --from podman --to crictl"]
+    assert all("--yes" not in c for c in fix["commands"])
+    layers_before = set(os.listdir(os.path.join(graphroot, "overlay")))
+    du_before = int(subprocess.run(["du", "-sb", graphroot], capture_output=True, text=True).stdout.split()[0])
+    try:
+        # carried out as a person would (the prompt answered by --yes here, never in the advice)
+        argv = fix["commands"][0].split()[1:] + ["--yes"]
+        done = ctrtool(*argv, env=crio_env)
+        assert done.returncode == 0, done.stderr
+        assert ROOTLESS_IMAGE in names(), "crictl sees it now"
+        got, _ = doctor("--image", ROOTLESS_IMAGE, "--check", "image", env=crio_env)
+        assert got["image"]["status"] == "ok", got["image"]
+        # its one layer is the busybox layer the store had: no layer unpacked again, only metadata
+        assert set(os.listdir(os.path.join(graphroot, "overlay"))) == layers_before
+        du_after = int(subprocess.run(["du", "-sb", graphroot], capture_output=True, text=True).stdout.split()[0])
+        assert 0 < du_after - du_before < 1 << 20, (du_before, du_after)
+        assert tree_state(user_store) == before_user, "the user's store was written"
+    finally:
+        subprocess.run(
+            ["crictl", "--runtime-endpoint", crio_env["CONTAINER_RUNTIME_ENDPOINT"], "rmi", ROOTLESS_IMAGE],
+            capture_output=True,
+        )

@@ -30,6 +30,7 @@ FIELDS = [
     "size_kind",
     "store",
     "store_kind",
+    "store_owner",
     "content_store",
     "copies",
     "ref_copies",

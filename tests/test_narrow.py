@@ -16,7 +16,7 @@ LINES = [
     ["images", "--help"],
     ["images", "-o", "xml"],
     ["images", "--bogus"],
-    ["images", "--backend", "podman"],
+    ["images", "--backend", "nerdctl"],
     ["-t", "0", "images"],
     ["--timeout=abc", "df"],
     ["-H", "unix:///nonexistent.sock", "images", "-b", "ctr", "-b", "docker", "--help"],

@@ -308,3 +308,38 @@ def system_conf(env: Mapping[str, str] | None = None) -> StorageConf:
         if os.path.exists(path):
             return read_conf(path)
     return StorageConf(DEFAULT_GRAPHROOT, DEFAULT_RUNROOT, DEFAULT_DRIVER)
+
+
+def stored_items(contents: Contents, backend: str, label: str) -> list[Any]:
+    """`df`'s items of one store: each layer an image uses once, keyed by its chain id (as every
+    store's unpacked layers are, so that the same layer unpacked in two stores is seen as one), and
+    each other layer (a container's writable one, or one of nothing) by its layer id; their
+    directories, sizes left for core to walk. ``label``: the store in words. ``contents`` must have
+    been read with its containers."""
+    from ..model import CopyKind, StoredItem
+    from .shared import chain_ids
+
+    root = driver_dir(contents.conf)
+    out: dict[str, StoredItem] = {}
+    used: set[str] = set()
+    for image in contents.images:
+        chain = contents.chain(image.top_layer)
+        for layer, chain_id in zip(chain, chain_ids([layer.diff_digest or "" for layer in chain])):
+            used.add(layer.id)
+            path = layer_dir(contents.conf, layer.id)
+            out.setdefault(
+                chain_id,
+                StoredItem(backend, None, CopyKind.UNPACKED, chain_id, path, root, seen_by=[backend], label=label),
+            )
+    writable = {c.layer for c in contents.containers if c.layer}
+    for layer_id in sorted(set(contents.layers) - used):
+        # a container's writable layer; or a layer no image and no container has (left by an
+        # interrupted pull or removal): its bytes are there all the same, said apart
+        kind, words = (
+            (CopyKind.CONTAINER, f"containers in {label}")
+            if layer_id in writable
+            else (CopyKind.UNPACKED, f"layers of no image in {label}")
+        )
+        path = layer_dir(contents.conf, layer_id)
+        out.setdefault(layer_id, StoredItem(backend, None, kind, layer_id, path, root, seen_by=[backend], label=words))
+    return list(out.values())

@@ -30,6 +30,7 @@ class NodeDaemon(str, enum.Enum):
     OWN = "own"  # a daemon of the backend's own (dockerd)
     CONTAINERD = "containerd"  # the containerd that serves the kubelet's CRI
     CRI = "cri"  # the kubelet's CRI endpoint (else containerd's)
+    NONE = "none"  # no daemon to give it (a daemonless tool, podman): `ctrtool nodes` leaves it out
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ class Descriptor:
     digest_is_id_in_namespace: bool = False
     # on a Kubernetes node: the daemon whose socket it is given (fleet's discovery)
     node_daemon: NodeDaemon = NodeDaemon.CONTAINERD
+    # besides being installed (and its endpoint found, when it needs one): what else must hold for it
+    # to be there, found without running the tool (podman: a store on this machine; running podman as
+    # root to ask would create /var/lib/containers/storage). None: nothing else
+    present_when: Callable[[Settings], bool] | None = None
 
     def endpoint(self, settings: Settings) -> Endpoint:
         """Where this backend's tool connects, found the way the tool finds it (``discover``)."""
@@ -87,8 +92,11 @@ class Descriptor:
 
     def present(self, settings: Settings) -> bool:
         """Whether this backend is there to ask: its tool is installed and, for a tool that talks to
-        a daemon, its endpoint is found."""
+        a daemon, its endpoint is found; and what ``present_when`` asks besides (a daemonless tool's
+        store)."""
         if not installed(settings.binary(self.name)):
+            return False
+        if self.present_when is not None and not self.present_when(settings):
             return False
         return not self.needs_endpoint or self.endpoint(settings).address is not None
 

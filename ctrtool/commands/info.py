@@ -78,6 +78,13 @@ def _fields(i: BackendInfo) -> list[tuple[str, Any]]:
         fields.append(("images in", f"containers/storage, graph root {i.root}"))
     else:
         fields.append(("namespace", ", ".join(i.namespaces) or "(not containerd)"))
+    for store in i.user_stores:
+        fields.append(
+            (
+                "user store",
+                f"{store['user']}: {store['graphroot']} (rootless; its directory owned by uid {store['uid']})",
+            )
+        )
     if i.sandbox_image:
         fields.append(("sandbox image", i.sandbox_image))
     fields.append(("images", i.image_count))

@@ -96,11 +96,14 @@ def copy_plan(
         _copy_hint(exc, target, rerun, _image_namespace(settings, target), _owned_namespaces(settings))
         raise
     src_d, dst_d = get_descriptor(src_backend), get_descriptor(dst_backend)
-    # a backend without archives of its own (crictl) moves images through another (ctr) in its namespace
-    mover = operation_adapter(settings, src_d.moves_via, src_d.namespace) if src_d.moves_via else found_adapter
+    # a backend without archives of its own (crictl) moves images through another in its store: ctr
+    # in the CRI's namespace on containerd, the tool writing CRI-O's store on CRI-O (its adapter says)
+    src_via = found_adapter.moves_through() if src_d.moves_via else None
+    mover = operation_adapter(settings, *src_via) if src_via else found_adapter
     if dst_d.moves_via:
-        target_adapter, target_ns = operation_adapter(settings, dst_d.moves_via, dst_d.namespace), dst_d.namespace
-        verify, verify_ns = operation_adapter(settings, dst_backend, dst_ns), dst_d.namespace
+        verify = operation_adapter(settings, dst_backend, dst_ns)
+        via_backend, target_ns = verify.moves_through()
+        target_adapter, verify_ns = operation_adapter(settings, via_backend, target_ns), target_ns
     else:
         target_adapter = operation_adapter(settings, dst_backend, dst_ns)
         target_ns = target_adapter.operation_namespace(dst_ns)
@@ -119,7 +122,9 @@ def copy_plan(
     records = verify.images([verify_ns] if verify_ns else None)
     from ..adapters.base import match_images
 
-    exists = bool(match_images(records, image.ref)[0])
+    there = match_images(records, image.ref)[0]
+    exists = bool(there)
+    _same_store(found_adapter, image, there, src_place, dst_place)
     plan = plan_copy(
         mover,
         image,
@@ -130,8 +135,27 @@ def copy_plan(
         exists,
         f"copy {image.ref} from {src_place} to {dst_place}",
     )
-    cost = _copy_cost(settings, [src_backend, dst_backend, src_d.moves_via, dst_d.moves_via], image, dst_store, plan)
+    movers = [src_via[0] if src_via else None, target_adapter.name if dst_d.moves_via else None]
+    cost = _copy_cost(settings, [src_backend, dst_backend, *movers], image, dst_store, plan)
     return plan, dst_place, cost
+
+
+def _same_store(source: Any, image: Any, there: list[Any], src_place: str, dst_place: str) -> None:
+    """Refuse a copy whose image the target already holds in the same store: two tools on one
+    containers/storage graph root (rootful podman and CRI-O) are one store, and copying would write
+    what is there. Said, and nothing written."""
+    from ..adapters.base import match_images
+
+    if not there:
+        return
+    bare = (image.id or "").removeprefix("sha256:")  # crictl prints ids without the algorithm
+    held = {r.store.key for r in there if r.store and bare and (r.id or "").removeprefix("sha256:") == bare}
+    mine = {r.store.key for r in match_images(source.images(), image.id or image.ref)[0] if r.store}
+    if held & mine:
+        raise UsageError(
+            f"nothing to copy: {image.ref} is already in {dst_place}: {src_place} and {dst_place} are one store",
+            "the kubelet can use it as it is (`ctrtool images -A` shows one copy, seen by both)",
+        )
 
 
 def _copy_cost(settings: Settings, backends: list[str | None], image: Any, dst_store: str, plan: Any) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ..adapters import BACKENDS, adapter_class
+from ..adapters import BACKENDS, adapter_class, get_descriptor
 from ..adapters.base import Adapter
 from ..config import Settings
 from ..errors import CtrtoolError, ToolTimeout, UsageError
@@ -39,13 +39,23 @@ def select_backends(settings: Settings, chosen: Sequence[str] | None, all_backen
     """The backends a command talks to.
 
     ``--backend`` (repeatable) or ``--all-backends`` ask for backends explicitly: each one that then
-    fails is reported. Without them: the config file's ``backends:`` list, else every backend whose
+    fails is reported (``--all-backends``: those whose tool is installed or configured). Without them: the config file's ``backends:`` list, else every backend whose
     tool is installed and whose endpoint is found (so a node without docker just shows ctr and crictl).
     """
     if chosen and all_backends:
         raise UsageError("use either --backend or --all-backends, not both")
     if all_backends:
-        return list(BACKENDS)
+        # every backend whose tool is here (installed, or named in the config file: then a missing
+        # binary is reported), so that each one that does not answer says why; a tool whose presence
+        # is more than being installed (a daemonless tool: its store, present_when) only where
+        # present; a tool neither installed nor configured is not there (a CRI-O node has no docker)
+        def here(b: str) -> bool:
+            d = get_descriptor(b)
+            if d.present_when is not None:
+                return d.present(settings)
+            return _installed(settings.binary(b)) or settings.binary(b) != d.tool
+
+        return [b for b in BACKENDS if here(b)]
     if chosen:
         unknown = [b for b in chosen if b not in BACKENDS]
         if unknown:
@@ -54,7 +64,7 @@ def select_backends(settings: Settings, chosen: Sequence[str] | None, all_backen
     configured = settings.default_backends()
     if configured:
         return list(configured)
-    present = [b for b in BACKENDS if _installed(settings.binary(b)) and settings.endpoint(b).address]
+    present = [b for b in BACKENDS if get_descriptor(b).present(settings)]
     if not present:
         raise CtrtoolError(
             "no backend found: none of docker, ctr, crictl is installed with a reachable endpoint",

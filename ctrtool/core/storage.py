@@ -245,7 +245,7 @@ def disk_usage(settings: Settings, backends: Sequence[str], namespaces: Sequence
         row = stores.get(sid)
         if row is None:
             row = stores[sid] = StoreUsage(
-                store_name(kind, item.backend, item.namespace), kind, item.backend, namespace, item.store
+                item.label or store_name(kind, item.backend, item.namespace), kind, item.backend, namespace, item.store
             )
         row.seen_by += [b for b in item.seen_by if b not in row.seen_by]
         spaces = item.namespaces if kind == CopyKind.BLOB else ([item.namespace] if item.namespace else [])

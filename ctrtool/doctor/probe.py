@@ -118,10 +118,10 @@ class Probe:
 
     def own_daemons(self) -> list[str]:
         """The backends with a daemon and a store of their own (docker): neither the CRI's view nor
-        containerd's client."""
-        from ..adapters import BACKENDS
+        containerd's client, nor a daemonless tool (its descriptor needs no endpoint)."""
+        from ..adapters import BACKENDS, get_descriptor
 
-        return [b for b in BACKENDS if b not in (self.cri, self.containerd)]
+        return [b for b in BACKENDS if b not in (self.cri, self.containerd) and get_descriptor(b).needs_endpoint]
 
     def answer(self, backend: str) -> Answer:
         """Whether ``backend``'s daemon answers, and what it says of itself (``Adapter.answer``),

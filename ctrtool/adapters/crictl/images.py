@@ -170,13 +170,54 @@ class CrictlImages(CrictlBase):
             destructive=True,
         )
 
+    def moves_through(self) -> tuple[str, str | None]:
+        """containerd: ctr in the CRI's namespace. CRI-O: the backend whose tool writes CRI-O's
+        containers/storage store (rootful podman on the same graph root); none: Unsupported."""
+        namespace = cri_namespace(self.version())
+        if namespace is not None:
+            return super().moves_through()
+        from ... import registry
+        from .. import adapter_class
+        from ..cstorage import conf_of_images_dir
+
+        fs = self.imagefs()
+        conf = conf_of_images_dir(fs) if fs else None
+        if conf is None:
+            raise Unsupported("crictl's runtime keeps its images where ctrtool knows no tool that writes them")
+        for name in registry.BACKENDS:
+            if name != self.name and registry.descriptor(name).archives:
+                adapter = adapter_class(name)(self.settings)
+                if adapter.stores_at(conf.graphroot):
+                    return name, None
+        raise Unsupported(
+            f"no tool here writes the CRI runtime's store (containers/storage, graph root {conf.graphroot})",
+            "point rootful podman at it (graphroot in /etc/containers/storage.conf, or CONTAINERS_STORAGE_CONF): "
+            "`ctrtool doctor --check snapshotter` gives the line",
+        )
+
+    def _store_hint(self, args: Sequence[str]) -> str | None:
+        """On a CRI runtime that is not containerd (CRI-O): how to do it in its containers/storage
+        store instead, with podman on the same graph root; None on containerd."""
+        from ..cstorage import conf_of_images_dir
+
+        if cri_namespace(self.version()) is not None:
+            return None
+        fs = self.imagefs()
+        conf = conf_of_images_dir(fs) if fs else None
+        root = f" (graph root {conf.graphroot})" if conf else ""
+        return (
+            f"the CRI's runtime keeps its images in containers/storage{root}: with podman on the same graph "
+            f"root (`ctrtool info -A` shows both), {shlex.join(['ctrtool', *args])}"
+        )
+
     def plan_tag(self, image: ImageTarget, target: str, replaces: ImageRecord | None = None) -> Plan:
         # ctr works on names: given an image ID, the hint names the image by one of its names (ctr
         # refuses an ID with several names)
         name = next((t for t in image.tags if not t.startswith("sha256:")), image.ref)
         raise Unsupported(
             "crictl cannot tag images: the CRI has no tag call",
-            "the CRI sees containerd namespace k8s.io: "
+            self._store_hint(["tag", "--backend", "podman", name, target])
+            or "the CRI sees containerd namespace k8s.io: "
             + shlex.join(["ctrtool", "tag", "--backend", "ctr", "-n", "k8s.io", name, target]),
         )
 
@@ -186,7 +227,8 @@ class CrictlImages(CrictlBase):
     def plan_load(self, path: str, namespace: str | None = None, replaces: Sequence[str] = ()) -> Plan:
         raise Unsupported(
             "crictl cannot load images: the CRI has no import call",
-            "import it into containerd namespace k8s.io, the one the kubelet sees: "
+            self._store_hint(["load", "--backend", "podman", path])
+            or "import it into containerd namespace k8s.io, the one the kubelet sees: "
             f"ctrtool load --backend ctr -n k8s.io {path}  (runs: ctr -n k8s.io images import {path})",
         )
 
@@ -194,7 +236,8 @@ class CrictlImages(CrictlBase):
         refs = " ".join(i.ref for i in images)
         raise Unsupported(
             "crictl cannot save images: the CRI has no export call",
-            f"export them from containerd namespace k8s.io: ctrtool save --backend ctr -n k8s.io "
+            self._store_hint(["save", "--backend", "podman", "-o", path, *(i.ref for i in images)])
+            or f"export them from containerd namespace k8s.io: ctrtool save --backend ctr -n k8s.io "
             f"-o {path} {refs}  (runs: ctr -n k8s.io images export {path} {refs})",
         )
 
@@ -216,6 +259,7 @@ class CrictlImages(CrictlBase):
                 "images": lambda: self.run("images", "--output", "json"),
                 "ps": lambda: self.run("ps", "--all", "--output", "json"),
                 "info": lambda: self.run("info", "--output", "json", check=False),
+                "version": self.version,
             }
         )
         listed = {key: load_json(got[key], self.endpoint.address) for key in ("images", "ps")}
@@ -226,7 +270,8 @@ class CrictlImages(CrictlBase):
                 got["images" if "images" in str(exc) else "ps"], str(exc), self.endpoint.address
             ) from None
         argv = self.argv("rmi", "--prune")
-        where = f"through the CRI in {self.container_namespace()}"
+        namespace = cri_namespace(got["version"])
+        where = f"through the CRI in {namespace}" if namespace else "through the CRI, in its runtime's store"
         if not doomed:
             return Plan(
                 f"remove the images no container uses {where}",

@@ -12,7 +12,7 @@ from ...errors import Unsupported
 from ...facts import Answer, CriImage
 from ...model import BackendInfo, CopyKind, ImageStore, StoredItem
 from ...runner import not_understood
-from ..shared import chain_ids, is_image_layer, parallel
+from ..shared import is_image_layer, parallel
 from .common import CrictlBase
 from .parse import (
     containerd_snapshotter,
@@ -92,40 +92,10 @@ class CrictlStores(CrictlBase):
         ]
 
     def _storage_usage(self, imagefs: str | None) -> list[StoredItem]:
-        """CRI-O: every layer of its containers/storage store, from the store's metadata read once:
-        an image's layer is keyed by its chain id (as every store's is, so that the same layer
-        unpacked in two stores is seen as one), a container's own layer by its layer id."""
-        from ..cstorage import driver_dir, layer_dir, read
+        """CRI-O: every layer of its containers/storage store, from the store's metadata read once."""
+        from ..cstorage import read, stored_items
 
-        conf = self.storage_conf(imagefs)
-        contents = read(conf)
-        root = driver_dir(conf)
-        out: dict[str, StoredItem] = {}
-        image_layers: set[str] = set()
-        for image in contents.images:
-            chain = contents.chain(image.top_layer)
-            for layer, chain_id in zip(chain, chain_ids([layer.diff_digest or "" for layer in chain])):
-                image_layers.add(layer.id)
-                out.setdefault(
-                    chain_id,
-                    StoredItem(
-                        self.name,
-                        None,
-                        CopyKind.UNPACKED,
-                        chain_id,
-                        layer_dir(conf, layer.id),
-                        root,
-                        seen_by=[self.name],
-                    ),
-                )
-        for layer_id in sorted(set(contents.layers) - image_layers):
-            out.setdefault(
-                layer_id,
-                StoredItem(
-                    self.name, None, CopyKind.CONTAINER, layer_id, layer_dir(conf, layer_id), root, seen_by=[self.name]
-                ),
-            )
-        return list(out.values())
+        return stored_items(read(self.storage_conf(imagefs), containers=True), self.name, "containers/storage")
 
     def info(self) -> BackendInfo:
         got = parallel(

@@ -86,6 +86,21 @@ class ImagesPart(PartBase):
         raise NotImplementedError
 
     # -- copying images between stores ---------------------------------------------------------
+    def moves_through(self) -> tuple[str, str | None]:
+        """(the backend whose tool moves images in and out of this one's store, its namespace), for
+        a backend without archives of its own (its descriptor's ``moves_via``); crictl decides by
+        its runtime (containerd: ctr in k8s.io; CRI-O: the tool whose store is CRI-O's)."""
+        from ... import registry
+
+        d = registry.descriptor(self.name)
+        if not d.moves_via:
+            raise Unsupported(f"{self.name} moves its images itself")
+        return d.moves_via, d.namespace
+
+    def stores_at(self, graphroot: str) -> bool:
+        """Whether this backend's own tool writes the containers/storage store on ``graphroot``."""
+        return False
+
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
         """The call that writes image ``ref`` as a tar archive on stdout."""
         raise Unsupported(f"{self.name} cannot export images")

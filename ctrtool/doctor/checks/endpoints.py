@@ -28,6 +28,9 @@ def run(probe: Probe, options: Options) -> Result:
         if not probe.installed(backend):
             details.append(f"{backend}: not installed ({probe.settings.binary(backend)} is not on PATH)")
             continue
+        if not get_descriptor(backend).needs_endpoint:  # a daemonless tool: nothing to reach
+            details.append(f"{backend}: no daemon, so no endpoint to check")
+            continue
         if ep.address is None:
             details.append(f"{backend}: no endpoint found (looked at {', '.join(ep.looked_at)})")
             continue

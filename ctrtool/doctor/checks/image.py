@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import shlex
+from typing import Any
 
 from .. import Evidence, Fix, Options, Result, Skip, Status
 from ..probe import Probe
-from .common import containerd, place_flags, place_words
+from .common import containerd, error_evidence, place_flags, place_words
 from .placement import copy_fix, load_fix, locate
 from .snapshotter import unpack_fix
 
@@ -129,6 +130,9 @@ def run(probe: Probe, options: Options) -> Result:
     if resolved:
         ref = resolved[0]
     policy = _pull_policy_problem(ref)
+    store = probe.cri_store()
+    if store is not None:
+        return _in_runtime_store(probe, ref, resolved, policy, store)
     where = locate(probe, ref)
     if not where.ctr_known and not where.cri_known:
         raise Skip("neither ctr nor crictl could list images: " + "; ".join(where.problems))
@@ -235,3 +239,78 @@ def _tag_fix(probe: Probe, stored: str, name: str) -> Fix:
         f"give it the name the kubelet asks for: tag {stored} as {name} in k8s.io",
         commands=[shlex.join(argv) for argv in plan.commands],
     )
+
+
+def _in_runtime_store(probe: Probe, ref: str, resolved: Any, policy: Any, store: Any) -> Result:
+    """A CRI runtime on containers/storage (CRI-O): REF is the kubelet's when the CRI lists it under
+    the name a pod spec normalises to (its store is the one it lists); else where else it is on the
+    node (a user's rootless podman store, docker, containerd), and the `ctrtool copy` into it."""
+    from ...adapters.base import canonical_ref
+    from ...errors import CtrtoolError
+    from .placement import elsewhere_rows
+
+    name = canonical_ref(ref)
+    details = ([resolved[1]] if resolved else []) + (
+        [f"a pod spec naming {ref!r} asks the CRI for {name}"] if name != ref else []
+    )
+    try:
+        listed = [i for i in probe.cri_images() if any(canonical_ref(t) == name for t in i.repo_tags or [])]
+    except CtrtoolError as exc:
+        raise Skip(f"the CRI did not list its images: {exc.message}", [error_evidence(exc)]) from None
+    evidence = []
+    found = probe.evidence("images", "--output", "json", tool=probe.cri, excerpt=f"{len(listed)} image(s) named {name}")
+    if found:
+        evidence.append(found)
+    here = f"the CRI runtime's store (containers/storage, graph root {store.graphroot})"
+    if not listed:
+        details += [policy[0]] if policy else []
+        why = f"the kubelet looks for {name} in the CRI runtime's store"
+        rows = elsewhere_rows(probe, ref)
+        if rows:
+            places = "; ".join(dict.fromkeys(_row_words(r) for r in rows))
+            first = rows[0]
+            return Result(
+                NAME,
+                TITLE,
+                Status.FAIL,
+                f"{ref} is not in {here}, which the kubelet uses; it is in {places}, invisible to the kubelet",
+                evidence=evidence,
+                fixes=[
+                    copy_fix(
+                        ref, (first.backend, first.namespace), why, probe, to="the CRI runtime's containers/storage"
+                    )
+                ],
+                details=details,
+            )
+        return Result(
+            NAME,
+            TITLE,
+            Status.FAIL,
+            f"{ref} is nowhere on this node: the kubelet must pull it",
+            evidence=evidence,
+            fixes=[load_fix(ref, why)],
+            details=details,
+        )
+    status, problems, fixes = Status.OK, [], []
+    if policy:
+        status = Status.WARN
+        problems.append(policy[0])
+        fixes.append(policy[1])
+    if problems:
+        return Result(
+            NAME, TITLE, status, f"{ref}: " + "; ".join(problems), evidence=evidence, fixes=fixes, details=details
+        )
+    return Result(
+        NAME,
+        TITLE,
+        Status.OK,
+        f"{ref} is in {here} as {name}, visible to the CRI: the kubelet can start it without pulling "
+        "(imagePullPolicy IfNotPresent or Never)",
+        evidence=evidence,
+        details=details,
+    )
+
+
+def _row_words(r: Any) -> str:
+    where = place_words(r.backend, r.namespace)
+    return f"{where}: {r.store.words()}" if r.store and r.store.owner else where

@@ -126,9 +126,30 @@ def _elsewhere(probe: Probe, ref: str, namespace: str) -> list[tuple[str, str | 
     return sorted(places, key=lambda p: (get_descriptor(p[0]).selects_namespace, p[1] or ""))
 
 
-def copy_fix(ref: str, place: tuple[str, str | None], why: str, probe: Probe | None = None) -> Fix:
-    """The `ctrtool copy` that brings ``ref`` from ``place`` to the kubelet (ctr namespace k8s.io),
-    with what it will add on disk (from the byte account) when the stores could be read."""
+def elsewhere_rows(probe: Probe, ref: str) -> list[Any]:
+    """The image rows named ``ref`` that no backend with pods (the CRI's own view) listed: where
+    else the image is, in each backend's words (a user's rootless store with its owner)."""
+    from ...adapters import get_descriptor
+    from ...adapters.base import canonical_ref
+
+    try:
+        rows = probe.images().rows
+    except CtrtoolError:
+        return []
+    name = canonical_ref(ref)
+    return [
+        r
+        for r in rows
+        if r.ref and canonical_ref(r.ref) == name and not get_descriptor(r.backend).has_pods and not r.kubelet_visible
+    ]
+
+
+def copy_fix(
+    ref: str, place: tuple[str, str | None], why: str, probe: Probe | None = None, to: str | None = None
+) -> Fix:
+    """The `ctrtool copy` that brings ``ref`` from ``place`` to the kubelet (``to``: the kubelet's
+    store in words; ctr namespace k8s.io unless said), with what it will add on disk (from the byte
+    account) when the stores could be read."""
     backend, namespace = place
     from ...adapters import get_descriptor
 
@@ -136,7 +157,7 @@ def copy_fix(ref: str, place: tuple[str, str | None], why: str, probe: Probe | N
     where = place_words(backend, namespace)
     cost = _copy_cost(probe, ref, place) if probe is not None else None
     return Fix(
-        f"{why}: it is in {where}; copy it to the kubelet's store (containerd namespace k8s.io)"
+        f"{why}: it is in {where}; copy it to the kubelet's store ({to or 'containerd namespace k8s.io'})"
         + (f"; the copy {cost.words()}" if cost is not None else ""),
         commands=[shlex.join(["ctrtool", "copy", ref, "--from", source, "--to", cri()])],
     )
