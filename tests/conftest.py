@@ -142,6 +142,23 @@ def crio_env(crio_lab):
     return env
 
 
+@pytest.fixture(scope="session")
+def kube_cluster():
+    """The mixed kube lab of tests/test_lab_kube.py's directory (two containerd nodes and one CRI-O
+    node) for `ctrtool nodes` (tests/test_nodes_lab.py, tests/test_nodes_crio_lab.py): started fresh
+    once for both (what an earlier run left must not decide this one's results), purged at the end.
+    tests/test_lab_kube.py, last, starts its own in the same directory (its fixture purges first)."""
+    from test_lab_kube import _up, purge, require_lab
+
+    require_lab()
+    purge()
+    _up()
+    try:
+        yield
+    finally:
+        purge()
+
+
 @pytest.fixture
 def native(lab, lab_env):
     """The native tools on the lab (tests/workloads.py), cleaning up what a test made with them."""
@@ -176,8 +193,15 @@ def tmux(tmp_path_factory):
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """The tests that need a lab built with Go from source run last: the crio lab's, then the
-    Kubernetes lab's (README's examples, `ctrtool nodes` on it, then the lab itself): on a fresh
+    Kubernetes lab's (README's examples, `ctrtool nodes` on it and on its CRI-O node, one lab for
+    both, then the lab itself): on a fresh
     machine their builds (scripts/dev.sh starts them beside the first tests, crio first) have had time
     to finish."""
-    late = ("tests/test_lab_crio.py", "tests/test_readme_lab.py", "tests/test_nodes_lab.py", "tests/test_lab_kube.py")
+    late = (
+        "tests/test_lab_crio.py",
+        "tests/test_readme_lab.py",
+        "tests/test_nodes_lab.py",
+        "tests/test_nodes_crio_lab.py",
+        "tests/test_lab_kube.py",
+    )
     items.sort(key=lambda item: next((i + 1 for i, f in enumerate(late) if item.nodeid.startswith(f)), 0))

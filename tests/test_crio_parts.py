@@ -107,3 +107,66 @@ def test_open_lab_gives_a_crio_lab(tmp_path):
     assert env["CONTAINER_RUNTIME_ENDPOINT"] == env["IMAGE_SERVICE_ENDPOINT"] == f"unix://{lab.socket}"
     assert "DOCKER_HOST" not in env and "CONTAINERD_ADDRESS" not in env
     assert os.path.dirname(lab.status()["daemons"][0]["pidfile"]) == str(tmp_path / "lab" / "crio")
+
+
+def test_a_kube_lab_with_crio_nodes_names_them_and_records_how_many(tmp_path):
+    from ctrtool.lab import open_lab
+    from ctrtool.lab.crionode import CrioNode
+    from ctrtool.lab.kube import KubeLab
+    from ctrtool.lab.kubenode import KUBE_PAUSE_IMAGE, NodeRuntime
+
+    d = tmp_path / "kube"
+    lab = open_lab(str(d), "kube", 1, 1)
+    assert isinstance(lab, KubeLab) and lab.crio_count == 1
+    assert [n.name for n in lab.nodes] == ["node-1", "node-crio-1"]
+    assert isinstance(lab.nodes[0], NodeRuntime) and isinstance(lab.nodes[1], CrioNode)
+    crio = lab.nodes[1]
+    assert crio.sandbox_image == KUBE_PAUSE_IMAGE
+    assert crio.graphroot == d / "nodes" / "node-crio-1" / "storage"
+    assert crio.cgroup_root != lab.nodes[0].cgroup_root and crio.cgroup_root.endswith("-node-crio-1")
+    status = lab.status()
+    assert [(n["name"], n["runtime"]) for n in status["nodes"]] == [("node-1", "containerd"), ("node-crio-1", "cri-o")]
+    names = [x["name"] for x in status["daemons"]]
+    assert names[-2:] == ["node-crio-1/crio", "node-crio-1/kubelet"]
+    assert "node-crio-1/containerd" not in names and "node-crio-1/dockerd" not in names
+    # the counts as `up` records them: asked again, or left out
+    (d / "kube").mkdir(parents=True)
+    (d / "kube" / "nodes").write_text("1\n")
+    (d / "kube" / "crio-nodes").write_text("1\n")
+    assert KubeLab(d).crio_count == 1 and KubeLab(d).node_count == 1
+    with pytest.raises(LabError, match="holds a lab of 1 crio-node"):
+        KubeLab(d, crio_nodes=2)
+    with pytest.raises(LabError, match="holds a lab of 1 node"):
+        KubeLab(d, nodes=2)
+    with pytest.raises(LabError, match="--crio-nodes 9: a kube lab has 0 to 4 crio-nodes"):
+        KubeLab(tmp_path / "other", crio_nodes=9)
+    assert KubeLab(tmp_path / "plain").crio_count == 0
+    # a lab made before --crio-nodes: none, and none added (its certificates name its nodes only)
+    (d / "kube" / "crio-nodes").unlink()
+    assert KubeLab(d).crio_count == 0
+    with pytest.raises(LabError, match="holds a lab of 0 crio-node"):
+        KubeLab(d, crio_nodes=1)
+
+
+def test_crio_nodes_are_for_the_kube_profile_only(tmp_path):
+    from ctrtool.lab import open_lab
+
+    with pytest.raises(LabError, match="--crio-nodes is for the kube profile"):
+        open_lab(str(tmp_path / "lab"), "crio", None, 1)
+
+
+def test_a_crio_node_starts_crio_in_a_namespace_where_root_is_shared(tmp_path):
+    """The script CRI-O is started through: makes / shared (in the namespace unshare made), then
+    becomes CRI-O with its argv unchanged."""
+    from ctrtool.lab.crionode import NAMESPACE_SCRIPT
+
+    fake_mount = tmp_path / "mount"
+    fake_mount.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "said"}\n')
+    fake_mount.chmod(0o755)
+    res = subprocess.run(
+        ["/bin/sh", "-c", NAMESPACE_SCRIPT, "crio-ns", str(fake_mount), "/bin/echo", "--listen", "a b"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0 and res.stdout == "--listen a b\n"
+    assert (tmp_path / "said").read_text() == "--make-shared /\n"

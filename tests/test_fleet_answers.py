@@ -141,3 +141,34 @@ def test_a_nodes_df_round_trips_through_store_usage_records():
     got = fleet_run._outcome("n", "p", state, log)
     assert got.df is not None and all(isinstance(s, StoreUsage) for s in got.df.stores)
     assert plain(got.df) == doc
+
+
+def test_a_cri_o_nodes_row_keeps_its_store_and_no_namespace():
+    """CRI-O's images: no containerd namespace, the containers/storage graph root's overlay dir."""
+    store = Store(StoreKind.CSTORAGE, "/g/overlay", "/g/overlay")
+    r = ImageRecord("crictl", None, "app:1", A, M, 2_000_000, "reported", store, kubelet_visible=True)
+    row = json.loads(json.dumps(r.to_dict()))
+    assert row["store_kind"] == "containers-storage" and row["namespace"] is None
+    back = image_record(row)
+    assert back.to_dict() == r.to_dict() and back.store is not None and back.store.kind is StoreKind.CSTORAGE
+    log = onnode.encode({"reports": [{"argv": ["images", "-o", "json"], "exit": 0, "stdout": json.dumps([row])}]})
+    state = pod_state({"metadata": {"name": "p"}, "spec": {}, "status": {"phase": "Succeeded"}})
+    places = where.row(fleet_run._outcome("n", "p", state, log), "app:1", [])
+    assert places.to_dict()["present"] == [
+        {"backend": "crictl", "namespace": None, "ref": "app:1", "id": A, "kubelet_visible": True}
+    ]
+    assert places.kubelet_visible is True and where.stores_words(places) == "crictl"
+
+
+def test_the_only_dockerd_is_not_a_cri_o_nodes_when_it_runs_on_another_nodes_containerd():
+    from types import SimpleNamespace
+
+    from ctrtool.fleet.onnode import _on_other_node
+
+    ours = SimpleNamespace(endpoint="unix:///lab/nodes/node-crio-1/crio/crio.sock")
+    theirs = SimpleNamespace(endpoint="unix:///lab/nodes/node-1/containerd/containerd.sock")
+    dockerd = ["dockerd", "--containerd", "/lab/nodes/node-1/containerd/containerd.sock"]
+    assert _on_other_node(dockerd, [ours, theirs], ours)
+    # the host's one node: its dockerd on docker's own containerd, or on none named
+    assert not _on_other_node(["dockerd", "--containerd", "/run/docker/containerd/containerd.sock"], [ours], ours)
+    assert not _on_other_node(["dockerd"], [ours, theirs], ours)

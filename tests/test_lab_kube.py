@@ -1,5 +1,6 @@
 """The kube lab profile: a real Kubernetes v1.37.2 cluster of two nodes, each a kubelet on its own
-containerd 2.4.2, through the CLI (`ctrtool lab up --profile kube`). No mocks.
+containerd 2.4.2, and a third on CRI-O 1.37 (`--crio-nodes 1`: a mixed cluster), through the CLI
+(`ctrtool lab up --profile kube`). No mocks.
 
 Its own module-scoped lab (kube is not one of the shared fixtures' profiles), in
 $CTRTOOL_TEST_LAB_DIR-kube. Skipped when not root or a binary is missing; failed instead when CI=true.
@@ -26,7 +27,9 @@ from ctrtool.lab import DEMO_IMAGE, LabError
 pytestmark = pytest.mark.lab
 
 LAB_DIR = pathlib.Path(lab_dir_for("kube"))
-NODES = ("node-1", "node-2")
+NODES = ("node-1", "node-2")  # on containerd
+CRIO_NODES = ("node-crio-1",)  # on CRI-O
+ALL_NODES = NODES + CRIO_NODES
 # where a kubelet, kubectl or the control plane write when nothing stops them
 OUTSIDE = (
     "/var/lib/kubelet",
@@ -55,7 +58,9 @@ def _unavailable() -> str | None:
         return f"missing: {', '.join(missing)}"
     if profiles.built_binaries(profiles.get("kube")) is None and not profiles.find_go():
         return "go is not installed and the kube binaries are not built"
-    return None
+    from conftest import crio_unavailable_reason
+
+    return crio_unavailable_reason()  # the CRI-O node's
 
 
 def _ctrtool(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
@@ -67,7 +72,7 @@ def _ctrtool(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
 
 
 def _up() -> subprocess.CompletedProcess:
-    res = _ctrtool("lab", "up", "--profile", "kube", "--nodes", "2", "--dir", str(LAB_DIR))
+    res = _ctrtool("lab", "up", "--profile", "kube", "--nodes", "2", "--crio-nodes", "1", "--dir", str(LAB_DIR))
     assert res.returncode == 0, res.stderr[-3000:]
     return res
 
@@ -93,9 +98,19 @@ def _kubectl(*args: str, timeout: float = 120, check: bool = True) -> subprocess
     return res
 
 
+def root_propagation() -> str:
+    """The optional fields of the host's / in mountinfo ("" when private, "shared:N" when shared)."""
+    for line in pathlib.Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" - ")[0].split()
+        if fields[4] == "/":
+            return " ".join(fields[6:])
+    return "?"
+
+
 def _host_state() -> dict:
     sysctls = {s: pathlib.Path("/proc/sys", s).read_text().strip() for s in SYSCTLS}
-    return {"exists": {p: os.path.lexists(p) for p in OUTSIDE}, "sysctls": sysctls}
+    # the CRI-O node makes / shared in its own mount namespace only
+    return {"exists": {p: os.path.lexists(p) for p in OUTSIDE}, "sysctls": sysctls, "root": root_propagation()}
 
 
 def _iptables_kube_chains() -> list[str]:
@@ -150,18 +165,21 @@ def kube_lab():
 
 def test_nodes_ready(kube_lab):
     nodes = json.loads(_kubectl("get", "nodes", "-o", "json").stdout)["items"]
-    assert sorted(n["metadata"]["name"] for n in nodes) == list(NODES)
+    assert sorted(n["metadata"]["name"] for n in nodes) == list(ALL_NODES)
     for node in nodes:
         ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
         assert ready and ready[0]["status"] == "True", node["status"]["conditions"]
         info = node["status"]["nodeInfo"]
         assert info["kubeletVersion"] == "v1.37.2"
-        assert info["containerRuntimeVersion"].startswith("containerd://2.4.2")  # "2.4.2+unknown": a go build
+        if node["metadata"]["name"] in CRIO_NODES:
+            assert info["containerRuntimeVersion"] == "cri-o://1.37.0"
+        else:
+            assert info["containerRuntimeVersion"].startswith("containerd://2.4.2")  # "2.4.2+unknown": a go build
     # one node IP (the bridge's gateway), one kubelet port each
     ips = {a["address"] for n in nodes for a in n["status"]["addresses"] if a["type"] == "InternalIP"}
     ports = {n["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] for n in nodes}
     assert len(ips) == 1 and not next(iter(ips)).startswith("127.")
-    assert len(ports) == 2
+    assert len(ports) == len(ALL_NODES)
 
 
 def test_status_lists_every_daemon(kube_lab):
@@ -170,6 +188,7 @@ def test_status_lists_every_daemon(kube_lab):
     daemons = {d["name"]: d for d in json.loads(res.stdout)["daemons"]}
     expected = {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
     expected |= {f"{n}/{d}" for n in NODES for d in ("containerd", "dockerd", "kubelet")}
+    expected |= {f"{n}/{d}" for n in CRIO_NODES for d in ("crio", "kubelet")}
     assert set(daemons) == expected
     for name, d in daemons.items():
         assert d["running"] and d["pid"], name
@@ -179,7 +198,7 @@ def test_status_lists_every_daemon(kube_lab):
 
 
 def test_a_pod_runs_on_each_node(kube_lab):
-    for node in NODES:
+    for node in ALL_NODES:
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -202,12 +221,15 @@ def test_a_pod_runs_on_each_node(kube_lab):
         )
         assert res.returncode == 0, res.stderr
     try:
-        for node in NODES:
+        for node in ALL_NODES:
             _kubectl("wait", "--for=condition=Ready", f"pod/demo-{node}", "--timeout=120s", timeout=150)
         pods = json.loads(_kubectl("get", "pods", "-l", "app=ctrtool-lab-test", "-o", "json").stdout)["items"]
-        assert sorted(p["spec"]["nodeName"] for p in pods) == list(NODES)
+        assert sorted(p["spec"]["nodeName"] for p in pods) == list(ALL_NODES)
         assert all(p["status"]["phase"] == "Running" for p in pods)
-        for node in NODES:  # logs go through the apiserver to that node's kubelet
+        # the service account token the kubelet mounts reached the CRI-O node's container too
+        token = _kubectl("exec", f"demo-{CRIO_NODES[0]}", "--", "ls", "/var/run/secrets/kubernetes.io/serviceaccount")
+        assert "token" in token.stdout.split()
+        for node in ALL_NODES:  # logs go through the apiserver to that node's kubelet
             assert "NAME=ctrtool-lab" in _kubectl("logs", f"demo-{node}").stdout
     finally:
         _kubectl("delete", "pods", "-l", "app=ctrtool-lab-test", "--wait=true", "--timeout=60s", check=False)
@@ -225,6 +247,8 @@ def test_up_again_reuses_what_runs(kube_lab):
     # a lab keeps its node count; --nodes is only the kube profile's
     res = _ctrtool("lab", "up", "--profile", "kube", "--nodes", "3", "--dir", str(LAB_DIR))
     assert res.returncode != 0 and "holds a lab of 2 node(s), not 3" in res.stderr, res.stderr
+    res = _ctrtool("lab", "up", "--crio-nodes", "2", "--dir", str(LAB_DIR))
+    assert res.returncode != 0 and "holds a lab of 1 crio-node(s), not 2" in res.stderr, res.stderr
     res = _ctrtool("lab", "up", "--profile", "debian", "--nodes", "3", "--dir", str(LAB_DIR) + "-x")
     assert res.returncode != 0 and "--nodes is for the kube profile" in res.stderr, res.stderr
     assert not pathlib.Path(str(LAB_DIR) + "-x").exists()
@@ -253,7 +277,7 @@ def test_host_untouched_while_running(kube_lab):
     assert _iptables_kube_chains() == kube_lab["chains_before"]
     # every kubelet has its own cgroup root, in every hierarchy
     cgroups = _lab_cgroups()
-    for node in NODES:
+    for node in ALL_NODES:
         assert any(c.endswith(f"-{node}") and "/memory/" in c for c in cgroups), cgroups
 
 
@@ -282,9 +306,9 @@ def test_second_up_uses_the_build_cache(kube_lab):
     marker = profiles.KUBERNETES_BUILD.directory() / "build.json"
     mtime = marker.stat().st_mtime_ns
     res = _up()
-    for build in (profiles.KUBERNETES_BUILD, profiles.ETCD_BUILD, profiles.CONTAINERD_BUILD):
+    for build in (profiles.KUBERNETES_BUILD, profiles.ETCD_BUILD, profiles.CONTAINERD_BUILD, profiles.CRIO_BUILD):
         assert f"{build.name} {build.version}: cached in" in res.stderr
     assert "building" not in res.stderr, res.stderr
     assert marker.stat().st_mtime_ns == mtime
     nodes = json.loads(_kubectl("get", "nodes", "-o", "json").stdout)["items"]
-    assert len(nodes) == 2
+    assert len(nodes) == len(ALL_NODES)

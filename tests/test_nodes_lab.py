@@ -1,10 +1,11 @@
-"""`ctrtool nodes` on the kube lab: a real two-node Kubernetes v1.37.2 cluster, each node a kubelet
-and a dockerd 29 on its own containerd 2.4.2, ctrtool's node image imported by `lab up` (no
-registry). Everything goes through kubectl's own configuration (KUBECONFIG from `lab env`).
+"""`ctrtool nodes` on the kube lab: a real Kubernetes v1.37.2 cluster, two nodes each a kubelet and a
+dockerd 29 on its own containerd 2.4.2 and a third on CRI-O (tests/test_nodes_crio_lab.py is about
+that one), ctrtool's node image imported by `lab up` (no registry). Everything goes through
+kubectl's own configuration (KUBECONFIG from `lab env`).
 
 What each node's answer says is checked against the node's own tools (ctr, docker on that node's
 sockets). Runs after the other lab tests and before the lab's own (conftest); its own lab, purged
-at the end.
+at the end (conftest's kube_cluster, shared with tests/test_nodes_crio_lab.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 
 import pytest
 import yaml
-from test_lab_kube import LAB_DIR, NODES, _ctrtool, _kubectl, _lab_env, _up, purge, require_lab
+from test_lab_kube import ALL_NODES, LAB_DIR, NODES, _ctrtool, _kubectl, _lab_env, _up
 
 pytestmark = pytest.mark.lab
 
@@ -107,22 +108,17 @@ def _ours() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    require_lab()
-    purge()  # a fresh lab: what an earlier run left must not decide this one's results
-    _up()
-    try:
-        yield
-    finally:
-        purge()
+def cluster(kube_cluster):
+    """The mixed lab (conftest): NODES on containerd, CRIO_NODES on CRI-O."""
+    return kube_cluster
 
 
 def test_images_on_every_node_agree_with_each_nodes_tools(cluster):
     res = _nodes("images", "--all", "-o", "json")
     assert res.returncode == 0, res.stderr
     answer = {n["node"]: n for n in json.loads(res.stdout)}
-    assert sorted(answer) == list(NODES)
-    for node in NODES:
+    assert sorted(answer) == list(ALL_NODES)
+    for node in NODES:  # the containerd nodes (the CRI-O node's: tests/test_nodes_crio_lab.py)
         got = answer[node]
         assert got["status"] == "ok" and got["reason"] is None
         # the node's own containerd, found from its kubelet (not a default socket)
@@ -232,6 +228,7 @@ def test_where_docker_on_one_node_k8s_on_the_other_and_a_pod_that_cannot_start(c
 def test_doctor_on_every_node(cluster):
     res = _nodes("doctor", "--all", "-o", "json")
     assert res.returncode in (0, 1), res.stderr
+    assert sorted(n["node"] for n in json.loads(res.stdout)) == list(ALL_NODES)
     for node in json.loads(res.stdout):
         checks = {c["check"]: c for c in node["checks"]}
         assert checks["cri_plugin"]["status"] == "ok"
@@ -243,7 +240,7 @@ def test_doctor_on_every_node(cluster):
 def test_df_on_every_node_counts_what_is_on_disk(cluster):
     res = _nodes("df", "--all", "-o", "json")
     assert res.returncode == 0, res.stderr
-    for node in json.loads(res.stdout):
+    for node in (n for n in json.loads(res.stdout) if n["node"] in NODES):
         stores = {s["store"]: s for s in node["df"]["stores"]}
         k8s = stores["containerd namespace k8s.io"]
         # the node's own snapshotter root, under that node's containerd root in the lab
@@ -257,7 +254,7 @@ def test_dry_run_prints_the_pods_and_creates_nothing(cluster):
     assert res.returncode == 0, res.stderr
     assert "# namespace: default" in res.stdout
     docs = [d for d in yaml.safe_load_all(res.stdout) if d]
-    assert sorted(d["spec"]["nodeName"] for d in docs) == list(NODES)
+    assert sorted(d["spec"]["nodeName"] for d in docs) == list(ALL_NODES)
     for d in docs:
         assert d["kind"] == "Pod" and d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "ctrtool"
         assert d["spec"]["containers"][0]["imagePullPolicy"] == "Never"
@@ -334,7 +331,7 @@ def test_kubectl_plugin(cluster):
         timeout=300,
     )
     assert res.returncode == 0, res.stderr
-    assert sorted(n["node"] for n in json.loads(res.stdout)) == list(NODES)
+    assert sorted(n["node"] for n in json.loads(res.stdout)) == list(ALL_NODES)
     # kubectl refuses its flags before a plugin's name; after the command they mean what they mean to it
     context = _kubectl("config", "current-context").stdout.strip()
     res = subprocess.run(
@@ -409,7 +406,7 @@ def test_a_node_image_that_is_not_there_is_a_row_per_node(cluster):
     res = _nodes("images", "--all", "-o", "json", "--node-image", "localhost/ctrtool-node:nosuch")
     assert res.returncode == 1, res.stderr  # no node answered
     rows = {r["node"]: r for r in json.loads(res.stdout)}
-    for node in NODES:
+    for node in ALL_NODES:
         assert rows[node]["status"] == "no-image"
         assert "localhost/ctrtool-node:nosuch is not on this node" in rows[node]["reason"]
     assert _ours() == []
@@ -468,7 +465,7 @@ def test_kubeconfig_and_context_flags_as_kubectl(cluster, tmp_path):
 
     res = run("--kubeconfig", str(path), "--context", "lab-admin")
     assert res.returncode == 0, res.stderr
-    assert sorted(n["node"] for n in json.loads(res.stdout)) == list(NODES)
+    assert sorted(n["node"] for n in json.loads(res.stdout)) == list(ALL_NODES)
     # the file's current context names a user the file does not have: kubectl's own error, one line
     res = run("--kubeconfig", str(path))
     assert res.returncode != 0 and "Traceback" not in res.stderr
@@ -517,8 +514,8 @@ def test_a_watch_that_ends_mid_run_is_started_again(cluster):
 
 
 def test_parallel_bounds_the_pods_running_at_once(cluster):
-    """--parallel 1: the second node's pod is made only once the first has ended (sampled from the
-    API while the run goes on), and both answer."""
+    """--parallel 1: each node's pod is made only once the one before has ended (sampled from the
+    API while the run goes on), and every node answers."""
     env = dict(_lab_env(), NO_COLOR="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ctrtool", "nodes", "images", "--all", "--parallel", "1", "-o", "json"],
@@ -543,6 +540,6 @@ def test_parallel_bounds_the_pods_running_at_once(cluster):
     out, err = proc.communicate()
     assert proc.returncode == 0, err
     assert {n["status"] for n in json.loads(out)} == {"ok"}
-    assert len(seen) == 2, seen  # both pods were seen: the sampling did see the run
+    assert len(seen) == len(ALL_NODES), seen  # every pod was seen: the sampling did see the run
     assert most == 1
     assert _ours() == []

@@ -58,13 +58,30 @@ NodesOpt = Annotated[
 ]
 
 
-def _lab(directory: Optional[str], profile: Optional[str] = None, nodes: Optional[int] = None):
+CrioNodesOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--crio-nodes",
+        metavar="N",
+        help="Profile kube: how many more nodes run on CRI-O 1.37 (node-crio-1, ...: a kubelet each on its own "
+        "CRI-O, built once from source as for --profile crio; needs conmon, podman and crictl) beside the "
+        "containerd ones. Default: as the lab was made, else 0.",
+    ),
+]
+
+
+def _lab(
+    directory: Optional[str],
+    profile: Optional[str] = None,
+    nodes: Optional[int] = None,
+    crio_nodes: Optional[int] = None,
+):
     from ..errors import UsageError
     from ..lab import open_lab
 
     if directory is not None and not directory.strip():
         raise UsageError("--dir is empty", "give the lab's directory, or leave --dir out for the default")
-    return open_lab(directory, profile, nodes)
+    return open_lab(directory, profile, nodes, crio_nodes)
 
 
 def _progress(out: Output):
@@ -74,15 +91,19 @@ def _progress(out: Output):
 @app.command("up")
 @handle_errors
 def up(
-    directory: DirOpt = None, profile: ProfileOpt = None, nodes: NodesOpt = None, output: OutputOpt = "table"
+    directory: DirOpt = None,
+    profile: ProfileOpt = None,
+    nodes: NodesOpt = None,
+    crio_nodes: CrioNodesOpt = None,
+    output: OutputOpt = "table",
 ) -> None:
     """Start the lab (idempotent): containerd with CRI, dockerd, a CNI config, and the demo image
     imported into docker, containerd `default` and `k8s.io`. Needs root. Labs of different profiles
     run side by side, each in its own directory. --profile kube starts a Kubernetes cluster instead:
-    etcd, apiserver, controller-manager, scheduler and N nodes, the demo image in each node's k8s.io.
-    --profile crio starts CRI-O with podman on its store: a CRI-O pod and a podman container."""
+    etcd, apiserver, controller-manager, scheduler and N nodes, the demo image in each node's k8s.io;
+    --crio-nodes adds nodes on CRI-O (a mixed cluster). --profile crio starts CRI-O with podman on its store: a CRI-O pod and a podman container."""
     out = Output(check_format(output))
-    lab = _lab(directory, profile, nodes)
+    lab = _lab(directory, profile, nodes, crio_nodes)
     status = lab.up(progress=_progress(out))
     _show_status(out, status)
     if not out.structured:

@@ -6,7 +6,9 @@
    of node NODE (its ``--hostname-override``, else the only kubelet) and, from its config file, the
    CRI endpoint it uses (``containerRuntimeEndpoint``); that socket is also ctr's containerd
    address when containerd serves it; the dockerd that runs on that containerd (``--containerd``),
-   else the only dockerd; the directories of the running containerd and dockerd binaries go first
+   else the only dockerd (unless it runs on another node's containerd: several nodes on one host);
+   when CRI-O serves the CRI endpoint instead, its pid and graph root (``--root`` or its config's
+   ``root``: where its containers/storage store is); the directories of the running containerd and dockerd binaries go first
    on PATH, so ctr and docker are the daemons' own versions;
 2. runs each report (a ctrtool command line, read-only commands only, ``-o json``) as ctrtool
    itself, in a forked child with those endpoints in its environment, capturing its stdout, stderr
@@ -39,7 +41,7 @@ REPORTS = ("images", "df", "doctor", "layers", "info")
 def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
     """(environment for ctrtool, what was found and how) for node ``node``."""
     from ..config import socket_path
-    from ..doctor.procs import DEFAULT_CRI, kubelets, processes, serving
+    from ..doctor.procs import DEFAULT_CRI, crio_serving, crio_storage_setting, kubelets, processes, serving
     from ..doctor.procs import option_values as options
 
     found: dict[str, Any] = {"node": node, "notes": []}
@@ -70,14 +72,24 @@ def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
         if exe:
             path_dirs.append(os.path.dirname(exe))
     elif cri:
-        found["notes"].append(f"no containerd serves {cri}: ctr is left to its defaults")
+        crio = crio_serving(cri)
+        if crio is not None:  # a CRI runtime with its own store: containers/storage
+            pid, argv = crio
+            root = crio_storage_setting(pid, argv, "root")
+            found["crio"] = {
+                "pid": pid,
+                "root": root.value if root else None,
+                "root_from": root.source if root else None,
+            }
+        else:
+            found["notes"].append(f"no containerd serves {cri}: ctr is left to its defaults")
     dockerds = processes("dockerd")
     docker = None
     if containerd is not None:
         want = os.path.realpath(socket_path(containerd.address))
         on_ours = [(p, a) for p, a in dockerds if any(os.path.realpath(c) == want for c in options(a, "--containerd"))]
         docker = on_ours[0] if len(on_ours) == 1 else None
-    if docker is None and len(dockerds) == 1:
+    if docker is None and len(dockerds) == 1 and not _on_other_node(dockerds[0][1], running, chosen):
         docker = dockerds[0]
     if docker is not None:
         pid, argv = docker
@@ -88,6 +100,8 @@ def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
         exe = _exe(pid)
         if exe:
             path_dirs.append(os.path.dirname(exe))
+    elif dockerds and containerd is None and len(dockerds) == 1:
+        found["notes"].append("the only dockerd runs on another node's containerd: docker left out")
     elif dockerds:
         found["notes"].append(f"{len(dockerds)} dockerd processes, none on this node's containerd: docker left out")
     found["backends"] = node_backends(
@@ -95,6 +109,17 @@ def discover(node: str) -> tuple[dict[str, str], dict[str, Any]]:
     )
     env["PATH"] = ":".join(dict.fromkeys([*path_dirs, *os.environ.get("PATH", "").split(":")]))
     return env, found
+
+
+def _on_other_node(dockerd_argv: list[str], running: list[Any], chosen: Any) -> bool:
+    """The dockerd runs on the containerd of another node's kubelet (several nodes on one host, as
+    in a lab: the only dockerd there is not this node's when this node's runtime is not that
+    containerd, e.g. a CRI-O node beside containerd nodes)."""
+    from ..config import socket_path
+    from ..doctor.procs import option_values
+
+    theirs = {os.path.realpath(socket_path(k.endpoint)) for k in running if k is not chosen}
+    return any(os.path.realpath(socket_path(c)) in theirs for c in option_values(dockerd_argv, "--containerd"))
 
 
 def node_backends(daemons: dict[NodeDaemon, Any]) -> list[str]:

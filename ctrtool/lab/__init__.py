@@ -29,20 +29,22 @@ if TYPE_CHECKING:
 
 
 def open_lab(
-    directory: str | None = None, profile: str | None = None, nodes: int | None = None
+    directory: str | None = None, profile: str | None = None, nodes: int | None = None, crio_nodes: int | None = None
 ) -> Lab | KubeLab | CrioLab:
     """The lab in ``directory``: a :class:`Lab`, for the ``kube`` profile (asked for, or recorded in
-    the directory) a :class:`ctrtool.lab.kube.KubeLab` of ``nodes`` nodes, for the ``crio`` profile a
+    the directory) a :class:`ctrtool.lab.kube.KubeLab` of ``nodes`` nodes (and ``crio_nodes`` on
+    CRI-O), for the ``crio`` profile a
     :class:`ctrtool.lab.crio.CrioLab`."""
     lab = Lab(directory, profile)
     if lab.profile.kubernetes:
         from .kube import KubeLab
 
-        return KubeLab(directory, lab.profile.name, nodes=nodes)
-    if nodes is not None:
-        raise LabError(
-            f"--nodes is for the kube profile; lab profile {lab.profile.name} has no nodes", "leave --nodes out"
-        )
+        return KubeLab(directory, lab.profile.name, nodes=nodes, crio_nodes=crio_nodes)
+    for flag, value in (("--nodes", nodes), ("--crio-nodes", crio_nodes)):
+        if value is not None:
+            raise LabError(
+                f"{flag} is for the kube profile; lab profile {lab.profile.name} has no nodes", f"leave {flag} out"
+            )
     if lab.profile.crio:
         from .crio import CrioLab
 

@@ -43,12 +43,11 @@ from __future__ import annotations
 
 import os
 import pathlib
-import sys
 import time
 
 from .. import imagebuild
 from . import profiles as profiles_mod
-from . import render, runcwrapper, supervisor, teardown
+from . import render, supervisor, teardown
 from .common import (
     DEMO_IMAGE,
     PAUSE_IMAGE,
@@ -64,12 +63,15 @@ from .criotools import (
     CRIO_POD,
     PODMAN_CONTAINER,
     ROOTLESS_IMAGE,
+    SIGNATURE_POLICY,
     SLEEP,
     Stores,
     Tools,
+    crio_argv,
     image_ids,
     require_policy,
     rootless_image,
+    write_runtime_wrapper,
 )
 from .daemons import require_cni_plugins, require_root
 from .home import LabHome
@@ -78,7 +80,6 @@ from .network import Network
 from .supervisor import Daemon
 
 CRIO_BINARIES = ("runc", "conmon", "podman", "crictl", "busybox", "umount")
-SIGNATURE_POLICY = "/etc/containers/policy.json"
 ROOTLESS_USER = "labuser"
 ROOTLESS_UID = 1000
 RUNROOT_MAX = 50
@@ -278,15 +279,7 @@ class CrioLab:
         write_if_changed(self.passwd, render.passwd_line(ROOTLESS_USER, ROOTLESS_UID, self.user_home))
         write_if_changed(self.crictl_config, render.crictl_yaml(self.socket))
         self.network.write()
-        source = pathlib.Path(runcwrapper.__file__).read_text()
-        if 'RUNC = "runc"' not in source:
-            raise LabError(f"{runcwrapper.__file__} lost its RUNC line: cannot write the runtime wrapper")
-        # the interpreter itself, not a virtualenv's link to it (the wrapper needs the standard library only)
-        python = os.path.realpath(sys.executable) if sys.executable else ""
-        python = python if os.access(python, os.X_OK) else "/usr/bin/python3"
-        script = f"#!{python}\n" + source.replace('RUNC = "runc"', f'RUNC = "{binaries["runc"]}"', 1)
-        write_if_changed(self.wrapper, script)
-        os.chmod(self.wrapper, 0o755)
+        write_runtime_wrapper(self.wrapper, binaries["runc"])
         pod = render.crio_pod_config(
             CRIO_POD, "ctrtool-lab-" + self.home.hash[:12], self.cgroup_parent, c / "pods-logs", HOST_NETWORK
         )
@@ -296,24 +289,7 @@ class CrioLab:
         )
 
     def crio_argv(self, binaries: dict[str, str]) -> list[str]:
-        c = self.crio_dir
-        argv = [binaries["crio"], "--config", "/dev/null", "--config-dir", str(c / "conf.d")]
-        argv += ["--root", str(self.graphroot), "--runroot", str(self.runroot), "--storage-driver", "overlay"]
-        argv += ["--listen", str(self.socket), "--conmon", binaries["conmon"], "--pinns-path", binaries["pinns"]]
-        argv += ["--cni-config-dir", str(self.cni_dir), "--cni-plugin-dir", os.path.dirname(binaries["cni:bridge"])]
-        argv += ["--default-runtime", "runc", "--runtimes", f"runc:{self.wrapper}:{c / 'runc'}"]
-        argv += ["--cgroup-manager", "cgroupfs", "--conmon-cgroup", "pod"]
-        argv += ["--log-dir", str(c / "pods-logs"), "--container-exits-dir", str(c / "exits")]
-        argv += ["--container-attach-socket-dir", str(c / "attach"), "--namespaces-dir", str(c / "ns")]
-        argv += ["--version-file", str(c / "version"), "--version-file-persist", str(c / "version-persist")]
-        argv += ["--clean-shutdown-file", str(c / "clean.shutdown"), "--hooks-dir", str(c / "hooks.d")]
-        argv += ["--cdi-spec-dirs", str(c / "cdi"), "--enable-nri=false", "--irqbalance-config-restore-file", "disable"]
-        # the store is podman's too: CRI-O must never wipe it (after a reboot or an unclean shutdown)
-        argv += ["--internal-wipe=false"]
-        argv += ["--irqbalance-config-file", str(c / "irqbalance"), "--stream-address", "127.0.0.1"]
-        # the lab's pause image has no /pause: "" runs its entrypoint
-        argv += ["--pause-image", PAUSE_IMAGE, "--pause-command", "", "--signature-policy", SIGNATURE_POLICY]
-        return argv
+        return crio_argv(binaries, self.crio_dir, self.graphroot, self.runroot, self.socket, self.cni_dir, PAUSE_IMAGE)
 
     def _start_crio(self, binaries: dict[str, str], tools: Tools, progress: Progress) -> None:
         daemon = self.crio

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 from dataclasses import dataclass
 
 from .. import imagebuild, runner
 from ..errors import ToolError
-from .common import DEMO_IMAGE, PAUSE_IMAGE, LabError, Progress
+from . import runcwrapper
+from .common import DEMO_IMAGE, PAUSE_IMAGE, LabError, Progress, write_if_changed
 
 # the only image in the rootless user's store, and never in CRI-O's
 ROOTLESS_IMAGE = "localhost/ctrtool-lab/rootless-only:1"
@@ -21,6 +23,7 @@ PODMAN_CONTAINER = "ctrtool-lab-podman"
 SLEEP = ("sleep", "86400")
 # podman is told where every file of its own goes (or /run/libpod and journald would be used);
 # podman keeps these in its database, so a later podman with only CONTAINERS_STORAGE_CONF agrees
+SIGNATURE_POLICY = "/etc/containers/policy.json"
 PODMAN_UNSET = ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINER_HOST", "CONTAINER_CONNECTION")
 
 
@@ -39,8 +42,16 @@ class Stores:
 
 
 class Tools:
-    def __init__(self, binaries: dict[str, str], stores: Stores, socket: pathlib.Path, crictl_config: pathlib.Path):
+    def __init__(
+        self,
+        binaries: dict[str, str],
+        stores: Stores,
+        socket: pathlib.Path,
+        crictl_config: pathlib.Path,
+        store_name: str = "the shared store",
+    ):
         self.binaries = binaries
+        self.store_name = store_name  # how progress messages name the store CRI-O uses
         self.stores = stores
         self.endpoint = f"unix://{socket}"
         self.crictl_config = crictl_config
@@ -71,7 +82,7 @@ class Tools:
 
     def load(self, image: imagebuild.BuiltImage, progress: Progress, rootless: bool = False) -> None:
         """``podman load`` the archive unless the store holds the image under its ref already."""
-        where = "the rootless user's store" if rootless else "the shared store"
+        where = "the rootless user's store" if rootless else self.store_name
         if self.image_id(image.ref, rootless) == image.image_id.split(":", 1)[1]:
             progress(f"podman: {image.ref} already in {where}")
             return
@@ -164,3 +175,52 @@ def require_policy(path: str) -> None:
             f"CRI-O needs the image signature policy {path}, and it is missing",
             "apt-get install podman (its package containers-common installs it)",
         )
+
+
+def write_runtime_wrapper(path: pathlib.Path, runc: str) -> None:
+    """CRI-O's "runc": :mod:`ctrtool.lab.runcwrapper`'s text with a ``#!`` line and the real runc."""
+    source = pathlib.Path(runcwrapper.__file__).read_text()
+    if 'RUNC = "runc"' not in source:
+        raise LabError(f"{runcwrapper.__file__} lost its RUNC line: cannot write the runtime wrapper")
+    # the interpreter itself, not a virtualenv's link to it (the wrapper needs the standard library only)
+    python = os.path.realpath(sys.executable) if sys.executable else ""
+    python = python if os.access(python, os.X_OK) else "/usr/bin/python3"
+    write_if_changed(path, f"#!{python}\n" + source.replace('RUNC = "runc"', f'RUNC = "{runc}"', 1))
+    os.chmod(path, 0o755)
+
+
+def crio_argv(
+    binaries: dict[str, str],
+    crio_dir: pathlib.Path,
+    graphroot: pathlib.Path,
+    runroot: pathlib.Path,
+    socket: pathlib.Path,
+    cni_dir: pathlib.Path,
+    pause_image: str,
+) -> list[str]:
+    """CRI-O from flags only (``--config /dev/null``): every file of its own under ``crio_dir``
+    (its runtime wrapper there too), its store ``graphroot``/``runroot``."""
+    c = crio_dir
+    wrapper = c / "runtime-wrapper"
+    argv = [binaries["crio"], "--config", "/dev/null", "--config-dir", str(c / "conf.d")]
+    argv += ["--root", str(graphroot), "--runroot", str(runroot), "--storage-driver", "overlay"]
+    argv += ["--listen", str(socket), "--conmon", binaries["conmon"], "--pinns-path", binaries["pinns"]]
+    argv += ["--cni-config-dir", str(cni_dir), "--cni-plugin-dir", os.path.dirname(binaries["cni:bridge"])]
+    argv += ["--default-runtime", "runc", "--runtimes", f"runc:{wrapper}:{c / 'runc'}"]
+    argv += ["--cgroup-manager", "cgroupfs", "--conmon-cgroup", "pod"]
+    argv += ["--log-dir", str(c / "pods-logs"), "--container-exits-dir", str(c / "exits")]
+    argv += ["--container-attach-socket-dir", str(c / "attach"), "--namespaces-dir", str(c / "ns")]
+    argv += ["--version-file", str(c / "version"), "--version-file-persist", str(c / "version-persist")]
+    argv += ["--clean-shutdown-file", str(c / "clean.shutdown"), "--hooks-dir", str(c / "hooks.d")]
+    argv += ["--cdi-spec-dirs", str(c / "cdi"), "--enable-nri=false", "--irqbalance-config-restore-file", "disable"]
+    # a store podman shares: CRI-O must never wipe it (after a reboot or an unclean shutdown)
+    argv += ["--internal-wipe=false"]
+    argv += ["--irqbalance-config-file", str(c / "irqbalance"), "--stream-address", "127.0.0.1"]
+    # the lab's pause images have no /pause: "" runs their entrypoint
+    argv += ["--pause-image", pause_image, "--pause-command", "", "--signature-policy", SIGNATURE_POLICY]
+    return argv
+
+
+def crio_dirs(crio_dir: pathlib.Path) -> list[pathlib.Path]:
+    """The directories CRI-O's flags name under ``crio_dir`` (made before it starts)."""
+    return [crio_dir / s for s in ("", "runc", "exits", "attach", "ns", "pods-logs", "hooks.d", "cdi", "conf.d")]

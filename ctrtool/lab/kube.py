@@ -9,7 +9,7 @@ Layout of the lab directory DIR (default /var/tmp/ctrtool-lab-kube)::
 
     DIR/kubeconfig                 the admin's kubeconfig (``ctrtool lab env`` exports KUBECONFIG)
     DIR/kube/pki/                  openssl CA, front-proxy CA, serving and client certificates, SA keys
-    DIR/kube/ports.json, nodes     the ports chosen on the first up, and the number of nodes
+    DIR/kube/ports.json, nodes, crio-nodes   the ports chosen on the first up, the numbers of nodes
     DIR/kube/etcd/data, etcd.pid, etcd.log            etcd on 127.0.0.1
     DIR/kube/kube-apiserver.pid, .log (and the controller-manager's and scheduler's)
     DIR/kube/audit-policy.yaml, audit.log   the apiserver's audit log of the admin's requests
@@ -21,6 +21,11 @@ Layout of the lab directory DIR (default /var/tmp/ctrtool-lab-kube)::
     DIR/nodes/node-K/kubelet.json, kubelet.kubeconfig, kubelet.pid, kubelet.log
     DIR/nodes/node-K/host/         what the kubelet sees as /var/lib and /var/log (overlay upper dirs),
                                    the sysctl files it finds set, its volume plugin and pod log dirs
+    DIR/nodes/node-crio-K/         with ``--crio-nodes N``: a node on CRI-O 1.37 instead of containerd
+                                   (:mod:`~ctrtool.lab.crionode`: its store, CRI-O, the same kubelet)
+
+A mixed cluster (``--crio-nodes``) needs the crio profile's CRI-O build, conmon, podman and crictl. The
+host's ``/`` is left as it is: CRI-O runs in a mount namespace where ``/`` is shared (see crionode).
 
 How the host is protected (the kubelet changes the host freely when it is not stopped):
 
@@ -56,14 +61,17 @@ from . import profiles as profiles_mod
 from . import supervisor, teardown
 from .common import DEMO_IMAGE, LabError, Progress, find_binary, missing_binary_error, noop, write_if_changed
 from .controlplane import SERVICE_CIDR, SERVICE_IP, ControlPlane
+from .crionode import CRIO_NODE_BINARIES, CrioNode
+from .criotools import SIGNATURE_POLICY, require_policy
 from .daemons import require_cni_plugins, require_root
 from .home import LabHome
-from .kubenode import KUBE_PAUSE_IMAGE, Archive, NodeRuntime, cgroup_dirs, remove_cgroups
+from .kubenode import KUBE_PAUSE_IMAGE, Archive, NodeRuntime, cgroup_dirs, recorded_count, remove_cgroups
 from .network import Network
 from .supervisor import Daemon
 
 DEFAULT_NODES = 2
 MAX_NODES = 16
+MAX_CRIO_NODES = 4
 READY_TIMEOUT = 180.0
 KUBE_BINARIES = ("runc", "busybox", "mount", "umount", "unshare", "openssl", "ip", "docker")
 
@@ -80,7 +88,11 @@ class KubeLab:
     """A Kubernetes lab directory: etcd, the control plane and N nodes (see the module's docstring)."""
 
     def __init__(
-        self, directory: pathlib.Path | str | None = None, profile: str | None = None, nodes: int | None = None
+        self,
+        directory: pathlib.Path | str | None = None,
+        profile: str | None = None,
+        nodes: int | None = None,
+        crio_nodes: int | None = None,
     ):
         self.home = LabHome(directory, profile or "kube")
         self.directory = d = self.home.directory
@@ -96,27 +108,26 @@ class KubeLab:
         self.kubeconfig = d / "kubeconfig"
         self.kubectl_cache = self.kube_dir / "kubectl-cache"
         self.nodes_file = self.kube_dir / "nodes"
+        self.crio_nodes_file = self.kube_dir / "crio-nodes"
         self.cgroups_file = self.kube_dir / "cgroups.json"
         self.control = ControlPlane(self.kube_dir, self.kubeconfig, self.tool_path())
         self.pki = self.control.pki
-        recorded = self._recorded_nodes()
-        if nodes is not None and not 1 <= nodes <= MAX_NODES:
-            raise LabError(f"--nodes {nodes}: a kube lab has 1 to {MAX_NODES} nodes", "e.g. --nodes 2")
-        if nodes is not None and recorded is not None and nodes != recorded:
-            raise LabError(
-                f"{d} holds a lab of {recorded} node(s), not {nodes}",
-                f"`ctrtool lab down --purge --dir {d}` first, or leave --nodes out",
-            )
-        self.node_count = nodes or recorded or DEFAULT_NODES
-        self.nodes = [self._node(f"node-{k}") for k in range(1, self.node_count + 1)]
+        self.node_count = recorded_count(d, nodes, self.nodes_file, "--nodes", 1, MAX_NODES) or DEFAULT_NODES
+        crio = recorded_count(d, crio_nodes, self.crio_nodes_file, "--crio-nodes", 0, MAX_CRIO_NODES, self.nodes_file)
+        self.crio_count = crio or 0  # a lab made before --crio-nodes has none (see recorded_count)
+        self.nodes: list[NodeRuntime | CrioNode] = [self._node(f"node-{k}") for k in range(1, self.node_count + 1)]
+        self.nodes += [self._crio_node(f"node-crio-{k}") for k in range(1, self.crio_count + 1)]
         self._kubelets_started: dict[str, float] = {}  # node -> when this up started its kubelet
 
     def _node(self, name: str) -> NodeRuntime:
         cgroup_root = f"/ctrtool-{self._hash[:6]}-{name}"
         return NodeRuntime(self.directory / "nodes" / name, name, self.profile, self.network, cgroup_root)
 
+    def _crio_node(self, name: str) -> CrioNode:
+        return CrioNode(self.directory / "nodes" / name, name, self.network, f"/ctrtool-{self._hash[:6]}-{name}")
+
     def __repr__(self) -> str:
-        return f"KubeLab({str(self.directory)!r}, nodes={self.node_count})"
+        return f"KubeLab({str(self.directory)!r}, nodes={self.node_count}, crio_nodes={self.crio_count})"
 
     @property
     def recorded_profile(self) -> str | None:
@@ -125,13 +136,6 @@ class KubeLab:
     @property
     def marker(self) -> pathlib.Path:
         return self.home.marker
-
-    def _recorded_nodes(self) -> int | None:
-        try:
-            text = self.nodes_file.read_text().strip()
-        except OSError:
-            return None
-        return int(text) if text.isdigit() else None
 
     def gateway(self) -> str | None:
         """The CNI bridge's gateway address: every node's IP."""
@@ -144,7 +148,7 @@ class KubeLab:
     def _daemons(self) -> list[Daemon]:
         out = list(self.control.daemons)
         for node in self.nodes:
-            out += [node.containerd, node.dockerd, node.kubelet]
+            out += [*node.runtime_daemons, node.kubelet]
         return out
 
     def ready_nodes(self, since: dict[str, float] | None = None) -> set[str]:
@@ -164,8 +168,7 @@ class KubeLab:
         endpoints = self.control.endpoints()
         gateway = self.gateway()
         for node in self.nodes:
-            endpoints[node.containerd.name] = str(node.containerd_socket)
-            endpoints[node.dockerd.name] = f"unix://{node.docker_socket}"
+            endpoints |= node.endpoints()
             port = ports.get(f"kubelet-{node.name}")
             endpoints[node.kubelet.name] = f"https://{gateway}:{port}" if port and gateway else None
         daemons = []
@@ -184,12 +187,14 @@ class KubeLab:
         return {
             "directory": str(self.directory),
             "profile": self.profile.name,
-            "profile_summary": self.profile.summary,
+            "profile_summary": self.profile.summary
+            + (f"; and {self.crio_count} node(s) on CRI-O {profiles_mod.CRIO_VERSION}" if self.crio_count else ""),
             "exists": self.directory.is_dir(),
             "daemons": daemons,
             "nodes": [
                 {
                     "name": n.name,
+                    "runtime": "cri-o" if isinstance(n, CrioNode) else "containerd",
                     "ip": gateway,
                     "kubelet_port": ports.get(f"kubelet-{n.name}"),
                     "cgroup_root": n.cgroup_root,
@@ -212,7 +217,12 @@ class KubeLab:
         for name in KUBE_BINARIES:
             if not find_binary(name):
                 raise missing_binary_error(name)
-        require_cni_plugins()
+        cni = require_cni_plugins()
+        if self.crio_count:
+            for name in CRIO_NODE_BINARIES:
+                if not find_binary(name):
+                    raise missing_binary_error(name)
+            require_policy(SIGNATURE_POLICY)
         self.home.refuse_other_profile()
         if profiles_mod.built_binaries(self.profile) is None and not profiles_mod.find_go():
             raise LabError(
@@ -220,9 +230,12 @@ class KubeLab:
                 "install Go (https://go.dev/dl/)",
             )
         binaries = profiles_mod.ensure_built(self.profile, progress)
-        binaries |= {name: find_binary(name) or name for name in KUBE_BINARIES}
+        if self.crio_count:  # CRI-O's crio and pinns: the crio profile's build
+            binaries |= profiles_mod.ensure_built(profiles_mod.get("crio"), progress)
+        names = KUBE_BINARIES + (CRIO_NODE_BINARIES if self.crio_count else ())
+        binaries |= cni | {name: find_binary(name) or name for name in names}
         for node in self.nodes:
-            node.runtime.check_path_lengths()
+            node.check_path_lengths()
         self.home.claim()
         with self.home.lock():
             self.home.record_profile()
@@ -242,12 +255,13 @@ class KubeLab:
     def down_actions(self, purge: bool) -> list[list[str]]:
         self.require_lab_directory()
         actions: list[list[str]] = []
-        for d in reversed(self._daemons()):
-            pid = d.running_pid()
-            if pid:
-                actions.append(["kill", "-TERM", str(pid)])
+        # in down's order: the kubelets, each node's runtime (and what it left), the control plane
+        running = [d.running_pid() for d in [n.kubelet for n in self.nodes]]
+        actions += [["kill", "-TERM", str(pid)] for pid in running if pid]
         for node in self.nodes:
-            actions += [["kill", "-KILL", str(pid)] for pid in node.runtime.shims()]
+            actions += node.down_actions()
+        running = [d.running_pid() for d in reversed(self.control.daemons)]
+        actions += [["kill", "-TERM", str(pid)] for pid in running if pid]
         actions += [["umount", point] for point in teardown.mounts_under(self.directory)]
         actions += [["rmdir", str(p)] for p in cgroup_dirs(self.cgroups_file, self._cgroup_prefix)]
         if purge and self.directory.exists():
@@ -269,6 +283,7 @@ class KubeLab:
         os.chmod(self.directory, 0o711)
         os.chmod(self.kube_dir, 0o700)
         write_if_changed(self.nodes_file, f"{self.node_count}\n")
+        write_if_changed(self.crio_nodes_file, f"{self.crio_count}\n")
         ports = self.control.ports()
         for key in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler") + tuple(
             f"kubelet-{n.name}" for n in self.nodes
@@ -282,7 +297,7 @@ class KubeLab:
             raise LabError(
                 f"cannot read the lab's CNI subnet from {self.cni_conflist}", "`ctrtool lab down --purge` first"
             )
-        self._ensure_bridge(gateway, progress)
+        self.network.ensure_bridge(gateway, progress)
         self.control.ensure_pki(binaries["openssl"], gateway, [n.name for n in self.nodes], progress)
         self.control.write_kubeconfigs(ports["apiserver"], [(n.name, n.kubelet_kubeconfig) for n in self.nodes])
         self.control.start(binaries, ports, gateway, progress)
@@ -294,10 +309,7 @@ class KubeLab:
         ]
         node_image = self._build_node_image(progress)
         for node in self.nodes:
-            node.start_containerd(binaries, progress)
-            node.start_dockerd(binaries, progress)
-            node.import_images(binaries, images, progress)
-            node.import_node_image(binaries, node_image, progress)
+            node.start_runtime(binaries, images, node_image, progress)
             port = ports[f"kubelet-{node.name}"]
             start = self._kubelet_starter(node, progress)
             node.start_kubelet(binaries, port, gateway, self.pki / "ca.crt", self.cgroups_file, start, progress)
@@ -306,7 +318,7 @@ class KubeLab:
         return self.status()
 
     def _kubelet_starter(
-        self, node: NodeRuntime, progress: Progress
+        self, node: NodeRuntime | CrioNode, progress: Progress
     ) -> Callable[[Daemon, list[str], Callable[[], bool]], None]:
         def start(daemon: Daemon, argv: list[str], ready: Callable[[], bool]) -> None:
             self._kubelets_started[node.name] = time.time()
@@ -321,19 +333,6 @@ class KubeLab:
 
         progress(f"packing ctrtool's node image {nodeimage.NODE_IMAGE}")
         return nodeimage.build(self.images_dir / "ctrtool-node.tar", nodeimage.NODE_IMAGE)
-
-    def _ensure_bridge(self, gateway: str, progress: Progress) -> None:
-        """The CNI bridge exists, is up and holds the gateway address before any kubelet starts
-        (the bridge plugin would add them only with the first pod)."""
-        ip = find_binary("ip") or "ip"
-        if not teardown.bridge_exists(self.bridge):
-            progress(f"creating bridge {self.bridge} ({gateway})")
-            runner.run([ip, "link", "add", self.bridge, "type", "bridge"], timeout=15)
-        prefix = (self.network.current_subnet() or "/24").rsplit("/", 1)[1]
-        shown = runner.run([ip, "-o", "-4", "addr", "show", "dev", self.bridge], timeout=15).stdout
-        if f" {gateway}/" not in shown:
-            runner.run([ip, "addr", "add", f"{gateway}/{prefix}", "dev", self.bridge], timeout=15)
-        runner.run([ip, "link", "set", self.bridge, "up"], timeout=15)
 
     def _wait_cluster_ready(self, progress: Progress) -> None:
         """Every node Ready, and namespace default's service account made (pods need it)."""
@@ -385,7 +384,7 @@ class KubeLab:
         result["unmounted"] += teardown.unmount_all(self.directory, warnings, progress)
         result["removed"] += remove_cgroups(self.cgroups_file, self._cgroup_prefix, warnings)
         if purge and self.directory.exists():
-            runtimes = [n.runtime for n in self.nodes]
+            runtimes = [n.runtime for n in self.nodes if isinstance(n, NodeRuntime)]
             teardown.purge(self.directory, self.marker, self.network_name, result, progress, runtimes)
         if purge and teardown.delete_bridge(self.bridge, warnings):
             result["removed"].append(f"bridge {self.bridge}")

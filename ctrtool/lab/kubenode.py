@@ -12,7 +12,7 @@ from typing import Protocol
 
 from .. import runner
 from . import render
-from .common import Progress, write_if_changed
+from .common import LabError, Progress, write_if_changed
 from .network import Network
 from .profiles import Profile
 from .runtime import Runtime
@@ -57,6 +57,9 @@ class Archive(Protocol):
 
     @property
     def ref(self) -> str: ...
+
+    @property
+    def image_id(self) -> str: ...
 
     @property
     def path(self) -> pathlib.Path: ...
@@ -117,7 +120,118 @@ def remove_cgroups(cgroups_file: pathlib.Path, prefix: str, warnings: list[str])
     return removed
 
 
+def recorded_count(
+    directory: pathlib.Path,
+    asked: int | None,
+    recorded_in: pathlib.Path,
+    flag: str,
+    least: int,
+    most: int,
+    none_since: pathlib.Path | None = None,
+) -> int | None:
+    """A lab's number of nodes of one kind: as asked (``flag``), else as recorded in ``recorded_in``
+    (0 when that file is missing but ``none_since`` exists: a lab made before the kind was)."""
+    try:
+        text = recorded_in.read_text().strip()
+    except OSError:
+        text = "0" if none_since is not None and none_since.exists() else ""
+    recorded = int(text) if text.isdigit() else None
+    what = "nodes" if flag == "--nodes" else flag.removeprefix("--")  # "crio-nodes"
+    if asked is not None and not least <= asked <= most:
+        raise LabError(f"{flag} {asked}: a kube lab has {least} to {most} {what}", f"e.g. {flag} {least + 1}")
+    if asked is not None and recorded is not None and asked != recorded:
+        raise LabError(
+            f"{directory} holds a lab of {recorded} {what[:-1]}(s), not {asked}",
+            f"`ctrtool lab down --purge --dir {directory}` first, or leave {flag} out",
+        )
+    return recorded if asked is None else asked
+
+
 # ---- the node ------------------------------------------------------------------------------------
+
+
+class Kubelet:
+    """A node's kubelet: its files under the node's directory, its own cgroup root, the host
+    prepared for it, started in a private mount namespace; its runtime is whatever CRI socket
+    ``start`` is given (the node's containerd, or its CRI-O)."""
+
+    def __init__(self, directory: pathlib.Path, name: str, cgroup_root: str):
+        self.directory = d = directory
+        self.name = name
+        self.cgroup_root = cgroup_root
+        self.root = d / "kubelet"
+        self.config = d / "kubelet.json"
+        self.kubeconfig = d / "kubelet.kubeconfig"
+        self.host_dir = d / "host"
+        self.daemon = Daemon(
+            f"{name}/kubelet", "kubelet", "--config", str(self.config), d / "kubelet.pid", self.root, d / "kubelet.log"
+        )
+
+    def prepare_host(self, binaries: dict[str, str], cgroups_file: pathlib.Path) -> None:
+        """Everything the kubelet's namespace script expects: sysctl files, overlay dirs, its own
+        cgroup root in every hierarchy (recorded in ``cgroups_file``), and its root dir as a shared
+        bind mount."""
+        host = self.host_dir
+        sysctl = host / "sysctl"
+        for sub in (sysctl, host / "volume-plugins", host / "pod-logs", self.root):
+            sub.mkdir(parents=True, exist_ok=True)
+        for d in ("lib", "log"):
+            for part in ("upper", "work"):
+                (host / f"var-{d}" / part).mkdir(parents=True, exist_ok=True)
+        for name, value in SYSCTLS.items():
+            if pathlib.Path("/proc/sys", name).exists():
+                write_if_changed(sysctl / name.replace("/", "."), value + "\n")
+        created = set(recorded_cgroups(cgroups_file))
+        for hierarchy in hierarchies():
+            target = hierarchy / self.cgroup_root.lstrip("/")
+            if not target.exists():
+                target.mkdir()
+                created.add(str(target))
+            if hierarchy.name == "cpuset":  # a v1 cpuset cgroup starts empty: no task could join it
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    if not (target / f).read_text().strip():
+                        (target / f).write_text((hierarchy / f).read_text())
+        write_if_changed(cgroups_file, json.dumps(sorted(created), indent=2) + "\n")
+        self.share_root(binaries)
+
+    def share_root(self, binaries: dict[str, str]) -> None:
+        """Its root dir a shared bind mount onto itself: the volumes it mounts there reach the runtime."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not is_mount_point(self.root):
+            runner.run([binaries["mount"], "--bind", str(self.root), str(self.root)], timeout=15)
+        runner.run([binaries["mount"], "--make-shared", str(self.root)], timeout=15)
+
+    def start(
+        self,
+        binaries: dict[str, str],
+        socket: pathlib.Path,
+        port: int,
+        gateway: str,
+        client_ca: pathlib.Path,
+        cgroups_file: pathlib.Path,
+        start: Callable[[Daemon, list[str], Callable[[], bool]], None],
+        progress: Progress,
+    ) -> None:
+        """Write the kubelet's configuration (its runtime on ``socket``) and start it (through
+        ``start``) unless it runs."""
+        config = render.kubelet_config(
+            gateway=gateway,
+            port=port,
+            client_ca=client_ca,
+            socket=socket,
+            cgroup_root=self.cgroup_root,
+            host_dir=self.host_dir,
+        )
+        write_if_changed(self.config, config)
+        if self.daemon.running_pid():
+            progress(f"{self.daemon.name} already running (pid {self.daemon.running_pid()})")
+            return
+        self.prepare_host(binaries, cgroups_file)
+        argv = [binaries["unshare"], "--mount", "--propagation", "unchanged", "--", "/bin/sh", "-c", NAMESPACE_SCRIPT]
+        argv += ["kubelet-ns", str(self.root), str(self.directory), binaries["kubelet"]]
+        argv += ["--config", str(self.config), "--kubeconfig", str(self.kubeconfig)]
+        argv += ["--root-dir", str(self.root), "--hostname-override", self.name, "--node-ip", gateway]
+        start(self.daemon, argv, lambda: self.daemon.running_pid() is not None)
 
 
 class NodeRuntime:
@@ -137,19 +251,59 @@ class NodeRuntime:
         self.runtime = Runtime(d, runtime_profile, network, self.sandbox_image, name=name)
         self.containerd, self.dockerd = self.runtime.containerd, self.runtime.dockerd
         self.containerd_socket, self.docker_socket = self.runtime.containerd_socket, self.runtime.docker_socket
-        self.kubelet_root = d / "kubelet"
-        self.kubelet_config = d / "kubelet.json"
-        self.kubelet_kubeconfig = d / "kubelet.kubeconfig"
-        self.host_dir = d / "host"
-        self.kubelet = Daemon(
-            f"{name}/kubelet",
-            "kubelet",
-            "--config",
-            str(self.kubelet_config),
-            d / "kubelet.pid",
-            self.kubelet_root,
-            d / "kubelet.log",
+        self.kubelet_host = Kubelet(d, name, cgroup_root)
+        self.kubelet, self.kubelet_kubeconfig = self.kubelet_host.daemon, self.kubelet_host.kubeconfig
+        self.kubelet_root, self.kubelet_config = self.kubelet_host.root, self.kubelet_host.config
+        self.host_dir = self.kubelet_host.host_dir
+
+    # ---- what the cluster asks of every node (ctrtool.lab.crionode.CrioNode has the same) -------
+
+    @property
+    def runtime_daemons(self) -> list[Daemon]:
+        return [self.containerd, self.dockerd]
+
+    def endpoints(self) -> dict[str, str]:
+        return {self.containerd.name: str(self.containerd_socket), self.dockerd.name: f"unix://{self.docker_socket}"}
+
+    def check_path_lengths(self) -> None:
+        self.runtime.check_path_lengths()
+
+    def down_actions(self) -> list[list[str]]:
+        """``down --dry-run``'s lines for its runtime: dockerd and containerd, then leftover shims."""
+        pids = [d.running_pid() for d in (self.dockerd, self.containerd)]
+        return [["kill", "-TERM", str(p)] for p in pids if p] + [
+            ["kill", "-KILL", str(p)] for p in self.runtime.shims()
+        ]
+
+    def start_runtime(
+        self, binaries: dict[str, str], images: Sequence[Archive], node_image: Archive, progress: Progress
+    ) -> None:
+        """containerd, dockerd, the demo and sandbox images and ctrtool's node image in k8s.io."""
+        self.start_containerd(binaries, progress)
+        self.start_dockerd(binaries, progress)
+        self.import_images(binaries, images, progress)
+        self.import_node_image(binaries, node_image, progress)
+
+    def start_kubelet(
+        self,
+        binaries: dict[str, str],
+        port: int,
+        gateway: str,
+        client_ca: pathlib.Path,
+        cgroups_file: pathlib.Path,
+        start: Callable[[Daemon, list[str], Callable[[], bool]], None],
+        progress: Progress,
+    ) -> None:
+        """The kubelet, its runtime the node's containerd."""
+        self.kubelet_host.start(
+            binaries, self.containerd_socket, port, gateway, client_ca, cgroups_file, start, progress
         )
+
+    def stop(self, progress: Progress) -> dict:
+        """Its runtime's part of ``down`` (the kubelet is stopped first, by the cluster)."""
+        return self.runtime.stop(prefixed(progress, self.name))
+
+    # ---- containerd and dockerd -----------------------------------------------------------------
 
     def start_containerd(self, binaries: dict[str, str], progress: Progress) -> None:
         rt = self.runtime
@@ -180,68 +334,3 @@ class NodeRuntime:
         """ctrtool's node image into k8s.io, every time (its content follows ctrtool's code)."""
         progress(f"{self.name}: ctr -n k8s.io: importing {built.ref}")
         self.runtime.ctr(binaries, "images", "import", str(built.path), namespace="k8s.io", timeout=120)
-
-    # ---- the kubelet ---------------------------------------------------------------------------
-
-    def prepare_host(self, binaries: dict[str, str], cgroups_file: pathlib.Path) -> None:
-        """Everything the kubelet's namespace script expects: sysctl files, overlay dirs, its own
-        cgroup root in every hierarchy (recorded in ``cgroups_file``), and its root dir as a shared
-        bind mount."""
-        host = self.host_dir
-        sysctl = host / "sysctl"
-        for sub in (sysctl, host / "volume-plugins", host / "pod-logs", self.kubelet_root):
-            sub.mkdir(parents=True, exist_ok=True)
-        for d in ("lib", "log"):
-            for part in ("upper", "work"):
-                (host / f"var-{d}" / part).mkdir(parents=True, exist_ok=True)
-        for name, value in SYSCTLS.items():
-            if pathlib.Path("/proc/sys", name).exists():
-                write_if_changed(sysctl / name.replace("/", "."), value + "\n")
-        created = set(recorded_cgroups(cgroups_file))
-        for hierarchy in hierarchies():
-            target = hierarchy / self.cgroup_root.lstrip("/")
-            if not target.exists():
-                target.mkdir()
-                created.add(str(target))
-            if hierarchy.name == "cpuset":  # a v1 cpuset cgroup starts empty: no task could join it
-                for f in ("cpuset.cpus", "cpuset.mems"):
-                    if not (target / f).read_text().strip():
-                        (target / f).write_text((hierarchy / f).read_text())
-        write_if_changed(cgroups_file, json.dumps(sorted(created), indent=2) + "\n")
-        if not is_mount_point(self.kubelet_root):
-            runner.run([binaries["mount"], "--bind", str(self.kubelet_root), str(self.kubelet_root)], timeout=15)
-        runner.run([binaries["mount"], "--make-shared", str(self.kubelet_root)], timeout=15)
-
-    def start_kubelet(
-        self,
-        binaries: dict[str, str],
-        port: int,
-        gateway: str,
-        client_ca: pathlib.Path,
-        cgroups_file: pathlib.Path,
-        start: Callable[[Daemon, list[str], Callable[[], bool]], None],
-        progress: Progress,
-    ) -> None:
-        """Write the kubelet's configuration and start it (through ``start``) unless it runs."""
-        config = render.kubelet_config(
-            gateway=gateway,
-            port=port,
-            client_ca=client_ca,
-            socket=self.containerd_socket,
-            cgroup_root=self.cgroup_root,
-            host_dir=self.host_dir,
-        )
-        write_if_changed(self.kubelet_config, config)
-        if self.kubelet.running_pid():
-            progress(f"{self.kubelet.name} already running (pid {self.kubelet.running_pid()})")
-            return
-        self.prepare_host(binaries, cgroups_file)
-        argv = [binaries["unshare"], "--mount", "--propagation", "unchanged", "--", "/bin/sh", "-c", NAMESPACE_SCRIPT]
-        argv += ["kubelet-ns", str(self.kubelet_root), str(self.directory), binaries["kubelet"]]
-        argv += ["--config", str(self.kubelet_config), "--kubeconfig", str(self.kubelet_kubeconfig)]
-        argv += ["--root-dir", str(self.kubelet_root), "--hostname-override", self.name, "--node-ip", gateway]
-        start(self.kubelet, argv, lambda: self.kubelet.running_pid() is not None)
-
-    def stop(self, progress: Progress) -> dict:
-        """Its runtime's part of ``down`` (the kubelet is stopped first, by the cluster)."""
-        return self.runtime.stop(prefixed(progress, self.name))

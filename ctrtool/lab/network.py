@@ -7,9 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
+from collections.abc import Callable
 
-from . import render
-from .common import LabError, write_if_changed
+from .. import runner
+from . import render, teardown
+from .common import LabError, find_binary, write_if_changed
 
 
 class Network:
@@ -70,3 +72,16 @@ class Network:
             "subnet": self.current_subnet(),
             "conflist": str(self.conflist),
         }
+
+    def ensure_bridge(self, gateway: str, progress: Callable[[str], None]) -> None:
+        """The CNI bridge exists, is up and holds the gateway address before any kubelet starts
+        (the bridge plugin would add them only with the first pod)."""
+        ip = find_binary("ip") or "ip"
+        if not teardown.bridge_exists(self.bridge):
+            progress(f"creating bridge {self.bridge} ({gateway})")
+            runner.run([ip, "link", "add", self.bridge, "type", "bridge"], timeout=15)
+        prefix = (self.current_subnet() or "/24").rsplit("/", 1)[1]
+        shown = runner.run([ip, "-o", "-4", "addr", "show", "dev", self.bridge], timeout=15).stdout
+        if f" {gateway}/" not in shown:
+            runner.run([ip, "addr", "add", f"{gateway}/{prefix}", "dev", self.bridge], timeout=15)
+        runner.run([ip, "link", "set", self.bridge, "up"], timeout=15)
