@@ -271,3 +271,13 @@ def test_explain_on_cri_o_keeps_the_kubelets_copy_and_never_touches_a_users_stor
     assert todo["commands"] == [f"ctrtool copy {ROOTLESS_IMAGE} --from podman --to crictl"]
     assert any(f"user {ROOTLESS_USER}'s rootless store" in b for b in todo["blockers"]), todo
     assert "k8s.io" not in json.dumps(theirs) and "namespace" not in todo["text"]
+
+
+def test_doctor_on_cri_o_loads_an_image_that_is_nowhere_into_the_runtimes_store(crio_env, graphroot):
+    got, _ = doctor("--image", "localhost/nowhere/at-all:1", "--check", "image", env=crio_env)
+    (fix,) = got["image"]["fixes"]
+    assert fix["commands"] == [
+        "ctrtool pull --backend crictl localhost/nowhere/at-all:1",
+        "ctrtool load --backend podman IMAGE.tar",  # podman writes CRI-O's store here (one graph root)
+    ]
+    assert graphroot in fix["summary"] and "k8s.io" not in json.dumps(got["image"])

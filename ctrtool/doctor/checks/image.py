@@ -12,7 +12,7 @@ from typing import Any
 from .. import Evidence, Fix, Options, Result, Skip, Status
 from ..probe import Probe
 from .common import containerd, error_evidence, place_flags, place_words
-from .placement import copy_fix, load_fix, locate
+from .placement import copy_fix, load_fix, locate, store_writer
 from .snapshotter import unpack_fix
 
 NAME = "image"
@@ -288,7 +288,7 @@ def _in_runtime_store(probe: Probe, ref: str, resolved: Any, policy: Any, store:
             Status.FAIL,
             f"{ref} is nowhere on this node: the kubelet must pull it",
             evidence=evidence,
-            fixes=[load_fix(ref, why)],
+            fixes=[load_fix(ref, why, store, store_writer(probe))],
             details=details,
         )
     status, problems, fixes = Status.OK, [], []

@@ -163,14 +163,23 @@ def copy_fix(
     )
 
 
-def load_fix(ref: str, why: str) -> Fix:
+def load_fix(ref: str, why: str, store: Any = None, writer: str | None = None) -> Fix:
+    """Pull it through the CRI, or load an archive where the kubelet looks: containerd's k8s.io, or,
+    on CRI-O (``store``: its containers/storage), the runtime's store through the tool that writes
+    it: ``writer``, the backend the CRI's adapter moves images through, None when none writes it:
+    `ctrtool doctor --check snapshotter` says why)."""
+    pull = shlex.join(["ctrtool", "pull", *place_flags(cri()), ref])
+    if store is not None:
+        return Fix(
+            f"{why}: pull it through the CRI; on a node without a registry, save it on a machine that has it "
+            f"(`ctrtool save -o IMAGE.tar REF`) and load the archive into the CRI runtime's store (graph root "
+            f"{store.graphroot}) with a tool that writes that store",
+            commands=[pull] + ([shlex.join(["ctrtool", "load", *place_flags(writer), "IMAGE.tar"])] if writer else []),
+        )
     return Fix(
         f"{why}: pull it through the CRI; on a node without a registry, save it on a machine that has "
         "it (`ctrtool save -o IMAGE.tar REF`) and load the archive into namespace k8s.io",
-        commands=[
-            shlex.join(["ctrtool", "pull", *place_flags(cri()), ref]),
-            shlex.join(["ctrtool", "load", *place_flags(containerd(), "k8s.io"), "IMAGE.tar"]),
-        ],
+        commands=[pull, shlex.join(["ctrtool", "load", *place_flags(containerd(), "k8s.io"), "IMAGE.tar"])],
     )
 
 
@@ -201,5 +210,14 @@ def _copy_cost(probe: Probe, ref: str, place: tuple[str, str | None]) -> Any:
         return None
     try:
         return copy_cost(probe.settings, [], record, record.namespace, cri_namespace(), usage.account)
+    except CtrtoolError:
+        return None
+
+
+def store_writer(probe: Probe) -> str | None:
+    """The backend whose tool writes the CRI runtime's store (the one the CRI moves images
+    through: rootful podman on CRI-O's graph root), or None."""
+    try:
+        return probe.adapter(probe.cri).moves_through()[0]
     except CtrtoolError:
         return None

@@ -11,7 +11,7 @@ from ...errors import CtrtoolError
 from .. import Evidence, Options, Result, Skip, Status
 from ..probe import Probe
 from .common import containerd, cri, error_evidence, file_evidence, place_words
-from .placement import copy_fix, load_fix, locate
+from .placement import copy_fix, load_fix, locate, store_writer
 
 NAME = "sandbox_image"
 TITLE = "Sandbox (pause) image: in the CRI's store, unpacked, pinned"
@@ -128,7 +128,7 @@ def _in_runtime_store(probe: Probe, image: str, source: Evidence | None, store: 
             Status.FAIL,
             f"the sandbox image {image} is not in {where}: every new pod sandbox would pull it from a registry",
             evidence=evidence,
-            fixes=[load_fix(image, f"every new pod needs the sandbox image {image}")],
+            fixes=[load_fix(image, f"every new pod needs the sandbox image {image}", store, store_writer(probe))],
         )
     pinned = [i.pinned for i in listed]
     details = (
