@@ -1,5 +1,5 @@
 """How strong an action a command line is: the one place that says so, for docker's command lines
-and for the translations (crictl, ctr and nerdctl argv lists).
+and for the translations (crictl, ctr, nerdctl and podman argv lists).
 
 The rule (tests/test_translate_strength.py checks it for every entry of every table, and
 ``--run`` refuses a translation that breaks it): a translation never does more than the docker
@@ -324,6 +324,93 @@ def target_effect(tool: str, argv: Sequence[str]) -> Effect:
         if cmd == "pause":
             return Effect("pause", (1,), "pause")
         return Effect(OTHER)
+    if tool == "podman":
+        return _podman_effect(argv)
+    return Effect(OTHER)
+
+
+# podman's global flags that take a value (`podman --help`, podman 4.3.1)
+_PODMAN_GLOBALS = (
+    "--cgroup-manager",
+    "--conmon",
+    "--connection",
+    "-c",
+    "--events-backend",
+    "--hooks-dir",
+    "--identity",
+    "--log-level",
+    "--namespace",
+    "--network-cmd-path",
+    "--network-config-dir",
+    "--root",
+    "--runroot",
+    "--runtime",
+    "--runtime-flag",
+    "--ssh",
+    "--storage-driver",
+    "--storage-opt",
+    "--tmpdir",
+    "--url",
+    "--volumepath",
+)
+
+
+def _podman_effect(argv: Sequence[str]) -> Effect:
+    words = _words(argv, _PODMAN_GLOBALS)
+    if words[:1] in (["container"], ["image"], ["system"], ["pod"]) and len(words) > 1:
+        cmd, args = f"{words[0]} {words[1]}", words[2:]
+    else:
+        cmd, args = (words[0], words[1:]) if words else ("", [])
+    cmd = {
+        "container kill": "kill",
+        "container stop": "stop",
+        "container restart": "restart",
+        "container rm": "rm",
+        "container remove": "rm",
+        "image rm": "rmi",
+        "image remove": "rmi",
+        "container pause": "pause",
+        "container prune": "container prune",
+    }.get(cmd, cmd)
+    # --all (-a) on kill, stop, restart, rm, rmi, pause: every container (image), not the ones named
+    every = _bool_flag(args, "--all", "-a")
+    if cmd == "kill":
+        return signal(_flag(args, "--signal", "-s") or "KILL")
+    if cmd in ("stop", "restart"):
+        return stop(_int(_flag(args, "--time", "-t"), 10))
+    if cmd == "rm":
+        return Effect(
+            "remove-container",
+            (2 if _bool_flag(args, "--force", "-f") else 1, 2 if every else 1),
+            "podman rm",
+        )
+    if cmd == "rmi":
+        if _bool_flag(args, "--force", "-f"):
+            # podman rmi -f removes the containers that use the image first, running ones too
+            return Effect("remove-container", (2, 1), "podman rmi --force (and the containers using the image)")
+        if every:
+            return Effect("remove-image", (3,), "remove every image")
+        # without -f podman removes one name of an image that has more (as docker does)
+        return Effect("remove-image", (_image_scope(_positional(args, ())),), "podman rmi")
+    if cmd == "image prune":
+        if _bool_flag(args, "--external"):
+            return Effect("prune-images", (3, 2), "podman image prune --external (images other tools' containers use)")
+        return Effect(
+            "prune-images",
+            (2 if every else 1, 1 if _flag(args, "--filter") else 2),
+            "podman image prune",
+        )
+    if cmd == "system prune":
+        # podman's --volumes prunes every unused volume, named ones too
+        return Effect(
+            "prune-system",
+            (2 if every else 1, 2 if _bool_flag(args, "--volumes") else 0, 1 if _flag(args, "--filter") else 2),
+            "podman system prune",
+        )
+    if cmd == "container prune":
+        return Effect("prune-containers", (1,), "podman container prune")
+    if cmd == "pause":
+        return Effect("pause", (1,), "pause")
     return Effect(OTHER)
 
 
