@@ -1,4 +1,4 @@
-"""`ctrtool translate`: docker command lines into crictl, ctr and nerdctl, flag by flag.
+"""`ctrtool translate`: docker command lines into crictl, ctr, nerdctl and podman, flag by flag.
 
 No daemon needed. The flags themselves are checked against the real tools' --help in
 test_translate_flags.py, and a sample is run against the lab in test_translate_lab.py.
@@ -770,9 +770,9 @@ def test_json_for_one_target_is_an_object():
 def test_json_for_all_targets_is_a_list_and_exit_4_only_when_none_has_one():
     result = invoke("-o", "json", "--to", "all", "docker", "load", "-i", "x.tar")
     data = json.loads(result.stdout)
-    assert [d["tool"] for d in data] == ["crictl", "ctr", "nerdctl"]
+    assert [d["tool"] for d in data] == ["crictl", "ctr", "nerdctl", "podman"]
     assert data[0]["argv"] is None and data[0]["command"] is None and data[0]["reason"]
-    assert result.exit_code == 0, "ctr and nerdctl have one"
+    assert result.exit_code == 0, "ctr, nerdctl and podman have one"
     result = invoke("-o", "json", "--to", "all", "docker", "system", "df")
     assert result.exit_code == 0
     result = invoke("-o", "json", "--to", "all", "docker", "inspect", "--type", "secret", "x")
@@ -789,7 +789,7 @@ def test_yaml_output():
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["--to", "podman", "docker", "ps"], "--to 'podman' is not one of"),
+        (["--to", "docker", "docker", "ps"], "--to 'docker' is not one of"),
         (["-o", "xml", "docker", "ps"], "-o 'xml' is not one of"),
         ([], "no docker command to translate"),
         (["docker", "ps", "--bogus"], "unknown flag: --bogus"),
@@ -823,6 +823,7 @@ def test_translate_options_stop_at_the_docker_command():
         (["--run", "docker", "attach", "a"], 2, "--run does not attach to running containers"),
         (["--run", "--to", "ctr", "docker", "exec", "-i", "a", "cat"], 2, "ctr loses an early end of input"),
         (["--run", "--to", "nerdctl", "docker", "ps"], 2, "no nerdctl adapter"),
+        (["--run", "--to", "podman", "docker", "ps"], 2, "--run does not run podman"),
     ],
 )
 def test_run_refuses_what_it_cannot_do_faithfully_before_running_anything(args, code, words):
@@ -907,7 +908,7 @@ def _crictl_data():
             "commands.exec.argv",
             "no slot 'who'",
         ),
-        (lambda d: d.update({"tool": "podman"}), "tool", "must be one of crictl, ctr, nerdctl"),
+        (lambda d: d.update({"tool": "docker"}), "tool", "must be one of crictl, ctr, nerdctl, podman"),
     ],
 )
 def test_a_broken_table_is_a_clear_error_naming_file_and_entry(edit, entry, words):

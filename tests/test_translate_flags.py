@@ -4,6 +4,9 @@ says. These run the real binaries (no daemon needed): `<tool> <command> --help` 
 
 nerdctl is not installed here: its flags are checked against the flags transcribed from its
 command reference (tests/fixtures/nerdctl/), and against `nerdctl --help` when it is installed.
+podman's are checked against the flags scripts/transcribe_podman_help.py transcribed from podman
+4.3.1's --help (tests/fixtures/podman-translate/), and against `podman <command> --help` when podman
+is installed (`--help` only: it touches no store).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -21,6 +25,7 @@ import yaml
 from ctrtool.translate.tables import grammar, table, target_flags
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 # a flag as the tools' help prints it: --all, -a, --tls-server-name
 _FLAG = re.compile(r"(?<![\w-])(--?[A-Za-z][A-Za-z0-9-]*)")
 
@@ -100,6 +105,70 @@ def test_nerdctl_flags_are_in_its_command_reference():
         elif flag not in known:
             missing.append(f"{where}: `nerdctl {' '.join(words)}` has no {flag} in the reference")
     assert not missing, "\n".join(missing)
+
+
+def _podman_flag(tok: str) -> str:
+    """--archive=false is the flag --archive."""
+    return tok.split("=", 1)[0]
+
+
+def test_podman_flags_are_in_the_transcribed_help():
+    ref = yaml.safe_load((FIXTURES / "podman-translate" / "help-flags.yaml").read_text())
+    missing = []
+    checked = 0
+    for where, words, flag in target_flags(table("podman")):
+        known = ref["global"] if not words else ref["commands"].get(" ".join(words))
+        checked += 1
+        if known is None:
+            missing.append(
+                f"{where}: no `podman {' '.join(words)}` in the transcription (run scripts/transcribe_podman_help.py)"
+            )
+        elif _podman_flag(flag) not in known:
+            missing.append(f"{where}: `podman {' '.join(words)}` has no {flag}")
+    assert checked > 100
+    assert not missing, "\n".join(missing)
+
+
+_PODMAN_FLAG = re.compile(r"^\s{1,6}(?:-(\w), )?\s*(--[a-z0-9-]+)", re.M)
+
+
+@functools.cache
+def podman_help_flags(words: tuple[str, ...]) -> frozenset[str]:
+    """The flags `podman <words> --help` lists under Options: (--help never touches a store)."""
+    binary = _need("podman")
+    proc = subprocess.run([binary, *words, "--help"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, f"`podman {' '.join(words)} --help` failed: {proc.stderr}"
+    options = proc.stdout.split("Options:", 1)[1] if "Options:" in proc.stdout else ""
+    flags: set[str] = set()
+    for short, long in _PODMAN_FLAG.findall(options):
+        flags.add(long)
+        if short:
+            flags.add("-" + short)
+    return frozenset(flags)
+
+
+def test_podman_flags_exist_in_podmans_help():
+    missing = []
+    for where, words, flag in target_flags(table("podman")):
+        if _podman_flag(flag) not in podman_help_flags(words):
+            missing.append(f"{where}: `podman {' '.join(words)} --help` has no {flag}")
+    assert not missing, "\n".join(missing)
+
+
+def test_podman_transcription_is_what_the_installed_podman_says():
+    """The fixture is the script's output for this podman (only where the same version is installed)."""
+    binary = _need("podman")
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
+    ref = yaml.safe_load((FIXTURES / "podman-translate" / "help-flags.yaml").read_text())
+    if version.strip() not in ref["source"]:
+        pytest.skip(f"the transcription is of another podman ({ref['source']}), this is {version.strip()}")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "transcribe_podman_help.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 # -- docker's side: docker.yaml against the docker CLI's help ------------------------------------

@@ -174,7 +174,7 @@ TRICKY_LIST = st.lists(st.one_of(TRICKY, ANY_TEXT), min_size=1, max_size=5)
 
 
 @settings(max_examples=300, deadline=None)
-@given(TRICKY_LIST, st.sampled_from(["crictl", "ctr", "nerdctl"]))
+@given(TRICKY_LIST, st.sampled_from(["crictl", "ctr", "nerdctl", "podman"]))
 def test_the_command_run_in_a_container_is_passed_on_unchanged(command, tool):
     tr = translate(["exec", "web", *command], tool, ids=FIXED)
     assert tr.argv[-len(command) :] == command
@@ -194,13 +194,16 @@ def test_container_names_are_passed_on_unchanged(names, command):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(TRICKY, ANY_TEXT), st.sampled_from(["crictl", "ctr", "nerdctl"]))
+@given(st.one_of(TRICKY, ANY_TEXT), st.sampled_from(["crictl", "ctr", "nerdctl", "podman"]))
 def test_flag_values_are_passed_on_unchanged(value, tool):
     for docker, target_flag in (
-        (["logs", "--since", value, "web"], {"crictl": "--since", "nerdctl": "--since"}),
-        (["exec", "-u", value, "web", "id"], {"ctr": "--user", "nerdctl": "--user"}),
-        (["exec", "-w", value, "web", "pwd"], {"ctr": "--cwd", "nerdctl": "--workdir"}),
-        (["run", "-d", "--name", "box", "-e", f"A={value}", "busybox"], {"ctr": "--env", "nerdctl": "--env"}),
+        (["logs", "--since", value, "web"], {"crictl": "--since", "nerdctl": "--since", "podman": "--since"}),
+        (["exec", "-u", value, "web", "id"], {"ctr": "--user", "nerdctl": "--user", "podman": "--user"}),
+        (["exec", "-w", value, "web", "pwd"], {"ctr": "--cwd", "nerdctl": "--workdir", "podman": "--workdir"}),
+        (
+            ["run", "-d", "--name", "box", "-e", f"A={value}", "busybox"],
+            {"ctr": "--env", "nerdctl": "--env", "podman": "--env"},
+        ),
     ):
         if tool not in target_flag:
             continue
@@ -234,7 +237,9 @@ runner = CliRunner()
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.lists(VOCAB, max_size=6), st.sampled_from(["crictl", "ctr", "nerdctl", "all"]), st.sampled_from(["text", "json"])
+    st.lists(VOCAB, max_size=6),
+    st.sampled_from(["crictl", "ctr", "nerdctl", "podman", "all"]),
+    st.sampled_from(["text", "json"]),
 )
 def test_the_cli_answers_with_a_documented_exit_code(argv, to, fmt):
     result = runner.invoke(

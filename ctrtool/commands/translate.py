@@ -1,4 +1,4 @@
-"""`ctrtool translate`: what is `docker X` with crictl, ctr or nerdctl, flag by flag; --run runs it."""
+"""`ctrtool translate`: what is `docker X` with crictl, ctr, nerdctl or podman, flag by flag; --run runs it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..errors import EXIT_NO_EQUIVALENT, EXIT_OK, UsageError
 from ..output import Output
 from .common import handle_errors
 
-TO_CHOICES = ("crictl", "ctr", "nerdctl", "all")
+TO_CHOICES = ("crictl", "ctr", "nerdctl", "podman", "all")
 TRANSLATE_FORMATS = ("text", "json", "yaml")
 
 # options end at the first word that is not one: `ctrtool translate --to ctr docker ps -a`
@@ -33,7 +33,9 @@ def translate(
     ] = None,
     to: Annotated[
         str,
-        typer.Option("--to", "-t", metavar="|".join(TO_CHOICES), help="Target tool; all = crictl, ctr and nerdctl."),
+        typer.Option(
+            "--to", "-t", metavar="|".join(TO_CHOICES), help="Target tool; all = crictl, ctr, nerdctl and podman."
+        ),
     ] = "crictl",
     output: Annotated[
         str,
@@ -76,7 +78,7 @@ def translate(
         typer.Option("--ignore-unsupported", help="With --run: run even when some docker flags have no equivalent."),
     ] = False,
 ) -> None:
-    """Translate a docker command into crictl, ctr or nerdctl, flag by flag, and say what has no equivalent and why.
+    """Translate a docker command into crictl, ctr, nerdctl or podman, flag by flag, and say what has no equivalent and why.
 
     Example: ctrtool translate --to ctr -- docker image rm -f busybox
 
@@ -116,6 +118,8 @@ def translate(
     for tr in translations:
         if tr.tool == "nerdctl" and not shutil.which("nerdctl"):
             tr.notes.append("nerdctl is not installed here: this follows nerdctl's command reference.")
+        if tr.tool == "podman" and not shutil.which("podman"):
+            tr.notes.append("podman is not installed here: this follows podman 4.3.1's --help.")
 
     if run:
         from ..translate.run import run as run_translation

@@ -1,4 +1,4 @@
-"""`ctrtool translate`: docker command lines translated into crictl, ctr and nerdctl ones.
+"""`ctrtool translate`: docker command lines translated into crictl, ctr, nerdctl and podman ones.
 
 The mapping is data (``data/docker.yaml`` for docker's grammar, ``data/<tool>.yaml`` per
 target); :mod:`.grammar` parses a docker argv, :mod:`.engine` maps it by a table, :mod:`.run`

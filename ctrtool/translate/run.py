@@ -43,6 +43,14 @@ def check_runnable(tr: Translation, ignore_unsupported: bool) -> None:
             "--run has no nerdctl adapter: ctrtool runs docker, ctr and crictl only",
             "run the printed command yourself; nothing was run",
         )
+    if tr.tool == "podman":
+        # ctrtool's podman adapter reads stores; it does not run podman's container commands (and
+        # its store flags would pick the store, not the user's podman): the printed command takes
+        # docker's names as they are, so the user runs it
+        raise UsageError(
+            "--run does not run podman: ctrtool runs ctr and crictl translations only",
+            "run the printed command yourself (podman takes docker's names and flags); nothing was run",
+        )
     streams = set(tr.stream)
     if "attach" in streams:
         raise UsageError(

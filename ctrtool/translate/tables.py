@@ -18,7 +18,7 @@ from .errors import TableError
 from .grammar import CommandSpec, Grammar
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
-TARGETS = ("crictl", "ctr", "nerdctl")
+TARGETS = ("crictl", "ctr", "nerdctl", "podman")
 
 CONVERTERS = (
     "bytes",
