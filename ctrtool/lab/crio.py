@@ -71,6 +71,7 @@ from .criotools import (
     image_ids,
     require_policy,
     rootless_image,
+    start_crio,
     write_runtime_wrapper,
 )
 from .daemons import require_cni_plugins, require_root
@@ -292,24 +293,7 @@ class CrioLab:
         return crio_argv(binaries, self.crio_dir, self.graphroot, self.runroot, self.socket, self.cni_dir, PAUSE_IMAGE)
 
     def _start_crio(self, binaries: dict[str, str], tools: Tools, progress: Progress) -> None:
-        daemon = self.crio
-        version = [binaries["crictl"], "--runtime-endpoint", f"unix://{self.socket}", "version"]
-        pid = daemon.running_pid()
-        if pid:
-            daemon.record(pid)
-            if supervisor.probe(version):
-                progress(f"crio already running (pid {pid})")
-                return
-            raise LabError(
-                f"this lab's crio (pid {pid}) runs but does not answer on {self.socket}", "`ctrtool lab down` stops it"
-            )
-        supervisor.clean_stale(daemon, progress)
-        progress("starting crio")
-        proc = supervisor.spawn(self.crio_argv(binaries), daemon.log)
-        daemon.pidfile.write_text(f"{proc.pid}\n")
-        t0 = time.monotonic()
-        supervisor.wait_ready(daemon, proc, lambda: supervisor.probe(version))
-        progress(f"crio up (pid {proc.pid}, {time.monotonic() - t0:.1f}s)")
+        start_crio(self.crio, self.socket, binaries["crictl"], self.crio_argv(binaries), progress)
 
     def _up(self, binaries: dict[str, str], progress: Progress) -> dict:
         started = time.monotonic()

@@ -38,14 +38,13 @@ unmounts what is under it; the cluster removes the node's cgroup root.
 from __future__ import annotations
 
 import pathlib
-import time
 from collections.abc import Callable, Sequence
 
 from .. import imagebuild
 from ..errors import ToolError
 from . import render, supervisor, teardown
 from .common import LabError, Progress, write_if_changed
-from .criotools import Stores, Tools, crio_argv, crio_dirs, write_runtime_wrapper
+from .criotools import Stores, Tools, crio_argv, crio_dirs, start_crio, write_runtime_wrapper
 from .kubenode import KUBE_PAUSE_IMAGE, Archive, Kubelet, prefixed
 from .network import Network
 from .runtime import SOCKET_PATH_MAX
@@ -134,29 +133,12 @@ class CrioNode:
         self._start_crio(binaries, say)
 
     def _start_crio(self, binaries: dict[str, str], progress: Progress) -> None:
-        daemon = self.crio
-        version = [binaries["crictl"], "--runtime-endpoint", f"unix://{self.socket}", "version"]
-        pid = daemon.running_pid()
-        if pid:
-            daemon.record(pid)
-            if supervisor.probe(version):
-                progress(f"crio already running (pid {pid})")
-                return
-            raise LabError(
-                f"{daemon.name} (pid {pid}) runs but does not answer on {self.socket}", "`ctrtool lab down` stops it"
-            )
-        supervisor.clean_stale(daemon, progress)
         flags = crio_argv(
             binaries, self.crio_dir, self.graphroot, self.runroot, self.socket, self.network.cni_dir, self.sandbox_image
         )
         argv = [binaries["unshare"], "--mount", "--propagation", "slave", "--", "/bin/sh", "-c", NAMESPACE_SCRIPT]
         argv += ["crio-ns", binaries["mount"], *flags]
-        progress("starting crio (in a mount namespace of its own)")
-        proc = supervisor.spawn(argv, daemon.log)
-        daemon.pidfile.write_text(f"{proc.pid}\n")  # the same pid once the script execs crio
-        t0 = time.monotonic()
-        supervisor.wait_ready(daemon, proc, lambda: supervisor.probe(version))
-        progress(f"crio up (pid {proc.pid}, {time.monotonic() - t0:.1f}s)")
+        start_crio(self.crio, self.socket, binaries["crictl"], argv, progress, " (in a mount namespace of its own)")
 
     def start_kubelet(
         self,

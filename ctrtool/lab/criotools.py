@@ -9,6 +9,7 @@ import os
 import pathlib
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from .. import imagebuild, runner
 from ..errors import ToolError
@@ -224,3 +225,31 @@ def crio_argv(
 def crio_dirs(crio_dir: pathlib.Path) -> list[pathlib.Path]:
     """The directories CRI-O's flags name under ``crio_dir`` (made before it starts)."""
     return [crio_dir / s for s in ("", "runc", "exits", "attach", "ns", "pods-logs", "hooks.d", "cdi", "conf.d")]
+
+
+def start_crio(
+    daemon: Any, socket: pathlib.Path, crictl: str, argv: list[str], progress: Progress, how: str = ""
+) -> None:
+    """Start CRI-O (``argv``) as ``daemon`` unless it runs and answers on ``socket``; wait until
+    `crictl version` answers there. A CRI-O of this lab that runs and does not answer is an error."""
+    import time
+
+    from . import supervisor
+
+    version = [crictl, "--runtime-endpoint", f"unix://{socket}", "version"]
+    pid = daemon.running_pid()
+    if pid:
+        daemon.record(pid)
+        if supervisor.probe(version):
+            progress(f"crio already running (pid {pid})")
+            return
+        raise LabError(
+            f"this lab's crio (pid {pid}) runs but does not answer on {socket}", "`ctrtool lab down` stops it"
+        )
+    supervisor.clean_stale(daemon, progress)
+    progress(f"starting crio{how}")
+    proc = supervisor.spawn(argv, daemon.log)
+    daemon.pidfile.write_text(f"{proc.pid}\n")  # the same pid once a wrapper script execs crio
+    t0 = time.monotonic()
+    supervisor.wait_ready(daemon, proc, lambda: supervisor.probe(version))
+    progress(f"crio up (pid {proc.pid}, {time.monotonic() - t0:.1f}s)")
