@@ -354,3 +354,16 @@ def test_an_image_with_two_names_is_two_rows_though_podman_prints_it_twice():
     twice = {**item, "Names": [DEMO, "localhost/other:1"]}
     rows = podman.parse_images([twice, twice], None)
     assert [r.ref for r in rows] == [DEMO, "localhost/other:1"]
+
+
+def test_saving_several_images_lists_the_store_once(tmp_path, replay):
+    """Which store each image is in is read from one listing, however many images are named."""
+    users, _ = alice(tmp_path)
+    settings, _ = settings_for(tmp_path, users=users)
+    adapter = podman.PodmanAdapter(settings)
+    records = adapter.images()
+    targets = [adapter.image_target(ref, records, "podman") for ref in (DEMO, PAUSE)]
+    before = len(replay.calls)
+    adapter.plan_save(targets, str(tmp_path / "both.tar"))
+    adapter.export_argv(DEMO, None)
+    assert len(replay.calls) - before <= 1, replay.calls[before:]

@@ -31,7 +31,7 @@ class PodmanBase(Adapter):
     on the rootful store; the rootless stores are only read, from their files."""
 
     name = "podman"
-    cached = ("_rootful", "_rootless", "_files")
+    cached = ("_rootful", "_rootless", "_files", "_listing")
 
     def connection_args(self) -> list[str]:
         """No daemon: the store ctrtool found (and checked exists), named to podman outright, so

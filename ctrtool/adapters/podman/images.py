@@ -77,8 +77,11 @@ class PodmanImages(PodmanBase):
 
     def store_of(self, ref: str) -> PodmanStore | None:
         """The rootless store whose image ``ref`` (a name or an id) is, when the rootful store has
-        no such image (None: the rootful store's, or nowhere)."""
-        rows = self.images()
+        no such image (None: the rootful store's, or nowhere). One listing per adapter, however
+        many images an operation names (dropped by ``forget()`` after a change)."""
+        if "_listing" not in self.__dict__:
+            self.__dict__["_listing"] = self.images()
+        rows = self.__dict__["_listing"]
         found = match_images(rows, ref)[0]
         if not found or any(self.owner_of(r) is None for r in found):
             return None
