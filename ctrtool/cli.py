@@ -364,8 +364,6 @@ def _watch_signals(signals: tuple[int, ...]) -> None:
     read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     os.set_blocking(read_end, True)
     signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-    main_thread = threading.main_thread().ident
-    forwarded: list[int] = []
 
     def watch() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, signals)
@@ -377,15 +375,6 @@ def _watch_signals(signals: tuple[int, ...]) -> None:
             mine = [byte for byte in got if byte in signals]
             if mine and not runner.passing_through():
                 runner.end_children(wait=None, signum=mine[0])
-                if not forwarded and main_thread is not None:
-                    # The kernel may have handed the signal to a backend's thread, where it only
-                    # set a flag: the main thread, waiting on a lock for that thread, runs its
-                    # handler when it next wakes. A thread that waits on no tool (docker's Engine
-                    # API on a socket that never answers) would keep it asleep until its timeout.
-                    # Once, so the forwarded signal's own wakeup byte does not start a loop; a
-                    # handler that already ran just returns on a second signal.
-                    forwarded.append(mine[0])
-                    signal.pthread_kill(main_thread, mine[0])
 
     threading.Thread(target=watch, name="ctrtool-signals", daemon=True).start()
 

@@ -99,8 +99,17 @@ def fan_out(settings: Settings, backends: Sequence[str], op: Callable[[Adapter],
 
     pool = ThreadPoolExecutor(max_workers=len(backends))
     futures = {name: pool.submit(one, name) for name in backends}
-    # a safety net only: every tool call is already killed at its deadline
-    done, _ = wait(futures.values(), timeout=settings.timeout + 5)
+    # a safety net only: every tool call is already killed at its deadline. Waited for in short
+    # slices: a signal the kernel hands a backend's thread only sets a flag, which the main thread
+    # acts on when it next runs Python; one long wait would hold it until a thread that waits on no
+    # tool (docker's Engine API on a socket that never answers) ran into its timeout
+    import time
+
+    deadline = time.monotonic() + settings.timeout + 5
+    pending = set(futures.values())
+    while pending and (left := deadline - time.monotonic()) > 0:
+        _finished, pending = wait(pending, timeout=min(0.2, left))
+    done = set(futures.values()) - pending
     pool.shutdown(wait=False)
     outcomes = []
     for name, fut in futures.items():
