@@ -26,6 +26,7 @@ class CopyCost:
     root: str  # the target's storage root, measured before and after
     added: int | None = None  # measured once the copy ran: the root's bytes after, less before (databases aside)
     backends: tuple[str, ...] = ()  # the backends whose account measures the root
+    blob_store: bool = True  # the target keeps blobs (containerd); containers/storage keeps none
 
     @property
     def total(self) -> int:
@@ -35,8 +36,9 @@ class CopyCost:
         from .output import human_size
 
         about = "" if self.exact else "about "
+        blobs = f"blobs {human_size(self.blobs)}, " if self.blob_store else ""
         text = (
-            f"adds {about}{human_size(self.total)} ({self.total} bytes): blobs {human_size(self.blobs)}, "
+            f"adds {about}{human_size(self.total)} ({self.total} bytes): {blobs}"
             f"{self.layers} layer(s) unpacked {human_size(self.unpacked)}"
         )
         if self.shared:
@@ -51,6 +53,8 @@ def copy_cost(
     source_ns: str | None,
     target_ns: str | None,
     roots: list[Any] | None = None,
+    source_dir: str | None = None,
+    target_dir: str | None = None,
 ) -> CopyCost | None:
     """The cost of copying ``image`` (an ImageTarget, in ``source_ns`` or docker's graph store when
     None) into ``target_ns`` (a containerd namespace) or docker's graph store (None). None when the
@@ -63,6 +67,8 @@ def copy_cost(
         roots = storage_account(settings, backends, [])
     containerd: Any = next((r for r in roots if isinstance(r.model, ContainerdModel)), None)
     docker: Any = next((r for r in roots if isinstance(r.model, DockerModel)), None)
+    if source_dir is not None or target_dir is not None:
+        return _cstorage_cost(roots, image, source_ns, target_ns, source_dir, target_dir, containerd, docker, backends)
     if source_ns is not None:
         if containerd is None:
             return None
@@ -95,6 +101,62 @@ def copy_cost(
         else:
             unpacked, count = unpacked + size, count + 1
     return CopyCost(blobs, unpacked, shared, count, exact, target.root, None, tuple(backends))
+
+
+def _root_under(roots: list[Any], directory: str) -> Any:
+    """The account root a store's directory is under (a containers/storage graph root), or None."""
+    import os
+
+    from .adapters.cstorage_account import CStorageModel
+
+    real = os.path.realpath(directory)
+    return next(
+        (
+            r
+            for r in roots
+            if isinstance(r.model, CStorageModel) and (real == r.root or real.startswith(r.root.rstrip("/") + "/"))
+        ),
+        None,
+    )
+
+
+def _cstorage_cost(
+    roots: list[Any],
+    image: Any,
+    source_ns: str | None,
+    target_ns: str | None,
+    source_dir: str | None,
+    target_dir: str | None,
+    containerd: Any,
+    docker: Any,
+    backends: Sequence[str],
+) -> CopyCost | None:
+    """A copy from or into a containers/storage store (CRI-O's, podman's): such a store keeps no
+    blobs, only each layer unpacked once (with its tar-split), so the copy adds the layers the
+    target has not got (by chain id), each its size in the source store."""
+    source: Any
+    if source_dir is not None:
+        source = _root_under(roots, source_dir)
+        layers = source.model.image_layers(image.id or image.ref) if source is not None else []
+    elif source_ns is not None:
+        source = containerd
+        layers = containerd.model.image_layers(source_ns, image.ref) if containerd is not None else []
+    else:
+        source = docker
+        layers = docker.model.image_layers(image.id) if docker is not None and image.id else []
+    if source is None or not layers:
+        return None
+    target: Any = _root_under(roots, target_dir) if target_dir is not None else None
+    if target is None:  # into containerd or docker from a containers/storage store: not said yet
+        return None
+    unpacked = shared = count = 0
+    for chain, _blob, item in layers:
+        size = source.item_bytes.get(item, 0)
+        if target.model.unpacked(chain):
+            shared += size
+        else:
+            unpacked, count = unpacked + size, count + 1
+    return CopyCost(0, unpacked, shared, count, True, target.root, None, tuple(backends), blob_store=False)
 
 
 def measure(settings: Any, backends: Sequence[str], root: str) -> int | None:

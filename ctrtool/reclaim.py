@@ -24,7 +24,7 @@ from .core.listing import list_containers, list_images
 from .core.query import Gathered, cri_namespace
 from .core.storage import disk_usage
 from .core.views import image_groups
-from .model import ContainerRecord, CopyKind, ImageRecord, PlaceId, State, StoreUsage, place_of
+from .model import ContainerRecord, CopyKind, ImageRecord, PlaceId, State, StoreKind, StoreUsage, place_of
 
 
 @dataclass
@@ -52,11 +52,21 @@ class ReclaimStep:
     kept_bytes: int = 0  # bytes of its layers that those images keep
     blobs: int = 0  # content-store blobs that go with it (their last reference)
     measured: bool = False  # frees comes from the byte account, in plan order (else: layers alone)
+    # the user whose own (rootless) store holds the copy: ctrtool leaves it to them (no command)
+    store_owner: str | None = None
+    store_dir: str | None = None  # the store's directory (the copy's unpacked layers are under it)
+    user_frees: int = 0  # a copy left to its store's owner: what their own removal would free there
+
+    @property
+    def held(self) -> bool:
+        """Not carried out: a container or the store's owner stands in the way (no command, frees 0)."""
+        return bool(self.blocked_by or self.store_owner)
 
 
 @dataclass
 class ReclaimPlan(Gathered):
     frees: int = 0
+    kubelets: str = "k8s.io"  # the kubelet's store in words: the CRI's namespace, or CRI-O's store
 
 
 def _owner(record: ImageRecord, docker_namespace: str | None) -> Any:
@@ -100,6 +110,17 @@ def reclaim_plan(
         None,
     )
     k8s = cri_namespace()
+    # the CRI runtime's stores: its namespace of containerd, or CRI-O's containers/storage (whoever
+    # lists it): the kubelet's images, never a step's
+    cri_places = {
+        place_of(r.store.path, r.namespace)
+        for r in records
+        if r.store and get_descriptor(r.backend).namespace_rule is NamespaceRule.FIXED
+    }
+
+    def kubelets(key: PlaceId) -> bool:
+        return key.namespace == k8s or (key.namespace is None and key in cri_places)
+
     # every image in each store: its id (or digest) and its chain ids
     in_store: dict[PlaceId, dict[str, list[ImageRecord]]] = {}
     for r in records:
@@ -115,14 +136,14 @@ def reclaim_plan(
                 copies.setdefault(place_of(r.store.path, r.namespace), []).append(r)
         if len(copies) < 2:
             continue
-        users = {key: _users(recs, containers.rows) for key, recs in copies.items()}
+        users = {key: _users(recs, containers.rows, usage.account) for key, recs in copies.items()}
         keep = next(
-            (k for k in copies if k.namespace == k8s),
+            (k for k in copies if kubelets(k)),
             next((k for k in copies if users[k]), next(iter(copies))),
         )
         kept_words = _words(copies[keep][0], docker_ns)
         for key, recs in copies.items():
-            if key == keep or key.namespace == k8s:  # the kubelet's namespace is never a step's
+            if key == keep or kubelets(key):  # the kubelet's store is never a step's
                 continue
             steps.append(_step(key, recs, users[key], kept_words, in_store, sizes, docker_ns, remove_stopped))
     steps.sort(key=lambda s: -s.frees)
@@ -134,7 +155,18 @@ def reclaim_plan(
                 "as if it ran alone (blobs and earlier steps not counted)"
             )
     rows_failed = list(failed.values())
-    return ReclaimPlan(steps, rows_failed, warnings, sum(s.frees for s in steps))
+    cri_words = next(
+        (
+            r.store.words()
+            for r in records
+            if r.store
+            and r.store.kind is StoreKind.CSTORAGE
+            and not r.store.owner
+            and place_of(r.store.path, r.namespace) in cri_places
+        ),
+        k8s,
+    )
+    return ReclaimPlan(steps, rows_failed, warnings, sum(s.frees for s in steps), cri_words)
 
 
 def simulate(steps: list[ReclaimStep], roots: list[Any], records: Sequence[ImageRecord]) -> bool:
@@ -144,16 +176,24 @@ def simulate(steps: list[ReclaimStep], roots: list[Any], records: Sequence[Image
     removes with a name, the blobs that leave with their last reference). Steps that free most
     alone come first. False when there is no account to read (the layer-only figures stay)."""
     from .adapters.containerd_account import ContainerdModel
+    from .adapters.cstorage_account import CStorageModel
     from .adapters.docker_account import DockerModel
 
     containerd = [r for r in roots if isinstance(r.model, ContainerdModel)]
     docker = [r for r in roots if isinstance(r.model, DockerModel)]
-    if not steps or not (containerd or docker):
+    cstorage = [r for r in roots if isinstance(r.model, CStorageModel)]
+    if not steps or not (containerd or docker or cstorage):
         return False
     state: dict[str, Gone] = {r.root: Gone() for r in roots if r.model is not None}
     alive = {root: state[root].alive(r.model) for r in roots if (root := r.root) in state}
 
     def root_of(step: ReclaimStep) -> Any:
+        if step.store_dir is not None:  # a containers/storage store: the root it is under
+            import os
+
+            real = os.path.realpath(step.store_dir)
+            found = [r for r in cstorage if real == r.root or real.startswith(r.root.rstrip("/") + "/")]
+            return found[0] if found else None
         pool = containerd if step.namespace is not None else docker
         return pool[0] if pool else None
 
@@ -165,10 +205,13 @@ def simulate(steps: list[ReclaimStep], roots: list[Any], records: Sequence[Image
             continue
         after = Gone().after(step, r.model).alive(r.model)
         alone[id(step)] = sum(r.item_bytes.get(i, 0) for i in alive[r.root] - after)
+        if step.store_owner:  # the user's own removal, said; not the plan's
+            step.user_frees, alone[id(step)] = alone[id(step)], 0
+            step.blockers[-1] += f": frees {step.user_frees} bytes there"
     steps.sort(key=lambda s: (phase(s), -alone[id(s)]))
     for step in steps:
         r = root_of(step)
-        if r is None or step.blocked_by:
+        if r is None or step.held:
             step.frees, step.layers, step.paths, step.blobs = 0, 0, [], 0
             continue
         before = state[r.root]
@@ -181,11 +224,17 @@ def simulate(steps: list[ReclaimStep], roots: list[Any], records: Sequence[Image
                 freed.append(item)
         alive[r.root] = now
         step.frees = sum(r.item_bytes[i] for i in freed)
-        dirs = sorted(r.item_paths[i] for i in freed if i in r.item_paths and not i.startswith("sha256:"))
+        dirs = sorted(r.item_paths[i] for i in freed if i in r.item_paths and not _record_item(i))
         step.layers, step.paths = len(dirs), dirs
         step.blobs = sum(1 for i in freed if i.startswith("sha256:"))
         step.measured = True
     return True
+
+
+def _record_item(item: str) -> bool:
+    """An account item that is a record, not a layer directory: a blob, or a containers/storage
+    image's or container's own directory."""
+    return item.startswith(("sha256:", "image:", "container:"))
 
 
 def duration(text: str) -> float:
@@ -249,7 +298,7 @@ def orphan_steps(roots: list[Any], lease_age: str, kubelets: str) -> list[Reclai
 def phase(step: ReclaimStep) -> int:
     """The order of a plan: orphaned records first (any later removal's garbage collection would
     sweep them anyway), then the images, then the leases, then what is blocked."""
-    if step.blocked_by:
+    if step.held:
         return 3
     if step.orphan is None:
         return 1
@@ -324,14 +373,28 @@ def _by_docker(step: ReclaimStep) -> bool:
 
 
 def _words(record: ImageRecord, docker_ns: str | None) -> str:
+    if record.store is not None and record.store.kind is StoreKind.CSTORAGE:
+        return record.store.words()  # one store, whichever tools list it (CRI-O's and podman's)
     if record.namespace is None:
         return record.backend
     return f"containerd namespace {record.namespace}"
 
 
-def _users(recs: list[ImageRecord], containers: Sequence[ContainerRecord]) -> list[ContainerRecord]:
+def _users(
+    recs: list[ImageRecord], containers: Sequence[ContainerRecord], roots: Sequence[Any] = ()
+) -> list[ContainerRecord]:
     from .core.storage import uses_image
     from .core.views import one_row_per_container
+
+    store = recs[0].store
+    if store is not None and store.kind is StoreKind.CSTORAGE and store.path:
+        # containers/storage: the containers are the store's own (containers.json), whichever
+        # tool made them; not every container without a namespace
+        model = _cstorage_model(roots, store.path)
+        if model is not None:
+            ids = {(r.id or "").removeprefix("sha256:") for r in recs if r.id}
+            mine = {cid for cid, image in model.container_image.items() if image in ids}
+            return [c for c in one_row_per_container(containers) if c.id in mine]
 
     names = [r.ref for r in recs if r.ref]
     ids = {k for r in recs for k in (r.id, r.digest) if k}
@@ -344,6 +407,19 @@ def _users(recs: list[ImageRecord], containers: Sequence[ContainerRecord]) -> li
         if here and uses_image(c, names, ids):
             found.append(c)
     return found
+
+
+def _cstorage_model(roots: Sequence[Any], store_dir: str) -> Any:
+    """The containers/storage model of the account root a store's directory is under, or None."""
+    import os
+
+    from .adapters.cstorage_account import CStorageModel
+
+    real = os.path.realpath(store_dir)
+    for r in roots:
+        if isinstance(r.model, CStorageModel) and (real == r.root or real.startswith(r.root.rstrip("/") + "/")):
+            return r.model
+    return None
 
 
 def _step(
@@ -362,7 +438,11 @@ def _step(
     first = recs[0]
     owner = _owner(first, docker_ns)
     flags = owner.place_flags(first.namespace).split()
-    where = owner.words(first.namespace)
+    where = (
+        _words(first, docker_ns)
+        if first.store and first.store.kind is StoreKind.CSTORAGE
+        else owner.words(first.namespace)
+    )
     names = list(dict.fromkeys(r.ref for r in recs if r.ref and not is_id_ref(r.ref)))
     image = names[0] if names else (first.id or first.digest or "?")
     mine = set(chain_ids(next((r.diff_ids for r in recs if r.diff_ids), [])))
@@ -398,7 +478,13 @@ def _step(
             )
     if len(names) > 1:
         blockers.append(f"the image has {len(names)} names in {where}: all are removed (one alone frees nothing)")
-    if blocked_by:
+    owner_user = first.store.owner if first.store else None
+    if owner_user:
+        blockers.append(
+            f"{where} is user {owner_user}'s own store: ctrtool leaves a user's images to them "
+            f"(as {owner_user}: podman rmi {shlex.join(names or [image])})"
+        )
+    if blocked_by or owner_user:
         commands, going = [], []  # not carried out: frees nothing
     else:
         pin = ["--if-id", (first.id or "").removeprefix("sha256:")[:12]] if first.id else []
@@ -421,4 +507,6 @@ def _step(
         used_by=[c.name for c in users],
         blocked_by=blocked_by,
         removes=removes,
+        store_owner=owner_user,
+        store_dir=first.store.path if first.store and first.store.kind is StoreKind.CSTORAGE else None,
     )

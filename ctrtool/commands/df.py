@@ -202,6 +202,8 @@ def _in_the_way(step) -> str:
     parts = [f"{len(step.refs)} names" if len(step.refs) > 1 else ""]
     if step.blocked_by:
         parts.append("blocked by " + ", ".join(step.blocked_by))
+    if step.store_owner:
+        parts.append(f"left to user {step.store_owner} (their store)")
     elif step.used_by:
         parts.append("used by " + ", ".join(step.used_by))
     if step.shared_with:
@@ -234,6 +236,8 @@ def plan_caption(got) -> list[str]:
     for n, step in enumerate(got.rows, 1):
         if step.blocked_by:
             lines.append(f"{n}. {step.image} from {step.store}: blocked by container {', '.join(step.blocked_by)}")
+        elif step.store_owner:
+            lines.append(f"{n}. {step.image} from {step.store}: left to user {step.store_owner} (no command)")
         else:
             lines.append(f"{n}. {step.image} from {step.store} (frees {step.frees} bytes):")
         lines += [f"     {c}" for c in step.commands]
@@ -244,7 +248,7 @@ def plan_caption(got) -> list[str]:
                 + ("uses" if len(step.shared_with) == 1 else "use")
                 + " them there)"
             )
-    lines.append("one copy of each image stays: the one in k8s.io (the kubelet's), else one a container uses")
+    lines.append(f"one copy of each image stays: the one in {got.kubelets} (the kubelet's), else one a container uses")
     return lines
 
 

@@ -136,8 +136,24 @@ def copy_plan(
         f"copy {image.ref} from {src_place} to {dst_place}",
     )
     movers = [src_via[0] if src_via else None, target_adapter.name if dst_d.moves_via else None]
-    cost = _copy_cost(settings, [src_backend, dst_backend, *movers], image, dst_store, plan)
+    try:
+        dirs = (_cstorage_dir(found_adapter, image), target_adapter.cstorage_root())
+    except CtrtoolError:
+        dirs = (None, None)
+    cost = _copy_cost(settings, [src_backend, dst_backend, *movers], image, dst_store, plan, dirs)
     return plan, dst_place, cost
+
+
+def _cstorage_dir(source: Any, image: Any) -> str | None:
+    """The containers/storage store the image is copied from (its directory), or None."""
+    from ..adapters.base import match_images
+    from ..model import StoreKind
+
+    try:
+        found = match_images(source.images(), image.id or image.ref)[0]
+    except CtrtoolError:
+        return None
+    return next((r.store.path for r in found if r.store and r.store.kind is StoreKind.CSTORAGE), None)
 
 
 def _same_store(source: Any, image: Any, there: list[Any], src_place: str, dst_place: str) -> None:
@@ -158,14 +174,22 @@ def _same_store(source: Any, image: Any, there: list[Any], src_place: str, dst_p
         )
 
 
-def _copy_cost(settings: Settings, backends: list[str | None], image: Any, dst_store: str, plan: Any) -> Any:
+def _copy_cost(
+    settings: Settings,
+    backends: list[str | None],
+    image: Any,
+    dst_store: str,
+    plan: Any,
+    dirs: tuple[str | None, str | None] = (None, None),
+) -> Any:
     """What the copy will add (said in the plan's words, so in the prompt and --dry-run), and,
     once it ran, what it added: the target root measured before and after (``cost.added``)."""
     from ..costs import copy_cost, measure
 
     target_ns = None if dst_store.endswith(":graph") else dst_store
     try:
-        cost = copy_cost(settings, [b for b in dict.fromkeys(backends) if b], image, image.namespace, target_ns)
+        wanted = [b for b in dict.fromkeys(backends) if b]
+        cost = copy_cost(settings, wanted, image, image.namespace, target_ns, None, *dirs)
     except CtrtoolError:
         return None
     if cost is None:

@@ -287,11 +287,16 @@ def storage_account(
         gathered = [p for o in fan_out(settings, backends, lambda a: a.account_roots()) for p in o.value or []]
     roots: dict[str, Any] = {}
     for root, classify in gathered:
-        roots.setdefault(os.path.realpath(root), classify)
+        real = os.path.realpath(root)
+        # one root reached by two backends (CRI-O and rootful podman on one graph root): the
+        # classifier that knows the root is the CRI runtime's wins
+        if real not in roots or getattr(classify, "keywords", {}).get("cri_visible"):
+            roots[real] = classify
     from ..adapters.boltdb import BoltError
+    from ..errors import LayoutNotUnderstood
 
     try:
         return account(roots)
-    except (OSError, BoltError) as exc:
+    except (OSError, BoltError, LayoutNotUnderstood) as exc:
         warnings.append(f"the byte account was not made: {exc}")
         return []

@@ -91,6 +91,25 @@ class CrictlStores(CrictlBase):
             if ns == namespace
         ]
 
+    def cstorage_root(self) -> str | None:
+        got = parallel({"version": self.version, "fs": self.imagefs})
+        if cri_namespace(got["version"]) is not None:
+            return None
+        return str(self.storage_conf(got["fs"]).graphroot)
+
+    def account_roots(self) -> list[tuple[str, Any]]:
+        """CRI-O's containers/storage graph root (the kubelet's store), classified from the store's
+        own files; none on containerd (ctr's adapter gives containerd's root)."""
+        got = parallel({"version": self.version, "fs": self.imagefs})
+        if cri_namespace(got["version"]) is not None:
+            return []
+        from functools import partial
+
+        from ..cstorage_account import classify
+
+        conf = self.storage_conf(got["fs"])
+        return [(conf.graphroot, partial(classify, conf, cri_visible=True))]
+
     def _storage_usage(self, imagefs: str | None) -> list[StoredItem]:
         """CRI-O: every layer of its containers/storage store, from the store's metadata read once."""
         from ..cstorage import read, stored_items

@@ -61,6 +61,11 @@ class StoresPart(PartBase):
         """Remove orphans (:class:`.containerd_account.Orphan`) through the tool's API."""
         raise Unsupported(f"{self.name} cannot remove containerd's orphans")
 
+    def cstorage_root(self) -> str | None:
+        """The containers/storage graph root this backend writes images into (rootful podman's,
+        CRI-O's), or None: its images go to a containerd namespace or a graph driver store."""
+        return None
+
     def account_roots(self) -> list[tuple[str, Callable[[], Any]]]:
         """The storage roots this backend's tool keeps, each with the function that classifies
         every path under it for the byte account (:mod:`ctrtool.account`). None by default."""

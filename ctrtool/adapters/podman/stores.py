@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from ...model import BackendInfo, ImageStore, StoredItem
 from ...runner import not_understood
@@ -45,6 +46,21 @@ class PodmanStores(PodmanBase):
                 {"user": r.user, "uid": r.uid, "graphroot": r.graphroot, "driver": r.driver} for r in rootless
             ],
         )
+
+    def cstorage_root(self) -> str | None:
+        store = self.rootful()
+        return store.graphroot if store.exists else None
+
+    def account_roots(self) -> list[tuple[str, Any]]:
+        """Each store's graph root (the rootful one where it exists, each user's), classified from
+        the store's own files (no tool call). Where CRI-O shares the rootful root, crictl's adapter
+        gives it too, marked as the kubelet's."""
+        from functools import partial
+
+        from ..cstorage_account import classify
+
+        stores = ([self.rootful()] if self.rootful().exists else []) + self.rootless()
+        return [(store.graphroot, partial(classify, store.conf(), cri_visible=False)) for store in stores]
 
     def disk_usage(self, namespaces: Sequence[str] | None = None) -> list[StoredItem]:
         """Every store's images.json and layers.json, read once each: each layer an image uses, once

@@ -208,8 +208,14 @@ def _copy_cost(probe: Probe, ref: str, place: tuple[str, str | None]) -> Any:
     )
     if record is None:
         return None
+    from ...model import StoreKind
+
     try:
-        return copy_cost(probe.settings, [], record, record.namespace, cri_namespace(), usage.account)
+        target_dir = probe.adapter(probe.cri).cstorage_root()  # CRI-O's store, else None
+        source_dir = record.store.path if record.store and record.store.kind is StoreKind.CSTORAGE else None
+        return copy_cost(
+            probe.settings, [], record, record.namespace, cri_namespace(), usage.account, source_dir, target_dir
+        )
     except CtrtoolError:
         return None
 
