@@ -159,3 +159,16 @@ def test_doctors_copy_fix_on_cri_o_says_what_it_adds(crio_env, crio_lab, tmp_pat
         assert "--yes" not in proc.stdout
     finally:
         crio_lab.tools().podman("rmi", ref, rootless=True, check=False)
+
+
+def test_doctor_says_what_the_kubelets_gc_cannot_free_on_cri_o(crio_env, crio_lab):
+    usage, _ = ctrtool_json("df", *BACKENDS, env=crio_env)
+    mine = next(r for r in usage["account"] if r["root"] == os.path.realpath(crio_lab.rootless_graphroot))
+    theirs = sum(b["bytes"] for b in mine["buckets"] if b["kind"] in ("layers", "dangling"))
+    proc = ctrtool("doctor", "--check", "disk", "-v", env={**crio_env, "COLUMNS": "400"})
+    text = " ".join(proc.stdout.split())
+    graph = os.path.realpath(crio_lab.graphroot)
+    # CRI-O's containers use the demo and pause images: their layers are the in-use ones
+    assert f"under {graph} (the CRI runtime's containers/storage) the kubelet's image GC frees none of" in text, text
+    assert f"under {mine['root']} a containers/storage store's" in text and f"({theirs} bytes)" in text, text
+    assert "docker's own" not in text and "--yes" not in text

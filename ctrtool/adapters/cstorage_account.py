@@ -232,3 +232,20 @@ def _listdir(path: str) -> list[str]:
         return sorted(os.listdir(path))
     except OSError:
         return []
+
+
+def kubelet_blind(account: object) -> dict[str, int]:
+    """Of the CRI runtime's containers/storage root (CRI-O's), the bytes the kubelet's image GC
+    frees none of: the layers of images containers use (it skips them) and what nothing needs
+    (orphaned layers: no CRI call names them). Empty for any other root."""
+    from ..account import Bucket
+
+    model = getattr(account, "model", None)
+    if not isinstance(model, CStorageModel) or not getattr(account, "cri_visible", False):
+        return {}
+    item_bytes: dict[str, int] = getattr(account, "item_bytes", {})
+    in_use = model._container_parents()
+    return {
+        "in_use": sum(item_bytes.get(layer, 0) for layer in in_use),
+        "orphans": account.of(Bucket.ORPHANED),  # type: ignore[attr-defined]
+    }

@@ -165,7 +165,7 @@ def run(probe: Probe, options: Options) -> Result:
         fixes.append(
             Fix(
                 "see which bytes nothing needs and free exactly those: `ctrtool df --plan` lists the removals "
-                "(never an image in k8s.io, a pinned or the sandbox image, or a container), each with the bytes "
+                "(never an image of the kubelet's store, a pinned or the sandbox image, or a container), each with the bytes "
                 "it frees and the command that asks before it acts"
                 + (f"; {bytes_words(dup)} are unpacked more than once across stores" if dup else ""),
                 commands=[shlex.join(["ctrtool", "df", "--plan"])],
@@ -211,10 +211,24 @@ def blind_spots(roots: list, namespace: str) -> list[str]:
             f"pinned and in-use images {bytes_words(blind['pinned_or_in_use'])}; "
             f"what nothing needs (orphans, leases) {bytes_words(blind['orphans'])} (`ctrtool df` accounts for every byte)"
         )
+    from ...adapters.cstorage_account import TOOL as CSTORAGE
+    from ...adapters.cstorage_account import kubelet_blind as cstorage_blind
+
+    for root in roots:
+        blind = cstorage_blind(root)
+        if blind:
+            lines.append(
+                f"under {root.root} (the CRI runtime's containers/storage) the kubelet's image GC frees none of "
+                f"{bytes_words(sum(blind.values()))}: in-use images {bytes_words(blind['in_use'])}; "
+                f"layers nothing needs (orphaned) {bytes_words(blind['orphans'])} (`ctrtool df` accounts for every byte)"
+            )
     for root in roots:
         if not root.cri_visible and root.of_needed_layers():
+            whose = "docker's own"
+            if root.tool == CSTORAGE:
+                whose = "a containers/storage store's (podman's, or a user's rootless one)"
             lines.append(
-                f"under {root.root} docker's own image layers, {bytes_words(root.of_needed_layers())}: the kubelet "
+                f"under {root.root} {whose} image layers, {bytes_words(root.of_needed_layers())}: the kubelet "
                 "does not see them at all"
             )
     return lines
