@@ -134,6 +134,13 @@ def test_a_copy_from_a_users_store_to_cri_o_says_its_cost_and_du_agrees(crio_env
         said = int(re.search(r"adds [^(]*\((\d+) bytes\): 1 layer\(s\) unpacked", dry.stderr)[1])
         assert 1_500_000 <= said <= 1_500_000 + SLACK, dry.stderr
         assert "blobs" not in dry.stderr  # containers/storage keeps no blobs
+        # explain's recommendation is that copy, with the same cost
+        explained, _ = ctrtool_json("explain", ref, *BACKENDS, env=crio_env)
+        assert explained["recommendation"]["action"] == "copy", explained["recommendation"]
+        assert explained["recommendation"]["copy_adds"]["unpacked"] == said, explained["recommendation"]
+        assert [p["store"] for p in explained["places"] if p["has_image"]] == [
+            f"containers/storage of user {ROOTLESS_USER}, rootless"
+        ]
         before = du(crio_lab.graphroot)
         done = ctrtool("copy", ref, "--from", "podman", "--to", "crictl", "--yes", env=crio_env)
         assert done.returncode == 0, done.stderr

@@ -148,6 +148,25 @@ def layers_file(conf: StorageConf) -> str:
     return os.path.join(conf.graphroot, f"{conf.driver}-layers", "layers.json")
 
 
+def graphroot_of_layer(path: str) -> str | None:
+    """The graph root of a containers/storage store that a layer directory is in
+    (``<graphroot>/<driver>/<id>/diff``, ``<graphroot>/vfs/dir/<id>``), as the store's own
+    ``<driver>-layers`` directory beside it confirms; None for any other directory."""
+    parts = os.path.normpath(path).split(os.sep)
+    if len(parts) >= 4 and parts[-1] == "diff" and _ID.fullmatch(parts[-2]):
+        root, driver = os.sep.join(parts[:-3]) or os.sep, parts[-3]
+    elif len(parts) >= 4 and parts[-2] == "dir" and parts[-3] == "vfs" and _ID.fullmatch(parts[-1]):
+        root, driver = os.sep.join(parts[:-3]) or os.sep, "vfs"
+    else:
+        return None
+    return root if os.path.isdir(os.path.join(root, f"{driver}-layers")) else None
+
+
+def words(owner: str | None) -> str:
+    """A containers/storage store in words (as :meth:`ctrtool.model.Store.words`)."""
+    return f"containers/storage of user {owner}, rootless" if owner else "containers/storage"
+
+
 def conf_of_images_dir(path: str) -> StorageConf | None:
     """The store whose image metadata directory is ``path`` (``<graphroot>/<driver>-images``, what
     ``crictl imagefsinfo`` names on CRI-O), or None for any other directory."""

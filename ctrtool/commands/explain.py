@@ -111,7 +111,7 @@ def places(rows: list[LayerRow], holdings: dict[PlaceId, Any]) -> list[Place]:
             place = found.get(key)
             if place is None:
                 place = found[key] = Place(
-                    store=c.backend if key.kind is StoreKind.GRAPH else f"containerd namespace {c.namespace}",
+                    store=_store_words(c, key, held.owner if held else None),
                     backend=c.backend,
                     namespace=c.namespace,
                     seen_by=[],
@@ -231,8 +231,10 @@ def recommend(
         sees = f"containerd namespace {k8s}" if cri_on_containerd else "the CRI runtime's store"
         head = f"the kubelet cannot see this image (it sees only {sees}): copy it there"
         removals = [c for p in holding for c in _removal(image, p, docker_namespace, blockers)]
-        text = f"{head}: {copy}; then, if only the kubelet needs it, remove the other copies: " + "; ".join(removals)
-        head += ", then (if only the kubelet needs it) remove the other copies"
+        text = f"{head}: {copy}"
+        if removals:
+            text += "; then, if only the kubelet needs it, remove the other copies: " + "; ".join(removals)
+            head += ", then (if only the kubelet needs it) remove the other copies"
         return Recommendation("copy", head, text, [copy, *removals], blockers)
     elif len(holding) > 1:
         # keep a copy that a container uses, if one does: removing it would remove the container too
@@ -309,12 +311,35 @@ def copy_cost(conf: Any, names: list[str], image: str, where: list[Place], holdi
     source = next((p for p in where if p.has_image), None)
     if source is None:
         return None
+    from ..adapters import adapter_class, cstorage
+
     held = holdings.get(source.place) if source.place else None
     target = SimpleNamespace(ref=(source.refs or [image])[0], id=held.id if held else None, namespace=source.namespace)
     try:
-        return cost_of(conf, names, target, source.namespace, cri_namespace())
+        cri = next((n for n in names if _rule(n) is _fixed()), None)
+        target_dir = adapter_class(cri)(conf).cstorage_root() if cri else None
+        source_dir = next((d for d in (cstorage.graphroot_of_layer(p) for p in source.paths) if d), None)
+        return cost_of(conf, names, target, source.namespace, cri_namespace(), None, source_dir, target_dir)
     except CtrtoolError:
         return None
+
+
+def _fixed() -> Any:
+    from ..adapters.descriptor import NamespaceRule
+
+    return NamespaceRule.FIXED
+
+
+def _store_words(copy: Any, key: PlaceId, owner: str | None) -> str:
+    """A place in words: a containerd namespace, a containers/storage store (whoever lists it), or
+    the backend's own graph driver store."""
+    from ..adapters import cstorage
+
+    if key.kind is not StoreKind.GRAPH:
+        return f"containerd namespace {copy.namespace}"
+    if cstorage.graphroot_of_layer(copy.path):
+        return cstorage.words(owner)
+    return str(copy.backend)
 
 
 def verdict(image: str, stored: int, duplicated: int, where: list[Place]) -> str:
@@ -336,7 +361,8 @@ def evidence(where: list[Place], shared: Blobs) -> list[str]:
         size = f"{human_size(p.bytes)} ({p.bytes} bytes)"
         used = f"; used by container {', '.join(p.used_by)}" if p.used_by else ""
         if p.namespace is None:
-            lines.append(f"{p.backend} keeps its own unpacked copy, {size}, under {_dirs(p.paths)}{used}")
+            whose = f"{p.backend} keeps its own" if p.store == p.backend else f"{p.store} keeps one"
+            lines.append(f"{whose} unpacked copy, {size}, under {_dirs(p.paths)}{used}")
             continue
         rules = {b: _rule(b) for b in p.seen_by}
         cri = [b for b, r in rules.items() if r is NamespaceRule.FIXED]

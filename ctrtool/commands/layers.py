@@ -29,7 +29,10 @@ def _where(copy: LayerCopy) -> str:
     if copy.kind == CopyKind.BLOB:
         return "content store: " + (", ".join(copy.namespaces) or "no image refers to it")
     if not copy.namespace:
-        return f"{copy.backend}'s own store"
+        from ..adapters.cstorage import graphroot_of_layer
+
+        # one containers/storage store, whichever tool found it (SEEN BY names them; PATH which store)
+        return "containers/storage" if graphroot_of_layer(copy.path) else f"{copy.backend}'s own store"
     return f"namespace {copy.namespace}"
 
 
