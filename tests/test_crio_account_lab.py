@@ -76,6 +76,12 @@ def test_every_byte_of_each_store_is_in_one_bucket_as_du_says(crio_env, crio_lab
     table = ctrtool("df", *BACKENDS, env={**crio_env, "COLUMNS": "80"})
     assert table.returncode == 0, table.stderr
     assert f"{graph} (containers-storage)" in table.stdout and "needed" in table.stdout
+    # the busybox layer is in both stores: the kubelet's copy (CRI-O's) is the one kept, the user's
+    # counts as duplicated; a root too long for 80 columns goes on a line of its own
+    after_graph = table.stdout.split(f"{graph} (containers-storage)", 1)[1]
+    assert "duplicated 0 B" in after_graph.splitlines()[2], table.stdout
+    assert f"\n{mine}\n  (containers-storage): " in table.stdout, table.stdout
+    assert all(len(line) <= 80 for line in table.stdout.split("every byte under", 1)[1].splitlines()), table.stdout
 
 
 def test_an_untagged_image_is_dangling_and_the_kubelets_store_is_never_a_step(crio_env, crio_lab, tmp_path):
@@ -179,3 +185,27 @@ def test_doctor_says_what_the_kubelets_gc_cannot_free_on_cri_o(crio_env, crio_la
     assert f"under {graph} (the CRI runtime's containers/storage) the kubelet's image GC frees none of" in text, text
     assert f"under {mine['root']} a containers/storage store's" in text and f"({theirs} bytes)" in text, text
     assert "docker's own" not in text and "--yes" not in text
+
+
+def test_no_advice_on_cri_o_carries_yes(crio_env, users_copy):
+    """doctor's fixes (an image only in the user's store among them), the plan's steps and the user's
+    command in it, explain's recommendation: none carries --yes."""
+    from test_advice_lab import commands_in
+
+    answers = []
+    for args in (("doctor", "--image", ROOTLESS_IMAGE), ("doctor", "--image", "localhost/nowhere/at-all:1")):
+        proc = ctrtool(*args, "-o", "json", env=crio_env)
+        assert proc.returncode in (0, 1), proc.stderr
+        answers.append(json.loads(proc.stdout))
+    for args in (
+        ("df", "--plan", *BACKENDS),
+        ("explain", *BACKENDS, ROOTLESS_IMAGE),
+        ("explain", *BACKENDS, DEMO_IMAGE),
+    ):
+        got, _ = ctrtool_json(*args, env=crio_env)
+        answers.append(got)
+    lines = [c for a in answers for c in commands_in(a)]
+    lines += [b for step in answers[2]["steps"] for b in step["blockers"]]
+    assert any("ctrtool copy" in c for c in lines) and any("podman rmi" in c for c in lines), lines
+    for line in lines:
+        assert "--yes" not in line and " -y" not in line, line

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -153,17 +153,27 @@ def duplicated_by_root(stores: list[StoreUsage], roots: list) -> dict[str, int]:
             continue
         for e in row.entries:
             copies.setdefault(e.key, []).append((row.namespace, e.path, e.size or 0))
+
+    def root_of(path: str) -> Any:
+        real = os.path.realpath(path)
+        return next((r for r in roots if real.startswith(r.root.rstrip("/") + "/")), None)
+
     out: dict[str, int] = {}
     for found in copies.values():
         if len(found) < 2:
             continue
-        keep = next((c for c in found if c[0] == k8s), found[0])
+
+        # the kubelet's copy stays: in its namespace of containerd, or in CRI-O's store
+        keep = next(
+            (c for c in found if c[0] == k8s),
+            next((c for c in found if c[0] is None and getattr(root_of(c[1]), "cri_visible", False)), found[0]),
+        )
         for c in found:
             if c is keep:
                 continue
-            root = next((r.root for r in roots if os.path.realpath(c[1]).startswith(r.root.rstrip("/") + "/")), None)
-            if root:
-                out[root] = out.get(root, 0) + c[2]
+            root = root_of(c[1])
+            if root is not None:
+                out[root.root] = out.get(root.root, 0) + c[2]
     return out
 
 
@@ -177,11 +187,16 @@ def bars(roots: list, duplicated: dict[str, int]) -> list[str]:
     if not roots:
         return []
     glyphs = chars(getattr(sys.stdout, "encoding", None))
-    width = max(10, min(60, shutil.get_terminal_size((80, 24)).columns - 4))
+    columns = shutil.get_terminal_size((80, 24)).columns
+    width = max(10, min(60, columns - 4))
     lines = ["", "every byte under each storage root (du -sxb --apparent-size ROOT):"]
     for r in roots:
         shares = parts(r, duplicated.get(r.root, 0))
-        lines.append(f"{r.root} ({r.tool}): {human_size(r.bytes)}")
+        head = f"{r.root} ({r.tool}): {human_size(r.bytes)}"
+        if len(head) > columns:  # a long root on a line of its own (a path is never cut)
+            lines += [r.root, f"  ({r.tool}): {human_size(r.bytes)}"]
+        else:
+            lines.append(head)
         lines.append("  " + bar(shares, width, glyphs))
         lines.append("  " + "  ".join(f"{glyphs[n]} {n} {human_size(b)}" for n, b in shares))
     return lines
