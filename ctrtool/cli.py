@@ -271,7 +271,9 @@ def main(prog_name: str = "ctrtool") -> None:
 
     _stdio()
     _sane_environment()
-    from . import completion
+    from . import completion, helpcache
+
+    kept = _keep_stdout() if helpcache.PENDING else None
 
     if completion.requested():
         completion.prepare()
@@ -321,7 +323,18 @@ def main(prog_name: str = "ctrtool") -> None:
             except Exception:  # noqa: BLE001  (nothing more can be said)
                 pass
         os._exit(_exit_status(code))
+    if kept is not None and helpcache.PENDING and code in (0, None):
+        helpcache.store(helpcache.PENDING, b"".join(kept))
     sys.exit(code)
+
+
+def _keep_stdout() -> list[bytes] | None:
+    """The list every byte written to fd 1 is added to, or None (stdout is not ctrtool's own)."""
+    raw = getattr(getattr(sys.stdout, "buffer", None), "raw", None)
+    if not isinstance(raw, _Fd):
+        return None
+    raw.kept = []
+    return raw.kept
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -451,12 +464,16 @@ class _Fd(io.FileIO):
         super().__init__(fd, "w", closefd=False)
         self.is_stdout = is_stdout
         self.gone = False
+        self.kept: list[bytes] | None = None  # what was written, when asked (a help to cache)
 
     def write(self, data) -> int:
         if self.gone:
             return len(data)
         try:
-            return super().write(data)
+            n = super().write(data)
+            if self.kept is not None and n:
+                self.kept.append(bytes(data[:n]))
+            return n
         except OSError as exc:
             if not self.is_stdout:
                 self.gone = True

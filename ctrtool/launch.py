@@ -26,15 +26,35 @@ COMPLETE_VAR = "_CTRTOOL_COMPLETE"
 
 def main(prog_name: str = "ctrtool") -> None:
     """The ``ctrtool`` command (``python -m ctrtool`` too)."""
+    cache = None
     if prog_name == "ctrtool":
         answer = fast(sys.argv[1:], os.environ)
         if answer is not None:
             text, code = answer
             if _write(text):
                 sys.exit(code)
+        cache, cached = _help_cache(sys.argv[1:])
+        if cached is not None and _write(cached):
+            sys.exit(0)
+    if cache is not None:
+        from . import helpcache
+
+        helpcache.PENDING = cache  # the app keeps what it writes to stdout there (cli.main)
     from .cli import main as full
 
     full(prog_name)
+
+
+def _help_cache(argv: list[str]) -> tuple[str | None, bytes | None]:
+    """A help request's cache file and its bytes if cached (:mod:`.helpcache`); (None, None) else."""
+    if not argv or argv[-1] not in ("--help", "-h"):
+        return None, None
+    index = _load()
+    if index is None:
+        return None, None
+    from .helpcache import lookup
+
+    return lookup(argv, os.environ, index["commands"])
 
 
 def kubectl_plugin() -> None:
@@ -55,10 +75,10 @@ def fast(argv: list[str], env) -> tuple[str, int] | None:
     return None
 
 
-def _write(text: str) -> bool:
+def _write(text: str | bytes) -> bool:
     """Write all of ``text`` to fd 1; False (nothing or part written) sends the run to the full
     path, which says why stdout cannot be written, as it always has."""
-    data = text.encode("utf-8", "surrogateescape")
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
     written = 0
     try:
         while written < len(data):
