@@ -155,6 +155,23 @@ def test_a_passwd_file_that_is_not_a_regular_file_is_one_line(tmp_path, no_tool)
     assert "passwd file" in err.value.message and "\n" not in err.value.message
 
 
+def test_info_without_a_rootful_store_says_the_passwd_files_error(tmp_path, no_tool):
+    settings, _ = settings_for(tmp_path, rootful=False)
+    settings.env["CTRTOOL_PASSWD_FILE"] = str(tmp_path)  # a directory
+    with pytest.raises(ConfigError) as err:
+        podman.PodmanAdapter(settings).info()
+    assert "passwd file" in err.value.message and "\n" not in err.value.message
+
+
+def test_info_with_users_stores_only_lists_them_without_running_podman(tmp_path, no_tool):
+    users, graphroot = alice(tmp_path)
+    settings, root = settings_for(tmp_path, rootful=False, users=users)
+    info = podman.PodmanAdapter(settings).info()
+    assert info.root is None and info.image_store is ImageStore.CONTAINERS_STORAGE
+    assert [(s["user"], s["graphroot"]) for s in info.user_stores] == [("alice", str(graphroot))]
+    assert not root.exists()
+
+
 def test_metadata_larger_than_the_limit_is_one_line(tmp_path, monkeypatch, no_tool):
     from ctrtool.adapters import cstorage
     from ctrtool.errors import LayoutNotUnderstood

@@ -20,13 +20,15 @@ class PodmanStores(PodmanBase):
     def info(self) -> BackendInfo:
         """One ``podman info --format json`` (the rootful store; without one, the error that says
         so: ctrtool does not run podman to make it)."""
+        rootless = self.rootless()  # a passwd file that cannot be read is said first
+        if not self.rootful().exists and rootless:
+            return self._rootless_info(rootless)
         result = self.run("info", "--format", "json")
         try:
             got = info_fields(load_json(result))
         except ValueError as exc:
             raise not_understood(result, str(exc), None) from None
         root, driver = got["graphroot"], got["driver"]
-        rootless = self.rootless()
         return BackendInfo(
             backend=self.name,
             version=got["version"],
@@ -42,9 +44,27 @@ class PodmanStores(PodmanBase):
             # not set: `runtime` is the CRI runtime behind crictl's endpoint (info prints "CRI ...")
             runtime=None,
             image_store=ImageStore.CONTAINERS_STORAGE,
-            user_stores=[
-                {"user": r.user, "uid": r.uid, "graphroot": r.graphroot, "driver": r.driver} for r in rootless
-            ],
+            user_stores=_user_stores(rootless),
+        )
+
+    def _rootless_info(self, rootless: list[Any]) -> BackendInfo:
+        """No rootful store, users' stores only: what their files say (podman is not run: as root
+        it would make the rootful store)."""
+        return BackendInfo(
+            backend=self.name,
+            version=None,
+            endpoint=None,
+            endpoint_source="(no daemon)",
+            root=None,
+            state=None,
+            storage_driver=None,
+            store=None,
+            content_store=None,
+            namespaces=[],
+            image_count=None,
+            runtime=None,
+            image_store=ImageStore.CONTAINERS_STORAGE,
+            user_stores=_user_stores(rootless),
         )
 
     def cstorage_root(self) -> str | None:
@@ -70,3 +90,7 @@ class PodmanStores(PodmanBase):
         for store in stores:
             out.extend(stored_items(self.files(store), self.name, store.store().words()))
         return out
+
+
+def _user_stores(rootless: list[Any]) -> list[dict[str, Any]]:
+    return [{"user": r.user, "uid": r.uid, "graphroot": r.graphroot, "driver": r.driver} for r in rootless]
