@@ -27,28 +27,30 @@ def sort_option(keys: str) -> Any:
     return typer.Option("--sort", metavar="KEY", help=keys)
 
 
+def _backend_flag(help: str) -> Any:
+    """``--backend``/``-b`` of a listing (repeatable) or of an operation (one)."""
+    return typer.Option("--backend", "-b", metavar="docker|ctr|crictl", autocompletion=completion.backends, help=help)
+
+
+def _namespace_flag(callback: Callable[[Any], Any], help: str) -> Any:
+    """``--namespace``/``-n`` of a listing (repeatable) or of an operation (one)."""
+    return typer.Option(
+        "--namespace", "-n", metavar="NS", callback=callback, autocompletion=completion.namespaces, help=help
+    )
+
+
 BackendOpt = Annotated[
     Optional[list[str]],
-    typer.Option(
-        "--backend",
-        "-b",
-        metavar="docker|ctr|crictl",
-        autocompletion=completion.backends,
-        help="Backend to query; repeat for several. Default: every backend found on this machine.",
-    ),
+    _backend_flag("Backend to query; repeat for several. Default: every backend found on this machine."),
 ]
 AllBackendsOpt = Annotated[
     bool, typer.Option("--all-backends", "-A", help="Query docker, ctr and crictl, and report each one that fails.")
 ]
 NamespaceOpt = Annotated[
     Optional[list[str]],
-    typer.Option(
-        "--namespace",
-        "-n",
-        metavar="NS",
-        callback=lambda v: namespaces_option(v),
-        autocompletion=completion.namespaces,
-        help="containerd namespace for ctr (repeatable). Default: CONTAINERD_NAMESPACE, else every "
+    _namespace_flag(
+        lambda v: namespaces_option(v),
+        "containerd namespace for ctr (repeatable). Default: CONTAINERD_NAMESPACE, else every "
         "namespace `ctr namespaces ls` lists.",
     ),
 ]
@@ -205,23 +207,15 @@ def report_failures(out: Output, got: Any, asked: int) -> int:
 
 OneBackendOpt = Annotated[
     Optional[str],
-    typer.Option(
-        "--backend",
-        "-b",
-        metavar="docker|ctr|crictl",
-        autocompletion=completion.backends,
-        help="The tool to use. Default: wherever the container or image is (an error if it is in several places).",
+    _backend_flag(
+        "The tool to use. Default: wherever the container or image is (an error if it is in several places)."
     ),
 ]
 OneNamespaceOpt = Annotated[
     Optional[str],
-    typer.Option(
-        "--namespace",
-        "-n",
-        metavar="NS",
-        callback=lambda v: _namespace_option(v),
-        autocompletion=completion.namespaces,
-        help="containerd namespace for ctr. Default: CONTAINERD_NAMESPACE, then ctr.namespace in the "
+    _namespace_flag(
+        lambda v: _namespace_option(v),
+        "containerd namespace for ctr. Default: CONTAINERD_NAMESPACE, then ctr.namespace in the "
         "config file, then `default` (ctr's own default).",
     ),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -138,7 +138,7 @@ def images(
     from ..core.views import fold_aliases
 
     keep = _row_filter(repository, filters or [])
-    order = _sort_key(sort)
+    order = listing.sort_key(sort, SORTS)
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
     got = list_images(conf, names, namespace or listing.default_namespaces(conf))
@@ -222,21 +222,11 @@ def _dangling(row: ImageRecord, rows: Sequence[ImageRecord]) -> bool:
     )
 
 
-SORTS = ("size", "created", "ref")
-
-
-def _sort_key(sort: str | None):
-    from ..errors import UsageError
-
-    if sort is None:
-        return None
-    if sort == "size":  # largest first; unknown sizes last
-        return lambda r: (r.size is None, -(r.size or 0))
-    if sort == "created":  # newest first (RFC 3339 UTC strings sort as times); unknown last
-        return lambda r: (r.created is None, "".join(chr(0x10FFFF - ord(c)) for c in (r.created or "")))
-    if sort == "ref":
-        return lambda r: (r.ref is None, r.ref or "")
-    raise UsageError(f"--sort {sort!r} is not one of {', '.join(SORTS)}", "e.g. --sort size")
+SORTS: dict[str, Callable[[Any], Any]] = {
+    "size": lambda r: (r.size is None, -(r.size or 0)),  # largest first; unknown sizes last
+    "created": listing.newest_first,
+    "ref": listing.by_field("ref"),
+}
 
 
 def _store_words(store: Store, rows: Sequence[ImageRecord]) -> str:

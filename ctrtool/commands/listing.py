@@ -9,7 +9,7 @@ backends failed (:func:`common.report_failures`). A command supplies only what d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -34,6 +34,28 @@ def default_namespaces(conf: Settings) -> list[str] | None:
     """The namespaces a listing asks ctr for without -n: the configured one (``ctr_namespace``), if any."""
     ns, _source = conf.ctr_namespace()
     return [ns] if ns else None
+
+
+def sort_key(sort: str | None, keys: Mapping[str, Callable[[Any], Any]]) -> Callable[[Any], Any] | None:
+    """``--sort KEY``: the sort key ``keys`` has for KEY (None without --sort); a KEY not in ``keys``
+    is a usage error before any tool runs (the first key is the example)."""
+    from ..errors import UsageError
+
+    if sort is None:
+        return None
+    if sort in keys:
+        return keys[sort]
+    raise UsageError(f"--sort {sort!r} is not one of {', '.join(keys)}", f"e.g. --sort {next(iter(keys))}")
+
+
+def newest_first(row: Any) -> tuple[bool, str]:
+    """Sort key: ``created`` newest first (RFC 3339 UTC strings sort as times); unknown last."""
+    return (row.created is None, "".join(chr(0x10FFFF - ord(c)) for c in (row.created or "")))
+
+
+def by_field(name: str) -> Callable[[Any], tuple[bool, Any]]:
+    """Sort key: the field ``name``; unknown (None) last."""
+    return lambda row: (getattr(row, name) is None, getattr(row, name) or "")
 
 
 def show(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -136,7 +136,7 @@ def ps(
     from ..core.views import one_row_per_container
 
     keep = _container_filter(filters or [])
-    order = _sort_key(sort)
+    order = listing.sort_key(sort, PS_SORTS)
     out = Output(check_format(output), quiet)
     conf, names = listing.backends(ctx, backend, all_backends)
     got = list_containers(conf, names, namespace or listing.default_namespaces(conf))
@@ -229,19 +229,13 @@ def _container_filter(filters: list[str]) -> Callable[[ContainerRecord], bool]:
     return lambda r: all(test(r) for test in tests)
 
 
-PS_SORTS = ("name", "created", "state", "image", "backend")
-
-
-def _sort_key(sort: str | None):
-    from ..errors import UsageError
-
-    if sort is None:
-        return None
-    if sort == "created":  # newest first; unknown (ctr) last
-        return lambda r: (r.created is None, "".join(chr(0x10FFFF - ord(c)) for c in (r.created or "")))
-    if sort in PS_SORTS:
-        return lambda r: (getattr(r, sort) is None, getattr(r, sort) or "")
-    raise UsageError(f"--sort {sort!r} is not one of {', '.join(PS_SORTS)}", "e.g. --sort name")
+PS_SORTS: dict[str, Callable[[Any], Any]] = {
+    "name": listing.by_field("name"),
+    "created": listing.newest_first,  # unknown (ctr) last
+    "state": listing.by_field("state"),
+    "image": listing.by_field("image"),
+    "backend": listing.by_field("backend"),
+}
 
 
 def caption(rows: list[ContainerRecord], all_: bool, total: int, all_views: bool = False, hidden: int = 0) -> list[str]:

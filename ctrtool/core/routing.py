@@ -180,6 +180,20 @@ def _require_complete(kind: str, refs: Sequence[str], searched: Searched, rerun:
     raise IncompleteLookup(kind, ", ".join(refs), searched.unanswered, hint)
 
 
+def _listed_in(
+    settings: Settings, backend: str, namespace: str | None, listing: Callable[[Adapter, list[str] | None], list]
+) -> tuple[Adapter, list, str | None, str]:
+    """For an operation sent to ``backend``: its adapter, its ``listing`` of the namespace the
+    operation uses (ctr: -n or its default), that namespace and the place in words."""
+    from ..adapters.base import place
+
+    adapter = operation_adapter(settings, backend, namespace)
+    ns = adapter.operation_namespace(namespace)
+    records = listing(adapter, [ns] if ns else None)
+    actual = ns or adapter.container_namespace()
+    return adapter, records, actual, place(backend, actual)
+
+
 def _each_in(
     settings: Settings,
     kind: str,
@@ -238,11 +252,7 @@ def locate_containers(
     from ..adapters.base import place, resolve_container
 
     if backend:
-        adapter = operation_adapter(settings, backend, namespace)
-        ns = adapter.operation_namespace(namespace)
-        records = adapter.containers([ns] if ns else None)
-        actual = ns or adapter.container_namespace()
-        where = place(backend, actual)
+        adapter, records, actual, where = _listed_in(settings, backend, namespace, lambda a, ns: a.containers(ns))
         return _each_in(
             settings,
             "container",
@@ -280,12 +290,8 @@ def locate_images(
     from ..adapters.base import place
 
     if backend:
-        adapter = operation_adapter(settings, backend, namespace)
-        ns = adapter.operation_namespace(namespace)
-        records = adapter.images([ns] if ns else None)
+        adapter, records, actual, where = _listed_in(settings, backend, namespace, lambda a, ns: a.images(ns))
         complete_stores(settings, records, adapter.warnings)
-        actual = ns or adapter.container_namespace()
-        where = place(backend, actual)
         return _each_in(
             settings,
             "image",

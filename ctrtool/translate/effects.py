@@ -208,6 +208,29 @@ def _positional(args: Sequence[str], with_value: Sequence[str]) -> list[str]:
     return out
 
 
+# the management commands (nerdctl's and podman's `container rm`, ...) that are a short command
+_SHORT_COMMANDS = {
+    "container kill": "kill",
+    "container stop": "stop",
+    "container restart": "restart",
+    "container rm": "rm",
+    "container remove": "rm",
+    "image rm": "rmi",
+    "image remove": "rmi",
+    "container pause": "pause",
+}
+
+
+def _command(words: Sequence[str], groups: Sequence[str]) -> tuple[str, list[str]]:
+    """The command (a group's two words, e.g. "image prune"; a management command as its short
+    one, e.g. "container rm" as "rm") and its arguments, from a docker-like tool's ``words``."""
+    if len(words) > 1 and words[0] in groups:
+        cmd, args = f"{words[0]} {words[1]}", list(words[2:])
+    else:
+        cmd, args = (words[0], list(words[1:])) if words else ("", [])
+    return _SHORT_COMMANDS.get(cmd, cmd), args
+
+
 def target_effect(tool: str, argv: Sequence[str]) -> Effect:
     """What the target's command line does (one command; for a translation with `before` steps,
     call it for each)."""
@@ -284,20 +307,7 @@ def target_effect(tool: str, argv: Sequence[str]) -> Effect:
                 "--host-gateway-ip",
             ),
         )
-        if words[:1] in (["container"], ["image"], ["system"]) and len(words) > 1:
-            cmd, args = f"{words[0]} {words[1]}", words[2:]
-        else:
-            cmd, args = (words[0], words[1:]) if words else ("", [])
-        cmd = {
-            "container kill": "kill",
-            "container stop": "stop",
-            "container restart": "restart",
-            "container rm": "rm",
-            "container remove": "rm",
-            "image rm": "rmi",
-            "image remove": "rmi",
-            "container pause": "pause",
-        }.get(cmd, cmd)
+        cmd, args = _command(words, ("container", "image", "system"))
         if cmd == "kill":
             return signal(_flag(args, "--signal", "-s") or "KILL")
         if cmd in ("stop", "restart"):
@@ -357,21 +367,7 @@ _PODMAN_GLOBALS = (
 
 def _podman_effect(argv: Sequence[str]) -> Effect:
     words = _words(argv, _PODMAN_GLOBALS)
-    if words[:1] in (["container"], ["image"], ["system"], ["pod"]) and len(words) > 1:
-        cmd, args = f"{words[0]} {words[1]}", words[2:]
-    else:
-        cmd, args = (words[0], words[1:]) if words else ("", [])
-    cmd = {
-        "container kill": "kill",
-        "container stop": "stop",
-        "container restart": "restart",
-        "container rm": "rm",
-        "container remove": "rm",
-        "image rm": "rmi",
-        "image remove": "rmi",
-        "container pause": "pause",
-        "container prune": "container prune",
-    }.get(cmd, cmd)
+    cmd, args = _command(words, ("container", "image", "system", "pod"))
     # --all (-a) on kill, stop, restart, rm, rmi, pause: every container (image), not the ones named
     every = _bool_flag(args, "--all", "-a")
     if cmd == "kill":

@@ -214,19 +214,35 @@ def run(probe: Probe, options: Options) -> Result:
         problems.append(f"its platform is {', '.join(sorted(platforms))}; this node is {node}")
         evidence.append(Evidence("os.uname().machine", os.uname().machine, kind="system"))
         fixes.append(load_fix(ref, f"get the {node} variant of the image"))
-    if problems:
-        return Result(
-            NAME, TITLE, status, f"{ref}: " + "; ".join(problems), evidence=evidence, fixes=fixes, details=details
-        )
-    return Result(
-        NAME,
-        TITLE,
-        Status.OK,
+    return _verdict(
+        ref,
+        status,
+        problems,
+        fixes,
         f"{ref} is in k8s.io as {name}, visible to the CRI, unpacked for {where.snapshotter or 'its snapshotter'}, "
         f"for {node}: the kubelet can start it without pulling (imagePullPolicy IfNotPresent or Never)",
         evidence=evidence,
         details=details,
     )
+
+
+def _verdict(
+    ref: str,
+    status: Status,
+    problems: list[str],
+    fixes: list[Fix],
+    ok: str,
+    *,
+    evidence: list[Evidence],
+    details: list[str],
+) -> Result:
+    """The check's result once the image is where the kubelet looks: its ``problems`` (with their
+    ``fixes``) in one line at ``status``; none: ok, in the words ``ok``."""
+    if problems:
+        return Result(
+            NAME, TITLE, status, f"{ref}: " + "; ".join(problems), evidence=evidence, fixes=fixes, details=details
+        )
+    return Result(NAME, TITLE, Status.OK, ok, evidence=evidence, details=details)
 
 
 def _tag_fix(probe: Probe, stored: str, name: str) -> Fix:
@@ -296,14 +312,11 @@ def _in_runtime_store(probe: Probe, ref: str, resolved: Any, policy: Any, store:
         status = Status.WARN
         problems.append(policy[0])
         fixes.append(policy[1])
-    if problems:
-        return Result(
-            NAME, TITLE, status, f"{ref}: " + "; ".join(problems), evidence=evidence, fixes=fixes, details=details
-        )
-    return Result(
-        NAME,
-        TITLE,
-        Status.OK,
+    return _verdict(
+        ref,
+        status,
+        problems,
+        fixes,
         f"{ref} is in {here} as {name}, visible to the CRI: the kubelet can start it without pulling "
         "(imagePullPolicy IfNotPresent or Never)",
         evidence=evidence,
