@@ -846,6 +846,33 @@ def test_run_dry_run_prints_the_exact_commands(tmp_path):
     )
 
 
+@pytest.mark.parametrize("version, local", [("2.4.2+unknown", True), ("1.6.20~ds1", False)])
+@pytest.mark.parametrize("docker", [["save", "-o", "out.tar", "busybox"], ["load", "-i", "in.tar"]])
+def test_run_moves_archives_in_ctrs_client_where_it_has_a_transfer_service(tmp_path, version, local, docker):
+    """ctr 2.x's transfer service wrote a truncated archive now and then (CI: a translated `docker
+    save -o FILE`); --run adds --local there, as ctrtool's own save and load do; ctr 1.x has none."""
+    fake = tmp_path / "bin" / "ctr"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\necho 'ctr github.com/containerd/containerd {version}'\n")
+    fake.chmod(0o755)
+    env = {
+        **CLEAN_ENV,
+        "PATH": f"{fake.parent}:/usr/bin:/bin",
+        "CONTAINERD_ADDRESS": f"{tmp_path}/containerd.sock",
+        "CRI_CONFIG_FILE": str(tmp_path / "none.yaml"),
+    }
+    result = runner.invoke(app, ["translate", "--run", "--dry-run", "--to", "ctr", "docker", *docker], env=env)
+    assert result.exit_code == 0, result.output
+    words = result.stdout.split()
+    verb = "export" if docker[0] == "save" else "import"
+    assert words[words.index(verb) + 1 : words.index(verb) + 2] == (
+        ["--local"] if local else [words[words.index(verb) + 1]]
+    )
+    assert ("--local" in words) is local
+    printed = runner.invoke(app, ["translate", "--to", "ctr", "docker", *docker], env=env)
+    assert "add --local" in printed.stdout
+
+
 def test_run_of_a_destructive_command_without_a_terminal_is_refused(tmp_path):
     env = {**CLEAN_ENV, "CONTAINERD_ADDRESS": f"{tmp_path}/containerd.sock"}
     # (an image: a container name is looked up first, so that the question names its ID)

@@ -245,7 +245,7 @@ class CtrImages(CtrBase):
         ns = self.operation_namespace(namespace)
         # ctr 2.x imports through the transfer service by default, which printed no name at all for
         # an import that moved a tag (seen in the lab); in the client (--local) it says what it unpacked
-        argv = self.argv(*self.ns_argv(ns, "images", "import", *self._export_to_stdout(), path))
+        argv = self.argv(*self.ns_argv(ns, "images", "import", *self.in_client(), path))
 
         def execute() -> list[str]:
             return parse_imported(self.run_argv(argv, bounded=False).stdout)
@@ -255,22 +255,21 @@ class CtrImages(CtrBase):
 
     def plan_save(self, images: Sequence[ImageTarget], path: str, namespace: str | None = None) -> Plan:
         ns = self.operation_namespace(namespace)
-        argv = self.argv(
-            *self.ns_argv(ns, "images", "export", *self._export_to_stdout(), "-", *(i.ref for i in images))
-        )
+        argv = self.argv(*self.ns_argv(ns, "images", "export", *self.in_client(), "-", *(i.ref for i in images)))
         return self._save_plan(f"export {', '.join(i.ref for i in images)} from ctr namespace {ns}", argv, path)
 
-    def _export_to_stdout(self) -> list[str]:
-        """``images export`` flags for an archive on stdout. ctr 2.x exports through containerd's
-        transfer service by default, and to a pipe that stream comes out corrupted now and then (a
-        different checksum on each run, "short read" or "unrecognized image format" on import; seen
-        with 2.4.2, never with a file or with --local): export in the client (--local) instead. ctr 1.x
-        has no --local and no transfer service."""
+    def in_client(self) -> list[str]:
+        """``images export`` and ``images import`` flags that move the archive in ctr itself.
+        ctr 2.x goes through containerd's transfer service by default, and that stream comes out
+        corrupted now and then (a different checksum on each run, "short read" or "unrecognized
+        image format" on import; seen with 2.4.2 to a pipe, and, in CI, a `docker save -o FILE`
+        translated to ctr that wrote a truncated tar): in the client (--local) it does not. ctr
+        1.x has no --local and no transfer service."""
         return ["--local"] if self.client_major() >= 2 else []
 
     def export_argv(self, ref: str, namespace: str | None) -> list[str]:
         return self.argv(
-            *self.ns_argv(self.operation_namespace(namespace), "images", "export", *self._export_to_stdout(), "-", ref)
+            *self.ns_argv(self.operation_namespace(namespace), "images", "export", *self.in_client(), "-", ref)
         )
 
     def import_argv(self, namespace: str | None) -> list[str]:
