@@ -48,6 +48,11 @@ def commands(
             continue
         out[f"ctrtool --version{suffix}"] = ([binary, "--version"], {})
         out[f"ctrtool --help{suffix}"] = ([binary, "--help"], {"COLUMNS": "100"})
+        # the same help rendered by typer each time (the help cache off: its first run's cost)
+        out[f"ctrtool --help, no cache{suffix}"] = (
+            [binary, "--help"],
+            {"COLUMNS": "100", "CTRTOOL_HELP_CACHE": "0"},
+        )
         out[f"Tab: ctrtool ima{suffix}"] = ([binary], _bash("ctrtool ima"))
         out[f"Tab: ctrtool images --all-b{suffix}"] = ([binary], _bash("ctrtool images --all-b"))
         if ctr:
