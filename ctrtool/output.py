@@ -154,7 +154,9 @@ class Output:
         table = Table(box=box.SIMPLE_HEAD, show_header=False, show_edge=False, pad_edge=False)
         table.add_column("what", style="bold", no_wrap=True)
         table.add_column("field", no_wrap=True)
-        table.add_column("value", overflow="ignore", min_width=word)
+        # "fold" only splits a word wider than the column, and none is (min_width); "ignore" kept only
+        # the first line of a value that wraps
+        table.add_column("value", overflow="fold", min_width=word)
         for index, (name, fields) in enumerate(blocks):
             for i, (key, value) in enumerate(fields):
                 table.add_row(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from rich.cells import cell_len
@@ -139,3 +140,19 @@ def test_a_table_too_wide_even_after_everything_gave_runs_past_the_edge_rather_t
     long_id = "registry.example.com/" + "n" * 120 + ":1"
     screen = _render(60, [(long_id, "t", "e", "m", "/p")])
     assert any(long_id in line for line in screen.splitlines())
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_info_sections_wrap_values_between_words_and_lose_none(columns, monkeypatch, capsys):
+    """A value longer than its column (a user's store: a path, then words) wraps between words;
+    no word is cut and none is dropped (rich's "ignore" overflow kept only the first line)."""
+    from ctrtool.output import Output
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    path = "/tmp/pw/home/alice/.local/share/containers/storage"
+    value = f"alice: {path} (rootless; its directory owned by uid 4242)"
+    Output().sections([("podman", [("version", "4.3.1"), ("user store", value), ("images", 2)])])
+    out = capsys.readouterr().out
+    words = out.split()
+    assert path in words and "4242)" in words and "(rootless;" in words, out
+    assert all(w in words for w in value.split()), out

@@ -75,7 +75,8 @@ def _fields(i: BackendInfo) -> list[tuple[str, Any]]:
             )
         )
     elif cstorage:
-        fields.append(("images in", f"containers/storage, graph root {i.root}"))
+        where = f"graph root {i.root}" if i.root else "no rootful store here (users' stores below)"
+        fields.append(("images in", f"containers/storage, {where}"))
     else:
         fields.append(("namespace", ", ".join(i.namespaces) or "(not containerd)"))
     for store in i.user_stores:
