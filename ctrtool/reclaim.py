@@ -137,10 +137,7 @@ def reclaim_plan(
         if len(copies) < 2:
             continue
         users = {key: _users(recs, containers.rows, usage.account) for key, recs in copies.items()}
-        keep = next(
-            (k for k in copies if kubelets(k)),
-            next((k for k in copies if users[k]), next(iter(copies))),
-        )
+        keep = keeper(copies, users, kubelets)
         kept_words = _words(copies[keep][0], docker_ns)
         for key, recs in copies.items():
             if key == keep or kubelets(key):  # the kubelet's store is never a step's
@@ -207,7 +204,12 @@ def simulate(steps: list[ReclaimStep], roots: list[Any], records: Sequence[Image
         alone[id(step)] = sum(r.item_bytes.get(i, 0) for i in alive[r.root] - after)
         if step.store_owner:  # the user's own removal, said; not the plan's
             step.user_frees, alone[id(step)] = alone[id(step)], 0
-            step.blockers[-1] += f": frees {step.user_frees} bytes there"
+            step.blockers = [
+                f"{b}: frees {step.user_frees} bytes there"
+                if b.startswith(_LEFT_TO_USER.format(where=step.store))
+                else b
+                for b in step.blockers
+            ]
     steps.sort(key=lambda s: (phase(s), -alone[id(s)]))
     for step in steps:
         r = root_of(step)
@@ -229,6 +231,25 @@ def simulate(steps: list[ReclaimStep], roots: list[Any], records: Sequence[Image
         step.blobs = sum(1 for i in freed if i.startswith("sha256:"))
         step.measured = True
     return True
+
+
+def keeper(copies: dict[PlaceId, list[ImageRecord]], users: dict[PlaceId, list[Any]], kubelets: Any) -> PlaceId:
+    """The copy that stays: the kubelet's (its namespace, or CRI-O's store); else one a container
+    uses; else the first. A copy in a user's own store is theirs: the copy kept for everyone else
+    is never one of those while another is there."""
+    shared = [k for k in copies if not _owned(copies[k])] or list(copies)
+    return next(
+        (k for k in copies if kubelets(k)),
+        next((k for k in shared if users[k]), shared[0]),
+    )
+
+
+_LEFT_TO_USER = "{where} is "  # the start of the blocker that leaves a copy to its store's owner
+
+
+def _owned(recs: list[ImageRecord]) -> bool:
+    """The copy is in a user's own (rootless) store."""
+    return any(r.store is not None and r.store.owner for r in recs)
 
 
 def _record_item(item: str) -> bool:
@@ -481,7 +502,8 @@ def _step(
     owner_user = first.store.owner if first.store else None
     if owner_user:
         blockers.append(
-            f"{where} is user {owner_user}'s own store: ctrtool leaves a user's images to them "
+            _LEFT_TO_USER.format(where=where)
+            + f"user {owner_user}'s own store: ctrtool leaves a user's images to them "
             f"(as {owner_user}: podman rmi {shlex.join(names or [image])})"
         )
     if blocked_by or owner_user:

@@ -36,3 +36,22 @@ def test_a_path_the_shell_would_read_is_quoted_whole():
 def test_the_common_case():
     assert braces(["/r/snapshots/3/fs", "/r/snapshots/4/fs"]) == "/r/snapshots/{3,4}/fs"
     assert braces(["/r/snapshots/3/fs"]) == "/r/snapshots/3/fs"
+
+
+def test_the_copy_kept_is_never_a_users_own_while_another_is_there():
+    """An image in docker's store and in a user's rootless store, CRI-O not holding it: the plan
+    keeps docker's (root's) and leaves the user's to the user, whoever is listed first."""
+    from ctrtool.model import ImageRecord, PlaceId, SizeKind, StoreKind, containers_storage, place_of
+    from ctrtool.reclaim import keeper
+
+    users_store = containers_storage("/home/alice/.local/share/containers/storage", "overlay", "alice")
+    theirs = ImageRecord("podman", None, "localhost/x:1", "sha256:" + "a" * 64, None, 1, SizeKind.UNPACKED, users_store)
+    docker = PlaceId(StoreKind.GRAPH, "/var/lib/docker/overlay2")
+    mine = place_of(users_store.path, None)
+    copies = {mine: [theirs], docker: []}
+    never = lambda _k: False  # noqa: E731
+    assert keeper(copies, {mine: [], docker: []}, never) == docker
+    # even where only the user's copy has a container
+    assert keeper(copies, {mine: ["c"], docker: []}, never) == docker
+    # the kubelet's copy always stays
+    assert keeper(copies, {mine: [], docker: []}, lambda k: k == mine) == mine
