@@ -83,7 +83,8 @@ def classify(conf: StorageConf, cri_visible: bool) -> Classifier:
         c.under[os.path.join(driver_root, "dir")] = Owner(Bucket.ORPHANED, where)
     else:
         c.under[driver_root] = Owner(Bucket.ORPHANED, where)  # a directory layers.json does not name
-    listed = _listdir(os.path.join(driver_root, "dir") if conf.driver == "vfs" else driver_root)
+    layers_root = os.path.join(driver_root, "dir") if conf.driver == "vfs" else driver_root
+    listed = _listdir(layers_root)
     on_disk = {n for n in listed if _LAYER_ID.fullmatch(n)}
     for container_id, writable_layer in model.container_layer.items():
         # its own files go with its writable layer: one item per container
@@ -91,7 +92,7 @@ def classify(conf: StorageConf, cri_visible: bool) -> Classifier:
         c.owners[p] = Owner(Bucket.CONTAINERS, where)
         c.items[p] = writable_layer or container_item(container_id)
     for name in set(listed) - on_disk:  # the driver's own files (.has-mount-program, l/)
-        c.owners[os.path.join(driver_root, name)] = Owner(Bucket.METADATA)
+        c.owners[os.path.join(layers_root, name)] = Owner(Bucket.METADATA)
     for layer_id in sorted(set(contents.layers) | on_disk):
         if layer_id in needed:
             owner = Owner(Bucket.LAYERS, where)
