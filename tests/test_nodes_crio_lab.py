@@ -17,7 +17,7 @@ import time
 
 import pytest
 from test_lab_kube import ALL_NODES, CRIO_NODES, LAB_DIR, _kubectl, _lab_env, root_propagation
-from test_nodes_lab import _nodes, _ours, _sleeper
+from test_nodes_lab import _nodes, _ours, _sleeper, _waiting_reason
 
 pytestmark = pytest.mark.lab
 
@@ -139,14 +139,7 @@ def test_where_a_pod_waits_on_the_cri_o_node(cluster):
     ref = "localhost/ctrtool/fleet-crio-missing:1"
     _sleeper("fleet-crio-waiter", NODE, ref)
     try:
-        deadline = time.monotonic() + 60
-        reason = ""
-        while time.monotonic() < deadline and reason != "ErrImageNeverPull":
-            got = json.loads(_kubectl("get", "pod", "fleet-crio-waiter", "-o", "json").stdout)
-            waiting = [s["state"].get("waiting") or {} for s in got["status"].get("containerStatuses") or []]
-            reason = waiting[0].get("reason", "") if waiting else ""
-            time.sleep(0.5)
-        assert reason == "ErrImageNeverPull"
+        assert _waiting_reason("fleet-crio-waiter", "ErrImageNeverPull") == "ErrImageNeverPull"
         res = _nodes("where", ref, "--all", "-o", "json")
         assert res.returncode == 0, res.stderr
         here = {r["node"]: r for r in json.loads(res.stdout)}[NODE]

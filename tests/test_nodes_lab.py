@@ -86,6 +86,19 @@ def _apply(manifest: str) -> None:
     )
 
 
+def _waiting_reason(pod: str, wanted: str, seconds: float = 60) -> str:
+    """The reason a pod's container waits, polled until it is ``wanted`` or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    reason = ""
+    while time.monotonic() < deadline and reason != wanted:
+        got = json.loads(_kubectl("get", "pod", pod, "-o", "json").stdout)
+        waiting = [s["state"].get("waiting") or {} for s in got["status"].get("containerStatuses") or []]
+        reason = waiting[0].get("reason", "") if waiting else ""
+        if reason != wanted:
+            time.sleep(0.5)
+    return reason
+
+
 def _sleeper(name: str, node: str, image: str, metadata: dict | None = None) -> None:
     """A pod on ``node`` that sleeps in ``image`` (never pulled)."""
     pod = {
@@ -173,14 +186,7 @@ def test_where_docker_on_one_node_k8s_on_the_other_and_a_pod_that_cannot_start(c
     _wait_cri("node-1", ref)
     _sleeper("fleet-waiter", "node-2", ref, {"labels": {"app": "fleet-test"}})
     try:
-        deadline = time.monotonic() + 60
-        reason = ""
-        while time.monotonic() < deadline and reason != "ErrImageNeverPull":
-            got = json.loads(_kubectl("get", "pod", "fleet-waiter", "-o", "json").stdout)
-            waiting = [s["state"].get("waiting") or {} for s in got["status"].get("containerStatuses") or []]
-            reason = waiting[0].get("reason", "") if waiting else ""
-            time.sleep(0.5)
-        assert reason == "ErrImageNeverPull"
+        assert _waiting_reason("fleet-waiter", "ErrImageNeverPull") == "ErrImageNeverPull"
 
         res = _nodes("where", ref, "--all", "-o", "json")
         assert res.returncode == 0, res.stderr

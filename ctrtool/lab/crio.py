@@ -47,7 +47,7 @@ import time
 
 from .. import imagebuild
 from . import profiles as profiles_mod
-from . import render, supervisor, teardown
+from . import render, teardown
 from .common import (
     DEMO_IMAGE,
     PAUSE_IMAGE,
@@ -72,6 +72,7 @@ from .criotools import (
     require_policy,
     rootless_image,
     start_crio,
+    stop_crio,
     write_runtime_wrapper,
 )
 from .daemons import require_cni_plugins, require_root
@@ -321,17 +322,7 @@ class CrioLab:
         pid = self.crio.running_pid()
         if self.directory.is_dir():
             result["workloads"] = self.tools().remove_workloads(pid is not None, warnings, progress)
-        if supervisor.stop_daemon(self.crio, pid, result, progress):
-            for path in supervisor.daemon_files(self.crio):
-                if supervisor.remove_stale(path):
-                    result["removed"].append(str(path))
-        left = teardown.processes_of(self.directory)
-        if left:
-            progress(f"killing {len(left)} process(es) left of the lab: {', '.join(map(str, left))}")
-            result["shims"] += left
-            for stuck in teardown.kill_processes(left):
-                warnings.append(f"process {stuck} ({' '.join(supervisor.cmdline(stuck))[:80]}) did not exit")
-        result["unmounted"] = teardown.unmount_all(self.directory, warnings, progress)
+        stop_crio(self.crio, pid, self.directory, result, progress, "lab")
         result["removed"] += remove_cgroups(self.directory / "cgroups.json", self.cgroup_parent.lstrip("/"), warnings)
         if purge and self.directory.exists():
             teardown.purge(self.directory, self.marker, self.network_name, result, progress, [])

@@ -42,9 +42,9 @@ from collections.abc import Callable, Sequence
 
 from .. import imagebuild
 from ..errors import ToolError
-from . import render, supervisor, teardown
+from . import render, teardown
 from .common import LabError, Progress, write_if_changed
-from .criotools import Stores, Tools, crio_argv, crio_dirs, start_crio, write_runtime_wrapper
+from .criotools import Stores, Tools, crio_argv, crio_dirs, start_crio, stop_crio, write_runtime_wrapper
 from .kubenode import KUBE_PAUSE_IMAGE, Archive, Kubelet, prefixed
 from .network import Network
 from .runtime import SOCKET_PATH_MAX
@@ -170,15 +170,5 @@ class CrioNode:
                 result["workloads"]["cri"] = len(pods)
             except ToolError as exc:
                 warnings.append(f"{self.name}: CRI-O pods: {exc.message}")
-        if supervisor.stop_daemon(self.crio, pid, result, say):
-            for path in supervisor.daemon_files(self.crio):
-                if supervisor.remove_stale(path):
-                    result["removed"].append(str(path))
-        left = teardown.processes_of(self.directory)
-        if left:
-            say(f"killing {len(left)} process(es) left of the node: {', '.join(map(str, left))}")
-            result["shims"] += left
-            for stuck in teardown.kill_processes(left):
-                warnings.append(f"process {stuck} ({' '.join(supervisor.cmdline(stuck))[:80]}) did not exit")
-        result["unmounted"] = teardown.unmount_all(self.directory, warnings, say)
+        stop_crio(self.crio, pid, self.directory, result, say, "node")
         return result

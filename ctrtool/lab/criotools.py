@@ -253,3 +253,23 @@ def start_crio(
     t0 = time.monotonic()
     supervisor.wait_ready(daemon, proc, lambda: supervisor.probe(version))
     progress(f"crio up (pid {proc.pid}, {time.monotonic() - t0:.1f}s)")
+
+
+def stop_crio(daemon: Any, pid: int | None, directory: pathlib.Path, result: dict, say: Progress, what: str) -> None:
+    """CRI-O's part of a ``down`` (the crio lab's, a CRI-O node's): stop it by pid, remove its pid
+    and socket files, kill what is left of ``directory`` (conmons, containers), unmount under it.
+    ``result``: teardown.down_result's, filled in; ``what``: "lab" or "node", in the messages."""
+    from . import supervisor, teardown
+
+    warnings: list[str] = result["warnings"]
+    if supervisor.stop_daemon(daemon, pid, result, say):
+        for path in supervisor.daemon_files(daemon):
+            if supervisor.remove_stale(path):
+                result["removed"].append(str(path))
+    left = teardown.processes_of(directory)
+    if left:
+        say(f"killing {len(left)} process(es) left of the {what}: {', '.join(map(str, left))}")
+        result["shims"] += left
+        for stuck in teardown.kill_processes(left):
+            warnings.append(f"process {stuck} ({' '.join(supervisor.cmdline(stuck))[:80]}) did not exit")
+    result["unmounted"] = teardown.unmount_all(directory, warnings, say)
