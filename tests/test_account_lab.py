@@ -115,3 +115,9 @@ def test_the_account_asks_the_tools_nothing_more(lab_env, tmp_path):
     assert sum("plugins" in a for a in ctr) == 1, ctr
     docker = calls("docker")
     assert sum(a[0].endswith("docker") and "info" in a for a in docker) == 1, docker
+    # crictl on containerd gives no root of its own (ctr's is containerd's); asking whether it has
+    # one reuses the runtime facts df's listing asked for
+    trace = tmp_path / "crictl.jsonl"
+    ctrtool_json("df", "-b", "crictl", env=dict(lab_env, CTRTOOL_TRACE=str(trace)))
+    crictl = [json.loads(line)["argv"] for line in trace.read_text().splitlines()]
+    assert sum("version" in a for a in crictl) == 1 and sum("imagefsinfo" in a for a in crictl) == 1, crictl

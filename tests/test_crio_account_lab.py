@@ -84,6 +84,16 @@ def test_every_byte_of_each_store_is_in_one_bucket_as_du_says(crio_env, crio_lab
     assert all(len(line) <= 80 for line in table.stdout.split("every byte under", 1)[1].splitlines()), table.stdout
 
 
+def test_the_account_of_cri_os_store_asks_crictl_nothing_more(crio_env, tmp_path):
+    """df's listing asks crictl for the runtime and its image filesystem once; the account's root
+    comes from the same answers."""
+    trace = tmp_path / "trace.jsonl"
+    usage, _ = ctrtool_json("df", "-b", "crictl", env={**crio_env, "CTRTOOL_TRACE": str(trace)})
+    assert [r["tool"] for r in usage["account"]] == ["containers-storage"]
+    argvs = [json.loads(line)["argv"] for line in trace.read_text().splitlines()]
+    assert sum("version" in a for a in argvs) == 1 and sum("imagefsinfo" in a for a in argvs) == 1, argvs
+
+
 def test_an_untagged_image_is_dangling_and_the_kubelets_store_is_never_a_step(crio_env, crio_lab, tmp_path):
     ref = "localhost/ctrtool-test/retagged:1"
     new_layer_image(crio_lab, tmp_path, ref, 300_000, user=False)

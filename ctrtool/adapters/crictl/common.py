@@ -15,6 +15,8 @@ from .parse import CRI_CONTAINERD_NAMESPACE, cri_namespace, error_line, load_jso
 class CrictlBase(Adapter):
     """crictl's connection, environment and error words (the parts' common base)."""
 
+    cached = ("_runtime_facts",)
+
     name = "crictl"
     # crictl 1.37 with no config file says so on every call
     noise = (r'level=warning msg="Config \\".*\\" does not exist, trying next',)

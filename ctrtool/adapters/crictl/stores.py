@@ -37,6 +37,14 @@ class CrictlStores(CrictlBase):
             api=v.get("RuntimeApiVersion") or None,
         )
 
+    def _runtime(self) -> dict[str, Any]:
+        """``version`` ‖ ``imagefsinfo``: the runtime and its image filesystem, asked once per
+        adapter (df's listing, the byte account's roots and a copy's cost all need them); dropped
+        by forget()."""
+        if "_runtime_facts" not in self.__dict__:
+            self.__dict__["_runtime_facts"] = parallel({"version": self.version, "fs": self.imagefs})
+        return self.__dict__["_runtime_facts"]
+
     def imagefs(self) -> str | None:
         return parse_imagefs_mountpoint(self._json("imagefsinfo"))
 
@@ -67,7 +75,7 @@ class CrictlStores(CrictlBase):
         metadata.db (the same directories ``ctr -n k8s.io`` reaches). Blobs come from ctr."""
         from ..ctr import snapshot_dirs
 
-        got = parallel({"version": self.version, "fs": self.imagefs})
+        got = self._runtime()
         namespace, root = cri_namespace(got["version"]), got["fs"]
         if namespace is None:
             return [] if namespaces else self._storage_usage(root)
@@ -92,7 +100,7 @@ class CrictlStores(CrictlBase):
         ]
 
     def cstorage_root(self) -> str | None:
-        got = parallel({"version": self.version, "fs": self.imagefs})
+        got = self._runtime()
         if cri_namespace(got["version"]) is not None:
             return None
         return str(self.storage_conf(got["fs"]).graphroot)
@@ -100,7 +108,7 @@ class CrictlStores(CrictlBase):
     def account_roots(self) -> list[tuple[str, Any]]:
         """CRI-O's containers/storage graph root (the kubelet's store), classified from the store's
         own files; none on containerd (ctr's adapter gives containerd's root)."""
-        got = parallel({"version": self.version, "fs": self.imagefs})
+        got = self._runtime()
         if cri_namespace(got["version"]) is not None:
             return []
         from functools import partial
